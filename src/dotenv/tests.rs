@@ -1,0 +1,187 @@
+//! Unit tests of the document: values, layout, errors and edits.
+
+use super::*;
+
+fn values(src: &str) -> Vec<(String, String)> {
+    Document::parse(src)
+        .unwrap_or_else(|e| panic!("{src:?}: {e}"))
+        .entries()
+        .map(|e| (e.key().to_owned(), e.value().to_owned()))
+        .collect()
+}
+
+fn one(src: &str) -> String {
+    let v = values(src);
+    assert_eq!(v.len(), 1, "{src:?} -> {v:?}");
+    v[0].1.clone()
+}
+
+fn err(src: &str) -> ParseError {
+    match Document::parse(src) {
+        Ok(_) => panic!("{src:?} should not parse"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn reads_every_quote_style() {
+    assert_eq!(one("A=plain\n"), "plain");
+    assert_eq!(one("A='single $X \\n'\n"), "single $X \\n");
+    assert_eq!(one("A=\"double \\\"q\\\" \\n \\\\ \\$X\"\n"), "double \"q\" \n \\ $X");
+    assert_eq!(one("A=`back`\n"), "`back`");
+    assert_eq!(one("A=$B\n"), "$B");
+    assert_eq!(one("A=\"a\"'b'c\n"), "abc");
+    assert_eq!(one("A=\n"), "");
+    assert_eq!(one("A= # just a comment\n"), "");
+    assert_eq!(one("A=v # comment\n"), "v");
+    assert_eq!(one("A=v#not-a-comment\n"), "v#not-a-comment");
+    assert_eq!(one("A=\"v\" # it's a comment\n"), "v");
+    assert_eq!(one("  export   A = spaced  \n"), "spaced");
+    assert_eq!(one("export=1\n"), "1");
+    assert_eq!(one("A.b_C=1\n"), "1");
+    assert_eq!(one("A=a\\ b\n"), "a b");
+}
+
+#[test]
+fn reads_multiline_values() {
+    let src = "A=\"line1\nline2\"\nB='x\r\ny'\r\nC=after\n";
+    assert_eq!(
+        values(src),
+        vec![
+            ("A".into(), "line1\nline2".into()),
+            ("B".into(), "x\r\ny".into()),
+            ("C".into(), "after".into())
+        ]
+    );
+    let doc = Document::parse(src).unwrap();
+    let lines: Vec<usize> = doc.entries().map(Entry::line).collect();
+    assert_eq!(lines, vec![1, 3, 5]);
+}
+
+#[test]
+fn renders_byte_for_byte() {
+    for src in [
+        "",
+        "\n",
+        "A=1",
+        "A=1\n",
+        "A=1\r\nB=2\nC=3\r\n",
+        "\u{feff}A=1\n",
+        "# comment\n\n  # indented\nexport A=1 # trailing\n",
+        "A=\"multi\nline\" # c\nB='x'",
+        "   \n\t\nA=1\n",
+        "A=1\n\n\n",
+        "A= \t\n",
+    ] {
+        let doc = Document::parse(src).unwrap();
+        assert_eq!(doc.render(), src);
+    }
+}
+
+#[test]
+fn last_duplicate_wins_and_is_reported() {
+    let doc = Document::parse("A=1\nB=2\nA=3\n").unwrap();
+    assert_eq!(doc.get("A"), Some("3"));
+    assert_eq!(doc.to_map().get_index(0), Some((&"A", &"3")));
+    assert_eq!(
+        doc.duplicates(),
+        vec![Duplicate {
+            key: "A".into(),
+            lines: vec![1, 3]
+        }]
+    );
+}
+
+#[test]
+fn errors_point_at_line_and_column() {
+    let e = err("A=1\nB=two words\n");
+    assert_eq!((e.line, e.column), (2, 6));
+    assert_eq!(e.kind, ParseErrorKind::UnquotedWhitespace);
+    assert_eq!(e.masked_line(), format!("B={MASK}"));
+
+    let e = err("A=1\n\nDB_PASSWORD \"secret\n");
+    assert_eq!((e.line, e.column), (3, 13));
+    assert_eq!(e.kind, ParseErrorKind::ExpectedEquals);
+    assert_eq!(e.masked_line(), format!("DB_PASSWORD {MASK}"));
+    assert!(!format!("{e} {e:?}").contains("secret"));
+
+    let e = err("A=\"open\nB=2\n");
+    assert_eq!((e.line, e.column), (1, 3));
+    assert_eq!(e.kind, ParseErrorKind::UnterminatedQuote('"'));
+
+    let e = err("A=\"bad \\t escape\"\n");
+    assert_eq!(e.kind, ParseErrorKind::BadEscape('t'));
+    assert_eq!((e.line, e.column), (1, 8));
+
+    let e = err("1A=x\n");
+    assert_eq!(e.kind, ParseErrorKind::BadKeyStart);
+    assert_eq!(e.masked_line(), MASK);
+
+    let e = Document::parse_bytes(b"A=1\nB=\xff\n").unwrap_err();
+    assert_eq!((e.kind, e.line, e.column), (ParseErrorKind::InvalidUtf8, 2, 3));
+    let e = err("A=1\0\n");
+    assert_eq!(e.kind, ParseErrorKind::NulByte);
+}
+
+#[test]
+fn set_keeps_layout_and_style() {
+    let mut doc = Document::parse("# top\nA='old' # note\r\nB=\"x\"\nC=1").unwrap();
+    doc.set("A", "new").unwrap();
+    doc.set("B", "it's").unwrap();
+    doc.set("C", "two words").unwrap();
+    assert_eq!(
+        doc.render(),
+        "# top\nA='new' # note\r\nB=\"it's\"\nC=\"two words\""
+    );
+}
+
+#[test]
+fn set_edits_the_effective_occurrence() {
+    let mut doc = Document::parse("A=1\nA=2\n").unwrap();
+    doc.set("A", "3").unwrap();
+    assert_eq!(doc.render(), "A=1\nA=3\n");
+}
+
+#[test]
+fn set_fills_an_empty_value_before_a_comment() {
+    let mut doc = Document::parse("A=# note\nB=  # note\n").unwrap();
+    doc.set("A", "x").unwrap();
+    doc.set("B", "y").unwrap();
+    assert_eq!(doc.get("A"), Some("x"));
+    assert_eq!(doc.get("B"), Some("y"));
+    assert_eq!(doc.render(), "A=x # note\nB=  y# note\n".replace("  y#", "  y #"));
+}
+
+#[test]
+fn insert_after_key_or_at_end() {
+    let mut doc = Document::parse("A=1\r\nC=3").unwrap();
+    doc.insert("B", "2", Some("A")).unwrap();
+    doc.insert("D", "4 4", None).unwrap();
+    assert_eq!(doc.render(), "A=1\r\nB=2\r\nC=3\r\nD=\"4 4\"\r\n");
+    let mut doc = Document::parse("export A=1\n").unwrap();
+    doc.insert("B", "2", Some("A")).unwrap();
+    assert_eq!(doc.render(), "export A=1\nexport B=2\n");
+}
+
+#[test]
+fn remove_deletes_every_occurrence_only() {
+    let mut doc = Document::parse("# keep\nA=1\nB=2\nA=\"multi\nline\"\n# end\n").unwrap();
+    assert_eq!(doc.remove("A"), 2);
+    assert_eq!(doc.render(), "# keep\nB=2\n# end\n");
+}
+
+#[test]
+fn rejects_invalid_keys_on_edit() {
+    let mut doc = Document::default();
+    assert!(doc.set("1X", "v").is_err());
+    assert!(doc.set("A B", "v").is_err());
+    assert!(doc.insert("export", "v", None).is_err());
+}
+
+#[test]
+fn debug_never_shows_values() {
+    let doc = Document::parse("# OLD_PASSWORD=hunter22\nPASSWORD=hunter2\n").unwrap();
+    let dbg = format!("{doc:?}");
+    assert!(!dbg.contains("hunter"), "{dbg}");
+    assert!(dbg.contains("PASSWORD"));
+}
