@@ -5,3 +5,10 @@
 //! talks to the terminal.
 
 pub mod dotenv;
+pub mod classify;
+pub mod config;
+pub mod glob;
+pub mod diff;
+pub mod sync;
+pub mod fsutil;
+pub mod source;

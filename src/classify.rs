@@ -1,0 +1,289 @@
+//! Which keys hold secrets, and of what kind: the one classifier behind masking, rotation,
+//! encryption, stores and scanning.
+//!
+//! A key is judged by the `_`-separated segments at the END of its name (so `SMTP_PASS` is a
+//! password but `PASSWORD_MIN_LENGTH` is not), then by its value where that says more (a URL
+//! carrying a password), and the config's `secret_keys:` / `public_keys:` globs override both.
+
+use std::fmt;
+
+use crate::glob::GlobSet;
+
+/// The kind of secret a key holds; it decides how values are masked and generated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SecretKind {
+    Password,
+    /// A URL or DSN whose user-info carries a password (`postgres://u:p@host/db`).
+    DatabaseUrl,
+    ApiKey,
+    /// JWT and other HMAC signing secrets.
+    SigningSecret,
+    WebhookSecret,
+    Generic,
+}
+
+impl SecretKind {
+    pub fn describe(self) -> &'static str {
+        match self {
+            SecretKind::Password => "password",
+            SecretKind::DatabaseUrl => "database URL",
+            SecretKind::ApiKey => "API key",
+            SecretKind::SigningSecret => "JWT/signing secret",
+            SecretKind::WebhookSecret => "webhook secret",
+            SecretKind::Generic => "secret",
+        }
+    }
+}
+
+impl fmt::Display for SecretKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+/// Why a key was judged the way it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    KeyName,
+    Value,
+    ConfigSecretKeys,
+    ConfigPublicKeys,
+    Default,
+}
+
+/// The verdict for one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Classification {
+    pub kind: Option<SecretKind>,
+    pub reason: Reason,
+}
+
+impl Classification {
+    pub fn is_secret(&self) -> bool {
+        self.kind.is_some()
+    }
+}
+
+/// The classifier with the project's overrides.
+#[derive(Debug, Clone, Default)]
+pub struct Classifier {
+    secret_keys: GlobSet,
+    public_keys: GlobSet,
+}
+
+impl Classifier {
+    pub fn new(secret_keys: Vec<String>, public_keys: Vec<String>) -> Classifier {
+        Classifier {
+            secret_keys: GlobSet::new(secret_keys),
+            public_keys: GlobSet::new(public_keys),
+        }
+    }
+
+    /// Classifies `key`, looking at `value` too when one is given. An explicit `secret_keys:`
+    /// match wins over `public_keys:`, so a key listed in both stays masked.
+    pub fn classify(&self, key: &str, value: Option<&str>) -> Classification {
+        let inferred = kind_from_name(key)
+            .map(|k| (k, Reason::KeyName))
+            .or_else(|| {
+                value
+                    .and_then(kind_from_value)
+                    .map(|k| (k, Reason::Value))
+            });
+        if self.secret_keys.matches(key) {
+            return Classification {
+                kind: Some(inferred.map_or(SecretKind::Generic, |(k, _)| k)),
+                reason: Reason::ConfigSecretKeys,
+            };
+        }
+        if self.public_keys.matches(key) {
+            return Classification {
+                kind: None,
+                reason: Reason::ConfigPublicKeys,
+            };
+        }
+        match inferred {
+            Some((kind, reason)) => Classification {
+                kind: Some(kind),
+                reason,
+            },
+            None => Classification {
+                kind: None,
+                reason: Reason::Default,
+            },
+        }
+    }
+
+    /// Whether a value under `key` must be masked: secret by name, or by either value.
+    pub fn is_secret(&self, key: &str, values: &[&str]) -> bool {
+        if values.is_empty() {
+            return self.classify(key, None).is_secret();
+        }
+        values
+            .iter()
+            .any(|v| self.classify(key, Some(v)).is_secret())
+    }
+}
+
+const PASSWORD_WORDS: &[&str] = &["PASSWORD", "PASSWD", "PASS", "PWD", "PASSPHRASE"];
+const GENERIC_WORDS: &[&str] = &["SECRET", "TOKEN", "CREDENTIALS", "CREDENTIAL"];
+/// Words that make a trailing `KEY` a secret; an unqualified `KEY` is not one.
+const KEY_QUALIFIERS: &[(&str, SecretKind)] = &[
+    ("API", SecretKind::ApiKey),
+    ("ACCESS", SecretKind::ApiKey),
+    ("SECRET", SecretKind::ApiKey),
+    ("PRIVATE", SecretKind::Generic),
+    ("SIGNING", SecretKind::SigningSecret),
+    ("ENCRYPTION", SecretKind::Generic),
+    ("MASTER", SecretKind::Generic),
+];
+
+/// The kind implied by the key name alone.
+pub fn kind_from_name(key: &str) -> Option<SecretKind> {
+    let upper = key.to_ascii_uppercase();
+    let segs: Vec<&str> = upper.split(['_', '.']).filter(|s| !s.is_empty()).collect();
+    let last = *segs.last()?;
+    let prev = segs.len().checked_sub(2).map(|i| segs[i]);
+    if PASSWORD_WORDS.contains(&last) {
+        return Some(SecretKind::Password);
+    }
+    if last == "APIKEY" {
+        return Some(SecretKind::ApiKey);
+    }
+    if last == "KEY" {
+        return KEY_QUALIFIERS
+            .iter()
+            .find(|(q, _)| Some(*q) == prev)
+            .map(|(_, k)| *k);
+    }
+    if last == "SECRET" {
+        return Some(match prev {
+            Some("WEBHOOK") => SecretKind::WebhookSecret,
+            Some("JWT") | Some("SIGNING") => SecretKind::SigningSecret,
+            // The tutorial's example of an API-key-shaped secret.
+            Some("STRIPE") if segs.len() == 2 => SecretKind::ApiKey,
+            _ => SecretKind::Generic,
+        });
+    }
+    if GENERIC_WORDS.contains(&last) {
+        return Some(SecretKind::Generic);
+    }
+    if last == "DSN" || upper == "DATABASE_URL" {
+        return Some(SecretKind::DatabaseUrl);
+    }
+    None
+}
+
+/// The kind implied by a value: a URL whose user-info carries a password.
+pub fn kind_from_value(value: &str) -> Option<SecretKind> {
+    url_password(value).map(|_| SecretKind::DatabaseUrl)
+}
+
+/// The byte range of the password inside `scheme://user:password@host…`, if there is one.
+pub fn url_password(value: &str) -> Option<std::ops::Range<usize>> {
+    let scheme_end = value.find("://")?;
+    let scheme = &value[..scheme_end];
+    if scheme.is_empty()
+        || !scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+    {
+        return None;
+    }
+    let auth_start = scheme_end + 3;
+    let rest = &value[auth_start..];
+    let auth_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..auth_len];
+    // The last `@` ends the user-info (a password may itself contain a raw `@`).
+    let at = authority.rfind('@')?;
+    let userinfo = &authority[..at];
+    let colon = userinfo.find(':')?;
+    let start = auth_start + colon + 1;
+    let end = auth_start + at;
+    (end > start).then_some(start..end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(key: &str) -> Option<SecretKind> {
+        Classifier::default().classify(key, None).kind
+    }
+
+    #[test]
+    fn secret_by_trailing_segments() {
+        use SecretKind::*;
+        for (key, want) in [
+            ("DB_PASSWORD", Password),
+            ("SMTP_PASS", Password),
+            ("MYSQL_PWD", Password),
+            ("GPG_PASSPHRASE", Password),
+            ("LDAP_PASSWD", Password),
+            ("API_KEY", ApiKey),
+            ("STRIPE_API_KEY", ApiKey),
+            ("SENDGRID_APIKEY", ApiKey),
+            ("AWS_SECRET_ACCESS_KEY", ApiKey),
+            ("DJANGO_SECRET_KEY", ApiKey),
+            ("STRIPE_SECRET", ApiKey),
+            ("JWT_SECRET", SigningSecret),
+            ("AUTH_JWT_SECRET", SigningSecret),
+            ("COOKIE_SIGNING_KEY", SigningSecret),
+            ("WEBHOOK_SECRET", WebhookSecret),
+            ("GITHUB_WEBHOOK_SECRET", WebhookSecret),
+            ("SESSION_SECRET", Generic),
+            ("GITHUB_TOKEN", Generic),
+            ("GOOGLE_CREDENTIALS", Generic),
+            ("TLS_PRIVATE_KEY", Generic),
+            ("DATA_ENCRYPTION_KEY", Generic),
+            ("RAILS_MASTER_KEY", Generic),
+            ("SENTRY_DSN", DatabaseUrl),
+            ("DATABASE_URL", DatabaseUrl),
+            ("db_password", Password),
+        ] {
+            assert_eq!(kind(key), Some(want), "{key}");
+        }
+    }
+
+    #[test]
+    fn not_secret() {
+        for key in [
+            "TOKEN_TTL",
+            "PASSWORD_MIN_LENGTH",
+            "KEYBOARD_LAYOUT",
+            "KEY",
+            "CACHE_KEY",
+            "DB_HOST",
+            "LOG_LEVEL",
+            "CACHE_TTL",
+            "PASSPORT_NUMBER_FORMAT",
+            "AWS_ACCESS_KEY_ID",
+            "REDIS_URL",
+            "SECRETARY_NAME",
+        ] {
+            assert_eq!(kind(key), None, "{key}");
+        }
+    }
+
+    #[test]
+    fn urls_with_passwords_are_secrets() {
+        let c = Classifier::default();
+        let v = "redis://default:s3cr3t@cache:6379/0";
+        assert_eq!(c.classify("REDIS_URL", Some(v)).kind, Some(SecretKind::DatabaseUrl));
+        assert_eq!(&v[url_password(v).unwrap()], "s3cr3t");
+        assert_eq!(c.classify("REDIS_URL", Some("redis://cache:6379")).kind, None);
+        assert_eq!(c.classify("HOME_URL", Some("https://user@host/")).kind, None);
+        let v = "postgres://u:p@ss@[::1]:5432/db?x=1";
+        assert_eq!(&v[url_password(v).unwrap()], "p@ss");
+        assert_eq!(url_password("mailto:a:b@c"), None);
+    }
+
+    #[test]
+    fn config_overrides() {
+        let c = Classifier::new(vec!["INTERNAL_*".into()], vec!["PUBLIC_*".into(), "API_KEY".into()]);
+        assert_eq!(c.classify("INTERNAL_ID", None).kind, Some(SecretKind::Generic));
+        assert_eq!(c.classify("PUBLIC_TOKEN", None).kind, None);
+        assert_eq!(c.classify("API_KEY", None).reason, Reason::ConfigPublicKeys);
+        let both = Classifier::new(vec!["X_*".into()], vec!["X_*".into()]);
+        assert!(both.classify("X_TOKEN", None).is_secret());
+    }
+}

@@ -1,0 +1,494 @@
+//! `.envault.yml`: schema, discovery, validation, and environment lookup with "did you mean".
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+
+use crate::classify::Classifier;
+use crate::glob::GlobSet;
+
+/// The file name envault looks for.
+pub const FILE_NAME: &str = ".envault.yml";
+
+/// A loaded configuration with paths resolved against its folder.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the configuration was read from.
+    pub path: PathBuf,
+    pub project: String,
+    pub environments: IndexMap<String, Environment>,
+    pub conflict_strategy: Strategy,
+    pub skip_keys: GlobSet,
+    pub env_specific_keys: GlobSet,
+    pub shared_keys: GlobSet,
+    pub classifier: Classifier,
+}
+
+/// One environment: its name and its env file (absolute, or relative to the config folder).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Environment {
+    pub name: String,
+    pub file: PathBuf,
+}
+
+/// What wins when source and target disagree on a value during sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    #[default]
+    SourceWins,
+    TargetWins,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::SourceWins => "source_wins",
+            Strategy::TargetWins => "target_wins",
+        }
+    }
+}
+
+/// Everything that can be wrong with finding or reading a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("no {FILE_NAME} found in {} or any folder above it up to {}", .start.display(), .stop.display())]
+    NotFound { start: PathBuf, stop: PathBuf },
+    #[error("cannot read {}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{line}:{column}: {msg}", .path.display())]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        msg: String,
+        suggestion: Option<String>,
+    },
+    #[error("unknown environment '{name}' (known: {})", .known.join(", "))]
+    UnknownEnv {
+        name: String,
+        known: Vec<String>,
+        suggestion: Option<String>,
+    },
+}
+
+impl ConfigError {
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ConfigError::NotFound { .. } => Some(
+                "run `envault init <project>` to create one, or point at it with --config PATH or ENVAULT_CONFIG"
+                    .into(),
+            ),
+            ConfigError::Io { .. } => None,
+            ConfigError::Invalid { suggestion, .. } => suggestion
+                .as_ref()
+                .map(|s| format!("did you mean '{s}'?")),
+            ConfigError::UnknownEnv {
+                suggestion, known, ..
+            } => Some(match suggestion {
+                Some(s) => format!("did you mean '{s}'?"),
+                None if known.is_empty() => {
+                    format!("add the environment under `environments:` in {FILE_NAME}")
+                }
+                None => format!("environments are declared under `environments:` in {FILE_NAME}"),
+            }),
+        }
+    }
+}
+
+/// The closest of `candidates` to `word`, when it is close enough to be a likely typo.
+pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let lower = word.to_ascii_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase()), c))
+        .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.to_owned())
+}
+
+// ---- the file's shape --------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    project: Option<String>,
+    environments: RawEnvironments,
+    #[serde(default)]
+    conflict_strategy: Strategy,
+    #[serde(default)]
+    skip_keys: Vec<String>,
+    #[serde(default)]
+    secret_keys: Vec<String>,
+    #[serde(default)]
+    public_keys: Vec<String>,
+    #[serde(default)]
+    env_specific_keys: Vec<String>,
+    #[serde(default)]
+    shared_keys: Vec<String>,
+}
+
+const TOP_FIELDS: &[&str] = &[
+    "project",
+    "environments",
+    "conflict_strategy",
+    "skip_keys",
+    "secret_keys",
+    "public_keys",
+    "env_specific_keys",
+    "shared_keys",
+];
+
+const ENV_FIELDS: &[&str] = &["file"];
+
+/// An environment is a path, or a map with `file:`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnvMap {
+    file: String,
+}
+
+struct RawEnvironments(Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for RawEnvironments {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawEnvironments;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of environment names to env file paths")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out: Vec<(String, String)> = Vec::new();
+                while let Some(name) = map.next_key::<String>()? {
+                    if out.iter().any(|(n, _)| *n == name) {
+                        return Err(de::Error::custom(format!(
+                            "environment '{name}' is declared twice"
+                        )));
+                    }
+                    let spec: RawEnvSpec = map.next_value()?;
+                    out.push((name, spec.0));
+                }
+                Ok(RawEnvironments(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+struct RawEnvSpec(String);
+
+impl<'de> Deserialize<'de> for RawEnvSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawEnvSpec;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an env file path, or a map with `file:`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(RawEnvSpec(v.to_owned()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                let m = RawEnvMap::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(RawEnvSpec(m.file))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+// ---- loading ----------------------------------------------------------------------------
+
+impl Config {
+    /// Parses configuration text; `path` names it in errors and anchors relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = serde_yaml_ng::from_str(text).map_err(|e| invalid(path, text, &e))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let mut environments = IndexMap::new();
+        for (name, file) in raw.environments.0 {
+            if file.trim().is_empty() {
+                return Err(at_key(
+                    path,
+                    text,
+                    &name,
+                    format!("environment '{name}' has an empty file path"),
+                ));
+            }
+            let env = Environment {
+                file: dir.join(&file),
+                name: name.clone(),
+            };
+            environments.insert(name, env);
+        }
+        let project = raw.project.unwrap_or_else(|| {
+            dir.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        });
+        Ok(Config {
+            path: path.to_owned(),
+            project,
+            environments,
+            conflict_strategy: raw.conflict_strategy,
+            skip_keys: GlobSet::new(raw.skip_keys),
+            env_specific_keys: GlobSet::new(raw.env_specific_keys),
+            shared_keys: GlobSet::new(raw.shared_keys),
+            classifier: Classifier::new(raw.secret_keys, raw.public_keys),
+        })
+    }
+
+    /// Reads and parses the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Finds `.envault.yml` from `start` upwards, stopping at the repository root (the first
+    /// folder holding `.git`) or the filesystem root.
+    pub fn discover(start: &Path) -> Result<PathBuf, ConfigError> {
+        let mut dir = start;
+        loop {
+            let candidate = dir.join(FILE_NAME);
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+            let at_repo_root = dir.join(".git").exists();
+            match dir.parent() {
+                Some(parent) if !at_repo_root => dir = parent,
+                _ => {
+                    return Err(ConfigError::NotFound {
+                        start: start.to_owned(),
+                        stop: dir.to_owned(),
+                    })
+                }
+            }
+        }
+    }
+
+    /// The environment called `name`, or an error that lists the known ones.
+    pub fn env(&self, name: &str) -> Result<&Environment, ConfigError> {
+        self.environments.get(name).ok_or_else(|| {
+            let known: Vec<String> = self.environments.keys().cloned().collect();
+            ConfigError::UnknownEnv {
+                name: name.to_owned(),
+                suggestion: suggest(name, known.iter().map(String::as_str)),
+                known,
+            }
+        })
+    }
+}
+
+fn invalid(path: &Path, text: &str, e: &serde_yaml_ng::Error) -> ConfigError {
+    let (mut line, mut column) = e
+        .location()
+        .map_or((1, 1), |l| (l.line(), l.column()));
+    let mut msg = e.to_string();
+    // serde_yaml appends " at line L column C"; the position is already in front.
+    if let Some(i) = msg.find(" at line ") {
+        msg.truncate(i);
+    }
+    // The parser points at the map holding a duplicate; point at the second declaration.
+    if let Some(name) = msg
+        .split("environment '")
+        .nth(1)
+        .and_then(|r| r.split_once("' is declared twice"))
+        .map(|(n, _)| n)
+    {
+        if let Some(pos) = key_lines(text, name).nth(1) {
+            (line, column) = pos;
+        }
+    }
+    let suggestion = unknown_field(&msg).and_then(|(field, expected)| {
+        let fields: &[&str] = if expected.contains(&"file") {
+            ENV_FIELDS
+        } else {
+            TOP_FIELDS
+        };
+        suggest(field, fields.iter().copied())
+    });
+    ConfigError::Invalid {
+        path: path.to_owned(),
+        line,
+        column,
+        msg,
+        suggestion,
+    }
+}
+
+/// Splits serde's "unknown field `x`, expected one of `a`, `b`" into the field and the list.
+fn unknown_field(msg: &str) -> Option<(&str, Vec<&str>)> {
+    let rest = msg.split("unknown field `").nth(1)?;
+    let (field, rest) = rest.split_once('`')?;
+    let expected = rest.split('`').skip(1).step_by(2).collect();
+    Some((field, expected))
+}
+
+/// An error positioned at the line that declares `key` (for checks made after parsing).
+fn at_key(path: &Path, text: &str, key: &str, msg: String) -> ConfigError {
+    let (line, column) = key_lines(text, key).next().unwrap_or((1, 1));
+    ConfigError::Invalid {
+        path: path.to_owned(),
+        line,
+        column,
+        msg,
+        suggestion: None,
+    }
+}
+
+/// Positions (line, column) of the lines that declare `key:`.
+fn key_lines<'a>(text: &'a str, key: &'a str) -> impl Iterator<Item = (usize, usize)> + 'a {
+    text.lines().enumerate().filter_map(move |(i, l)| {
+        let t = l.trim_start();
+        (t.starts_with(key) && t[key.len()..].trim_start().starts_with(':'))
+            .then(|| (i + 1, l.len() - t.len() + 1))
+    })
+}
+
+// ---- init --------------------------------------------------------------------------------
+
+/// File names that look like env files but hold no environment.
+const NOT_ENVIRONMENTS: &[&str] = &["example", "sample", "template", "dist", "defaults", "bak"];
+
+/// The environment a file such as `.env.production` stands for, if any.
+pub fn env_name_of_file(file_name: &str) -> Option<&str> {
+    let name = file_name.strip_prefix(".env.")?;
+    let ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && !NOT_ENVIRONMENTS.contains(&name);
+    ok.then_some(name)
+}
+
+/// Orders environment names the way teams promote: dev-like, test-like, staging-like, prod-like.
+fn promotion_rank(name: &str) -> u8 {
+    match name.to_ascii_lowercase().as_str() {
+        "local" => 0,
+        "dev" | "development" => 1,
+        "test" | "testing" | "ci" => 2,
+        "qa" | "uat" => 3,
+        "staging" | "stage" | "stg" | "preprod" => 4,
+        "prod" | "production" | "prd" | "live" => 6,
+        _ => 5,
+    }
+}
+
+/// The text `envault init` writes. `env_files` are file names found beside it (may be empty).
+pub fn init_text(project: &str, env_files: &[String]) -> String {
+    let mut envs: Vec<(&str, &str)> = env_files
+        .iter()
+        .filter_map(|f| env_name_of_file(f).map(|n| (n, f.as_str())))
+        .collect();
+    if envs.is_empty() {
+        envs = vec![
+            ("dev", ".env.dev"),
+            ("staging", ".env.staging"),
+            ("prod", ".env.prod"),
+        ];
+    }
+    envs.sort_by(|a, b| (promotion_rank(a.0), a.0).cmp(&(promotion_rank(b.0), b.0)));
+    let mut out = format!("project: {}\nenvironments:\n", yaml_scalar(project));
+    for (name, file) in envs {
+        out.push_str(&format!("  {name}: {file}\n"));
+    }
+    out.push_str("conflict_strategy: source_wins\nskip_keys:\n  - COMMIT_SHA\n  - BUILD_NUMBER\n");
+    out
+}
+
+/// A project name as a YAML scalar: plain when safe, else double-quoted.
+fn yaml_scalar(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/'))
+        && !s.starts_with(['-', '.']);
+    if plain {
+        s.to_owned()
+    } else {
+        serde_json::to_string(s).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TUTORIAL: &str = "project: my-project\nenvironments:\n  dev: .env.dev\n  staging: .env.staging\n  prod: .env.prod\nconflict_strategy: source_wins\nskip_keys:\n  - COMMIT_SHA\n  - BUILD_NUMBER\n";
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/p/.envault.yml"))
+    }
+
+    #[test]
+    fn init_writes_the_tutorial_schema() {
+        assert_eq!(init_text("my-project", &[]), TUTORIAL);
+        let c = parse(TUTORIAL).unwrap();
+        assert_eq!(c.project, "my-project");
+        let names: Vec<_> = c.environments.keys().map(String::as_str).collect();
+        assert_eq!(names, ["dev", "staging", "prod"]);
+        assert_eq!(c.env("prod").unwrap().file, Path::new("/p/.env.prod"));
+        assert!(c.skip_keys.matches("COMMIT_SHA"));
+    }
+
+    #[test]
+    fn init_uses_existing_env_files_in_promotion_order() {
+        let files = [".env.production", ".env.example", ".env.local", ".env.staging", ".env"]
+            .map(String::from);
+        let text = init_text("x", &files);
+        assert!(text.contains(
+            "environments:\n  local: .env.local\n  staging: .env.staging\n  production: .env.production\n"
+        ), "{text}");
+    }
+
+    #[test]
+    fn environments_accept_a_map_with_file() {
+        let c = parse("environments:\n  prod: {file: secrets/.env.prod}\n").unwrap();
+        assert_eq!(c.env("prod").unwrap().file, Path::new("/p/secrets/.env.prod"));
+        assert_eq!(c.project, "p");
+    }
+
+    #[test]
+    fn unknown_fields_get_position_and_suggestion() {
+        let e = parse("project: x\nenviroments:\n  dev: .env.dev\n").unwrap_err();
+        let ConfigError::Invalid { line, suggestion, .. } = &e else { panic!("{e}") };
+        assert_eq!(*line, 2);
+        assert_eq!(suggestion.as_deref(), Some("environments"));
+        assert!(e.to_string().starts_with("/p/.envault.yml:2:1: unknown field `enviroments`"), "{e}");
+
+        let e = parse("environments:\n  dev: {fiel: .env.dev}\n").unwrap_err();
+        assert_eq!(e.hint().as_deref(), Some("did you mean 'file'?"));
+    }
+
+    #[test]
+    fn wrong_types_and_duplicates_are_errors() {
+        let e = parse("environments:\n  dev: [a, b]\n").unwrap_err();
+        assert!(matches!(e, ConfigError::Invalid { line: 2, .. }), "{e}");
+        let e = parse("environments:\n  dev: .env.dev\n  dev: .env.other\n").unwrap_err();
+        assert!(e.to_string().contains("declared twice"), "{e}");
+        assert!(matches!(e, ConfigError::Invalid { line: 3, .. }), "{e}");
+        let e = parse("environments:\n  dev: .env\nconflict_strategy: newest\n").unwrap_err();
+        assert!(matches!(e, ConfigError::Invalid { line: 3, .. }), "{e}");
+    }
+
+    #[test]
+    fn unknown_environment_suggests() {
+        let c = parse(TUTORIAL).unwrap();
+        let e = c.env("prd").unwrap_err();
+        assert_eq!(e.to_string(), "unknown environment 'prd' (known: dev, staging, prod)");
+        assert_eq!(e.hint().as_deref(), Some("did you mean 'prod'?"));
+        assert_eq!(c.env("qa").unwrap_err().hint().as_deref().map(|h| h.contains("did you")), Some(false));
+    }
+}

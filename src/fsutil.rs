@@ -1,0 +1,211 @@
+//! Reading files with a snapshot, and writing them atomically without losing anything: temp
+//! file beside the target, fsync, keep mode and owner, refuse if the file changed since it was
+//! read, rename, fsync the folder. Symlinked files are written through to their target.
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// An I/O failure, naming the file and what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum FsError {
+    #[error("cannot {op} {}", .path.display())]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{} changed on disk since envault read it; nothing was written", .path.display())]
+    Changed { path: PathBuf },
+}
+
+impl FsError {
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            FsError::Changed { .. } => Some("run the command again to work on the current contents"),
+            FsError::Io { .. } => None,
+        }
+    }
+}
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> FsError + 'a {
+    move |source| FsError::Io {
+        op,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// A file's contents as read, to write back against; `None` when the file did not exist.
+#[derive(Clone)]
+pub struct Snapshot {
+    path: PathBuf,
+    bytes: Option<Vec<u8>>,
+}
+
+// The contents may be secret.
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("path", &self.path)
+            .field("len", &self.bytes.as_ref().map(Vec::len))
+            .finish()
+    }
+}
+
+impl Snapshot {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The contents, or `None` when the file does not exist.
+    pub fn bytes(&self) -> Option<&[u8]> {
+        self.bytes.as_deref()
+    }
+
+    pub fn exists(&self) -> bool {
+        self.bytes.is_some()
+    }
+}
+
+/// Reads `path`; a missing file is a snapshot of "absent", any other failure an error.
+pub fn read(path: &Path) -> Result<Snapshot, FsError> {
+    let bytes = read_optional(path)?;
+    Ok(Snapshot {
+        path: path.to_owned(),
+        bytes,
+    })
+}
+
+fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, FsError> {
+    match fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err("read", path)(e)),
+    }
+}
+
+/// Follows symlinks (also dangling ones) to the path that really holds the contents.
+fn resolve(path: &Path) -> Result<PathBuf, FsError> {
+    let mut p = path.to_owned();
+    for _ in 0..40 {
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let link = fs::read_link(&p).map_err(io_err("read the link", &p))?;
+                p = match p.parent() {
+                    Some(dir) => dir.join(link),
+                    None => link,
+                };
+            }
+            _ => return Ok(p),
+        }
+    }
+    Err(io_err("resolve", path)(io::Error::other("too many levels of symbolic links")))
+}
+
+/// Replaces the file read as `snap` with `contents`, atomically. A new file gets mode 0600;
+/// an existing one keeps its mode and owner. Fails, writing nothing, when the file no longer
+/// holds what `snap` saw.
+pub fn write_atomic(snap: &Snapshot, contents: &[u8]) -> Result<(), FsError> {
+    let target = resolve(&snap.path)?;
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".envault-")
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .map_err(io_err("create a temporary file in", &dir))?;
+    tmp.write_all(contents)
+        .map_err(io_err("write a temporary file in", &dir))?;
+    if let Ok(meta) = fs::metadata(&target) {
+        fs::set_permissions(tmp.path(), meta.permissions())
+            .map_err(io_err("set permissions on a temporary file in", &dir))?;
+        let tmp_meta = tmp
+            .as_file()
+            .metadata()
+            .map_err(io_err("inspect a temporary file in", &dir))?;
+        if (tmp_meta.uid(), tmp_meta.gid()) != (meta.uid(), meta.gid()) {
+            std::os::unix::fs::chown(tmp.path(), Some(meta.uid()), Some(meta.gid()))
+                .map_err(io_err("keep the owner of", &target))?;
+        }
+    }
+    tmp.as_file()
+        .sync_all()
+        .map_err(io_err("flush a temporary file in", &dir))?;
+    if read_optional(&target)?.as_deref() != snap.bytes() {
+        return Err(FsError::Changed {
+            path: snap.path.clone(),
+        });
+    }
+    tmp.persist(&target)
+        .map_err(|e| io_err("replace", &target)(e.error))?;
+    // Make the rename itself durable.
+    if let Ok(d) = fs::File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{symlink, PermissionsExt};
+
+    #[test]
+    fn writes_new_files_private_and_keeps_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let new = dir.path().join(".env.new");
+        write_atomic(&read(&new).unwrap(), b"A=1\n").unwrap();
+        assert_eq!(fs::read(&new).unwrap(), b"A=1\n");
+        assert_eq!(fs::metadata(&new).unwrap().permissions().mode() & 0o777, 0o600);
+
+        fs::set_permissions(&new, fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomic(&read(&new).unwrap(), b"A=2\n").unwrap();
+        assert_eq!(fs::metadata(&new).unwrap().permissions().mode() & 0o777, 0o640);
+        let leftovers = fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary file stays behind");
+    }
+
+    #[test]
+    fn refuses_when_the_file_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(".env");
+        fs::write(&p, "A=1\n").unwrap();
+        let snap = read(&p).unwrap();
+        fs::write(&p, "A=changed\n").unwrap();
+        let e = write_atomic(&snap, b"A=2\n").unwrap_err();
+        assert!(matches!(e, FsError::Changed { .. }));
+        assert_eq!(fs::read(&p).unwrap(), b"A=changed\n");
+
+        let missing = dir.path().join(".env.x");
+        let snap = read(&missing).unwrap();
+        fs::write(&missing, "B=1\n").unwrap();
+        assert!(matches!(write_atomic(&snap, b"x").unwrap_err(), FsError::Changed { .. }));
+    }
+
+    #[test]
+    fn writes_through_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("real")).unwrap();
+        let real = dir.path().join("real/.env.prod");
+        fs::write(&real, "A=1\n").unwrap();
+        let link = dir.path().join(".env.prod");
+        symlink("real/.env.prod", &link).unwrap();
+        write_atomic(&read(&link).unwrap(), b"A=2\n").unwrap();
+        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(fs::read(&real).unwrap(), b"A=2\n");
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_original() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("gone/.env");
+        let e = write_atomic(&read(&p).unwrap(), b"A=1\n").unwrap_err();
+        assert!(e.to_string().contains("cannot create a temporary file in"), "{e}");
+        assert!(!p.exists());
+    }
+}

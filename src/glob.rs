@@ -1,0 +1,69 @@
+//! Key-name patterns from the config (`skip_keys`, `secret_keys`, …): `*` and `?` wildcards.
+
+/// A list of key patterns; a name matches when any pattern does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GlobSet {
+    patterns: Vec<String>,
+}
+
+impl GlobSet {
+    pub fn new(patterns: Vec<String>) -> GlobSet {
+        GlobSet { patterns }
+    }
+
+    /// Adds patterns (e.g. from `--skip` flags).
+    pub fn extend(&mut self, more: impl IntoIterator<Item = String>) {
+        self.patterns.extend(more);
+    }
+
+    pub fn matches(&self, name: &str) -> bool {
+        self.patterns.iter().any(|p| glob_match(p, name))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+}
+
+/// Matches `name` against `pattern`, where `*` is any run and `?` any one character.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    let (mut pi, mut ni) = (0, 0);
+    // Position of the last `*` and the name index it was tried at, for backtracking.
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ni));
+            pi += 1;
+        } else if let Some((sp, sn)) = star {
+            pi = sp + 1;
+            ni = sn + 1;
+            star = Some((sp, sn + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards() {
+        assert!(glob_match("COMMIT_SHA", "COMMIT_SHA"));
+        assert!(!glob_match("COMMIT_SHA", "COMMIT_SHA1"));
+        assert!(glob_match("FEATURE_*", "FEATURE_X"));
+        assert!(glob_match("*_URL", "REDIS_URL"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("A?C", "ABC"));
+        assert!(glob_match("*A*B*", "xxAyyBzz"));
+        assert!(!glob_match("*A*B", "xxAyyBzz"));
+        assert!(!glob_match("FEATURE_*", "FEATURES"));
+    }
+}
