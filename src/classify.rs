@@ -84,11 +84,7 @@ impl Classifier {
     pub fn classify(&self, key: &str, value: Option<&str>) -> Classification {
         let inferred = kind_from_name(key)
             .map(|k| (k, Reason::KeyName))
-            .or_else(|| {
-                value
-                    .and_then(kind_from_value)
-                    .map(|k| (k, Reason::Value))
-            });
+            .or_else(|| value.and_then(kind_from_value).map(|k| (k, Reason::Value)));
         if self.secret_keys.matches(key) {
             return Classification {
                 kind: Some(inferred.map_or(SecretKind::Generic, |(k, _)| k)),
@@ -268,10 +264,19 @@ mod tests {
     fn urls_with_passwords_are_secrets() {
         let c = Classifier::default();
         let v = "redis://default:s3cr3t@cache:6379/0";
-        assert_eq!(c.classify("REDIS_URL", Some(v)).kind, Some(SecretKind::DatabaseUrl));
+        assert_eq!(
+            c.classify("REDIS_URL", Some(v)).kind,
+            Some(SecretKind::DatabaseUrl)
+        );
         assert_eq!(&v[url_password(v).unwrap()], "s3cr3t");
-        assert_eq!(c.classify("REDIS_URL", Some("redis://cache:6379")).kind, None);
-        assert_eq!(c.classify("HOME_URL", Some("https://user@host/")).kind, None);
+        assert_eq!(
+            c.classify("REDIS_URL", Some("redis://cache:6379")).kind,
+            None
+        );
+        assert_eq!(
+            c.classify("HOME_URL", Some("https://user@host/")).kind,
+            None
+        );
         let v = "postgres://u:p@ss@[::1]:5432/db?x=1";
         assert_eq!(&v[url_password(v).unwrap()], "p@ss");
         assert_eq!(url_password("mailto:a:b@c"), None);
@@ -279,8 +284,14 @@ mod tests {
 
     #[test]
     fn config_overrides() {
-        let c = Classifier::new(vec!["INTERNAL_*".into()], vec!["PUBLIC_*".into(), "API_KEY".into()]);
-        assert_eq!(c.classify("INTERNAL_ID", None).kind, Some(SecretKind::Generic));
+        let c = Classifier::new(
+            vec!["INTERNAL_*".into()],
+            vec!["PUBLIC_*".into(), "API_KEY".into()],
+        );
+        assert_eq!(
+            c.classify("INTERNAL_ID", None).kind,
+            Some(SecretKind::Generic)
+        );
         assert_eq!(c.classify("PUBLIC_TOKEN", None).kind, None);
         assert_eq!(c.classify("API_KEY", None).reason, Reason::ConfigPublicKeys);
         let both = Classifier::new(vec!["X_*".into()], vec!["X_*".into()]);

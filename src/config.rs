@@ -109,7 +109,12 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
     let lower = word.to_ascii_lowercase();
     candidates
         .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase()), c))
+        .map(|c| {
+            (
+                strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase()),
+                c,
+            )
+        })
         .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(1))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c.to_owned())
@@ -292,9 +297,7 @@ impl Config {
 }
 
 fn invalid(path: &Path, text: &str, e: &serde_yaml_ng::Error) -> ConfigError {
-    let (mut line, mut column) = e
-        .location()
-        .map_or((1, 1), |l| (l.line(), l.column()));
+    let (mut line, mut column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
     let mut msg = e.to_string();
     // serde_yaml appends " at line L column C"; the position is already in front.
     if let Some(i) = msg.find(" at line ") {
@@ -411,8 +414,7 @@ pub fn init_text(project: &str, env_files: &[String]) -> String {
 /// A project name as a YAML scalar: plain when safe, else double-quoted.
 fn yaml_scalar(s: &str) -> String {
     let plain = !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/'))
         && !s.starts_with(['-', '.']);
     if plain {
@@ -445,8 +447,14 @@ mod tests {
 
     #[test]
     fn init_uses_existing_env_files_in_promotion_order() {
-        let files = [".env.production", ".env.example", ".env.local", ".env.staging", ".env"]
-            .map(String::from);
+        let files = [
+            ".env.production",
+            ".env.example",
+            ".env.local",
+            ".env.staging",
+            ".env",
+        ]
+        .map(String::from);
         let text = init_text("x", &files);
         assert!(text.contains(
             "environments:\n  local: .env.local\n  staging: .env.staging\n  production: .env.production\n"
@@ -456,17 +464,29 @@ mod tests {
     #[test]
     fn environments_accept_a_map_with_file() {
         let c = parse("environments:\n  prod: {file: secrets/.env.prod}\n").unwrap();
-        assert_eq!(c.env("prod").unwrap().file, Path::new("/p/secrets/.env.prod"));
+        assert_eq!(
+            c.env("prod").unwrap().file,
+            Path::new("/p/secrets/.env.prod")
+        );
         assert_eq!(c.project, "p");
     }
 
     #[test]
     fn unknown_fields_get_position_and_suggestion() {
         let e = parse("project: x\nenviroments:\n  dev: .env.dev\n").unwrap_err();
-        let ConfigError::Invalid { line, suggestion, .. } = &e else { panic!("{e}") };
+        let ConfigError::Invalid {
+            line, suggestion, ..
+        } = &e
+        else {
+            panic!("{e}")
+        };
         assert_eq!(*line, 2);
         assert_eq!(suggestion.as_deref(), Some("environments"));
-        assert!(e.to_string().starts_with("/p/.envault.yml:2:1: unknown field `enviroments`"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("/p/.envault.yml:2:1: unknown field `enviroments`"),
+            "{e}"
+        );
 
         let e = parse("environments:\n  dev: {fiel: .env.dev}\n").unwrap_err();
         assert_eq!(e.hint().as_deref(), Some("did you mean 'file'?"));
@@ -487,8 +507,18 @@ mod tests {
     fn unknown_environment_suggests() {
         let c = parse(TUTORIAL).unwrap();
         let e = c.env("prd").unwrap_err();
-        assert_eq!(e.to_string(), "unknown environment 'prd' (known: dev, staging, prod)");
+        assert_eq!(
+            e.to_string(),
+            "unknown environment 'prd' (known: dev, staging, prod)"
+        );
         assert_eq!(e.hint().as_deref(), Some("did you mean 'prod'?"));
-        assert_eq!(c.env("qa").unwrap_err().hint().as_deref().map(|h| h.contains("did you")), Some(false));
+        assert_eq!(
+            c.env("qa")
+                .unwrap_err()
+                .hint()
+                .as_deref()
+                .map(|h| h.contains("did you")),
+            Some(false)
+        );
     }
 }

@@ -35,7 +35,10 @@ impl Diff<'_> {
 }
 
 /// Compares two key → value maps (as from `Document::to_map`) in one linear pass each.
-pub fn diff<'a>(source: &IndexMap<&'a str, &'a str>, target: &IndexMap<&'a str, &'a str>) -> Diff<'a> {
+pub fn diff<'a>(
+    source: &IndexMap<&'a str, &'a str>,
+    target: &IndexMap<&'a str, &'a str>,
+) -> Diff<'a> {
     let mut d = Diff::default();
     for (&key, &value) in source {
         match target.get(key) {
@@ -68,9 +71,16 @@ mod tests {
         let (dm, pm) = (dev.to_map(), prod.to_map());
         let d = diff(&dm, &pm);
         let only: Vec<_> = d.only_in_source.iter().map(|o| o.key).collect();
-        assert_eq!(only, ["API_KEY", "FEATURE_NEW_CHECKOUT", "FEATURE_DARK_MODE"]);
+        assert_eq!(
+            only,
+            ["API_KEY", "FEATURE_NEW_CHECKOUT", "FEATURE_DARK_MODE"]
+        );
         assert!(d.only_in_target.is_empty());
-        let changed: Vec<_> = d.changed.iter().map(|c| (c.key, c.source, c.target)).collect();
+        let changed: Vec<_> = d
+            .changed
+            .iter()
+            .map(|c| (c.key, c.source, c.target))
+            .collect();
         assert_eq!(
             changed,
             [

@@ -24,7 +24,9 @@ pub enum FsError {
 impl FsError {
     pub fn hint(&self) -> Option<&'static str> {
         match self {
-            FsError::Changed { .. } => Some("run the command again to work on the current contents"),
+            FsError::Changed { .. } => {
+                Some("run the command again to work on the current contents")
+            }
             FsError::Io { .. } => None,
         }
     }
@@ -102,13 +104,21 @@ fn resolve(path: &Path) -> Result<PathBuf, FsError> {
             _ => return Ok(p),
         }
     }
-    Err(io_err("resolve", path)(io::Error::other("too many levels of symbolic links")))
+    Err(io_err("resolve", path)(io::Error::other(
+        "too many levels of symbolic links",
+    )))
 }
 
 /// Replaces the file read as `snap` with `contents`, atomically. A new file gets mode 0600;
 /// an existing one keeps its mode and owner. Fails, writing nothing, when the file no longer
 /// holds what `snap` saw.
 pub fn write_atomic(snap: &Snapshot, contents: &[u8]) -> Result<(), FsError> {
+    write_atomic_mode(snap, contents, 0o600)
+}
+
+/// [`write_atomic`] with the mode a new file gets (`0o644` for files that hold no secret).
+pub fn write_atomic_mode(snap: &Snapshot, contents: &[u8], new_mode: u32) -> Result<(), FsError> {
+    use std::os::unix::fs::PermissionsExt;
     let target = resolve(&snap.path)?;
     let dir = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
@@ -132,6 +142,9 @@ pub fn write_atomic(snap: &Snapshot, contents: &[u8]) -> Result<(), FsError> {
             std::os::unix::fs::chown(tmp.path(), Some(meta.uid()), Some(meta.gid()))
                 .map_err(io_err("keep the owner of", &target))?;
         }
+    } else {
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(new_mode))
+            .map_err(io_err("set permissions on a temporary file in", &dir))?;
     }
     tmp.as_file()
         .sync_all()
@@ -161,11 +174,17 @@ mod tests {
         let new = dir.path().join(".env.new");
         write_atomic(&read(&new).unwrap(), b"A=1\n").unwrap();
         assert_eq!(fs::read(&new).unwrap(), b"A=1\n");
-        assert_eq!(fs::metadata(&new).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&new).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
 
         fs::set_permissions(&new, fs::Permissions::from_mode(0o640)).unwrap();
         write_atomic(&read(&new).unwrap(), b"A=2\n").unwrap();
-        assert_eq!(fs::metadata(&new).unwrap().permissions().mode() & 0o777, 0o640);
+        assert_eq!(
+            fs::metadata(&new).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
         let leftovers = fs::read_dir(dir.path()).unwrap().count();
         assert_eq!(leftovers, 1, "no temporary file stays behind");
     }
@@ -184,7 +203,10 @@ mod tests {
         let missing = dir.path().join(".env.x");
         let snap = read(&missing).unwrap();
         fs::write(&missing, "B=1\n").unwrap();
-        assert!(matches!(write_atomic(&snap, b"x").unwrap_err(), FsError::Changed { .. }));
+        assert!(matches!(
+            write_atomic(&snap, b"x").unwrap_err(),
+            FsError::Changed { .. }
+        ));
     }
 
     #[test]
@@ -196,7 +218,10 @@ mod tests {
         let link = dir.path().join(".env.prod");
         symlink("real/.env.prod", &link).unwrap();
         write_atomic(&read(&link).unwrap(), b"A=2\n").unwrap();
-        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
         assert_eq!(fs::read(&real).unwrap(), b"A=2\n");
     }
 
@@ -205,7 +230,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("gone/.env");
         let e = write_atomic(&read(&p).unwrap(), b"A=1\n").unwrap_err();
-        assert!(e.to_string().contains("cannot create a temporary file in"), "{e}");
+        assert!(
+            e.to_string().contains("cannot create a temporary file in"),
+            "{e}"
+        );
         assert!(!p.exists());
     }
 }

@@ -4,11 +4,13 @@
 //! values and never print, exit or read the process environment; `cli` is the only edge that
 //! talks to the terminal.
 
-pub mod dotenv;
 pub mod classify;
+pub mod cli;
 pub mod config;
-pub mod glob;
 pub mod diff;
-pub mod sync;
+pub mod dotenv;
 pub mod fsutil;
+pub mod glob;
+pub mod output;
 pub mod source;
+pub mod sync;

@@ -289,16 +289,26 @@ mod tests {
     #[test]
     fn tutorial_plan() {
         let f = Fixture::new();
-        let p = plan(&tutorial("dev"), &tutorial("prod"), &f.opts(Strategy::SourceWins));
+        let p = plan(
+            &tutorial("dev"),
+            &tutorial("prod"),
+            &f.opts(Strategy::SourceWins),
+        );
         let add: Vec<_> = p.add.iter().map(|a| a.key.as_str()).collect();
-        assert_eq!(add, ["API_KEY", "FEATURE_NEW_CHECKOUT", "FEATURE_DARK_MODE"]);
+        assert_eq!(
+            add,
+            ["API_KEY", "FEATURE_NEW_CHECKOUT", "FEATURE_DARK_MODE"]
+        );
         assert_eq!(p.add[0].names_source_env.as_deref(), Some("dev"));
         let upd: Vec<_> = p
             .update
             .iter()
             .map(|u| (u.key.as_str(), u.from.as_str(), u.to.as_str()))
             .collect();
-        assert_eq!(upd, [("LOG_LEVEL", "warn", "debug"), ("CACHE_TTL", "1200", "300")]);
+        assert_eq!(
+            upd,
+            [("LOG_LEVEL", "warn", "debug"), ("CACHE_TTL", "1200", "300")]
+        );
         let kept: Vec<_> = p.kept.iter().map(|k| (k.key.as_str(), &k.reason)).collect();
         assert_eq!(kept.len(), 3);
         assert_eq!(kept[0].0, "DB_HOST");
@@ -317,7 +327,11 @@ mod tests {
     #[test]
     fn target_wins_keeps_every_difference() {
         let f = Fixture::new();
-        let p = plan(&tutorial("dev"), &tutorial("prod"), &f.opts(Strategy::TargetWins));
+        let p = plan(
+            &tutorial("dev"),
+            &tutorial("prod"),
+            &f.opts(Strategy::TargetWins),
+        );
         assert!(p.update.is_empty());
         assert_eq!(p.kept.len(), 5);
         assert_eq!(p.add.len(), 3);
@@ -350,7 +364,10 @@ mod tests {
         assert_eq!(p.update.len(), 1);
         assert_eq!(p.update[0].key, "DB_HOST");
         assert_eq!(p.kept[0].reason, KeepReason::Pinned);
-        assert_eq!(p.delete.iter().map(|d| d.key.as_str()).collect::<Vec<_>>(), ["OLD"]);
+        assert_eq!(
+            p.delete.iter().map(|d| d.key.as_str()).collect::<Vec<_>>(),
+            ["OLD"]
+        );
         assert_eq!(p.skipped, ["COMMIT_SHA", "ONLY_PROD"]);
         o.include_env_specific = true;
         let p = plan(&dev, &prod, &o);
@@ -364,7 +381,10 @@ mod tests {
         assert_eq!(names_env("production-db", &w), Some("production"));
         assert_eq!(names_env("reproduce", &w), None);
         assert_eq!(names_env("localhost", &env_words("dev")), None);
-        assert_eq!(names_env("DEV_password_123", &env_words("dev")), Some("dev"));
+        assert_eq!(
+            names_env("DEV_password_123", &env_words("dev")),
+            Some("dev")
+        );
         assert_eq!(names_env("qa-db", &env_words("qa")), Some("qa"));
     }
 }

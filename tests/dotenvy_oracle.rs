@@ -94,10 +94,8 @@ fn entry_line() -> impl Strategy<Value = String> {
         prop_oneof![
             value(),
             value().prop_map(|v| format!("'{}'", v.replace('\'', ""))),
-            value().prop_map(|v| format!(
-                "\"{}\"",
-                v.replace('"', "\\\"").replace("\\\\\"", "\\\"")
-            )),
+            value()
+                .prop_map(|v| format!("\"{}\"", v.replace('"', "\\\"").replace("\\\\\"", "\\\""))),
         ],
         prop_oneof![Just(""), Just(" # note"), Just("#x"), Just("  ")],
         prop_oneof![Just("\n"), Just("\r\n"), Just("")],
@@ -142,5 +140,8 @@ fn entry_shaped_inputs_are_mostly_accepted() {
             accepted += 1;
         }
     }
-    assert!(accepted > 300, "dotenvy accepted only {accepted} of 1000 inputs");
+    assert!(
+        accepted > 300,
+        "dotenvy accepted only {accepted} of 1000 inputs"
+    );
 }

@@ -127,7 +127,11 @@ impl fmt::Display for ParseErrorKind {
             ParseErrorKind::UnterminatedQuote(q) => write!(
                 f,
                 "unterminated {} value: the quote opened here is never closed",
-                if *q == '\'' { "single-quoted" } else { "double-quoted" }
+                if *q == '\'' {
+                    "single-quoted"
+                } else {
+                    "double-quoted"
+                }
             ),
             ParseErrorKind::TrailingBackslash => f.write_str("the file ends inside a `\\` escape"),
             ParseErrorKind::InvalidUtf8 => f.write_str("not valid UTF-8 text"),
@@ -221,7 +225,11 @@ impl ParseError {
             .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'.')
             .count();
         if key_len == 0 || !t[i..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
-            return if t.trim().is_empty() { String::new() } else { MASK.to_owned() };
+            return if t.trim().is_empty() {
+                String::new()
+            } else {
+                MASK.to_owned()
+            };
         }
         let mut end = i + key_len;
         end = t.len() - t[end..].trim_start().len();
@@ -342,7 +350,10 @@ impl Document {
 
     /// The effective value of `key` (its last occurrence).
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.entries().filter(|e| e.key() == key).last().map(Entry::value)
+        self.entries()
+            .filter(|e| e.key() == key)
+            .last()
+            .map(Entry::value)
     }
 
     /// The effective entry of `key` (its last occurrence).

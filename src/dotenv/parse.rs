@@ -295,7 +295,9 @@ fn unterminated(src: &str, start: usize, end: usize, state: State) -> ParseError
 
 fn error_at(src: &str, offset: usize, kind: ParseErrorKind) -> ParseError {
     let (line, column) = line_col(src, offset);
-    let line_start = src[..offset.min(src.len())].rfind('\n').map_or(0, |i| i + 1);
+    let line_start = src[..offset.min(src.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
     let line_text = strip_eol(&src[line_start..physical_line_end(src, line_start)]).to_owned();
     ParseError {
         path: None,

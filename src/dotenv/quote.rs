@@ -182,15 +182,44 @@ mod tests {
     #[test]
     fn every_rendering_reads_back_in_envault() {
         for v in [
-            "", "x", "a b", " lead", "trail ", "it's", "q\"q", "$X", "${X}", "a\\b", "\\", "#",
-            "a #b", "multi\nline", "tab\there", "ünï cödé", "`tick`", "'", "\"", "x\\", "\\n",
+            "",
+            "x",
+            "a b",
+            " lead",
+            "trail ",
+            "it's",
+            "q\"q",
+            "$X",
+            "${X}",
+            "a\\b",
+            "\\",
+            "#",
+            "a #b",
+            "multi\nline",
+            "tab\there",
+            "ünï cödé",
+            "`tick`",
+            "'",
+            "\"",
+            "x\\",
+            "\\n",
             "it's $5 \"q\" \\ \n",
         ] {
             let r = render(v, None);
-            assert_eq!(read_value(&r.text).as_deref(), Some(v), "value {v:?} as {}", r.text);
+            assert_eq!(
+                read_value(&r.text).as_deref(),
+                Some(v),
+                "value {v:?} as {}",
+                r.text
+            );
             for style in [Style::Unquoted, Style::Single, Style::Double] {
                 let r = render(v, Some(style));
-                assert_eq!(read_value(&r.text).as_deref(), Some(v), "{v:?} as {}", r.text);
+                assert_eq!(
+                    read_value(&r.text).as_deref(),
+                    Some(v),
+                    "{v:?} as {}",
+                    r.text
+                );
             }
         }
     }

@@ -27,7 +27,10 @@ fn err(src: &str) -> ParseError {
 fn reads_every_quote_style() {
     assert_eq!(one("A=plain\n"), "plain");
     assert_eq!(one("A='single $X \\n'\n"), "single $X \\n");
-    assert_eq!(one("A=\"double \\\"q\\\" \\n \\\\ \\$X\"\n"), "double \"q\" \n \\ $X");
+    assert_eq!(
+        one("A=\"double \\\"q\\\" \\n \\\\ \\$X\"\n"),
+        "double \"q\" \n \\ $X"
+    );
     assert_eq!(one("A=`back`\n"), "`back`");
     assert_eq!(one("A=$B\n"), "$B");
     assert_eq!(one("A=\"a\"'b'c\n"), "abc");
@@ -118,7 +121,10 @@ fn errors_point_at_line_and_column() {
     assert_eq!(e.masked_line(), MASK);
 
     let e = Document::parse_bytes(b"A=1\nB=\xff\n").unwrap_err();
-    assert_eq!((e.kind, e.line, e.column), (ParseErrorKind::InvalidUtf8, 2, 3));
+    assert_eq!(
+        (e.kind, e.line, e.column),
+        (ParseErrorKind::InvalidUtf8, 2, 3)
+    );
     let e = err("A=1\0\n");
     assert_eq!(e.kind, ParseErrorKind::NulByte);
 }
@@ -149,7 +155,10 @@ fn set_fills_an_empty_value_before_a_comment() {
     doc.set("B", "y").unwrap();
     assert_eq!(doc.get("A"), Some("x"));
     assert_eq!(doc.get("B"), Some("y"));
-    assert_eq!(doc.render(), "A=x # note\nB=  y# note\n".replace("  y#", "  y #"));
+    assert_eq!(
+        doc.render(),
+        "A=x # note\nB=  y# note\n".replace("  y#", "  y #")
+    );
 }
 
 #[test]

@@ -1,0 +1,236 @@
+//! The command line: clap types, one file per command, and the only code that prints, exits
+//! or reads envault's own environment variables.
+
+mod diff;
+mod init;
+mod sync;
+
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+
+use crate::config::{Config, ConfigError};
+use crate::dotenv::ParseError;
+use crate::fsutil::FsError;
+use crate::output::{self, ColorChoice, Paint};
+use crate::source::LoadError;
+
+const EXAMPLES: &str = "\
+Examples:
+  envault init my-project             create .envault.yml for dev, staging and prod
+  envault diff dev prod               key-level differences, secrets masked
+  envault diff-files .env.a .env.b    compare two files without a config
+  envault sync dev prod --dry-run     preview promoting dev's keys into prod
+  envault completions bash > ~/.local/share/bash-completion/completions/envault";
+
+/// Diff, sync and protect the .env files of a project's environments.
+#[derive(Debug, Parser)]
+#[command(name = "envault", version, after_help = EXAMPLES, max_term_width = 100)]
+pub struct Cli {
+    /// Use this .envault.yml instead of searching from the current folder upwards.
+    #[arg(long, global = true, env = "ENVAULT_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
+
+    /// When to colour output: auto colours a terminal unless NO_COLOR is set or TERM=dumb.
+    #[arg(long, global = true, value_enum, default_value_t = ColorArg::Auto, value_name = "WHEN")]
+    color: ColorArg,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Output formats of commands that report.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Init(init::Args),
+    Diff(diff::EnvArgs),
+    DiffFiles(diff::FileArgs),
+    Sync(sync::Args),
+    Completions(CompletionsArgs),
+}
+
+/// Print a shell completion script.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  envault completions bash > ~/.local/share/bash-completion/completions/envault\n  envault completions zsh > ~/.zfunc/_envault\n  envault completions fish > ~/.config/fish/completions/envault.fish"
+)]
+struct CompletionsArgs {
+    shell: clap_complete::Shell,
+}
+
+/// What every command needs from the process: where it runs and how to print.
+pub struct Ctx {
+    cwd: PathBuf,
+    config_flag: Option<PathBuf>,
+    color: ColorChoice,
+    stdout_tty: bool,
+    no_color: bool,
+    term_dumb: bool,
+}
+
+impl Ctx {
+    fn paint(&self, format: Format) -> Paint {
+        Paint {
+            color: output::use_color(
+                self.color,
+                self.stdout_tty,
+                self.no_color,
+                self.term_dumb,
+                format == Format::Json,
+            ),
+        }
+    }
+
+    fn load_config(&self) -> Result<Config, ConfigError> {
+        let path = match &self.config_flag {
+            Some(p) => self.cwd.join(p),
+            None => Config::discover(&self.cwd)?,
+        };
+        Config::load(&path)
+    }
+}
+
+/// Writes to stdout; a closed pipe surfaces as an error that `main` turns into a quiet exit.
+fn emit(text: &str) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
+fn warn(msg: &str) {
+    eprintln!("warning: {msg}");
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let ctx = Ctx {
+        cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+        config_flag: cli.config.clone(),
+        color: match cli.color {
+            ColorArg::Auto => ColorChoice::Auto,
+            ColorArg::Always => ColorChoice::Always,
+            ColorArg::Never => ColorChoice::Never,
+        },
+        stdout_tty: io::stdout().is_terminal(),
+        no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+        term_dumb: std::env::var_os("TERM").is_some_and(|v| v == "dumb"),
+    };
+    let result = match cli.command {
+        Command::Init(a) => init::run(&ctx, a),
+        Command::Diff(a) => diff::run_envs(&ctx, a),
+        Command::DiffFiles(a) => diff::run_files(&ctx, a),
+        Command::Sync(a) => sync::run(&ctx, a),
+        Command::Completions(a) => {
+            let mut buf = Vec::new();
+            clap_complete::generate(a.shell, &mut Cli::command(), "envault", &mut buf);
+            emit(&String::from_utf8_lossy(&buf))
+                .map(|_| 0)
+                .map_err(Into::into)
+        }
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            report(&e);
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Prints `error:`, its causes, the offending line (masked) and a hint.
+fn report(e: &anyhow::Error) {
+    let mut text = format!("error: {e}\n");
+    for cause in e.chain().skip(1) {
+        text.push_str(&format!("  caused by: {cause}\n"));
+    }
+    let mut hint = None;
+    for cause in e.chain() {
+        if let Some(le) = cause.downcast_ref::<LoadError>() {
+            if let LoadError::Parse(pe) = le {
+                text.push_str(&parse_detail(pe));
+            }
+            hint = hint.or(le.hint());
+        } else if let Some(pe) = cause.downcast_ref::<ParseError>() {
+            text.push_str(&parse_detail(pe));
+            hint = hint.or(Some(pe.kind.hint().to_owned()));
+        } else if let Some(ce) = cause.downcast_ref::<ConfigError>() {
+            hint = hint.or(ce.hint());
+        } else if let Some(fe) = cause.downcast_ref::<FsError>() {
+            hint = hint.or(fe.hint().map(str::to_owned));
+        } else if let Some(h) = cause.downcast_ref::<Hinted>() {
+            hint = hint.or(Some(h.hint.clone()));
+        }
+    }
+    if let Some(h) = hint {
+        text.push_str(&format!("hint: {h}\n"));
+    }
+    eprint!("{text}");
+}
+
+fn parse_detail(pe: &ParseError) -> String {
+    let line = pe.masked_line();
+    if line.is_empty() {
+        return String::new();
+    }
+    format!("{:>5} | {line}\n", pe.line)
+}
+
+/// A command-level error with a hint for the user.
+#[derive(Debug, thiserror::Error)]
+#[error("{msg}")]
+pub struct Hinted {
+    msg: String,
+    hint: String,
+}
+
+pub(crate) fn hinted(msg: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {
+    Hinted {
+        msg: msg.into(),
+        hint: hint.into(),
+    }
+    .into()
+}
+
+/// Warns about keys defined more than once in a loaded file.
+fn warn_duplicates(label: &str, doc: &crate::dotenv::Document) {
+    for d in doc.duplicates() {
+        let lines: Vec<String> = d.lines.iter().map(usize::to_string).collect();
+        warn(&format!(
+            "{label}: {} is defined on lines {}; the last one (line {}) is used",
+            d.key,
+            lines.join(", "),
+            d.lines.last().copied().unwrap_or_default()
+        ));
+    }
+}

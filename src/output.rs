@@ -1,0 +1,471 @@
+//! What users read: masking, the colour decision, and the text / JSON renderers of diffs and
+//! sync plans. Renderers return strings; only `cli` prints them.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::classify::Classifier;
+use crate::diff::Diff;
+use crate::dotenv::MASK;
+use crate::sync::{KeepReason, Plan};
+
+/// When to colour output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ColorChoice {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// The colour decision: `auto` colours only a terminal, never with `NO_COLOR` set or
+/// `TERM=dumb` (ripgrep's rules). JSON is never coloured; callers pass `json`.
+pub fn use_color(
+    choice: ColorChoice,
+    stdout_is_tty: bool,
+    no_color: bool,
+    term_dumb: bool,
+    json: bool,
+) -> bool {
+    if json {
+        return false;
+    }
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => stdout_is_tty && !no_color && !term_dumb,
+    }
+}
+
+/// ANSI styling that is a no-op when colour is off.
+#[derive(Debug, Clone, Copy)]
+pub struct Paint {
+    pub color: bool,
+}
+
+impl Paint {
+    fn wrap(&self, code: &str, s: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_owned()
+        }
+    }
+    pub fn bold(&self, s: &str) -> String {
+        self.wrap("1", s)
+    }
+    pub fn green(&self, s: &str) -> String {
+        self.wrap("32", s)
+    }
+    pub fn red(&self, s: &str) -> String {
+        self.wrap("31", s)
+    }
+    pub fn yellow(&self, s: &str) -> String {
+        self.wrap("33", s)
+    }
+    pub fn dim(&self, s: &str) -> String {
+        self.wrap("2", s)
+    }
+}
+
+/// Decides which values are shown and which are masked.
+#[derive(Debug, Clone, Copy)]
+pub struct Masker<'a> {
+    pub classifier: &'a Classifier,
+    /// `--show-secrets`: the user asked to see them.
+    pub show_secrets: bool,
+}
+
+impl Masker<'_> {
+    /// Whether values of `key` are masked, given every value it holds in the comparison.
+    pub fn masks(&self, key: &str, values: &[&str]) -> bool {
+        !self.show_secrets && self.classifier.is_secret(key, values)
+    }
+
+    fn show<'v>(&self, masked: bool, value: &'v str) -> Cow<'v, str> {
+        if masked {
+            Cow::Borrowed(MASK)
+        } else {
+            Cow::Borrowed(value)
+        }
+    }
+}
+
+/// A value on one line: newlines and other control characters escaped.
+pub fn one_line(value: &str) -> Cow<'_, str> {
+    if !value.chars().any(char::is_control) {
+        return Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len() + 8);
+    for c in value.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.extend(c.escape_unicode()),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn banner(title: &str, paint: Paint) -> String {
+    paint.bold(&format!("═══ {title} ═══"))
+}
+
+/// `KEY: a → b`, or a line diff below the key when a shown value spans lines.
+fn change_line(out: &mut String, key: &str, from: &str, to: &str, masked: bool, paint: Paint) {
+    if !masked && (from.contains('\n') || to.contains('\n')) {
+        let _ = writeln!(out, "  {key}:");
+        let diff = similar::TextDiff::from_lines(from, to);
+        for change in diff.iter_all_changes() {
+            let line = one_line(change.value().trim_end_matches(['\n', '\r']));
+            let _ = match change.tag() {
+                similar::ChangeTag::Delete => {
+                    writeln!(out, "    {}", paint.red(&format!("- {line}")))
+                }
+                similar::ChangeTag::Insert => {
+                    writeln!(out, "    {}", paint.green(&format!("+ {line}")))
+                }
+                similar::ChangeTag::Equal => writeln!(out, "      {line}"),
+            };
+        }
+        return;
+    }
+    let (from, to) = if masked {
+        (Cow::Borrowed(MASK), Cow::Borrowed(MASK))
+    } else {
+        (one_line(from), one_line(to))
+    };
+    let _ = writeln!(out, "  {key}: {} → {}", paint.red(&from), paint.green(&to));
+}
+
+fn section_header(out: &mut String, title: &str, paint: Paint) {
+    let _ = writeln!(out, "{}", paint.bold(title));
+}
+
+/// The tutorial's diff report.
+pub fn diff_text(d: &Diff, source: &str, target: &str, m: Masker, paint: Paint) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}\n",
+        banner(&format!("Diff: {source} → {target}"), paint)
+    );
+    for (label, side, is_source) in [
+        (source, &d.only_in_source, true),
+        (target, &d.only_in_target, false),
+    ] {
+        section_header(&mut out, &format!("Only in {label}:"), paint);
+        if side.is_empty() {
+            let _ = writeln!(out, "  {}", paint.dim("(none)"));
+        }
+        for o in side.iter() {
+            let v = m.show(m.masks(o.key, &[o.value]), o.value);
+            let line = format!("{}={}", o.key, one_line(&v));
+            let _ = writeln!(
+                out,
+                "  {}",
+                if is_source {
+                    paint.green(&line)
+                } else {
+                    paint.red(&line)
+                }
+            );
+        }
+        out.push('\n');
+    }
+    section_header(&mut out, "Different values:", paint);
+    if d.changed.is_empty() {
+        let _ = writeln!(out, "  {}", paint.dim("(none)"));
+    }
+    for c in &d.changed {
+        let masked = m.masks(c.key, &[c.source, c.target]);
+        change_line(&mut out, c.key, c.source, c.target, masked, paint);
+    }
+    out
+}
+
+/// A key and value in JSON output.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct JsonEntry<'a> {
+    pub key: &'a str,
+    pub value: Cow<'a, str>,
+    pub masked: bool,
+}
+
+/// A changed key in JSON output.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct JsonChange<'a> {
+    pub key: &'a str,
+    pub source: Cow<'a, str>,
+    pub target: Cow<'a, str>,
+    pub masked: bool,
+}
+
+/// `envault diff --format json`: a stable, documented object.
+#[derive(Debug, Serialize)]
+pub struct JsonDiff<'a> {
+    pub source: &'a str,
+    pub target: &'a str,
+    pub identical: bool,
+    pub only_in_source: Vec<JsonEntry<'a>>,
+    pub only_in_target: Vec<JsonEntry<'a>>,
+    pub changed: Vec<JsonChange<'a>>,
+}
+
+fn json_entry<'a>(m: Masker, key: &'a str, value: &'a str) -> JsonEntry<'a> {
+    let masked = m.masks(key, &[value]);
+    JsonEntry {
+        key,
+        value: m.show(masked, value),
+        masked,
+    }
+}
+
+fn json_change<'a>(m: Masker, key: &'a str, source: &'a str, target: &'a str) -> JsonChange<'a> {
+    let masked = m.masks(key, &[source, target]);
+    JsonChange {
+        key,
+        source: m.show(masked, source),
+        target: m.show(masked, target),
+        masked,
+    }
+}
+
+pub fn diff_json<'a>(d: &'a Diff, source: &'a str, target: &'a str, m: Masker) -> String {
+    let j = JsonDiff {
+        source,
+        target,
+        identical: d.is_empty(),
+        only_in_source: d
+            .only_in_source
+            .iter()
+            .map(|o| json_entry(m, o.key, o.value))
+            .collect(),
+        only_in_target: d
+            .only_in_target
+            .iter()
+            .map(|o| json_entry(m, o.key, o.value))
+            .collect(),
+        changed: d
+            .changed
+            .iter()
+            .map(|c| json_change(m, c.key, c.source, c.target))
+            .collect(),
+    };
+    let mut s = serde_json::to_string_pretty(&j).expect("diff serialises");
+    s.push('\n');
+    s
+}
+
+fn keep_note(reason: &KeepReason) -> String {
+    match reason {
+        KeepReason::Secret => "secret".into(),
+        KeepReason::NamesEnvironment { env, word } => format!("{env}'s value names '{word}'"),
+        KeepReason::Pinned => "env_specific_keys".into(),
+        KeepReason::TargetWins => "target wins".into(),
+    }
+}
+
+/// The tutorial's sync report: the plan under "Would …" headings on a dry run, in the past
+/// tense otherwise.
+pub fn plan_text(
+    p: &Plan,
+    source: &str,
+    target: &str,
+    dry_run: bool,
+    m: Masker,
+    paint: Paint,
+) -> String {
+    let mut out = String::new();
+    let title = if dry_run {
+        format!("Dry Run: sync {source} → {target}")
+    } else {
+        format!("Sync: {source} → {target}")
+    };
+    let _ = writeln!(out, "{}\n", banner(&title, paint));
+    let (add_h, upd_h, del_h) = if dry_run {
+        ("Would add:", "Would update:", "Would delete:")
+    } else {
+        ("Added:", "Updated:", "Deleted:")
+    };
+    if !p.add.is_empty() {
+        section_header(&mut out, add_h, paint);
+        for a in &p.add {
+            let v = m.show(m.masks(&a.key, &[&a.value]), &a.value);
+            let _ = writeln!(
+                out,
+                "  {}",
+                paint.green(&format!("{}={}", a.key, one_line(&v)))
+            );
+        }
+        out.push('\n');
+    }
+    if !p.update.is_empty() {
+        section_header(&mut out, upd_h, paint);
+        for u in &p.update {
+            let masked = m.masks(&u.key, &[&u.from, &u.to]);
+            change_line(&mut out, &u.key, &u.from, &u.to, masked, paint);
+        }
+        out.push('\n');
+    }
+    for (heading, target_wins) in [
+        ("Kept (environment-specific):", false),
+        ("Kept (target wins):", true),
+    ] {
+        let kept: Vec<_> = p
+            .kept
+            .iter()
+            .filter(|k| (k.reason == KeepReason::TargetWins) == target_wins)
+            .collect();
+        if kept.is_empty() {
+            continue;
+        }
+        section_header(&mut out, heading, paint);
+        for k in kept {
+            let v = m.show(m.masks(&k.key, &[&k.source, &k.target]), &k.target);
+            let _ = writeln!(
+                out,
+                "  {}: {} {}",
+                k.key,
+                paint.yellow(&one_line(&v)),
+                paint.dim(&format!("({})", keep_note(&k.reason)))
+            );
+        }
+        out.push('\n');
+    }
+    if !p.delete.is_empty() {
+        section_header(&mut out, del_h, paint);
+        for d in &p.delete {
+            let v = m.show(m.masks(&d.key, &[&d.value]), &d.value);
+            let _ = writeln!(
+                out,
+                "  {}",
+                paint.red(&format!("{}={}", d.key, one_line(&v)))
+            );
+        }
+        out.push('\n');
+    }
+    if !p.skipped.is_empty() {
+        section_header(&mut out, "Skipped:", paint);
+        for k in &p.skipped {
+            let _ = writeln!(out, "  {k}");
+        }
+        out.push('\n');
+    }
+    let counts = format!(
+        "{} added, {} updated, {} kept, {} deleted",
+        p.add.len(),
+        p.update.len(),
+        p.kept.len(),
+        p.delete.len()
+    );
+    let summary = if !p.changes_target() {
+        format!(
+            "Nothing to change: {target} already has everything it takes from {source} ({counts})."
+        )
+    } else if dry_run {
+        format!("Dry run: {counts}; nothing written.")
+    } else {
+        format!("Synced {source} → {target}: {counts}.")
+    };
+    let _ = writeln!(out, "{summary}");
+    out
+}
+
+#[derive(Serialize)]
+struct JsonKept<'a> {
+    key: &'a str,
+    source: Cow<'a, str>,
+    target: Cow<'a, str>,
+    reason: &'static str,
+    masked: bool,
+}
+
+#[derive(Serialize)]
+struct JsonPlan<'a> {
+    source: &'a str,
+    target: &'a str,
+    dry_run: bool,
+    written: bool,
+    add: Vec<JsonEntry<'a>>,
+    update: Vec<JsonChange<'a>>,
+    kept: Vec<JsonKept<'a>>,
+    delete: Vec<JsonEntry<'a>>,
+    skipped: &'a [String],
+}
+
+/// `envault sync --format json`: the plan with masking applied. For updates, `source` is the
+/// new value and `target` the replaced one.
+pub fn plan_json(p: &Plan, source: &str, target: &str, dry_run: bool, m: Masker) -> String {
+    let j = JsonPlan {
+        source,
+        target,
+        dry_run,
+        written: !dry_run && p.changes_target(),
+        add: p
+            .add
+            .iter()
+            .map(|a| json_entry(m, &a.key, &a.value))
+            .collect(),
+        update: p
+            .update
+            .iter()
+            .map(|u| json_change(m, &u.key, &u.to, &u.from))
+            .collect(),
+        kept: p
+            .kept
+            .iter()
+            .map(|k| {
+                let masked = m.masks(&k.key, &[&k.source, &k.target]);
+                JsonKept {
+                    key: &k.key,
+                    source: m.show(masked, &k.source),
+                    target: m.show(masked, &k.target),
+                    reason: match k.reason {
+                        KeepReason::Secret => "secret",
+                        KeepReason::NamesEnvironment { .. } => "names_environment",
+                        KeepReason::Pinned => "env_specific_keys",
+                        KeepReason::TargetWins => "target_wins",
+                    },
+                    masked,
+                }
+            })
+            .collect(),
+        delete: p
+            .delete
+            .iter()
+            .map(|d| json_entry(m, &d.key, &d.value))
+            .collect(),
+        skipped: &p.skipped,
+    };
+    let mut s = serde_json::to_string_pretty(&j).expect("plan serialises");
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_rules() {
+        use ColorChoice::*;
+        assert!(use_color(Auto, true, false, false, false));
+        assert!(!use_color(Auto, false, false, false, false));
+        assert!(!use_color(Auto, true, true, false, false));
+        assert!(!use_color(Auto, true, false, true, false));
+        assert!(use_color(Always, false, true, true, false));
+        assert!(!use_color(Always, true, false, false, true));
+        assert!(!use_color(Never, true, false, false, false));
+    }
+
+    #[test]
+    fn one_line_escapes_controls() {
+        assert_eq!(one_line("a\nb\tc"), "a\\nb\\tc");
+        assert_eq!(one_line("plain ü"), "plain ü");
+    }
+}

@@ -1,0 +1,616 @@
+//! The tutorial driven through the built binary: init, diff, diff-files, sync.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+const TUTORIAL_CONFIG: &str = "project: my-project\nenvironments:\n  dev: .env.dev\n  staging: .env.staging\n  prod: .env.prod\nconflict_strategy: source_wins\nskip_keys:\n  - COMMIT_SHA\n  - BUILD_NUMBER\n";
+
+/// A scratch project: a temp folder marked as a repository root (so config discovery stops
+/// there) with an isolated HOME.
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn empty() -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join(".git")).unwrap();
+        fs::create_dir(dir.path().join("home")).unwrap();
+        Project { dir }
+    }
+
+    /// The tutorial's .envault.yml and three env files.
+    fn tutorial() -> Project {
+        let p = Project::empty();
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tutorial");
+        for f in [".envault.yml", ".env.dev", ".env.staging", ".env.prod"] {
+            fs::copy(src.join(f), p.path(f)).unwrap();
+        }
+        p
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn read(&self, rel: &str) -> String {
+        fs::read_to_string(self.path(rel)).unwrap()
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        fs::write(self.path(rel), text).unwrap();
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::cargo_bin("envault").unwrap();
+        c.current_dir(self.dir.path())
+            .env("HOME", self.path("home"))
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env_remove("ENVAULT_CONFIG")
+            .env_remove("NO_COLOR")
+            .env_remove("TERM");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> assert_cmd::assert::Assert {
+        self.cmd().args(args).assert()
+    }
+}
+
+fn stdout(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8(a.get_output().stdout.clone()).unwrap()
+}
+
+fn stderr(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8(a.get_output().stderr.clone()).unwrap()
+}
+
+const SECRETS: &[&str] = &[
+    "dev_password_123",
+    "prod_password_789",
+    "staging_password_456",
+    "dev_key_abc123",
+    "staging_key_def456",
+];
+
+fn assert_no_secrets(text: &str) {
+    for s in SECRETS {
+        assert!(!text.contains(s), "secret {s} leaked:\n{text}");
+    }
+}
+
+// ---- init ----------------------------------------------------------------------------------
+
+#[test]
+fn init_writes_the_tutorial_config() {
+    let p = Project::empty();
+    let a = p.run(&["init", "my-project"]).success();
+    assert_eq!(p.read(".envault.yml"), TUTORIAL_CONFIG);
+    assert!(stdout(&a).contains("environments dev, staging, prod"));
+    let mode = fs::metadata(p.path(".envault.yml"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o644);
+}
+
+#[test]
+fn init_never_overwrites_without_force() {
+    let p = Project::empty();
+    p.write(".envault.yml", "project: mine\nenvironments: {a: .env.a}\n");
+    let a = p.run(&["init", "other"]).code(2);
+    assert!(stderr(&a).contains("already exists"), "{}", stderr(&a));
+    assert!(stderr(&a).contains("hint: pass --force"));
+    assert_eq!(
+        p.read(".envault.yml"),
+        "project: mine\nenvironments: {a: .env.a}\n"
+    );
+    p.run(&["init", "my-project", "--force"]).success();
+    assert_eq!(p.read(".envault.yml"), TUTORIAL_CONFIG);
+}
+
+#[test]
+fn init_takes_environments_from_existing_files() {
+    let p = Project::empty();
+    for f in [
+        ".env.production",
+        ".env.development",
+        ".env.example",
+        ".env",
+    ] {
+        p.write(f, "A=1\n");
+    }
+    p.run(&["init", "shop"]).success();
+    assert_eq!(
+        p.read(".envault.yml"),
+        "project: shop\nenvironments:\n  development: .env.development\n  production: .env.production\nconflict_strategy: source_wins\nskip_keys:\n  - COMMIT_SHA\n  - BUILD_NUMBER\n"
+    );
+}
+
+// ---- diff ----------------------------------------------------------------------------------
+
+const TUTORIAL_DIFF: &str = "\
+═══ Diff: dev → prod ═══
+
+Only in dev:
+  API_KEY=••••••
+  FEATURE_NEW_CHECKOUT=true
+  FEATURE_DARK_MODE=false
+
+Only in prod:
+  (none)
+
+Different values:
+  DB_HOST: localhost → prod-db.internal
+  DB_NAME: myapp_dev → myapp_prod
+  DB_PASSWORD: •••••• → ••••••
+  LOG_LEVEL: debug → warn
+  CACHE_TTL: 300 → 1200
+";
+
+#[test]
+fn diff_dev_prod_matches_the_tutorial_with_secrets_masked() {
+    let p = Project::tutorial();
+    let a = p.run(&["diff", "dev", "prod"]).code(1);
+    assert_eq!(stdout(&a), TUTORIAL_DIFF);
+    assert_eq!(stderr(&a), "");
+}
+
+#[test]
+fn diff_show_secrets_reveals_values() {
+    let p = Project::tutorial();
+    let a = p.run(&["diff", "dev", "prod", "--show-secrets"]).code(1);
+    let out = stdout(&a);
+    assert!(out.contains("  API_KEY=dev_key_abc123\n"));
+    assert!(out.contains("  DB_PASSWORD: dev_password_123 → prod_password_789\n"));
+}
+
+#[test]
+fn diff_exit_codes_and_quiet() {
+    let p = Project::tutorial();
+    p.run(&["diff", "dev", "dev"]).code(0);
+    let a = p.run(&["diff", "dev", "prod", "--quiet"]).code(1);
+    assert_eq!(stdout(&a), "");
+    p.write(".env.copy", &p.read(".env.prod"));
+    p.run(&["diff-files", ".env.prod", ".env.copy", "-q"])
+        .code(0)
+        .stdout("");
+}
+
+#[test]
+fn diff_json_is_masked_and_stable() {
+    let p = Project::tutorial();
+    let a = p
+        .run(&["diff", "staging", "prod", "--format", "json"])
+        .code(1);
+    let out = stdout(&a);
+    assert_no_secrets(&out);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["source"], "staging");
+    assert_eq!(v["target"], "prod");
+    assert_eq!(v["identical"], false);
+    assert_eq!(v["only_in_source"][0]["key"], "API_KEY");
+    assert_eq!(v["only_in_source"][0]["masked"], true);
+    assert_eq!(v["only_in_target"], serde_json::json!([]));
+    let changed: Vec<&str> = v["changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            "DB_HOST",
+            "DB_NAME",
+            "DB_PASSWORD",
+            "LOG_LEVEL",
+            "CACHE_TTL"
+        ]
+    );
+    assert_eq!(v["changed"][0]["source"], "staging-db.internal");
+    assert_eq!(v["changed"][2]["source"], "••••••");
+    // JSON is never coloured, even when asked.
+    let a = p.run(&[
+        "diff", "dev", "prod", "--format", "json", "--color", "always",
+    ]);
+    assert!(!stdout(&a).contains('\x1b'));
+}
+
+#[test]
+fn diff_files_needs_no_config() {
+    let p = Project::empty();
+    p.write("a.env", "A=1\nSAME=x\nSMTP_PASS=hunter22\n");
+    p.write("b.env", "A=2\nSAME=x\nONLY_B=\"multi\nline\"\n");
+    let a = p.run(&["diff-files", "a.env", "b.env"]).code(1);
+    assert_eq!(
+        stdout(&a),
+        "═══ Diff: a.env → b.env ═══\n\nOnly in a.env:\n  SMTP_PASS=••••••\n\nOnly in b.env:\n  ONLY_B=multi\\nline\n\nDifferent values:\n  A: 1 → 2\n"
+    );
+}
+
+#[test]
+fn multiline_changes_show_a_line_diff() {
+    let p = Project::empty();
+    p.write("a.env", "CERT=\"one\\ntwo\\nthree\"\n");
+    p.write("b.env", "CERT=\"one\\n2\\nthree\"\n");
+    let a = p.run(&["diff-files", "a.env", "b.env"]).code(1);
+    assert!(
+        stdout(&a)
+            .ends_with("Different values:\n  CERT:\n      one\n    - two\n    + 2\n      three\n"),
+        "{}",
+        stdout(&a)
+    );
+}
+
+#[test]
+fn colour_follows_the_flag_and_no_color() {
+    let p = Project::tutorial();
+    let a = p.run(&["diff", "dev", "prod", "--color", "always"]);
+    assert!(stdout(&a).contains("\x1b["));
+    let a = p.run(&["diff", "dev", "prod"]);
+    assert!(!stdout(&a).contains('\x1b'), "not a terminal: no colour");
+    let a = p.run(&["diff", "dev", "prod", "--color", "never"]);
+    assert!(!stdout(&a).contains('\x1b'));
+}
+
+#[test]
+fn unknown_environment_suggests_a_name() {
+    let p = Project::tutorial();
+    p.run(&["diff", "dev", "prd"]).code(2).stderr(
+        "error: unknown environment 'prd' (known: dev, staging, prod)\nhint: did you mean 'prod'?\n",
+    );
+}
+
+#[test]
+fn missing_config_says_where_it_looked() {
+    let p = Project::empty();
+    fs::create_dir(p.path("sub")).unwrap();
+    let a = p
+        .cmd()
+        .current_dir(p.path("sub"))
+        .args(["diff", "dev", "prod"])
+        .assert()
+        .code(2);
+    let err = stderr(&a);
+    assert!(err.contains("no .envault.yml found in"), "{err}");
+    assert!(err.contains("/sub"), "{err}");
+    assert!(err.contains("hint: run `envault init <project>`"), "{err}");
+}
+
+#[test]
+fn config_is_found_upwards_and_overridable() {
+    let p = Project::tutorial();
+    fs::create_dir_all(p.path("deep/er")).unwrap();
+    p.cmd()
+        .current_dir(p.path("deep/er"))
+        .args(["diff", "dev", "prod", "-q"])
+        .assert()
+        .code(1);
+
+    fs::create_dir(p.path("other")).unwrap();
+    p.write(
+        "other/.envault.yml",
+        "environments:\n  x: ../.env.dev\n  y: ../.env.dev\n",
+    );
+    p.run(&["--config", "other/.envault.yml", "diff", "x", "y"])
+        .code(0);
+    p.cmd()
+        .env("ENVAULT_CONFIG", p.path("other/.envault.yml"))
+        .args(["diff", "x", "y"])
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn bad_config_points_at_the_line() {
+    let p = Project::tutorial();
+    p.write(
+        ".envault.yml",
+        "project: x\nenvironments:\n  dev: .env.dev\nconflict_stratgy: source_wins\n",
+    );
+    let a = p.run(&["diff", "dev", "dev"]).code(2);
+    let err = stderr(&a);
+    assert!(
+        err.contains(".envault.yml:4:1: unknown field `conflict_stratgy`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: did you mean 'conflict_strategy'?"),
+        "{err}"
+    );
+}
+
+#[test]
+fn parse_errors_name_the_place_and_mask_the_value() {
+    let p = Project::tutorial();
+    p.write(
+        ".env.prod",
+        "DB_HOST=prod-db.internal\nDB_PASSWORD=super secret value\n",
+    );
+    let before = p.read(".env.dev");
+    let a = p.run(&["sync", "prod", "dev"]).code(2);
+    let err = stderr(&a);
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(
+        err.contains(".env.prod:2:18: whitespace inside an unquoted value"),
+        "{err}"
+    );
+    assert!(err.contains("    2 | DB_PASSWORD=••••••"), "{err}");
+    assert!(err.contains("hint: quote the value"), "{err}");
+    assert!(
+        !err.contains("super") && !err.contains("secret value"),
+        "{err}"
+    );
+    assert_eq!(p.read(".env.dev"), before, "nothing written");
+}
+
+#[test]
+fn binary_files_are_rejected_clearly() {
+    let p = Project::empty();
+    fs::write(p.path("a.env"), b"A=1\n\xff\xfe\x00\x01").unwrap();
+    p.write("b.env", "A=1\n");
+    let a = p.run(&["diff-files", "a.env", "b.env"]).code(2);
+    assert!(
+        stderr(&a).contains("a.env:2:1: not valid UTF-8 text"),
+        "{}",
+        stderr(&a)
+    );
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let p = Project::empty();
+    let big: String = (0..20_000)
+        .map(|i| format!("KEY_{i}=value_{i}\n"))
+        .collect();
+    p.write("a.env", &big);
+    p.write("b.env", "");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("envault"))
+        .current_dir(p.dir.path())
+        .args(["diff-files", "a.env", "b.env"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains("Diff"));
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert_eq!(out.status.code(), Some(0));
+}
+
+// ---- sync ----------------------------------------------------------------------------------
+
+const TUTORIAL_DRY_RUN: &str = "\
+═══ Dry Run: sync dev → prod ═══
+
+Would add:
+  API_KEY=••••••
+  FEATURE_NEW_CHECKOUT=true
+  FEATURE_DARK_MODE=false
+
+Would update:
+  LOG_LEVEL: warn → debug
+  CACHE_TTL: 1200 → 300
+
+Kept (environment-specific):
+  DB_HOST: prod-db.internal (prod's value names 'prod')
+  DB_NAME: myapp_prod (dev's value names 'dev')
+  DB_PASSWORD: •••••• (secret)
+
+Dry run: 3 added, 2 updated, 3 kept, 0 deleted; nothing written.
+";
+
+#[test]
+fn sync_dry_run_shows_the_plan_and_changes_nothing() {
+    let p = Project::tutorial();
+    let before = fs::read(p.path(".env.prod")).unwrap();
+    let mtime = fs::metadata(p.path(".env.prod"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let a = p.run(&["sync", "dev", "prod", "--dry-run"]).success();
+    assert_eq!(stdout(&a), TUTORIAL_DRY_RUN);
+    assert_eq!(
+        stderr(&a),
+        "warning: API_KEY: the value added to prod names 'dev', the source environment; check that it belongs in prod\n"
+    );
+    assert_eq!(fs::read(p.path(".env.prod")).unwrap(), before);
+    assert_eq!(
+        fs::metadata(p.path(".env.prod"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        mtime
+    );
+}
+
+#[test]
+fn sync_writes_the_plan_keeping_layout() {
+    let p = Project::tutorial();
+    p.write(
+        ".env.prod",
+        "# Production — edit with care\nDB_HOST=prod-db.internal\nDB_PORT=5432\r\n\nDB_NAME=myapp_prod # the main db\nDB_PASSWORD='prod_password_789'\nLOG_LEVEL=\"warn\"\nCACHE_TTL=1200",
+    );
+    fs::set_permissions(p.path(".env.prod"), fs::Permissions::from_mode(0o640)).unwrap();
+    let a = p.run(&["sync", "dev", "prod"]).success();
+    let out = stdout(&a);
+    assert!(
+        out.starts_with("═══ Sync: dev → prod ═══\n\nAdded:\n  API_KEY=••••••\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Synced dev → prod: 3 added, 2 updated, 3 kept, 0 deleted."),
+        "{out}"
+    );
+    assert_no_secrets(&out);
+    assert_eq!(
+        p.read(".env.prod"),
+        "# Production — edit with care\nDB_HOST=prod-db.internal\nDB_PORT=5432\r\n\nDB_NAME=myapp_prod # the main db\nDB_PASSWORD='prod_password_789'\nAPI_KEY=dev_key_abc123\nLOG_LEVEL=\"debug\"\nFEATURE_NEW_CHECKOUT=true\nFEATURE_DARK_MODE=false\nCACHE_TTL=300",
+        "untouched bytes stay, including the missing final newline"
+    );
+    let mode = fs::metadata(p.path(".env.prod"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o640);
+    // Synced keys now agree; what stays different is the environment-specific set.
+    let a = p.run(&["diff", "dev", "prod", "--format", "json"]).code(1);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&a)).unwrap();
+    let changed: Vec<&str> = v["changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(changed, ["DB_HOST", "DB_NAME", "DB_PASSWORD"]);
+    assert_eq!(v["only_in_source"], serde_json::json!([]));
+}
+
+#[test]
+fn sync_strategies_skips_and_deletes() {
+    let p = Project::tutorial();
+    let a = p
+        .run(&[
+            "sync",
+            "dev",
+            "prod",
+            "--dry-run",
+            "--strategy",
+            "target_wins",
+        ])
+        .success();
+    let out = stdout(&a);
+    assert!(!out.contains("Would update:"), "{out}");
+    assert!(out.contains("Kept (target wins):\n  LOG_LEVEL: warn (target wins)\n  CACHE_TTL: 1200 (target wins)\n"), "{out}");
+
+    let a = p
+        .run(&[
+            "sync",
+            "dev",
+            "prod",
+            "--dry-run",
+            "--skip",
+            "LOG_LEVEL",
+            "--skip",
+            "FEATURE_*",
+        ])
+        .success();
+    let out = stdout(&a);
+    assert!(
+        out.contains("Would update:\n  CACHE_TTL: 1200 → 300\n\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Skipped:\n  LOG_LEVEL\n  FEATURE_NEW_CHECKOUT\n  FEATURE_DARK_MODE\n"),
+        "{out}"
+    );
+
+    p.write(
+        ".env.prod",
+        &format!("{}OLD_FLAG=1\nCOMMIT_SHA=abc\n", p.read(".env.prod")),
+    );
+    p.run(&["sync", "dev", "prod", "--allow-delete"]).success();
+    let prod = p.read(".env.prod");
+    assert!(!prod.contains("OLD_FLAG"), "{prod}");
+    assert!(
+        prod.contains("COMMIT_SHA=abc\n"),
+        "skipped keys are never deleted: {prod}"
+    );
+
+    p.run(&["sync", "dev", "prod", "--include-env-specific"])
+        .success();
+    assert_eq!(
+        p.read(".env.prod").lines().next(),
+        Some("DB_HOST=localhost")
+    );
+}
+
+#[test]
+fn sync_creates_a_missing_target_privately() {
+    let p = Project::tutorial();
+    fs::remove_file(p.path(".env.staging")).unwrap();
+    p.run(&["sync", "dev", "staging"]).success();
+    assert_eq!(p.read(".env.staging"), p.read(".env.dev"));
+    let mode = fs::metadata(p.path(".env.staging"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn sync_writes_through_a_symlink() {
+    let p = Project::tutorial();
+    fs::create_dir(p.path("shared")).unwrap();
+    fs::rename(p.path(".env.prod"), p.path("shared/prod.env")).unwrap();
+    symlink("shared/prod.env", p.path(".env.prod")).unwrap();
+    p.run(&["sync", "dev", "prod"]).success();
+    assert!(fs::symlink_metadata(p.path(".env.prod"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(p
+        .read("shared/prod.env")
+        .contains("FEATURE_DARK_MODE=false"));
+}
+
+#[test]
+fn sync_json_plan() {
+    let p = Project::tutorial();
+    let a = p
+        .run(&["sync", "dev", "prod", "--dry-run", "--format", "json"])
+        .success();
+    let v: serde_json::Value = serde_json::from_str(&stdout(&a)).unwrap();
+    assert_no_secrets(&stdout(&a));
+    assert_eq!(v["dry_run"], true);
+    assert_eq!(v["written"], false);
+    assert_eq!(v["update"][0]["key"], "LOG_LEVEL");
+    assert_eq!(v["update"][0]["source"], "debug");
+    assert_eq!(v["kept"][2]["reason"], "secret");
+}
+
+#[test]
+fn sync_into_itself_is_an_error() {
+    let p = Project::tutorial();
+    p.run(&["sync", "dev", "dev"])
+        .code(2)
+        .stderr(predicate::str::contains("into itself"));
+}
+
+// ---- help and completions --------------------------------------------------------------------
+
+#[test]
+fn every_command_has_help_with_an_example() {
+    let p = Project::empty();
+    for cmd in ["init", "diff", "diff-files", "sync", "completions"] {
+        let a = p.run(&[cmd, "--help"]).success();
+        assert!(
+            stdout(&a).contains("Examples:\n  envault "),
+            "{cmd}: {}",
+            stdout(&a)
+        );
+    }
+    let a = p.run(&["--help"]).success();
+    assert!(stdout(&a).contains("Examples:"));
+}
+
+#[test]
+fn completions_for_each_shell() {
+    let p = Project::empty();
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let a = p.run(&["completions", shell]).success();
+        assert!(stdout(&a).contains("diff-files"), "{shell}");
+    }
+    p.run(&["completions", "tcsh"]).code(2);
+}
