@@ -63,18 +63,28 @@ fn form(value: &str, style: Style) -> Option<String> {
             (!value.contains('\'') && !value.ends_with('\\')).then(|| format!("'{value}'"))
         }
         Style::Double => {
-            let mut out = String::with_capacity(value.len() + 2);
-            out.push('"');
-            for c in value.chars() {
-                match c {
-                    '\\' => out.push_str("\\\\"),
-                    '"' => out.push_str("\\\""),
-                    '$' => out.push_str("\\$"),
-                    '\n' => out.push_str("\\n"),
-                    c => out.push(c),
+            // Trailing backslashes go after the closing quote, escaped: inside the quotes
+            // they would put `\"` before the closing quote, which python-dotenv and node read
+            // as an escaped quote and run on into the following lines.
+            let body = value.trim_end_matches('\\');
+            let trailing = value.len() - body.len();
+            let mut out = String::with_capacity(value.len() + trailing + 2);
+            if !body.is_empty() || trailing == 0 {
+                out.push('"');
+                for c in body.chars() {
+                    match c {
+                        '\\' => out.push_str("\\\\"),
+                        '"' => out.push_str("\\\""),
+                        '$' => out.push_str("\\$"),
+                        '\n' => out.push_str("\\n"),
+                        c => out.push(c),
+                    }
                 }
+                out.push('"');
             }
-            out.push('"');
+            for _ in 0..trailing {
+                out.push_str("\\\\");
+            }
             Some(out)
         }
     }
@@ -99,8 +109,10 @@ fn disagreeing(value: &str, style: Style) -> Vec<Peer> {
             node_ok = !has_cr;
         }
         Style::Double => {
-            // python-dotenv decodes `\\ \" \n` but keeps `\$`; node only decodes `\n` and `\r`.
-            python_ok = !has_cr && !value.contains('$');
+            // python-dotenv decodes `\\ \" \n` but keeps `\$`, and its quoted-value pattern
+            // takes the `\"` of a value ending in `\` for an escaped quote and runs on to the
+            // next `"` in the file; node only decodes `\n` and `\r`.
+            python_ok = !has_cr && !value.contains('$') && !value.ends_with('\\');
             node_ok = !has_cr && !value.contains(['\\', '"', '$']);
         }
     }

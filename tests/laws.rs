@@ -1,0 +1,193 @@
+//! Property tests of the engine's laws: edits touch only their entry and re-read as written;
+//! a sync plan, once applied, leaves no difference on the keys it synced.
+
+use envault::classify::Classifier;
+use envault::config::Strategy as SyncStrategy;
+use envault::dotenv::{Document, Item};
+use envault::glob::GlobSet;
+use envault::sync::{self, Options};
+use proptest::prelude::*;
+
+const KEYS: &[&str] = &[
+    "A",
+    "B",
+    "C",
+    "DB_HOST",
+    "API_KEY",
+    "LOG_LEVEL",
+    "X.Y",
+    "_Z",
+];
+
+fn key() -> impl Strategy<Value = String> {
+    prop::sample::select(KEYS).prop_map(str::to_owned)
+}
+
+/// Any value, including the characters that need quoting or escaping.
+fn value() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop_oneof![
+            6 => "[a-z0-9_.:/-]",
+            1 => Just(" ".to_string()), 1 => Just("'".to_string()), 1 => Just("\"".to_string()),
+            1 => Just("\\".to_string()), 1 => Just("$".to_string()), 1 => Just("#".to_string()),
+            1 => Just("\n".to_string()), 1 => Just("\t".to_string()), 1 => Just("`".to_string()),
+            1 => Just("\r".to_string()), 1 => Just("ü".to_string()),
+        ],
+        0..10,
+    )
+    .prop_map(|v| v.concat())
+}
+
+/// A line of a file: entries in various styles, comments, blanks, any line ending.
+fn line() -> impl Strategy<Value = String> {
+    let eol = prop_oneof![Just("\n"), Just("\r\n")];
+    prop_oneof![
+        4 => (key(), "[a-z0-9]{0,6}", eol.clone()).prop_map(|(k, v, e)| format!("{k}={v}{e}")),
+        2 => (key(), "[a-z #$0-9]{0,6}", eol.clone()).prop_map(|(k, v, e)| format!("export {k} = '{v}' # c{e}")),
+        2 => (key(), "[a-z '\n0-9]{0,6}", eol.clone()).prop_map(|(k, v, e)| format!("{k}=\"{v}\"{e}")),
+        1 => eol.clone().prop_map(|e| format!("# comment{e}")),
+        1 => eol.prop_map(str::to_owned),
+    ]
+}
+
+fn document() -> impl Strategy<Value = Document> {
+    (prop::collection::vec(line(), 0..10), any::<bool>()).prop_map(|(lines, strip_last_eol)| {
+        let mut text = lines.concat();
+        if strip_last_eol && text.ends_with('\n') {
+            text.pop();
+            if text.ends_with('\r') {
+                text.pop();
+            }
+        }
+        Document::parse(&text).expect("generated lines parse")
+    })
+}
+
+fn item_texts(doc: &Document) -> Vec<String> {
+    doc.items()
+        .iter()
+        .map(|i| match i {
+            Item::Entry(e) => e.raw().to_owned(),
+            Item::Trivia(t) => t.clone(),
+        })
+        .collect()
+}
+
+/// Re-reading the rendered text gives the document's own values.
+fn reparses_identically(doc: &Document) -> Result<(), TestCaseError> {
+    let text = doc.render();
+    let again =
+        Document::parse(&text).map_err(|e| TestCaseError::fail(format!("{e}: {text:?}")))?;
+    prop_assert_eq!(again.render(), text.clone());
+    prop_assert_eq!(again.to_map(), doc.to_map(), "text {:?}", text);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn set_touches_only_its_entry(doc in document(), k in key(), v in value()) {
+        let before = item_texts(&doc);
+        let old_map: Vec<(String, String)> = doc.to_map().into_iter().map(|(a, b)| (a.to_owned(), b.to_owned())).collect();
+        let mut doc = doc;
+        let existed = doc.get(&k).is_some();
+        doc.set(&k, &v).unwrap();
+        prop_assert_eq!(doc.get(&k), Some(v.as_str()));
+        reparses_identically(&doc)?;
+        for (key, val) in &old_map {
+            if *key != k {
+                prop_assert_eq!(doc.get(key), Some(val.as_str()));
+            }
+        }
+        let after = item_texts(&doc);
+        if existed {
+            prop_assert_eq!(after.len(), before.len());
+            let changed = before.iter().zip(&after).filter(|(a, b)| a != b).count();
+            prop_assert!(changed <= 1, "set changed {} items", changed);
+        } else {
+            // Appended at the end; the old last line may gain the line ending it lacked.
+            prop_assert_eq!(after.len(), before.len() + 1);
+            let n = before.len();
+            if n > 0 {
+                prop_assert_eq!(&after[..n - 1], &before[..n - 1]);
+                prop_assert!(after[n - 1].starts_with(before[n - 1].as_str()));
+            }
+        }
+    }
+
+    #[test]
+    fn insert_after_a_key_keeps_everything_else(doc in document(), anchor in key(), v in value()) {
+        let mut doc = doc;
+        let new_key = "NEW_KEY";
+        let before = item_texts(&doc);
+        doc.insert(new_key, &v, Some(&anchor)).unwrap();
+        prop_assert_eq!(doc.get(new_key), Some(v.as_str()));
+        reparses_identically(&doc)?;
+        let mut after = item_texts(&doc);
+        let pos = doc.items().iter().position(|i| matches!(i, Item::Entry(e) if e.key() == new_key)).unwrap();
+        after.remove(pos);
+        // Only the line before the insertion point may have gained a line ending.
+        prop_assert_eq!(after.len(), before.len());
+        for (a, b) in before.iter().zip(&after) {
+            prop_assert!(a == b || (b.starts_with(a.as_str()) && !a.ends_with('\n')));
+        }
+        if let Some(anchor_pos) = doc.items().iter().rposition(|i| matches!(i, Item::Entry(e) if e.key() == anchor)) {
+            prop_assert_eq!(pos, anchor_pos + 1);
+        }
+    }
+
+    #[test]
+    fn remove_deletes_every_occurrence_and_nothing_else(doc in document(), k in key()) {
+        let mut doc = doc;
+        let before: Vec<String> = item_texts(&doc);
+        let kept: Vec<String> = doc.items().iter().zip(&before)
+            .filter(|(i, _)| !matches!(i, Item::Entry(e) if e.key() == k))
+            .map(|(_, t)| t.clone())
+            .collect();
+        doc.remove(&k);
+        prop_assert_eq!(doc.get(&k), None);
+        prop_assert_eq!(item_texts(&doc), kept);
+    }
+
+    #[test]
+    fn sync_leaves_no_difference_on_synced_keys(
+        source in document(),
+        target in document(),
+        allow_delete in any::<bool>(),
+        target_wins in any::<bool>(),
+    ) {
+        let none = GlobSet::default();
+        let classifier = Classifier::default();
+        let opts = Options {
+            source_env: "dev",
+            target_env: "prod",
+            strategy: if target_wins { SyncStrategy::TargetWins } else { SyncStrategy::SourceWins },
+            allow_delete,
+            skip: &none,
+            env_specific_keys: &none,
+            shared_keys: &none,
+            include_env_specific: false,
+            classifier: &classifier,
+        };
+        let plan = sync::plan(&source, &target, &opts);
+        let mut synced = target.clone();
+        sync::apply(&plan, &source, &mut synced).unwrap();
+        let synced = Document::parse(&synced.render()).unwrap();
+        for a in &plan.add {
+            prop_assert_eq!(synced.get(&a.key), source.get(&a.key));
+        }
+        for u in &plan.update {
+            prop_assert_eq!(synced.get(&u.key), source.get(&u.key));
+        }
+        for k in &plan.kept {
+            prop_assert_eq!(synced.get(&k.key), target.get(&k.key));
+        }
+        for d in &plan.delete {
+            prop_assert_eq!(synced.get(&d.key), None);
+        }
+        // A second plan has nothing left to add, update or delete.
+        let again = sync::plan(&source, &synced, &opts);
+        prop_assert!(!again.changes_target(), "{:?}", again);
+    }
+}

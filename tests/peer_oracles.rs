@@ -1,0 +1,233 @@
+//! envault's written values against the real python-dotenv and node dotenv readers.
+//!
+//! The readers are installed by `scripts/install-peers` (run by `scripts/test`). A missing
+//! reader fails these tests with the command that installs it; nothing is skipped.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use envault::dotenv::{Document, Peer};
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::TestRunner;
+
+type Values = BTreeMap<String, Option<String>>;
+
+fn peers_dir() -> PathBuf {
+    let dir = std::env::var_os("ENVAULT_PEERS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
+                .join(".cache/envault-peers")
+        });
+    let python = dir.join("venv/bin/python");
+    let node = dir.join("node/node_modules/dotenv/package.json");
+    assert!(
+        python.exists() && node.exists(),
+        "the dotenv peers are not installed in {}: run scripts/install-peers (scripts/test does)",
+        dir.display()
+    );
+    dir
+}
+
+fn run_json(cmd: &mut Command) -> Values {
+    let out = cmd.output().expect("peer reader runs");
+    assert!(
+        out.status.success(),
+        "peer reader failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("peer reader prints JSON")
+}
+
+fn python_reads(path: &Path) -> Values {
+    let dir = peers_dir();
+    run_json(
+        Command::new(dir.join("venv/bin/python"))
+            .arg("-c")
+            .arg("import json, sys\nfrom dotenv import dotenv_values\nprint(json.dumps(dotenv_values(sys.argv[1], interpolate=False)))")
+            .arg(path),
+    )
+}
+
+fn node_reads(path: &Path) -> Values {
+    let dir = peers_dir();
+    run_json(
+        Command::new("node")
+            .arg("-e")
+            .arg("const d = require(process.argv[1]); process.stdout.write(JSON.stringify(d.parse(require('fs').readFileSync(process.argv[2]))))")
+            .arg(dir.join("node/node_modules/dotenv"))
+            .arg(path),
+    )
+}
+
+fn dotenvy_reads(text: &str) -> Values {
+    dotenvy::from_read_iter(text.as_bytes())
+        .map(|r| r.map(|(k, v)| (k, Some(v))))
+        .collect::<Result<_, _>>()
+        .expect("dotenvy reads what envault writes")
+}
+
+/// Writes every value through `Document::set` (on an entry of `style`) into one file, then
+/// checks each reader against the writer's claim: dotenvy always reads the value back, and
+/// python-dotenv / node dotenv do whenever the writer did not name them. (A named reader may
+/// still happen to agree: some misreadings depend on what follows in the file.)
+fn check_written(values: &[String], style_seed: &str) {
+    let mut src = String::new();
+    for i in 0..values.len() {
+        src.push_str(&format!("K{i}={style_seed}\n"));
+    }
+    let mut doc = Document::parse(&src).unwrap();
+    let mut claims = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        claims.push(doc.set(&format!("K{i}"), v).unwrap());
+    }
+    let text = doc.render();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(".env");
+    std::fs::write(&path, &text).unwrap();
+    let (dotenvy, python, node) = (dotenvy_reads(&text), python_reads(&path), node_reads(&path));
+    let mut warned = 0;
+    for (i, v) in values.iter().enumerate() {
+        let key = format!("K{i}");
+        let written = doc.entry(&key).unwrap().raw_value().to_owned();
+        let want = Some(v.clone());
+        assert_eq!(
+            dotenvy.get(&key),
+            Some(&want),
+            "dotenvy, value {v:?} written as {written}"
+        );
+        for (peer, got) in [(Peer::PythonDotenv, &python), (Peer::NodeDotenv, &node)] {
+            if !claims[i].contains(&peer) {
+                assert_eq!(
+                    got.get(&key),
+                    Some(&want),
+                    "{peer}: value {v:?} written as {written}; the writer claimed it reads the same"
+                );
+            } else {
+                warned += 1;
+            }
+        }
+    }
+    // The warning is for the few values no quoting can carry, not a blanket excuse.
+    assert!(
+        warned * 4 < values.len() * 2,
+        "{warned} warnings for {} values",
+        values.len()
+    );
+}
+
+const TRICKY: &[&str] = &[
+    "",
+    "plain",
+    "two words",
+    " lead",
+    "trail ",
+    "it's",
+    "say \"hi\"",
+    "$HOME",
+    "${HOME}/x",
+    "a\\b",
+    "\\",
+    "ends\\",
+    "#hash",
+    "a #b",
+    "a#b",
+    "multi\nline",
+    "tab\tin",
+    "ünïcödé",
+    "`tick`",
+    "'",
+    "\"",
+    "\\n literal",
+    "it's $5",
+    "both ' and \"",
+    "cr\r\nlf",
+    "=eq",
+    "a=b",
+    "  ",
+    "x'y'z",
+    "C:\\Program Files\\x",
+    "\\\\double",
+    "$",
+    "#",
+    "postgres://u:p@h:5432/db?ssl=true",
+];
+
+#[test]
+fn tricky_values_are_written_readably() {
+    let values: Vec<String> = TRICKY.iter().map(|s| s.to_string()).collect();
+    for seed in ["x", "'x'", "\"x\""] {
+        check_written(&values, seed);
+    }
+}
+
+#[test]
+fn random_values_are_written_readably() {
+    let chars = prop::collection::vec(
+        prop_oneof![
+            6 => "[a-zA-Z0-9]",
+            1 => Just(" ".to_string()), 1 => Just("'".to_string()), 1 => Just("\"".to_string()),
+            1 => Just("\\".to_string()), 1 => Just("$".to_string()), 1 => Just("#".to_string()),
+            1 => Just("\n".to_string()), 1 => Just("`".to_string()), 1 => Just("\t".to_string()),
+            1 => Just("=".to_string()), 1 => Just("é".to_string()), 1 => Just("{".to_string()),
+        ],
+        0..12,
+    )
+    .prop_map(|v| v.concat());
+    let mut runner = TestRunner::deterministic();
+    let values: Vec<String> = (0..600)
+        .map(|_| chars.new_tree(&mut runner).unwrap().current())
+        .collect();
+    for seed in ["x", "'x'", "\"x\""] {
+        check_written(&values, seed);
+    }
+}
+
+/// Each documented difference between the readers (docs/dotenv-dialect.md) is held against
+/// the real readers: fixtures/peers/differences.json lists what each one reads.
+#[test]
+fn documented_reader_differences_hold() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/peers");
+    let path = dir.join("differences.env");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let doc = Document::parse(&text).unwrap();
+    // Per key, what each reader reads ("default" for the others); `false` means the reader
+    // drops the entry.
+    let expected: BTreeMap<String, BTreeMap<String, serde_json::Value>> =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("differences.json")).unwrap())
+            .unwrap();
+    let ours: Values = doc
+        .entries()
+        .map(|e| (e.key().to_owned(), Some(e.value().to_owned())))
+        .collect();
+    let readers = [
+        ("envault", ours),
+        ("dotenvy", dotenvy_reads(&text)),
+        ("python-dotenv", python_reads(&path)),
+        ("node dotenv", node_reads(&path)),
+    ];
+    for (key, per_reader) in &expected {
+        for (reader, got) in &readers {
+            let want = match per_reader
+                .get(*reader)
+                .or_else(|| per_reader.get("default"))
+            {
+                Some(serde_json::Value::String(s)) => Some(Some(s.clone())),
+                Some(serde_json::Value::Null) => Some(None),
+                _ => None,
+            };
+            assert_eq!(
+                got.get(key),
+                want.as_ref(),
+                "{reader} reading {key} differs from differences.json"
+            );
+        }
+    }
+    assert_eq!(
+        expected.len(),
+        doc.to_map().len(),
+        "every key is documented"
+    );
+}
