@@ -125,6 +125,9 @@ fn errors_point_at_line_and_column() {
         (e.kind, e.line, e.column),
         (ParseErrorKind::InvalidUtf8, 2, 3)
     );
+    let e = err("\u{feff}A=1 2\n");
+    assert_eq!((e.line, e.column), (1, 4), "columns count from after a BOM");
+
     let e = err("A=1\0\n");
     assert_eq!(e.kind, ParseErrorKind::NulByte);
 }
@@ -184,7 +187,13 @@ fn rejects_invalid_keys_on_edit() {
     let mut doc = Document::default();
     assert!(doc.set("1X", "v").is_err());
     assert!(doc.set("A B", "v").is_err());
-    assert!(doc.insert("export", "v", None).is_err());
+    // `export` alone is a key (`export=1`), as dotenvy reads it.
+    doc.insert("export", "v", None).unwrap();
+    assert_eq!(
+        Document::parse(&doc.render()).unwrap().get("export"),
+        Some("v")
+    );
+    assert_eq!(doc.set("A", "a\0b"), Err(EditError::NulInValue("A".into())));
 }
 
 #[test]
