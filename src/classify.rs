@@ -111,12 +111,13 @@ impl Classifier {
 
     /// Whether a value under `key` must be masked: secret by name, or by either value.
     pub fn is_secret(&self, key: &str, values: &[&str]) -> bool {
-        if values.is_empty() {
-            return self.classify(key, None).is_secret();
+        if self.secret_keys.matches(key) {
+            return true;
         }
-        values
-            .iter()
-            .any(|v| self.classify(key, Some(v)).is_secret())
+        if self.public_keys.matches(key) {
+            return false;
+        }
+        kind_from_name(key).is_some() || values.iter().any(|v| kind_from_value(v).is_some())
     }
 }
 
@@ -133,37 +134,65 @@ const KEY_QUALIFIERS: &[(&str, SecretKind)] = &[
     ("MASTER", SecretKind::Generic),
 ];
 
+/// The last two non-empty `_`/`.`-separated segments of `key`, and whether there are more.
+fn last_segments(key: &str) -> (Option<&str>, Option<&str>, bool) {
+    let b = key.as_bytes();
+    let is_sep = |c: u8| c == b'_' || c == b'.';
+    let mut end = b.len();
+    let mut segs = [None, None];
+    for seg in &mut segs {
+        while end > 0 && is_sep(b[end - 1]) {
+            end -= 1;
+        }
+        if end == 0 {
+            break;
+        }
+        let mut start = end;
+        while start > 0 && !is_sep(b[start - 1]) {
+            start -= 1;
+        }
+        // Cuts fall next to ASCII separators, so they are character boundaries.
+        *seg = Some(&key[start..end]);
+        end = start;
+    }
+    let more = b[..end].iter().any(|&c| !is_sep(c));
+    (segs[0], segs[1], more)
+}
+
 /// The kind implied by the key name alone.
 pub fn kind_from_name(key: &str) -> Option<SecretKind> {
-    let upper = key.to_ascii_uppercase();
-    let segs: Vec<&str> = upper.split(['_', '.']).filter(|s| !s.is_empty()).collect();
-    let last = *segs.last()?;
-    let prev = segs.len().checked_sub(2).map(|i| segs[i]);
-    if PASSWORD_WORDS.contains(&last) {
+    let (last, prev, more) = last_segments(key);
+    let last = last?;
+    let is = |seg: &str, word: &str| seg.eq_ignore_ascii_case(word);
+    let prev_is = |word: &str| prev.is_some_and(|p| is(p, word));
+    if PASSWORD_WORDS.iter().any(|w| is(last, w)) {
         return Some(SecretKind::Password);
     }
-    if last == "APIKEY" {
+    if is(last, "APIKEY") {
         return Some(SecretKind::ApiKey);
     }
-    if last == "KEY" {
+    if is(last, "KEY") {
         return KEY_QUALIFIERS
             .iter()
-            .find(|(q, _)| Some(*q) == prev)
+            .find(|(q, _)| prev_is(q))
             .map(|(_, k)| *k);
     }
-    if last == "SECRET" {
-        return Some(match prev {
-            Some("WEBHOOK") => SecretKind::WebhookSecret,
-            Some("JWT") | Some("SIGNING") => SecretKind::SigningSecret,
+    if is(last, "SECRET") {
+        return Some(if prev_is("WEBHOOK") {
+            SecretKind::WebhookSecret
+        } else if prev_is("JWT") || prev_is("SIGNING") {
+            SecretKind::SigningSecret
+        } else if prev_is("STRIPE") && !more {
             // The tutorial's example of an API-key-shaped secret.
-            Some("STRIPE") if segs.len() == 2 => SecretKind::ApiKey,
-            _ => SecretKind::Generic,
+            SecretKind::ApiKey
+        } else {
+            SecretKind::Generic
         });
     }
-    if GENERIC_WORDS.contains(&last) {
+    if GENERIC_WORDS.iter().any(|w| is(last, w)) {
         return Some(SecretKind::Generic);
     }
-    if last == "DSN" || upper == "DATABASE_URL" {
+    if is(last, "DSN") || key.eq_ignore_ascii_case("DATABASE_URL") {
         return Some(SecretKind::DatabaseUrl);
     }
     None
@@ -176,7 +205,11 @@ pub fn kind_from_value(value: &str) -> Option<SecretKind> {
 
 /// The byte range of the password inside `scheme://user:password@host…`, if there is one.
 pub fn url_password(value: &str) -> Option<std::ops::Range<usize>> {
-    let scheme_end = value.find("://")?;
+    // The scheme ends at the first colon.
+    let scheme_end = value.find(':')?;
+    if !value[scheme_end..].starts_with("://") {
+        return None;
+    }
     let scheme = &value[..scheme_end];
     if scheme.is_empty()
         || !scheme
@@ -296,5 +329,21 @@ mod tests {
         assert_eq!(c.classify("API_KEY", None).reason, Reason::ConfigPublicKeys);
         let both = Classifier::new(vec!["X_*".into()], vec!["X_*".into()]);
         assert!(both.classify("X_TOKEN", None).is_secret());
+        // The fast check agrees with the full verdict.
+        for (cl, key, vals) in [
+            (&c, "INTERNAL_ID", vec!["x"]),
+            (&c, "PUBLIC_TOKEN", vec!["redis://u:p@h"]),
+            (&c, "REDIS_URL", vec!["redis://h", "redis://u:p@h"]),
+            (&c, "REDIS_URL", vec!["redis://h"]),
+            (&c, "DB_PASSWORD", vec![]),
+            (&both, "X_TOKEN", vec!["a"]),
+        ] {
+            let full = if vals.is_empty() {
+                cl.classify(key, None).is_secret()
+            } else {
+                vals.iter().any(|v| cl.classify(key, Some(v)).is_secret())
+            };
+            assert_eq!(cl.is_secret(key, &vals), full, "{key}");
+        }
     }
 }

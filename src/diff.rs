@@ -1,6 +1,6 @@
 //! Key-level difference of two environments, as a value the renderers turn into text or JSON.
 
-use indexmap::IndexMap;
+use crate::dotenv::{Document, Item, KeyMap};
 
 /// A key present on one side only.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,25 +35,89 @@ impl Diff<'_> {
 }
 
 /// Compares two key → value maps (as from `Document::to_map`) in one linear pass each.
-pub fn diff<'a>(
-    source: &IndexMap<&'a str, &'a str>,
-    target: &IndexMap<&'a str, &'a str>,
-) -> Diff<'a> {
+///
+/// Files of one project tend to list keys in the same order, so each source key is first
+/// looked for at the target position after the previous match; only a miss costs a hash
+/// lookup. Target keys that no source key matched are the ones only in the target.
+pub fn diff<'a>(source: &KeyMap<'a>, target: &KeyMap<'a>) -> Diff<'a> {
     let mut d = Diff::default();
+    let mut matched = vec![false; target.len()];
+    let mut next = 0;
     for (&key, &value) in source {
-        match target.get(key) {
+        let hit = match target.get_index(next) {
+            Some((&k, &v)) if k == key => Some((next, v)),
+            _ => target.get_full(key).map(|(i, _, &v)| (i, v)),
+        };
+        match hit {
             None => d.only_in_source.push(OneSided { key, value }),
-            Some(&t) if t == value => d.unchanged += 1,
-            Some(&t) => d.changed.push(Changed {
-                key,
-                source: value,
-                target: t,
-            }),
+            Some((i, t)) => {
+                matched[i] = true;
+                next = i + 1;
+                if t == value {
+                    d.unchanged += 1;
+                } else {
+                    d.changed.push(Changed {
+                        key,
+                        source: value,
+                        target: t,
+                    });
+                }
+            }
         }
     }
-    for (&key, &value) in target {
-        if !source.contains_key(key) {
+    for ((&key, &value), seen) in target.iter().zip(matched) {
+        if !seen {
             d.only_in_target.push(OneSided { key, value });
+        }
+    }
+    d
+}
+
+/// Compares two documents. Without duplicate keys this walks the documents themselves,
+/// using their key indexes, so no map is built; with duplicates it compares their maps.
+pub fn diff_documents<'a>(source: &'a Document, target: &'a Document) -> Diff<'a> {
+    if source.has_duplicates() || target.has_duplicates() {
+        return diff(&source.to_map(), &target.to_map());
+    }
+    let items = target.items();
+    let mut d = Diff::default();
+    let mut matched = vec![false; items.len()];
+    let mut next = 0;
+    for e in source.entries() {
+        let (key, value) = (e.key(), e.value());
+        // Same-order files match at the next target entry without a lookup.
+        while matches!(items.get(next), Some(Item::Trivia(_))) {
+            next += 1;
+        }
+        let hit = match items.get(next) {
+            Some(Item::Entry(t)) if t.key() == key => Some(next),
+            _ => target.index_of(key),
+        };
+        let Some(i) = hit else {
+            d.only_in_source.push(OneSided { key, value });
+            continue;
+        };
+        let Item::Entry(t) = &items[i] else {
+            unreachable!("the index points at entries")
+        };
+        matched[i] = true;
+        next = i + 1;
+        if t.value() == value {
+            d.unchanged += 1;
+        } else {
+            d.changed.push(Changed {
+                key,
+                source: value,
+                target: t.value(),
+            });
+        }
+    }
+    for (item, seen) in items.iter().zip(matched) {
+        if let (Item::Entry(t), false) = (item, seen) {
+            d.only_in_target.push(OneSided {
+                key: t.key(),
+                value: t.value(),
+            });
         }
     }
     d
@@ -93,5 +157,12 @@ mod tests {
         );
         assert_eq!(d.unchanged, 1);
         assert!(diff(&dm, &dm).is_empty());
+        let back = diff(&pm, &dm);
+        let only: Vec<_> = back.only_in_target.iter().map(|o| o.key).collect();
+        assert_eq!(
+            only,
+            ["API_KEY", "FEATURE_NEW_CHECKOUT", "FEATURE_DARK_MODE"]
+        );
+        assert_eq!(back.changed.len(), 5);
     }
 }

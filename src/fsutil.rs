@@ -40,45 +40,56 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> FsE
     }
 }
 
-/// A file's contents as read, to write back against; `None` when the file did not exist.
-#[derive(Clone)]
+/// What a file held when it was read, to write back against: its length and a digest of
+/// its contents, or "absent". Holding a digest rather than the bytes leaves the contents to be
+/// moved into whatever parses them.
+#[derive(Clone, Debug)]
 pub struct Snapshot {
     path: PathBuf,
-    bytes: Option<Vec<u8>>,
+    digest: Option<Digest>,
 }
 
-// The contents may be secret.
-impl std::fmt::Debug for Snapshot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Snapshot")
-            .field("path", &self.path)
-            .field("len", &self.bytes.as_ref().map(Vec::len))
-            .finish()
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Digest {
+    len: usize,
+    hash: u64,
+}
+
+impl Digest {
+    fn of(bytes: &[u8]) -> Digest {
+        use std::hash::BuildHasher;
+        // A fixed-seed, well-mixed 64-bit hash: it only has to tell "changed since read"
+        // within one process.
+        Digest {
+            len: bytes.len(),
+            hash: foldhash::quality::FixedState::with_seed(0x656e_7661_756c_7431).hash_one(bytes),
+        }
     }
 }
 
 impl Snapshot {
+    /// A snapshot of `path` holding `bytes` (`None`: the file does not exist).
+    pub fn new(path: &Path, bytes: Option<&[u8]>) -> Snapshot {
+        Snapshot {
+            path: path.to_owned(),
+            digest: bytes.map(Digest::of),
+        }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// The contents, or `None` when the file does not exist.
-    pub fn bytes(&self) -> Option<&[u8]> {
-        self.bytes.as_deref()
-    }
-
     pub fn exists(&self) -> bool {
-        self.bytes.is_some()
+        self.digest.is_some()
     }
 }
 
-/// Reads `path`; a missing file is a snapshot of "absent", any other failure an error.
-pub fn read(path: &Path) -> Result<Snapshot, FsError> {
+/// Reads `path`: its snapshot and contents; a missing file is "absent", any other failure an
+/// error.
+pub fn read(path: &Path) -> Result<(Snapshot, Option<Vec<u8>>), FsError> {
     let bytes = read_optional(path)?;
-    Ok(Snapshot {
-        path: path.to_owned(),
-        bytes,
-    })
+    Ok((Snapshot::new(path, bytes.as_deref()), bytes))
 }
 
 fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, FsError> {
@@ -149,7 +160,7 @@ pub fn write_atomic_mode(snap: &Snapshot, contents: &[u8], new_mode: u32) -> Res
     tmp.as_file()
         .sync_all()
         .map_err(io_err("flush a temporary file in", &dir))?;
-    if read_optional(&target)?.as_deref() != snap.bytes() {
+    if read_optional(&target)?.as_deref().map(Digest::of) != snap.digest {
         return Err(FsError::Changed {
             path: snap.path.clone(),
         });
@@ -172,7 +183,7 @@ mod tests {
     fn writes_new_files_private_and_keeps_modes() {
         let dir = tempfile::tempdir().unwrap();
         let new = dir.path().join(".env.new");
-        write_atomic(&read(&new).unwrap(), b"A=1\n").unwrap();
+        write_atomic(&read(&new).unwrap().0, b"A=1\n").unwrap();
         assert_eq!(fs::read(&new).unwrap(), b"A=1\n");
         assert_eq!(
             fs::metadata(&new).unwrap().permissions().mode() & 0o777,
@@ -180,7 +191,7 @@ mod tests {
         );
 
         fs::set_permissions(&new, fs::Permissions::from_mode(0o640)).unwrap();
-        write_atomic(&read(&new).unwrap(), b"A=2\n").unwrap();
+        write_atomic(&read(&new).unwrap().0, b"A=2\n").unwrap();
         assert_eq!(
             fs::metadata(&new).unwrap().permissions().mode() & 0o777,
             0o640
@@ -194,14 +205,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join(".env");
         fs::write(&p, "A=1\n").unwrap();
-        let snap = read(&p).unwrap();
+        let snap = read(&p).unwrap().0;
         fs::write(&p, "A=changed\n").unwrap();
         let e = write_atomic(&snap, b"A=2\n").unwrap_err();
         assert!(matches!(e, FsError::Changed { .. }));
         assert_eq!(fs::read(&p).unwrap(), b"A=changed\n");
 
         let missing = dir.path().join(".env.x");
-        let snap = read(&missing).unwrap();
+        let snap = read(&missing).unwrap().0;
         fs::write(&missing, "B=1\n").unwrap();
         assert!(matches!(
             write_atomic(&snap, b"x").unwrap_err(),
@@ -217,7 +228,7 @@ mod tests {
         fs::write(&real, "A=1\n").unwrap();
         let link = dir.path().join(".env.prod");
         symlink("real/.env.prod", &link).unwrap();
-        write_atomic(&read(&link).unwrap(), b"A=2\n").unwrap();
+        write_atomic(&read(&link).unwrap().0, b"A=2\n").unwrap();
         assert!(fs::symlink_metadata(&link)
             .unwrap()
             .file_type()
@@ -229,7 +240,7 @@ mod tests {
     fn a_failed_write_leaves_the_original() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("gone/.env");
-        let e = write_atomic(&read(&p).unwrap(), b"A=1\n").unwrap_err();
+        let e = write_atomic(&read(&p).unwrap().0, b"A=1\n").unwrap_err();
         assert!(
             e.to_string().contains("cannot create a temporary file in"),
             "{e}"

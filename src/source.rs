@@ -48,9 +48,9 @@ impl Loaded {
 
 /// Reads and parses `path`. With `allow_missing`, an absent file is an empty document.
 pub fn load_path(path: &Path, label: String, allow_missing: bool) -> Result<Loaded, LoadError> {
-    let snapshot = fsutil::read(path)?;
-    let doc = match snapshot.bytes() {
-        Some(bytes) => Document::parse_bytes(bytes).map_err(|e| e.with_path(path))?,
+    let (snapshot, bytes) = fsutil::read(path)?;
+    let doc = match bytes {
+        Some(bytes) => Document::parse_vec(bytes).map_err(|e| e.with_path(path))?,
         None if allow_missing => Document::default(),
         None => {
             return Err(LoadError::Missing {

@@ -4,7 +4,10 @@
 use crate::classify::Classifier;
 use crate::config::Strategy;
 use crate::diff::diff;
-use crate::dotenv::{Document, EditError, Peer};
+use crate::dotenv::{Document, Edit, EditError, QuoteWarning};
+
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 use crate::glob::GlobSet;
 
 /// What decides a plan besides the two documents.
@@ -201,49 +204,40 @@ fn keep_reason(
     })
 }
 
-/// A written value that another dotenv reader would read differently.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QuoteWarning {
-    pub key: String,
-    pub peers: Vec<Peer>,
-}
-
-/// Applies `plan` to `target` (which must be the document it was planned against). An added
-/// key goes right after the nearest key preceding it in the source that the target has, else
-/// at the end.
+/// Applies `plan` to `target` (which must be the document it was planned against) in one
+/// pass. An added key goes right after the nearest key preceding it in the source that the
+/// target has (or gains in this sync), else at the end.
 pub fn apply(
     plan: &Plan,
     source: &Document,
     target: &mut Document,
 ) -> Result<Vec<QuoteWarning>, EditError> {
-    let mut warnings = Vec::new();
-    let mut note = |key: &str, peers: Vec<Peer>| {
-        if !peers.is_empty() {
-            warnings.push(QuoteWarning {
-                key: key.to_owned(),
-                peers,
-            });
-        }
-    };
-    for u in &plan.update {
-        note(&u.key, target.set(&u.key, &u.to)?);
-    }
+    let mut edits = Vec::with_capacity(plan.update.len() + plan.add.len() + plan.delete.len());
+    edits.extend(plan.update.iter().map(|u| Edit::Set {
+        key: &u.key,
+        value: &u.to,
+    }));
     if !plan.add.is_empty() {
-        let source_keys: Vec<&str> = source.to_map().keys().copied().collect();
-        for a in &plan.add {
-            let pos = source_keys.iter().position(|k| *k == a.key).unwrap_or(0);
-            let after = source_keys[..pos]
-                .iter()
-                .rev()
-                .find(|k| target.get(k).is_some())
-                .copied();
-            note(&a.key, target.insert(&a.key, &a.value, after)?);
+        let adding: HashSet<&str> = plan.add.iter().map(|a| a.key.as_str()).collect();
+        let target_map = target.to_map();
+        let mut prev_present: Option<&str> = None;
+        let mut anchor_of: HashMap<&str, Option<&str>> = HashMap::default();
+        for &k in source.to_map().keys() {
+            if adding.contains(k) {
+                anchor_of.insert(k, prev_present);
+            }
+            if target_map.contains_key(k) || adding.contains(k) {
+                prev_present = Some(k);
+            }
         }
+        edits.extend(plan.add.iter().map(|a| Edit::Insert {
+            key: &a.key,
+            value: &a.value,
+            after: anchor_of.get(a.key.as_str()).copied().flatten(),
+        }));
     }
-    for d in &plan.delete {
-        target.remove(&d.key);
-    }
-    Ok(warnings)
+    edits.extend(plan.delete.iter().map(|d| Edit::Remove { key: &d.key }));
+    Ok(target.edit(&edits)?.warnings)
 }
 
 #[cfg(test)]

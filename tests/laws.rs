@@ -3,7 +3,7 @@
 
 use envault::classify::Classifier;
 use envault::config::Strategy as SyncStrategy;
-use envault::dotenv::{Document, Item};
+use envault::dotenv::{Document, Edit, Item};
 use envault::glob::GlobSet;
 use envault::sync::{self, Options};
 use proptest::prelude::*;
@@ -68,7 +68,7 @@ fn item_texts(doc: &Document) -> Vec<String> {
         .iter()
         .map(|i| match i {
             Item::Entry(e) => e.raw().to_owned(),
-            Item::Trivia(t) => t.clone(),
+            Item::Trivia(t) => t.to_string(),
         })
         .collect()
 }
@@ -151,6 +151,40 @@ proptest! {
     }
 
     #[test]
+    fn a_batch_of_edits_equals_the_edits_one_by_one(
+        doc in document(),
+        ops in prop::collection::vec((0u8..3, value(), prop::option::of(key())), 0..8),
+    ) {
+        // Distinct keys per edit: existing ones and new ones, in random kinds.
+        let keys: Vec<String> = (0..ops.len())
+            .map(|i| if i % 2 == 0 { KEYS[i % KEYS.len()].to_owned() } else { format!("NEW_{i}") })
+            .collect();
+        let edits: Vec<Edit> = ops.iter().zip(&keys).map(|((kind, v, after), k)| match kind {
+            0 => Edit::Set { key: k, value: v },
+            1 => Edit::Insert { key: k, value: v, after: after.as_deref() },
+            _ => Edit::Remove { key: k },
+        }).collect();
+        let mut one_by_one = doc.clone();
+        for e in &edits {
+            match *e {
+                Edit::Set { key, value } => { one_by_one.set(key, value).unwrap(); }
+                Edit::Insert { key, value, after } => { one_by_one.insert(key, value, after).unwrap(); }
+                Edit::Remove { key } => { one_by_one.remove(key); }
+            }
+        }
+        let had_cr = doc.render().contains('\r');
+        let mut batch = doc;
+        batch.edit(&edits).unwrap();
+        if had_cr {
+            // New lines take the file's line ending as it was before the whole batch; one by
+            // one, earlier removals can change which ending the next insert takes.
+            prop_assert_eq!(batch.render().replace("\r\n", "\n"), one_by_one.render().replace("\r\n", "\n"));
+        } else {
+            prop_assert_eq!(batch.render(), one_by_one.render());
+        }
+    }
+
+    #[test]
     fn sync_leaves_no_difference_on_synced_keys(
         source in document(),
         target in document(),
@@ -189,5 +223,57 @@ proptest! {
         // A second plan has nothing left to add, update or delete.
         let again = sync::plan(&source, &synced, &opts);
         prop_assert!(!again.changes_target(), "{:?}", again);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// The diff agrees with a plain definition over maps, whatever the key orders.
+    #[test]
+    fn diff_matches_its_definition(a in document(), b in document()) {
+        let (am, bm) = (a.to_map(), b.to_map());
+        let d = envault::diff::diff(&am, &bm);
+        let only_a: Vec<&str> = am.keys().copied().filter(|k| !bm.contains_key(k)).collect();
+        let only_b: Vec<&str> = bm.keys().copied().filter(|k| !am.contains_key(k)).collect();
+        let changed: Vec<&str> = am.iter().filter(|(k, v)| bm.get(*k).is_some_and(|w| w != *v)).map(|(k, _)| *k).collect();
+        prop_assert_eq!(d.only_in_source.iter().map(|o| o.key).collect::<Vec<_>>(), only_a);
+        prop_assert_eq!(d.only_in_target.iter().map(|o| o.key).collect::<Vec<_>>(), only_b);
+        prop_assert_eq!(d.changed.iter().map(|c| c.key).collect::<Vec<_>>(), changed);
+        prop_assert_eq!(d.unchanged, am.len() - d.only_in_source.len() - d.changed.len());
+        // Walking the documents gives the same report as comparing their maps.
+        prop_assert_eq!(envault::diff::diff_documents(&a, &b), d);
+    }
+}
+
+/// A document without duplicate keys, in a random order, with values that often coincide.
+fn unique_document() -> impl Strategy<Value = Document> {
+    let keys: Vec<String> = (0..12).map(|i| format!("K{i}")).collect();
+    (
+        prop::sample::subsequence(keys, 0..12).prop_shuffle(),
+        prop::collection::vec(prop_oneof![Just("1"), Just("2"), Just("'two words'")], 12),
+        any::<bool>(),
+    )
+        .prop_map(|(keys, values, comments)| {
+            let mut text = String::new();
+            for (k, v) in keys.iter().zip(values) {
+                if comments {
+                    text.push_str("# note\n\n");
+                }
+                text.push_str(&format!("{k}={v}\n"));
+            }
+            Document::parse(&text).unwrap()
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// The document walk (used when neither side has duplicates) equals the map comparison.
+    #[test]
+    fn document_diff_equals_map_diff(a in unique_document(), b in unique_document()) {
+        prop_assert!(!a.has_duplicates() && !b.has_duplicates());
+        let (am, bm) = (a.to_map(), b.to_map());
+        prop_assert_eq!(envault::diff::diff_documents(&a, &b), envault::diff::diff(&am, &bm));
     }
 }

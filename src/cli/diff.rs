@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use super::{emit, warn_duplicates, Ctx, Format};
 use crate::classify::Classifier;
-use crate::diff::diff;
+use crate::diff::diff_documents;
 use crate::output::{self, Masker};
 use crate::source::{self, Loaded};
 
@@ -56,18 +56,41 @@ pub fn run_envs(ctx: &Ctx, args: EnvArgs) -> anyhow::Result<u8> {
     let config = ctx.load_config()?;
     config.env(&args.source)?;
     config.env(&args.target)?;
-    let src = source::load_env(&config, &args.source, false)?;
-    let tgt = source::load_env(&config, &args.target, false)?;
-    report(ctx, &src, &tgt, &config.classifier, &args.common)
+    let (src, tgt) = both(
+        || source::load_env(&config, &args.source, false),
+        || source::load_env(&config, &args.target, false),
+    );
+    let (src, tgt) = (src?, tgt?);
+    let code = report(ctx, &src, &tgt, &config.classifier, &args.common);
+    exit_soon((src, tgt));
+    code
 }
 
 pub fn run_files(ctx: &Ctx, args: FileArgs) -> anyhow::Result<u8> {
     let load = |p: &PathBuf| source::load_path(&ctx.cwd.join(p), p.display().to_string(), false);
-    let (src, tgt) = (load(&args.file1)?, load(&args.file2)?);
+    let (src, tgt) = both(|| load(&args.file1), || load(&args.file2));
+    let (src, tgt) = (src?, tgt?);
     // Without a config, the default classifier applies; a config's overrides are used when one
     // is found, so masking matches `envault diff`.
     let classifier = ctx.load_config().map(|c| c.classifier).unwrap_or_default();
-    report(ctx, &src, &tgt, &classifier, &args.common)
+    let code = report(ctx, &src, &tgt, &classifier, &args.common);
+    exit_soon((src, tgt));
+    code
+}
+
+/// The process ends right after a diff: freeing two large parsed files page by page would
+/// only delay the exit, so their memory is left for the OS to reclaim.
+fn exit_soon<T>(loaded: T) {
+    std::mem::forget(loaded);
+}
+
+/// Runs two loads at once: reading and parsing large files is most of a diff's time.
+fn both<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
+    std::thread::scope(|s| {
+        let hb = s.spawn(b);
+        let ra = a();
+        (ra, hb.join().expect("loading thread does not panic"))
+    })
 }
 
 fn report(
@@ -81,8 +104,7 @@ fn report(
         warn_duplicates(&src.label, &src.doc);
         warn_duplicates(&tgt.label, &tgt.doc);
     }
-    let (sm, tm) = (src.doc.to_map(), tgt.doc.to_map());
-    let d = diff(&sm, &tm);
+    let d = diff_documents(&src.doc, &tgt.doc);
     let code = if d.is_empty() { 0 } else { 1 };
     if c.quiet {
         return Ok(code);

@@ -28,7 +28,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         None => ctx.cwd.join(FILE_NAME),
     };
     let dir = path.parent().unwrap_or(&ctx.cwd).to_owned();
-    let snap = fsutil::read(&path)?;
+    let (snap, _) = fsutil::read(&path)?;
     if snap.exists() && !args.force {
         return Err(hinted(
             format!("{} already exists; it was left as it is", path.display()),

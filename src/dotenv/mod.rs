@@ -4,9 +4,18 @@ mod parse;
 pub mod quote;
 
 use std::fmt;
+use std::ops::Deref;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use indexmap::IndexMap;
+
+/// Hash maps keyed by env keys: keys come from local files, so a fast hasher is safe.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
+
+/// Effective values by key, in the order keys first appear.
+pub type KeyMap<'a> = IndexMap<&'a str, &'a str, foldhash::fast::RandomState>;
 
 pub use quote::{Peer, Style};
 
@@ -15,25 +24,115 @@ pub use quote::{Peer, Style};
 pub struct Document {
     bom: bool,
     items: Vec<Item>,
+    index: KeyIndex,
+}
+
+/// For each key, the item index of its effective (last) entry; rebuilt whenever items move.
+#[derive(Clone, Default)]
+struct KeyIndex {
+    table: hashbrown::HashTable<u32>,
+    duplicates: bool,
+}
+
+fn key_hash(key: &str) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::default().hash_one(key)
+}
+
+fn item_key(item: &Item) -> &str {
+    match item {
+        Item::Entry(e) => e.key(),
+        Item::Trivia(_) => "",
+    }
+}
+
+impl KeyIndex {
+    fn build(items: &[Item]) -> KeyIndex {
+        let mut table = hashbrown::HashTable::with_capacity(items.len());
+        let mut duplicates = false;
+        for (i, item) in items.iter().enumerate() {
+            let Item::Entry(e) = item else { continue };
+            let key = e.key();
+            match table.entry(
+                key_hash(key),
+                |&j: &u32| item_key(&items[j as usize]) == key,
+                |&j: &u32| key_hash(item_key(&items[j as usize])),
+            ) {
+                hashbrown::hash_table::Entry::Occupied(mut o) => {
+                    *o.get_mut() = i as u32;
+                    duplicates = true;
+                }
+                hashbrown::hash_table::Entry::Vacant(v) => {
+                    v.insert(i as u32);
+                }
+            }
+        }
+        KeyIndex { table, duplicates }
+    }
 }
 
 /// A run of the file: a `KEY=value` entry, or trivia (blank lines, comments).
 #[derive(Clone)]
 pub enum Item {
     Entry(Entry),
-    Trivia(String),
+    Trivia(Text),
+}
+
+/// A slice of a parsed file's text. Items share the file's buffer rather than each owning a
+/// copy: parsing a large file then costs no allocation per line.
+#[derive(Clone)]
+pub struct Text {
+    src: Arc<String>,
+    start: u32,
+    end: u32,
+}
+
+impl Text {
+    fn span(src: &Arc<String>, start: usize, end: usize) -> Text {
+        Text {
+            src: Arc::clone(src),
+            start: start as u32,
+            end: end as u32,
+        }
+    }
+
+    fn owned(s: String) -> Text {
+        let end = s.len() as u32;
+        Text {
+            src: Arc::new(s),
+            start: 0,
+            end,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.src[self.start as usize..self.end as usize]
+    }
+
+    /// Appends a line ending (the text then gets a buffer of its own).
+    fn push_eol(&mut self, eol: &str) {
+        *self = Text::owned(format!("{}{eol}", self.as_str()));
+    }
+}
+
+impl Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
 }
 
 /// One `KEY=value` entry with its raw text (line ending and trailing comment included).
 #[derive(Clone)]
 pub struct Entry {
-    raw: String,
+    /// Offsets below are relative to the start of this text.
+    raw: Text,
     key_start: u32,
     key_end: u32,
     value_start: u32,
     value_end: u32,
     /// The semantic value when it differs from the raw value text.
-    value: Option<String>,
+    value: Unescaped,
     export: bool,
     line: u32,
 }
@@ -46,8 +145,12 @@ impl Entry {
     /// The value as dotenvy reads it, without variable expansion.
     pub fn value(&self) -> &str {
         match &self.value {
-            Some(v) => v,
-            None => self.raw_value(),
+            Unescaped::Raw => self.raw_value(),
+            Unescaped::InsideQuotes => {
+                let raw = self.raw_value();
+                &raw[1..raw.len() - 1]
+            }
+            Unescaped::Owned(v) => v,
         }
     }
 
@@ -68,8 +171,18 @@ impl Entry {
 
     /// The entry's full text, line ending included.
     pub fn raw(&self) -> &str {
-        &self.raw
+        self.raw.as_str()
     }
+}
+
+/// How an entry's value relates to its raw text; most need no copy of their own.
+#[derive(Clone)]
+enum Unescaped {
+    /// The raw value text is the value (no quotes, no escapes).
+    Raw,
+    /// The value is the raw text without its enclosing quotes.
+    InsideQuotes,
+    Owned(Box<str>),
 }
 
 // Values and trivia may hold secrets (a commented-out old password), so Debug shows neither.
@@ -251,6 +364,9 @@ impl ParseError {
 pub enum EditError {
     #[error("invalid key name `{0}`")]
     InvalidKey(String),
+    /// Environment values cannot hold NUL (the OS passes them as C strings).
+    #[error("the value for `{0}` contains a NUL byte")]
+    NulInValue(String),
 }
 
 /// Whether `key` is a name the parser reads back as a key.
@@ -259,7 +375,6 @@ pub fn is_valid_key(key: &str) -> bool {
         && key
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
-        && key != "export"
 }
 
 /// A key that appears more than once; the last occurrence is the effective one.
@@ -274,12 +389,15 @@ const BOM: &str = "\u{feff}";
 impl Document {
     /// Parses UTF-8 text. Every accepted input renders back byte for byte.
     pub fn parse(src: &str) -> Result<Document, ParseError> {
-        let (bom, body) = match src.strip_prefix(BOM) {
-            Some(rest) => (true, rest),
-            None => (false, src),
-        };
-        if let Some(at) = body.find('\0') {
-            let (line, column) = parse::line_col(body, at);
+        Document::parse_owned(src.to_owned())
+    }
+
+    /// Parses text it takes ownership of; entries share that buffer instead of copying it.
+    pub fn parse_owned(src: String) -> Result<Document, ParseError> {
+        let bom = src.starts_with(BOM);
+        let from = if bom { BOM.len() } else { 0 };
+        if let Some(at) = memchr::memchr(0, &src.as_bytes()[from..]) {
+            let (line, column) = parse::line_col(&src[from..], at);
             return Err(ParseError {
                 path: None,
                 line,
@@ -288,18 +406,24 @@ impl Document {
                 line_text: String::new(),
             });
         }
-        Ok(Document {
-            bom,
-            items: parse::parse_items(body)?,
-        })
+        let items = parse::parse_items(&Arc::new(src), from)?;
+        let index = KeyIndex::build(&items);
+        Ok(Document { bom, items, index })
     }
 
     /// Parses raw bytes, rejecting invalid UTF-8 with the position of the first bad byte.
     pub fn parse_bytes(bytes: &[u8]) -> Result<Document, ParseError> {
-        match std::str::from_utf8(bytes) {
-            Ok(s) => Document::parse(s),
+        Document::parse_vec(bytes.to_vec())
+    }
+
+    /// [`Document::parse_bytes`] without copying the bytes.
+    pub fn parse_vec(bytes: Vec<u8>) -> Result<Document, ParseError> {
+        match String::from_utf8(bytes) {
+            Ok(s) => Document::parse_owned(s),
             Err(e) => {
-                let good = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default();
+                let bytes = e.as_bytes();
+                let valid = e.utf8_error().valid_up_to();
+                let good = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
                 let (line, column) = parse::line_col(good, good.len());
                 Err(ParseError {
                     path: None,
@@ -329,7 +453,7 @@ impl Document {
         }
         for item in &self.items {
             out.push_str(match item {
-                Item::Entry(e) => &e.raw,
+                Item::Entry(e) => e.raw(),
                 Item::Trivia(t) => t,
             });
         }
@@ -350,20 +474,33 @@ impl Document {
 
     /// The effective value of `key` (its last occurrence).
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.entries()
-            .filter(|e| e.key() == key)
-            .last()
-            .map(Entry::value)
+        self.entry(key).map(Entry::value)
     }
 
     /// The effective entry of `key` (its last occurrence).
     pub fn entry(&self, key: &str) -> Option<&Entry> {
-        self.entries().filter(|e| e.key() == key).last()
+        match &self.items[self.index_of(key)?] {
+            Item::Entry(e) => Some(e),
+            Item::Trivia(_) => None,
+        }
+    }
+
+    /// The item index of `key`'s effective entry.
+    pub(crate) fn index_of(&self, key: &str) -> Option<usize> {
+        self.index
+            .table
+            .find(key_hash(key), |&j| item_key(&self.items[j as usize]) == key)
+            .map(|&j| j as usize)
+    }
+
+    /// Whether some key appears more than once.
+    pub fn has_duplicates(&self) -> bool {
+        self.index.duplicates
     }
 
     /// Effective values in the order keys first appear; the last occurrence wins.
-    pub fn to_map(&self) -> IndexMap<&str, &str> {
-        let mut map = IndexMap::with_capacity(self.items.len());
+    pub fn to_map(&self) -> KeyMap<'_> {
+        let mut map = KeyMap::with_capacity_and_hasher(self.items.len(), Default::default());
         for e in self.entries() {
             map.insert(e.key(), e.value());
         }
@@ -372,6 +509,9 @@ impl Document {
 
     /// Keys that appear more than once, with every line they appear on.
     pub fn duplicates(&self) -> Vec<Duplicate> {
+        if !self.has_duplicates() {
+            return Vec::new();
+        }
         let mut seen: IndexMap<&str, Vec<usize>> = IndexMap::new();
         for e in self.entries() {
             seen.entry(e.key()).or_default().push(e.line());
@@ -388,8 +528,8 @@ impl Document {
     /// The line ending new lines get: the file's first one, else `\n`.
     pub fn eol(&self) -> &'static str {
         for item in &self.items {
-            let t = match item {
-                Item::Entry(e) => &e.raw,
+            let t: &str = match item {
+                Item::Entry(e) => e.raw(),
                 Item::Trivia(t) => t,
             };
             if t.ends_with("\r\n") {
@@ -402,53 +542,12 @@ impl Document {
         "\n"
     }
 
-    fn last_index_of(&self, key: &str) -> Option<usize> {
-        self.items
-            .iter()
-            .rposition(|i| matches!(i, Item::Entry(e) if e.key() == key))
-    }
-
     /// Sets `key` to `value`: the effective entry is rewritten in place (its quoting style kept
     /// when the value allows it), else a new entry is appended. Returns the readers that would
     /// read the written value differently (empty when all agree).
     pub fn set(&mut self, key: &str, value: &str) -> Result<Vec<Peer>, EditError> {
-        check_key(key)?;
-        let Some(idx) = self.last_index_of(key) else {
-            return self.insert(key, value, None);
-        };
-        let Item::Entry(old) = &self.items[idx] else {
-            unreachable!("last_index_of returns entries")
-        };
-        if old.value() == value {
-            return Ok(Vec::new());
-        }
-        let rendered = quote::render(value, Some(Style::of_raw(old.raw_value())));
-        let (vs, ve) = (old.value_start as usize, old.value_end as usize);
-        let mut after = &old.raw[ve..];
-        // An empty value followed directly by a comment needs a separating blank.
-        let mut sep = "";
-        if vs == ve && after.starts_with('#') {
-            sep = " ";
-        }
-        let mut raw = String::with_capacity(old.raw.len() + rendered.text.len());
-        raw.push_str(&old.raw[..vs]);
-        raw.push_str(&rendered.text);
-        raw.push_str(sep);
-        raw.push_str(after);
-        let new = reparse_entry(&raw, old.line).filter(|e| e.key() == key && e.value() == value);
-        let entry = match new {
-            Some(e) => e,
-            None => {
-                // The surrounding text does not combine with the new value (rare layouts):
-                // write a plain entry, keeping the line ending.
-                after = eol_of(&old.raw);
-                let prefix = if old.export { "export " } else { "" };
-                let raw = format!("{prefix}{key}={}{after}", rendered.text);
-                reparse_entry(&raw, old.line).expect("a rendered entry parses")
-            }
-        };
-        self.items[idx] = Item::Entry(entry);
-        Ok(rendered.disagree)
+        let mut out = self.edit(&[Edit::Set { key, value }])?;
+        Ok(out.warnings.pop().map(|w| w.peers).unwrap_or_default())
     }
 
     /// Inserts a new entry after the effective entry of `after` (or at the end when `after` is
@@ -459,49 +558,221 @@ impl Document {
         value: &str,
         after: Option<&str>,
     ) -> Result<Vec<Peer>, EditError> {
-        check_key(key)?;
-        let eol = self.eol();
-        let anchor = after.and_then(|a| self.last_index_of(a));
-        let at = match anchor {
-            Some(i) => i + 1,
-            None => self.items.len(),
-        };
-        // The item before the new line must end with a line ending.
-        if at > 0 {
-            let prev = match &mut self.items[at - 1] {
-                Item::Entry(e) => &mut e.raw,
-                Item::Trivia(t) => t,
-            };
-            if !prev.ends_with('\n') {
-                prev.push_str(eol);
-            }
-        }
-        let export = match anchor {
-            Some(i) => matches!(&self.items[i], Item::Entry(e) if e.export),
-            None => false,
-        };
-        let rendered = quote::render(value, None);
-        let prefix = if export { "export " } else { "" };
-        let raw = format!("{prefix}{key}={}{eol}", rendered.text);
-        let entry = reparse_entry(&raw, 0).expect("a rendered entry parses");
-        self.items.insert(at, Item::Entry(entry));
-        Ok(rendered.disagree)
+        let mut out = self.edit(&[Edit::Insert { key, value, after }])?;
+        Ok(out.warnings.pop().map(|w| w.peers).unwrap_or_default())
     }
 
     /// Removes every occurrence of `key` (so an old value cannot resurface); returns how many.
     pub fn remove(&mut self, key: &str) -> usize {
-        let before = self.items.len();
-        self.items
-            .retain(|i| !matches!(i, Item::Entry(e) if e.key() == key));
-        before - self.items.len()
+        self.edit(&[Edit::Remove { key }])
+            .map(|o| o.removed)
+            .unwrap_or_default()
+    }
+
+    /// Applies many edits in one pass over the document, as if applied one after another (each
+    /// key in at most one edit). An insert may anchor on a key inserted earlier in the batch.
+    pub fn edit(&mut self, edits: &[Edit]) -> Result<EditOutcome, EditError> {
+        for e in edits {
+            match *e {
+                Edit::Set { key, value } | Edit::Insert { key, value, .. } => {
+                    check_key_value(key, value)?
+                }
+                Edit::Remove { .. } => {}
+            }
+        }
+        let eol = self.eol();
+        let mut outcome = EditOutcome::default();
+        let mut replacements: Vec<(usize, Entry)> = Vec::new();
+        // New entries per slot: after original item `i` (`Some(i)`) or at the end (`None`).
+        let mut slots: HashMap<Option<usize>, Vec<Entry>> = HashMap::default();
+        let mut inserted: HashMap<&str, Option<usize>> = HashMap::default();
+        let mut removed: HashSet<&str> = HashSet::default();
+        {
+            let mut note = |key: &str, peers: Vec<Peer>| {
+                if !peers.is_empty() {
+                    outcome.warnings.push(QuoteWarning {
+                        key: key.to_owned(),
+                        peers,
+                    });
+                }
+            };
+            for e in edits {
+                match *e {
+                    Edit::Set { key, value } => match self.index_of(key) {
+                        Some(i) => {
+                            let Item::Entry(old) = &self.items[i] else {
+                                unreachable!("the index holds entries")
+                            };
+                            if old.value() != value {
+                                let (entry, peers) = rewrite_value(old, key, value);
+                                note(key, peers);
+                                replacements.push((i, entry));
+                            }
+                        }
+                        None => {
+                            let (entry, peers) = new_entry(key, value, false, eol);
+                            note(key, peers);
+                            slots.entry(None).or_default().push(entry);
+                            inserted.insert(key, None);
+                        }
+                    },
+                    Edit::Insert { key, value, after } => {
+                        // The anchor's effective entry: whichever of its original last
+                        // occurrence and an entry inserted in this batch comes later.
+                        let anchor = after.filter(|a| !removed.contains(a));
+                        let anchor =
+                            anchor.and_then(|a| match (self.index_of(a), inserted.get(a)) {
+                                (Some(j), Some(&s)) if s.is_none_or(|i| i >= j) => Some((s, a)),
+                                (Some(j), _) => Some((Some(j), a)),
+                                (None, Some(&s)) => Some((s, a)),
+                                (None, None) => None,
+                            });
+                        let slot = anchor.and_then(|(s, _)| s);
+                        let list = slots.entry(slot).or_default();
+                        // Right after the anchor: the original item leads its slot; an
+                        // inserted anchor sits in the slot's list.
+                        let (pos, export) = match anchor {
+                            Some((_, a)) => match list.iter().rposition(|e| e.key() == a) {
+                                Some(p) => (p + 1, list[p].export),
+                                None => match slot.map(|i| &self.items[i]) {
+                                    Some(Item::Entry(e)) if e.key() == a => (0, e.export),
+                                    _ => (list.len(), false),
+                                },
+                            },
+                            None => (list.len(), false),
+                        };
+                        let (entry, peers) = new_entry(key, value, export, eol);
+                        note(key, peers);
+                        list.insert(pos, entry);
+                        inserted.insert(key, slot);
+                    }
+                    Edit::Remove { key } => {
+                        removed.insert(key);
+                    }
+                }
+            }
+        }
+        for (i, entry) in replacements {
+            self.items[i] = Item::Entry(entry);
+        }
+        if slots.is_empty() && removed.is_empty() {
+            return Ok(outcome);
+        }
+        let is_removed = |item: &Item| matches!(item, Item::Entry(e) if removed.contains(e.key()));
+        let old = std::mem::take(&mut self.items);
+        let mut items = Vec::with_capacity(old.len() + slots.values().map(Vec::len).sum::<usize>());
+        let mut push_slot =
+            |items: &mut Vec<Item>, slot: Option<usize>, outcome: &mut EditOutcome| {
+                if let Some(new) = slots.remove(&slot) {
+                    for e in new {
+                        let item = Item::Entry(e);
+                        if is_removed(&item) {
+                            outcome.removed += 1;
+                            continue;
+                        }
+                        // The line before a new entry must end with a line ending.
+                        if let Some(prev) = items.last_mut() {
+                            let text = match prev {
+                                Item::Entry(e) => &mut e.raw,
+                                Item::Trivia(t) => t,
+                            };
+                            if !text.ends_with('\n') {
+                                text.push_eol(eol);
+                            }
+                        }
+                        items.push(item);
+                    }
+                }
+            };
+        for (i, item) in old.into_iter().enumerate() {
+            if is_removed(&item) {
+                outcome.removed += 1;
+            } else {
+                items.push(item);
+            }
+            push_slot(&mut items, Some(i), &mut outcome);
+        }
+        push_slot(&mut items, None, &mut outcome);
+        self.index = KeyIndex::build(&items);
+        self.items = items;
+        Ok(outcome)
     }
 }
 
-fn check_key(key: &str) -> Result<(), EditError> {
-    if is_valid_key(key) {
-        Ok(())
+/// One change in a batch given to [`Document::edit`].
+#[derive(Debug, Clone, Copy)]
+pub enum Edit<'a> {
+    /// Rewrite the effective entry, or append when the key is absent.
+    Set { key: &'a str, value: &'a str },
+    /// Add a new entry after `after`'s effective entry, or at the end.
+    Insert {
+        key: &'a str,
+        value: &'a str,
+        after: Option<&'a str>,
+    },
+    /// Delete every occurrence.
+    Remove { key: &'a str },
+}
+
+/// A written value that another dotenv reader would read differently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuoteWarning {
+    pub key: String,
+    pub peers: Vec<Peer>,
+}
+
+/// What a batch of edits did besides editing.
+#[derive(Debug, Default)]
+pub struct EditOutcome {
+    pub warnings: Vec<QuoteWarning>,
+    /// How many entries were removed.
+    pub removed: usize,
+}
+
+/// `old` with its value replaced by `value`, its layout and quoting style kept where possible.
+fn rewrite_value(old: &Entry, key: &str, value: &str) -> (Entry, Vec<Peer>) {
+    let rendered = quote::render(value, Some(Style::of_raw(old.raw_value())));
+    let (vs, ve) = (old.value_start as usize, old.value_end as usize);
+    let old_raw = old.raw();
+    let after = &old_raw[ve..];
+    // An empty value followed directly by a comment needs a separating blank.
+    let sep = if vs == ve && after.starts_with('#') {
+        " "
     } else {
+        ""
+    };
+    let mut raw = String::with_capacity(old_raw.len() + rendered.text.len());
+    raw.push_str(&old_raw[..vs]);
+    raw.push_str(&rendered.text);
+    raw.push_str(sep);
+    raw.push_str(after);
+    let entry = reparse_entry(&raw, old.line)
+        .filter(|e| e.key() == key && e.value() == value)
+        .unwrap_or_else(|| {
+            // The surrounding text does not combine with the new value (rare layouts):
+            // write a plain entry, keeping the line ending.
+            let prefix = if old.export { "export " } else { "" };
+            let raw = format!("{prefix}{key}={}{}", rendered.text, eol_of(old_raw));
+            reparse_entry(&raw, old.line).expect("a rendered entry parses")
+        });
+    (entry, rendered.disagree)
+}
+
+fn new_entry(key: &str, value: &str, export: bool, eol: &str) -> (Entry, Vec<Peer>) {
+    let rendered = quote::render(value, None);
+    let prefix = if export { "export " } else { "" };
+    let raw = format!("{prefix}{key}={}{eol}", rendered.text);
+    let entry = reparse_entry(&raw, 0).expect("a rendered entry parses");
+    (entry, rendered.disagree)
+}
+
+fn check_key_value(key: &str, value: &str) -> Result<(), EditError> {
+    if !is_valid_key(key) {
         Err(EditError::InvalidKey(key.to_owned()))
+    } else if value.contains('\0') {
+        Err(EditError::NulInValue(key.to_owned()))
+    } else {
+        Ok(())
     }
 }
 
@@ -517,7 +788,7 @@ fn eol_of(raw: &str) -> &'static str {
 
 /// Parses the text of one entry; `None` when it is not exactly one entry.
 fn reparse_entry(raw: &str, line: u32) -> Option<Entry> {
-    let mut items = parse::parse_items(raw).ok()?;
+    let mut items = parse::parse_items(&Arc::new(raw.to_owned()), 0).ok()?;
     if items.len() != 1 {
         return None;
     }

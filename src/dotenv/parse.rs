@@ -6,7 +6,9 @@
 //! then each logical line is read as `[export] KEY = value [# comment]`.
 //! See docs/dotenv-dialect.md for the grammar and every deviation.
 
-use super::{Entry, Item, ParseError, ParseErrorKind};
+use std::sync::Arc;
+
+use super::{Entry, Item, ParseError, ParseErrorKind, Text, Unescaped};
 
 /// Where the line splitter stands at the end of a physical line (dotenvy's `ParseState`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -20,53 +22,112 @@ enum State {
     WhiteSpace,
 }
 
-/// Runs the line splitter over one physical line; `Err(pos)` means an unquoted `#` after
-/// whitespace starts a comment at byte `pos` of `line`.
-fn eval_end_state(mut state: State, line: &str) -> Result<State, usize> {
-    for (pos, c) in line.char_indices() {
+/// Length in bytes of the UTF-8 character starting with `lead`.
+fn utf8_len(lead: u8) -> usize {
+    match lead {
+        0xF0.. => 4,
+        0xE0.. => 3,
+        0xC0.. => 2,
+        _ => 1,
+    }
+}
+
+/// Bytes that can change the splitter's Complete state or end a line.
+const COMPLETE_STOPS: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0x80;
+    while i < 256 {
+        t[i] = true;
+        i += 1;
+    }
+    let stops = [b'\\', b'"', b'\'', b' ', b'\t', 0x0b, 0x0c, b'\n'];
+    let mut j = 0;
+    while j < stops.len() {
+        t[stops[j] as usize] = true;
+        j += 1;
+    }
+    t
+};
+
+/// Runs the line splitter over the physical line starting at `from`. Returns the state at the
+/// line's end, or `Err(pos)` when an unquoted `#` after whitespace starts a comment at `pos`,
+/// together with the end of the line (just after its `\n`, or the end of input).
+fn scan_line(mut state: State, src: &str, from: usize) -> (Result<State, usize>, usize) {
+    let b = src.as_bytes();
+    let mut i = from;
+    while i < b.len() {
+        // Fast paths: skip the runs of bytes that leave the state as it is.
+        let skip = match state {
+            State::Complete => b[i..].iter().position(|&c| COMPLETE_STOPS[c as usize]),
+            State::WeakOpen => memchr::memchr3(b'\\', b'"', b'\n', &b[i..]),
+            State::StrongOpen => memchr::memchr3(b'\\', b'\'', b'\n', &b[i..]),
+            _ => Some(0),
+        };
+        match skip {
+            Some(n) => i += n,
+            None => break,
+        }
+        let c = b[i];
         state = match state {
             State::WhiteSpace => match c {
-                '#' => return Err(pos),
-                '\\' => State::Escape,
-                '"' => State::WeakOpen,
-                '\'' => State::StrongOpen,
+                b'#' => return (Err(i), line_end(b, i)),
+                b'\\' => State::Escape,
+                b'"' => State::WeakOpen,
+                b'\'' => State::StrongOpen,
                 _ => State::Complete,
             },
             State::Escape => State::Complete,
             State::Complete => match c {
-                '\\' => State::Escape,
-                '"' => State::WeakOpen,
-                '\'' => State::StrongOpen,
-                c if c.is_whitespace() && c != '\n' && c != '\r' => State::WhiteSpace,
+                b'\\' => State::Escape,
+                b'"' => State::WeakOpen,
+                b'\'' => State::StrongOpen,
+                b' ' | b'\t' | 0x0b | 0x0c => State::WhiteSpace,
+                0x80.. if src[i..].starts_with(char::is_whitespace) => State::WhiteSpace,
                 _ => State::Complete,
             },
             State::WeakOpen => match c {
-                '\\' => State::WeakOpenEscape,
-                '"' => State::Complete,
+                b'\\' => State::WeakOpenEscape,
+                b'"' => State::Complete,
                 _ => State::WeakOpen,
             },
             State::WeakOpenEscape => State::WeakOpen,
             State::StrongOpen => match c {
-                '\\' => State::StrongOpenEscape,
-                '\'' => State::Complete,
+                b'\\' => State::StrongOpenEscape,
+                b'\'' => State::Complete,
                 _ => State::StrongOpen,
             },
             State::StrongOpenEscape => State::StrongOpen,
         };
+        // The splitter works on characters: an escape consumes a whole one.
+        i += if c < 0x80 { 1 } else { utf8_len(c) };
+        if c == b'\n' {
+            return (Ok(state), i);
+        }
     }
-    Ok(state)
+    (Ok(state), b.len())
 }
 
-/// Length of the physical line starting at `start`, its line ending included.
-fn physical_line_end(src: &str, start: usize) -> usize {
-    match memchr_newline(&src.as_bytes()[start..]) {
-        Some(i) => start + i + 1,
-        None => src.len(),
-    }
+/// The end of the physical line containing byte `from` (just after its `\n`).
+fn line_end(b: &[u8], from: usize) -> usize {
+    memchr::memchr(b'\n', &b[from..]).map_or(b.len(), |i| from + i + 1)
 }
 
-fn memchr_newline(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == b'\n')
+/// Whether the physical line at `start` is a comment: its first non-blank character is `#`.
+fn is_comment_line(src: &str, start: usize) -> bool {
+    let b = src.as_bytes();
+    let mut i = start;
+    while i < b.len() {
+        match b[i] {
+            b'#' => return true,
+            b' ' | b'\t' | b'\r' | 0x0b | 0x0c => i += 1,
+            0x80.. => match src[i..].chars().next() {
+                Some(c) if c.is_whitespace() => i += c.len_utf8(),
+                _ => return false,
+            },
+            _ => return false,
+        }
+    }
+    false
 }
 
 /// Strips one trailing `\n` or `\r\n`.
@@ -79,8 +140,8 @@ fn strip_eol(s: &str) -> &str {
 
 /// The outcome of reading one value (dotenvy's `parse_value` without substitution).
 struct Value {
-    /// The semantic value; `None` when it equals the raw text (no quotes, no escapes).
-    unescaped: Option<String>,
+    /// The semantic value, when it is not the raw text itself.
+    unescaped: Unescaped,
     /// Byte length of the raw value text (a trailing ` # comment` excluded).
     raw_len: usize,
 }
@@ -98,7 +159,20 @@ fn parse_value(input: &str) -> Result<Value, ValueError> {
         .any(|b| matches!(b, b'\'' | b'"' | b'\\' | b' ' | b'\t'))
     {
         return Ok(Value {
-            unescaped: None,
+            unescaped: Unescaped::Raw,
+            raw_len: input.len(),
+        });
+    }
+    // Fast path: one quoted run with nothing after it and no escape inside.
+    let b = input.as_bytes();
+    let close = match b[0] {
+        b'\'' => memchr::memchr(b'\'', &b[1..]),
+        b'"' => memchr::memchr2(b'"', b'\\', &b[1..]).filter(|&i| b[1 + i] == b'"'),
+        _ => None,
+    };
+    if b.len() >= 2 && close == Some(b.len() - 2) {
+        return Ok(Value {
+            unescaped: Unescaped::InsideQuotes,
             raw_len: input.len(),
         });
     }
@@ -108,11 +182,14 @@ fn parse_value(input: &str) -> Result<Value, ValueError> {
     let mut escaped = false;
     let mut end_at: Option<usize> = None;
     let mut quote_open_at = 0;
-    for (i, c) in input.char_indices() {
+    let mut i = 0;
+    // Runs of ordinary characters are copied whole; every special character is ASCII, so
+    // each cut falls on a character boundary.
+    while i < b.len() {
         if let Some(end) = end_at {
-            match c {
-                ' ' | '\t' => continue,
-                '#' => break,
+            match b[i] {
+                b' ' | b'\t' => i += 1,
+                b'#' => break,
                 _ => {
                     return Err(ValueError {
                         offset: end,
@@ -121,6 +198,7 @@ fn parse_value(input: &str) -> Result<Value, ValueError> {
                 }
             }
         } else if escaped {
+            let c = input[i..].chars().next().unwrap_or('\0');
             match c {
                 '\\' | '\'' | '"' | '$' | ' ' => out.push(c),
                 'n' => out.push('\n'),
@@ -132,32 +210,42 @@ fn parse_value(input: &str) -> Result<Value, ValueError> {
                 }
             }
             escaped = false;
+            i += c.len_utf8();
         } else if strong {
-            if c == '\'' {
-                strong = false;
-            } else {
-                out.push(c);
-            }
+            let n = memchr::memchr(b'\'', &b[i..]).unwrap_or(b.len() - i);
+            out.push_str(&input[i..i + n]);
+            strong = i + n == b.len();
+            i += n + 1;
         } else if weak {
-            match c {
-                '"' => weak = false,
-                '\\' => escaped = true,
-                _ => out.push(c),
+            let n = memchr::memchr2(b'"', b'\\', &b[i..]).unwrap_or(b.len() - i);
+            out.push_str(&input[i..i + n]);
+            match b.get(i + n) {
+                Some(b'"') => weak = false,
+                Some(_) => escaped = true,
+                None => {}
             }
+            i += n + 1;
         } else {
-            match c {
-                '\'' => {
+            let n = b[i..]
+                .iter()
+                .position(|c| matches!(c, b'\'' | b'"' | b'\\' | b' ' | b'\t'))
+                .unwrap_or(b.len() - i);
+            out.push_str(&input[i..i + n]);
+            i += n;
+            match b.get(i) {
+                Some(b'\'') => {
                     strong = true;
                     quote_open_at = i;
                 }
-                '"' => {
+                Some(b'"') => {
                     weak = true;
                     quote_open_at = i;
                 }
-                '\\' => escaped = true,
-                ' ' | '\t' => end_at = Some(i),
-                _ => out.push(c),
+                Some(b'\\') => escaped = true,
+                Some(_) => end_at = Some(i),
+                None => break,
             }
+            i += 1;
         }
     }
     if strong || weak {
@@ -168,9 +256,9 @@ fn parse_value(input: &str) -> Result<Value, ValueError> {
     }
     let raw_len = end_at.unwrap_or(input.len());
     let unescaped = if out.len() == raw_len && out.as_bytes() == &input.as_bytes()[..raw_len] {
-        None
+        Unescaped::Raw
     } else {
-        Some(out)
+        Unescaped::Owned(out.into_boxed_str())
     };
     Ok(Value { unescaped, raw_len })
 }
@@ -220,59 +308,56 @@ pub(super) fn line_col(src: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-/// Parses `src` (BOM already removed) into items.
-pub(super) fn parse_items(src: &str) -> Result<Vec<Item>, ParseError> {
+/// Parses `shared` from byte `from` (past a BOM) into items.
+pub(super) fn parse_items(shared: &Arc<String>, from: usize) -> Result<Vec<Item>, ParseError> {
+    let src: &str = shared;
+    let bytes = src.as_bytes();
     let mut items = Vec::with_capacity(src.len() / 40 + 1);
-    let mut pos = 0;
+    let mut pos = from;
     let mut line_no = 1usize;
     while pos < src.len() {
         let start = pos;
-        let first_end = physical_line_end(src, pos);
-        let first = &src[start..first_end];
         let start_line = line_no;
-        // A physical line whose first non-blank character is `#` is a comment, whole.
-        if first.trim_start().starts_with('#') {
-            items.push(Item::Trivia(first.to_owned()));
-            pos = first_end;
+        if is_comment_line(src, start) {
+            let end = line_end(bytes, start);
+            items.push(Item::Trivia(Text::span(shared, start, end)));
+            pos = end;
             line_no += 1;
             continue;
         }
+        let first_end = line_end(bytes, start);
+        let first = &bytes[start..first_end];
+        // Most lines hold no quote, backslash or `#`: then the splitter cannot leave its
+        // Complete state, and the line is a whole logical line without a comment.
+        let plain = memchr::memchr3(b'\\', b'"', b'\'', first).is_none()
+            && memchr::memchr(b'#', first).is_none();
         // Join physical lines while a quote is open.
         let mut state = State::Complete;
-        let mut line_end = first_end;
-        let content_end; // end of the logical line's content (before comment / line ending)
-        loop {
-            let phys = &src[pos..line_end];
-            match eval_end_state(state, phys) {
-                Err(hash_at) => {
-                    content_end = pos + hash_at;
-                    break;
+        let mut lines = 0;
+        let (end, content_end) = if plain {
+            lines = 1;
+            (first_end, start + strip_eol(&src[start..first_end]).len())
+        } else {
+            loop {
+                let (scan, end) = scan_line(state, src, pos);
+                lines += 1;
+                match scan {
+                    // A comment ends the logical line; the comment stays in the entry's text.
+                    Err(hash_at) => break (end, hash_at),
+                    Ok(State::Complete) => break (end, start + strip_eol(&src[start..end]).len()),
+                    // Blanks at the very end of the input (dotenvy rejects a lone trailing blank).
+                    Ok(State::WhiteSpace) if end >= src.len() => break (end, end),
+                    Ok(s) if end >= src.len() => return Err(unterminated(src, start, end, s)),
+                    Ok(s) => state = s,
                 }
-                Ok(s) => state = s,
+                pos = end;
             }
-            if state == State::Complete {
-                content_end = start + strip_eol(&src[start..line_end]).len();
-                break;
-            }
-            if line_end >= src.len() {
-                // End of input with a quote or escape still open.
-                match state {
-                    State::WhiteSpace => {
-                        content_end = line_end;
-                        break;
-                    }
-                    _ => return Err(unterminated(src, start, line_end, state)),
-                }
-            }
-            pos = line_end;
-            line_end = physical_line_end(src, pos);
-        }
-        let raw = &src[start..line_end];
+        };
         let content = src[start..content_end].trim_end();
-        let item = parse_logical(src, start, content, raw, start_line)?;
-        items.push(item);
-        pos = line_end;
-        line_no = start_line + raw.bytes().filter(|&b| b == b'\n').count();
+        let raw = Text::span(shared, start, end);
+        items.push(parse_logical(src, start, content, raw, start_line)?);
+        pos = end;
+        line_no = start_line + lines;
     }
     Ok(items)
 }
@@ -281,7 +366,7 @@ fn unterminated(src: &str, start: usize, end: usize, state: State) -> ParseError
     let text = &src[start..end];
     // Reading the whole rest as one entry finds the first real problem: a missing `=`, a bad
     // escape, or the quote that never closed (reported where it opened).
-    if let Err(e) = parse_logical(src, start, text.trim_end(), text, 0) {
+    if let Err(e) = parse_logical(src, start, text.trim_end(), Text::owned(String::new()), 0) {
         return e;
     }
     let at = start + text.trim_end().char_indices().last().map_or(0, |(i, _)| i);
@@ -294,11 +379,16 @@ fn unterminated(src: &str, start: usize, end: usize, state: State) -> ParseError
 }
 
 fn error_at(src: &str, offset: usize, kind: ParseErrorKind) -> ParseError {
+    // Positions count from after a byte-order mark.
+    let (src, offset) = match src.strip_prefix('\u{feff}') {
+        Some(rest) => (rest, offset - 3),
+        None => (src, offset),
+    };
     let (line, column) = line_col(src, offset);
     let line_start = src[..offset.min(src.len())]
         .rfind('\n')
         .map_or(0, |i| i + 1);
-    let line_text = strip_eol(&src[line_start..physical_line_end(src, line_start)]).to_owned();
+    let line_text = strip_eol(&src[line_start..line_end(src.as_bytes(), line_start)]).to_owned();
     ParseError {
         path: None,
         line,
@@ -313,12 +403,12 @@ fn parse_logical(
     src: &str,
     start: usize,
     content: &str,
-    raw: &str,
+    raw: Text,
     line: usize,
 ) -> Result<Item, ParseError> {
     let i = skip_ws(content, 0);
     if i == content.len() || content[i..].starts_with('#') {
-        return Ok(Item::Trivia(raw.to_owned()));
+        return Ok(Item::Trivia(raw));
     }
     let err = |at: usize, kind| Err(error_at(src, start + at, kind));
     if !content[i..].starts_with(is_key_start) {
@@ -344,7 +434,7 @@ fn parse_logical(
     let value_start = skip_ws(content, j + 1);
     let (unescaped, value_end) =
         if value_start == content.len() || content[value_start..].starts_with('#') {
-            (None, value_start)
+            (Unescaped::Raw, value_start)
         } else {
             match parse_value(&content[value_start..]) {
                 Ok(v) => (v.unescaped, value_start + v.raw_len),
@@ -352,7 +442,7 @@ fn parse_logical(
             }
         };
     Ok(Item::Entry(Entry {
-        raw: raw.to_owned(),
+        raw,
         key_start: key_start as u32,
         key_end: kend as u32,
         value_start: value_start as u32,
@@ -366,8 +456,8 @@ fn parse_logical(
 /// Reads a single value text as dotenvy would (no expansion); used to check rendered values.
 #[cfg(test)]
 pub(super) fn read_value(text: &str) -> Option<String> {
-    let src = format!("K={text}\n");
-    match parse_items(&src).ok()?.as_slice() {
+    let src = Arc::new(format!("K={text}\n"));
+    match parse_items(&src, 0).ok()?.as_slice() {
         [Item::Entry(e)] => Some(e.value().to_owned()),
         _ => None,
     }
