@@ -97,12 +97,27 @@ impl Ctx {
         }
     }
 
+    /// A path as users read it: relative to the current folder when it lies below it.
+    fn display_path(&self, path: &std::path::Path) -> String {
+        path.strip_prefix(&self.cwd)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    }
+
     fn load_config(&self) -> Result<Config, ConfigError> {
         let path = match &self.config_flag {
             Some(p) => self.cwd.join(p),
             None => Config::discover(&self.cwd)?,
         };
-        Config::load(&path)
+        let mut config = Config::load(&path)?;
+        // Name env files as users see them from here (`.env.prod`, not an absolute path).
+        for env in config.environments.values_mut() {
+            if let Ok(rel) = env.file.strip_prefix(&self.cwd) {
+                env.file = rel.to_path_buf();
+            }
+        }
+        Ok(config)
     }
 }
 

@@ -124,7 +124,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                 ctx.paint(args.format),
             );
             if written {
-                t.push_str(&format!("Wrote {}.\n", tgt.path().display()));
+                t.push_str(&format!("Wrote {}.\n", ctx.display_path(tgt.path())));
             }
             t
         }
