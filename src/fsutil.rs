@@ -201,6 +201,26 @@ mod tests {
     }
 
     #[test]
+    fn keeps_the_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(".env");
+        fs::write(&p, "A=1\n").unwrap();
+        let me = fs::metadata(&p).unwrap();
+        // As root, hand the file to another user first; otherwise it stays ours, and must
+        // stay ours after the write.
+        let want = if me.uid() == 0 {
+            std::os::unix::fs::chown(&p, Some(65534), Some(65534)).unwrap();
+            (65534, 65534)
+        } else {
+            (me.uid(), me.gid())
+        };
+        write_atomic(&read(&p).unwrap().0, b"A=2\n").unwrap();
+        let after = fs::metadata(&p).unwrap();
+        assert_eq!((after.uid(), after.gid()), want);
+        assert_eq!(fs::read(&p).unwrap(), b"A=2\n");
+    }
+
+    #[test]
     fn refuses_when_the_file_changed() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join(".env");

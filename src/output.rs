@@ -46,26 +46,26 @@ pub struct Paint {
 }
 
 impl Paint {
-    fn wrap(&self, code: &str, s: &str) -> String {
+    fn wrap<'a>(&self, code: &str, s: &'a str) -> Cow<'a, str> {
         if self.color {
-            format!("\x1b[{code}m{s}\x1b[0m")
+            Cow::Owned(format!("\x1b[{code}m{s}\x1b[0m"))
         } else {
-            s.to_owned()
+            Cow::Borrowed(s)
         }
     }
-    pub fn bold(&self, s: &str) -> String {
+    pub fn bold<'a>(&self, s: &'a str) -> Cow<'a, str> {
         self.wrap("1", s)
     }
-    pub fn green(&self, s: &str) -> String {
+    pub fn green<'a>(&self, s: &'a str) -> Cow<'a, str> {
         self.wrap("32", s)
     }
-    pub fn red(&self, s: &str) -> String {
+    pub fn red<'a>(&self, s: &'a str) -> Cow<'a, str> {
         self.wrap("31", s)
     }
-    pub fn yellow(&self, s: &str) -> String {
+    pub fn yellow<'a>(&self, s: &'a str) -> Cow<'a, str> {
         self.wrap("33", s)
     }
-    pub fn dim(&self, s: &str) -> String {
+    pub fn dim<'a>(&self, s: &'a str) -> Cow<'a, str> {
         self.wrap("2", s)
     }
 }
@@ -112,7 +112,7 @@ pub fn one_line(value: &str) -> Cow<'_, str> {
 }
 
 fn banner(title: &str, paint: Paint) -> String {
-    paint.bold(&format!("═══ {title} ═══"))
+    paint.bold(&format!("═══ {title} ═══")).into_owned()
 }
 
 /// `KEY: a → b`, or a line diff below the key when a shown value spans lines.

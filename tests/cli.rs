@@ -581,6 +581,31 @@ fn sync_json_plan() {
 }
 
 #[test]
+fn missing_files_are_clear_errors_and_nothing_is_written() {
+    let p = Project::tutorial();
+    fs::remove_file(p.path(".env.dev")).unwrap();
+    p.run(&["diff", "dev", "prod"]).code(2).stderr(
+        "error: .env.dev does not exist\nhint: create the file, or fix the path of 'dev' under `environments:`\n",
+    );
+    let before = p.read(".env.prod");
+    p.run(&["sync", "dev", "prod"]).code(2);
+    assert_eq!(p.read(".env.prod"), before);
+
+    let p = Project::tutorial();
+    p.write(
+        ".envault.yml",
+        "environments:\n  dev: .env.dev\n  gone: nowhere/.env.gone\n",
+    );
+    let a = p.run(&["sync", "dev", "gone"]).code(2);
+    assert!(
+        stderr(&a).contains("cannot create a temporary file in nowhere"),
+        "{}",
+        stderr(&a)
+    );
+    assert!(!p.path("nowhere").exists());
+}
+
+#[test]
 fn sync_into_itself_is_an_error() {
     let p = Project::tutorial();
     p.run(&["sync", "dev", "dev"])
