@@ -142,6 +142,18 @@ fn change_line(out: &mut String, key: &str, from: &str, to: &str, masked: bool, 
     let _ = writeln!(out, "  {key}: {} → {}", paint.red(&from), paint.green(&to));
 }
 
+/// `  KEY=value` with the value masked when it is a secret; `color` picks the paint.
+fn key_value_line(
+    out: &mut String,
+    m: Masker,
+    key: &str,
+    value: &str,
+    color: impl for<'s> Fn(&'s str) -> Cow<'s, str>,
+) {
+    let v = m.show(m.masks(key, &[value]), value);
+    let _ = writeln!(out, "  {}", color(&format!("{key}={}", one_line(&v))));
+}
+
 fn section_header(out: &mut String, title: &str, paint: Paint) {
     let _ = writeln!(out, "{}", paint.bold(title));
 }
@@ -163,17 +175,11 @@ pub fn diff_text(d: &Diff, source: &str, target: &str, m: Masker, paint: Paint) 
             let _ = writeln!(out, "  {}", paint.dim("(none)"));
         }
         for o in side.iter() {
-            let v = m.show(m.masks(o.key, &[o.value]), o.value);
-            let line = format!("{}={}", o.key, one_line(&v));
-            let _ = writeln!(
-                out,
-                "  {}",
-                if is_source {
-                    paint.green(&line)
-                } else {
-                    paint.red(&line)
-                }
-            );
+            if is_source {
+                key_value_line(&mut out, m, o.key, o.value, |s| paint.green(s));
+            } else {
+                key_value_line(&mut out, m, o.key, o.value, |s| paint.red(s));
+            }
         }
         out.push('\n');
     }
@@ -295,12 +301,7 @@ pub fn plan_text(
     if !p.add.is_empty() {
         section_header(&mut out, add_h, paint);
         for a in &p.add {
-            let v = m.show(m.masks(&a.key, &[&a.value]), &a.value);
-            let _ = writeln!(
-                out,
-                "  {}",
-                paint.green(&format!("{}={}", a.key, one_line(&v)))
-            );
+            key_value_line(&mut out, m, &a.key, &a.value, |s| paint.green(s));
         }
         out.push('\n');
     }
@@ -340,12 +341,7 @@ pub fn plan_text(
     if !p.delete.is_empty() {
         section_header(&mut out, del_h, paint);
         for d in &p.delete {
-            let v = m.show(m.masks(&d.key, &[&d.value]), &d.value);
-            let _ = writeln!(
-                out,
-                "  {}",
-                paint.red(&format!("{}={}", d.key, one_line(&v)))
-            );
+            key_value_line(&mut out, m, &d.key, &d.value, |s| paint.red(s));
         }
         out.push('\n');
     }

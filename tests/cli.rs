@@ -63,6 +63,10 @@ impl Project {
     }
 }
 
+fn mode_of(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
 fn stdout(a: &assert_cmd::assert::Assert) -> String {
     String::from_utf8(a.get_output().stdout.clone()).unwrap()
 }
@@ -93,11 +97,7 @@ fn init_writes_the_tutorial_config() {
     let a = p.run(&["init", "my-project"]).success();
     assert_eq!(p.read(".envault.yml"), TUTORIAL_CONFIG);
     assert!(stdout(&a).contains("environments dev, staging, prod"));
-    let mode = fs::metadata(p.path(".envault.yml"))
-        .unwrap()
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o777, 0o644);
+    assert_eq!(mode_of(&p.path(".envault.yml")), 0o644);
 }
 
 #[test]
@@ -459,11 +459,7 @@ fn sync_writes_the_plan_keeping_layout() {
         "# Production — edit with care\nDB_HOST=prod-db.internal\nDB_PORT=5432\r\n\nDB_NAME=myapp_prod # the main db\nDB_PASSWORD='prod_password_789'\nAPI_KEY=dev_key_abc123\nLOG_LEVEL=\"debug\"\nFEATURE_NEW_CHECKOUT=true\nFEATURE_DARK_MODE=false\nCACHE_TTL=300",
         "untouched bytes stay, including the missing final newline"
     );
-    let mode = fs::metadata(p.path(".env.prod"))
-        .unwrap()
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o777, 0o640);
+    assert_eq!(mode_of(&p.path(".env.prod")), 0o640);
     // Synced keys now agree; what stays different is the environment-specific set.
     let a = p.run(&["diff", "dev", "prod", "--format", "json"]).code(1);
     let v: serde_json::Value = serde_json::from_str(&stdout(&a)).unwrap();
@@ -542,11 +538,7 @@ fn sync_creates_a_missing_target_privately() {
     fs::remove_file(p.path(".env.staging")).unwrap();
     p.run(&["sync", "dev", "staging"]).success();
     assert_eq!(p.read(".env.staging"), p.read(".env.dev"));
-    let mode = fs::metadata(p.path(".env.staging"))
-        .unwrap()
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(mode_of(&p.path(".env.staging")), 0o600);
 }
 
 #[test]
