@@ -12,5 +12,6 @@ pub mod dotenv;
 pub mod fsutil;
 pub mod glob;
 pub mod output;
+pub mod rotate;
 pub mod source;
 pub mod sync;

@@ -1,0 +1,428 @@
+//! Secret generators, one per kind, drawing only from the operating system's CSPRNG.
+//!
+//! Every default carries at least 128 bits of entropy, and a requested length that would carry
+//! less is an error, never a weaker secret.
+
+use std::fmt;
+
+use base64::Engine as _;
+use rand::rngs::OsRng;
+use rand::TryRngCore;
+
+use crate::classify::{url_password, SecretKind};
+
+/// The format a rotated value is generated in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// Letters, digits and shell-safe symbols, at least one of each class.
+    Password,
+    /// Only the password inside `scheme://user:password@host…` is replaced.
+    UrlPassword,
+    /// A prefixed, versioned key: `sk_live_v2_…`.
+    ApiKey,
+    /// Random bytes, standard base64.
+    Base64,
+    /// Random bytes, lowercase hex.
+    Hex,
+    /// Random letters and digits.
+    Alphanumeric,
+}
+
+impl Format {
+    /// The format for a classified secret kind.
+    pub fn for_kind(kind: Option<SecretKind>) -> Format {
+        match kind {
+            Some(SecretKind::Password) => Format::Password,
+            Some(SecretKind::DatabaseUrl) => Format::UrlPassword,
+            Some(SecretKind::ApiKey) => Format::ApiKey,
+            Some(SecretKind::SigningSecret) => Format::Base64,
+            Some(SecretKind::WebhookSecret) => Format::Hex,
+            Some(SecretKind::Generic) | None => Format::Alphanumeric,
+        }
+    }
+
+    /// Whether `--length` counts random bytes (else characters).
+    pub fn length_in_bytes(self) -> bool {
+        matches!(self, Format::Base64 | Format::Hex)
+    }
+
+    /// The default length (characters, or bytes for byte-based formats).
+    pub fn default_length(self) -> usize {
+        match self {
+            Format::Password | Format::UrlPassword => 24,
+            Format::ApiKey | Format::Alphanumeric | Format::Base64 | Format::Hex => 32,
+        }
+    }
+
+    /// Bits of entropy per unit of length.
+    fn bits_per_unit(self) -> f64 {
+        match self {
+            Format::Password => (PASSWORD_ALPHABET.len() as f64).log2(),
+            Format::UrlPassword => (URL_ALPHABET.len() as f64).log2(),
+            Format::ApiKey | Format::Alphanumeric => (ALNUM.len() as f64).log2(),
+            Format::Base64 | Format::Hex => 8.0,
+        }
+    }
+
+    /// The shortest length that carries 128 bits.
+    pub fn min_length(self) -> usize {
+        (MIN_BITS / self.bits_per_unit()).ceil() as usize
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Format::Password => "password",
+            Format::UrlPassword => "URL password",
+            Format::ApiKey => "API key",
+            Format::Base64 => "base64 secret",
+            Format::Hex => "hex secret",
+            Format::Alphanumeric => "random string",
+        })
+    }
+}
+
+const MIN_BITS: f64 = 128.0;
+
+const UPPER: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ"; // no I, O
+const LOWER: &[u8] = b"abcdefghijkmnpqrstuvwxyz"; // no l, o
+const DIGITS: &[u8] = b"23456789"; // no 0, 1
+/// Symbols that survive unquoted both in a .env file and in a POSIX shell word.
+const SYMBOLS: &[u8] = b"@%+=_-.,:";
+const PASSWORD_ALPHABET: &[u8] =
+    b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789@%+=_-.,:";
+/// RFC 3986 unreserved characters: never need percent-encoding in a URL.
+const URL_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~";
+const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// Why a value cannot be generated.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RotateError {
+    #[error(
+        "a {format} of length {length} carries fewer than 128 random bits (minimum length {min})"
+    )]
+    TooShort {
+        format: Format,
+        length: usize,
+        min: usize,
+    },
+    #[error("the value is not a URL with a password (scheme://user:password@host)")]
+    NoUrlPassword,
+    #[error("the operating system's random source failed: {0}")]
+    Random(String),
+}
+
+/// Fills `buf` from the OS CSPRNG.
+fn random_bytes(buf: &mut [u8]) -> Result<(), RotateError> {
+    OsRng
+        .try_fill_bytes(buf)
+        .map_err(|e| RotateError::Random(e.to_string()))
+}
+
+/// `n` characters drawn uniformly from `alphabet` (rejection sampling, no modulo bias).
+fn random_chars(alphabet: &[u8], n: usize) -> Result<String, RotateError> {
+    debug_assert!(!alphabet.is_empty() && alphabet.len() <= 256);
+    let limit = 256 - (256 % alphabet.len());
+    let mut out = String::with_capacity(n);
+    let mut buf = [0u8; 64];
+    while out.len() < n {
+        random_bytes(&mut buf)?;
+        for &b in &buf {
+            if (b as usize) < limit && out.len() < n {
+                out.push(alphabet[b as usize % alphabet.len()] as char);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A password with at least one upper, lower, digit and symbol. Drawing again when a class is
+/// missing keeps every valid password equally likely.
+fn password(n: usize) -> Result<String, RotateError> {
+    loop {
+        let p = random_chars(PASSWORD_ALPHABET, n)?;
+        let b = p.as_bytes();
+        let has = |set: &[u8]| b.iter().any(|c| set.contains(c));
+        if has(UPPER) && has(LOWER) && has(DIGITS) && has(SYMBOLS) {
+            return Ok(p);
+        }
+    }
+}
+
+/// The recognisable prefix of an API key (`sk_live_`, `dev_key_`) and its version, if any:
+/// the leading `_`-terminated words made of letters, followed by an optional `v<N>_`.
+pub fn api_key_parts(current: &str) -> (String, Option<u32>) {
+    let mut prefix_len = 0;
+    let mut version = None;
+    let mut rest = current;
+    while let Some(i) = rest.find('_') {
+        let word = &rest[..i];
+        if let Some(v) = word
+            .strip_prefix('v')
+            .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+        {
+            version = v.parse().ok();
+            break;
+        }
+        if word.is_empty() || !word.bytes().all(|b| b.is_ascii_alphabetic()) {
+            break;
+        }
+        prefix_len += i + 1;
+        rest = &rest[i + 1..];
+    }
+    // A value made only of words (no random part) has no prefix worth keeping.
+    if prefix_len == current.len() {
+        prefix_len = 0;
+    }
+    (current[..prefix_len].to_owned(), version)
+}
+
+/// Generates a new value in `format`. `current` is the value being replaced (its URL is kept
+/// for URL passwords, its prefix and version for API keys); `length` overrides the default.
+pub fn generate(
+    format: Format,
+    current: &str,
+    length: Option<usize>,
+) -> Result<String, RotateError> {
+    let length = length.unwrap_or_else(|| format.default_length());
+    let min = format.min_length();
+    if length < min {
+        return Err(RotateError::TooShort {
+            format,
+            length,
+            min,
+        });
+    }
+    match format {
+        Format::Password => password(length),
+        Format::UrlPassword => {
+            let range = url_password(current).ok_or(RotateError::NoUrlPassword)?;
+            let new = random_chars(URL_ALPHABET, length)?;
+            Ok(format!(
+                "{}{new}{}",
+                &current[..range.start],
+                &current[range.end..]
+            ))
+        }
+        Format::ApiKey => {
+            let (prefix, version) = api_key_parts(current);
+            let next = version.map_or(1, |v| v.saturating_add(1));
+            Ok(format!("{prefix}v{next}_{}", random_chars(ALNUM, length)?))
+        }
+        Format::Alphanumeric => random_chars(ALNUM, length),
+        Format::Base64 | Format::Hex => {
+            let mut bytes = vec![0u8; length];
+            random_bytes(&mut bytes)?;
+            Ok(if format == Format::Hex {
+                hex::encode(&bytes)
+            } else {
+                base64::engine::general_purpose::STANDARD.encode(&bytes)
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{HashMap, HashSet};
+
+    #[test]
+    fn defaults_carry_128_bits() {
+        for f in [
+            Format::Password,
+            Format::UrlPassword,
+            Format::ApiKey,
+            Format::Base64,
+            Format::Hex,
+            Format::Alphanumeric,
+        ] {
+            assert!(
+                f.default_length() as f64 * f.bits_per_unit() >= 128.0,
+                "{f}"
+            );
+            assert!(f.default_length() >= f.min_length());
+        }
+        assert_eq!(Format::Hex.min_length(), 16);
+        assert_eq!(Format::Password.min_length(), 22);
+    }
+
+    #[test]
+    fn too_short_is_an_error() {
+        assert_eq!(
+            generate(Format::Password, "", Some(12)),
+            Err(RotateError::TooShort {
+                format: Format::Password,
+                length: 12,
+                min: 22
+            })
+        );
+        assert!(generate(Format::Hex, "", Some(15)).is_err());
+    }
+
+    #[test]
+    fn alphabets_are_as_documented() {
+        let ambiguous = b"0Oo1lI|";
+        assert!(!PASSWORD_ALPHABET.iter().any(|c| ambiguous.contains(c)));
+        let classes: Vec<u8> = [UPPER, LOWER, DIGITS, SYMBOLS].concat();
+        assert_eq!(classes, PASSWORD_ALPHABET);
+        let unique: HashSet<_> = PASSWORD_ALPHABET.iter().collect();
+        assert_eq!(unique.len(), PASSWORD_ALPHABET.len());
+        for forbidden in b"\"'\\ `#$!&*;<>()" {
+            assert!(!PASSWORD_ALPHABET.contains(forbidden));
+        }
+    }
+
+    /// Pearson's chi-square statistic of observed character counts against a uniform spread.
+    fn chi_square(counts: &HashMap<u8, usize>, alphabet: &[u8]) -> f64 {
+        let total: usize = counts.values().sum();
+        let expected = total as f64 / alphabet.len() as f64;
+        alphabet
+            .iter()
+            .map(|c| {
+                let o = *counts.get(c).unwrap_or(&0) as f64;
+                (o - expected).powi(2) / expected
+            })
+            .sum()
+    }
+
+    /// Draws 10,000 values: all distinct, the right charset, and characters spread uniformly
+    /// within each of `classes`: the chi-square statistic stays below its one-in-a-million
+    /// critical value (Wilson–Hilferty approximation), so the test fails on a real bias such as
+    /// modulo sampling but practically never by chance. Classes are checked separately because
+    /// requiring one character of each class shifts weight between classes, not within one.
+    fn check_generator(
+        format: Format,
+        current: &str,
+        classes: &[&[u8]],
+        strip: impl Fn(&str) -> &str,
+    ) {
+        let alphabet: Vec<u8> = classes.concat();
+        let mut seen = HashSet::new();
+        let mut counts: HashMap<u8, usize> = HashMap::new();
+        for _ in 0..10_000 {
+            let v = generate(format, current, None).unwrap();
+            let core = strip(&v);
+            assert!(core.bytes().all(|b| alphabet.contains(&b)), "{format}: {v}");
+            for b in core.bytes() {
+                *counts.entry(b).or_default() += 1;
+            }
+            assert!(seen.insert(v), "{format}: a value repeated");
+        }
+        for class in classes {
+            let class_counts: HashMap<u8, usize> = counts
+                .iter()
+                .filter(|(c, _)| class.contains(c))
+                .map(|(c, n)| (*c, *n))
+                .collect();
+            let df = (class.len() - 1) as f64;
+            let z = 4.753; // standard normal quantile for p = 1e-6
+            let critical = df * (1.0 - 2.0 / (9.0 * df) + z * (2.0 / (9.0 * df)).sqrt()).powi(3);
+            let chi = chi_square(&class_counts, class);
+            assert!(
+                chi < critical,
+                "{format}: chi-square {chi:.1} >= {critical:.1}"
+            );
+        }
+    }
+
+    #[test]
+    fn password_generator() {
+        check_generator(
+            Format::Password,
+            "",
+            &[UPPER, LOWER, DIGITS, SYMBOLS],
+            |v| v,
+        );
+        for _ in 0..1000 {
+            let p = generate(Format::Password, "", None).unwrap();
+            assert_eq!(p.len(), 24);
+            let b = p.as_bytes();
+            for class in [UPPER, LOWER, DIGITS, SYMBOLS] {
+                assert!(b.iter().any(|c| class.contains(c)), "{p}");
+            }
+        }
+    }
+
+    #[test]
+    fn alphanumeric_and_api_key_generators() {
+        check_generator(Format::Alphanumeric, "", &[ALNUM], |v| v);
+        check_generator(Format::ApiKey, "sk_live_v2_8aF3eR7k", &[ALNUM], |v| {
+            v.strip_prefix("sk_live_v3_")
+                .expect("prefix and next version")
+        });
+    }
+
+    #[test]
+    fn url_password_generator() {
+        let url = "postgres://app:old@db.internal:5432/app?sslmode=require";
+        check_generator(Format::UrlPassword, url, &[URL_ALPHABET], |v| {
+            v.strip_prefix("postgres://app:")
+                .and_then(|r| r.strip_suffix("@db.internal:5432/app?sslmode=require"))
+                .expect("only the password changes")
+        });
+    }
+
+    #[test]
+    fn byte_generators() {
+        check_generator(Format::Hex, "", &[b"0123456789abcdef"], |v| v);
+        let b64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        // 32 bytes are 42 full base64 digits; the 43rd carries only 4 random bits.
+        check_generator(Format::Base64, "", &[b64], |v| &v[..42]);
+        assert_eq!(generate(Format::Hex, "", Some(64)).unwrap().len(), 128);
+        let jwt = generate(Format::Base64, "", None).unwrap();
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(jwt)
+            .unwrap();
+        assert_eq!(raw.len(), 32);
+    }
+
+    #[test]
+    fn url_passwords_keep_everything_else() {
+        for url in [
+            "postgres://user:pw@host/db",
+            "postgresql://user:pw@host:5432/db?sslmode=require&x=1",
+            "mysql://u%40corp:p%2Fw@[::1]:3306/app",
+            "redis://:secretpass@cache:6379/0",
+            "amqp://guest:guest@localhost",
+            "mongodb+srv://admin:p@ss@cluster0.example.net/test?retryWrites=true#frag",
+            "postgres://user:pw@host",
+        ] {
+            let range = url_password(url).unwrap();
+            let new = generate(Format::UrlPassword, url, None).unwrap();
+            assert_eq!(&new[..range.start], &url[..range.start], "{url}");
+            assert_eq!(
+                &new[new.len() - (url.len() - range.end)..],
+                &url[range.end..],
+                "{url}"
+            );
+            let pw = &new[range.start..new.len() - (url.len() - range.end)];
+            assert_eq!(pw.len(), 24);
+            assert!(pw.bytes().all(|b| URL_ALPHABET.contains(&b)));
+        }
+        assert_eq!(
+            generate(Format::UrlPassword, "postgres://user@host/db", None),
+            Err(RotateError::NoUrlPassword)
+        );
+    }
+
+    #[test]
+    fn api_key_prefix_and_version() {
+        assert_eq!(
+            api_key_parts("sk_live_v2_8aF3eR7k"),
+            ("sk_live_".into(), Some(2))
+        );
+        assert_eq!(api_key_parts("sk_test_abc"), ("sk_test_".into(), None));
+        assert_eq!(api_key_parts("dev_key_abc123"), ("dev_key_".into(), None));
+        assert_eq!(api_key_parts("8aF3eR7kQ"), (String::new(), None));
+        assert_eq!(api_key_parts("v9_abc"), (String::new(), Some(9)));
+        assert_eq!(api_key_parts("just_words_"), (String::new(), None));
+        let k = generate(Format::ApiKey, "dev_key_abc123", None).unwrap();
+        assert!(
+            k.starts_with("dev_key_v1_") && k.len() == "dev_key_v1_".len() + 32,
+            "{k}"
+        );
+    }
+}
