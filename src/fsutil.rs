@@ -124,13 +124,58 @@ fn resolve(path: &Path) -> Result<PathBuf, FsError> {
 /// an existing one keeps its mode and owner. Fails, writing nothing, when the file no longer
 /// holds what `snap` saw.
 pub fn write_atomic(snap: &Snapshot, contents: &[u8]) -> Result<(), FsError> {
-    write_atomic_mode(snap, contents, 0o600)
+    write_all_atomic(&[FileWrite {
+        snapshot: snap,
+        contents,
+        new_mode: 0o600,
+    }])
 }
 
 /// [`write_atomic`] with the mode a new file gets (`0o644` for files that hold no secret).
 pub fn write_atomic_mode(snap: &Snapshot, contents: &[u8], new_mode: u32) -> Result<(), FsError> {
+    write_all_atomic(&[FileWrite {
+        snapshot: snap,
+        contents,
+        new_mode,
+    }])
+}
+
+/// One file of a group write.
+pub struct FileWrite<'a> {
+    pub snapshot: &'a Snapshot,
+    pub contents: &'a [u8],
+    /// The mode the file gets if it does not exist yet.
+    pub new_mode: u32,
+}
+
+/// A staged replacement: the new contents in a temporary file beside the target.
+struct Staged {
+    target: PathBuf,
+    dir: PathBuf,
+    tmp: tempfile::NamedTempFile,
+}
+
+/// Replaces several files all or nothing. Every new content is first written and flushed to a
+/// temporary file beside its target; only then are they renamed into place, one by one, each
+/// right after checking that its file still holds what was read. If any step fails, the files
+/// already replaced get their originals back (kept as hard links until the end) and the error
+/// names the file.
+pub fn write_all_atomic(writes: &[FileWrite]) -> Result<(), FsError> {
+    let staged = writes.iter().map(stage).collect::<Result<Vec<_>, _>>()?;
+    let mut done: Vec<(PathBuf, Option<tempfile::TempPath>)> = Vec::new();
+    for (w, st) in writes.iter().zip(staged) {
+        if let Err(e) = replace(w.snapshot, st, &mut done) {
+            rollback(done);
+            return Err(e);
+        }
+    }
+    // Success: the originals' extra names go away with `done`.
+    Ok(())
+}
+
+fn stage(w: &FileWrite) -> Result<Staged, FsError> {
     use std::os::unix::fs::PermissionsExt;
-    let target = resolve(&snap.path)?;
+    let target = resolve(&w.snapshot.path)?;
     let dir = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
         _ => PathBuf::from("."),
@@ -140,38 +185,79 @@ pub fn write_atomic_mode(snap: &Snapshot, contents: &[u8], new_mode: u32) -> Res
         .suffix(".tmp")
         .tempfile_in(&dir)
         .map_err(io_err("create a temporary file in", &dir))?;
-    tmp.write_all(contents)
+    tmp.write_all(w.contents)
         .map_err(io_err("write a temporary file in", &dir))?;
-    if let Ok(meta) = fs::metadata(&target) {
-        fs::set_permissions(tmp.path(), meta.permissions())
-            .map_err(io_err("set permissions on a temporary file in", &dir))?;
-        let tmp_meta = tmp
-            .as_file()
-            .metadata()
-            .map_err(io_err("inspect a temporary file in", &dir))?;
-        if (tmp_meta.uid(), tmp_meta.gid()) != (meta.uid(), meta.gid()) {
-            std::os::unix::fs::chown(tmp.path(), Some(meta.uid()), Some(meta.gid()))
-                .map_err(io_err("keep the owner of", &target))?;
+    match fs::metadata(&target) {
+        Ok(meta) => {
+            fs::set_permissions(tmp.path(), meta.permissions())
+                .map_err(io_err("set permissions on a temporary file in", &dir))?;
+            let tmp_meta = tmp
+                .as_file()
+                .metadata()
+                .map_err(io_err("inspect a temporary file in", &dir))?;
+            if (tmp_meta.uid(), tmp_meta.gid()) != (meta.uid(), meta.gid()) {
+                std::os::unix::fs::chown(tmp.path(), Some(meta.uid()), Some(meta.gid()))
+                    .map_err(io_err("keep the owner of", &target))?;
+            }
         }
-    } else {
-        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(new_mode))
-            .map_err(io_err("set permissions on a temporary file in", &dir))?;
+        Err(_) => fs::set_permissions(tmp.path(), fs::Permissions::from_mode(w.new_mode))
+            .map_err(io_err("set permissions on a temporary file in", &dir))?,
     }
     tmp.as_file()
         .sync_all()
         .map_err(io_err("flush a temporary file in", &dir))?;
-    if read_optional(&target)?.as_deref().map(Digest::of) != snap.digest {
+    Ok(Staged { target, dir, tmp })
+}
+
+/// Checks one target against its snapshot, keeps its original under a second name, and renames
+/// the staged file over it. Records what it replaced in `done`.
+fn replace(
+    snap: &Snapshot,
+    st: Staged,
+    done: &mut Vec<(PathBuf, Option<tempfile::TempPath>)>,
+) -> Result<(), FsError> {
+    if read_optional(&st.target)?.as_deref().map(Digest::of) != snap.digest {
         return Err(FsError::Changed {
             path: snap.path.clone(),
         });
     }
-    tmp.persist(&target)
-        .map_err(|e| io_err("replace", &target)(e.error))?;
+    let original = if snap.exists() {
+        let keep = tempfile::Builder::new()
+            .prefix(".envault-")
+            .suffix(".orig")
+            .tempfile_in(&st.dir)
+            .map_err(io_err("create a temporary file in", &st.dir))?
+            .into_temp_path();
+        fs::remove_file(&keep).map_err(io_err("prepare a backup in", &st.dir))?;
+        fs::hard_link(&st.target, &keep).map_err(io_err("keep the original of", &st.target))?;
+        Some(keep)
+    } else {
+        None
+    };
+    st.tmp
+        .persist(&st.target)
+        .map_err(|e| io_err("replace", &st.target)(e.error))?;
     // Make the rename itself durable.
-    if let Ok(d) = fs::File::open(&dir) {
+    if let Ok(d) = fs::File::open(&st.dir) {
         let _ = d.sync_all();
     }
+    done.push((st.target, original));
     Ok(())
+}
+
+/// Puts back the originals of files already replaced (newest first).
+fn rollback(done: Vec<(PathBuf, Option<tempfile::TempPath>)>) {
+    for (target, original) in done.into_iter().rev() {
+        match original {
+            Some(keep) => {
+                // `persist` renames the original back over the target.
+                let _ = keep.persist(&target);
+            }
+            None => {
+                let _ = fs::remove_file(&target);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -238,6 +324,78 @@ mod tests {
             write_atomic(&snap, b"x").unwrap_err(),
             FsError::Changed { .. }
         ));
+    }
+
+    #[test]
+    fn a_group_write_is_all_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join(".env.a");
+        let b = dir.path().join(".env.b");
+        let c = dir.path().join(".env.c");
+        fs::write(&a, "A=1\n").unwrap();
+        let new = dir.path().join(".env.new");
+        let (sa, sb, sn) = (
+            read(&a).unwrap().0,
+            read(&b).unwrap().0,
+            read(&new).unwrap().0,
+        );
+        // The last target turns out to be a directory: the earlier ones are put back.
+        fs::create_dir(&c).unwrap();
+        let sc = Snapshot::new(&c, Some(b""));
+        let writes = [
+            FileWrite {
+                snapshot: &sa,
+                contents: b"A=2\n",
+                new_mode: 0o600,
+            },
+            FileWrite {
+                snapshot: &sn,
+                contents: b"N=1\n",
+                new_mode: 0o600,
+            },
+            FileWrite {
+                snapshot: &sb,
+                contents: b"B=2\n",
+                new_mode: 0o600,
+            },
+            FileWrite {
+                snapshot: &sc,
+                contents: b"C=2\n",
+                new_mode: 0o600,
+            },
+        ];
+        let e = write_all_atomic(&writes).unwrap_err();
+        assert!(e.to_string().contains(".env.c"), "{e}");
+        assert_eq!(fs::read(&a).unwrap(), b"A=1\n");
+        assert!(
+            !new.exists() && !b.exists(),
+            "files created by the group are removed"
+        );
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "no temporary files stay: {names:?}");
+
+        // Without the directory, all of them are written.
+        fs::remove_dir(&c).unwrap();
+        let sc = read(&c).unwrap().0;
+        let writes = [
+            FileWrite {
+                snapshot: &sa,
+                contents: b"A=2\n",
+                new_mode: 0o600,
+            },
+            FileWrite {
+                snapshot: &sc,
+                contents: b"C=2\n",
+                new_mode: 0o600,
+            },
+        ];
+        write_all_atomic(&writes).unwrap();
+        assert_eq!(fs::read(&a).unwrap(), b"A=2\n");
+        assert_eq!(fs::read(&c).unwrap(), b"C=2\n");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 
     #[test]
