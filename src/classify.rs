@@ -347,3 +347,121 @@ mod tests {
         }
     }
 }
+
+/// The outside provider that issued `value`, when it has a provider's format: such values
+/// cannot be rotated locally (a fresh random `ghp_…` is rejected by GitHub).
+pub fn provider_format(key: &str, value: &str) -> Option<&'static str> {
+    let v = value.trim();
+    let rest_is = |prefix: &str, min: usize, ok: fn(u8) -> bool| {
+        v.strip_prefix(prefix)
+            .is_some_and(|r| r.len() >= min && r.bytes().all(ok))
+    };
+    let token_char = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let dash_token = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    let upper_alnum = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit();
+    if ["ghp_", "gho_", "ghu_", "ghs_", "ghr_"]
+        .iter()
+        .any(|p| rest_is(p, 30, token_char))
+        || rest_is("github_pat_", 40, token_char)
+    {
+        return Some("GitHub");
+    }
+    if rest_is("glpat-", 20, dash_token) {
+        return Some("GitLab");
+    }
+    if ["xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-", "xapp-"]
+        .iter()
+        .any(|p| rest_is(p, 10, dash_token))
+    {
+        return Some("Slack");
+    }
+    // Stripe's own keys; envault's rotated keys carry a `v<N>_` marker after the prefix.
+    for p in [
+        "sk_live_", "sk_test_", "rk_live_", "rk_test_", "pk_live_", "pk_test_",
+    ] {
+        if let Some(r) = v.strip_prefix(p) {
+            let ours = r.strip_prefix('v').is_some_and(|r| {
+                let digits = r.bytes().take_while(u8::is_ascii_digit).count();
+                digits > 0 && r[digits..].starts_with('_')
+            });
+            if !ours && r.len() >= 16 && r.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Some("Stripe");
+            }
+        }
+    }
+    if (v.starts_with("AKIA") || v.starts_with("ASIA"))
+        && v.len() == 20
+        && v.bytes().all(upper_alnum)
+    {
+        return Some("AWS");
+    }
+    let upper_key = key.to_ascii_uppercase();
+    if upper_key.contains("AWS")
+        && upper_key.ends_with("SECRET_ACCESS_KEY")
+        && v.len() == 40
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'/' || b == b'+')
+    {
+        return Some("AWS");
+    }
+    if rest_is("AIza", 35, dash_token) {
+        return Some("Google");
+    }
+    if v.starts_with("-----BEGIN ") && v.contains("PRIVATE KEY") {
+        return Some("a PEM private key (issued with its certificate or by its owner)");
+    }
+    None
+}
+
+#[cfg(test)]
+mod provider_tests {
+    use super::provider_format;
+
+    #[test]
+    fn recognises_provider_formats() {
+        let cases = [
+            (
+                "GITHUB_TOKEN",
+                "ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+                Some("GitHub"),
+            ),
+            ("GITLAB_TOKEN", "glpat-xxxxxxxxxxxxxxxxxxxx", Some("GitLab")),
+            (
+                "SLACK_BOT_TOKEN",
+                "xoxb-1234567890-abcdefghij",
+                Some("Slack"),
+            ),
+            (
+                "STRIPE_SECRET",
+                "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+                Some("Stripe"),
+            ),
+            (
+                "STRIPE_SECRET",
+                "sk_live_v2_4eC39HqLyjWDarjtT1zdp7dcXXXXXXXXXXXXXXX",
+                None,
+            ),
+            ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE", Some("AWS")),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                Some("AWS"),
+            ),
+            (
+                "MAPS_API_KEY",
+                "AIzaSyDdI0hCZtE6vySjMm-WEfRq3CPzqKqqsHI",
+                Some("Google"),
+            ),
+            (
+                "TLS_PRIVATE_KEY",
+                "-----BEGIN RSA PRIVATE KEY-----\nMIIE",
+                Some("a PEM private key (issued with its certificate or by its owner)"),
+            ),
+            ("DB_PASSWORD", "prod_password_789", None),
+            ("API_KEY", "dev_key_abc123", None),
+        ];
+        for (key, value, want) in cases {
+            assert_eq!(provider_format(key, value), want, "{key}={value}");
+        }
+    }
+}

@@ -25,6 +25,17 @@ pub struct Config {
     pub env_specific_keys: GlobSet,
     pub shared_keys: GlobSet,
     pub classifier: Classifier,
+    /// Per-key rotation settings (`rotation: {SESSION_KEY: {kind: hex, length: 48}}`).
+    pub rotation: IndexMap<String, RotationSpec>,
+}
+
+/// How one key is rotated, overriding what its name implies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RotationSpec {
+    pub kind: Option<crate::rotate::Format>,
+    /// Characters, or random bytes for `base64` and `hex`.
+    pub length: Option<usize>,
 }
 
 /// One environment: its name and its env file (absolute, or relative to the config folder).
@@ -140,6 +151,8 @@ struct RawConfig {
     env_specific_keys: Vec<String>,
     #[serde(default)]
     shared_keys: Vec<String>,
+    #[serde(default)]
+    rotation: IndexMap<String, RotationSpec>,
 }
 
 const TOP_FIELDS: &[&str] = &[
@@ -151,9 +164,11 @@ const TOP_FIELDS: &[&str] = &[
     "public_keys",
     "env_specific_keys",
     "shared_keys",
+    "rotation",
 ];
 
 const ENV_FIELDS: &[&str] = &["file"];
+const ROTATION_FIELDS: &[&str] = &["kind", "length"];
 
 /// An environment is a path, or a map with `file:`.
 #[derive(Deserialize)]
@@ -248,7 +263,15 @@ impl Config {
             skip_keys: GlobSet::new(raw.skip_keys),
             env_specific_keys: GlobSet::new(raw.env_specific_keys),
             shared_keys: GlobSet::new(raw.shared_keys),
-            classifier: Classifier::new(raw.secret_keys, raw.public_keys),
+            // A key given rotation settings is declared a secret.
+            classifier: Classifier::new(
+                raw.secret_keys
+                    .into_iter()
+                    .chain(raw.rotation.keys().cloned())
+                    .collect(),
+                raw.public_keys,
+            ),
+            rotation: raw.rotation,
         })
     }
 
@@ -317,8 +340,12 @@ fn invalid(path: &Path, text: &str, e: &serde_yaml_ng::Error) -> ConfigError {
     let suggestion = unknown_field(&msg).and_then(|(field, expected)| {
         let fields: &[&str] = if expected.contains(&"file") {
             ENV_FIELDS
-        } else {
+        } else if expected.contains(&"kind") {
+            ROTATION_FIELDS
+        } else if expected.contains(&"environments") {
             TOP_FIELDS
+        } else {
+            &expected
         };
         suggest(field, fields.iter().copied())
     });
@@ -331,9 +358,13 @@ fn invalid(path: &Path, text: &str, e: &serde_yaml_ng::Error) -> ConfigError {
     }
 }
 
-/// Splits serde's "unknown field `x`, expected one of `a`, `b`" into the field and the list.
+/// Splits serde's "unknown field `x`, expected one of `a`, `b`" (or "unknown variant …")
+/// into the unknown word and the expected ones.
 fn unknown_field(msg: &str) -> Option<(&str, Vec<&str>)> {
-    let rest = msg.split("unknown field `").nth(1)?;
+    let rest = msg
+        .split("unknown field `")
+        .nth(1)
+        .or_else(|| msg.split("unknown variant `").nth(1))?;
     let (field, rest) = rest.split_once('`')?;
     let expected = rest.split('`').skip(1).step_by(2).collect();
     Some((field, expected))
@@ -501,6 +532,25 @@ mod tests {
         assert!(matches!(e, ConfigError::Invalid { line: 3, .. }), "{e}");
         let e = parse("environments:\n  dev: .env\nconflict_strategy: newest\n").unwrap_err();
         assert!(matches!(e, ConfigError::Invalid { line: 3, .. }), "{e}");
+    }
+
+    #[test]
+    fn rotation_settings() {
+        let c =
+            parse("environments: {dev: .env}\nrotation:\n  SESSION_KEY: {kind: hex, length: 48}\n")
+                .unwrap();
+        assert_eq!(
+            c.rotation["SESSION_KEY"],
+            RotationSpec {
+                kind: Some(crate::rotate::Format::Hex),
+                length: Some(48)
+            }
+        );
+        assert!(c.classifier.classify("SESSION_KEY", None).is_secret());
+        let e = parse("environments: {dev: .env}\nrotation:\n  K: {kind: hexx}\n").unwrap_err();
+        assert_eq!(e.hint().as_deref(), Some("did you mean 'hex'?"), "{e}");
+        let e = parse("environments: {dev: .env}\nrotation:\n  K: {lenght: 3}\n").unwrap_err();
+        assert_eq!(e.hint().as_deref(), Some("did you mean 'length'?"), "{e}");
     }
 
     #[test]

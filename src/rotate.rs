@@ -10,6 +10,7 @@ use rand::rngs::OsRng;
 use rand::TryRngCore;
 
 use crate::classify::{url_password, SecretKind};
+use crate::dotenv::{Document, Edit, EditError, QuoteWarning};
 
 /// The format a rotated value is generated in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -112,6 +113,22 @@ pub enum RotateError {
     NoUrlPassword,
     #[error("the operating system's random source failed: {0}")]
     Random(String),
+}
+
+impl RotateError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            RotateError::TooShort { format, min, .. } => Some(format!(
+                "use --length {min} or more ({})",
+                if format.length_in_bytes() { "random bytes" } else { "characters" }
+            )),
+            RotateError::NoUrlPassword => Some(
+                "a URL key is rotated by replacing its password; set a URL with user:password first, or choose a kind under rotation: in .envault.yml"
+                    .into(),
+            ),
+            RotateError::Random(_) => None,
+        }
+    }
 }
 
 /// Fills `buf` from the OS CSPRNG.
@@ -222,6 +239,199 @@ pub fn generate(
             })
         }
     }
+}
+
+/// New values for several environments' current values (`currents`). By default each gets a
+/// value of its own; with `same`, one value is generated and written everywhere (for URL
+/// passwords: one password, spliced into each environment's own URL).
+pub fn generate_each(
+    format: Format,
+    currents: &[&str],
+    length: Option<usize>,
+    same: bool,
+) -> Result<Vec<String>, RotateError> {
+    if !same {
+        return currents
+            .iter()
+            .map(|c| generate(format, c, length))
+            .collect();
+    }
+    match format {
+        Format::UrlPassword => {
+            let password = generate(format, "x://u:p@h", length)?;
+            let password = &password["x://u:".len()..password.len() - "@h".len()];
+            currents
+                .iter()
+                .map(|c| {
+                    let r = url_password(c).ok_or(RotateError::NoUrlPassword)?;
+                    Ok(format!("{}{password}{}", &c[..r.start], &c[r.end..]))
+                })
+                .collect()
+        }
+        _ => {
+            let one = generate(format, currents.first().copied().unwrap_or(""), length)?;
+            Ok(vec![one; currents.len()])
+        }
+    }
+}
+
+/// Values shorter than this are not searched for inside other values: short strings match by
+/// accident.
+pub const MIN_EMBEDDED_LEN: usize = 8;
+
+/// `s` with every byte outside RFC 3986's unreserved set percent-encoded.
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `value` with `old` replaced by `new`. When `value` is a URL whose password is `old` (as is or
+/// percent-encoded), the new password is spliced in percent-encoded, so the URL stays valid.
+pub fn replace_embedded(value: &str, old: &str, new: &str) -> String {
+    if let Some(r) = url_password(value) {
+        let pw = &value[r.clone()];
+        if pw == old || pw == percent_encode(old) {
+            return format!(
+                "{}{}{}",
+                &value[..r.start],
+                percent_encode(new),
+                &value[r.end..]
+            );
+        }
+    }
+    value.replace(old, new)
+}
+
+/// A value change made by a rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub key: String,
+    /// `None` when the key is added.
+    pub old: Option<String>,
+    pub new: String,
+}
+
+/// What a rotation does to one document: the rotated keys, and the other keys whose values
+/// embedded an old value (a password inside `DATABASE_URL`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DocPlan {
+    pub rotated: Vec<Change>,
+    pub also: Vec<Change>,
+}
+
+/// Plans writing `new_values` (key → new value) into `doc`, finding the other keys that embed
+/// an old value of at least [`MIN_EMBEDDED_LEN`] characters.
+pub fn plan_doc(doc: &Document, new_values: &[(String, String)]) -> DocPlan {
+    let mut plan = DocPlan::default();
+    for (key, new) in new_values {
+        plan.rotated.push(Change {
+            key: key.clone(),
+            old: doc.get(key).map(str::to_owned),
+            new: new.clone(),
+        });
+    }
+    let replacements: Vec<(&str, &str)> = plan
+        .rotated
+        .iter()
+        .filter_map(|c| c.old.as_deref().map(|o| (o, c.new.as_str())))
+        .filter(|(o, _)| o.len() >= MIN_EMBEDDED_LEN)
+        .collect();
+    if replacements.is_empty() {
+        return plan;
+    }
+    for (key, value) in doc.to_map() {
+        if new_values.iter().any(|(k, _)| k == key) {
+            continue;
+        }
+        let mut updated = value.to_owned();
+        for (old, new) in &replacements {
+            if updated.contains(old) {
+                updated = replace_embedded(&updated, old, new);
+            }
+        }
+        if updated != value {
+            plan.also.push(Change {
+                key: key.to_owned(),
+                old: Some(value.to_owned()),
+                new: updated,
+            });
+        }
+    }
+    plan
+}
+
+/// Of `candidates` (keys of `doc`), those whose value embeds another candidate's value: they
+/// change with that key's rotation (as "also updated") instead of being rotated on their own.
+pub fn dependents<'a>(doc: &Document, candidates: &[&'a str]) -> Vec<&'a str> {
+    candidates
+        .iter()
+        .copied()
+        .filter(|&k| {
+            let Some(v) = doc.get(k) else { return false };
+            candidates.iter().any(|&other| {
+                other != k
+                    && doc
+                        .get(other)
+                        .is_some_and(|o| o.len() >= MIN_EMBEDDED_LEN && v != o && v.contains(o))
+            })
+        })
+        .collect()
+}
+
+/// Applies a plan in one batch. With `keep_previous`, each rotated key's old value is kept as
+/// `<KEY>_PREVIOUS`, right after the key.
+pub fn apply(
+    doc: &mut Document,
+    plan: &DocPlan,
+    keep_previous: bool,
+) -> Result<Vec<QuoteWarning>, EditError> {
+    let previous: Vec<(String, &str)> = if keep_previous {
+        plan.rotated
+            .iter()
+            .filter_map(|c| c.old.as_deref().map(|o| (format!("{}_PREVIOUS", c.key), o)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut edits = Vec::new();
+    for c in plan.rotated.iter().chain(&plan.also) {
+        edits.push(match c.old {
+            Some(_) => Edit::Set {
+                key: &c.key,
+                value: &c.new,
+            },
+            None => Edit::Insert {
+                key: &c.key,
+                value: &c.new,
+                after: None,
+            },
+        });
+    }
+    for ((prev_key, old), c) in previous
+        .iter()
+        .zip(plan.rotated.iter().filter(|c| c.old.is_some()))
+    {
+        edits.push(if doc.get(prev_key).is_some() {
+            Edit::Set {
+                key: prev_key,
+                value: old,
+            }
+        } else {
+            Edit::Insert {
+                key: prev_key,
+                value: old,
+                after: Some(&c.key),
+            }
+        });
+    }
+    Ok(doc.edit(&edits)?.warnings)
 }
 
 #[cfg(test)]
@@ -406,6 +616,75 @@ mod tests {
             generate(Format::UrlPassword, "postgres://user@host/db", None),
             Err(RotateError::NoUrlPassword)
         );
+    }
+
+    #[test]
+    fn embedded_values_follow_the_rotation() {
+        let doc = Document::parse(
+            "DB_PASSWORD=prod_password_789\nDATABASE_URL=postgres://app:prod_password_789@db/app\nREDIS_URL=redis://:prod_password_789@cache\nNOTE=\"uses prod_password_789 too\"\nSHORT=abc\nDB_HOST=db\n",
+        )
+        .unwrap();
+        let plan = plan_doc(&doc, &[("DB_PASSWORD".into(), "n3w@pass:word".into())]);
+        assert_eq!(plan.rotated[0].old.as_deref(), Some("prod_password_789"));
+        let also: Vec<(&str, &str)> = plan
+            .also
+            .iter()
+            .map(|c| (c.key.as_str(), c.new.as_str()))
+            .collect();
+        assert_eq!(
+            also,
+            [
+                ("DATABASE_URL", "postgres://app:n3w%40pass%3Aword@db/app"),
+                ("REDIS_URL", "redis://:n3w%40pass%3Aword@cache"),
+                ("NOTE", "uses n3w@pass:word too"),
+            ]
+        );
+        let mut doc = doc;
+        apply(&mut doc, &plan, true).unwrap();
+        let text = doc.render();
+        assert!(
+            text.starts_with("DB_PASSWORD=n3w@pass:word\nDB_PASSWORD_PREVIOUS=prod_password_789\n"),
+            "{text}"
+        );
+        assert_eq!(doc.get("NOTE"), Some("uses n3w@pass:word too"));
+
+        // Short values are not searched for.
+        let doc = Document::parse("API_KEY=abc\nX=xabcx\n").unwrap();
+        assert!(plan_doc(&doc, &[("API_KEY".into(), "new".into())])
+            .also
+            .is_empty());
+    }
+
+    #[test]
+    fn percent_encoded_passwords_are_found() {
+        let v = "postgres://u:p%40ss%20word@h/db";
+        assert_eq!(
+            replace_embedded(v, "p@ss word", "X:y"),
+            "postgres://u:X%3Ay@h/db"
+        );
+    }
+
+    #[test]
+    fn dependents_change_with_their_source() {
+        let doc = Document::parse(
+            "DATABASE_URL=postgres://app:secret_pw_123@db/app\nDB_PASSWORD=secret_pw_123\nJWT_SECRET=other_secret_value\n",
+        )
+        .unwrap();
+        let deps = dependents(&doc, &["DATABASE_URL", "DB_PASSWORD", "JWT_SECRET"]);
+        assert_eq!(deps, ["DATABASE_URL"]);
+    }
+
+    #[test]
+    fn one_value_or_one_each() {
+        let urls = ["postgres://a:pw1@dev/db", "postgres://b:pw2@prod/db"];
+        let each = generate_each(Format::UrlPassword, &urls, None, false).unwrap();
+        let same = generate_each(Format::UrlPassword, &urls, None, true).unwrap();
+        let pw = |v: &str| v[url_password(v).unwrap()].to_owned();
+        assert_ne!(pw(&each[0]), pw(&each[1]));
+        assert_eq!(pw(&same[0]), pw(&same[1]));
+        assert!(same[0].ends_with("@dev/db") && same[1].ends_with("@prod/db"));
+        let same = generate_each(Format::Hex, &["", ""], None, true).unwrap();
+        assert_eq!(same[0], same[1]);
     }
 
     #[test]

@@ -1,79 +1,14 @@
 //! The tutorial driven through the built binary: init, diff, diff-files, sync.
 
+mod common;
+
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::{symlink, PermissionsExt};
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use assert_cmd::Command;
+use common::{mode_of, stderr, stdout, Project, TUTORIAL_CONFIG};
 use predicates::prelude::*;
-
-const TUTORIAL_CONFIG: &str = "project: my-project\nenvironments:\n  dev: .env.dev\n  staging: .env.staging\n  prod: .env.prod\nconflict_strategy: source_wins\nskip_keys:\n  - COMMIT_SHA\n  - BUILD_NUMBER\n";
-
-/// A scratch project: a temp folder marked as a repository root (so config discovery stops
-/// there) with an isolated HOME.
-struct Project {
-    dir: tempfile::TempDir,
-}
-
-impl Project {
-    fn empty() -> Project {
-        let dir = tempfile::tempdir().unwrap();
-        fs::create_dir(dir.path().join(".git")).unwrap();
-        fs::create_dir(dir.path().join("home")).unwrap();
-        Project { dir }
-    }
-
-    /// The tutorial's .envault.yml and three env files.
-    fn tutorial() -> Project {
-        let p = Project::empty();
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tutorial");
-        for f in [".envault.yml", ".env.dev", ".env.staging", ".env.prod"] {
-            fs::copy(src.join(f), p.path(f)).unwrap();
-        }
-        p
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn read(&self, rel: &str) -> String {
-        fs::read_to_string(self.path(rel)).unwrap()
-    }
-
-    fn write(&self, rel: &str, text: &str) {
-        fs::write(self.path(rel), text).unwrap();
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::cargo_bin("envault").unwrap();
-        c.current_dir(self.dir.path())
-            .env("HOME", self.path("home"))
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env_remove("ENVAULT_CONFIG")
-            .env_remove("NO_COLOR")
-            .env_remove("TERM");
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> assert_cmd::assert::Assert {
-        self.cmd().args(args).assert()
-    }
-}
-
-fn mode_of(path: &Path) -> u32 {
-    fs::metadata(path).unwrap().permissions().mode() & 0o777
-}
-
-fn stdout(a: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8(a.get_output().stdout.clone()).unwrap()
-}
-
-fn stderr(a: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8(a.get_output().stderr.clone()).unwrap()
-}
 
 const SECRETS: &[&str] = &[
     "dev_password_123",

@@ -3,6 +3,7 @@
 
 mod diff;
 mod init;
+mod rotate;
 mod sync;
 
 use std::io::{self, IsTerminal, Write};
@@ -23,6 +24,7 @@ Examples:
   envault diff dev prod               key-level differences, secrets masked
   envault diff-files .env.a .env.b    compare two files without a config
   envault sync dev prod --dry-run     preview promoting dev's keys into prod
+  envault rotate DB_PASSWORD          new value in every environment, each its own
   envault completions bash > ~/.local/share/bash-completion/completions/envault";
 
 /// Diff, sync and protect the .env files of a project's environments.
@@ -62,6 +64,8 @@ enum Command {
     Diff(diff::EnvArgs),
     DiffFiles(diff::FileArgs),
     Sync(sync::Args),
+    Rotate(rotate::Args),
+    RotateAll(rotate::AllArgs),
     Completions(CompletionsArgs),
 }
 
@@ -158,6 +162,8 @@ pub fn main() -> ExitCode {
         Command::Diff(a) => diff::run_envs(&ctx, a),
         Command::DiffFiles(a) => diff::run_files(&ctx, a),
         Command::Sync(a) => sync::run(&ctx, a),
+        Command::Rotate(a) => rotate::run(&ctx, a),
+        Command::RotateAll(a) => rotate::run_all(&ctx, a),
         Command::Completions(a) => {
             let mut buf = Vec::new();
             clap_complete::generate(a.shell, &mut Cli::command(), "envault", &mut buf);
@@ -203,6 +209,8 @@ fn report(e: &anyhow::Error) {
             hint = hint.or(ce.hint());
         } else if let Some(fe) = cause.downcast_ref::<FsError>() {
             hint = hint.or(fe.hint().map(str::to_owned));
+        } else if let Some(re) = cause.downcast_ref::<crate::rotate::RotateError>() {
+            hint = hint.or(re.hint());
         } else if let Some(h) = cause.downcast_ref::<Hinted>() {
             hint = hint.or(Some(h.hint.clone()));
         }

@@ -1,0 +1,615 @@
+//! `envault rotate` and `envault rotate-all`: generate, write every file at once, keep the
+//! replaced values for `--undo`.
+
+use std::io::{IsTerminal, Write as _};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{emit, hinted, warn, Ctx};
+use crate::classify::{provider_format, url_password, Classification, Reason, SecretKind};
+use crate::config::Config;
+use crate::fsutil::{self, FileWrite, Snapshot};
+use crate::rotate::{self, Change, DocPlan, Format};
+use crate::source::{self, Loaded};
+
+const LENGTH_HELP: &str = "Length of the new value: characters for passwords, URL passwords, API keys and random strings; random BYTES for JWT/signing (base64) and webhook (hex) secrets. Lengths under 128 bits are refused";
+
+/// Generate a new value for a secret and write it into every environment at once.
+///
+/// The format is inferred from the key name (passwords, URL passwords, prefixed API keys,
+/// JWT/signing and webhook secrets, random strings) or set under `rotation:` in .envault.yml.
+/// Each environment gets its own value; other keys that embed the old value (a password inside
+/// DATABASE_URL) are updated in the same write. The replaced values are saved to a private
+/// backup file for `envault rotate --undo`.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  envault rotate DB_PASSWORD\n  envault rotate API_KEY --env prod\n  envault rotate JWT_SECRET --dry-run --show\n  envault rotate WEBHOOK_SECRET --length 64     (64 random bytes: 128 hex characters)\n  envault rotate DB_PASSWORD --keep-previous\n  envault rotate --undo"
+)]
+pub struct Args {
+    /// The key to rotate.
+    #[arg(required_unless_present = "undo")]
+    key: Option<String>,
+    /// Rotate only in this environment (repeatable); an environment lacking the key gets it.
+    #[arg(long = "env", value_name = "ENV")]
+    envs: Vec<String>,
+    #[command(flatten)]
+    common: Common,
+    /// Write one value into every environment instead of a value each.
+    #[arg(long)]
+    same_value: bool,
+    /// Restore the values replaced by the last rotation.
+    #[arg(long, conflicts_with_all = ["key", "envs", "same_value"])]
+    undo: bool,
+}
+
+/// Rotate every secret of one environment.
+///
+/// Keys that are not secrets are left alone, and so are values an outside provider issued
+/// (GitHub, GitLab, Slack, Stripe, AWS, Google tokens, PEM keys): rotate those at the provider.
+/// On a terminal, asks for confirmation unless --yes.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  envault rotate-all --env prod --dry-run\n  envault rotate-all --env prod --yes"
+)]
+pub struct AllArgs {
+    /// The environment whose secrets are rotated.
+    #[arg(long = "env", value_name = "ENV")]
+    env: String,
+    #[command(flatten)]
+    common: Common,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    yes: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct Common {
+    #[arg(long, help = LENGTH_HELP, value_name = "N")]
+    length: Option<usize>,
+    /// Print what would change and write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print the generated values in clear.
+    #[arg(long)]
+    show: bool,
+    /// Keep each old value as <KEY>_PREVIOUS, so services can accept both during a changeover.
+    #[arg(long)]
+    keep_previous: bool,
+    /// Rotate keys that do not look like secrets, and values issued by a provider.
+    #[arg(long)]
+    force: bool,
+}
+
+/// The replaced values of one rotation, kept so that `--undo` can put them back.
+#[derive(Serialize, Deserialize)]
+struct Backup {
+    version: u32,
+    command: String,
+    changes: Vec<BackupChange>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct BackupChange {
+    file: PathBuf,
+    key: String,
+    /// `None`: the rotation added the key.
+    old: Option<String>,
+    new: String,
+}
+
+/// One environment a rotation writes.
+struct Target {
+    loaded: Loaded,
+    plan: DocPlan,
+}
+
+fn masked(value: &str, show: bool) -> String {
+    if show {
+        value.to_owned()
+    } else {
+        "•".repeat(value.chars().count().clamp(6, 32))
+    }
+}
+
+/// "database password (inferred from key name)".
+fn describe(key: &str, format: Format, class: &Classification, from_config: bool) -> String {
+    let upper = key.to_ascii_uppercase();
+    let db = [
+        "DB", "DATABASE", "POSTGRES", "PG", "MYSQL", "MARIADB", "MONGO",
+    ]
+    .iter()
+    .any(|w| upper.split(['_', '.']).any(|s| s == *w));
+    let what = match class.kind {
+        Some(SecretKind::Password) if db => "database password".to_owned(),
+        Some(kind) if !from_config => kind.describe().to_owned(),
+        _ => format.to_string(),
+    };
+    let why = if from_config {
+        "set under rotation: in .envault.yml"
+    } else {
+        match class.reason {
+            Reason::KeyName => "inferred from key name",
+            Reason::Value => "inferred from its value",
+            Reason::ConfigSecretKeys => "listed in secret_keys",
+            Reason::ConfigPublicKeys | Reason::Default => "--force",
+        }
+    };
+    format!("{what} ({why})")
+}
+
+fn state_dir() -> PathBuf {
+    match std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
+        Some(d) => PathBuf::from(d).join("envault"),
+        None => {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".local/state/envault")
+        }
+    }
+}
+
+fn rotations_dir() -> PathBuf {
+    state_dir().join("rotations")
+}
+
+/// Saves the values a rotation replaces; returns the backup's path.
+fn save_backup(
+    ctx: &Ctx,
+    command: &str,
+    targets: &[Target],
+    keep_previous: bool,
+) -> anyhow::Result<PathBuf> {
+    let mut changes = Vec::new();
+    for t in targets {
+        let file = ctx.cwd.join(t.loaded.path());
+        for c in t.plan.rotated.iter().chain(&t.plan.also) {
+            changes.push(BackupChange {
+                file: file.clone(),
+                key: c.key.clone(),
+                old: c.old.clone(),
+                new: c.new.clone(),
+            });
+        }
+        if keep_previous {
+            for c in &t.plan.rotated {
+                if let Some(old) = &c.old {
+                    let key = format!("{}_PREVIOUS", c.key);
+                    changes.push(BackupChange {
+                        file: file.clone(),
+                        old: t.loaded.doc.get(&key).map(str::to_owned),
+                        key,
+                        new: old.clone(),
+                    });
+                }
+            }
+        }
+    }
+    let dir = rotations_dir();
+    create_private_dir(&dir)?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let path = dir.join(format!("{stamp}.json"));
+    let body = serde_json::to_vec_pretty(&Backup {
+        version: 1,
+        command: command.to_owned(),
+        changes,
+    })?;
+    fsutil::write_atomic(&Snapshot::new(&path, None), &body)?;
+    Ok(path)
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| anyhow::Error::new(e).context(format!("cannot create {}", dir.display())))
+}
+
+/// Applies the plans and writes every file at once; nothing is written if any write fails.
+fn write_targets(targets: &mut [Target], keep_previous: bool) -> anyhow::Result<()> {
+    for t in targets.iter_mut() {
+        for w in rotate::apply(&mut t.loaded.doc, &t.plan, keep_previous)? {
+            let peers: Vec<String> = w.peers.iter().map(ToString::to_string).collect();
+            warn(&format!(
+                "{}: no quoting reads the same in every dotenv library; written for dotenvy, {} would read it differently",
+                w.key,
+                peers.join(" and ")
+            ));
+        }
+    }
+    let rendered: Vec<String> = targets.iter().map(|t| t.loaded.doc.render()).collect();
+    let writes: Vec<FileWrite> = targets
+        .iter()
+        .zip(&rendered)
+        .map(|(t, text)| FileWrite {
+            snapshot: &t.loaded.snapshot,
+            contents: text.as_bytes(),
+            new_mode: 0o600,
+        })
+        .collect();
+    fsutil::write_all_atomic(&writes)?;
+    Ok(())
+}
+
+/// Refuses keys that are not secrets and values a provider issued, unless forced.
+fn check_rotatable(
+    key: &str,
+    class: &Classification,
+    values: &[(&str, &str)],
+    force: bool,
+) -> anyhow::Result<()> {
+    if force {
+        return Ok(());
+    }
+    if !class.is_secret() {
+        return Err(hinted(
+            format!("{key} does not look like a secret (neither its name nor its value says so); rotating it would replace a setting with random text"),
+            "pass --force to rotate it anyway, or list it under secret_keys: in .envault.yml",
+        ));
+    }
+    for (file, value) in values {
+        if let Some(provider) = provider_format(key, value) {
+            return Err(hinted(
+                format!("{key} in {file} holds a credential issued by {provider}; a value generated here would be rejected"),
+                "rotate it at the provider and set the new value, or pass --force",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn format_for(config: &Config, key: &str, class: &Classification) -> (Format, Option<usize>, bool) {
+    let spec = config.rotation.get(key).copied().unwrap_or_default();
+    let format = spec.kind.unwrap_or_else(|| Format::for_kind(class.kind));
+    (format, spec.length, spec.kind.is_some())
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+    if args.undo {
+        return undo(ctx, args.common.force);
+    }
+    let key = args.key.as_deref().unwrap_or_default();
+    let c = &args.common;
+    let config = ctx.load_config()?;
+    for e in &args.envs {
+        config.env(e)?;
+    }
+    let explicit = !args.envs.is_empty();
+    let names: Vec<String> = if explicit {
+        args.envs.clone()
+    } else {
+        config.environments.keys().cloned().collect()
+    };
+    let mut loaded = Vec::new();
+    for name in &names {
+        let l = source::load_env(&config, name, true)?;
+        if explicit || l.doc.get(key).is_some() {
+            loaded.push(l);
+        } else if !l.snapshot.exists() {
+            continue;
+        }
+    }
+    if loaded.is_empty() {
+        let files: Vec<String> = names
+            .iter()
+            .map(|n| config.environments[n].file.display().to_string())
+            .collect();
+        return Err(hinted(
+            format!("{key} is in none of the environments (looked in {})", files.join(", ")),
+            format!("check the spelling, or create it with --env ENV (e.g. envault rotate {key} --env dev)"),
+        ));
+    }
+    let first_value = loaded.iter().find_map(|l| l.doc.get(key));
+    let class = config.classifier.classify(key, first_value);
+    let currents: Vec<(String, &str)> = loaded
+        .iter()
+        .map(|l| (l.path().display().to_string(), l.doc.get(key).unwrap_or("")))
+        .collect();
+    let pairs: Vec<(&str, &str)> = currents.iter().map(|(f, v)| (f.as_str(), *v)).collect();
+    check_rotatable(key, &class, &pairs, c.force)?;
+    let (format, spec_length, from_config) = format_for(&config, key, &class);
+    let values: Vec<&str> = currents.iter().map(|(_, v)| *v).collect();
+    let news = rotate::generate_each(format, &values, c.length.or(spec_length), args.same_value)
+        .map_err(|e| anyhow::Error::new(e).context(format!("cannot rotate {key} ({format})")))?;
+    let mut targets: Vec<Target> = loaded
+        .into_iter()
+        .zip(&news)
+        .map(|(l, new)| {
+            let plan = rotate::plan_doc(&l.doc, &[(key.to_owned(), new.clone())]);
+            Target { loaded: l, plan }
+        })
+        .collect();
+
+    let labels: Vec<String> = targets
+        .iter()
+        .map(|t| t.loaded.path().display().to_string())
+        .collect();
+    let width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let mut out = format!(
+        "Key: {key}\nType: {}\n",
+        describe(key, format, &class, from_config)
+    );
+    if args.same_value {
+        out.push_str(&format!("Generated: {}\n", masked(&news[0], c.show)));
+    } else {
+        out.push_str("Generated:\n");
+        for (label, new) in labels.iter().zip(&news) {
+            let shown = match url_password(new).filter(|_| !c.show) {
+                Some(r) => format!(
+                    "{}{}{}",
+                    &new[..r.start],
+                    masked(&new[r.clone()], false),
+                    &new[r.end..]
+                ),
+                None => masked(new, c.show),
+            };
+            out.push_str(&format!("  {label:<width$}   {shown}\n"));
+        }
+    }
+    let added: Vec<&str> = targets
+        .iter()
+        .zip(&labels)
+        .filter(|(t, _)| t.plan.rotated[0].old.is_none())
+        .map(|(_, l)| l.as_str())
+        .collect();
+    let verb = if c.dry_run {
+        "Would update in"
+    } else {
+        "Updated in"
+    };
+    out.push_str(&format!("{verb}: {}\n", labels.join(", ")));
+    if !added.is_empty() {
+        out.push_str(&format!("Added to: {}\n", added.join(", ")));
+    }
+    let also: Vec<String> = targets
+        .iter()
+        .zip(&labels)
+        .flat_map(|(t, l)| t.plan.also.iter().map(move |a| format!("{} ({l})", a.key)))
+        .collect();
+    if !also.is_empty() {
+        out.push_str(&format!("Also updated: {}\n", also.join(", ")));
+    }
+    if c.keep_previous {
+        out.push_str(&format!("Previous value kept as {key}_PREVIOUS\n"));
+    }
+    if c.dry_run {
+        out.push_str("Dry run: nothing written.\n");
+        emit(&out)?;
+        return Ok(0);
+    }
+    let backup = save_backup(ctx, &format!("rotate {key}"), &targets, c.keep_previous)?;
+    if let Err(e) = write_targets(&mut targets, c.keep_previous) {
+        let _ = std::fs::remove_file(&backup);
+        return Err(e);
+    }
+    out.push_str(&format!(
+        "Previous values saved to {} (restore with `envault rotate --undo`)\n",
+        backup.display()
+    ));
+    emit(&out)?;
+    Ok(0)
+}
+
+/// Why rotate-all leaves a key alone.
+fn left_alone_reason(config: &Config, key: &str, value: &str, force: bool) -> Option<String> {
+    let class = config.classifier.classify(key, Some(value));
+    if !class.is_secret() {
+        return Some("not a secret".into());
+    }
+    if value.is_empty() {
+        return Some("empty: nothing to rotate".into());
+    }
+    if !force {
+        if let Some(p) = provider_format(key, value) {
+            return Some(format!("issued by {p}: rotate at the provider"));
+        }
+    }
+    None
+}
+
+pub fn run_all(ctx: &Ctx, args: AllArgs) -> anyhow::Result<u8> {
+    let c = &args.common;
+    let config = ctx.load_config()?;
+    config.env(&args.env)?;
+    let loaded = source::load_env(&config, &args.env, false)?;
+    let label = loaded.path().display().to_string();
+    let map = loaded.doc.to_map();
+    let mut left: Vec<(String, String)> = Vec::new();
+    let mut candidates: Vec<&str> = Vec::new();
+    for (&key, &value) in &map {
+        match left_alone_reason(&config, key, value, c.force) {
+            Some(why) => left.push((key.to_owned(), why)),
+            None => candidates.push(key),
+        }
+    }
+    let dependents = rotate::dependents(&loaded.doc, &candidates);
+    let mut rotated: Vec<(String, String, String)> = Vec::new(); // key, kind, new
+    let mut news: Vec<(String, String)> = Vec::new();
+    for &key in &candidates {
+        if dependents.contains(&key) {
+            continue; // follows the key it embeds, as "also updated"
+        }
+        let class = config.classifier.classify(key, map.get(key).copied());
+        let (format, spec_length, from_config) = format_for(&config, key, &class);
+        match rotate::generate(format, map[key], c.length.or(spec_length)) {
+            Ok(new) => {
+                rotated.push((
+                    key.to_owned(),
+                    describe(key, format, &class, from_config),
+                    new.clone(),
+                ));
+                news.push((key.to_owned(), new));
+            }
+            Err(e) => left.push((key.to_owned(), e.to_string())),
+        }
+    }
+    let plan = rotate::plan_doc(&loaded.doc, &news);
+    drop(map);
+
+    let mut out = format!("Rotated in {} ({label}):\n", args.env);
+    if rotated.is_empty() {
+        out.push_str("  (none)\n");
+    }
+    let kw = rotated.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    let tw = rotated
+        .iter()
+        .map(|r| r.1.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (key, kind, new) in &rotated {
+        out.push_str(&format!(
+            "  {key:<kw$}  {kind:<tw$}  {}\n",
+            masked(new, c.show)
+        ));
+    }
+    if !plan.also.is_empty() {
+        out.push_str("Also updated (they embed a rotated value):\n");
+        for a in &plan.also {
+            out.push_str(&format!("  {}\n", a.key));
+        }
+    }
+    if !left.is_empty() {
+        out.push_str("Left alone:\n");
+        let lw = left.iter().map(|l| l.0.len()).max().unwrap_or(0);
+        for (key, why) in &left {
+            out.push_str(&format!("  {key:<lw$}  {why}\n"));
+        }
+    }
+    if c.dry_run || rotated.is_empty() {
+        if c.dry_run {
+            out.push_str("Dry run: nothing written.\n");
+        }
+        emit(&out)?;
+        return Ok(0);
+    }
+    if !args.yes
+        && std::io::stdin().is_terminal()
+        && !confirm(&format!(
+            "Rotate {} secrets in {} ({label})?",
+            rotated.len(),
+            args.env
+        ))?
+    {
+        return Err(hinted(
+            "rotation cancelled; nothing was written",
+            "pass --yes to rotate without asking",
+        ));
+    }
+    let mut targets = vec![Target { loaded, plan }];
+    let backup = save_backup(
+        ctx,
+        &format!("rotate-all --env {}", args.env),
+        &targets,
+        c.keep_previous,
+    )?;
+    if let Err(e) = write_targets(&mut targets, c.keep_previous) {
+        let _ = std::fs::remove_file(&backup);
+        return Err(e);
+    }
+    out.push_str(&format!(
+        "Previous values saved to {} (restore with `envault rotate --undo`)\n",
+        backup.display()
+    ));
+    emit(&out)?;
+    Ok(0)
+}
+
+fn confirm(question: &str) -> anyhow::Result<bool> {
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
+}
+
+/// Restores the values of the newest rotation backup.
+fn undo(ctx: &Ctx, force: bool) -> anyhow::Result<u8> {
+    let dir = rotations_dir();
+    let mut backups: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect()
+        })
+        .unwrap_or_default();
+    backups.sort();
+    let Some(path) = backups.pop() else {
+        return Err(hinted(
+            format!("no rotation to undo (looked in {})", dir.display()),
+            "backups are written by `envault rotate` and `envault rotate-all`",
+        ));
+    };
+    let backup: Backup = serde_json::from_slice(&std::fs::read(&path)?)
+        .map_err(|e| anyhow::Error::new(e).context(format!("cannot read {}", path.display())))?;
+    let mut files: Vec<PathBuf> = backup.changes.iter().map(|c| c.file.clone()).collect();
+    files.dedup();
+    let mut targets = Vec::new();
+    for file in files {
+        let loaded = source::load_path(&file, file.display().to_string(), false)?;
+        let mut plan = DocPlan::default();
+        for ch in backup.changes.iter().filter(|c| c.file == file) {
+            let current = loaded.doc.get(&ch.key);
+            if current != Some(ch.new.as_str()) && !force {
+                return Err(hinted(
+                    format!(
+                        "{}: {} changed after the rotation; undoing would overwrite that change",
+                        ctx.display_path(&file),
+                        ch.key
+                    ),
+                    "pass --force to restore the old values anyway",
+                ));
+            }
+            plan.rotated.push(Change {
+                key: ch.key.clone(),
+                old: current.map(str::to_owned),
+                new: ch.old.clone().unwrap_or_default(),
+            });
+        }
+        targets.push((
+            loaded,
+            plan,
+            backup
+                .changes
+                .iter()
+                .filter(|c| c.file == file && c.old.is_none())
+                .map(|c| c.key.clone())
+                .collect::<Vec<_>>(),
+        ));
+    }
+    let mut rendered = Vec::new();
+    for (loaded, plan, added) in &mut targets {
+        // Keys the rotation added are removed again.
+        plan.rotated.retain(|c| !added.contains(&c.key));
+        rotate::apply(&mut loaded.doc, plan, false)?;
+        for k in added.iter() {
+            loaded.doc.remove(k);
+        }
+        rendered.push(loaded.doc.render());
+    }
+    let writes: Vec<FileWrite> = targets
+        .iter()
+        .zip(&rendered)
+        .map(|((l, _, _), text)| FileWrite {
+            snapshot: &l.snapshot,
+            contents: text.as_bytes(),
+            new_mode: 0o600,
+        })
+        .collect();
+    fsutil::write_all_atomic(&writes)?;
+    let done = path.with_extension("undone");
+    std::fs::rename(&path, &done)?;
+    let names: Vec<String> = targets
+        .iter()
+        .map(|(l, _, _)| ctx.display_path(l.path()))
+        .collect();
+    emit(&format!(
+        "Undid `envault {}`: restored {} value(s) in {}\n",
+        backup.command,
+        backup.changes.len(),
+        names.join(", ")
+    ))?;
+    Ok(0)
+}

@@ -1,0 +1,371 @@
+//! `envault rotate` and `rotate-all` driven through the built binary.
+
+mod common;
+
+use std::fs;
+
+use common::{stderr, stdout, Project};
+use envault::dotenv::Document;
+
+fn value(p: &Project, file: &str, key: &str) -> Option<String> {
+    Document::parse(&p.read(file))
+        .unwrap()
+        .get(key)
+        .map(str::to_owned)
+}
+
+const FILES: [&str; 3] = [".env.dev", ".env.staging", ".env.prod"];
+
+/// Lines of `after` that differ from `before` (same line count expected).
+fn changed_lines(before: &str, after: &str) -> Vec<String> {
+    assert_eq!(before.lines().count(), after.lines().count());
+    before
+        .lines()
+        .zip(after.lines())
+        .filter(|(a, b)| a != b)
+        .map(|(_, b)| b.split('=').next().unwrap().to_owned())
+        .collect()
+}
+
+fn is_shell_safe_password(v: &str) -> bool {
+    let symbols = "@%+=_-.,:";
+    v.len() == 24
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || symbols.contains(c))
+        && !v.chars().any(|c| "0Oo1lI|".contains(c))
+        && v.chars().any(|c| c.is_ascii_uppercase())
+        && v.chars().any(|c| c.is_ascii_lowercase())
+        && v.chars().any(|c| c.is_ascii_digit())
+        && v.chars().any(|c| symbols.contains(c))
+}
+
+#[test]
+fn tutorial_rotation_gives_each_environment_its_own_value() {
+    let p = Project::tutorial();
+    let before: Vec<String> = FILES.iter().map(|f| p.read(f)).collect();
+    let a = p.run(&["rotate", "DB_PASSWORD"]).success();
+    let out = stdout(&a);
+    let bullets = "•".repeat(24);
+    assert!(
+        out.starts_with(&format!(
+            "Key: DB_PASSWORD\nType: database password (inferred from key name)\nGenerated:\n  .env.dev       {bullets}\n  .env.staging   {bullets}\n  .env.prod      {bullets}\nUpdated in: .env.dev, .env.staging, .env.prod\nPrevious values saved to "
+        )),
+        "{out}"
+    );
+    let values: Vec<String> = FILES
+        .iter()
+        .map(|f| value(&p, f, "DB_PASSWORD").unwrap())
+        .collect();
+    for (f, v) in FILES.iter().zip(&values) {
+        assert!(is_shell_safe_password(v), "{f}: {v}");
+        assert!(!out.contains(v.as_str()), "the value is masked");
+    }
+    assert!(values[0] != values[1] && values[1] != values[2] && values[0] != values[2]);
+    for (f, b) in FILES.iter().zip(&before) {
+        assert_eq!(
+            changed_lines(b, &p.read(f)),
+            ["DB_PASSWORD"],
+            "{f}: only that line"
+        );
+    }
+    // The backup is private and holds the old values for --undo.
+    let backups: Vec<_> = fs::read_dir(p.path("state/envault/rotations"))
+        .unwrap()
+        .collect();
+    assert_eq!(backups.len(), 1);
+    let backup = backups[0].as_ref().unwrap().path();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        fs::metadata(&backup).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(fs::read_to_string(&backup)
+        .unwrap()
+        .contains("prod_password_789"));
+
+    let a = p.run(&["rotate", "--undo"]).success();
+    assert!(
+        stdout(&a).starts_with("Undid `envault rotate DB_PASSWORD`"),
+        "{}",
+        stdout(&a)
+    );
+    for (f, b) in FILES.iter().zip(&before) {
+        assert_eq!(&p.read(f), b, "{f} restored byte for byte");
+    }
+    p.run(&["rotate", "--undo"])
+        .code(2)
+        .stderr(predicates::str::contains("no rotation to undo"));
+}
+
+#[test]
+fn same_value_dry_run_and_show() {
+    let p = Project::tutorial();
+    let before: Vec<String> = FILES.iter().map(|f| p.read(f)).collect();
+    let a = p
+        .run(&[
+            "rotate",
+            "DB_PASSWORD",
+            "--same-value",
+            "--dry-run",
+            "--show",
+        ])
+        .success();
+    let out = stdout(&a);
+    let generated = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Generated: "))
+        .expect("one Generated line");
+    assert!(is_shell_safe_password(generated), "{out}");
+    assert!(out.contains("Dry run: nothing written."));
+    for (f, b) in FILES.iter().zip(&before) {
+        assert_eq!(&p.read(f), b);
+    }
+    p.run(&["rotate", "DB_PASSWORD", "--same-value"]).success();
+    let values: Vec<String> = FILES
+        .iter()
+        .map(|f| value(&p, f, "DB_PASSWORD").unwrap())
+        .collect();
+    assert!(values[0] == values[1] && values[1] == values[2]);
+}
+
+#[test]
+fn embedded_old_values_are_updated_too() {
+    let p = Project::tutorial();
+    p.write(
+        ".env.prod",
+        &format!(
+            "{}DATABASE_URL=postgres://app:prod_password_789@prod-db.internal:5432/myapp?sslmode=require\n",
+            p.read(".env.prod")
+        ),
+    );
+    let a = p
+        .run(&["rotate", "DB_PASSWORD", "--env", "prod", "--keep-previous"])
+        .success();
+    assert!(
+        stdout(&a).contains("Also updated: DATABASE_URL (.env.prod)\n"),
+        "{}",
+        stdout(&a)
+    );
+    let pw = value(&p, ".env.prod", "DB_PASSWORD").unwrap();
+    let url = value(&p, ".env.prod", "DATABASE_URL").unwrap();
+    let encoded: String = pw
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    assert_eq!(
+        url,
+        format!("postgres://app:{encoded}@prod-db.internal:5432/myapp?sslmode=require")
+    );
+    assert_eq!(
+        value(&p, ".env.prod", "DB_PASSWORD_PREVIOUS").as_deref(),
+        Some("prod_password_789")
+    );
+    assert_eq!(
+        value(&p, ".env.dev", "DB_PASSWORD").as_deref(),
+        Some("dev_password_123"),
+        "--env prod only"
+    );
+}
+
+#[test]
+fn formats_follow_the_key_name() {
+    let p = Project::tutorial();
+    p.write(
+        ".env.dev",
+        "API_KEY=sk_test_v2_abc123\nJWT_SECRET=old\nWEBHOOK_SECRET=old\nSESSION_TOKEN=old\nSESSION_KEY=old\n",
+    );
+    p.write(
+        ".envault.yml",
+        "environments:\n  dev: .env.dev\nrotation:\n  SESSION_KEY: {kind: hex, length: 48}\n",
+    );
+    for key in [
+        "API_KEY",
+        "JWT_SECRET",
+        "WEBHOOK_SECRET",
+        "SESSION_TOKEN",
+        "SESSION_KEY",
+    ] {
+        p.run(&["rotate", key]).success();
+    }
+    let api = value(&p, ".env.dev", "API_KEY").unwrap();
+    let rest = api
+        .strip_prefix("sk_test_v3_")
+        .expect("prefix kept, version bumped");
+    assert!(
+        rest.len() >= 32 && rest.chars().all(|c| c.is_ascii_alphanumeric()),
+        "{api}"
+    );
+    let jwt = value(&p, ".env.dev", "JWT_SECRET").unwrap();
+    assert_eq!(jwt.len(), 44, "256 bits of base64: {jwt}");
+    let hook = value(&p, ".env.dev", "WEBHOOK_SECRET").unwrap();
+    assert!(
+        hook.len() == 64
+            && hook
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    );
+    let token = value(&p, ".env.dev", "SESSION_TOKEN").unwrap();
+    assert!(token.len() == 32 && token.chars().all(|c| c.is_ascii_alphanumeric()));
+    assert_eq!(
+        value(&p, ".env.dev", "SESSION_KEY").unwrap().len(),
+        96,
+        "48 bytes in hex"
+    );
+
+    p.run(&["rotate", "WEBHOOK_SECRET", "--length", "64"])
+        .success();
+    assert_eq!(value(&p, ".env.dev", "WEBHOOK_SECRET").unwrap().len(), 128);
+    let a = p
+        .run(&["rotate", "WEBHOOK_SECRET", "--length", "8"])
+        .code(2);
+    assert!(
+        stderr(&a).contains("fewer than 128 random bits"),
+        "{}",
+        stderr(&a)
+    );
+    assert!(
+        stderr(&a).contains("hint: use --length 16 or more (random bytes)"),
+        "{}",
+        stderr(&a)
+    );
+}
+
+#[test]
+fn refuses_what_should_not_be_rotated_here() {
+    let p = Project::tutorial();
+    let a = p.run(&["rotate", "LOG_LEVEL"]).code(2);
+    assert!(
+        stderr(&a).contains("LOG_LEVEL does not look like a secret"),
+        "{}",
+        stderr(&a)
+    );
+    assert!(stderr(&a).contains("hint: pass --force"));
+    let a = p.run(&["rotate", "MISSING_KEY"]).code(2);
+    assert!(
+        stderr(&a).contains("MISSING_KEY is in none of the environments (looked in .env.dev, .env.staging, .env.prod)"),
+        "{}",
+        stderr(&a)
+    );
+    p.write(
+        ".env.dev",
+        "GITHUB_TOKEN=ghp_16C7e42F292c6912E7710c838347Ae178B4a\n",
+    );
+    let a = p.run(&["rotate", "GITHUB_TOKEN"]).code(2);
+    assert!(stderr(&a).contains("issued by GitHub"), "{}", stderr(&a));
+    p.run(&["rotate", "GITHUB_TOKEN", "--force"]).success();
+    // --env adds the key where it is missing.
+    p.run(&["rotate", "NEW_SECRET", "--env", "staging"])
+        .success();
+    assert_eq!(value(&p, ".env.staging", "NEW_SECRET").unwrap().len(), 32);
+}
+
+#[test]
+fn a_failed_write_changes_no_file() {
+    let p = Project::tutorial();
+    let before: Vec<String> = FILES.iter().map(|f| p.read(f)).collect();
+    // prod's file turns out to be a directory once the others are staged.
+    p.write(".envault.yml", "environments:\n  dev: .env.dev\n  staging: .env.staging\n  prod: .env.prod\n  broken: broken/.env\n");
+    fs::create_dir_all(p.path("broken/.env")).unwrap();
+    let a = p
+        .run(&[
+            "rotate",
+            "DB_PASSWORD",
+            "--env",
+            "dev",
+            "--env",
+            "staging",
+            "--env",
+            "broken",
+        ])
+        .code(2);
+    assert!(stderr(&a).contains("broken/.env"), "{}", stderr(&a));
+    for (f, b) in FILES.iter().zip(&before) {
+        assert_eq!(&p.read(f), b, "{f} untouched");
+    }
+    let leftovers = fs::read_dir(p.dir.path()).unwrap().filter(|e| {
+        e.as_ref()
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".envault-")
+    });
+    assert_eq!(leftovers.count(), 0, "no temporary files");
+    let backups = fs::read_dir(p.path("state/envault/rotations"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(backups, 0, "no backup of a rotation that did not happen");
+
+    // A target whose folder is gone: staging fails before any file is replaced.
+    fs::remove_dir_all(p.path("broken")).unwrap();
+    let a = p
+        .run(&[
+            "rotate",
+            "DB_PASSWORD",
+            "--env",
+            "dev",
+            "--env",
+            "staging",
+            "--env",
+            "broken",
+        ])
+        .code(2);
+    assert!(
+        stderr(&a).contains("cannot create a temporary file in broken"),
+        "{}",
+        stderr(&a)
+    );
+    for (f, b) in FILES.iter().zip(&before) {
+        assert_eq!(&p.read(f), b, "{f} untouched");
+    }
+    let backups = fs::read_dir(p.path("state/envault/rotations"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(backups, 0, "the backup of a failed rotation is removed");
+}
+
+#[test]
+fn rotate_all_rotates_secrets_only() {
+    let p = Project::tutorial();
+    p.write(
+        ".env.prod",
+        "DB_HOST=prod-db.internal\nDB_PASSWORD=prod_password_789\nDATABASE_URL=postgres://app:prod_password_789@db/app\nGITHUB_TOKEN=ghp_16C7e42F292c6912E7710c838347Ae178B4a\nJWT_SECRET=old_jwt_secret\nLOG_LEVEL=warn\n",
+    );
+    let a = p.run(&["rotate-all", "--env", "prod"]).success();
+    let out = stdout(&a);
+    assert!(
+        out.contains("Also updated (they embed a rotated value):\n  DATABASE_URL\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("GITHUB_TOKEN  issued by GitHub: rotate at the provider"),
+        "{out}"
+    );
+    assert!(out.contains("LOG_LEVEL     not a secret"), "{out}");
+    assert_eq!(
+        value(&p, ".env.prod", "DB_HOST").as_deref(),
+        Some("prod-db.internal")
+    );
+    assert_eq!(value(&p, ".env.prod", "LOG_LEVEL").as_deref(), Some("warn"));
+    assert_eq!(
+        value(&p, ".env.prod", "GITHUB_TOKEN").as_deref(),
+        Some("ghp_16C7e42F292c6912E7710c838347Ae178B4a")
+    );
+    let pw = value(&p, ".env.prod", "DB_PASSWORD").unwrap();
+    assert!(is_shell_safe_password(&pw));
+    assert!(value(&p, ".env.prod", "DATABASE_URL")
+        .unwrap()
+        .starts_with("postgres://app:"));
+    assert_ne!(
+        value(&p, ".env.prod", "JWT_SECRET").as_deref(),
+        Some("old_jwt_secret")
+    );
+    for secret in [pw.as_str(), "prod_password_789"] {
+        assert!(!out.contains(secret), "masked: {out}");
+    }
+}
