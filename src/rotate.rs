@@ -292,8 +292,31 @@ pub fn percent_encode(s: &str) -> String {
     out
 }
 
-/// `value` with `old` replaced by `new`. When `value` is a URL whose password is `old` (as is or
-/// percent-encoded), the new password is spliced in percent-encoded, so the URL stays valid.
+/// Byte offsets where `needle` occurs in `hay` as a whole token: not glued to a letter or digit
+/// on a side where the needle itself starts or ends with one (`secret_1` is not inside
+/// `secret_10`).
+fn token_matches(hay: &str, needle: &str) -> Vec<usize> {
+    let alnum = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric());
+    let starts_alnum = alnum(needle.chars().next());
+    let ends_alnum = alnum(needle.chars().next_back());
+    hay.match_indices(needle)
+        .map(|(i, _)| i)
+        .filter(|&i| {
+            let before = hay[..i].chars().next_back();
+            let after = hay[i + needle.len()..].chars().next();
+            !((starts_alnum && alnum(before)) || (ends_alnum && alnum(after)))
+        })
+        .collect()
+}
+
+/// Whether `hay` embeds `needle` as a whole token.
+pub fn embeds(hay: &str, needle: &str) -> bool {
+    !token_matches(hay, needle).is_empty()
+}
+
+/// `value` with `old` replaced by `new` where it stands as a whole token. When `value` is a URL
+/// whose password is `old` (as is or percent-encoded), the new password is spliced in
+/// percent-encoded, so the URL stays valid.
 pub fn replace_embedded(value: &str, old: &str, new: &str) -> String {
     if let Some(r) = url_password(value) {
         let pw = &value[r.clone()];
@@ -306,7 +329,15 @@ pub fn replace_embedded(value: &str, old: &str, new: &str) -> String {
             );
         }
     }
-    value.replace(old, new)
+    let mut out = String::with_capacity(value.len());
+    let mut last = 0;
+    for i in token_matches(value, old) {
+        out.push_str(&value[last..i]);
+        out.push_str(new);
+        last = i + old.len();
+    }
+    out.push_str(&value[last..]);
+    out
 }
 
 /// A value change made by a rotation.
@@ -346,13 +377,20 @@ pub fn plan_doc(doc: &Document, new_values: &[(String, String)]) -> DocPlan {
     if replacements.is_empty() {
         return plan;
     }
+    // One pass over every value finds all old values at once.
+    let finder = Embedded::new(replacements.iter().map(|(o, _)| *o));
     for (key, value) in doc.to_map() {
         if new_values.iter().any(|(k, _)| k == key) {
             continue;
         }
+        let hits = finder.find(value);
+        let url_pw = url_password(value).is_some();
+        if hits.is_empty() && !url_pw {
+            continue;
+        }
         let mut updated = value.to_owned();
-        for (old, new) in &replacements {
-            if updated.contains(old) {
+        for (i, (old, new)) in replacements.iter().enumerate() {
+            if hits.contains(&i) || (url_pw && url_password(&updated).is_some()) {
                 updated = replace_embedded(&updated, old, new);
             }
         }
@@ -367,21 +405,54 @@ pub fn plan_doc(doc: &Document, new_values: &[(String, String)]) -> DocPlan {
     plan
 }
 
+/// Finds which of many values a text embeds as whole tokens, in one pass (Aho-Corasick).
+struct Embedded<'a> {
+    patterns: Vec<&'a str>,
+    automaton: Option<aho_corasick::AhoCorasick>,
+}
+
+impl<'a> Embedded<'a> {
+    fn new(patterns: impl Iterator<Item = &'a str>) -> Embedded<'a> {
+        let patterns: Vec<&str> = patterns.collect();
+        let automaton = aho_corasick::AhoCorasick::new(&patterns).ok();
+        Embedded {
+            patterns,
+            automaton,
+        }
+    }
+
+    /// Indices of the patterns `text` embeds as whole tokens.
+    fn find(&self, text: &str) -> Vec<usize> {
+        let Some(ac) = &self.automaton else {
+            return Vec::new();
+        };
+        let mut hits: Vec<usize> = ac
+            .find_overlapping_iter(text)
+            .map(|m| m.pattern().as_usize())
+            .filter(|&i| embeds(text, self.patterns[i]))
+            .collect();
+        hits.sort_unstable();
+        hits.dedup();
+        hits
+    }
+}
+
 /// Of `candidates` (keys of `doc`), those whose value embeds another candidate's value: they
 /// change with that key's rotation (as "also updated") instead of being rotated on their own.
 pub fn dependents<'a>(doc: &Document, candidates: &[&'a str]) -> Vec<&'a str> {
+    let values: Vec<&str> = candidates
+        .iter()
+        .map(|k| doc.get(k).unwrap_or(""))
+        .collect();
+    let long: Vec<usize> = (0..values.len())
+        .filter(|&i| values[i].len() >= MIN_EMBEDDED_LEN)
+        .collect();
+    let finder = Embedded::new(long.iter().map(|&i| values[i]));
     candidates
         .iter()
-        .copied()
-        .filter(|&k| {
-            let Some(v) = doc.get(k) else { return false };
-            candidates.iter().any(|&other| {
-                other != k
-                    && doc
-                        .get(other)
-                        .is_some_and(|o| o.len() >= MIN_EMBEDDED_LEN && v != o && v.contains(o))
-            })
-        })
+        .zip(&values)
+        .filter(|(_, v)| finder.find(v).into_iter().any(|p| values[long[p]] != **v))
+        .map(|(k, _)| *k)
         .collect()
 }
 
@@ -651,6 +722,27 @@ mod tests {
         // Short values are not searched for.
         let doc = Document::parse("API_KEY=abc\nX=xabcx\n").unwrap();
         assert!(plan_doc(&doc, &[("API_KEY".into(), "new".into())])
+            .also
+            .is_empty());
+    }
+
+    #[test]
+    fn only_whole_tokens_are_replaced() {
+        assert_eq!(
+            replace_embedded("secret_value_10", "secret_value_1", "NEW"),
+            "secret_value_10"
+        );
+        assert_eq!(
+            replace_embedded("a secret_value_1 b", "secret_value_1", "NEW"),
+            "a NEW b"
+        );
+        assert_eq!(
+            replace_embedded("x=secret_value_1;y", "secret_value_1", "NEW"),
+            "x=NEW;y"
+        );
+        let doc = Document::parse("A=secret_value_1\nB=secret_value_10\n").unwrap();
+        assert!(dependents(&doc, &["A", "B"]).is_empty());
+        assert!(plan_doc(&doc, &[("A".into(), "NEW".into())])
             .also
             .is_empty());
     }

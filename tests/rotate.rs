@@ -369,3 +369,58 @@ fn rotate_all_rotates_secrets_only() {
         assert!(!out.contains(secret), "masked: {out}");
     }
 }
+
+/// Runs `envault ARGS` on a pseudo-terminal (util-linux `script`), typing `input`.
+fn on_terminal(p: &Project, args: &str, input: &str) -> (i32, String) {
+    use std::io::Write;
+    let bin = assert_cmd::cargo::cargo_bin("envault");
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &format!("{} {args}", bin.display()), "/dev/null"])
+        .current_dir(p.dir.path())
+        .env("HOME", p.path("home"))
+        .env("XDG_STATE_HOME", p.path("state"))
+        .env_remove("ENVAULT_CONFIG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn rotate_all_asks_on_a_terminal() {
+    let p = Project::tutorial();
+    let before = p.read(".env.prod");
+    let (code, screen) = on_terminal(&p, "rotate-all --env prod", "n\n");
+    assert!(
+        screen.contains("Rotate 1 secret in prod (.env.prod)? [y/N]"),
+        "{screen}"
+    );
+    assert_eq!(code, 2, "{screen}");
+    assert!(
+        screen.contains("rotation cancelled; nothing was written"),
+        "{screen}"
+    );
+    assert_eq!(p.read(".env.prod"), before);
+
+    let (code, _) = on_terminal(&p, "rotate-all --env prod", "y\n");
+    assert_eq!(code, 0);
+    assert_ne!(p.read(".env.prod"), before);
+
+    // --yes does not ask; neither does a run without a terminal (the other tests).
+    let rotated = p.read(".env.prod");
+    let (code, screen) = on_terminal(&p, "rotate-all --env prod --yes", "");
+    assert_eq!(code, 0, "{screen}");
+    assert!(!screen.contains("[y/N]"), "{screen}");
+    assert_ne!(p.read(".env.prod"), rotated);
+}

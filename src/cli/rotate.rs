@@ -488,8 +488,9 @@ pub fn run_all(ctx: &Ctx, args: AllArgs) -> anyhow::Result<u8> {
     if !args.yes
         && std::io::stdin().is_terminal()
         && !confirm(&format!(
-            "Rotate {} secrets in {} ({label})?",
+            "Rotate {} secret{} in {} ({label})?",
             rotated.len(),
+            if rotated.len() == 1 { "" } else { "s" },
             args.env
         ))?
     {
