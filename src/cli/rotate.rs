@@ -387,10 +387,19 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     }
     out.push_str(&format!(
         "Previous values saved to {} (restore with `envault rotate --undo`)\n",
-        backup.display()
+        home_relative(&backup)
     ));
     emit(&out)?;
     Ok(0)
+}
+
+/// A path under the home folder written as `~/…`.
+fn home_relative(path: &Path) -> String {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    match home.as_deref().and_then(|h| path.strip_prefix(h).ok()) {
+        Some(rest) => format!("~/{}", rest.display()),
+        None => path.display().to_string(),
+    }
 }
 
 /// Why rotate-all leaves a key alone.
@@ -512,7 +521,7 @@ pub fn run_all(ctx: &Ctx, args: AllArgs) -> anyhow::Result<u8> {
     }
     out.push_str(&format!(
         "Previous values saved to {} (restore with `envault rotate --undo`)\n",
-        backup.display()
+        home_relative(&backup)
     ));
     emit(&out)?;
     Ok(0)
