@@ -138,6 +138,7 @@ fn embedded_old_values_are_updated_too() {
             p.read(".env.prod")
         ),
     );
+    let before = p.read(".env.prod");
     let a = p
         .run(&["rotate", "DB_PASSWORD", "--env", "prod", "--keep-previous"])
         .success();
@@ -171,6 +172,9 @@ fn embedded_old_values_are_updated_too() {
         Some("dev_password_123"),
         "--env prod only"
     );
+    // Undo puts back the password and the URL, and removes the added _PREVIOUS key.
+    p.run(&["rotate", "--undo"]).success();
+    assert_eq!(p.read(".env.prod"), before);
 }
 
 #[test]
