@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use super::{emit, hinted, warn, Ctx};
 use crate::classify::{provider_format, url_password, Classification, Reason, SecretKind};
 use crate::config::Config;
+use crate::dotenv::Edit;
 use crate::fsutil::{self, FileWrite, Snapshot};
-use crate::rotate::{self, Change, DocPlan, Format};
+use crate::rotate::{self, DocPlan, Format};
 use crate::source::{self, Loaded};
 
 const LENGTH_HELP: &str = "Length of the new value: characters for passwords, URL passwords, API keys and random strings; random BYTES for JWT/signing (base64) and webhook (hex) secrets. Lengths under 128 bits are refused";
@@ -220,12 +221,18 @@ fn write_targets(targets: &mut [Target], keep_previous: bool) -> anyhow::Result<
             ));
         }
     }
-    let rendered: Vec<String> = targets.iter().map(|t| t.loaded.doc.render()).collect();
-    let writes: Vec<FileWrite> = targets
+    write_docs(targets.iter().map(|t| &t.loaded))
+}
+
+/// Writes loaded documents back, all at once or not at all.
+fn write_docs<'a>(docs: impl Iterator<Item = &'a Loaded>) -> anyhow::Result<()> {
+    let docs: Vec<&Loaded> = docs.collect();
+    let rendered: Vec<String> = docs.iter().map(|l| l.doc.render()).collect();
+    let writes: Vec<FileWrite> = docs
         .iter()
         .zip(&rendered)
-        .map(|(t, text)| FileWrite {
-            snapshot: &t.loaded.snapshot,
+        .map(|(l, text)| FileWrite {
+            snapshot: &l.snapshot,
             contents: text.as_bytes(),
             new_mode: 0o600,
         })
@@ -555,14 +562,14 @@ fn undo(ctx: &Ctx, force: bool) -> anyhow::Result<u8> {
     let backup: Backup = serde_json::from_slice(&std::fs::read(&path)?)
         .map_err(|e| anyhow::Error::new(e).context(format!("cannot read {}", path.display())))?;
     let mut files: Vec<PathBuf> = backup.changes.iter().map(|c| c.file.clone()).collect();
+    files.sort();
     files.dedup();
-    let mut targets = Vec::new();
+    let mut loaded = Vec::new();
     for file in files {
-        let loaded = source::load_path(&file, file.display().to_string(), false)?;
-        let mut plan = DocPlan::default();
+        let mut l = source::load_path(&file, file.display().to_string(), false)?;
+        let mut edits = Vec::new();
         for ch in backup.changes.iter().filter(|c| c.file == file) {
-            let current = loaded.doc.get(&ch.key);
-            if current != Some(ch.new.as_str()) && !force {
+            if l.doc.get(&ch.key) != Some(ch.new.as_str()) && !force {
                 return Err(hinted(
                     format!(
                         "{}: {} changed after the rotation; undoing would overwrite that change",
@@ -572,49 +579,22 @@ fn undo(ctx: &Ctx, force: bool) -> anyhow::Result<u8> {
                     "pass --force to restore the old values anyway",
                 ));
             }
-            plan.rotated.push(Change {
-                key: ch.key.clone(),
-                old: current.map(str::to_owned),
-                new: ch.old.clone().unwrap_or_default(),
+            // A key the rotation added is removed again.
+            edits.push(match &ch.old {
+                Some(old) => Edit::Set {
+                    key: &ch.key,
+                    value: old,
+                },
+                None => Edit::Remove { key: &ch.key },
             });
         }
-        targets.push((
-            loaded,
-            plan,
-            backup
-                .changes
-                .iter()
-                .filter(|c| c.file == file && c.old.is_none())
-                .map(|c| c.key.clone())
-                .collect::<Vec<_>>(),
-        ));
+        l.doc.edit(&edits)?;
+        loaded.push(l);
     }
-    let mut rendered = Vec::new();
-    for (loaded, plan, added) in &mut targets {
-        // Keys the rotation added are removed again.
-        plan.rotated.retain(|c| !added.contains(&c.key));
-        rotate::apply(&mut loaded.doc, plan, false)?;
-        for k in added.iter() {
-            loaded.doc.remove(k);
-        }
-        rendered.push(loaded.doc.render());
-    }
-    let writes: Vec<FileWrite> = targets
-        .iter()
-        .zip(&rendered)
-        .map(|((l, _, _), text)| FileWrite {
-            snapshot: &l.snapshot,
-            contents: text.as_bytes(),
-            new_mode: 0o600,
-        })
-        .collect();
-    fsutil::write_all_atomic(&writes)?;
+    write_docs(loaded.iter())?;
     let done = path.with_extension("undone");
     std::fs::rename(&path, &done)?;
-    let names: Vec<String> = targets
-        .iter()
-        .map(|(l, _, _)| ctx.display_path(l.path()))
-        .collect();
+    let names: Vec<String> = loaded.iter().map(|l| ctx.display_path(l.path())).collect();
     emit(&format!(
         "Undid `envault {}`: restored {} value(s) in {}\n",
         backup.command,
