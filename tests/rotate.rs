@@ -273,7 +273,7 @@ fn refuses_what_should_not_be_rotated_here() {
 fn a_failed_write_changes_no_file() {
     let p = Project::tutorial();
     let before: Vec<String> = FILES.iter().map(|f| p.read(f)).collect();
-    // prod's file turns out to be a directory once the others are staged.
+    // A target that is a directory: the command fails before any file is replaced.
     p.write(".envault.yml", "environments:\n  dev: .env.dev\n  staging: .env.staging\n  prod: .env.prod\n  broken: broken/.env\n");
     fs::create_dir_all(p.path("broken/.env")).unwrap();
     let a = p

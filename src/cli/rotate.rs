@@ -387,8 +387,26 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         emit(&out)?;
         return Ok(0);
     }
-    let backup = save_backup(ctx, &format!("rotate {key}"), &targets, c.keep_previous)?;
-    if let Err(e) = write_targets(&mut targets, c.keep_previous) {
+    commit(
+        ctx,
+        &format!("rotate {key}"),
+        &mut targets,
+        c.keep_previous,
+        out,
+    )
+}
+
+/// Saves the backup, writes every target, and prints the report with the backup's path. A
+/// failed write removes the backup again: there is nothing to undo.
+fn commit(
+    ctx: &Ctx,
+    command: &str,
+    targets: &mut [Target],
+    keep_previous: bool,
+    mut out: String,
+) -> anyhow::Result<u8> {
+    let backup = save_backup(ctx, command, targets, keep_previous)?;
+    if let Err(e) = write_targets(targets, keep_previous) {
         let _ = std::fs::remove_file(&backup);
         return Err(e);
     }
@@ -516,22 +534,13 @@ pub fn run_all(ctx: &Ctx, args: AllArgs) -> anyhow::Result<u8> {
         ));
     }
     let mut targets = vec![Target { loaded, plan }];
-    let backup = save_backup(
+    commit(
         ctx,
         &format!("rotate-all --env {}", args.env),
-        &targets,
+        &mut targets,
         c.keep_previous,
-    )?;
-    if let Err(e) = write_targets(&mut targets, c.keep_previous) {
-        let _ = std::fs::remove_file(&backup);
-        return Err(e);
-    }
-    out.push_str(&format!(
-        "Previous values saved to {} (restore with `envault rotate --undo`)\n",
-        home_relative(&backup)
-    ));
-    emit(&out)?;
-    Ok(0)
+        out,
+    )
 }
 
 fn confirm(question: &str) -> anyhow::Result<bool> {
