@@ -206,7 +206,7 @@ pub fn kind_from_value(value: &str) -> Option<SecretKind> {
 /// The byte range of the password inside `scheme://user:password@host…`, if there is one.
 pub fn url_password(value: &str) -> Option<std::ops::Range<usize>> {
     // The scheme ends at the first colon.
-    let scheme_end = value.find(':')?;
+    let scheme_end = memchr::memchr(b':', value.as_bytes())?;
     if !value[scheme_end..].starts_with("://") {
         return None;
     }

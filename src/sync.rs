@@ -3,7 +3,7 @@
 
 use crate::classify::Classifier;
 use crate::config::Strategy;
-use crate::diff::diff;
+use crate::diff::diff_documents;
 use crate::dotenv::{Document, Edit, EditError, QuoteWarning};
 
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
@@ -115,16 +115,16 @@ pub fn names_env<'w>(value: &str, words: &'w [String]) -> Option<&'w str> {
 
 /// Plans a sync of `source` into `target`.
 pub fn plan(source: &Document, target: &Document, opts: &Options) -> Plan {
-    let (sm, tm) = (source.to_map(), target.to_map());
-    let d = diff(&sm, &tm);
+    let d = diff_documents(source, target);
     let source_words = env_words(opts.source_env);
     let target_words = env_words(opts.target_env);
     let mut p = Plan::default();
 
-    // Walk the source order once so additions and updates come out in file order.
+    // Walk the source order once so additions, updates and skips come out in file order (a
+    // key repeated in the source matches at its first occurrence only).
     let mut changed = d.changed.iter().peekable();
     let mut added = d.only_in_source.iter().peekable();
-    for &key in sm.keys() {
+    for key in source.entries().map(|e| e.key()) {
         if let Some(a) = added.next_if(|a| a.key == key) {
             if opts.skip.matches(key) {
                 p.skipped.push(key.to_owned());
@@ -219,14 +219,13 @@ pub fn apply(
     }));
     if !plan.add.is_empty() {
         let adding: HashSet<&str> = plan.add.iter().map(|a| a.key.as_str()).collect();
-        let target_map = target.to_map();
         let mut prev_present: Option<&str> = None;
         let mut anchor_of: HashMap<&str, Option<&str>> = HashMap::default();
-        for &k in source.to_map().keys() {
+        for k in source.entries().map(|e| e.key()) {
             if adding.contains(k) {
-                anchor_of.insert(k, prev_present);
+                anchor_of.entry(k).or_insert(prev_present);
             }
-            if target_map.contains_key(k) || adding.contains(k) {
+            if target.get(k).is_some() || adding.contains(k) {
                 prev_present = Some(k);
             }
         }
