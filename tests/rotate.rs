@@ -273,11 +273,18 @@ fn refuses_what_should_not_be_rotated_here() {
 fn a_failed_write_changes_no_file() {
     let p = Project::tutorial();
     let before: Vec<String> = FILES.iter().map(|f| p.read(f)).collect();
-    // A target that is a directory: the command fails before any file is replaced.
     p.write(".envault.yml", "environments:\n  dev: .env.dev\n  staging: .env.staging\n  prod: .env.prod\n  broken: broken/.env\n");
+    // A target that is a directory, then one whose folder is gone: the command fails before
+    // any file is replaced, and leaves no temporary file or backup behind.
     fs::create_dir_all(p.path("broken/.env")).unwrap();
-    let a = p
-        .run(&[
+    for (case, error) in [
+        ("a directory", "broken/.env"),
+        (
+            "a missing folder",
+            "cannot create a temporary file in broken",
+        ),
+    ] {
+        let args = [
             "rotate",
             "DB_PASSWORD",
             "--env",
@@ -286,51 +293,29 @@ fn a_failed_write_changes_no_file() {
             "staging",
             "--env",
             "broken",
-        ])
-        .code(2);
-    assert!(stderr(&a).contains("broken/.env"), "{}", stderr(&a));
-    for (f, b) in FILES.iter().zip(&before) {
-        assert_eq!(&p.read(f), b, "{f} untouched");
+        ];
+        let a = p.run(&args).code(2);
+        assert!(stderr(&a).contains(error), "{case}: {}", stderr(&a));
+        for (f, b) in FILES.iter().zip(&before) {
+            assert_eq!(&p.read(f), b, "{case}: {f} untouched");
+        }
+        let leftovers = fs::read_dir(p.dir.path()).unwrap().filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".envault-")
+        });
+        assert_eq!(leftovers.count(), 0, "{case}: no temporary files");
+        let backups = fs::read_dir(p.path("state/envault/rotations"))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        assert_eq!(
+            backups, 0,
+            "{case}: no backup of a rotation that did not happen"
+        );
+        let _ = fs::remove_dir_all(p.path("broken"));
     }
-    let leftovers = fs::read_dir(p.dir.path()).unwrap().filter(|e| {
-        e.as_ref()
-            .unwrap()
-            .file_name()
-            .to_string_lossy()
-            .starts_with(".envault-")
-    });
-    assert_eq!(leftovers.count(), 0, "no temporary files");
-    let backups = fs::read_dir(p.path("state/envault/rotations"))
-        .map(|d| d.count())
-        .unwrap_or(0);
-    assert_eq!(backups, 0, "no backup of a rotation that did not happen");
-
-    // A target whose folder is gone: staging fails before any file is replaced.
-    fs::remove_dir_all(p.path("broken")).unwrap();
-    let a = p
-        .run(&[
-            "rotate",
-            "DB_PASSWORD",
-            "--env",
-            "dev",
-            "--env",
-            "staging",
-            "--env",
-            "broken",
-        ])
-        .code(2);
-    assert!(
-        stderr(&a).contains("cannot create a temporary file in broken"),
-        "{}",
-        stderr(&a)
-    );
-    for (f, b) in FILES.iter().zip(&before) {
-        assert_eq!(&p.read(f), b, "{f} untouched");
-    }
-    let backups = fs::read_dir(p.path("state/envault/rotations"))
-        .map(|d| d.count())
-        .unwrap_or(0);
-    assert_eq!(backups, 0, "the backup of a failed rotation is removed");
 }
 
 #[test]
