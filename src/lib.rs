@@ -7,6 +7,7 @@
 pub mod classify;
 pub mod cli;
 pub mod config;
+pub mod crypt;
 pub mod diff;
 pub mod dotenv;
 pub mod fsutil;

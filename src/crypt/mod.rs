@@ -1,0 +1,427 @@
+//! The envelope of encrypted env files (docs/format.md): a random data key per file, wrapped
+//! with age to the file's recipients in `#envault:` comment lines at the top, and each value
+//! sealed with XChaCha20-Poly1305 under that key, bound to the format version, the file's
+//! random id and the key name.
+
+use std::fmt;
+use std::io::{Read, Write};
+use std::str::FromStr;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine as _;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use rand::rngs::OsRng;
+use rand::TryRngCore;
+use zeroize::Zeroizing;
+
+/// Every header line starts with this.
+pub const HEADER_PREFIX: &str = "#envault:";
+/// A sealed value starts with this.
+pub const VALUE_PREFIX: &str = "enc:v1:";
+const AAD_TAG: &[u8] = b"envault:v1";
+const KEY_LEN: usize = 32;
+const NONCE_LEN: usize = 24;
+const ID_LEN: usize = 16;
+
+/// What can go wrong with keys, headers and sealed values. No variant carries a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum CryptError {
+    #[error("the operating system's random source failed: {0}")]
+    Random(String),
+    #[error("invalid recipient `{recipient}`: {reason}")]
+    BadRecipient { recipient: String, reason: String },
+    #[error("invalid identity: {0}")]
+    BadIdentity(String),
+    #[error("no recipients: a data key must be wrapped to at least one")]
+    NoRecipients,
+    #[error("header line {line}: {what}")]
+    BadHeader { line: usize, what: String },
+    #[error("none of your identities is a recipient (recipients: {})", .recipients.join(", "))]
+    NotARecipient { recipients: Vec<String> },
+    #[error("the data key block cannot be opened: {0}")]
+    Unwrap(String),
+    #[error("cannot decrypt {key}: the value was altered, or sealed for another key or file")]
+    Open { key: String },
+    #[error("{key} is not an envault sealed value")]
+    NotSealed { key: String },
+}
+
+/// A file's data key. Zeroed when dropped; never printed.
+pub struct DataKey(Zeroizing<[u8; KEY_LEN]>);
+
+impl fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DataKey(..)")
+    }
+}
+
+fn random(buf: &mut [u8]) -> Result<(), CryptError> {
+    OsRng
+        .try_fill_bytes(buf)
+        .map_err(|e| CryptError::Random(e.to_string()))
+}
+
+impl DataKey {
+    pub fn generate() -> Result<DataKey, CryptError> {
+        let mut k = Zeroizing::new([0u8; KEY_LEN]);
+        random(&mut k[..])?;
+        Ok(DataKey(k))
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Option<DataKey> {
+        let arr: [u8; KEY_LEN] = bytes.try_into().ok()?;
+        Some(DataKey(Zeroizing::new(arr)))
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.0[..]
+    }
+
+    fn cipher(&self) -> XChaCha20Poly1305 {
+        XChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(self.bytes()))
+    }
+}
+
+/// A recipient a data key can be wrapped to: an age X25519 key, or an ssh-ed25519 / ssh-rsa
+/// public key.
+pub struct Recipient {
+    text: String,
+    inner: Box<dyn age::Recipient + Send>,
+}
+
+impl Recipient {
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Debug for Recipient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Recipient({})", self.text)
+    }
+}
+
+impl FromStr for Recipient {
+    type Err = CryptError;
+
+    fn from_str(s: &str) -> Result<Recipient, CryptError> {
+        let text = s.trim().to_owned();
+        let bad = |reason: String| CryptError::BadRecipient {
+            recipient: text.clone(),
+            reason,
+        };
+        let inner: Box<dyn age::Recipient + Send> = if text.starts_with("age1") {
+            Box::new(age::x25519::Recipient::from_str(&text).map_err(|e| bad(e.to_string()))?)
+        } else if text.starts_with("ssh-") {
+            Box::new(
+                age::ssh::Recipient::from_str(&text)
+                    .map_err(|e| bad(format!("unsupported ssh key ({e:?})")))?,
+            )
+        } else {
+            return Err(bad(
+                "expected an age1… key or an ssh-ed25519 / ssh-rsa public key".into(),
+            ));
+        };
+        Ok(Recipient { text, inner })
+    }
+}
+
+/// Identities that may open data keys (age identity files, ssh private keys).
+pub struct Identities(Vec<Box<dyn age::Identity + Send + Sync>>);
+
+impl fmt::Debug for Identities {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Identities({} identities)", self.0.len())
+    }
+}
+
+impl Identities {
+    /// Reads an age identity file (`AGE-SECRET-KEY-1…` lines, comments allowed) or an
+    /// unencrypted OpenSSH private key. `name` names the source in errors.
+    pub fn parse(text: &str, name: &str) -> Result<Identities, CryptError> {
+        if text.contains("-----BEGIN") && text.contains("PRIVATE KEY-----") {
+            let id = age::ssh::Identity::from_buffer(text.as_bytes(), Some(name.to_owned()))
+                .map_err(|e| CryptError::BadIdentity(format!("{name}: {e}")))?;
+            return Ok(Identities(vec![Box::new(id)]));
+        }
+        let file = age::IdentityFile::from_buffer(text.as_bytes())
+            .map_err(|e| CryptError::BadIdentity(format!("{name}: {e}")))?;
+        let ids = file
+            .into_identities()
+            .map_err(|e| CryptError::BadIdentity(format!("{name}: {e}")))?;
+        if ids.is_empty() {
+            return Err(CryptError::BadIdentity(format!(
+                "{name}: no identity in it"
+            )));
+        }
+        Ok(Identities(ids))
+    }
+
+    /// Adds the identities of `other`.
+    pub fn extend(&mut self, other: Identities) {
+        self.0.extend(other.0);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// A new X25519 identity: its secret text (`AGE-SECRET-KEY-1…`) and its public recipient.
+pub fn generate_identity() -> (Zeroizing<String>, String) {
+    use age::secrecy::ExposeSecret;
+    let id = age::x25519::Identity::generate();
+    let secret = Zeroizing::new(id.to_string().expose_secret().to_owned());
+    (secret, id.to_public().to_string())
+}
+
+/// The header of an encrypted file.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Header {
+    pub file_id: [u8; ID_LEN],
+    /// The recipients the data key was wrapped to, as written (for display and checks).
+    pub recipients: Vec<String>,
+    /// The age-encrypted data key, ASCII-armored, one line per entry.
+    pub wrapped: Vec<String>,
+}
+
+impl fmt::Debug for Header {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Header")
+            .field("file_id", &B64.encode(self.file_id))
+            .field("recipients", &self.recipients)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Header {
+    /// Wraps `key` to `recipients` under a new random file id.
+    pub fn seal_key(key: &DataKey, recipients: &[Recipient]) -> Result<Header, CryptError> {
+        let mut file_id = [0u8; ID_LEN];
+        random(&mut file_id)?;
+        Header::wrap(key, file_id, recipients)
+    }
+
+    /// Wraps `key` to `recipients`, keeping `file_id` (adding a recipient changes only the
+    /// header).
+    pub fn wrap(
+        key: &DataKey,
+        file_id: [u8; ID_LEN],
+        recipients: &[Recipient],
+    ) -> Result<Header, CryptError> {
+        if recipients.is_empty() {
+            return Err(CryptError::NoRecipients);
+        }
+        let err = |e: String| CryptError::Unwrap(e);
+        let encryptor = age::Encryptor::with_recipients(
+            recipients
+                .iter()
+                .map(|r| r.inner.as_ref() as &dyn age::Recipient),
+        )
+        .map_err(|e| err(e.to_string()))?;
+        let mut armored = Vec::new();
+        let mut w = encryptor
+            .wrap_output(
+                age::armor::ArmoredWriter::wrap_output(
+                    &mut armored,
+                    age::armor::Format::AsciiArmor,
+                )
+                .map_err(|e| err(e.to_string()))?,
+            )
+            .map_err(|e| err(e.to_string()))?;
+        w.write_all(key.bytes()).map_err(|e| err(e.to_string()))?;
+        w.finish()
+            .and_then(|a| a.finish())
+            .map_err(|e| err(e.to_string()))?;
+        let wrapped = String::from_utf8_lossy(&armored)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        Ok(Header {
+            file_id,
+            recipients: recipients.iter().map(|r| r.text.clone()).collect(),
+            wrapped,
+        })
+    }
+
+    /// Opens the data key with any of `identities`.
+    pub fn unwrap(&self, identities: &Identities) -> Result<DataKey, CryptError> {
+        let armored = self.wrapped.join("\n") + "\n";
+        let reader = age::armor::ArmoredReader::new(armored.as_bytes());
+        let decryptor =
+            age::Decryptor::new_buffered(reader).map_err(|e| CryptError::Unwrap(e.to_string()))?;
+        let mut stream = match decryptor.decrypt(
+            identities
+                .0
+                .iter()
+                .map(|i| i.as_ref() as &dyn age::Identity),
+        ) {
+            Ok(s) => s,
+            Err(age::DecryptError::NoMatchingKeys) => {
+                return Err(CryptError::NotARecipient {
+                    recipients: self.recipients.clone(),
+                })
+            }
+            Err(e) => return Err(CryptError::Unwrap(e.to_string())),
+        };
+        let mut bytes = Zeroizing::new(Vec::new());
+        stream
+            .read_to_end(&mut bytes)
+            .map_err(|e| CryptError::Unwrap(e.to_string()))?;
+        DataKey::from_bytes(&bytes)
+            .ok_or_else(|| CryptError::Unwrap("the data key has the wrong length".into()))
+    }
+
+    /// The header's lines (without line endings).
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = vec![format!("{HEADER_PREFIX}v1 id={}", B64.encode(self.file_id))];
+        out.extend(
+            self.recipients
+                .iter()
+                .map(|r| format!("{HEADER_PREFIX}recipient {r}")),
+        );
+        out.extend(
+            self.wrapped
+                .iter()
+                .map(|l| format!("{HEADER_PREFIX}key {l}")),
+        );
+        out
+    }
+
+    /// Reads the header from the leading `#envault:` lines of `text`; `None` when the file
+    /// has none (it is not encrypted).
+    pub fn parse(text: &str) -> Result<Option<Header>, CryptError> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| (i + 1, l.trim_end_matches('\r')))
+            .take_while(|(_, l)| l.starts_with(HEADER_PREFIX))
+            .map(|(n, l)| (n, &l[HEADER_PREFIX.len()..]));
+        let Some((n, first)) = lines.next() else {
+            return Ok(None);
+        };
+        let bad = |line: usize, what: &str| CryptError::BadHeader {
+            line,
+            what: what.to_owned(),
+        };
+        let id = first.strip_prefix("v1 id=").ok_or_else(|| {
+            bad(
+                n,
+                "expected `#envault:v1 id=…` (an unknown format version?)",
+            )
+        })?;
+        let id = B64
+            .decode(id.trim())
+            .ok()
+            .and_then(|b| <[u8; ID_LEN]>::try_from(b.as_slice()).ok())
+            .ok_or_else(|| bad(n, "the file id is not 16 bytes of base64url"))?;
+        let mut header = Header {
+            file_id: id,
+            recipients: Vec::new(),
+            wrapped: Vec::new(),
+        };
+        let mut last = n;
+        for (n, line) in lines {
+            last = n;
+            if let Some(r) = line.strip_prefix("recipient ") {
+                header.recipients.push(r.trim().to_owned());
+            } else if let Some(k) = line.strip_prefix("key ") {
+                header.wrapped.push(k.trim().to_owned());
+            } else {
+                return Err(bad(n, "expected `recipient …` or `key …`"));
+            }
+        }
+        if header.wrapped.is_empty() {
+            return Err(bad(
+                last,
+                "no `#envault:key` lines: the data key is missing",
+            ));
+        }
+        Ok(Some(header))
+    }
+}
+
+/// The associated data binding a sealed value to its format, file and key.
+fn aad(file_id: &[u8; ID_LEN], key_name: &str) -> Vec<u8> {
+    let mut a = Vec::with_capacity(AAD_TAG.len() + ID_LEN + key_name.len() + 2);
+    a.extend_from_slice(AAD_TAG);
+    a.push(0);
+    a.extend_from_slice(file_id);
+    a.push(0);
+    a.extend_from_slice(key_name.as_bytes());
+    a
+}
+
+/// Whether a raw value is an envault sealed value.
+pub fn is_sealed(raw_value: &str) -> bool {
+    raw_value.starts_with(VALUE_PREFIX)
+}
+
+/// Seals `plaintext` (the value's raw text as it would be written, quotes included) for the key
+/// `key_name` of the file `file_id`.
+pub fn seal(
+    key: &DataKey,
+    file_id: &[u8; ID_LEN],
+    key_name: &str,
+    plaintext: &str,
+) -> Result<String, CryptError> {
+    let mut nonce = [0u8; NONCE_LEN];
+    random(&mut nonce)?;
+    let ct = key
+        .cipher()
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext.as_bytes(),
+                aad: &aad(file_id, key_name),
+            },
+        )
+        .map_err(|_| CryptError::Open {
+            key: key_name.to_owned(),
+        })?;
+    let mut blob = Vec::with_capacity(NONCE_LEN + ct.len());
+    blob.extend_from_slice(&nonce);
+    blob.extend_from_slice(&ct);
+    Ok(format!("{VALUE_PREFIX}{}", B64.encode(blob)))
+}
+
+/// Opens a sealed value of the key `key_name` in the file `file_id`.
+pub fn open(
+    key: &DataKey,
+    file_id: &[u8; ID_LEN],
+    key_name: &str,
+    sealed: &str,
+) -> Result<Zeroizing<String>, CryptError> {
+    let body = sealed
+        .strip_prefix(VALUE_PREFIX)
+        .ok_or_else(|| CryptError::NotSealed {
+            key: key_name.to_owned(),
+        })?;
+    let fail = || CryptError::Open {
+        key: key_name.to_owned(),
+    };
+    let blob = B64.decode(body).map_err(|_| fail())?;
+    if blob.len() < NONCE_LEN + 16 {
+        return Err(fail());
+    }
+    let (nonce, ct) = blob.split_at(NONCE_LEN);
+    let pt = key
+        .cipher()
+        .decrypt(
+            XNonce::from_slice(nonce),
+            Payload {
+                msg: ct,
+                aad: &aad(file_id, key_name),
+            },
+        )
+        .map_err(|_| fail())?;
+    let pt = Zeroizing::new(pt);
+    Ok(Zeroizing::new(
+        String::from_utf8(pt.to_vec()).map_err(|_| fail())?,
+    ))
+}
+
+#[cfg(test)]
+mod tests;

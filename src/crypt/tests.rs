@@ -1,0 +1,130 @@
+//! Unit tests of the envelope: wrapping, sealing, binding, tampering.
+
+use super::*;
+
+fn identity() -> (Identities, Recipient) {
+    let (secret, public) = generate_identity();
+    (
+        Identities::parse(&secret, "test").unwrap(),
+        public.parse().unwrap(),
+    )
+}
+
+#[test]
+fn data_key_round_trip_through_the_header() {
+    let (ids, rcpt) = identity();
+    let key = DataKey::generate().unwrap();
+    let header = Header::seal_key(&key, &[rcpt]).unwrap();
+    let text = header.lines().join("\n") + "\nA=1\n";
+    let parsed = Header::parse(&text).unwrap().unwrap();
+    assert_eq!(parsed, header);
+    let opened = parsed.unwrap(&ids).unwrap();
+    assert_eq!(opened.bytes(), key.bytes());
+    assert!(format!("{opened:?} {header:?}").contains("DataKey(..)"));
+}
+
+#[test]
+fn other_identities_cannot_open_it() {
+    let (_, rcpt) = identity();
+    let (other, _) = identity();
+    let header = Header::seal_key(&DataKey::generate().unwrap(), &[rcpt]).unwrap();
+    match header.unwrap(&other) {
+        Err(CryptError::NotARecipient { recipients }) => assert_eq!(recipients, header.recipients),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn values_are_bound_to_key_and_file() {
+    let key = DataKey::generate().unwrap();
+    let (id1, id2) = ([1u8; 16], [2u8; 16]);
+    let sealed = seal(&key, &id1, "DB_PASSWORD", "'s3cret value'").unwrap();
+    assert!(is_sealed(&sealed));
+    assert!(sealed[VALUE_PREFIX.len()..]
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    assert_eq!(
+        open(&key, &id1, "DB_PASSWORD", &sealed).unwrap().as_str(),
+        "'s3cret value'"
+    );
+    // Moved to another key, or into another file: refused, naming the key.
+    let e = open(&key, &id1, "API_KEY", &sealed).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "cannot decrypt API_KEY: the value was altered, or sealed for another key or file"
+    );
+    assert!(open(&key, &id2, "DB_PASSWORD", &sealed).is_err());
+    assert!(open(&DataKey::generate().unwrap(), &id1, "DB_PASSWORD", &sealed).is_err());
+    // Two seals of one value differ (random nonces).
+    assert_ne!(
+        sealed,
+        seal(&key, &id1, "DB_PASSWORD", "'s3cret value'").unwrap()
+    );
+}
+
+#[test]
+fn tampering_fails_cleanly() {
+    let key = DataKey::generate().unwrap();
+    let id = [7u8; 16];
+    let sealed = seal(&key, &id, "K", "value").unwrap();
+    let body = &sealed[VALUE_PREFIX.len()..];
+    let mut raw = B64.decode(body).unwrap();
+    for i in [0, 12, 30, raw.len() - 1] {
+        raw[i] ^= 0x01;
+        let flipped = format!("{VALUE_PREFIX}{}", B64.encode(&raw));
+        assert!(
+            matches!(open(&key, &id, "K", &flipped), Err(CryptError::Open { .. })),
+            "bit {i}"
+        );
+        raw[i] ^= 0x01;
+    }
+    for cut in [0, 10, body.len() / 2, body.len() - 1] {
+        let truncated = format!("{VALUE_PREFIX}{}", &body[..cut]);
+        assert!(open(&key, &id, "K", &truncated).is_err(), "cut {cut}");
+    }
+    assert!(matches!(
+        open(&key, &id, "K", "plain"),
+        Err(CryptError::NotSealed { .. })
+    ));
+}
+
+#[test]
+fn bad_headers_name_the_line() {
+    assert!(Header::parse("A=1\n").unwrap().is_none());
+    let e = Header::parse("#envault:v2 id=x\n").unwrap_err();
+    assert!(e.to_string().starts_with("header line 1:"), "{e}");
+    let e =
+        Header::parse("#envault:v1 id=AAAAAAAAAAAAAAAAAAAAAA\n#envault:nonsense\n").unwrap_err();
+    assert!(e.to_string().starts_with("header line 2:"), "{e}");
+    let e = Header::parse("#envault:v1 id=AAAAAAAAAAAAAAAAAAAAAA\n").unwrap_err();
+    assert!(e.to_string().contains("data key is missing"), "{e}");
+    let e = Header::parse("#envault:v1 id=short\n#envault:key x\n").unwrap_err();
+    assert!(e.to_string().contains("16 bytes"), "{e}");
+}
+
+#[test]
+fn recipients_parse_or_explain() {
+    let (_, public) = generate_identity();
+    assert!(public.parse::<Recipient>().is_ok());
+    let e = "nope".parse::<Recipient>().unwrap_err();
+    assert!(e.to_string().contains("expected an age1"), "{e}");
+    let e = "age1notakey".parse::<Recipient>().unwrap_err();
+    assert!(
+        e.to_string().starts_with("invalid recipient `age1notakey`"),
+        "{e}"
+    );
+    let ssh = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHsKLqeplhpW+uObz5dvMgjz1OxfM/XXUB+VHtZ6isGN alice@rust";
+    assert!(ssh.parse::<Recipient>().is_ok());
+}
+
+#[test]
+fn adding_a_recipient_keeps_the_file_id() {
+    let (ids_a, a) = identity();
+    let (ids_b, b) = identity();
+    let key = DataKey::generate().unwrap();
+    let h1 = Header::seal_key(&key, std::slice::from_ref(&a)).unwrap();
+    let h2 = Header::wrap(&key, h1.file_id, &[a, b]).unwrap();
+    assert_eq!(h1.file_id, h2.file_id);
+    assert_eq!(h2.unwrap(&ids_a).unwrap().bytes(), key.bytes());
+    assert_eq!(h2.unwrap(&ids_b).unwrap().bytes(), key.bytes());
+}
