@@ -27,6 +27,10 @@ pub struct Config {
     pub classifier: Classifier,
     /// Per-key rotation settings (`rotation: {SESSION_KEY: {kind: hex, length: 48}}`).
     pub rotation: IndexMap<String, RotationSpec>,
+    /// Recipients of environments that list none of their own.
+    pub recipients: Vec<String>,
+    /// Values left in clear in encrypted environments.
+    pub plaintext_keys: GlobSet,
 }
 
 /// How one key is rotated, overriding what its name implies.
@@ -43,6 +47,10 @@ pub struct RotationSpec {
 pub struct Environment {
     pub name: String,
     pub file: PathBuf,
+    /// `encrypted: true` / `false`; `None` when the config does not say.
+    pub encrypted: Option<bool>,
+    /// Who may open the environment's data key (else the project-wide `recipients:`).
+    pub recipients: Vec<String>,
 }
 
 /// What wins when source and target disagree on a value during sync.
@@ -153,6 +161,10 @@ struct RawConfig {
     shared_keys: Vec<String>,
     #[serde(default)]
     rotation: IndexMap<String, RotationSpec>,
+    #[serde(default)]
+    recipients: Vec<String>,
+    #[serde(default)]
+    plaintext_keys: Vec<String>,
 }
 
 const TOP_FIELDS: &[&str] = &[
@@ -165,9 +177,11 @@ const TOP_FIELDS: &[&str] = &[
     "env_specific_keys",
     "shared_keys",
     "rotation",
+    "recipients",
+    "plaintext_keys",
 ];
 
-const ENV_FIELDS: &[&str] = &["file"];
+const ENV_FIELDS: &[&str] = &["file", "encrypted", "recipients"];
 const ROTATION_FIELDS: &[&str] = &["kind", "length"];
 
 /// An environment is a path, or a map with `file:`.
@@ -175,9 +189,13 @@ const ROTATION_FIELDS: &[&str] = &["kind", "length"];
 #[serde(deny_unknown_fields)]
 struct RawEnvMap {
     file: String,
+    #[serde(default)]
+    encrypted: Option<bool>,
+    #[serde(default)]
+    recipients: Vec<String>,
 }
 
-struct RawEnvironments(Vec<(String, String)>);
+struct RawEnvironments(Vec<(String, RawEnvMap)>);
 
 impl<'de> Deserialize<'de> for RawEnvironments {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -188,7 +206,7 @@ impl<'de> Deserialize<'de> for RawEnvironments {
                 f.write_str("a map of environment names to env file paths")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut out: Vec<(String, String)> = Vec::new();
+                let mut out: Vec<(String, RawEnvMap)> = Vec::new();
                 while let Some(name) = map.next_key::<String>()? {
                     if out.iter().any(|(n, _)| *n == name) {
                         return Err(de::Error::custom(format!(
@@ -205,7 +223,7 @@ impl<'de> Deserialize<'de> for RawEnvironments {
     }
 }
 
-struct RawEnvSpec(String);
+struct RawEnvSpec(RawEnvMap);
 
 impl<'de> Deserialize<'de> for RawEnvSpec {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -216,11 +234,15 @@ impl<'de> Deserialize<'de> for RawEnvSpec {
                 f.write_str("an env file path, or a map with `file:`")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(RawEnvSpec(v.to_owned()))
+                Ok(RawEnvSpec(RawEnvMap {
+                    file: v.to_owned(),
+                    encrypted: None,
+                    recipients: Vec::new(),
+                }))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
                 let m = RawEnvMap::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(RawEnvSpec(m.file))
+                Ok(RawEnvSpec(m))
             }
         }
         d.deserialize_any(V)
@@ -235,7 +257,8 @@ impl Config {
         let raw: RawConfig = serde_yaml_ng::from_str(text).map_err(|e| invalid(path, text, &e))?;
         let dir = path.parent().unwrap_or(Path::new("."));
         let mut environments = IndexMap::new();
-        for (name, file) in raw.environments.0 {
+        for (name, spec) in raw.environments.0 {
+            let file = spec.file;
             if file.trim().is_empty() {
                 return Err(at_key(
                     path,
@@ -247,6 +270,8 @@ impl Config {
             let env = Environment {
                 file: dir.join(&file),
                 name: name.clone(),
+                encrypted: spec.encrypted,
+                recipients: spec.recipients,
             };
             environments.insert(name, env);
         }
@@ -272,6 +297,8 @@ impl Config {
                 raw.public_keys,
             ),
             rotation: raw.rotation,
+            recipients: raw.recipients,
+            plaintext_keys: GlobSet::new(raw.plaintext_keys),
         })
     }
 
@@ -303,6 +330,15 @@ impl Config {
                     })
                 }
             }
+        }
+    }
+
+    /// The recipients of `env`: its own list, else the project's.
+    pub fn recipients_of<'a>(&'a self, env: &'a Environment) -> &'a [String] {
+        if env.recipients.is_empty() {
+            &self.recipients
+        } else {
+            &env.recipients
         }
     }
 
@@ -500,6 +536,17 @@ mod tests {
             Path::new("/p/secrets/.env.prod")
         );
         assert_eq!(c.project, "p");
+    }
+
+    #[test]
+    fn encryption_settings() {
+        let c = parse("recipients: [age1a]\nplaintext_keys: [LOG_*]\nenvironments:\n  dev: {file: .env.dev, encrypted: false}\n  prod: {file: .env.prod, encrypted: true, recipients: [age1b]}\n  ci: .env.ci\n").unwrap();
+        assert_eq!(c.env("dev").unwrap().encrypted, Some(false));
+        assert_eq!(c.recipients_of(c.env("prod").unwrap()), ["age1b"]);
+        assert_eq!(c.recipients_of(c.env("ci").unwrap()), ["age1a"]);
+        assert!(c.plaintext_keys.matches("LOG_LEVEL"));
+        let e = parse("environments:\n  prod: {file: .env, encryptd: true}\n").unwrap_err();
+        assert_eq!(e.hint().as_deref(), Some("did you mean 'encrypted'?"));
     }
 
     #[test]

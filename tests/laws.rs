@@ -170,6 +170,7 @@ proptest! {
                 Edit::Set { key, value } => { one_by_one.set(key, value).unwrap(); }
                 Edit::Insert { key, value, after } => { one_by_one.insert(key, value, after).unwrap(); }
                 Edit::Remove { key } => { one_by_one.remove(key); }
+                Edit::SetRaw { .. } => unreachable!("not generated"),
             }
         }
         let had_cr = doc.render().contains('\r');

@@ -425,3 +425,78 @@ pub fn open(
 
 #[cfg(test)]
 mod tests;
+
+/// Why a document cannot be encrypted or decrypted.
+#[derive(Debug, thiserror::Error)]
+pub enum DocError {
+    #[error(transparent)]
+    Crypt(#[from] CryptError),
+    #[error(transparent)]
+    Edit(#[from] crate::dotenv::EditError),
+    #[error(
+        "{key} is defined more than once (lines {lines}); an older definition would stay in clear"
+    )]
+    Duplicate { key: String, lines: String },
+}
+
+/// Seals every value of `doc` that is not sealed yet, except keys matching `plaintext_keys`,
+/// and writes `header` at the top. Returns how many values were sealed.
+pub fn encrypt_document(
+    doc: &mut crate::dotenv::Document,
+    key: &DataKey,
+    header: &Header,
+    plaintext_keys: &crate::glob::GlobSet,
+) -> Result<usize, DocError> {
+    if let Some(d) = doc.duplicates().into_iter().next() {
+        let lines: Vec<String> = d.lines.iter().map(usize::to_string).collect();
+        return Err(DocError::Duplicate {
+            key: d.key,
+            lines: lines.join(", "),
+        });
+    }
+    let mut sealed = Vec::new();
+    for e in doc.entries() {
+        if plaintext_keys.matches(e.key()) || is_sealed(e.raw_value()) {
+            continue;
+        }
+        sealed.push((
+            e.key().to_owned(),
+            seal(key, &header.file_id, e.key(), e.raw_value())?,
+        ));
+    }
+    let edits: Vec<crate::dotenv::Edit> = sealed
+        .iter()
+        .map(|(k, raw)| crate::dotenv::Edit::SetRaw { key: k, raw })
+        .collect();
+    doc.edit(&edits)?;
+    if doc.leading_lines(HEADER_PREFIX) != header.lines() {
+        doc.set_leading_lines(HEADER_PREFIX, &header.lines());
+    }
+    Ok(sealed.len())
+}
+
+/// The plaintext document: every sealed value opened to the text it was sealed from, and the
+/// header removed.
+pub fn decrypt_document(
+    doc: &crate::dotenv::Document,
+    key: &DataKey,
+    header: &Header,
+) -> Result<crate::dotenv::Document, DocError> {
+    let mut opened = Vec::new();
+    for e in doc.entries() {
+        if is_sealed(e.raw_value()) {
+            opened.push((
+                e.key().to_owned(),
+                open(key, &header.file_id, e.key(), e.raw_value())?,
+            ));
+        }
+    }
+    let mut plain = doc.clone();
+    let edits: Vec<crate::dotenv::Edit> = opened
+        .iter()
+        .map(|(k, raw)| crate::dotenv::Edit::SetRaw { key: k, raw })
+        .collect();
+    plain.edit(&edits)?;
+    plain.set_leading_lines(HEADER_PREFIX, &[]);
+    Ok(plain)
+}

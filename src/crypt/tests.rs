@@ -128,3 +128,53 @@ fn adding_a_recipient_keeps_the_file_id() {
     assert_eq!(h2.unwrap(&ids_a).unwrap().bytes(), key.bytes());
     assert_eq!(h2.unwrap(&ids_b).unwrap().bytes(), key.bytes());
 }
+
+#[test]
+fn documents_round_trip() {
+    use crate::dotenv::Document;
+    use crate::glob::GlobSet;
+    let (ids, rcpt) = identity();
+    let text = "# prod\nDB_PASSWORD='p@ss word'\nLOG_LEVEL=warn\r\nEMPTY=\nexport TOKEN=\"a\\nb\" # note\n";
+    let mut doc = Document::parse(text).unwrap();
+    let key = DataKey::generate().unwrap();
+    let header = Header::seal_key(&key, &[rcpt]).unwrap();
+    let n = encrypt_document(&mut doc, &key, &header, &GlobSet::new(vec!["LOG_*".into()])).unwrap();
+    assert_eq!(n, 3);
+    let sealed = doc.render();
+    assert!(sealed.starts_with("#envault:v1 id="), "{sealed}");
+    assert!(
+        sealed.contains("\nLOG_LEVEL=warn\r\n") && !sealed.contains("p@ss"),
+        "{sealed}"
+    );
+    assert!(sealed.contains("export TOKEN=enc:v1:") && sealed.contains(" # note\n"));
+    // Idempotent: nothing more to seal, same bytes.
+    let again = Document::parse(&sealed).unwrap();
+    let mut again2 = again.clone();
+    assert_eq!(
+        encrypt_document(&mut again2, &key, &header, &GlobSet::default()).unwrap(),
+        1,
+        "LOG_LEVEL without plaintext_keys"
+    );
+    let mut same = again.clone();
+    encrypt_document(
+        &mut same,
+        &key,
+        &header,
+        &GlobSet::new(vec!["LOG_*".into()]),
+    )
+    .unwrap();
+    assert_eq!(same.render(), sealed);
+    // Decrypting gives the original bytes back.
+    let parsed = Header::parse(&sealed).unwrap().unwrap();
+    let opened_key = parsed.unwrap(&ids).unwrap();
+    let plain = decrypt_document(&again, &opened_key, &parsed).unwrap();
+    assert_eq!(plain.render(), text);
+    // Duplicates are refused: the older one would stay in clear.
+    let mut dup = Document::parse("A=1\nA=2\n").unwrap();
+    let e = encrypt_document(&mut dup, &key, &header, &GlobSet::default()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("A is defined more than once (lines 1, 2)"),
+        "{e}"
+    );
+}

@@ -367,6 +367,10 @@ pub enum EditError {
     /// Environment values cannot hold NUL (the OS passes them as C strings).
     #[error("the value for `{0}` contains a NUL byte")]
     NulInValue(String),
+    #[error("`{0}` is not in the file")]
+    NoSuchKey(String),
+    #[error("`{0}`: the new value text does not read back as one value")]
+    BadRawValue(String),
 }
 
 /// Whether `key` is a name the parser reads back as a key.
@@ -542,6 +546,34 @@ impl Document {
         "\n"
     }
 
+    /// The leading comment lines that start with `prefix` (e.g. an encryption header), without
+    /// line endings.
+    pub fn leading_lines(&self, prefix: &str) -> Vec<&str> {
+        self.items
+            .iter()
+            .map_while(|i| match i {
+                Item::Trivia(t) if t.starts_with(prefix) => Some(t.trim_end_matches(['\n', '\r'])),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Replaces the leading comment lines that start with `prefix` by `lines` (none removes
+    /// them), keeping the file's line ending.
+    pub fn set_leading_lines(&mut self, prefix: &str, lines: &[String]) {
+        let eol = self.eol();
+        let old = self
+            .items
+            .iter()
+            .take_while(|i| matches!(i, Item::Trivia(t) if t.starts_with(prefix)))
+            .count();
+        let new = lines
+            .iter()
+            .map(|l| Item::Trivia(Text::owned(format!("{l}{eol}"))));
+        self.items.splice(0..old, new);
+        self.index = KeyIndex::build(&self.items);
+    }
+
     /// Sets `key` to `value`: the effective entry is rewritten in place (its quoting style kept
     /// when the value allows it), else a new entry is appended. Returns the readers that would
     /// read the written value differently (empty when all agree).
@@ -577,6 +609,7 @@ impl Document {
                 Edit::Set { key, value } | Edit::Insert { key, value, .. } => {
                     check_key_value(key, value)?
                 }
+                Edit::SetRaw { key, raw } => check_key_value(key, raw)?,
                 Edit::Remove { .. } => {}
             }
         }
@@ -646,6 +679,17 @@ impl Document {
                         list.insert(pos, entry);
                         inserted.insert(key, slot);
                     }
+                    Edit::SetRaw { key, raw } => {
+                        let i = self
+                            .index_of(key)
+                            .ok_or_else(|| EditError::NoSuchKey(key.to_owned()))?;
+                        let Item::Entry(old) = &self.items[i] else {
+                            unreachable!("the index holds entries")
+                        };
+                        if old.raw_value() != raw {
+                            replacements.push((i, replace_raw_value(old, key, raw)?));
+                        }
+                    }
                     Edit::Remove { key } => {
                         removed.insert(key);
                     }
@@ -710,6 +754,9 @@ pub enum Edit<'a> {
         value: &'a str,
         after: Option<&'a str>,
     },
+    /// Write `raw` as the effective entry's value text exactly as given (it must read back as
+    /// one value, e.g. a sealed `enc:v1:…`); the key must exist.
+    SetRaw { key: &'a str, raw: &'a str },
     /// Delete every occurrence.
     Remove { key: &'a str },
 }
@@ -727,6 +774,22 @@ pub struct EditOutcome {
     pub warnings: Vec<QuoteWarning>,
     /// How many entries were removed.
     pub removed: usize,
+}
+
+/// `old` with its raw value text replaced by `raw` verbatim.
+fn replace_raw_value(old: &Entry, key: &str, raw: &str) -> Result<Entry, EditError> {
+    let old_raw = old.raw();
+    let (vs, ve) = (old.value_start as usize, old.value_end as usize);
+    let after = &old_raw[ve..];
+    let sep = if vs == ve && after.starts_with('#') {
+        " "
+    } else {
+        ""
+    };
+    let text = format!("{}{raw}{sep}{after}", &old_raw[..vs]);
+    reparse_entry(&text, old.line)
+        .filter(|e| e.key() == key && e.raw_value() == raw)
+        .ok_or_else(|| EditError::BadRawValue(key.to_owned()))
 }
 
 /// `old` with its value replaced by `value`, its layout and quoting style kept where possible.

@@ -203,3 +203,40 @@ fn debug_never_shows_values() {
     assert!(!dbg.contains("hunter"), "{dbg}");
     assert!(dbg.contains("PASSWORD"));
 }
+
+#[test]
+fn raw_values_and_leading_lines() {
+    let mut doc = Document::parse("# note\nA='x y' # c\r\nB=2\n").unwrap();
+    doc.edit(&[Edit::SetRaw {
+        key: "A",
+        raw: "enc:v1:abc_-",
+    }])
+    .unwrap();
+    assert_eq!(doc.render(), "# note\nA=enc:v1:abc_- # c\r\nB=2\n");
+    assert_eq!(
+        doc.edit(&[Edit::SetRaw {
+            key: "A",
+            raw: "two words"
+        }])
+        .unwrap_err(),
+        EditError::BadRawValue("A".into())
+    );
+    assert_eq!(
+        doc.edit(&[Edit::SetRaw { key: "Z", raw: "x" }])
+            .unwrap_err(),
+        EditError::NoSuchKey("Z".into())
+    );
+    doc.set_leading_lines(
+        "#envault:",
+        &["#envault:v1 id=x".into(), "#envault:key y".into()],
+    );
+    assert_eq!(
+        doc.leading_lines("#envault:"),
+        ["#envault:v1 id=x", "#envault:key y"]
+    );
+    assert_eq!(doc.get("B"), Some("2"));
+    doc.set_leading_lines("#envault:", &["#envault:v1 id=z".into()]);
+    assert!(doc.render().starts_with("#envault:v1 id=z\n# note\n"));
+    doc.set_leading_lines("#envault:", &[]);
+    assert!(doc.render().starts_with("# note\n"));
+}
