@@ -60,7 +60,9 @@ pub fn run_envs(ctx: &Ctx, args: EnvArgs) -> anyhow::Result<u8> {
         || source::load_env(&config, &args.source, false),
         || source::load_env(&config, &args.target, false),
     );
-    let (src, tgt) = (src?, tgt?);
+    let (mut src, mut tgt) = (src?, tgt?);
+    super::crypt::decrypt_for_reading(ctx, &mut src)?;
+    super::crypt::decrypt_for_reading(ctx, &mut tgt)?;
     let code = report(ctx, &src, &tgt, &config.classifier, &args.common);
     exit_soon((src, tgt));
     code
@@ -69,7 +71,9 @@ pub fn run_envs(ctx: &Ctx, args: EnvArgs) -> anyhow::Result<u8> {
 pub fn run_files(ctx: &Ctx, args: FileArgs) -> anyhow::Result<u8> {
     let load = |p: &PathBuf| source::load_path(&ctx.cwd.join(p), p.display().to_string(), false);
     let (src, tgt) = both(|| load(&args.file1), || load(&args.file2));
-    let (src, tgt) = (src?, tgt?);
+    let (mut src, mut tgt) = (src?, tgt?);
+    super::crypt::decrypt_for_reading(ctx, &mut src)?;
+    super::crypt::decrypt_for_reading(ctx, &mut tgt)?;
     // Without a config, the default classifier applies; a config's overrides are used when one
     // is found, so masking matches `envault diff`.
     let classifier = ctx.load_config().map(|c| c.classifier).unwrap_or_default();

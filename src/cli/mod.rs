@@ -1,6 +1,7 @@
 //! The command line: clap types, one file per command, and the only code that prints, exits
 //! or reads envault's own environment variables.
 
+mod crypt;
 mod diff;
 mod init;
 mod rotate;
@@ -25,6 +26,7 @@ Examples:
   envault diff-files .env.a .env.b    compare two files without a config
   envault sync dev prod --dry-run     preview promoting dev's keys into prod
   envault rotate DB_PASSWORD          new value in every environment, each its own
+  envault encrypt prod                seal prod's values; key names stay readable
   envault completions bash > ~/.local/share/bash-completion/completions/envault";
 
 /// Diff, sync and protect the .env files of a project's environments.
@@ -34,6 +36,11 @@ pub struct Cli {
     /// Use this .envault.yml instead of searching from the current folder upwards.
     #[arg(long, global = true, env = "ENVAULT_CONFIG", value_name = "PATH")]
     config: Option<PathBuf>,
+
+    /// An age identity file (or unencrypted ssh key) to decrypt with, before ENVAULT_IDENTITY,
+    /// ENVAULT_IDENTITY_KEY, ~/.config/envault/identity.txt and ~/.ssh keys.
+    #[arg(long, global = true, value_name = "FILE")]
+    identity: Option<PathBuf>,
 
     /// When to colour output: auto colours a terminal unless NO_COLOR is set or TERM=dumb.
     #[arg(long, global = true, value_enum, default_value_t = ColorArg::Auto, value_name = "WHEN")]
@@ -66,6 +73,9 @@ enum Command {
     Sync(sync::Args),
     Rotate(rotate::Args),
     RotateAll(rotate::AllArgs),
+    Keygen(crypt::KeygenArgs),
+    Encrypt(crypt::EncryptArgs),
+    Decrypt(crypt::DecryptArgs),
     Completions(CompletionsArgs),
 }
 
@@ -82,6 +92,7 @@ struct CompletionsArgs {
 pub struct Ctx {
     cwd: PathBuf,
     config_flag: Option<PathBuf>,
+    identity_flag: Option<PathBuf>,
     color: ColorChoice,
     stdout_tty: bool,
     no_color: bool,
@@ -148,6 +159,7 @@ pub fn main() -> ExitCode {
     let ctx = Ctx {
         cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
         config_flag: cli.config.clone(),
+        identity_flag: cli.identity.clone(),
         color: match cli.color {
             ColorArg::Auto => ColorChoice::Auto,
             ColorArg::Always => ColorChoice::Always,
@@ -164,6 +176,9 @@ pub fn main() -> ExitCode {
         Command::Sync(a) => sync::run(&ctx, a),
         Command::Rotate(a) => rotate::run(&ctx, a),
         Command::RotateAll(a) => rotate::run_all(&ctx, a),
+        Command::Keygen(a) => crypt::keygen(&ctx, a),
+        Command::Encrypt(a) => crypt::encrypt(&ctx, a),
+        Command::Decrypt(a) => crypt::decrypt(&ctx, a),
         Command::Completions(a) => {
             let mut buf = Vec::new();
             clap_complete::generate(a.shell, &mut Cli::command(), "envault", &mut buf);
@@ -209,6 +224,12 @@ fn report(e: &anyhow::Error) {
             hint = hint.or(ce.hint());
         } else if let Some(fe) = cause.downcast_ref::<FsError>() {
             hint = hint.or(fe.hint().map(str::to_owned));
+        } else if let Some(ce) = cause.downcast_ref::<crate::crypt::CryptError>() {
+            if let crate::crypt::CryptError::NotARecipient { .. } = ce {
+                hint = hint.or(Some(
+                    "use --identity FILE, or ask a recipient to add you".into(),
+                ));
+            }
         } else if let Some(re) = cause.downcast_ref::<crate::rotate::RotateError>() {
             hint = hint.or(re.hint());
         } else if let Some(h) = cause.downcast_ref::<Hinted>() {

@@ -293,6 +293,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     let mut loaded = Vec::new();
     for name in &names {
         let l = source::load_env(&config, name, true)?;
+        super::crypt::refuse_encrypted(&l, "rotate")?;
         if explicit || l.doc.get(key).is_some() {
             loaded.push(l);
         } else if !l.snapshot.exists() {
@@ -449,6 +450,7 @@ pub fn run_all(ctx: &Ctx, args: AllArgs) -> anyhow::Result<u8> {
     let config = ctx.load_config()?;
     config.env(&args.env)?;
     let loaded = source::load_env(&config, &args.env, false)?;
+    super::crypt::refuse_encrypted(&loaded, "rotate-all")?;
     let label = loaded.path().display().to_string();
     let map = loaded.doc.to_map();
     let mut left: Vec<(String, String)> = Vec::new();

@@ -63,6 +63,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     }
     let src = source::load_env(&config, &args.source, false)?;
     let mut tgt = source::load_env(&config, &args.target, true)?;
+    super::crypt::refuse_encrypted(&src, "sync")?;
+    super::crypt::refuse_encrypted(&tgt, "sync")?;
     warn_duplicates(&src.label, &src.doc);
     warn_duplicates(&tgt.label, &tgt.doc);
 

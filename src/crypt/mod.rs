@@ -158,6 +158,11 @@ impl Identities {
         Ok(Identities(ids))
     }
 
+    /// No identity at all.
+    pub fn empty() -> Identities {
+        Identities(Vec::new())
+    }
+
     /// Adds the identities of `other`.
     pub fn extend(&mut self, other: Identities) {
         self.0.extend(other.0);

@@ -53,7 +53,10 @@ impl Project {
             .env_remove("ENVAULT_CONFIG")
             .env_remove("NO_COLOR")
             .env_remove("TERM")
-            .env("XDG_STATE_HOME", self.path("state"));
+            .env("XDG_STATE_HOME", self.path("state"))
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("ENVAULT_IDENTITY")
+            .env_remove("ENVAULT_IDENTITY_KEY");
         c
     }
 

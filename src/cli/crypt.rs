@@ -1,0 +1,325 @@
+//! `envault keygen`, `envault encrypt`, `envault decrypt`, and where identities come from.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use super::{emit, hinted, warn, Ctx};
+use crate::config::Config;
+use crate::crypt::{self, DataKey, Header, Identities, Recipient};
+use crate::fsutil::{self, FileWrite, Snapshot};
+use crate::source::{self, Loaded};
+
+/// Create your age identity (private key) and print its public recipient.
+///
+/// Writes $XDG_CONFIG_HOME/envault/identity.txt (default ~/.config/envault/identity.txt), mode
+/// 0600; an existing identity is never overwritten.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  envault keygen\n  envault keygen --output ./ci-identity.txt")]
+pub struct KeygenArgs {
+    /// Write the identity here instead of the default path.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+/// Encrypt environments in place: every value is sealed except plaintext_keys.
+///
+/// A new file gets a random data key wrapped to the environment's recipients (its own
+/// `recipients:`, else the project's). Running it again seals only values added in clear.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  envault encrypt prod\n  envault encrypt staging prod\n  envault encrypt --all"
+)]
+pub struct EncryptArgs {
+    /// The environments to encrypt.
+    #[arg(required_unless_present = "all")]
+    envs: Vec<String>,
+    /// Every environment not marked `encrypted: false`.
+    #[arg(long, conflicts_with = "envs")]
+    all: bool,
+}
+
+/// Print an environment decrypted, or (explicitly) write it back in clear.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  envault decrypt prod --stdout\n  envault decrypt prod --in-place --yes   (puts plaintext back into the file)"
+)]
+pub struct DecryptArgs {
+    env: String,
+    /// Print the plaintext file on stdout.
+    #[arg(long, conflicts_with = "in_place")]
+    stdout: bool,
+    /// Replace the file with its plaintext (needs --yes: the secrets end up in the repository).
+    #[arg(long, requires = "yes")]
+    in_place: bool,
+    /// Confirm --in-place.
+    #[arg(long)]
+    yes: bool,
+}
+
+fn config_dir() -> PathBuf {
+    match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+        Some(d) => PathBuf::from(d).join("envault"),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".config/envault"),
+    }
+}
+
+/// The default identity file.
+pub fn default_identity() -> PathBuf {
+    config_dir().join("identity.txt")
+}
+
+fn read_identity_file(path: &Path, required: bool) -> anyhow::Result<Option<Identities>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(
+                anyhow::Error::new(e).context(format!("cannot read identity {}", path.display()))
+            )
+        }
+    };
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.permissions().mode() & 0o077 != 0 {
+            warn(&format!(
+                "identity {} is readable by other users; run `chmod 600 {}`",
+                path.display(),
+                path.display()
+            ));
+        }
+    }
+    Ok(Some(Identities::parse(&text, &path.display().to_string())?))
+}
+
+/// Every identity available: `--identity`, `ENVAULT_IDENTITY` (a path), `ENVAULT_IDENTITY_KEY`
+/// (the key itself, for CI), the default file, then `~/.ssh/id_ed25519` and `~/.ssh/id_rsa`.
+pub fn load_identities(ctx: &Ctx) -> anyhow::Result<Identities> {
+    let mut ids = Identities::empty();
+    if let Some(p) = &ctx.identity_flag {
+        ids.extend(read_identity_file(&ctx.cwd.join(p), true)?.unwrap_or_else(Identities::empty));
+    }
+    if let Some(p) = std::env::var_os("ENVAULT_IDENTITY").filter(|v| !v.is_empty()) {
+        ids.extend(read_identity_file(Path::new(&p), true)?.unwrap_or_else(Identities::empty));
+    }
+    if let Ok(key) = std::env::var("ENVAULT_IDENTITY_KEY") {
+        if !key.trim().is_empty() {
+            ids.extend(Identities::parse(&key, "ENVAULT_IDENTITY_KEY")?);
+        }
+    }
+    if let Some(found) = read_identity_file(&default_identity(), false)? {
+        ids.extend(found);
+    }
+    let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_default());
+    for name in ["id_ed25519", "id_rsa"] {
+        // SSH keys are a fallback: one that cannot be used (passphrase-protected) is skipped.
+        if let Ok(text) = std::fs::read_to_string(home.join(".ssh").join(name)) {
+            if let Ok(found) = Identities::parse(&text, name) {
+                ids.extend(found);
+            }
+        }
+    }
+    Ok(ids)
+}
+
+pub fn keygen(ctx: &Ctx, args: KeygenArgs) -> anyhow::Result<u8> {
+    let path = args
+        .output
+        .map(|p| ctx.cwd.join(p))
+        .unwrap_or_else(default_identity);
+    if path.exists() {
+        return Err(hinted(
+            format!("{} already exists; an identity is never overwritten", path.display()),
+            "keep using it, or remove it yourself if you really mean to lose access to what it opens",
+        ));
+    }
+    if let Some(dir) = path.parent() {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    let (secret, public) = crypt::generate_identity();
+    let text = format!(
+        "# envault identity: keep this file private\n# public key: {public}\n{}\n",
+        secret.as_str()
+    );
+    fsutil::write_atomic(&Snapshot::new(&path, None), text.as_bytes())?;
+    emit(&format!(
+        "Wrote your identity to {}\nYour recipient (share it; list it under recipients: in .envault.yml):\n{public}\n",
+        path.display()
+    ))?;
+    Ok(0)
+}
+
+/// The data key and header of a loaded environment: opened with the user's identities when the
+/// file is encrypted already, else new and wrapped to its recipients.
+fn key_for(
+    ctx: &Ctx,
+    config: &Config,
+    name: &str,
+    loaded: &Loaded,
+) -> anyhow::Result<(DataKey, Header)> {
+    let label = loaded.path().display().to_string();
+    let header_lines = loaded.doc.leading_lines(crypt::HEADER_PREFIX).join("\n");
+    if let Some(header) = Header::parse(&header_lines)
+        .map_err(|e| anyhow::Error::new(e).context(format!("cannot read the header of {label}")))?
+    {
+        let key = open_key(ctx, &label, &header)?;
+        return Ok((key, header));
+    }
+    let env = config.env(name)?;
+    let texts = config.recipients_of(env);
+    if texts.is_empty() {
+        return Err(hinted(
+            format!("{name} has no recipients: nobody could decrypt {label}"),
+            "run `envault keygen`, then list the printed age1… key under recipients: in .envault.yml",
+        ));
+    }
+    let recipients = texts
+        .iter()
+        .map(|t| t.parse::<Recipient>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let key = DataKey::generate()?;
+    let header = Header::seal_key(&key, &recipients)?;
+    Ok((key, header))
+}
+
+fn open_key(ctx: &Ctx, label: &str, header: &Header) -> anyhow::Result<DataKey> {
+    let ids = load_identities(ctx)?;
+    header.unwrap(&ids).map_err(|e| match e {
+        crypt::CryptError::NotARecipient { .. } => hinted(
+            format!("cannot decrypt {label}: {e}"),
+            "use --identity FILE or ENVAULT_IDENTITY / ENVAULT_IDENTITY_KEY, or ask a recipient to add you (envault recipients add)",
+        ),
+        other => anyhow::Error::new(other).context(format!("cannot decrypt {label}")),
+    })
+}
+
+/// Whether a loaded file carries an envault encryption header.
+pub fn is_encrypted(l: &Loaded) -> bool {
+    !l.doc.leading_lines(crypt::HEADER_PREFIX).is_empty()
+}
+
+/// Replaces an encrypted document by its plaintext, for commands that only read it.
+pub fn decrypt_for_reading(ctx: &Ctx, l: &mut Loaded) -> anyhow::Result<()> {
+    if !is_encrypted(l) {
+        return Ok(());
+    }
+    let label = l.path().display().to_string();
+    let header_lines = l.doc.leading_lines(crypt::HEADER_PREFIX).join("\n");
+    let header = Header::parse(&header_lines)?.expect("is_encrypted checked the header");
+    let key = open_key(ctx, &label, &header)?;
+    l.doc = crypt::decrypt_document(&l.doc, &key, &header)
+        .map_err(|e| anyhow::Error::new(e).context(format!("cannot decrypt {label}")))?;
+    Ok(())
+}
+
+/// Refuses to write into an encrypted file from a command that does not seal values yet.
+pub fn refuse_encrypted(l: &Loaded, command: &str) -> anyhow::Result<()> {
+    if is_encrypted(l) {
+        return Err(hinted(
+            format!("{} is encrypted; `envault {command}` does not write into encrypted environments yet, so nothing was written", l.path().display()),
+            "work on the plaintext (`envault decrypt <env> --in-place --yes`), then `envault encrypt <env>` again",
+        ));
+    }
+    Ok(())
+}
+
+pub fn encrypt(ctx: &Ctx, args: EncryptArgs) -> anyhow::Result<u8> {
+    let config = ctx.load_config()?;
+    let names: Vec<String> = if args.all {
+        config
+            .environments
+            .values()
+            .filter(|e| e.encrypted != Some(false))
+            .map(|e| e.name.clone())
+            .collect()
+    } else {
+        for n in &args.envs {
+            if config.env(n)?.encrypted == Some(false) {
+                return Err(hinted(
+                    format!(
+                        "{n} is marked `encrypted: false` in {}",
+                        config.path.display()
+                    ),
+                    "remove that line (or set it to true) to encrypt it",
+                ));
+            }
+        }
+        args.envs.clone()
+    };
+    let mut loaded = Vec::new();
+    let mut report = String::new();
+    for name in &names {
+        let mut l = source::load_env(&config, name, false)?;
+        let (key, header) = key_for(ctx, &config, name, &l)?;
+        let before = l.doc.render();
+        let sealed = crypt::encrypt_document(&mut l.doc, &key, &header, &config.plaintext_keys)
+            .map_err(|e| {
+                anyhow::Error::new(e).context(format!("cannot encrypt {}", l.path().display()))
+            })?;
+        let clear = l
+            .doc
+            .entries()
+            .filter(|e| !crypt::is_sealed(e.raw_value()))
+            .count();
+        if l.doc.render() == before {
+            report.push_str(&format!(
+                "{}: already encrypted; nothing to do\n",
+                l.path().display()
+            ));
+        } else {
+            report.push_str(&format!(
+                "{}: {sealed} value{} sealed, {clear} left in clear (plaintext_keys); recipients: {}\n",
+                l.path().display(),
+                if sealed == 1 { "" } else { "s" },
+                header.recipients.join(", ")
+            ));
+            loaded.push(l);
+        }
+    }
+    let rendered: Vec<String> = loaded.iter().map(|l| l.doc.render()).collect();
+    let writes: Vec<FileWrite> = loaded
+        .iter()
+        .zip(&rendered)
+        .map(|(l, text)| FileWrite {
+            snapshot: &l.snapshot,
+            contents: text.as_bytes(),
+            new_mode: 0o600,
+        })
+        .collect();
+    fsutil::write_all_atomic(&writes)?;
+    emit(&report)?;
+    Ok(0)
+}
+
+pub fn decrypt(ctx: &Ctx, args: DecryptArgs) -> anyhow::Result<u8> {
+    if !args.stdout && !args.in_place {
+        return Err(hinted(
+            "say where the plaintext goes",
+            "use --stdout to print it, or --in-place --yes to write it back into the file",
+        ));
+    }
+    let config = ctx.load_config()?;
+    config.env(&args.env)?;
+    let l = source::load_env(&config, &args.env, false)?;
+    let label = l.path().display().to_string();
+    let header_lines = l.doc.leading_lines(crypt::HEADER_PREFIX).join("\n");
+    let Some(header) = Header::parse(&header_lines)? else {
+        return Err(hinted(
+            format!("{label} is not encrypted"),
+            format!("read it directly, or run `envault encrypt {}`", args.env),
+        ));
+    };
+    let key = open_key(ctx, &label, &header)?;
+    let plain = crypt::decrypt_document(&l.doc, &key, &header)
+        .map_err(|e| anyhow::Error::new(e).context(format!("cannot decrypt {label}")))?;
+    let text = zeroize::Zeroizing::new(plain.render());
+    if args.stdout {
+        emit(&text)?;
+    } else {
+        fsutil::write_atomic(&l.snapshot, text.as_bytes())?;
+        emit(&format!("{label}: written in clear\n"))?;
+    }
+    Ok(0)
+}
