@@ -364,7 +364,12 @@ fn on_terminal(p: &Project, args: &str, input: &str) -> (i32, String) {
     use std::io::Write;
     let bin = assert_cmd::cargo::cargo_bin("envault");
     let mut child = std::process::Command::new("script")
-        .args(["-qec", &format!("{} {args}", bin.display()), "/dev/null"])
+        // No echo of the typed answer, so it cannot interleave with the prompt.
+        .args([
+            "-qec",
+            &format!("stty -echo; {} {args}", bin.display()),
+            "/dev/null",
+        ])
         .current_dir(p.dir.path())
         .env("HOME", p.path("home"))
         .env("XDG_STATE_HOME", p.path("state"))
