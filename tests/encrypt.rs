@@ -172,10 +172,77 @@ fn tampering_and_missing_recipients_are_clear_errors() {
     assert!(!p.read(".env.prod").contains("#envault"));
 }
 
+/// The lines of `text` starting with `KEY=`.
+fn line_of(text: &str, key: &str) -> String {
+    text.lines()
+        .find(|l| l.starts_with(&format!("{key}=")))
+        .unwrap_or_default()
+        .to_owned()
+}
+
 #[test]
-fn writers_leave_encrypted_files_alone_for_now() {
+fn sync_and_rotate_write_sealed_values_with_stable_ciphertext() {
+    let (p, _) = project_with_identity("plaintext_keys: [LOG_LEVEL, CACHE_TTL]\n");
+    p.run(&["encrypt", "prod"]).success();
+    let before = p.read(".env.prod");
+
+    p.run(&["sync", "dev", "prod"]).success();
+    let after = p.read(".env.prod");
+    // Kept (environment-specific) values keep their exact ciphertext; the header is unchanged.
+    for key in ["DB_HOST", "DB_PORT", "DB_NAME", "DB_PASSWORD"] {
+        assert_eq!(line_of(&before, key), line_of(&after, key), "{key}");
+    }
+    assert_eq!(
+        before
+            .lines()
+            .take_while(|l| l.starts_with("#envault:"))
+            .collect::<Vec<_>>(),
+        after
+            .lines()
+            .take_while(|l| l.starts_with("#envault:"))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        line_of(&after, "API_KEY").starts_with("API_KEY=enc:v1:"),
+        "added values are sealed"
+    );
+    assert!(line_of(&after, "FEATURE_DARK_MODE").starts_with("FEATURE_DARK_MODE=enc:v1:"));
+    assert_eq!(
+        line_of(&after, "LOG_LEVEL"),
+        "LOG_LEVEL=debug",
+        "plaintext_keys stay in clear"
+    );
+    assert!(!after.contains("dev_key_abc123"));
+    let a = p.run(&["decrypt", "prod", "--stdout"]).success();
+    assert!(
+        stdout(&a).contains("API_KEY=dev_key_abc123\n"),
+        "{}",
+        stdout(&a)
+    );
+
+    p.run(&["rotate", "DB_PASSWORD", "--env", "prod"]).success();
+    let rotated = p.read(".env.prod");
+    assert_ne!(
+        line_of(&rotated, "DB_PASSWORD"),
+        line_of(&after, "DB_PASSWORD")
+    );
+    assert_eq!(line_of(&rotated, "DB_HOST"), line_of(&after, "DB_HOST"));
+    let a = p.run(&["decrypt", "prod", "--stdout"]).success();
+    assert!(!stdout(&a).contains("prod_password_789"));
+    p.run(&["rotate", "--undo"]).success();
+    let a = p.run(&["decrypt", "prod", "--stdout"]).success();
+    assert!(stdout(&a).contains("DB_PASSWORD=prod_password_789\n"));
+
+    p.run(&["rotate-all", "--env", "prod"]).success();
+    let a = p.run(&["decrypt", "prod", "--stdout"]).success();
+    assert!(!stdout(&a).contains("prod_password_789"));
+}
+
+#[test]
+fn writing_an_encrypted_file_needs_an_identity() {
     let (p, _) = project_with_identity("");
     p.run(&["encrypt", "prod"]).success();
+    fs::remove_file(identity_path(&p)).unwrap();
     let sealed = p.read(".env.prod");
     for args in [
         &["sync", "dev", "prod"][..],
@@ -184,12 +251,30 @@ fn writers_leave_encrypted_files_alone_for_now() {
     ] {
         let a = p.run(args).code(2);
         assert!(
-            stderr(&a).contains(".env.prod is encrypted"),
+            stderr(&a).contains("none of your identities is a recipient"),
             "{args:?}: {}",
             stderr(&a)
         );
         assert_eq!(p.read(".env.prod"), sealed, "{args:?}");
     }
+}
+
+#[test]
+fn a_new_file_declared_encrypted_is_created_encrypted() {
+    let (p, _) = project_with_identity("");
+    let cfg = p.read(".envault.yml").replace(
+        "  prod: .env.prod\n",
+        "  prod: {file: .env.prod, encrypted: true}\n",
+    );
+    p.write(".envault.yml", &cfg);
+    fs::remove_file(p.path(".env.prod")).unwrap();
+    p.run(&["sync", "dev", "prod"]).success();
+    let prod = p.read(".env.prod");
+    assert!(prod.starts_with("#envault:v1 id="), "{prod}");
+    assert!(!prod.contains("dev_password_123") && !prod.contains("localhost"));
+    assert_eq!(mode_of(&p.path(".env.prod")), 0o600);
+    let a = p.run(&["decrypt", "prod", "--stdout"]).success();
+    assert_eq!(stdout(&a), p.read(".env.dev"));
 }
 
 #[test]

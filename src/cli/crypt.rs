@@ -214,13 +214,99 @@ pub fn decrypt_for_reading(ctx: &Ctx, l: &mut Loaded) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Refuses to write into an encrypted file from a command that does not seal values yet.
-pub fn refuse_encrypted(l: &Loaded, command: &str) -> anyhow::Result<()> {
+/// An encrypted file opened for editing; its document holds the plaintext meanwhile.
+pub struct Sealing {
+    key: DataKey,
+    header: Header,
+    old_sealed: crate::dotenv::Document,
+    old_plain: crate::dotenv::Document,
+}
+
+/// Prepares a file that a command will write. When it is encrypted (or declared
+/// `encrypted: true`, which makes a new file encrypted), its document is replaced by the
+/// plaintext for the command to edit; [`seal_for_writing`] seals the result again.
+pub fn open_for_writing(
+    ctx: &Ctx,
+    config: &Config,
+    env: &str,
+    l: &mut Loaded,
+) -> anyhow::Result<Option<Sealing>> {
+    let declared = config.env(env)?.encrypted == Some(true);
+    if !is_encrypted(l) && !declared {
+        return Ok(None);
+    }
+    let (key, header) = key_for(ctx, config, env, l)?;
+    let old_sealed = l.doc.clone();
     if is_encrypted(l) {
-        return Err(hinted(
-            format!("{} is encrypted; `envault {command}` does not write into encrypted environments yet, so nothing was written", l.path().display()),
-            "work on the plaintext (`envault decrypt <env> --in-place --yes`), then `envault encrypt <env>` again",
+        l.doc = crypt::decrypt_document(&l.doc, &key, &header).map_err(|e| {
+            anyhow::Error::new(e).context(format!("cannot decrypt {}", l.path().display()))
+        })?;
+    } else if l.doc.entries().next().is_some() {
+        warn(&format!(
+            "{} is declared `encrypted: true` but holds values in clear; they are sealed now",
+            l.path().display()
         ));
+    }
+    let old_plain = l.doc.clone();
+    Ok(Some(Sealing {
+        key,
+        header,
+        old_sealed,
+        old_plain,
+    }))
+}
+
+/// Opens an encrypted file for editing without a config (`rotate --undo`): values that were in
+/// clear stay in clear. Returns the sealing and the keys to keep in clear.
+pub fn open_file_for_writing(
+    ctx: &Ctx,
+    l: &mut Loaded,
+) -> anyhow::Result<Option<(Sealing, crate::glob::GlobSet)>> {
+    if !is_encrypted(l) {
+        return Ok(None);
+    }
+    let clear: Vec<String> = l
+        .doc
+        .entries()
+        .filter(|e| !crypt::is_sealed(e.raw_value()))
+        .map(|e| e.key().to_owned())
+        .collect();
+    let label = l.path().display().to_string();
+    let header_lines = l.doc.leading_lines(crypt::HEADER_PREFIX).join("\n");
+    let header = Header::parse(&header_lines)?.expect("is_encrypted checked the header");
+    let key = open_key(ctx, &label, &header)?;
+    let old_sealed = l.doc.clone();
+    l.doc = crypt::decrypt_document(&l.doc, &key, &header)
+        .map_err(|e| anyhow::Error::new(e).context(format!("cannot decrypt {label}")))?;
+    let old_plain = l.doc.clone();
+    let sealing = Sealing {
+        key,
+        header,
+        old_sealed,
+        old_plain,
+    };
+    Ok(Some((sealing, crate::glob::GlobSet::new(clear))))
+}
+
+/// Seals an edited plaintext document again, keeping the ciphertext of unchanged values;
+/// `plaintext_keys` stay in clear.
+pub fn seal_for_writing(
+    sealing: Option<&Sealing>,
+    plaintext_keys: &crate::glob::GlobSet,
+    l: &mut Loaded,
+) -> anyhow::Result<()> {
+    if let Some(s) = sealing {
+        crypt::reseal_document(
+            &mut l.doc,
+            &s.old_sealed,
+            &s.old_plain,
+            &s.key,
+            &s.header,
+            plaintext_keys,
+        )
+        .map_err(|e| {
+            anyhow::Error::new(e).context(format!("cannot encrypt {}", l.path().display()))
+        })?;
     }
     Ok(())
 }

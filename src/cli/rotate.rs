@@ -103,6 +103,8 @@ struct BackupChange {
 struct Target {
     loaded: Loaded,
     plan: DocPlan,
+    /// Set when the file is encrypted: the plan is made on its plaintext and sealed back.
+    sealing: Option<super::crypt::Sealing>,
 }
 
 fn masked(value: &str, show: bool) -> String {
@@ -210,7 +212,11 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// Applies the plans and writes every file at once; nothing is written if any write fails.
-fn write_targets(targets: &mut [Target], keep_previous: bool) -> anyhow::Result<()> {
+fn write_targets(
+    config: &Config,
+    targets: &mut [Target],
+    keep_previous: bool,
+) -> anyhow::Result<()> {
     for t in targets.iter_mut() {
         for w in rotate::apply(&mut t.loaded.doc, &t.plan, keep_previous)? {
             let peers: Vec<String> = w.peers.iter().map(ToString::to_string).collect();
@@ -220,6 +226,7 @@ fn write_targets(targets: &mut [Target], keep_previous: bool) -> anyhow::Result<
                 peers.join(" and ")
             ));
         }
+        super::crypt::seal_for_writing(t.sealing.as_ref(), &config.plaintext_keys, &mut t.loaded)?;
     }
     write_docs(targets.iter().map(|t| &t.loaded))
 }
@@ -292,10 +299,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     };
     let mut loaded = Vec::new();
     for name in &names {
-        let l = source::load_env(&config, name, true)?;
-        super::crypt::refuse_encrypted(&l, "rotate")?;
+        let mut l = source::load_env(&config, name, true)?;
+        let sealing = super::crypt::open_for_writing(ctx, &config, name, &mut l)?;
         if explicit || l.doc.get(key).is_some() {
-            loaded.push(l);
+            loaded.push((l, sealing));
         } else if !l.snapshot.exists() {
             continue;
         }
@@ -310,11 +317,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             format!("check the spelling, or create it with --env ENV (e.g. envault rotate {key} --env dev)"),
         ));
     }
-    let first_value = loaded.iter().find_map(|l| l.doc.get(key));
+    let first_value = loaded.iter().find_map(|(l, _)| l.doc.get(key));
     let class = config.classifier.classify(key, first_value);
     let currents: Vec<(String, &str)> = loaded
         .iter()
-        .map(|l| (l.path().display().to_string(), l.doc.get(key).unwrap_or("")))
+        .map(|(l, _)| (l.path().display().to_string(), l.doc.get(key).unwrap_or("")))
         .collect();
     let pairs: Vec<(&str, &str)> = currents.iter().map(|(f, v)| (f.as_str(), *v)).collect();
     check_rotatable(key, &class, &pairs, c.force)?;
@@ -325,9 +332,13 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     let mut targets: Vec<Target> = loaded
         .into_iter()
         .zip(&news)
-        .map(|(l, new)| {
+        .map(|((l, sealing), new)| {
             let plan = rotate::plan_doc(&l.doc, &[(key.to_owned(), new.clone())]);
-            Target { loaded: l, plan }
+            Target {
+                loaded: l,
+                plan,
+                sealing,
+            }
         })
         .collect();
 
@@ -390,6 +401,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     }
     commit(
         ctx,
+        &config,
         &format!("rotate {key}"),
         &mut targets,
         c.keep_previous,
@@ -401,13 +413,14 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
 /// failed write removes the backup again: there is nothing to undo.
 fn commit(
     ctx: &Ctx,
+    config: &Config,
     command: &str,
     targets: &mut [Target],
     keep_previous: bool,
     mut out: String,
 ) -> anyhow::Result<u8> {
     let backup = save_backup(ctx, command, targets, keep_previous)?;
-    if let Err(e) = write_targets(targets, keep_previous) {
+    if let Err(e) = write_targets(config, targets, keep_previous) {
         let _ = std::fs::remove_file(&backup);
         return Err(e);
     }
@@ -449,8 +462,8 @@ pub fn run_all(ctx: &Ctx, args: AllArgs) -> anyhow::Result<u8> {
     let c = &args.common;
     let config = ctx.load_config()?;
     config.env(&args.env)?;
-    let loaded = source::load_env(&config, &args.env, false)?;
-    super::crypt::refuse_encrypted(&loaded, "rotate-all")?;
+    let mut loaded = source::load_env(&config, &args.env, false)?;
+    let sealing = super::crypt::open_for_writing(ctx, &config, &args.env, &mut loaded)?;
     let label = loaded.path().display().to_string();
     let map = loaded.doc.to_map();
     let mut left: Vec<(String, String)> = Vec::new();
@@ -535,9 +548,14 @@ pub fn run_all(ctx: &Ctx, args: AllArgs) -> anyhow::Result<u8> {
             "pass --yes to rotate without asking",
         ));
     }
-    let mut targets = vec![Target { loaded, plan }];
+    let mut targets = vec![Target {
+        loaded,
+        plan,
+        sealing,
+    }];
     commit(
         ctx,
+        &config,
         &format!("rotate-all --env {}", args.env),
         &mut targets,
         c.keep_previous,
@@ -578,6 +596,7 @@ fn undo(ctx: &Ctx, force: bool) -> anyhow::Result<u8> {
     let mut loaded = Vec::new();
     for file in files {
         let mut l = source::load_path(&file, file.display().to_string(), false)?;
+        let sealing = super::crypt::open_file_for_writing(ctx, &mut l)?;
         let mut edits = Vec::new();
         for ch in backup.changes.iter().filter(|c| c.file == file) {
             if l.doc.get(&ch.key) != Some(ch.new.as_str()) && !force {
@@ -600,6 +619,9 @@ fn undo(ctx: &Ctx, force: bool) -> anyhow::Result<u8> {
             });
         }
         l.doc.edit(&edits)?;
+        if let Some((s, clear)) = &sealing {
+            super::crypt::seal_for_writing(Some(s), clear, &mut l)?;
+        }
         loaded.push(l);
     }
     write_docs(loaded.iter())?;

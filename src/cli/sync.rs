@@ -61,10 +61,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             "name two different environments: envault sync <source> <target>",
         ));
     }
-    let src = source::load_env(&config, &args.source, false)?;
+    let mut src = source::load_env(&config, &args.source, false)?;
     let mut tgt = source::load_env(&config, &args.target, true)?;
-    super::crypt::refuse_encrypted(&src, "sync")?;
-    super::crypt::refuse_encrypted(&tgt, "sync")?;
+    super::crypt::decrypt_for_reading(ctx, &mut src)?;
+    let sealing = super::crypt::open_for_writing(ctx, &config, &args.target, &mut tgt)?;
     warn_duplicates(&src.label, &src.doc);
     warn_duplicates(&tgt.label, &tgt.doc);
 
@@ -107,6 +107,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                 peers.join(" and ")
             ));
         }
+        super::crypt::seal_for_writing(sealing.as_ref(), &config.plaintext_keys, &mut tgt)?;
         fsutil::write_atomic(&tgt.snapshot, tgt.doc.render().as_bytes())?;
         written = true;
     }

@@ -505,3 +505,43 @@ pub fn decrypt_document(
     plain.set_leading_lines(HEADER_PREFIX, &[]);
     Ok(plain)
 }
+
+/// Turns an edited plaintext document back into its encrypted form with stable ciphertext: a
+/// value whose text did not change keeps its old ciphertext (so `git diff` shows only the keys
+/// that changed), other values are sealed anew, `plaintext_keys` stay in clear, and the header
+/// is written at the top.
+pub fn reseal_document(
+    new_plain: &mut crate::dotenv::Document,
+    old_sealed: &crate::dotenv::Document,
+    old_plain: &crate::dotenv::Document,
+    key: &DataKey,
+    header: &Header,
+    plaintext_keys: &crate::glob::GlobSet,
+) -> Result<(), DocError> {
+    let mut raws: Vec<(String, String)> = Vec::new();
+    for e in new_plain.entries() {
+        let k = e.key();
+        if plaintext_keys.matches(k) {
+            continue;
+        }
+        let unchanged = old_plain
+            .entry(k)
+            .is_some_and(|o| o.raw_value() == e.raw_value());
+        let previous = old_sealed
+            .entry(k)
+            .map(|o| o.raw_value())
+            .filter(|r| is_sealed(r));
+        let sealed = match (unchanged, previous) {
+            (true, Some(old)) => old.to_owned(),
+            _ => seal(key, &header.file_id, k, e.raw_value())?,
+        };
+        raws.push((k.to_owned(), sealed));
+    }
+    let edits: Vec<crate::dotenv::Edit> = raws
+        .iter()
+        .map(|(k, raw)| crate::dotenv::Edit::SetRaw { key: k, raw })
+        .collect();
+    new_plain.edit(&edits)?;
+    new_plain.set_leading_lines(HEADER_PREFIX, &header.lines());
+    Ok(())
+}

@@ -178,3 +178,39 @@ fn documents_round_trip() {
         "{e}"
     );
 }
+
+#[test]
+fn resealing_keeps_unchanged_ciphertext() {
+    use crate::dotenv::Document;
+    use crate::glob::GlobSet;
+    let (_, rcpt) = identity();
+    let key = DataKey::generate().unwrap();
+    let header = Header::seal_key(&key, &[rcpt]).unwrap();
+    let mut sealed = Document::parse("A=1\nB='two'\nC=3\n").unwrap();
+    encrypt_document(&mut sealed, &key, &header, &GlobSet::default()).unwrap();
+    let old_plain = decrypt_document(&sealed, &key, &header).unwrap();
+    let mut edited = old_plain.clone();
+    edited.set("B", "changed").unwrap();
+    edited.insert("D", "new", Some("C")).unwrap();
+    reseal_document(
+        &mut edited,
+        &sealed,
+        &old_plain,
+        &key,
+        &header,
+        &GlobSet::default(),
+    )
+    .unwrap();
+    let (before, after) = (sealed.render(), edited.render());
+    let line = |t: &str, k: &str| t.lines().find(|l| l.starts_with(k)).unwrap().to_owned();
+    assert_eq!(
+        line(&before, "A="),
+        line(&after, "A="),
+        "unchanged: same ciphertext"
+    );
+    assert_eq!(line(&before, "C="), line(&after, "C="));
+    assert_ne!(line(&before, "B="), line(&after, "B="));
+    assert!(line(&after, "D=").starts_with("D=enc:v1:"));
+    let back = decrypt_document(&edited, &key, &header).unwrap();
+    assert_eq!(back.render(), "A=1\nB='changed'\nC=3\nD=new\n");
+}
