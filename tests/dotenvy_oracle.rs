@@ -145,3 +145,43 @@ fn entry_shaped_inputs_are_mostly_accepted() {
         "dotenvy accepted only {accepted} of 1000 inputs"
     );
 }
+
+/// Files whose values reference earlier keys (`$ZQX0`, `${ZQX1}`) in every quoting context.
+fn expanding_file() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        3 => "[a-z0-9]{1,3}",
+        2 => (0..4usize).prop_map(|i| format!("$ZQX{i}")),
+        2 => (0..4usize).prop_map(|i| format!("${{ZQX{i}}}")),
+        1 => Just("\\$".to_string()),
+        1 => Just("$".to_string()),
+        1 => Just("_".to_string()),
+        1 => Just("-".to_string()),
+    ];
+    let value = prop::collection::vec(piece, 0..5).prop_map(|p| p.concat());
+    let styled = prop_oneof![
+        value.clone(),
+        value.clone().prop_map(|v| format!("\"{v}\"")),
+        value.prop_map(|v| format!("'{}'", v.replace("\\$", "$"))),
+    ];
+    prop::collection::vec(styled, 1..5).prop_map(|values| {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| format!("ZQX{i}={v}\n"))
+            .collect::<String>()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// `envault run`'s expansion equals dotenvy's wherever dotenvy accepts the file.
+    #[test]
+    fn expansion_matches_dotenvy(src in expanding_file()) {
+        let Some(theirs) = dotenvy_values(&src) else { return Ok(()); };
+        let doc = Document::parse(&src).expect("envault reads what dotenvy reads");
+        let mut ours = Vec::new();
+        envault::dotenv::expand::expand_document(&doc, &|_| None, &mut ours);
+        prop_assert_eq!(ours, theirs, "input {:?}", src);
+    }
+}

@@ -1,5 +1,6 @@
 //! The lossless .env document: parse, render byte for byte, and edit single entries.
 
+pub mod expand;
 mod parse;
 pub mod quote;
 
