@@ -5,6 +5,7 @@ mod crypt;
 mod diff;
 mod init;
 mod rotate;
+mod run;
 mod sync;
 
 use std::io::{self, IsTerminal, Write};
@@ -27,6 +28,7 @@ Examples:
   envault sync dev prod --dry-run     preview promoting dev's keys into prod
   envault rotate DB_PASSWORD          new value in every environment, each its own
   envault encrypt prod                seal prod's values; key names stay readable
+  envault run --env prod -- ./server  run a program with prod's values
   envault completions bash > ~/.local/share/bash-completion/completions/envault";
 
 /// Diff, sync and protect the .env files of a project's environments.
@@ -76,6 +78,7 @@ enum Command {
     Keygen(crypt::KeygenArgs),
     Encrypt(crypt::EncryptArgs),
     Decrypt(crypt::DecryptArgs),
+    Run(run::Args),
     Completions(CompletionsArgs),
 }
 
@@ -179,6 +182,7 @@ pub fn main() -> ExitCode {
         Command::Keygen(a) => crypt::keygen(&ctx, a),
         Command::Encrypt(a) => crypt::encrypt(&ctx, a),
         Command::Decrypt(a) => crypt::decrypt(&ctx, a),
+        Command::Run(a) => run::run(&ctx, a),
         Command::Completions(a) => {
             let mut buf = Vec::new();
             clap_complete::generate(a.shell, &mut Cli::command(), "envault", &mut buf);

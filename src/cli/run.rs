@@ -1,0 +1,73 @@
+//! `envault run`: execute a program with environments' values (decrypted, expanded) added.
+
+use std::os::unix::process::CommandExt;
+
+use super::{hinted, Ctx};
+use crate::dotenv::expand::expand_document;
+use crate::source;
+
+/// Run a program with the values of one or more environments in its environment.
+///
+/// The program is executed directly (no shell), replacing envault, so its exit status and
+/// signals are its own. Encrypted environments are decrypted with your identities. `$VAR` and
+/// `${VAR}` expand as dotenvy does (never inside single quotes). Variables already set in the
+/// environment win unless --override; a later --env wins over an earlier one.
+/// ENVAULT_IDENTITY_KEY is never passed on.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  envault run --env prod -- ./server --port 8080\n  envault run --env dev --env local -- npm test\n  envault run --env prod --override -- env"
+)]
+pub struct Args {
+    /// The environment to load (repeatable; later ones win).
+    #[arg(long = "env", value_name = "ENV", required = true)]
+    envs: Vec<String>,
+    /// Let the environments' values replace variables already set.
+    #[arg(long = "override")]
+    override_existing: bool,
+    /// The program and its arguments.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+    let config = ctx.load_config()?;
+    for e in &args.envs {
+        config.env(e)?;
+    }
+    let process = |name: &str| std::env::var(name).ok();
+    let mut values: Vec<(String, String)> = Vec::new();
+    for name in &args.envs {
+        let mut l = source::load_env(&config, name, false)?;
+        super::crypt::decrypt_for_reading(ctx, &mut l)?;
+        // The process environment wins inside expansion too, unless overriding.
+        let lookup = |n: &str| {
+            if args.override_existing {
+                None
+            } else {
+                process(n)
+            }
+        };
+        expand_document(&l.doc, &lookup, &mut values);
+    }
+    let (program, rest) = args.command.split_first().expect("clap requires a command");
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(rest);
+    for (k, v) in &values {
+        if args.override_existing || std::env::var_os(k).is_none() {
+            cmd.env(k, v);
+        }
+    }
+    cmd.env_remove("ENVAULT_IDENTITY_KEY");
+    // `exec` only returns on failure.
+    let err = cmd.exec();
+    let code = match err.kind() {
+        std::io::ErrorKind::NotFound => 127,
+        _ => 126,
+    };
+    let e = hinted(
+        format!("cannot run `{program}`: {err}"),
+        "check the command's name and that it is executable (it is run directly, not by a shell)",
+    );
+    super::report(&e);
+    Ok(code)
+}
