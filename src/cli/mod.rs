@@ -7,6 +7,7 @@ mod init;
 mod rotate;
 mod run;
 mod sync;
+mod values;
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
@@ -79,6 +80,9 @@ enum Command {
     Encrypt(crypt::EncryptArgs),
     Decrypt(crypt::DecryptArgs),
     Run(run::Args),
+    Get(values::GetArgs),
+    Set(values::SetArgs),
+    Export(values::ExportArgs),
     Completions(CompletionsArgs),
 }
 
@@ -183,6 +187,9 @@ pub fn main() -> ExitCode {
         Command::Encrypt(a) => crypt::encrypt(&ctx, a),
         Command::Decrypt(a) => crypt::decrypt(&ctx, a),
         Command::Run(a) => run::run(&ctx, a),
+        Command::Get(a) => values::get(&ctx, a),
+        Command::Set(a) => values::set(&ctx, a),
+        Command::Export(a) => values::export(&ctx, a),
         Command::Completions(a) => {
             let mut buf = Vec::new();
             clap_complete::generate(a.shell, &mut Cli::command(), "envault", &mut buf);

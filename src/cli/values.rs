@@ -1,0 +1,148 @@
+//! `envault get`, `envault set` and `envault export`: single values and whole environments,
+//! decrypted (and sealed again on write) where the environment is encrypted.
+
+use std::io::Read;
+
+use super::{emit, hinted, warn, Ctx};
+use crate::dotenv::Document;
+use crate::fsutil;
+use crate::source;
+
+/// Print one value (decrypted) on stdout.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  envault get DB_PASSWORD --env prod\n  export PGPASSWORD=\"$(envault get DB_PASSWORD --env prod)\""
+)]
+pub struct GetArgs {
+    key: String,
+    #[arg(long = "env", value_name = "ENV")]
+    env: String,
+}
+
+/// Set one value; it is read from stdin when VALUE is `-` or omitted, so a secret never has to
+/// appear on a command line or in shell history.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  envault set LOG_LEVEL info --env prod\n  envault set DB_PASSWORD --env prod < password.txt\n  pbpaste | envault set API_KEY - --env prod"
+)]
+pub struct SetArgs {
+    key: String,
+    value: Option<String>,
+    #[arg(long = "env", value_name = "ENV")]
+    env: String,
+}
+
+/// Print an environment's values (decrypted) as dotenv, JSON or shell exports.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  envault export --env prod --format json\n  eval \"$(envault export --env dev --format shell)\""
+)]
+pub struct ExportArgs {
+    #[arg(long = "env", value_name = "ENV")]
+    env: String,
+    #[arg(long, value_enum, default_value_t = ExportFormat::Dotenv)]
+    format: ExportFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    Dotenv,
+    Json,
+    Shell,
+}
+
+pub fn get(ctx: &Ctx, args: GetArgs) -> anyhow::Result<u8> {
+    let config = ctx.load_config()?;
+    config.env(&args.env)?;
+    let mut l = source::load_env(&config, &args.env, false)?;
+    super::crypt::decrypt_for_reading(ctx, &mut l)?;
+    match l.doc.get(&args.key) {
+        Some(v) => {
+            emit(&format!("{v}\n"))?;
+            Ok(0)
+        }
+        None => {
+            eprintln!("{} is not in {}", args.key, l.path().display());
+            Ok(1)
+        }
+    }
+}
+
+pub fn set(ctx: &Ctx, args: SetArgs) -> anyhow::Result<u8> {
+    let value = match args.value.as_deref() {
+        Some(v) if v != "-" => v.to_owned(),
+        _ => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s)?;
+            // One trailing line ending is the terminal's or the file's, not the value's.
+            let trimmed = s
+                .strip_suffix('\n')
+                .map(|t| t.strip_suffix('\r').unwrap_or(t));
+            trimmed.unwrap_or(&s).to_owned()
+        }
+    };
+    let config = ctx.load_config()?;
+    config.env(&args.env)?;
+    let mut l = source::load_env(&config, &args.env, true)?;
+    let sealing = super::crypt::open_for_writing(ctx, &config, &args.env, &mut l)?;
+    let existed = l.doc.get(&args.key).is_some();
+    let peers = l.doc.set(&args.key, &value).map_err(|e| {
+        hinted(
+            e.to_string(),
+            "key names are letters, digits, `_` and `.`, not starting with a digit",
+        )
+    })?;
+    if !peers.is_empty() {
+        let names: Vec<String> = peers.iter().map(ToString::to_string).collect();
+        warn(&format!(
+            "{}: no quoting reads the same in every dotenv library; written for dotenvy, {} would read it differently",
+            args.key,
+            names.join(" and ")
+        ));
+    }
+    super::crypt::seal_for_writing(sealing.as_ref(), &config.plaintext_keys, &mut l)?;
+    fsutil::write_atomic(&l.snapshot, l.doc.render().as_bytes())?;
+    emit(&format!(
+        "{} {} in {}{}\n",
+        if existed { "Updated" } else { "Added" },
+        args.key,
+        ctx.display_path(l.path()),
+        if sealing.is_some() { " (sealed)" } else { "" }
+    ))?;
+    Ok(0)
+}
+
+/// `'…'` for a POSIX shell: every byte literal, `'` written as `'\''`.
+fn shell_quote(v: &str) -> String {
+    format!("'{}'", v.replace('\'', "'\\''"))
+}
+
+pub fn export(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<u8> {
+    let config = ctx.load_config()?;
+    config.env(&args.env)?;
+    let mut l = source::load_env(&config, &args.env, false)?;
+    super::crypt::decrypt_for_reading(ctx, &mut l)?;
+    let map = l.doc.to_map();
+    let text = match args.format {
+        ExportFormat::Json => {
+            let obj: serde_json::Map<String, serde_json::Value> = map
+                .iter()
+                .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
+                .collect();
+            serde_json::to_string_pretty(&obj)? + "\n"
+        }
+        ExportFormat::Shell => map
+            .iter()
+            .map(|(k, v)| format!("export {k}={}\n", shell_quote(v)))
+            .collect(),
+        ExportFormat::Dotenv => {
+            let mut doc = Document::default();
+            for (k, v) in &map {
+                doc.insert(k, v, None)?;
+            }
+            doc.render()
+        }
+    };
+    emit(&text)?;
+    Ok(0)
+}
