@@ -297,3 +297,82 @@ fn encrypt_all_respects_encrypted_false() {
         stderr(&a)
     );
 }
+
+#[test]
+fn recipients_are_added_and_removed_explicitly() {
+    let (p, me) = project_with_identity("");
+    p.run(&["encrypt", "prod"]).success();
+    // A teammate's identity, kept apart from ours.
+    let a = p.run(&["keygen", "--output", "mate.txt"]).success();
+    let mate = stdout(&a).lines().last().unwrap().to_owned();
+    let as_mate = |args: &[&str]| {
+        p.cmd()
+            .args(["--identity", "mate.txt"])
+            .args(args)
+            .env("HOME", p.path("nohome"))
+            .assert()
+    };
+
+    // Listing the teammate in .envault.yml grants nothing.
+    p.write(
+        ".envault.yml",
+        &p.read(".envault.yml")
+            .replace(&format!("[{me}]"), &format!("[{me}, {mate}]")),
+    );
+    as_mate(&["decrypt", "prod", "--stdout"]).code(2);
+    let a = p.run(&["recipients", "list", "--env", "prod"]).success();
+    assert!(
+        stdout(&a).contains(&format!(
+            "not given access (run `envault recipients add`):\n  {mate}\n"
+        )),
+        "{}",
+        stdout(&a)
+    );
+
+    let before = p.read(".env.prod");
+    p.run(&["recipients", "add", &mate, "--env", "prod"])
+        .success();
+    let after = p.read(".env.prod");
+    let values = |t: &str| {
+        t.lines()
+            .filter(|l| !l.starts_with("#envault:"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        values(&before),
+        values(&after),
+        "adding a recipient changes only the header"
+    );
+    assert_eq!(
+        stdout(&as_mate(&["get", "DB_PASSWORD", "--env", "prod"]).success()),
+        "prod_password_789\n"
+    );
+
+    let a = p
+        .run(&["recipients", "remove", &mate, "--env", "prod", "--yes"])
+        .success();
+    assert!(
+        stdout(&a).contains("could read: DB_HOST, DB_PORT, DB_NAME, DB_PASSWORD"),
+        "{}",
+        stdout(&a)
+    );
+    assert!(stdout(&a).contains("envault rotate-all --env prod"));
+    as_mate(&["decrypt", "prod", "--stdout"]).code(2);
+    let a = p.run(&["decrypt", "prod", "--stdout"]).success();
+    assert!(stdout(&a).contains("DB_PASSWORD=prod_password_789\n"));
+    let removed = p.read(".env.prod");
+    assert_ne!(
+        removed.lines().find(|l| l.starts_with("DB_HOST=")),
+        after.lines().find(|l| l.starts_with("DB_HOST=")),
+        "every value is sealed again under the new key"
+    );
+    let a = p
+        .run(&["recipients", "remove", &me, "--env", "prod"])
+        .code(2);
+    assert!(
+        stderr(&a).contains("is the only recipient"),
+        "{}",
+        stderr(&a)
+    );
+}

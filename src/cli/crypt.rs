@@ -184,7 +184,7 @@ fn key_for(
     Ok((key, header))
 }
 
-fn open_key(ctx: &Ctx, label: &str, header: &Header) -> anyhow::Result<DataKey> {
+pub fn open_key(ctx: &Ctx, label: &str, header: &Header) -> anyhow::Result<DataKey> {
     let ids = load_identities(ctx)?;
     header.unwrap(&ids).map_err(|e| match e {
         crypt::CryptError::NotARecipient { .. } => hinted(

@@ -4,6 +4,7 @@
 mod crypt;
 mod diff;
 mod init;
+mod recipients;
 mod rotate;
 mod run;
 mod sync;
@@ -80,6 +81,7 @@ enum Command {
     Encrypt(crypt::EncryptArgs),
     Decrypt(crypt::DecryptArgs),
     Run(run::Args),
+    Recipients(recipients::Args),
     Get(values::GetArgs),
     Set(values::SetArgs),
     Export(values::ExportArgs),
@@ -187,6 +189,7 @@ pub fn main() -> ExitCode {
         Command::Encrypt(a) => crypt::encrypt(&ctx, a),
         Command::Decrypt(a) => crypt::decrypt(&ctx, a),
         Command::Run(a) => run::run(&ctx, a),
+        Command::Recipients(a) => recipients::run(&ctx, a),
         Command::Get(a) => values::get(&ctx, a),
         Command::Set(a) => values::set(&ctx, a),
         Command::Export(a) => values::export(&ctx, a),

@@ -1,0 +1,211 @@
+//! `envault recipients list|add|remove`: who can open an environment's data key. Recipients
+//! change only through this command: editing `recipients:` in .envault.yml grants nobody a key.
+
+use std::io::IsTerminal;
+
+use super::{emit, hinted, Ctx};
+use crate::crypt::{self, DataKey, Header, Recipient};
+use crate::fsutil;
+use crate::glob::GlobSet;
+use crate::source::{self, Loaded};
+
+/// List, add or remove the recipients of an encrypted environment.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  envault recipients list --env prod\n  envault recipients add age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p --env prod\n  envault recipients remove age1ql3z… --env prod --yes"
+)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// Show who can open the environment (from its header), and the config's list.
+    List {
+        #[arg(long = "env", value_name = "ENV")]
+        env: String,
+    },
+    /// Give a recipient access: the data key is wrapped to it too (only the header changes).
+    Add {
+        recipient: String,
+        #[arg(long = "env", value_name = "ENV")]
+        env: String,
+        /// Do not ask for confirmation on a terminal.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// Take a recipient's access away: a new data key, every value sealed again.
+    Remove {
+        recipient: String,
+        #[arg(long = "env", value_name = "ENV")]
+        env: String,
+        /// Do not ask for confirmation on a terminal.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+}
+
+fn header_of(l: &Loaded) -> anyhow::Result<Header> {
+    let lines = l.doc.leading_lines(crypt::HEADER_PREFIX).join("\n");
+    Header::parse(&lines)?.ok_or_else(|| {
+        hinted(
+            format!("{} is not encrypted", l.path().display()),
+            "encrypt it first: envault encrypt <env>",
+        )
+    })
+}
+
+fn confirm(yes: bool, question: &str) -> anyhow::Result<()> {
+    if yes || !std::io::stdin().is_terminal() {
+        return Ok(());
+    }
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
+        Ok(())
+    } else {
+        Err(hinted(
+            "cancelled; nothing was written",
+            "pass --yes to skip the question",
+        ))
+    }
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+    let config = ctx.load_config()?;
+    match args.action {
+        Action::List { env } => {
+            let e = config.env(&env)?;
+            let l = source::load_env(&config, &env, false)?;
+            let header = header_of(&l)?;
+            let mut out = format!("{} can be opened by:\n", l.path().display());
+            for r in &header.recipients {
+                out.push_str(&format!("  {r}\n"));
+            }
+            let configured = config.recipients_of(e);
+            let missing: Vec<&String> = configured
+                .iter()
+                .filter(|r| !header.recipients.contains(r))
+                .collect();
+            if !missing.is_empty() {
+                out.push_str(
+                    "Listed in .envault.yml but not given access (run `envault recipients add`):\n",
+                );
+                for r in missing {
+                    out.push_str(&format!("  {r}\n"));
+                }
+            }
+            emit(&out)?;
+            Ok(0)
+        }
+        Action::Add {
+            recipient,
+            env,
+            yes,
+        } => {
+            config.env(&env)?;
+            let new: Recipient = recipient.parse()?;
+            let mut l = source::load_env(&config, &env, false)?;
+            let header = header_of(&l)?;
+            if header.recipients.iter().any(|r| r == new.as_str()) {
+                emit(&format!(
+                    "{} can already be opened by {}\n",
+                    l.path().display(),
+                    new.as_str()
+                ))?;
+                return Ok(0);
+            }
+            confirm(
+                yes,
+                &format!(
+                    "Give {} access to every secret of {}?",
+                    new.as_str(),
+                    l.path().display()
+                ),
+            )?;
+            let key = super::crypt::open_key(ctx, &l.path().display().to_string(), &header)?;
+            let mut recipients = header
+                .recipients
+                .iter()
+                .map(|r| r.parse::<Recipient>())
+                .collect::<Result<Vec<_>, _>>()?;
+            recipients.push(new);
+            let wrapped = Header::wrap(&key, header.file_id, &recipients)?;
+            l.doc
+                .set_leading_lines(crypt::HEADER_PREFIX, &wrapped.lines());
+            fsutil::write_atomic(&l.snapshot, l.doc.render().as_bytes())?;
+            emit(&format!(
+                "{}: added {}\n",
+                l.path().display(),
+                recipient.trim()
+            ))?;
+            Ok(0)
+        }
+        Action::Remove {
+            recipient,
+            env,
+            yes,
+        } => {
+            config.env(&env)?;
+            let mut l = source::load_env(&config, &env, false)?;
+            let header = header_of(&l)?;
+            let gone = recipient.trim();
+            if !header.recipients.iter().any(|r| r == gone) {
+                return Err(hinted(
+                    format!("{gone} is not a recipient of {}", l.path().display()),
+                    format!("see `envault recipients list --env {env}`"),
+                ));
+            }
+            let remaining = header
+                .recipients
+                .iter()
+                .filter(|r| *r != gone)
+                .map(|r| r.parse::<Recipient>())
+                .collect::<Result<Vec<_>, _>>()?;
+            if remaining.is_empty() {
+                return Err(hinted(
+                    format!(
+                        "{gone} is the only recipient of {}; nobody could open it",
+                        l.path().display()
+                    ),
+                    "add the new recipient first, then remove this one",
+                ));
+            }
+            confirm(
+                yes,
+                &format!(
+                    "Remove {gone} from {} (every value is sealed again)?",
+                    l.path().display()
+                ),
+            )?;
+            let label = l.path().display().to_string();
+            let key = super::crypt::open_key(ctx, &label, &header)?;
+            let clear: Vec<String> = l
+                .doc
+                .entries()
+                .filter(|e| !crypt::is_sealed(e.raw_value()))
+                .map(|e| e.key().to_owned())
+                .collect();
+            let exposed: Vec<String> = l
+                .doc
+                .entries()
+                .filter(|e| crypt::is_sealed(e.raw_value()))
+                .map(|e| e.key().to_owned())
+                .collect();
+            let mut plain = crypt::decrypt_document(&l.doc, &key, &header)?;
+            let new_key = DataKey::generate()?;
+            let new_header = Header::seal_key(&new_key, &remaining)?;
+            crypt::encrypt_document(&mut plain, &new_key, &new_header, &GlobSet::new(clear))?;
+            l.doc = plain;
+            fsutil::write_atomic(&l.snapshot, l.doc.render().as_bytes())?;
+            emit(&format!(
+                "{label}: removed {gone}; new data key, {} values sealed again.\n{gone} could read: {}\nThose values are still known to it: rotate them with `envault rotate-all --env {env}`.\n",
+                exposed.len(),
+                exposed.join(", ")
+            ))?;
+            Ok(0)
+        }
+    }
+}
