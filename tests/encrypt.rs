@@ -376,3 +376,57 @@ fn recipients_are_added_and_removed_explicitly() {
         stderr(&a)
     );
 }
+
+#[test]
+fn edit_works_in_a_private_folder_and_reseals() {
+    let (p, _) = project_with_identity("plaintext_keys: [LOG_LEVEL]\n");
+    p.run(&["encrypt", "prod"]).success();
+    let before = p.read(".env.prod");
+    fs::create_dir(p.path("tmp")).unwrap();
+    // The "editor" records where it ran, then changes one value.
+    p.write(
+        "editor.sh",
+        "#!/bin/sh\nstat -c '%a' \"$(dirname \"$1\")\" > \"$RECORD\"\nstat -c '%a' \"$1\" >> \"$RECORD\"\nsed -i 's/^DB_NAME=.*/DB_NAME=renamed_db/' \"$1\"\n",
+    );
+    fs::set_permissions(p.path("editor.sh"), fs::Permissions::from_mode(0o755)).unwrap();
+    let edit = |editor: &str| {
+        p.cmd()
+            .env("EDITOR", editor)
+            .env_remove("VISUAL")
+            .env("TMPDIR", p.path("tmp"))
+            .env("RECORD", p.path("record.txt"))
+            .args(["edit", "prod"])
+            .assert()
+    };
+    let a = edit(p.path("editor.sh").to_str().unwrap()).success();
+    assert_eq!(stdout(&a), ".env.prod: saved (sealed)\n");
+    assert_eq!(
+        p.read("record.txt"),
+        "700\n600\n",
+        "private folder and file"
+    );
+    assert_eq!(
+        fs::read_dir(p.path("tmp")).unwrap().count(),
+        0,
+        "the folder is removed"
+    );
+    let after = p.read(".env.prod");
+    assert_eq!(
+        line_of(&before, "DB_HOST"),
+        line_of(&after, "DB_HOST"),
+        "stable ciphertext"
+    );
+    assert_ne!(line_of(&before, "DB_NAME"), line_of(&after, "DB_NAME"));
+    assert!(!after.contains("renamed_db"));
+    let a = p.run(&["get", "DB_NAME", "--env", "prod"]).success();
+    assert_eq!(stdout(&a), "renamed_db\n");
+
+    // A failing editor writes nothing and still cleans up.
+    let a = edit("false").code(2);
+    assert!(stderr(&a).contains("nothing was written"), "{}", stderr(&a));
+    assert_eq!(p.read(".env.prod"), after);
+    assert_eq!(fs::read_dir(p.path("tmp")).unwrap().count(), 0);
+    // Saving without changes writes nothing.
+    let a = edit("true").success();
+    assert_eq!(stdout(&a), ".env.prod: no changes\n");
+}

@@ -3,6 +3,7 @@
 
 mod crypt;
 mod diff;
+mod edit;
 mod init;
 mod recipients;
 mod rotate;
@@ -82,6 +83,7 @@ enum Command {
     Decrypt(crypt::DecryptArgs),
     Run(run::Args),
     Recipients(recipients::Args),
+    Edit(edit::Args),
     Get(values::GetArgs),
     Set(values::SetArgs),
     Export(values::ExportArgs),
@@ -190,6 +192,7 @@ pub fn main() -> ExitCode {
         Command::Decrypt(a) => crypt::decrypt(&ctx, a),
         Command::Run(a) => run::run(&ctx, a),
         Command::Recipients(a) => recipients::run(&ctx, a),
+        Command::Edit(a) => edit::run(&ctx, a),
         Command::Get(a) => values::get(&ctx, a),
         Command::Set(a) => values::set(&ctx, a),
         Command::Export(a) => values::export(&ctx, a),

@@ -1,0 +1,93 @@
+//! `envault edit`: open an environment in $EDITOR, decrypted in a private temporary folder,
+//! and seal it back with stable ciphertext.
+
+use std::process::Command;
+
+use super::{emit, hinted, Ctx};
+use crate::dotenv::Document;
+use crate::fsutil;
+use crate::source;
+
+/// Edit an environment in $VISUAL / $EDITOR; encrypted ones are decrypted into a private (0700)
+/// temporary folder outside the repository and sealed again afterwards (unchanged values keep
+/// their ciphertext). The folder is removed on every exit path.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  envault edit prod\n  EDITOR='code --wait' envault edit staging"
+)]
+pub struct Args {
+    env: String,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+    let config = ctx.load_config()?;
+    config.env(&args.env)?;
+    let mut l = source::load_env(&config, &args.env, true)?;
+    let sealing = super::crypt::open_for_writing(ctx, &config, &args.env, &mut l)?;
+    let before = l.doc.render();
+
+    // Dropped (removed, editor swap files included) on every return path below.
+    let dir = {
+        use std::os::unix::fs::PermissionsExt;
+        tempfile::Builder::new()
+            .prefix("envault-edit-")
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir()?
+    };
+    let name = l
+        .path()
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| ".env".into());
+    let file = dir.path().join(name);
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&file)?;
+        f.write_all(before.as_bytes())?;
+    }
+    // Ctrl-C reaches the editor; envault waits for it and cleans up instead of dying.
+    let _ = ctrlc::set_handler(|| {});
+    let editor = std::env::var("VISUAL")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .or_else(|| {
+            std::env::var("EDITOR")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+        })
+        .unwrap_or_else(|| "vi".into());
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("envault-edit")
+        .arg(&file)
+        .status()
+        .map_err(|e| {
+            anyhow::Error::new(e).context(format!("cannot start the editor `{editor}`"))
+        })?;
+    if !status.success() {
+        return Err(hinted(
+            format!("the editor `{editor}` failed ({status}); nothing was written"),
+            "set VISUAL or EDITOR to an editor that exits 0 when you save",
+        ));
+    }
+    let text = std::fs::read_to_string(&file)?;
+    if text == before {
+        emit(&format!("{}: no changes\n", ctx.display_path(l.path())))?;
+        return Ok(0);
+    }
+    l.doc = Document::parse(&text).map_err(|e| e.with_path(l.path()))?;
+    super::crypt::seal_for_writing(sealing.as_ref(), &config.plaintext_keys, &mut l)?;
+    fsutil::write_atomic(&l.snapshot, l.doc.render().as_bytes())?;
+    emit(&format!(
+        "{}: saved{}\n",
+        ctx.display_path(l.path()),
+        if sealing.is_some() { " (sealed)" } else { "" }
+    ))?;
+    Ok(0)
+}
