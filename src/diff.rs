@@ -24,13 +24,28 @@ pub struct Diff<'a> {
     pub only_in_source: Vec<OneSided<'a>>,
     pub only_in_target: Vec<OneSided<'a>>,
     pub changed: Vec<Changed<'a>>,
+    /// Keys whose values are sealed and could not be decrypted: present on both sides, but
+    /// their values cannot be compared.
+    pub not_compared: Vec<&'a str>,
     /// How many keys hold the same value on both sides.
     pub unchanged: usize,
 }
 
 impl Diff<'_> {
+    /// Whether nothing differs (keys not compared do not count).
     pub fn is_empty(&self) -> bool {
         self.only_in_source.is_empty() && self.only_in_target.is_empty() && self.changed.is_empty()
+    }
+
+    /// Moves the changed keys for which `opaque(source, target)` holds (values that could not
+    /// be decrypted) from `changed` to `not_compared`.
+    pub fn set_aside(&mut self, opaque: impl Fn(&str, &str) -> bool) {
+        let (aside, keep): (Vec<_>, Vec<_>) = self
+            .changed
+            .drain(..)
+            .partition(|c| opaque(c.source, c.target));
+        self.changed = keep;
+        self.not_compared.extend(aside.into_iter().map(|c| c.key));
     }
 }
 

@@ -85,13 +85,18 @@ impl Masker<'_> {
     }
 
     fn show<'v>(&self, masked: bool, value: &'v str) -> Cow<'v, str> {
-        if masked {
+        if crate::crypt::is_sealed(value) {
+            Cow::Borrowed(SEALED)
+        } else if masked {
             Cow::Borrowed(MASK)
         } else {
             Cow::Borrowed(value)
         }
     }
 }
+
+/// Shown in place of a sealed value that could not be decrypted.
+pub const SEALED: &str = "(encrypted)";
 
 /// A value on one line: newlines and other control characters escaped.
 pub fn one_line(value: &str) -> Cow<'_, str> {
@@ -191,6 +196,17 @@ pub fn diff_text(d: &Diff, source: &str, target: &str, m: Masker, paint: Paint) 
         let masked = m.masks(c.key, &[c.source, c.target]);
         change_line(&mut out, c.key, c.source, c.target, masked, paint);
     }
+    if !d.not_compared.is_empty() {
+        out.push('\n');
+        section_header(
+            &mut out,
+            "Not compared (encrypted, no identity to open them):",
+            paint,
+        );
+        for k in &d.not_compared {
+            let _ = writeln!(out, "  {k}");
+        }
+    }
     out
 }
 
@@ -220,6 +236,8 @@ pub struct JsonDiff<'a> {
     pub only_in_source: Vec<JsonEntry<'a>>,
     pub only_in_target: Vec<JsonEntry<'a>>,
     pub changed: Vec<JsonChange<'a>>,
+    /// Keys present on both sides whose sealed values could not be decrypted.
+    pub not_compared: &'a [&'a str],
 }
 
 fn json_entry<'a>(m: Masker, key: &'a str, value: &'a str) -> JsonEntry<'a> {
@@ -261,6 +279,7 @@ pub fn diff_json<'a>(d: &'a Diff, source: &'a str, target: &'a str, m: Masker) -
             .iter()
             .map(|c| json_change(m, c.key, c.source, c.target))
             .collect(),
+        not_compared: &d.not_compared,
     };
     let mut s = serde_json::to_string_pretty(&j).expect("diff serialises");
     s.push('\n');

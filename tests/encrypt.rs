@@ -430,3 +430,44 @@ fn edit_works_in_a_private_folder_and_reseals() {
     let a = edit("true").success();
     assert_eq!(stdout(&a), ".env.prod: no changes\n");
 }
+
+#[test]
+fn diff_without_an_identity_compares_keys() {
+    let (p, _) = project_with_identity("plaintext_keys: [LOG_LEVEL, CACHE_TTL]\n");
+    fs::copy(p.path(".env.prod"), p.path(".env.prod2")).unwrap();
+    p.write(
+        ".envault.yml",
+        &p.read(".envault.yml").replace(
+            "  prod: .env.prod\n",
+            "  prod: .env.prod\n  prod2: .env.prod2\n",
+        ),
+    );
+    p.run(&["encrypt", "prod", "prod2"]).success();
+    fs::remove_file(identity_path(&p)).unwrap();
+
+    let a = p.run(&["diff", "dev", "prod"]).code(1);
+    let out = stdout(&a);
+    assert!(
+        stderr(&a).contains("cannot decrypt .env.prod: no identity opens it"),
+        "{}",
+        stderr(&a)
+    );
+    assert!(
+        out.contains("Different values:\n  LOG_LEVEL: debug → warn\n  CACHE_TTL: 300 → 1200\n"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("Not compared (encrypted, no identity to open them):\n  DB_HOST\n  DB_PORT\n  DB_NAME\n  DB_PASSWORD\n"),
+        "{out}"
+    );
+    assert!(!out.contains("enc:v1:"), "ciphertext is never shown: {out}");
+
+    // Only unopenable values differ: not counted unless --strict.
+    p.run(&["diff", "prod", "prod2"]).code(0);
+    p.run(&["diff", "prod", "prod2", "--strict"]).code(1);
+    let a = p
+        .run(&["diff", "prod", "prod2", "--format", "json"])
+        .code(0);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&a)).unwrap();
+    assert_eq!(v["not_compared"].as_array().unwrap().len(), 4);
+}

@@ -186,13 +186,33 @@ fn key_for(
 
 pub fn open_key(ctx: &Ctx, label: &str, header: &Header) -> anyhow::Result<DataKey> {
     let ids = load_identities(ctx)?;
-    header.unwrap(&ids).map_err(|e| match e {
-        crypt::CryptError::NotARecipient { .. } => hinted(
-            format!("cannot decrypt {label}: {e}"),
-            "use --identity FILE or ENVAULT_IDENTITY / ENVAULT_IDENTITY_KEY, or ask a recipient to add you (envault recipients add)",
-        ),
-        other => anyhow::Error::new(other).context(format!("cannot decrypt {label}")),
+    header.unwrap(&ids).map_err(|error| {
+        CannotDecrypt {
+            label: label.to_owned(),
+            error,
+        }
+        .into()
     })
+}
+
+/// A data key that none of the user's identities opens (or that cannot be opened at all).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot decrypt {label}: {error}")]
+pub struct CannotDecrypt {
+    pub label: String,
+    pub error: crypt::CryptError,
+}
+
+impl CannotDecrypt {
+    pub fn no_identity(&self) -> bool {
+        matches!(self.error, crypt::CryptError::NotARecipient { .. })
+    }
+
+    pub fn hint(&self) -> Option<String> {
+        self.no_identity().then(|| {
+            "use --identity FILE or ENVAULT_IDENTITY / ENVAULT_IDENTITY_KEY, or ask a recipient to add you (envault recipients add)".to_owned()
+        })
+    }
 }
 
 /// Whether a loaded file carries an envault encryption header.

@@ -50,6 +50,9 @@ struct Common {
     /// Print nothing; only the exit status tells.
     #[arg(short, long)]
     quiet: bool,
+    /// Count encrypted values that cannot be compared (no identity) as differences.
+    #[arg(long)]
+    strict: bool,
 }
 
 pub fn run_envs(ctx: &Ctx, args: EnvArgs) -> anyhow::Result<u8> {
@@ -61,8 +64,8 @@ pub fn run_envs(ctx: &Ctx, args: EnvArgs) -> anyhow::Result<u8> {
         || source::load_env(&config, &args.target, false),
     );
     let (mut src, mut tgt) = (src?, tgt?);
-    super::crypt::decrypt_for_reading(ctx, &mut src)?;
-    super::crypt::decrypt_for_reading(ctx, &mut tgt)?;
+    open_or_compare_keys(ctx, &mut src)?;
+    open_or_compare_keys(ctx, &mut tgt)?;
     let code = report(ctx, &src, &tgt, &config.classifier, &args.common);
     exit_soon((src, tgt));
     code
@@ -72,8 +75,8 @@ pub fn run_files(ctx: &Ctx, args: FileArgs) -> anyhow::Result<u8> {
     let load = |p: &PathBuf| source::load_path(&ctx.cwd.join(p), p.display().to_string(), false);
     let (src, tgt) = both(|| load(&args.file1), || load(&args.file2));
     let (mut src, mut tgt) = (src?, tgt?);
-    super::crypt::decrypt_for_reading(ctx, &mut src)?;
-    super::crypt::decrypt_for_reading(ctx, &mut tgt)?;
+    open_or_compare_keys(ctx, &mut src)?;
+    open_or_compare_keys(ctx, &mut tgt)?;
     // Without a config, the default classifier applies; a config's overrides are used when one
     // is found, so masking matches `envault diff`.
     let classifier = ctx.load_config().map(|c| c.classifier).unwrap_or_default();
@@ -86,6 +89,24 @@ pub fn run_files(ctx: &Ctx, args: FileArgs) -> anyhow::Result<u8> {
 /// only delay the exit, so their memory is left for the OS to reclaim.
 fn exit_soon<T>(loaded: T) {
     std::mem::forget(loaded);
+}
+
+/// Decrypts an encrypted side when an identity opens it; without one, warns and leaves the
+/// values sealed, so the comparison is key-level for them.
+fn open_or_compare_keys(ctx: &Ctx, l: &mut Loaded) -> anyhow::Result<()> {
+    match super::crypt::decrypt_for_reading(ctx, l) {
+        Err(e)
+            if e.downcast_ref::<super::crypt::CannotDecrypt>()
+                .is_some_and(|c| c.no_identity()) =>
+        {
+            super::warn(&format!(
+                "cannot decrypt {}: no identity opens it; its values are compared by key only",
+                l.path().display()
+            ));
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 /// Runs two loads at once: reading and parsing large files is most of a diff's time.
@@ -108,8 +129,10 @@ fn report(
         warn_duplicates(&src.label, &src.doc);
         warn_duplicates(&tgt.label, &tgt.doc);
     }
-    let d = diff_documents(&src.doc, &tgt.doc);
-    let code = if d.is_empty() { 0 } else { 1 };
+    let mut d = diff_documents(&src.doc, &tgt.doc);
+    d.set_aside(|s, t| crate::crypt::is_sealed(s) || crate::crypt::is_sealed(t));
+    let differs = !d.is_empty() || (c.strict && !d.not_compared.is_empty());
+    let code = if differs { 1 } else { 0 };
     if c.quiet {
         return Ok(code);
     }

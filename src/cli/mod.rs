@@ -241,12 +241,8 @@ fn report(e: &anyhow::Error) {
             hint = hint.or(ce.hint());
         } else if let Some(fe) = cause.downcast_ref::<FsError>() {
             hint = hint.or(fe.hint().map(str::to_owned));
-        } else if let Some(ce) = cause.downcast_ref::<crate::crypt::CryptError>() {
-            if let crate::crypt::CryptError::NotARecipient { .. } = ce {
-                hint = hint.or(Some(
-                    "use --identity FILE, or ask a recipient to add you".into(),
-                ));
-            }
+        } else if let Some(cd) = cause.downcast_ref::<crypt::CannotDecrypt>() {
+            hint = hint.or(cd.hint());
         } else if let Some(re) = cause.downcast_ref::<crate::rotate::RotateError>() {
             hint = hint.or(re.hint());
         } else if let Some(h) = cause.downcast_ref::<Hinted>() {
