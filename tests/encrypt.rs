@@ -471,3 +471,65 @@ fn diff_without_an_identity_compares_keys() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&a)).unwrap();
     assert_eq!(v["not_compared"].as_array().unwrap().len(), 4);
 }
+
+#[test]
+fn ssh_keys_work_as_recipient_and_identity() {
+    let p = Project::tutorial();
+    fs::create_dir_all(p.path("home/.ssh")).unwrap();
+    let key = p.path("home/.ssh/id_ed25519");
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "tester", "-f"])
+        .arg(&key)
+        .output()
+        .expect("ssh-keygen is installed (scripts/install-peers)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let public = fs::read_to_string(key.with_extension("pub")).unwrap();
+    p.write(
+        ".envault.yml",
+        &format!(
+            "{}recipients: [\"{}\"]\n",
+            p.read(".envault.yml"),
+            public.trim()
+        ),
+    );
+    p.run(&["encrypt", "prod"]).success();
+    assert!(p
+        .read(".env.prod")
+        .contains("#envault:recipient ssh-ed25519 "));
+    // No age identity at all: ~/.ssh/id_ed25519 opens it.
+    let a = p.run(&["get", "DB_PASSWORD", "--env", "prod"]).success();
+    assert_eq!(stdout(&a), "prod_password_789\n");
+}
+
+#[test]
+fn values_left_in_clear_are_warned_about_and_sealed_by_encrypt() {
+    let (p, _) = project_with_identity("plaintext_keys: [LOG_LEVEL]\n");
+    p.run(&["encrypt", "prod"]).success();
+    // Someone appends a secret in clear to the encrypted file.
+    p.write(
+        ".env.prod",
+        &format!("{}STRAY_TOKEN=oops_in_clear\n", p.read(".env.prod")),
+    );
+    let a = p.run(&["get", "DB_NAME", "--env", "prod"]).success();
+    assert!(
+        stderr(&a).contains(
+            ".env.prod is encrypted but STRAY_TOKEN is in clear; `envault encrypt` seals it"
+        ),
+        "{}",
+        stderr(&a)
+    );
+    let a = p.run(&["encrypt", "prod"]).success();
+    assert!(
+        stdout(&a).starts_with(".env.prod: 1 value sealed"),
+        "{}",
+        stdout(&a)
+    );
+    assert!(!p.read(".env.prod").contains("oops_in_clear"));
+    let a = p.run(&["get", "STRAY_TOKEN", "--env", "prod"]).success();
+    assert_eq!(stdout(&a), "oops_in_clear\n");
+    assert_eq!(stderr(&a), "");
+}

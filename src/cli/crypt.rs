@@ -220,10 +220,39 @@ pub fn is_encrypted(l: &Loaded) -> bool {
     !l.doc.leading_lines(crypt::HEADER_PREFIX).is_empty()
 }
 
+/// Warns about values left in clear in an encrypted file, other than `plaintext_keys`:
+/// `envault encrypt` seals them.
+pub fn warn_clear_values(l: &Loaded, plaintext_keys: &crate::glob::GlobSet) {
+    let clear: Vec<&str> = l
+        .doc
+        .entries()
+        .filter(|e| !crypt::is_sealed(e.raw_value()))
+        .filter(|e| !plaintext_keys.matches(e.key()))
+        .map(|e| e.key())
+        .collect();
+    if !clear.is_empty() {
+        warn(&format!(
+            "{} is encrypted but {} {} in clear; `envault encrypt` seals {}",
+            l.path().display(),
+            clear.join(", "),
+            if clear.len() == 1 { "is" } else { "are" },
+            if clear.len() == 1 { "it" } else { "them" },
+        ));
+    }
+}
+
 /// Replaces an encrypted document by its plaintext, for commands that only read it.
-pub fn decrypt_for_reading(ctx: &Ctx, l: &mut Loaded) -> anyhow::Result<()> {
+/// With the config's `plaintext_keys`, values left in clear beyond them are warned about.
+pub fn decrypt_for_reading(
+    ctx: &Ctx,
+    l: &mut Loaded,
+    plaintext_keys: Option<&crate::glob::GlobSet>,
+) -> anyhow::Result<()> {
     if !is_encrypted(l) {
         return Ok(());
+    }
+    if let Some(p) = plaintext_keys {
+        warn_clear_values(l, p);
     }
     let label = l.path().display().to_string();
     let header_lines = l.doc.leading_lines(crypt::HEADER_PREFIX).join("\n");
@@ -258,6 +287,7 @@ pub fn open_for_writing(
     let (key, header) = key_for(ctx, config, env, l)?;
     let old_sealed = l.doc.clone();
     if is_encrypted(l) {
+        warn_clear_values(l, &config.plaintext_keys);
         l.doc = crypt::decrypt_document(&l.doc, &key, &header).map_err(|e| {
             anyhow::Error::new(e).context(format!("cannot decrypt {}", l.path().display()))
         })?;

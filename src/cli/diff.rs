@@ -64,8 +64,8 @@ pub fn run_envs(ctx: &Ctx, args: EnvArgs) -> anyhow::Result<u8> {
         || source::load_env(&config, &args.target, false),
     );
     let (mut src, mut tgt) = (src?, tgt?);
-    open_or_compare_keys(ctx, &mut src)?;
-    open_or_compare_keys(ctx, &mut tgt)?;
+    open_or_compare_keys(ctx, &mut src, Some(&config.plaintext_keys))?;
+    open_or_compare_keys(ctx, &mut tgt, Some(&config.plaintext_keys))?;
     let code = report(ctx, &src, &tgt, &config.classifier, &args.common);
     exit_soon((src, tgt));
     code
@@ -75,8 +75,8 @@ pub fn run_files(ctx: &Ctx, args: FileArgs) -> anyhow::Result<u8> {
     let load = |p: &PathBuf| source::load_path(&ctx.cwd.join(p), p.display().to_string(), false);
     let (src, tgt) = both(|| load(&args.file1), || load(&args.file2));
     let (mut src, mut tgt) = (src?, tgt?);
-    open_or_compare_keys(ctx, &mut src)?;
-    open_or_compare_keys(ctx, &mut tgt)?;
+    open_or_compare_keys(ctx, &mut src, None)?;
+    open_or_compare_keys(ctx, &mut tgt, None)?;
     // Without a config, the default classifier applies; a config's overrides are used when one
     // is found, so masking matches `envault diff`.
     let classifier = ctx.load_config().map(|c| c.classifier).unwrap_or_default();
@@ -93,8 +93,12 @@ fn exit_soon<T>(loaded: T) {
 
 /// Decrypts an encrypted side when an identity opens it; without one, warns and leaves the
 /// values sealed, so the comparison is key-level for them.
-fn open_or_compare_keys(ctx: &Ctx, l: &mut Loaded) -> anyhow::Result<()> {
-    match super::crypt::decrypt_for_reading(ctx, l) {
+fn open_or_compare_keys(
+    ctx: &Ctx,
+    l: &mut Loaded,
+    plaintext_keys: Option<&crate::glob::GlobSet>,
+) -> anyhow::Result<()> {
+    match super::crypt::decrypt_for_reading(ctx, l, plaintext_keys) {
         Err(e)
             if e.downcast_ref::<super::crypt::CannotDecrypt>()
                 .is_some_and(|c| c.no_identity()) =>

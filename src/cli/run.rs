@@ -38,7 +38,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     let mut values: Vec<(String, String)> = Vec::new();
     for name in &args.envs {
         let mut l = source::load_env(&config, name, false)?;
-        super::crypt::decrypt_for_reading(ctx, &mut l)?;
+        super::crypt::decrypt_for_reading(ctx, &mut l, Some(&config.plaintext_keys))?;
         // The process environment wins inside expansion too, unless overriding.
         let lookup = |n: &str| {
             if args.override_existing {

@@ -63,7 +63,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     }
     let mut src = source::load_env(&config, &args.source, false)?;
     let mut tgt = source::load_env(&config, &args.target, true)?;
-    super::crypt::decrypt_for_reading(ctx, &mut src)?;
+    super::crypt::decrypt_for_reading(ctx, &mut src, Some(&config.plaintext_keys))?;
     let sealing = super::crypt::open_for_writing(ctx, &config, &args.target, &mut tgt)?;
     warn_duplicates(&src.label, &src.doc);
     warn_duplicates(&tgt.label, &tgt.doc);

@@ -55,7 +55,7 @@ pub fn get(ctx: &Ctx, args: GetArgs) -> anyhow::Result<u8> {
     let config = ctx.load_config()?;
     config.env(&args.env)?;
     let mut l = source::load_env(&config, &args.env, false)?;
-    super::crypt::decrypt_for_reading(ctx, &mut l)?;
+    super::crypt::decrypt_for_reading(ctx, &mut l, Some(&config.plaintext_keys))?;
     match l.doc.get(&args.key) {
         Some(v) => {
             emit(&format!("{v}\n"))?;
@@ -121,7 +121,7 @@ pub fn export(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<u8> {
     let config = ctx.load_config()?;
     config.env(&args.env)?;
     let mut l = source::load_env(&config, &args.env, false)?;
-    super::crypt::decrypt_for_reading(ctx, &mut l)?;
+    super::crypt::decrypt_for_reading(ctx, &mut l, Some(&config.plaintext_keys))?;
     let map = l.doc.to_map();
     let text = match args.format {
         ExportFormat::Json => {
