@@ -122,6 +122,10 @@ fn banner(title: &str, paint: Paint) -> String {
 
 /// `KEY: a → b`, or a line diff below the key when a shown value spans lines.
 fn change_line(out: &mut String, key: &str, from: &str, to: &str, masked: bool, paint: Paint) {
+    if crate::crypt::is_sealed(from) && crate::crypt::is_sealed(to) {
+        let _ = writeln!(out, "  {key}: {}", paint.yellow("changed (encrypted)"));
+        return;
+    }
     if !masked && (from.contains('\n') || to.contains('\n')) {
         let _ = writeln!(out, "  {key}:");
         let diff = similar::TextDiff::from_lines(from, to);

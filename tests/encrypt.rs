@@ -533,3 +533,21 @@ fn values_left_in_clear_are_warned_about_and_sealed_by_encrypt() {
     assert_eq!(stdout(&a), "oops_in_clear\n");
     assert_eq!(stderr(&a), "");
 }
+
+#[test]
+fn copies_of_one_encrypted_file_compare_by_ciphertext() {
+    let (p, _) = project_with_identity("");
+    p.run(&["encrypt", "prod"]).success();
+    fs::copy(p.path(".env.prod"), p.path("backup.env")).unwrap();
+    p.run(&["set", "DB_NAME", "other", "--env", "prod"])
+        .success();
+    fs::remove_file(identity_path(&p)).unwrap();
+    // Same data key: an unchanged value has the same ciphertext, a changed one does not.
+    let a = p.run(&["diff-files", "backup.env", ".env.prod"]).code(1);
+    let out = stdout(&a);
+    assert!(
+        out.ends_with("Different values:\n  DB_NAME: changed (encrypted)\n"),
+        "{out}"
+    );
+    assert!(!out.contains("Not compared"), "{out}");
+}

@@ -134,7 +134,19 @@ fn report(
         warn_duplicates(&tgt.label, &tgt.doc);
     }
     let mut d = diff_documents(&src.doc, &tgt.doc);
-    d.set_aside(|s, t| crate::crypt::is_sealed(s) || crate::crypt::is_sealed(t));
+    // Ciphertexts can only be compared under one data key: the same file (same id), e.g. a
+    // copy or another revision. Otherwise sealed values that were not opened are set aside.
+    let file_id = |l: &Loaded| {
+        let lines = l.doc.leading_lines(crate::crypt::HEADER_PREFIX).join("\n");
+        crate::crypt::Header::parse(&lines)
+            .ok()
+            .flatten()
+            .map(|h| h.file_id)
+    };
+    let same_key = file_id(src).is_some() && file_id(src) == file_id(tgt);
+    if !same_key {
+        d.set_aside(|s, t| crate::crypt::is_sealed(s) || crate::crypt::is_sealed(t));
+    }
     let differs = !d.is_empty() || (c.strict && !d.not_compared.is_empty());
     let code = if differs { 1 } else { 0 };
     if c.quiet {

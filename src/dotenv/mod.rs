@@ -79,17 +79,35 @@ pub enum Item {
     Trivia(Text),
 }
 
+/// A file's text, shared by its items; cleared when the last item using it is dropped, since it
+/// may hold secrets.
+pub(crate) struct Buf(String);
+
+impl Drop for Buf {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.0.zeroize();
+    }
+}
+
+impl Deref for Buf {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A slice of a parsed file's text. Items share the file's buffer rather than each owning a
 /// copy: parsing a large file then costs no allocation per line.
 #[derive(Clone)]
 pub struct Text {
-    src: Arc<String>,
+    src: Arc<Buf>,
     start: u32,
     end: u32,
 }
 
 impl Text {
-    fn span(src: &Arc<String>, start: usize, end: usize) -> Text {
+    fn span(src: &Arc<Buf>, start: usize, end: usize) -> Text {
         Text {
             src: Arc::clone(src),
             start: start as u32,
@@ -100,7 +118,7 @@ impl Text {
     fn owned(s: String) -> Text {
         let end = s.len() as u32;
         Text {
-            src: Arc::new(s),
+            src: Arc::new(Buf(s)),
             start: 0,
             end,
         }
@@ -183,7 +201,7 @@ enum Unescaped {
     Raw,
     /// The value is the raw text without its enclosing quotes.
     InsideQuotes,
-    Owned(Box<str>),
+    Owned(zeroize::Zeroizing<String>),
 }
 
 // Values and trivia may hold secrets (a commented-out old password), so Debug shows neither.
@@ -411,7 +429,7 @@ impl Document {
                 line_text: String::new(),
             });
         }
-        let items = parse::parse_items(&Arc::new(src), from)?;
+        let items = parse::parse_items(&Arc::new(Buf(src)), from)?;
         let index = KeyIndex::build(&items);
         Ok(Document { bom, items, index })
     }
@@ -852,7 +870,7 @@ fn eol_of(raw: &str) -> &'static str {
 
 /// Parses the text of one entry; `None` when it is not exactly one entry.
 fn reparse_entry(raw: &str, line: u32) -> Option<Entry> {
-    let mut items = parse::parse_items(&Arc::new(raw.to_owned()), 0).ok()?;
+    let mut items = parse::parse_items(&Arc::new(Buf(raw.to_owned())), 0).ok()?;
     if items.len() != 1 {
         return None;
     }

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use super::{Entry, Item, ParseError, ParseErrorKind, Text, Unescaped};
+use super::{Buf, Entry, Item, ParseError, ParseErrorKind, Text, Unescaped};
 
 /// Where the line splitter stands at the end of a physical line (dotenvy's `ParseState`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -258,7 +258,7 @@ fn parse_value(input: &str) -> Result<Value, ValueError> {
     let unescaped = if out.len() == raw_len && out.as_bytes() == &input.as_bytes()[..raw_len] {
         Unescaped::Raw
     } else {
-        Unescaped::Owned(out.into_boxed_str())
+        Unescaped::Owned(zeroize::Zeroizing::new(out))
     };
     Ok(Value { unescaped, raw_len })
 }
@@ -309,7 +309,7 @@ pub(super) fn line_col(src: &str, offset: usize) -> (usize, usize) {
 }
 
 /// Parses `shared` from byte `from` (past a BOM) into items.
-pub(super) fn parse_items(shared: &Arc<String>, from: usize) -> Result<Vec<Item>, ParseError> {
+pub(super) fn parse_items(shared: &Arc<Buf>, from: usize) -> Result<Vec<Item>, ParseError> {
     let src: &str = shared;
     let bytes = src.as_bytes();
     let mut items = Vec::with_capacity(src.len() / 40 + 1);
@@ -456,7 +456,7 @@ fn parse_logical(
 /// Reads a single value text as dotenvy would (no expansion); used to check rendered values.
 #[cfg(test)]
 pub(super) fn read_value(text: &str) -> Option<String> {
-    let src = Arc::new(format!("K={text}\n"));
+    let src = Arc::new(Buf(format!("K={text}\n")));
     match parse_items(&src, 0).ok()?.as_slice() {
         [Item::Entry(e)] => Some(e.value().to_owned()),
         _ => None,
