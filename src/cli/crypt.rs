@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::{emit, hinted, warn, Ctx};
 use crate::config::Config;
 use crate::crypt::{self, DataKey, Header, Identities, Recipient};
-use crate::fsutil::{self, FileWrite, Snapshot};
+use crate::fsutil::{self, Snapshot};
 use crate::source::{self, Loaded};
 
 /// Create your age identity (private key) and print its public recipient.
@@ -160,8 +160,7 @@ fn key_for(
     loaded: &Loaded,
 ) -> anyhow::Result<(DataKey, Header)> {
     let label = loaded.path().display().to_string();
-    let header_lines = loaded.doc.leading_lines(crypt::HEADER_PREFIX).join("\n");
-    if let Some(header) = Header::parse(&header_lines)
+    if let Some(header) = crypt::header_of(&loaded.doc)
         .map_err(|e| anyhow::Error::new(e).context(format!("cannot read the header of {label}")))?
     {
         let key = open_key(ctx, &label, &header)?;
@@ -223,12 +222,9 @@ pub fn is_encrypted(l: &Loaded) -> bool {
 /// Warns about values left in clear in an encrypted file, other than `plaintext_keys`:
 /// `envault encrypt` seals them.
 pub fn warn_clear_values(l: &Loaded, plaintext_keys: &crate::glob::GlobSet) {
-    let clear: Vec<&str> = l
-        .doc
-        .entries()
-        .filter(|e| !crypt::is_sealed(e.raw_value()))
-        .filter(|e| !plaintext_keys.matches(e.key()))
-        .map(|e| e.key())
+    let clear: Vec<String> = crypt::clear_keys(&l.doc)
+        .into_iter()
+        .filter(|k| !plaintext_keys.matches(k))
         .collect();
     if !clear.is_empty() {
         warn(&format!(
@@ -255,8 +251,7 @@ pub fn decrypt_for_reading(
         warn_clear_values(l, p);
     }
     let label = l.path().display().to_string();
-    let header_lines = l.doc.leading_lines(crypt::HEADER_PREFIX).join("\n");
-    let header = Header::parse(&header_lines)?.expect("is_encrypted checked the header");
+    let header = crypt::header_of(&l.doc)?.expect("is_encrypted checked the header");
     let key = open_key(ctx, &label, &header)?;
     l.doc = crypt::decrypt_document(&l.doc, &key, &header)
         .map_err(|e| anyhow::Error::new(e).context(format!("cannot decrypt {label}")))?;
@@ -315,15 +310,9 @@ pub fn open_file_for_writing(
     if !is_encrypted(l) {
         return Ok(None);
     }
-    let clear: Vec<String> = l
-        .doc
-        .entries()
-        .filter(|e| !crypt::is_sealed(e.raw_value()))
-        .map(|e| e.key().to_owned())
-        .collect();
+    let clear = crypt::clear_keys(&l.doc);
     let label = l.path().display().to_string();
-    let header_lines = l.doc.leading_lines(crypt::HEADER_PREFIX).join("\n");
-    let header = Header::parse(&header_lines)?.expect("is_encrypted checked the header");
+    let header = crypt::header_of(&l.doc)?.expect("is_encrypted checked the header");
     let key = open_key(ctx, &label, &header)?;
     let old_sealed = l.doc.clone();
     l.doc = crypt::decrypt_document(&l.doc, &key, &header)
@@ -394,11 +383,7 @@ pub fn encrypt(ctx: &Ctx, args: EncryptArgs) -> anyhow::Result<u8> {
             .map_err(|e| {
                 anyhow::Error::new(e).context(format!("cannot encrypt {}", l.path().display()))
             })?;
-        let clear = l
-            .doc
-            .entries()
-            .filter(|e| !crypt::is_sealed(e.raw_value()))
-            .count();
+        let clear = crypt::clear_keys(&l.doc).len();
         if l.doc.render() == before {
             report.push_str(&format!(
                 "{}: already encrypted; nothing to do\n",
@@ -414,17 +399,7 @@ pub fn encrypt(ctx: &Ctx, args: EncryptArgs) -> anyhow::Result<u8> {
             loaded.push(l);
         }
     }
-    let rendered: Vec<String> = loaded.iter().map(|l| l.doc.render()).collect();
-    let writes: Vec<FileWrite> = loaded
-        .iter()
-        .zip(&rendered)
-        .map(|(l, text)| FileWrite {
-            snapshot: &l.snapshot,
-            contents: text.as_bytes(),
-            new_mode: 0o600,
-        })
-        .collect();
-    fsutil::write_all_atomic(&writes)?;
+    super::write_all(loaded.iter())?;
     emit(&report)?;
     Ok(0)
 }
@@ -440,8 +415,7 @@ pub fn decrypt(ctx: &Ctx, args: DecryptArgs) -> anyhow::Result<u8> {
     config.env(&args.env)?;
     let l = source::load_env(&config, &args.env, false)?;
     let label = l.path().display().to_string();
-    let header_lines = l.doc.leading_lines(crypt::HEADER_PREFIX).join("\n");
-    let Some(header) = Header::parse(&header_lines)? else {
+    let Some(header) = crypt::header_of(&l.doc)? else {
         return Err(hinted(
             format!("{label} is not encrypted"),
             format!("read it directly, or run `envault encrypt {}`", args.env),

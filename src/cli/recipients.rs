@@ -47,8 +47,7 @@ enum Action {
 }
 
 fn header_of(l: &Loaded) -> anyhow::Result<Header> {
-    let lines = l.doc.leading_lines(crypt::HEADER_PREFIX).join("\n");
-    Header::parse(&lines)?.ok_or_else(|| {
+    crypt::header_of(&l.doc)?.ok_or_else(|| {
         hinted(
             format!("{} is not encrypted", l.path().display()),
             "encrypt it first: envault encrypt <env>",
@@ -182,12 +181,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             )?;
             let label = l.path().display().to_string();
             let key = super::crypt::open_key(ctx, &label, &header)?;
-            let clear: Vec<String> = l
-                .doc
-                .entries()
-                .filter(|e| !crypt::is_sealed(e.raw_value()))
-                .map(|e| e.key().to_owned())
-                .collect();
+            let clear = crypt::clear_keys(&l.doc);
             let exposed: Vec<String> = l
                 .doc
                 .entries()

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{emit, hinted, warn, Ctx};
+use super::{emit, hinted, Ctx};
 use crate::classify::{provider_format, url_password, Classification, Reason, SecretKind};
 use crate::config::Config;
 use crate::dotenv::Edit;
-use crate::fsutil::{self, FileWrite, Snapshot};
+use crate::fsutil::{self, Snapshot};
 use crate::rotate::{self, DocPlan, Format};
 use crate::source::{self, Loaded};
 
@@ -219,33 +219,11 @@ fn write_targets(
 ) -> anyhow::Result<()> {
     for t in targets.iter_mut() {
         for w in rotate::apply(&mut t.loaded.doc, &t.plan, keep_previous)? {
-            let peers: Vec<String> = w.peers.iter().map(ToString::to_string).collect();
-            warn(&format!(
-                "{}: no quoting reads the same in every dotenv library; written for dotenvy, {} would read it differently",
-                w.key,
-                peers.join(" and ")
-            ));
+            super::warn_quoting(&w.key, &w.peers);
         }
         super::crypt::seal_for_writing(t.sealing.as_ref(), &config.plaintext_keys, &mut t.loaded)?;
     }
-    write_docs(targets.iter().map(|t| &t.loaded))
-}
-
-/// Writes loaded documents back, all at once or not at all.
-fn write_docs<'a>(docs: impl Iterator<Item = &'a Loaded>) -> anyhow::Result<()> {
-    let docs: Vec<&Loaded> = docs.collect();
-    let rendered: Vec<String> = docs.iter().map(|l| l.doc.render()).collect();
-    let writes: Vec<FileWrite> = docs
-        .iter()
-        .zip(&rendered)
-        .map(|(l, text)| FileWrite {
-            snapshot: &l.snapshot,
-            contents: text.as_bytes(),
-            new_mode: 0o600,
-        })
-        .collect();
-    fsutil::write_all_atomic(&writes)?;
-    Ok(())
+    super::write_all(targets.iter().map(|t| &t.loaded))
 }
 
 /// Refuses keys that are not secrets and values a provider issued, unless forced.
@@ -624,7 +602,7 @@ fn undo(ctx: &Ctx, force: bool) -> anyhow::Result<u8> {
         }
         loaded.push(l);
     }
-    write_docs(loaded.iter())?;
+    super::write_all(loaded.iter())?;
     let done = path.with_extension("undone");
     std::fs::rename(&path, &done)?;
     let names: Vec<String> = loaded.iter().map(|l| ctx.display_path(l.path())).collect();

@@ -100,12 +100,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     if !args.dry_run && plan.changes_target() {
         let quote_warnings = sync::apply(&plan, &src.doc, &mut tgt.doc)?;
         for w in quote_warnings {
-            let peers: Vec<String> = w.peers.iter().map(ToString::to_string).collect();
-            warn(&format!(
-                "{}: no quoting reads the same in every dotenv library; written for dotenvy, {} would read it differently (see docs/dotenv-dialect.md)",
-                w.key,
-                peers.join(" and ")
-            ));
+            super::warn_quoting(&w.key, &w.peers);
         }
         super::crypt::seal_for_writing(sealing.as_ref(), &config.plaintext_keys, &mut tgt)?;
         fsutil::write_atomic(&tgt.snapshot, tgt.doc.render().as_bytes())?;

@@ -3,7 +3,7 @@
 
 use std::io::Read;
 
-use super::{emit, hinted, warn, Ctx};
+use super::{emit, hinted, Ctx};
 use crate::dotenv::Document;
 use crate::fsutil;
 use crate::source;
@@ -92,14 +92,7 @@ pub fn set(ctx: &Ctx, args: SetArgs) -> anyhow::Result<u8> {
             "key names are letters, digits, `_` and `.`, not starting with a digit",
         )
     })?;
-    if !peers.is_empty() {
-        let names: Vec<String> = peers.iter().map(ToString::to_string).collect();
-        warn(&format!(
-            "{}: no quoting reads the same in every dotenv library; written for dotenvy, {} would read it differently",
-            args.key,
-            names.join(" and ")
-        ));
-    }
+    super::warn_quoting(&args.key, &peers);
     super::crypt::seal_for_writing(sealing.as_ref(), &config.plaintext_keys, &mut l)?;
     fsutil::write_atomic(&l.snapshot, l.doc.render().as_bytes())?;
     emit(&format!(

@@ -545,3 +545,16 @@ pub fn reseal_document(
     new_plain.set_leading_lines(HEADER_PREFIX, &header.lines());
     Ok(())
 }
+
+/// The header of `doc`, read from its leading `#envault:` lines; `None` when it has none.
+pub fn header_of(doc: &crate::dotenv::Document) -> Result<Option<Header>, CryptError> {
+    Header::parse(&doc.leading_lines(HEADER_PREFIX).join("\n"))
+}
+
+/// The keys of `doc` whose values are not sealed, in file order.
+pub fn clear_keys(doc: &crate::dotenv::Document) -> Vec<String> {
+    doc.entries()
+        .filter(|e| !is_sealed(e.raw_value()))
+        .map(|e| e.key().to_owned())
+        .collect()
+}
