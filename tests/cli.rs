@@ -545,7 +545,24 @@ fn sync_into_itself_is_an_error() {
 #[test]
 fn every_command_has_help_with_an_example() {
     let p = Project::empty();
-    for cmd in ["init", "diff", "diff-files", "sync", "completions"] {
+    for cmd in [
+        "init",
+        "diff",
+        "diff-files",
+        "sync",
+        "rotate",
+        "rotate-all",
+        "keygen",
+        "encrypt",
+        "decrypt",
+        "edit",
+        "get",
+        "set",
+        "export",
+        "recipients",
+        "run",
+        "completions",
+    ] {
         let a = p.run(&[cmd, "--help"]).success();
         assert!(
             stdout(&a).contains("Examples:\n  envault "),
