@@ -11,6 +11,7 @@ pub mod crypt;
 pub mod diff;
 pub mod dotenv;
 pub mod fsutil;
+pub mod git;
 pub mod glob;
 pub mod output;
 pub mod rotate;

@@ -16,6 +16,12 @@ pub enum LoadError {
     Parse(#[from] ParseError),
     #[error("{} does not exist", .path.display())]
     Missing { path: PathBuf, env: Option<String> },
+    #[error(transparent)]
+    Git(#[from] crate::git::GitError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("there is no {} at {rev}", .path.display())]
+    NoConfigAt { rev: String, path: PathBuf },
 }
 
 impl LoadError {
@@ -27,6 +33,12 @@ impl LoadError {
                 "create the file, or fix the path of '{env}' under `environments:`"
             )),
             LoadError::Missing { env: None, .. } => None,
+            LoadError::Git(e) => e.hint().map(str::to_owned),
+            LoadError::Config(e) => e.hint(),
+            LoadError::NoConfigAt { .. } => Some(
+                "an environment name at a revision is resolved through .envault.yml as it was then; compare files instead with diff-files REV:PATH"
+                    .into(),
+            ),
         }
     }
 }
@@ -78,5 +90,52 @@ pub fn load_env(config: &Config, name: &str, allow_missing: bool) -> Result<Load
             env: Some(name.to_owned()),
         },
         other => other,
+    })
+}
+
+/// Reads the environment `name` as it was at revision `rev`, resolved through the
+/// configuration at `config_path` as it was at that revision. A file absent there is an empty
+/// document (its snapshot says it does not exist).
+pub fn load_env_at(
+    repo: &crate::git::Repo,
+    cwd: &Path,
+    config_path: &Path,
+    name: &str,
+    rev: &str,
+) -> Result<Loaded, LoadError> {
+    let cfg_rel = repo.relative(cwd, config_path)?;
+    let text = repo
+        .file_at(rev, &cfg_rel)?
+        .ok_or_else(|| LoadError::NoConfigAt {
+            rev: rev.to_owned(),
+            path: cfg_rel.clone(),
+        })?;
+    let text = String::from_utf8_lossy(&text);
+    let config = Config::parse(&text, &cwd.join(config_path))?;
+    let env = config.env(name)?;
+    let mut l = load_path_at(repo, cwd, &env.file, rev)?;
+    l.label = format!("{name}@{rev}");
+    Ok(l)
+}
+
+/// Reads the file at `path` (relative to `cwd`) as it was at revision `rev`; an absent file is
+/// an empty document.
+pub fn load_path_at(
+    repo: &crate::git::Repo,
+    cwd: &Path,
+    path: &Path,
+    rev: &str,
+) -> Result<Loaded, LoadError> {
+    let rel = repo.relative(cwd, path)?;
+    let bytes = repo.file_at(rev, &rel)?;
+    let label = format!("{rev}:{}", rel.display());
+    let doc = match &bytes {
+        Some(b) => Document::parse_bytes(b).map_err(|e| e.with_path(&label))?,
+        None => Document::default(),
+    };
+    Ok(Loaded {
+        label,
+        snapshot: fsutil::Snapshot::new(&cwd.join(path), bytes.as_deref()),
+        doc,
     })
 }

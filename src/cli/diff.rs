@@ -1,10 +1,11 @@
 //! `envault diff` (two environments) and `envault diff-files` (two files, no config).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{emit, warn_duplicates, Ctx, Format};
 use crate::classify::Classifier;
 use crate::diff::diff_documents;
+use crate::git::Repo;
 use crate::output::{self, Masker};
 use crate::source::{self, Loaded};
 
@@ -57,13 +58,21 @@ struct Common {
 
 pub fn run_envs(ctx: &Ctx, args: EnvArgs) -> anyhow::Result<u8> {
     let config = ctx.load_config()?;
-    config.env(&args.source)?;
-    config.env(&args.target)?;
-    let (src, tgt) = both(
-        || source::load_env(&config, &args.source, false),
-        || source::load_env(&config, &args.target, false),
-    );
-    let (mut src, mut tgt) = (src?, tgt?);
+    let load = |spec: &str| -> anyhow::Result<Loaded> {
+        match spec.split_once('@') {
+            Some((name, rev)) => {
+                let repo = Repo::discover(&ctx.cwd)?;
+                let l = source::load_env_at(&repo, &ctx.cwd, &config.path, name, rev)?;
+                warn_if_absent(&l);
+                Ok(l)
+            }
+            None => {
+                config.env(spec)?;
+                Ok(source::load_env(&config, spec, false)?)
+            }
+        }
+    };
+    let (mut src, mut tgt) = (load(&args.source)?, load(&args.target)?);
     open_or_compare_keys(ctx, &mut src, Some(&config.plaintext_keys))?;
     open_or_compare_keys(ctx, &mut tgt, Some(&config.plaintext_keys))?;
     let code = report(ctx, &src, &tgt, &config.classifier, &args.common);
@@ -71,8 +80,39 @@ pub fn run_envs(ctx: &Ctx, args: EnvArgs) -> anyhow::Result<u8> {
     code
 }
 
+/// A file read from git that did not exist at that revision is compared as empty.
+fn warn_if_absent(l: &Loaded) {
+    if !l.snapshot.exists() {
+        super::warn(&format!(
+            "{} does not exist at that revision; compared as empty",
+            l.label
+        ));
+    }
+}
+
+/// `REV:PATH` names a file at a revision, unless a file of that name exists here.
+fn revision_path(ctx: &Ctx, arg: &Path) -> Option<(String, PathBuf)> {
+    let text = arg.to_str()?;
+    let (rev, path) = text.split_once(':')?;
+    (!rev.is_empty() && !ctx.cwd.join(arg).exists()).then(|| (rev.to_owned(), PathBuf::from(path)))
+}
+
 pub fn run_files(ctx: &Ctx, args: FileArgs) -> anyhow::Result<u8> {
-    let load = |p: &PathBuf| source::load_path(&ctx.cwd.join(p), p.display().to_string(), false);
+    let load = |p: &PathBuf| -> anyhow::Result<Loaded> {
+        match revision_path(ctx, p) {
+            Some((rev, path)) => {
+                let repo = Repo::discover(&ctx.cwd)?;
+                let l = source::load_path_at(&repo, &ctx.cwd, &path, &rev)?;
+                warn_if_absent(&l);
+                Ok(l)
+            }
+            None => Ok(source::load_path(
+                &ctx.cwd.join(p),
+                p.display().to_string(),
+                false,
+            )?),
+        }
+    };
     let (src, tgt) = both(|| load(&args.file1), || load(&args.file2));
     let (mut src, mut tgt) = (src?, tgt?);
     open_or_compare_keys(ctx, &mut src, None)?;

@@ -241,6 +241,8 @@ fn report(e: &anyhow::Error) {
             hint = hint.or(ce.hint());
         } else if let Some(fe) = cause.downcast_ref::<FsError>() {
             hint = hint.or(fe.hint().map(str::to_owned));
+        } else if let Some(ge) = cause.downcast_ref::<crate::git::GitError>() {
+            hint = hint.or(ge.hint().map(str::to_owned));
         } else if let Some(cd) = cause.downcast_ref::<crypt::CannotDecrypt>() {
             hint = hint.or(cd.hint());
         } else if let Some(re) = cause.downcast_ref::<crate::rotate::RotateError>() {

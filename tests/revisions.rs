@@ -1,0 +1,119 @@
+//! Diffs across git revisions, with the real git CLI.
+
+mod common;
+
+use std::process::Command;
+
+use common::{stderr, stdout, Project};
+
+fn git(p: &Project, args: &[&str]) {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(p.dir.path())
+        .env("HOME", p.path("home"))
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The tutorial committed on `main`, then a `feature` branch that changes prod.
+fn repo() -> Project {
+    let p = Project::tutorial();
+    std::fs::remove_dir_all(p.path(".git")).unwrap();
+    git(&p, &["init", "-q", "-b", "main"]);
+    git(
+        &p,
+        &[
+            "add",
+            ".envault.yml",
+            ".env.dev",
+            ".env.staging",
+            ".env.prod",
+        ],
+    );
+    git(&p, &["commit", "-q", "-m", "tutorial"]);
+    git(&p, &["checkout", "-q", "-b", "feature"]);
+    let changed = p
+        .read(".env.prod")
+        .replace("LOG_LEVEL=warn", "LOG_LEVEL=error")
+        + "NEW_FLAG=on\n";
+    p.write(".env.prod", &changed);
+    git(&p, &["commit", "-q", "-am", "prod: quieter logs, new flag"]);
+    p
+}
+
+#[test]
+fn environments_at_revisions() {
+    let p = repo();
+    let a = p.run(&["diff", "prod@main", "prod@feature"]).code(1);
+    assert_eq!(
+        stdout(&a),
+        "═══ Diff: prod@main → prod@feature ═══\n\nOnly in prod@main:\n  (none)\n\nOnly in prod@feature:\n  NEW_FLAG=on\n\nDifferent values:\n  LOG_LEVEL: warn → error\n"
+    );
+    // No `@`: the working tree.
+    p.write(
+        ".env.prod",
+        &p.read(".env.prod").replace("NEW_FLAG=on", "NEW_FLAG=off"),
+    );
+    let a = p.run(&["diff", "prod@HEAD", "prod"]).code(1);
+    assert!(
+        stdout(&a).contains("  NEW_FLAG: on → off\n"),
+        "{}",
+        stdout(&a)
+    );
+    p.run(&["diff", "prod@main~0", "prod@main"]).code(0);
+}
+
+#[test]
+fn files_at_revisions_and_absent_files() {
+    let p = repo();
+    let a = p
+        .run(&["diff-files", "main:.env.prod", "HEAD:.env.prod"])
+        .code(1);
+    assert!(
+        stdout(&a).starts_with("═══ Diff: main:.env.prod → HEAD:.env.prod ═══"),
+        "{}",
+        stdout(&a)
+    );
+    assert!(stdout(&a).contains("  LOG_LEVEL: warn → error\n"));
+    let a = p.run(&["diff-files", "main:.env.qa", ".env.dev"]).code(1);
+    assert!(
+        stderr(&a).contains("main:.env.qa does not exist at that revision; compared as empty"),
+        "{}",
+        stderr(&a)
+    );
+    let a = p.run(&["diff", "prod@no-such-branch", "prod"]).code(2);
+    assert!(
+        stderr(&a).contains("unknown revision `no-such-branch`"),
+        "{}",
+        stderr(&a)
+    );
+}
+
+#[test]
+fn environment_names_resolve_through_the_config_of_that_revision() {
+    let p = repo();
+    // On feature, prod moves to another file; main still knows the old one.
+    git(&p, &["mv", ".env.prod", ".env.production"]);
+    p.write(
+        ".envault.yml",
+        &p.read(".envault.yml")
+            .replace("prod: .env.prod", "prod: .env.production"),
+    );
+    git(&p, &["commit", "-q", "-am", "rename prod"]);
+    let a = p.run(&["diff", "prod@main", "prod@feature"]).code(1);
+    assert!(
+        stdout(&a).contains("  LOG_LEVEL: warn → error\n"),
+        "{}",
+        stdout(&a)
+    );
+}
