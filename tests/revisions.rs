@@ -117,3 +117,78 @@ fn environment_names_resolve_through_the_config_of_that_revision() {
         stdout(&a)
     );
 }
+
+#[test]
+fn textconv_shows_keys_and_masks_secrets_with_fingerprints() {
+    let p = Project::tutorial();
+    let a = p.run(&["textconv", ".env.prod"]).success();
+    let out = stdout(&a);
+    assert!(
+        out.starts_with(
+            "DB_HOST=prod-db.internal\nDB_PORT=5432\nDB_NAME=myapp_prod\nDB_PASSWORD=•••••• fp:"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("prod_password_789"));
+    let fp = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("DB_PASSWORD="))
+            .unwrap()
+            .to_owned()
+    };
+    let before = fp(&out);
+    p.write(
+        ".env.prod",
+        &p.read(".env.prod")
+            .replace("prod_password_789", "rotated_password_1"),
+    );
+    let after = fp(&stdout(&p.run(&["textconv", ".env.prod"]).success()));
+    assert_ne!(before, after, "a changed secret shows as a changed line");
+    let a = p
+        .run(&["textconv", ".env.prod", "--show-secrets"])
+        .success();
+    assert!(stdout(&a).contains("DB_PASSWORD=rotated_password_1\n"));
+}
+
+#[test]
+fn git_diff_of_an_encrypted_file_through_textconv() {
+    let p = repo();
+    let a = p.run(&["keygen"]).success();
+    let recipient = stdout(&a).lines().last().unwrap().to_owned();
+    p.write(
+        ".envault.yml",
+        &format!("{}recipients: [{recipient}]\n", p.read(".envault.yml")),
+    );
+    p.run(&["encrypt", "prod"]).success();
+    git(&p, &["commit", "-q", "-am", "encrypt prod"]);
+    p.run(&["set", "LOG_LEVEL", "debug", "--env", "prod"])
+        .success();
+    p.write(".gitattributes", ".env.prod diff=envault\n");
+    let bin = assert_cmd::cargo::cargo_bin("envault");
+    let out = Command::new("git")
+        .args([
+            "-c",
+            &format!("diff.envault.textconv={} textconv", bin.display()),
+            "diff",
+            "--",
+            ".env.prod",
+        ])
+        .current_dir(p.dir.path())
+        .env("HOME", p.path("home"))
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .unwrap();
+    let diff = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        diff.contains("\n-LOG_LEVEL=error\n+LOG_LEVEL=debug\n"),
+        "{diff}"
+    );
+    // An unchanged secret is at most a context line: same fingerprint on both sides.
+    assert!(
+        !diff
+            .lines()
+            .any(|l| l.starts_with("-DB_PASSWORD") || l.starts_with("+DB_PASSWORD")),
+        "{diff}"
+    );
+    assert!(!diff.contains("enc:v1:"), "{diff}");
+}

@@ -9,6 +9,7 @@ mod recipients;
 mod rotate;
 mod run;
 mod sync;
+mod textconv;
 mod values;
 
 use std::io::{self, IsTerminal, Write};
@@ -84,6 +85,7 @@ enum Command {
     Run(run::Args),
     Recipients(recipients::Args),
     Edit(edit::Args),
+    Textconv(textconv::Args),
     Get(values::GetArgs),
     Set(values::SetArgs),
     Export(values::ExportArgs),
@@ -193,6 +195,7 @@ pub fn main() -> ExitCode {
         Command::Run(a) => run::run(&ctx, a),
         Command::Recipients(a) => recipients::run(&ctx, a),
         Command::Edit(a) => edit::run(&ctx, a),
+        Command::Textconv(a) => textconv::run(&ctx, a),
         Command::Get(a) => values::get(&ctx, a),
         Command::Set(a) => values::set(&ctx, a),
         Command::Export(a) => values::export(&ctx, a),

@@ -78,6 +78,11 @@ impl DataKey {
         &self.0[..]
     }
 
+    /// The key's bytes, only to derive a fingerprint key from (never to print or store).
+    pub fn expose_for_fingerprint(&self) -> &[u8] {
+        self.bytes()
+    }
+
     fn cipher(&self) -> XChaCha20Poly1305 {
         XChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(self.bytes()))
     }
@@ -557,4 +562,9 @@ pub fn clear_keys(doc: &crate::dotenv::Document) -> Vec<String> {
         .filter(|e| !is_sealed(e.raw_value()))
         .map(|e| e.key().to_owned())
         .collect()
+}
+
+/// A header's file id as written in the header line.
+pub fn file_id_text(h: &Header) -> String {
+    B64.encode(h.file_id)
 }

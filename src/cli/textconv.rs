@@ -1,0 +1,92 @@
+//! `envault textconv`: an env file as `git diff` / `git log -p` should show it.
+
+use super::{emit, Ctx};
+use crate::crypt::{self, HEADER_PREFIX};
+use crate::dotenv::{Document, Item, MASK};
+use crate::source;
+
+/// Print an env file for `git diff`: values in clear where they are not secret (decrypted
+/// when an identity opens the file), secrets masked with a short fingerprint so that a
+/// changed secret still shows as a changed line. Meant for `diff.envault.textconv`; never
+/// cache its output (it may hold decrypted values).
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  git config diff.envault.textconv 'envault textconv'\n  envault textconv .env.prod\n  envault textconv .env.prod --show-secrets"
+)]
+pub struct Args {
+    file: std::path::PathBuf,
+    /// Show decrypted secrets instead of fingerprints.
+    #[arg(long)]
+    show_secrets: bool,
+}
+
+/// Eight hex digits of a keyed hash: equal values give equal fingerprints within one file.
+fn fingerprint(key: &[u8; 32], name: &str, value: &str) -> String {
+    let mut h = blake3::Hasher::new_keyed(key);
+    h.update(name.as_bytes());
+    h.update(&[0]);
+    h.update(value.as_bytes());
+    h.finalize().to_hex()[..8].to_owned()
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+    let mut l = source::load_path(
+        &ctx.cwd.join(&args.file),
+        args.file.display().to_string(),
+        false,
+    )?;
+    let header = crypt::header_of(&l.doc)?;
+    // Fingerprints of an encrypted file are keyed by its data key (so they reveal nothing to
+    // whoever cannot open it); a plaintext file's values are in the file anyway.
+    let mut fp_key = blake3::derive_key("envault textconv v1 plaintext", b"");
+    let mut opened = false;
+    if let Some(h) = &header {
+        if let Ok(key) = super::crypt::open_key(ctx, &l.label, h) {
+            fp_key = blake3::derive_key("envault textconv v1", key.expose_for_fingerprint());
+            l.doc = crypt::decrypt_document(&l.doc, &key, h)?;
+            opened = true;
+        }
+    }
+    let classifier = ctx.load_config().map(|c| c.classifier).unwrap_or_default();
+    let mut out = String::new();
+    if let Some(h) = &header {
+        out.push_str(&format!(
+            "{HEADER_PREFIX}v1 file {}\n",
+            crypt::file_id_text(h)
+        ));
+        for r in &h.recipients {
+            out.push_str(&format!("{HEADER_PREFIX}recipient {r}\n"));
+        }
+        if !opened {
+            out.push_str("# (no identity opens this file: sealed values are fingerprinted)\n");
+        }
+    }
+    render(&l.doc, &mut out, |key, value| {
+        if crypt::is_sealed(value) {
+            format!("(encrypted) fp:{}", fingerprint(&fp_key, key, value))
+        } else if !args.show_secrets && classifier.is_secret(key, &[value]) {
+            format!("{MASK} fp:{}", fingerprint(&fp_key, key, value))
+        } else {
+            crate::output::one_line(value).into_owned()
+        }
+    });
+    emit(&out)?;
+    Ok(0)
+}
+
+/// Comments and blank lines as they are, entries as `KEY=shown`; the header is left out.
+fn render(doc: &Document, out: &mut String, show: impl Fn(&str, &str) -> String) {
+    for item in doc.items() {
+        match item {
+            Item::Trivia(t) if t.starts_with(HEADER_PREFIX) => {}
+            Item::Trivia(t) => out.push_str(t.trim_end_matches(['\n', '\r'])),
+            Item::Entry(e) => {
+                let prefix = if e.is_exported() { "export " } else { "" };
+                out.push_str(&format!("{prefix}{}={}", e.key(), show(e.key(), e.value())));
+            }
+        }
+        if !matches!(item, Item::Trivia(t) if t.starts_with(HEADER_PREFIX)) {
+            out.push('\n');
+        }
+    }
+}
