@@ -192,3 +192,54 @@ fn git_diff_of_an_encrypted_file_through_textconv() {
     );
     assert!(!diff.contains("enc:v1:"), "{diff}");
 }
+
+#[test]
+fn log_lists_key_changes_per_commit_and_follows_renames() {
+    let p = repo();
+    let drop_cache = p.read(".env.prod").replace("CACHE_TTL=1200\n", "");
+    p.write(".env.prod", &drop_cache);
+    git(&p, &["commit", "-q", "-am", "drop cache ttl"]);
+    git(&p, &["mv", ".env.prod", ".env.production"]);
+    p.write(
+        ".envault.yml",
+        &p.read(".envault.yml")
+            .replace("prod: .env.prod", "prod: .env.production"),
+    );
+    git(&p, &["commit", "-q", "-am", "rename prod"]);
+    p.write(
+        ".env.production",
+        &(p.read(".env.production") + "# a comment\n"),
+    );
+    git(&p, &["commit", "-q", "-am", "comment"]);
+    let a = p.run(&["log", "prod"]).success();
+    let out = stdout(&a);
+    let lines: Vec<&str> = out
+        .lines()
+        .map(|l| {
+            l.split_once(' ')
+                .map_or(l, |(id, rest)| if id.len() == 7 { rest } else { l })
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "comment",
+            "  (layout or comments only)",
+            "drop cache ttl",
+            "  - CACHE_TTL",
+            "prod: quieter logs, new flag",
+            "  + NEW_FLAG",
+            "  ~ LOG_LEVEL",
+            "tutorial",
+            "  + DB_HOST",
+            "  + DB_PORT",
+            "  + DB_NAME",
+            "  + DB_PASSWORD",
+            "  + LOG_LEVEL",
+            "  + CACHE_TTL",
+        ],
+        "{out}"
+    );
+    let a = p.run(&["log", "prod", "-n", "1"]).success();
+    assert_eq!(stdout(&a).lines().count(), 2);
+}

@@ -5,6 +5,7 @@ mod crypt;
 mod diff;
 mod edit;
 mod init;
+mod log;
 mod recipients;
 mod rotate;
 mod run;
@@ -86,6 +87,7 @@ enum Command {
     Recipients(recipients::Args),
     Edit(edit::Args),
     Textconv(textconv::Args),
+    Log(log::Args),
     Get(values::GetArgs),
     Set(values::SetArgs),
     Export(values::ExportArgs),
@@ -196,6 +198,7 @@ pub fn main() -> ExitCode {
         Command::Recipients(a) => recipients::run(&ctx, a),
         Command::Edit(a) => edit::run(&ctx, a),
         Command::Textconv(a) => textconv::run(&ctx, a),
+        Command::Log(a) => log::run(&ctx, a),
         Command::Get(a) => values::get(&ctx, a),
         Command::Set(a) => values::set(&ctx, a),
         Command::Export(a) => values::export(&ctx, a),

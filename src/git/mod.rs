@@ -70,6 +70,35 @@ impl Repo {
             })
     }
 
+    /// Commits reachable from `rev`, newest first: (full id, short id, summary, first parent).
+    pub fn history(&self, rev: &str) -> Result<Vec<Commit>, GitError> {
+        let start = self
+            .repo
+            .revparse_single(rev)
+            .and_then(|o| o.peel_to_commit())
+            .map_err(|e| GitError::BadRevision {
+                rev: rev.to_owned(),
+                msg: e.message().to_owned(),
+            })?;
+        let git = |e: git2::Error| GitError::Git(e.message().to_owned());
+        let mut walk = self.repo.revwalk().map_err(git)?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)
+            .map_err(git)?;
+        walk.push(start.id()).map_err(git)?;
+        let mut out = Vec::new();
+        for oid in walk {
+            let c = self.repo.find_commit(oid.map_err(git)?).map_err(git)?;
+            let id = c.id().to_string();
+            out.push(Commit {
+                short: id[..7.min(id.len())].to_owned(),
+                summary: c.summary().ok().flatten().unwrap_or("").to_owned(),
+                parent: c.parent_id(0).ok().map(|p| p.to_string()),
+                id,
+            });
+        }
+        Ok(out)
+    }
+
     /// The bytes of `rel` (relative to the repository root) at `rev`; `None` when the file does
     /// not exist there.
     pub fn file_at(&self, rev: &str, rel: &Path) -> Result<Option<Vec<u8>>, GitError> {
@@ -94,4 +123,14 @@ impl Repo {
             .map_err(|e| GitError::Git(e.message().to_owned()))?;
         Ok(Some(blob.content().to_vec()))
     }
+}
+
+/// One commit of a history.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    pub id: String,
+    pub short: String,
+    pub summary: String,
+    /// The first parent; `None` for a root commit.
+    pub parent: Option<String>,
 }
