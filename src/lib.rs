@@ -13,6 +13,7 @@ pub mod dotenv;
 pub mod fsutil;
 pub mod git;
 pub mod glob;
+pub mod merge;
 pub mod output;
 pub mod rotate;
 pub mod source;

@@ -278,3 +278,40 @@ proptest! {
         prop_assert_eq!(envault::diff::diff_documents(&a, &b), envault::diff::diff(&am, &bm));
     }
 }
+
+fn values_of(text: &str) -> std::collections::BTreeMap<String, String> {
+    Document::parse(text)
+        .unwrap_or_else(|e| panic!("{e}: {text:?}"))
+        .to_map()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+const LABELS: envault::merge::Labels = envault::merge::Labels {
+    ours: "ours",
+    theirs: "theirs",
+    marker_len: 7,
+};
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1500, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn merge_laws(b in document(), x in document(), y in document()) {
+        // merge(b, x, x) = x, byte for byte.
+        let same = envault::merge::merge(&b, &x, &x, LABELS);
+        prop_assert!(same.conflicts.is_empty());
+        prop_assert_eq!(same.text, x.render());
+        // merge(b, b, y) = y, value for value.
+        let theirs = envault::merge::merge(&b, &b, &y, LABELS);
+        prop_assert!(theirs.conflicts.is_empty(), "{:?}", theirs.conflicts);
+        prop_assert_eq!(values_of(&theirs.text), values_of(&y.render()));
+        // Without conflicts, the sides' order does not change the keys and values.
+        let xy = envault::merge::merge(&b, &x, &y, LABELS);
+        let yx = envault::merge::merge(&b, &y, &x, LABELS);
+        if xy.conflicts.is_empty() && yx.conflicts.is_empty() {
+            prop_assert_eq!(values_of(&xy.text), values_of(&yx.text));
+        }
+    }
+}

@@ -243,3 +243,165 @@ fn log_lists_key_changes_per_commit_and_follows_renames() {
     let a = p.run(&["log", "prod", "-n", "1"]).success();
     assert_eq!(stdout(&a).lines().count(), 2);
 }
+
+/// Configures the merge driver the way `envault git install` will.
+fn use_merge_driver(p: &Project) {
+    let bin = assert_cmd::cargo::cargo_bin("envault");
+    git(
+        p,
+        &["config", "merge.envault.name", "envault key-aware merge"],
+    );
+    git(
+        p,
+        &[
+            "config",
+            "merge.envault.driver",
+            &format!("{} merge-driver %O %A %B %L %P %S %X %Y", bin.display()),
+        ],
+    );
+    p.write(".gitattributes", ".env.* merge=envault\n");
+    git(p, &["add", ".gitattributes"]);
+    git(p, &["commit", "-q", "-m", "attributes"]);
+}
+
+#[test]
+fn git_merge_combines_keys_added_on_both_branches() {
+    let p = repo();
+    git(&p, &["checkout", "-q", "main"]);
+    use_merge_driver(&p);
+    git(&p, &["checkout", "-q", "-b", "left"]);
+    p.write(".env.dev", &(p.read(".env.dev") + "LEFT_KEY=l\n"));
+    git(&p, &["commit", "-q", "-am", "left"]);
+    git(&p, &["checkout", "-q", "main"]);
+    let dev = p
+        .read(".env.dev")
+        .replace("LOG_LEVEL=debug", "LOG_LEVEL=trace")
+        + "RIGHT_KEY=r\n";
+    p.write(".env.dev", &dev);
+    git(&p, &["commit", "-q", "-am", "right"]);
+    // A line merge would conflict (both appended); the key-aware merge does not.
+    git(&p, &["merge", "-q", "--no-edit", "left"]);
+    let merged = p.read(".env.dev");
+    assert!(merged.contains("LOG_LEVEL=trace\n"), "{merged}");
+    // Each added key lands after its predecessor: LEFT_KEY followed CACHE_TTL on its branch.
+    assert!(
+        merged.ends_with("CACHE_TTL=300\nLEFT_KEY=l\nRIGHT_KEY=r\n"),
+        "{merged}"
+    );
+}
+
+#[test]
+fn git_merge_marks_only_the_conflicting_key() {
+    let p = repo();
+    git(&p, &["checkout", "-q", "main"]);
+    use_merge_driver(&p);
+    git(&p, &["checkout", "-q", "-b", "left"]);
+    p.write(
+        ".env.dev",
+        &p.read(".env.dev")
+            .replace("CACHE_TTL=300", "CACHE_TTL=1")
+            .replace("DB_PORT=5432", "DB_PORT=6543"),
+    );
+    git(&p, &["commit", "-q", "-am", "left"]);
+    git(&p, &["checkout", "-q", "main"]);
+    p.write(
+        ".env.dev",
+        &p.read(".env.dev").replace("CACHE_TTL=300", "CACHE_TTL=2"),
+    );
+    git(&p, &["commit", "-q", "-am", "right"]);
+    let out = Command::new("git")
+        .args(["merge", "--no-edit", "left"])
+        .current_dir(p.dir.path())
+        .env("HOME", p.path("home"))
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the merge stops on the conflict");
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("CONFLICT (content): Merge conflict in .env.dev"));
+    let merged = p.read(".env.dev");
+    assert!(
+        merged.contains("DB_PORT=6543\n"),
+        "the other change merged: {merged}"
+    );
+    assert!(merged.contains("<<<<<<< "), "{merged}");
+    let block: Vec<&str> = merged
+        .lines()
+        .skip_while(|l| !l.starts_with("<<<<<<<"))
+        .take_while(|l| !l.starts_with(">>>>>>>"))
+        .collect();
+    assert_eq!(
+        block[1..],
+        ["CACHE_TTL=2", "=======", "CACHE_TTL=1"],
+        "{merged}"
+    );
+}
+
+#[test]
+fn merge_driver_falls_back_to_a_line_merge() {
+    let p = Project::empty();
+    p.write("base", "A=1\nB=2\n");
+    p.write("ours", "A=1\nB=2\nnot an entry\n");
+    p.write("theirs", "A=one\nB=2\n");
+    let a = p
+        .run(&[
+            "merge-driver",
+            "base",
+            "ours",
+            "theirs",
+            "7",
+            ".env",
+            "%S",
+            "%X",
+            "%Y",
+        ])
+        .code(0);
+    assert!(
+        stderr(&a).contains("falling back to a line merge"),
+        "{}",
+        stderr(&a)
+    );
+    assert_eq!(p.read("ours"), "A=one\nB=2\nnot an entry\n");
+    // ENVAULT_MERGE_DISABLE=1 forces the line merge: both appended lines conflict there.
+    p.write("ours", "A=1\nB=2\nO=1\n");
+    p.write("theirs", "A=1\nB=2\nT=1\n");
+    p.cmd()
+        .env("ENVAULT_MERGE_DISABLE", "1")
+        .args([
+            "merge-driver",
+            "base",
+            "ours",
+            "theirs",
+            "7",
+            ".env",
+            "%S",
+            "%X",
+            "%Y",
+        ])
+        .assert()
+        .code(1);
+    assert!(
+        p.read("ours").contains("<<<<<<< ours"),
+        "{}",
+        p.read("ours")
+    );
+    p.write("ours", "A=1\nB=2\nO=1\n");
+    p.run(&[
+        "merge-driver",
+        "base",
+        "ours",
+        "theirs",
+        "7",
+        ".env",
+        "%S",
+        "%X",
+        "%Y",
+    ])
+    .code(0);
+    // Both additions land, each after its predecessor (B on both sides).
+    assert_eq!(p.read("ours"), "A=1\nB=2\nT=1\nO=1\n");
+}

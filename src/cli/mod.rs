@@ -6,6 +6,7 @@ mod diff;
 mod edit;
 mod init;
 mod log;
+mod merge_driver;
 mod recipients;
 mod rotate;
 mod run;
@@ -88,6 +89,7 @@ enum Command {
     Edit(edit::Args),
     Textconv(textconv::Args),
     Log(log::Args),
+    MergeDriver(merge_driver::Args),
     Get(values::GetArgs),
     Set(values::SetArgs),
     Export(values::ExportArgs),
@@ -199,6 +201,7 @@ pub fn main() -> ExitCode {
         Command::Edit(a) => edit::run(&ctx, a),
         Command::Textconv(a) => textconv::run(&ctx, a),
         Command::Log(a) => log::run(&ctx, a),
+        Command::MergeDriver(a) => merge_driver::run(&ctx, a),
         Command::Get(a) => values::get(&ctx, a),
         Command::Set(a) => values::set(&ctx, a),
         Command::Export(a) => values::export(&ctx, a),

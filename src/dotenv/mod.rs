@@ -188,6 +188,12 @@ impl Entry {
         self.export
     }
 
+    /// This entry with its raw value text replaced by `raw` verbatim (layout, `export` and
+    /// trailing comment kept), when that reads back as one entry.
+    pub fn with_raw_value(&self, raw: &str) -> Option<Entry> {
+        replace_raw_value(self, self.key(), raw).ok()
+    }
+
     /// The entry's full text, line ending included.
     pub fn raw(&self) -> &str {
         self.raw.as_str()

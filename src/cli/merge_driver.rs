@@ -1,0 +1,115 @@
+//! `envault merge-driver`: git's merge driver for env files (`merge.envault.driver`).
+
+use std::path::PathBuf;
+
+use super::{warn, Ctx};
+use crate::dotenv::Document;
+use crate::fsutil;
+use crate::merge::{self, Labels};
+
+/// Merge env files key by key (git calls this; see `envault git install`).
+///
+/// Writes the result over OURS; exits 0 when clean, 1 with conflict markers around the
+/// conflicting keys only. An unparseable side falls back to a plain line merge, with a warning;
+/// ENVAULT_MERGE_DISABLE=1 forces that fallback.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  git config merge.envault.driver \"$(command -v envault) merge-driver %O %A %B %L %P %S %X %Y\"\n  echo '.env.* merge=envault' >> .gitattributes"
+)]
+pub struct Args {
+    /// The common ancestor (%O).
+    base: PathBuf,
+    /// Our version (%A); the result is written here.
+    ours: PathBuf,
+    /// Their version (%B).
+    theirs: PathBuf,
+    /// Conflict marker length (%L).
+    marker_len: Option<String>,
+    /// The path being merged (%P).
+    path: Option<String>,
+    /// The ancestor's label (%S).
+    base_label: Option<String>,
+    /// Our label (%X).
+    ours_label: Option<String>,
+    /// Their label (%Y).
+    theirs_label: Option<String>,
+}
+
+/// A placeholder git older than 2.44 passes through unexpanded counts as absent.
+fn given(v: &Option<String>) -> Option<&str> {
+    v.as_deref()
+        .filter(|s| !(s.len() == 2 && s.starts_with('%')))
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+    let read = |p: &PathBuf| std::fs::read(ctx.cwd.join(p));
+    let (base, ours, theirs) = (read(&args.base)?, read(&args.ours)?, read(&args.theirs)?);
+    let marker_len = given(&args.marker_len)
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(7usize);
+    let ours_label = given(&args.ours_label).unwrap_or("ours");
+    let theirs_label = given(&args.theirs_label).unwrap_or("theirs");
+    let path = given(&args.path).unwrap_or("the env file");
+    let disabled = std::env::var_os("ENVAULT_MERGE_DISABLE").is_some_and(|v| v == "1");
+    let parsed = (
+        Document::parse_bytes(&base),
+        Document::parse_bytes(&ours),
+        Document::parse_bytes(&theirs),
+    );
+    let (text, conflicts) = match parsed {
+        (Ok(b), Ok(o), Ok(t)) if !disabled => {
+            let m = merge::merge(
+                &b,
+                &o,
+                &t,
+                Labels {
+                    ours: ours_label,
+                    theirs: theirs_label,
+                    marker_len,
+                },
+            );
+            (m.text.into_bytes(), m.conflicts)
+        }
+        _ => {
+            if !disabled {
+                warn(&format!(
+                    "{path}: a side is not a valid env file; falling back to a line merge"
+                ));
+            }
+            fn input(c: &[u8]) -> git2::MergeFileInput<'_> {
+                let mut i = git2::MergeFileInput::new();
+                i.content(c).path(".env").mode(Some(git2::FileMode::Blob));
+                i
+            }
+            // merge_file does not initialise libgit2 itself; creating any config object does.
+            let _ = git2::Config::new();
+            let mut opts = git2::MergeFileOptions::new();
+            opts.our_label(ours_label)
+                .their_label(theirs_label)
+                .marker_size(marker_len as u16);
+            if let Some(l) = given(&args.base_label) {
+                opts.ancestor_label(l);
+            }
+            let (bi, oi, ti) = (input(&base), input(&ours), input(&theirs));
+            let r = git2::merge_file(&bi, &oi, &ti, Some(&mut opts))?;
+            let conflicts = if r.is_automergeable() {
+                Vec::new()
+            } else {
+                vec!["(lines)".to_owned()]
+            };
+            (r.content().to_vec(), conflicts)
+        }
+    };
+    let target = ctx.cwd.join(&args.ours);
+    let (snap, _) = fsutil::read(&target)?;
+    fsutil::write_atomic(&snap, &text)?;
+    if conflicts.is_empty() {
+        Ok(0)
+    } else {
+        eprintln!(
+            "envault merge: {path}: conflicts in {}",
+            conflicts.join(", ")
+        );
+        Ok(1)
+    }
+}
