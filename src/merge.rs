@@ -106,6 +106,9 @@ pub fn merge(base: &Document, ours: &Document, theirs: &Document, labels: Labels
     // The header: one side's change wins; both changed differently is a conflict.
     let (hb, ho, ht) = (header_lines(base), header_lines(ours), header_lines(theirs));
     let mut out = String::new();
+    if ours.has_bom() {
+        out.push('\u{feff}');
+    }
     let header = match decide(
         Some(&hb.join("\n")),
         Some(&ho.join("\n")),
@@ -302,6 +305,13 @@ mod tests {
         );
         let r = m("", "N=1\n", "N=2\n");
         assert_eq!(r.conflicts, ["N"]);
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_kept() {
+        // Found by the merge fuzz target.
+        let r = m("", "\u{feff}#", "");
+        assert_eq!(r.text, "\u{feff}#");
     }
 
     #[test]

@@ -489,6 +489,11 @@ impl Document {
         out
     }
 
+    /// Whether the file starts with a UTF-8 byte-order mark (kept on render).
+    pub fn has_bom(&self) -> bool {
+        self.bom
+    }
+
     pub fn items(&self) -> &[Item] {
         &self.items
     }
