@@ -109,20 +109,34 @@ pub fn merge(base: &Document, ours: &Document, theirs: &Document, labels: Labels
     if ours.has_bom() {
         out.push('\u{feff}');
     }
+    let raw_header = |doc: &Document| -> String {
+        doc.items()
+            .iter()
+            .map_while(|i| match i {
+                Item::Trivia(t) if t.starts_with(HEADER_PREFIX) => Some(t.to_string()),
+                _ => None,
+            })
+            .collect()
+    };
     let header = match decide(
         Some(&hb.join("\n")),
         Some(&ho.join("\n")),
         Some(&ht.join("\n")),
     ) {
-        Take::Ours => ho.clone(),
-        Take::Theirs => ht.clone(),
+        Take::Ours => raw_header(ours),
+        Take::Theirs => raw_header(theirs),
         Take::Conflict => {
             conflicts.push("(encryption header)".to_owned());
-            ho.clone()
+            raw_header(ours)
         }
     };
-    for l in &header {
-        out.push_str(&format!("{l}{eol}"));
+    out.push_str(&header);
+    let has_body = ours
+        .items()
+        .iter()
+        .any(|i| !matches!(i, Item::Trivia(t) if t.starts_with(HEADER_PREFIX)));
+    if has_body && !header.is_empty() {
+        ensure_eol(&mut out, eol);
     }
 
     // Keys that theirs adds, anchored after the nearest preceding key of theirs that the
@@ -305,6 +319,13 @@ mod tests {
         );
         let r = m("", "N=1\n", "N=2\n");
         assert_eq!(r.conflicts, ["N"]);
+    }
+
+    #[test]
+    fn header_lines_are_kept_verbatim() {
+        // Found by the merge fuzz target: no line ending added to a last header line.
+        let r = m("", "#envault:\t", "");
+        assert_eq!(r.text, "#envault:\t");
     }
 
     #[test]
