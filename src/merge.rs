@@ -131,10 +131,13 @@ pub fn merge(base: &Document, ours: &Document, theirs: &Document, labels: Labels
         }
     };
     out.push_str(&header);
-    let has_body = ours
+    // Only the leading `#envault:` lines are the header.
+    let header_items = ours
         .items()
         .iter()
-        .any(|i| !matches!(i, Item::Trivia(t) if t.starts_with(HEADER_PREFIX)));
+        .take_while(|i| matches!(i, Item::Trivia(t) if t.starts_with(HEADER_PREFIX)))
+        .count();
+    let has_body = ours.items().len() > header_items;
     if has_body && !header.is_empty() {
         ensure_eol(&mut out, eol);
     }
@@ -203,9 +206,9 @@ pub fn merge(base: &Document, ours: &Document, theirs: &Document, labels: Labels
     emit_added(None, &mut out, &mut conflicts);
 
     let items = ours.items();
-    for (i, item) in items.iter().enumerate() {
+    // The header was written above.
+    for (i, item) in items.iter().enumerate().skip(header_items) {
         match item {
-            Item::Trivia(t) if t.starts_with(HEADER_PREFIX) => {}
             Item::Trivia(t) => out.push_str(t),
             Item::Entry(e) => {
                 let k = e.key();
@@ -326,6 +329,13 @@ mod tests {
         // Found by the merge fuzz target: no line ending added to a last header line.
         let r = m("", "#envault:\t", "");
         assert_eq!(r.text, "#envault:\t");
+    }
+
+    #[test]
+    fn only_leading_lines_are_the_header() {
+        // Found by the merge fuzz target: a `#envault:` comment further down was dropped.
+        let r = m("", "\nA=1\n#envault:x\n", "");
+        assert_eq!(r.text, "\nA=1\n#envault:x\n");
     }
 
     #[test]
