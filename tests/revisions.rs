@@ -6,18 +6,21 @@ use std::process::Command;
 
 use common::{stderr, stdout, Project};
 
-fn git(p: &Project, args: &[&str]) {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(p.dir.path())
+/// `git` in the project, isolated from the user's configuration, with an identity.
+fn git_cmd(p: &Project) -> Command {
+    let mut c = Command::new("git");
+    c.current_dir(p.dir.path())
         .env("HOME", p.path("home"))
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("GIT_AUTHOR_NAME", "t")
         .env("GIT_AUTHOR_EMAIL", "t@example.com")
         .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .expect("git runs");
+        .env("GIT_COMMITTER_EMAIL", "t@example.com");
+    c
+}
+
+fn git(p: &Project, args: &[&str]) {
+    let out = git_cmd(p).args(args).output().expect("git runs");
     assert!(
         out.status.success(),
         "git {args:?}: {}",
@@ -165,17 +168,9 @@ fn git_diff_of_an_encrypted_file_through_textconv() {
         .success();
     p.write(".gitattributes", ".env.prod diff=envault\n");
     let bin = assert_cmd::cargo::cargo_bin("envault");
-    let out = Command::new("git")
-        .args([
-            "-c",
-            &format!("diff.envault.textconv={} textconv", bin.display()),
-            "diff",
-            "--",
-            ".env.prod",
-        ])
-        .current_dir(p.dir.path())
-        .env("HOME", p.path("home"))
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+    let textconv = format!("diff.envault.textconv={} textconv", bin.display());
+    let out = git_cmd(&p)
+        .args(["-c", &textconv, "diff", "--", ".env.prod"])
         .output()
         .unwrap();
     let diff = String::from_utf8_lossy(&out.stdout);
@@ -309,15 +304,8 @@ fn git_merge_marks_only_the_conflicting_key() {
         &p.read(".env.dev").replace("CACHE_TTL=300", "CACHE_TTL=2"),
     );
     git(&p, &["commit", "-q", "-am", "right"]);
-    let out = Command::new("git")
+    let out = git_cmd(&p)
         .args(["merge", "--no-edit", "left"])
-        .current_dir(p.dir.path())
-        .env("HOME", p.path("home"))
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
         .output()
         .unwrap();
     assert!(!out.status.success(), "the merge stops on the conflict");
@@ -341,25 +329,26 @@ fn git_merge_marks_only_the_conflicting_key() {
     );
 }
 
+/// The driver as git calls it, with placeholders left unexpanded (git older than 2.44).
+const DRIVER_ARGS: [&str; 9] = [
+    "merge-driver",
+    "base",
+    "ours",
+    "theirs",
+    "7",
+    ".env",
+    "%S",
+    "%X",
+    "%Y",
+];
+
 #[test]
 fn merge_driver_falls_back_to_a_line_merge() {
     let p = Project::empty();
     p.write("base", "A=1\nB=2\n");
     p.write("ours", "A=1\nB=2\nnot an entry\n");
     p.write("theirs", "A=one\nB=2\n");
-    let a = p
-        .run(&[
-            "merge-driver",
-            "base",
-            "ours",
-            "theirs",
-            "7",
-            ".env",
-            "%S",
-            "%X",
-            "%Y",
-        ])
-        .code(0);
+    let a = p.run(&DRIVER_ARGS).code(0);
     assert!(
         stderr(&a).contains("falling back to a line merge"),
         "{}",
@@ -371,17 +360,7 @@ fn merge_driver_falls_back_to_a_line_merge() {
     p.write("theirs", "A=1\nB=2\nT=1\n");
     p.cmd()
         .env("ENVAULT_MERGE_DISABLE", "1")
-        .args([
-            "merge-driver",
-            "base",
-            "ours",
-            "theirs",
-            "7",
-            ".env",
-            "%S",
-            "%X",
-            "%Y",
-        ])
+        .args(DRIVER_ARGS)
         .assert()
         .code(1);
     assert!(
@@ -390,18 +369,7 @@ fn merge_driver_falls_back_to_a_line_merge() {
         p.read("ours")
     );
     p.write("ours", "A=1\nB=2\nO=1\n");
-    p.run(&[
-        "merge-driver",
-        "base",
-        "ours",
-        "theirs",
-        "7",
-        ".env",
-        "%S",
-        "%X",
-        "%Y",
-    ])
-    .code(0);
+    p.run(&DRIVER_ARGS).code(0);
     // Both additions land, each after its predecessor (B on both sides).
     assert_eq!(p.read("ours"), "A=1\nB=2\nT=1\nO=1\n");
 }
