@@ -10,16 +10,7 @@ use common::{mode_of, stderr, stdout, Project};
 /// A tutorial project whose user has an identity listed as the project's recipient.
 fn project_with_identity(extra_config: &str) -> (Project, String) {
     let p = Project::tutorial();
-    let a = p.run(&["keygen"]).success();
-    let recipient = stdout(&a).lines().last().unwrap().to_owned();
-    assert!(recipient.starts_with("age1"), "{}", stdout(&a));
-    p.write(
-        ".envault.yml",
-        &format!(
-            "{}recipients: [{recipient}]\n{extra_config}",
-            p.read(".envault.yml")
-        ),
-    );
+    let recipient = p.add_identity(extra_config);
     (p, recipient)
 }
 

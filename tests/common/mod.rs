@@ -60,6 +60,23 @@ impl Project {
         c
     }
 
+    /// Creates the user's identity (`envault keygen`), lists it as the project's recipient, and
+    /// appends `extra_config` to .envault.yml; returns the recipient.
+    pub fn add_identity(&self, extra_config: &str) -> String {
+        let a = self.run(&["keygen"]).success();
+        let out = stdout(&a);
+        let recipient = out.lines().last().unwrap_or_default().to_owned();
+        assert!(recipient.starts_with("age1"), "{out}");
+        self.write(
+            ".envault.yml",
+            &format!(
+                "{}recipients: [{recipient}]\n{extra_config}",
+                self.read(".envault.yml")
+            ),
+        );
+        recipient
+    }
+
     pub fn run(&self, args: &[&str]) -> assert_cmd::assert::Assert {
         self.cmd().args(args).assert()
     }
