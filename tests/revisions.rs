@@ -2,31 +2,7 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{stderr, stdout, Project};
-
-/// `git` in the project, isolated from the user's configuration, with an identity.
-fn git_cmd(p: &Project) -> Command {
-    let mut c = Command::new("git");
-    c.current_dir(p.dir.path())
-        .env("HOME", p.path("home"))
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com");
-    c
-}
-
-fn git(p: &Project, args: &[&str]) {
-    let out = git_cmd(p).args(args).output().expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use common::{git, git_cmd, stderr, stdout, use_merge_driver, Project};
 
 /// The tutorial committed on `main`, then a `feature` branch that changes prod.
 fn repo() -> Project {
@@ -232,26 +208,6 @@ fn log_lists_key_changes_per_commit_and_follows_renames() {
     );
     let a = p.run(&["log", "prod", "-n", "1"]).success();
     assert_eq!(stdout(&a).lines().count(), 2);
-}
-
-/// Configures the merge driver the way `envault git install` will.
-fn use_merge_driver(p: &Project) {
-    let bin = assert_cmd::cargo::cargo_bin("envault");
-    git(
-        p,
-        &["config", "merge.envault.name", "envault key-aware merge"],
-    );
-    git(
-        p,
-        &[
-            "config",
-            "merge.envault.driver",
-            &format!("{} merge-driver %O %A %B %L %P %S %X %Y", bin.display()),
-        ],
-    );
-    p.write(".gitattributes", ".env.* merge=envault\n");
-    git(p, &["add", ".gitattributes"]);
-    git(p, &["commit", "-q", "-m", "attributes"]);
 }
 
 #[test]

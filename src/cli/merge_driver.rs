@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
+use super::crypt::load_identities;
 use super::{warn, Ctx};
+use crate::crypt::{Identities, HEADER_PREFIX};
 use crate::dotenv::Document;
 use crate::fsutil;
 use crate::merge::{self, Labels};
@@ -58,17 +60,34 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     );
     let (text, conflicts) = match parsed {
         (Ok(b), Ok(o), Ok(t)) if !disabled => {
-            let m = merge::merge(
-                &b,
-                &o,
-                &t,
-                Labels {
-                    ours: ours_label,
-                    theirs: theirs_label,
-                    marker_len,
-                },
-            );
-            (m.text.into_bytes(), m.conflicts)
+            let labels = Labels {
+                ours: ours_label,
+                theirs: theirs_label,
+                marker_len,
+            };
+            let encrypted = |d: &Document| !d.leading_lines(HEADER_PREFIX).is_empty();
+            if encrypted(&o) || encrypted(&t) {
+                let ids = load_identities(ctx).unwrap_or_else(|e| {
+                    warn(&format!("{e:#}"));
+                    Identities::empty()
+                });
+                match merge::merge_encrypted(&b, &o, &t, labels, &ids) {
+                    Ok(m) => (m.text.into_bytes(), m.conflicts),
+                    Err(why) => {
+                        // Ours stays as it was; git records the conflict.
+                        eprintln!("envault merge: {path}: cannot merge: {why}");
+                        eprintln!(
+                            "hint: make an identity available (ENVAULT_IDENTITY, or `envault keygen`) \
+                             and run `git checkout -m -- {path}` to merge again, or resolve it \
+                             with `git checkout --ours/--theirs -- {path}` and `envault edit`"
+                        );
+                        return Ok(1);
+                    }
+                }
+            } else {
+                let m = merge::merge(&b, &o, &t, labels);
+                (m.text.into_bytes(), m.conflicts)
+            }
         }
         _ => {
             if !disabled {

@@ -93,3 +93,49 @@ pub fn stdout(a: &assert_cmd::assert::Assert) -> String {
 pub fn stderr(a: &assert_cmd::assert::Assert) -> String {
     String::from_utf8(a.get_output().stderr.clone()).unwrap()
 }
+
+/// `git` in the project, isolated from the user's configuration, with an identity.
+pub fn git_cmd(p: &Project) -> std::process::Command {
+    let mut c = std::process::Command::new("git");
+    c.current_dir(p.dir.path())
+        .env("HOME", p.path("home"))
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("ENVAULT_IDENTITY")
+        .env_remove("ENVAULT_IDENTITY_KEY")
+        .env_remove("ENVAULT_MERGE_DISABLE")
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com");
+    c
+}
+
+pub fn git(p: &Project, args: &[&str]) {
+    let out = git_cmd(p).args(args).output().expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Configures the merge driver the way `envault git install` will.
+pub fn use_merge_driver(p: &Project) {
+    let bin = assert_cmd::cargo::cargo_bin("envault");
+    git(
+        p,
+        &["config", "merge.envault.name", "envault key-aware merge"],
+    );
+    git(
+        p,
+        &[
+            "config",
+            "merge.envault.driver",
+            &format!("{} merge-driver %O %A %B %L %P %S %X %Y", bin.display()),
+        ],
+    );
+    p.write(".gitattributes", ".env.* merge=envault\n");
+    git(p, &["add", ".gitattributes"]);
+    git(p, &["commit", "-q", "-m", "attributes"]);
+}

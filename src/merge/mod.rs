@@ -3,6 +3,10 @@
 //! around the conflicting key's lines only. Values are compared as written, so encrypted
 //! files that share a data key merge on their (stable) ciphertext.
 
+mod sealed;
+
+pub use sealed::{merge_encrypted, NeedsDecision};
+
 use crate::crypt::HEADER_PREFIX;
 use crate::dotenv::{Document, Entry, Item};
 

@@ -1,0 +1,265 @@
+//! The merge driver under real git operations: merges of encrypted files, rebase, cherry-pick,
+//! revert, add/add, and the fixture cases under fixtures/merge.
+
+mod common;
+
+use std::path::Path;
+
+use common::{git, git_cmd, stderr, stdout, use_merge_driver, Project};
+
+/// The tutorial in a fresh repository with the merge driver configured; prod encrypted to the
+/// user's identity when `encrypted`.
+fn merge_repo(encrypted: bool) -> Project {
+    let p = Project::tutorial();
+    std::fs::remove_dir_all(p.path(".git")).unwrap();
+    git(&p, &["init", "-q", "-b", "main"]);
+    if encrypted {
+        p.add_identity("");
+        p.run(&["encrypt", "prod"]).success();
+    }
+    git(
+        &p,
+        &[
+            "add",
+            ".envault.yml",
+            ".env.dev",
+            ".env.staging",
+            ".env.prod",
+        ],
+    );
+    git(&p, &["commit", "-q", "-m", "tutorial"]);
+    use_merge_driver(&p);
+    p
+}
+
+fn set(p: &Project, key: &str, value: &str) {
+    p.run(&["set", "--env", "prod", key, value]).success();
+}
+
+fn get(p: &Project, key: &str) -> String {
+    stdout(&p.run(&["get", "--env", "prod", key]).success())
+        .trim_end()
+        .to_owned()
+}
+
+fn identity(p: &Project) -> std::path::PathBuf {
+    p.path("home/.config/envault/identity.txt")
+}
+
+/// Takes the user's identity away (as on a machine that cannot decrypt), or gives it back.
+fn hide_identity(p: &Project, hidden: bool) {
+    let stash = p.path("home/identity.stash");
+    if hidden {
+        std::fs::rename(identity(p), stash).unwrap();
+    } else {
+        std::fs::rename(stash, identity(p)).unwrap();
+    }
+}
+
+/// Runs `git args`, expecting it to stop on a conflict; returns its stdout and stderr.
+fn git_fails(p: &Project, args: &[&str]) -> String {
+    let out = git_cmd(p).args(args).output().unwrap();
+    assert!(
+        !out.status.success(),
+        "git {args:?} should stop on a conflict"
+    );
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn branch_with(p: &Project, name: &str, from: &str, change: impl FnOnce(&Project)) {
+    git(p, &["checkout", "-q", "-b", name, from]);
+    change(p);
+    git(p, &["commit", "-q", "-am", name]);
+}
+
+#[test]
+fn encrypted_one_sided_changes_merge_without_an_identity() {
+    let p = merge_repo(true);
+    branch_with(&p, "left", "main", |p| set(p, "LOG_LEVEL", "error"));
+    branch_with(&p, "right", "main", |p| {
+        set(p, "DB_PASSWORD", "rotated-by-right")
+    });
+    hide_identity(&p, true);
+    git(&p, &["merge", "-q", "--no-edit", "left"]);
+    let merged = p.read(".env.prod");
+    assert!(!merged.contains("rotated-by-right"));
+    assert!(!merged.contains("<<<<<<<"), "{merged}");
+    hide_identity(&p, false);
+    assert_eq!(get(&p, "LOG_LEVEL"), "error");
+    assert_eq!(get(&p, "DB_PASSWORD"), "rotated-by-right");
+    // Untouched values kept their ciphertext: only the two changed lines differ from main.
+    let out = git_cmd(&p)
+        .args(["diff", "--numstat", "main", "--", ".env.prod"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2\t2\t.env.prod\n");
+}
+
+#[test]
+fn encrypted_equal_changes_on_both_sides_merge_with_an_identity() {
+    let p = merge_repo(true);
+    branch_with(&p, "left", "main", |p| set(p, "LOG_LEVEL", "error"));
+    branch_with(&p, "right", "main", |p| set(p, "LOG_LEVEL", "error"));
+    // Equal plaintexts, different ciphertexts (fresh nonces).
+    assert_ne!(p.read(".env.prod"), {
+        git(&p, &["checkout", "-q", "left"]);
+        let t = p.read(".env.prod");
+        git(&p, &["checkout", "-q", "right"]);
+        t
+    });
+    git(&p, &["merge", "-q", "--no-edit", "left"]);
+    assert_eq!(get(&p, "LOG_LEVEL"), "error");
+}
+
+#[test]
+fn different_data_keys_need_an_identity_then_merge() {
+    let p = merge_repo(true);
+    // Left gives a second person access, then takes it away: a new data key.
+    let (_, other) = {
+        let a = p.run(&["keygen", "--output", "other.txt"]).success();
+        ((), stdout(&a).lines().last().unwrap().to_owned())
+    };
+    branch_with(&p, "left", "main", |p| {
+        p.run(&["recipients", "add", "--env", "prod", &other])
+            .success();
+        p.run(&["recipients", "remove", "--env", "prod", &other])
+            .success();
+    });
+    branch_with(&p, "right", "main", |p| set(p, "CACHE_TTL", "60"));
+    let before = p.read(".env.prod");
+    hide_identity(&p, true);
+    let out = git_fails(&p, &["merge", "--no-edit", "left"]);
+    assert!(out.contains("different data keys"), "{out}");
+    assert!(out.contains("git checkout -m -- .env.prod"), "{out}");
+    assert_eq!(p.read(".env.prod"), before, "ours is left as it was");
+    // With the identity back, the merge can be redone for that file.
+    hide_identity(&p, false);
+    git(&p, &["checkout", "-m", "--", ".env.prod"]);
+    let merged = p.read(".env.prod");
+    assert!(!merged.contains("<<<<<<<"), "{merged}");
+    git(&p, &["add", ".env.prod"]);
+    git(&p, &["commit", "-q", "--no-edit"]);
+    assert_eq!(get(&p, "CACHE_TTL"), "60");
+    // The result uses left's new data key.
+    git(&p, &["checkout", "-q", "left"]);
+    let left = p.read(".env.prod");
+    let id = |t: &str| t.lines().next().unwrap().to_owned();
+    assert_eq!(id(&merged), id(&left));
+}
+
+#[test]
+fn rebase_cherry_pick_and_revert_use_the_driver() {
+    let p = merge_repo(false);
+    // Both branches append a key at the end of dev: a line merge conflicts every time.
+    branch_with(&p, "topic", "main", |p| {
+        p.write(".env.dev", &(p.read(".env.dev") + "TOPIC=1\n"))
+    });
+    git(&p, &["checkout", "-q", "main"]);
+    p.write(".env.dev", &(p.read(".env.dev") + "MAIN=1\n"));
+    git(&p, &["commit", "-q", "-am", "main adds"]);
+
+    git(&p, &["checkout", "-q", "topic"]);
+    git(&p, &["rebase", "-q", "main"]);
+    // In a rebase "ours" is upstream: topic's key lands after its predecessor there.
+    assert!(
+        p.read(".env.dev")
+            .ends_with("CACHE_TTL=300\nTOPIC=1\nMAIN=1\n"),
+        "{}",
+        p.read(".env.dev")
+    );
+
+    git(&p, &["checkout", "-q", "-b", "pick", "main~1"]);
+    p.write(".env.dev", &(p.read(".env.dev") + "PICK=1\n"));
+    git(&p, &["commit", "-q", "-am", "pick base"]);
+    git(&p, &["cherry-pick", "topic"]);
+    assert!(
+        p.read(".env.dev")
+            .ends_with("CACHE_TTL=300\nTOPIC=1\nPICK=1\n"),
+        "{}",
+        p.read(".env.dev")
+    );
+
+    // Revert the commit that added MAIN after TOPIC landed next to it.
+    git(&p, &["checkout", "-q", "topic"]);
+    git(&p, &["revert", "--no-edit", "main"]);
+    let dev = p.read(".env.dev");
+    assert!(!dev.contains("MAIN=1"), "{dev}");
+    assert!(dev.ends_with("TOPIC=1\n"), "{dev}");
+}
+
+#[test]
+fn add_add_with_no_base() {
+    let p = merge_repo(false);
+    branch_with(&p, "left", "main", |p| {
+        p.write(".env.preview", "A=1\nLEFT=l\n");
+        git(p, &["add", ".env.preview"]);
+    });
+    branch_with(&p, "right", "main", |p| {
+        p.write(".env.preview", "A=1\nRIGHT=r\n");
+        git(p, &["add", ".env.preview"]);
+    });
+    git(&p, &["merge", "-q", "--no-edit", "left"]);
+    assert_eq!(p.read(".env.preview"), "A=1\nLEFT=l\nRIGHT=r\n");
+    // Created on both branches with different values of one key: that key conflicts.
+    branch_with(&p, "l2", "main", |p| {
+        p.write(".env.qa", "A=1\nB=left\n");
+        git(p, &["add", ".env.qa"]);
+    });
+    branch_with(&p, "r2", "main", |p| {
+        p.write(".env.qa", "A=1\nB=right\n");
+        git(p, &["add", ".env.qa"]);
+    });
+    let out = git_fails(&p, &["merge", "--no-edit", "l2"]);
+    assert!(out.contains("conflicts in B"), "{out}");
+    assert_eq!(
+        p.read(".env.qa"),
+        "A=1\n<<<<<<< HEAD\nB=right\n=======\nB=left\n>>>>>>> l2\n"
+    );
+}
+
+/// fixtures/merge/<case>/{base,ours,theirs,expected}.env through the driver; a case with an
+/// `expected.code` file expects that exit code (1 for conflicts).
+#[test]
+fn fixture_cases() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/merge");
+    let mut cases: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 8, "fixture cases are missing");
+    for case in cases {
+        let p = Project::empty();
+        for side in ["base", "ours", "theirs"] {
+            std::fs::copy(case.join(format!("{side}.env")), p.path(side)).unwrap();
+        }
+        let code = std::fs::read_to_string(case.join("expected.code"))
+            .map(|c| c.trim().parse().unwrap())
+            .unwrap_or(0);
+        let a = p
+            .run(&[
+                "merge-driver",
+                "base",
+                "ours",
+                "theirs",
+                "7",
+                ".env",
+                "base",
+                "ours",
+                "theirs",
+            ])
+            .code(code);
+        let expected = std::fs::read_to_string(case.join("expected.env")).unwrap();
+        assert_eq!(
+            p.read("ours"),
+            expected,
+            "case {}: {}",
+            case.display(),
+            stderr(&a)
+        );
+    }
+}
