@@ -16,5 +16,6 @@ pub mod glob;
 pub mod merge;
 pub mod output;
 pub mod rotate;
+pub mod scan;
 pub mod source;
 pub mod sync;

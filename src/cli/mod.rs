@@ -10,6 +10,7 @@ mod merge_driver;
 mod recipients;
 mod rotate;
 mod run;
+mod scan;
 mod sync;
 mod textconv;
 mod values;
@@ -90,6 +91,7 @@ enum Command {
     Textconv(textconv::Args),
     Log(log::Args),
     MergeDriver(merge_driver::Args),
+    Scan(scan::Args),
     Get(values::GetArgs),
     Set(values::SetArgs),
     Export(values::ExportArgs),
@@ -202,6 +204,7 @@ pub fn main() -> ExitCode {
         Command::Textconv(a) => textconv::run(&ctx, a),
         Command::Log(a) => log::run(&ctx, a),
         Command::MergeDriver(a) => merge_driver::run(&ctx, a),
+        Command::Scan(a) => scan::run(&ctx, a),
         Command::Get(a) => values::get(&ctx, a),
         Command::Set(a) => values::set(&ctx, a),
         Command::Export(a) => values::export(&ctx, a),

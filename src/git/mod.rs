@@ -134,3 +134,191 @@ pub struct Commit {
     /// The first parent; `None` for a root commit.
     pub parent: Option<String>,
 }
+
+/// A blob in the repository's object database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BlobId(git2::Oid);
+
+/// The files of one state of the repository (a commit's tree, or an index): path → blob.
+#[derive(Debug, Default, Clone)]
+pub struct Files {
+    pub files: std::collections::HashMap<String, BlobId>,
+}
+
+impl Files {
+    /// Paths whose blob differs from `old` (added or modified), with both blobs, sorted.
+    pub fn changed_from(&self, old: &Files) -> Vec<(String, BlobId, Option<BlobId>)> {
+        let mut out: Vec<(String, BlobId, Option<BlobId>)> = self
+            .files
+            .iter()
+            .filter_map(|(p, id)| {
+                let before = old.files.get(p).copied();
+                (before != Some(*id)).then(|| (p.clone(), *id, before))
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}
+
+fn is_file_mode(mode: u32) -> bool {
+    // Regular and executable files; not symlinks (0o120000) or submodules (0o160000).
+    mode & 0o170000 == 0o100000
+}
+
+impl Repo {
+    /// The repository git is working in: `GIT_DIR` and friends when set (as in hooks), else
+    /// discovered from the current folder.
+    pub fn from_env() -> Result<Repo, GitError> {
+        let repo = git2::Repository::open_from_env().map_err(|_| GitError::NotARepo {
+            path: std::env::current_dir().unwrap_or_default(),
+        })?;
+        let root = repo
+            .workdir()
+            .ok_or_else(|| GitError::Git("a bare repository has no working tree".into()))?;
+        let root = root.canonicalize().unwrap_or_else(|_| root.to_owned());
+        Ok(Repo { repo, root })
+    }
+
+    /// The repository's git directory for this worktree, and the common one (shared by linked
+    /// worktrees).
+    pub fn git_dirs(&self) -> (PathBuf, PathBuf) {
+        (
+            self.repo.path().to_owned(),
+            self.repo.commondir().to_owned(),
+        )
+    }
+
+    /// One configuration value from git's configuration as this repository sees it.
+    pub fn config_get(&self, name: &str) -> Option<String> {
+        self.repo.config().ok()?.get_string(name).ok()
+    }
+
+    /// Sets (or with `None`, removes) a key in the repository's own configuration.
+    pub fn config_set(&self, name: &str, value: Option<&str>) -> Result<(), GitError> {
+        let git = |e: git2::Error| GitError::Git(e.message().to_owned());
+        let mut cfg = self.repo.config().map_err(git)?;
+        let mut local = cfg.open_level(git2::ConfigLevel::Local).map_err(git)?;
+        let _ = &mut cfg;
+        match value {
+            Some(v) => local.set_str(name, v).map_err(git),
+            None => match local.remove(name) {
+                Ok(()) => Ok(()),
+                Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(()),
+                Err(e) => Err(git(e)),
+            },
+        }
+    }
+
+    /// The files staged in the index (`index_file`, else the repository's own index).
+    pub fn index_files(&self, index_file: Option<&Path>) -> Result<Files, GitError> {
+        let git = |e: git2::Error| GitError::Git(e.message().to_owned());
+        let index = match index_file {
+            Some(p) => git2::Index::open(p).map_err(git)?,
+            None => self.repo.index().map_err(git)?,
+        };
+        let mut files = Files::default();
+        for e in index.iter() {
+            // Stage 0 only: unresolved conflict stages are not what gets committed.
+            let stage = (e.flags >> 12) & 0x3;
+            if stage != 0 || !is_file_mode(e.mode) {
+                continue;
+            }
+            let path = String::from_utf8_lossy(&e.path).into_owned();
+            files.files.insert(path, BlobId(e.id));
+        }
+        Ok(files)
+    }
+
+    /// The files of `rev`'s tree; an unborn HEAD is the empty tree.
+    pub fn tree_files(&self, rev: &str) -> Result<Files, GitError> {
+        let obj = match self.repo.revparse_single(rev) {
+            Ok(o) => o,
+            Err(e) if rev == "HEAD" && e.code() == git2::ErrorCode::UnbornBranch => {
+                return Ok(Files::default())
+            }
+            Err(e) if rev == "HEAD" && self.repo.head().is_err() => {
+                let _ = e;
+                return Ok(Files::default());
+            }
+            Err(e) => {
+                return Err(GitError::BadRevision {
+                    rev: rev.to_owned(),
+                    msg: e.message().to_owned(),
+                })
+            }
+        };
+        let tree = obj
+            .peel_to_tree()
+            .map_err(|e| GitError::Git(e.message().to_owned()))?;
+        let mut files = Files::default();
+        tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            if entry.kind() == Some(git2::ObjectType::Blob) && is_file_mode(entry.filemode() as u32)
+            {
+                let name = String::from_utf8_lossy(entry.name_bytes());
+                files
+                    .files
+                    .insert(format!("{dir}{name}"), BlobId(entry.id()));
+            }
+            git2::TreeWalkResult::Ok
+        })
+        .map_err(|e| GitError::Git(e.message().to_owned()))?;
+        Ok(files)
+    }
+
+    /// A blob's bytes.
+    pub fn blob(&self, id: BlobId) -> Result<Vec<u8>, GitError> {
+        self.repo
+            .find_blob(id.0)
+            .map(|b| b.content().to_vec())
+            .map_err(|e| GitError::Git(e.message().to_owned()))
+    }
+
+    /// The commits of `A..B` (reachable from B, not from A), oldest first.
+    pub fn range(&self, range: &str) -> Result<Vec<Commit>, GitError> {
+        let git = |e: git2::Error| GitError::Git(e.message().to_owned());
+        let mut walk = self.repo.revwalk().map_err(git)?;
+        walk.push_range(range).map_err(|e| GitError::BadRevision {
+            rev: range.to_owned(),
+            msg: e.message().to_owned(),
+        })?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::REVERSE)
+            .map_err(git)?;
+        let mut out = Vec::new();
+        for oid in walk {
+            let c = self.repo.find_commit(oid.map_err(git)?).map_err(git)?;
+            let id = c.id().to_string();
+            out.push(Commit {
+                short: id[..7.min(id.len())].to_owned(),
+                summary: c.summary().ok().flatten().unwrap_or("").to_owned(),
+                parent: c.parent_id(0).ok().map(|p| p.to_string()),
+                id,
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl Repo {
+    /// Files of the working tree git knows of: tracked ones and untracked ones not ignored,
+    /// relative to the root.
+    pub fn worktree_files(&self) -> Result<Vec<String>, GitError> {
+        let git = |e: git2::Error| GitError::Git(e.message().to_owned());
+        let mut out: Vec<String> = self.index_files(None)?.files.into_keys().collect();
+        let mut opts = git2::StatusOptions::new();
+        opts.include_untracked(true)
+            .recurse_untracked_dirs(true)
+            .include_ignored(false);
+        let statuses = self.repo.statuses(Some(&mut opts)).map_err(git)?;
+        for s in statuses.iter() {
+            if s.status().contains(git2::Status::WT_NEW) {
+                if let Ok(p) = s.path() {
+                    out.push(p.to_owned());
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+}

@@ -1,0 +1,479 @@
+//! `envault scan`: block plaintext secrets before they are committed (`--staged`, what the
+//! pre-commit hook runs), in the working tree (`PATH…`) and in commit ranges (`--range`, for CI).
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use super::crypt::load_identities;
+use super::{emit, hinted, warn, Ctx};
+use crate::crypt::Identities;
+use crate::git::{BlobId, Files, Repo};
+use crate::scan::{self, Changed, Finding, Input, Source, IGNORE_FILE};
+
+/// Find plaintext secrets: in what is staged (--staged), in commits (--range A..B), or in
+/// working-tree files (PATH…, default the whole repository).
+///
+/// Rules: plaintext values in configured environments (unless `encrypted: false` or
+/// `plaintext_keys`) and config changes that weaken protection; secrets in .env* files no
+/// .envault.yml manages; known secret values (of your environments) anywhere else; and
+/// credential formats (AWS, PEM keys, GitHub, GitLab, Slack, Stripe, Google, random values
+/// under secret names) in added lines. Exit 1 when something is found.
+///
+/// Allow a finding with an `envault:allow` comment on its line, or by adding its fingerprint
+/// to .envaultignore (fingerprints never depend on the secret).
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  envault scan --staged                      what the pre-commit hook runs\n  envault scan --range origin/main..HEAD     every commit of a pull request, in CI\n  envault scan --range origin/main..HEAD --format github\n  envault scan src/ config/                  files of the working tree"
+)]
+pub struct Args {
+    /// Working-tree files or folders to scan (default: the whole repository).
+    #[arg(conflicts_with_all = ["staged", "range"])]
+    paths: Vec<PathBuf>,
+    /// Scan the index being committed (honours GIT_INDEX_FILE).
+    #[arg(long)]
+    staged: bool,
+    /// Scan each commit of a range such as origin/main..HEAD.
+    #[arg(long, value_name = "A..B", conflicts_with = "staged")]
+    range: Option<String>,
+    #[arg(long, value_enum, default_value_t = ScanFormat::Text)]
+    format: ScanFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ScanFormat {
+    Text,
+    Json,
+    Sarif,
+    /// GitHub Actions workflow commands (annotations on the pull request).
+    Github,
+}
+
+/// A finding and the commit it was found in (ranges).
+struct Located {
+    commit: Option<String>,
+    finding: Finding,
+}
+
+struct GitSource<'r> {
+    repo: &'r Repo,
+    new: &'r Files,
+    old: &'r Files,
+}
+
+impl Source for GitSource<'_> {
+    fn new_file(&self, path: &str) -> Option<Vec<u8>> {
+        self.repo.blob(*self.new.files.get(path)?).ok()
+    }
+    fn old_file(&self, path: &str) -> Option<Vec<u8>> {
+        self.repo.blob(*self.old.files.get(path)?).ok()
+    }
+}
+
+struct WorkTree {
+    root: PathBuf,
+}
+
+impl Source for WorkTree {
+    fn new_file(&self, path: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.root.join(path)).ok()
+    }
+    fn old_file(&self, _: &str) -> Option<Vec<u8>> {
+        None
+    }
+}
+
+fn is_config(path: &str) -> bool {
+    path == ".envault.yml" || path.ends_with("/.envault.yml")
+}
+
+fn identities(ctx: &Ctx) -> Identities {
+    load_identities(ctx).unwrap_or_else(|e| {
+        warn(&format!(
+            "{e:#}; known encrypted values are not searched for"
+        ));
+        Identities::empty()
+    })
+}
+
+/// Reads the changed blobs, two threads at a time (inflating is the cost).
+fn read_changed(
+    repo_root: &Path,
+    changes: &[(String, BlobId, Option<BlobId>)],
+) -> anyhow::Result<Vec<Changed>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let chunk = changes.len().div_ceil(threads).max(1);
+    let results: Vec<anyhow::Result<Vec<Changed>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = changes
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || -> anyhow::Result<Vec<Changed>> {
+                    // Each thread opens its own handle: libgit2 repositories are not shared.
+                    let repo = Repo::discover(repo_root)?;
+                    part.iter()
+                        .map(|(path, new, old)| {
+                            Ok(Changed {
+                                path: path.clone(),
+                                new: repo.blob(*new)?,
+                                old: match old {
+                                    Some(o) => Some(repo.blob(*o)?),
+                                    None => None,
+                                },
+                            })
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("reader thread"))
+            .collect()
+    });
+    let mut out = Vec::with_capacity(changes.len());
+    for r in results {
+        out.extend(r?);
+    }
+    Ok(out)
+}
+
+fn scan_states(
+    ctx: &Ctx,
+    repo: &Repo,
+    new: &Files,
+    old: &Files,
+    check_data_keys: bool,
+    ids: &Identities,
+) -> anyhow::Result<(Vec<Finding>, usize)> {
+    let changes = new.changed_from(old);
+    let changed = read_changed(repo.root(), &changes)?;
+    let n = changed.len();
+    let mut configs: Vec<String> = new.files.keys().filter(|p| is_config(p)).cloned().collect();
+    configs.sort();
+    let source = GitSource { repo, new, old };
+    let _ = ctx;
+    let findings = scan::scan(&Input {
+        changed,
+        configs,
+        source: &source,
+        identities: ids,
+        whole_files: false,
+        check_data_keys,
+    })?;
+    Ok((findings, n))
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+    let ids = identities(ctx);
+    let (located, scanned, what) = if args.staged {
+        let repo = Repo::from_env()?;
+        let index_file = std::env::var_os("GIT_INDEX_FILE")
+            .filter(|v| !v.is_empty())
+            .map(|p| ctx.cwd.join(p));
+        let new = repo.index_files(index_file.as_deref())?;
+        let old = repo.tree_files("HEAD")?;
+        let (f, n) = scan_states(ctx, &repo, &new, &old, false, &ids)?;
+        let located = f
+            .into_iter()
+            .map(|finding| Located {
+                commit: None,
+                finding,
+            })
+            .collect();
+        (located, n, "staged file")
+    } else if let Some(range) = &args.range {
+        let repo = Repo::discover(&ctx.cwd)?;
+        if !range.contains("..") {
+            return Err(hinted(
+                format!("`{range}` is not a range"),
+                "give two revisions, e.g. `--range origin/main..HEAD`",
+            ));
+        }
+        let mut located = Vec::new();
+        let mut scanned = 0;
+        for c in repo.range(range)? {
+            let new = repo.tree_files(&c.id)?;
+            let old = match &c.parent {
+                Some(p) => repo.tree_files(p)?,
+                None => Files::default(),
+            };
+            let (f, n) = scan_states(ctx, &repo, &new, &old, true, &ids)?;
+            scanned += n;
+            located.extend(f.into_iter().map(|finding| Located {
+                commit: Some(c.short.clone()),
+                finding,
+            }));
+        }
+        (located, scanned, "changed file")
+    } else {
+        let (root, files) = match Repo::discover(&ctx.cwd) {
+            Ok(repo) => (repo.root().to_owned(), repo.worktree_files()?),
+            Err(_) => {
+                let root = ctx.cwd.clone();
+                let mut files = Vec::new();
+                walk(&root, &root, &mut files);
+                (root, files)
+            }
+        };
+        let wanted: Vec<String> = args
+            .paths
+            .iter()
+            .map(|p| {
+                let abs = ctx.cwd.join(p);
+                let abs = abs.canonicalize().unwrap_or(abs);
+                abs.strip_prefix(&root)
+                    .map(|r| r.to_string_lossy().into_owned())
+                    .map_err(|_| {
+                        hinted(
+                            format!("{} is outside {}", p.display(), root.display()),
+                            "scan paths inside the repository",
+                        )
+                    })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let under = |f: &str| {
+            wanted.is_empty()
+                || wanted
+                    .iter()
+                    .any(|w| w.is_empty() || f == w || f.starts_with(&format!("{w}/")))
+        };
+        let source = WorkTree { root: root.clone() };
+        let mut changed = Vec::new();
+        for f in files.iter().filter(|f| under(f)) {
+            if let Some(new) = source.new_file(f) {
+                changed.push(Changed {
+                    path: f.clone(),
+                    new,
+                    old: None,
+                });
+            }
+        }
+        let n = changed.len();
+        let configs = files.iter().filter(|f| is_config(f)).cloned().collect();
+        let found = scan::scan(&Input {
+            changed,
+            configs,
+            source: &source,
+            identities: &ids,
+            whole_files: true,
+            check_data_keys: false,
+        })?;
+        let located = found
+            .into_iter()
+            .map(|finding| Located {
+                commit: None,
+                finding,
+            })
+            .collect();
+        (located, n, "file")
+    };
+    report(ctx, &args, &located, scanned, what)?;
+    Ok(if located.is_empty() { 0 } else { 1 })
+}
+
+/// Files under `dir` outside git (no repository): everything but `.git` folders.
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        let Ok(t) = e.file_type() else { continue };
+        if t.is_dir() {
+            if e.file_name() != ".git" {
+                walk(root, &p, out);
+            }
+        } else if t.is_file() {
+            if let Ok(rel) = p.strip_prefix(root) {
+                out.push(rel.to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+fn report(
+    ctx: &Ctx,
+    args: &Args,
+    found: &[Located],
+    scanned: usize,
+    what: &str,
+) -> anyhow::Result<()> {
+    match args.format {
+        ScanFormat::Text => {
+            let paint = ctx.paint(super::Format::Text);
+            let mut out = String::new();
+            for l in found {
+                let f = &l.finding;
+                let at = match &l.commit {
+                    Some(c) => format!("{c} {}:{}", f.path, f.line),
+                    None => format!("{}:{}", f.path, f.line),
+                };
+                out.push_str(&format!(
+                    "{}: {}: {}\n",
+                    paint.bold(&at),
+                    paint.red(f.rule),
+                    f.message
+                ));
+                if let Some(v) = &f.redacted {
+                    out.push_str(&format!("    value: {v}\n"));
+                }
+                out.push_str(&format!("    fix:   {}\n", f.fix));
+                out.push_str(&format!(
+                    "    allow: add `{}` to {IGNORE_FILE}, or an `envault:allow` comment on the line\n",
+                    f.fingerprint
+                ));
+            }
+            emit(&out)?;
+            if !found.is_empty() {
+                let files: std::collections::HashSet<&str> =
+                    found.iter().map(|l| l.finding.path.as_str()).collect();
+                eprintln!(
+                    "envault scan: {} in {} ({} scanned)",
+                    plural(found.len(), "finding"),
+                    plural(files.len(), "file"),
+                    plural(scanned, what)
+                );
+                if args.staged {
+                    eprintln!("envault scan: commit blocked; fix the findings above (bypass once: git commit --no-verify)");
+                }
+            } else if std::io::stderr().is_terminal() {
+                eprintln!(
+                    "envault scan: no secrets found ({} scanned)",
+                    plural(scanned, what)
+                );
+            }
+        }
+        ScanFormat::Json => {
+            let items: Vec<serde_json::Value> = found
+                .iter()
+                .map(|l| {
+                    let f = &l.finding;
+                    json!({
+                        "commit": l.commit,
+                        "path": f.path,
+                        "line": f.line,
+                        "rule": f.rule,
+                        "key": f.key,
+                        "value": f.redacted,
+                        "message": f.message,
+                        "fix": f.fix,
+                        "fingerprint": f.fingerprint,
+                    })
+                })
+                .collect();
+            let doc = json!({"findings": items, "scanned": scanned});
+            emit(&(serde_json::to_string_pretty(&doc)? + "\n"))?;
+        }
+        ScanFormat::Sarif => emit(&(serde_json::to_string_pretty(&sarif(found))? + "\n"))?,
+        ScanFormat::Github => {
+            let mut out = String::new();
+            for l in found {
+                let f = &l.finding;
+                let mut msg = f.message.clone();
+                if let Some(c) = &l.commit {
+                    msg = format!("{msg} (commit {c})");
+                }
+                if let Some(v) = &f.redacted {
+                    msg = format!("{msg}; value {v}");
+                }
+                msg = format!(
+                    "{msg}. Fix: {}. Allow: add {} to {IGNORE_FILE}",
+                    f.fix, f.fingerprint
+                );
+                out.push_str(&format!(
+                    "::error file={},line={},title={}::{}\n",
+                    gh_property(&f.path),
+                    f.line,
+                    gh_property(&format!("envault {}", f.rule)),
+                    gh_data(&msg)
+                ));
+            }
+            emit(&out)?;
+        }
+    }
+    Ok(())
+}
+
+/// Escapes a workflow command's message.
+fn gh_data(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Escapes a workflow command's property value.
+fn gh_property(s: &str) -> String {
+    gh_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+fn rule_help(rule: &str) -> &'static str {
+    match rule {
+        "plaintext-secret" => {
+            "A secret-named key holds a plaintext value in a configured environment."
+        }
+        "unencrypted-value" => "A value is in clear in an environment marked `encrypted: true`.",
+        "config-weakened" => "A change to .envault.yml weakens the protection of secrets.",
+        "env-file-secret" => "A .env file that no .envault.yml manages holds a secret.",
+        "known-secret" => "A secret value of a configured environment appears in another file.",
+        "high-entropy-secret" => "A random-looking value is assigned to a secret-named key.",
+        "data-key-replaced" => "An encrypted file's data key was replaced.",
+        _ => "A well-known credential format.",
+    }
+}
+
+fn sarif(found: &[Located]) -> serde_json::Value {
+    let mut rules: Vec<&str> = found.iter().map(|l| l.finding.rule).collect();
+    rules.sort();
+    rules.dedup();
+    let results: Vec<serde_json::Value> = found
+        .iter()
+        .map(|l| {
+            let f = &l.finding;
+            let mut text = f.message.clone();
+            if let Some(v) = &f.redacted {
+                text = format!("{text} (value {v})");
+            }
+            if let Some(c) = &l.commit {
+                text = format!("{text} in commit {c}");
+            }
+            json!({
+                "ruleId": f.rule,
+                "ruleIndex": rules.iter().position(|r| *r == f.rule),
+                "level": "error",
+                "message": {"text": format!("{text}. Fix: {}", f.fix)},
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": f.path},
+                        "region": {"startLine": f.line}
+                    }
+                }],
+                "partialFingerprints": {"envault/v1": f.fingerprint},
+            })
+        })
+        .collect();
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "envault",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": rules.iter().map(|r| json!({
+                    "id": r,
+                    "shortDescription": {"text": rule_help(r)},
+                })).collect::<Vec<_>>(),
+            }},
+            "results": results,
+        }]
+    })
+}

@@ -1,0 +1,668 @@
+//! The secret scanner behind `envault scan` and the pre-commit hook. It judges a set of
+//! changed files against the state they are being committed into (the index, a commit, or the
+//! working tree), with the `.envault.yml` files of that same state:
+//!
+//! 1. plaintext values in configured environments (`plaintext-secret`, `unencrypted-value`),
+//!    and staged config changes that weaken protection (`config-weakened`);
+//! 2. secrets in `.env*` files outside every config (`env-file-secret`);
+//! 3. known secret values anywhere else (`known-secret`), in one Aho-Corasick pass per file;
+//! 4. well-known credential formats and random values assigned to secret names
+//!    (`detect::credentials`).
+//!
+//! With `check_data_keys` (commit ranges) it also reports an encrypted file whose data key was
+//! replaced (`data-key-replaced`). Nothing here touches git or the filesystem: the caller
+//! supplies the files.
+
+pub mod detect;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Component, Path, PathBuf};
+
+use aho_corasick::AhoCorasick;
+
+use crate::config::{Config, ConfigError, Environment};
+use crate::crypt::{decrypt_document, header_of, is_sealed, Identities, HEADER_PREFIX};
+use crate::dotenv::{Document, ParseError};
+
+/// The name of the allow-list file at the repository root.
+pub const IGNORE_FILE: &str = ".envaultignore";
+/// The inline allow marker.
+pub const ALLOW_MARKER: &str = "envault:allow";
+/// Known secrets shorter than this are not searched for (too many false matches).
+pub const MIN_KNOWN_LEN: usize = 8;
+
+/// A file that changed: its content in the scanned state and, when it existed, before.
+#[derive(Clone)]
+pub struct Changed {
+    pub path: String,
+    pub new: Vec<u8>,
+    pub old: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Changed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Changed")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads files of the scanned state (`new`) and of the state it is compared with (`old`).
+pub trait Source {
+    fn new_file(&self, path: &str) -> Option<Vec<u8>>;
+    fn old_file(&self, path: &str) -> Option<Vec<u8>>;
+}
+
+/// What to scan.
+pub struct Input<'a> {
+    pub changed: Vec<Changed>,
+    /// Paths of every `.envault.yml` in the scanned state.
+    pub configs: Vec<String>,
+    pub source: &'a dyn Source,
+    pub identities: &'a Identities,
+    /// Every line counts as added and every environment is checked (working-tree scans).
+    pub whole_files: bool,
+    /// Report replaced data keys (commit ranges).
+    pub check_data_keys: bool,
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub path: String,
+    pub line: usize,
+    pub rule: &'static str,
+    pub key: Option<String>,
+    /// The value's first two characters and its length; never the value.
+    pub redacted: Option<String>,
+    pub message: String,
+    pub fix: String,
+    /// Allow-list fingerprint: from the path, the rule and the line with the value removed.
+    pub fingerprint: String,
+}
+
+/// Why a scan could not be done.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+}
+
+/// The redacted form of a secret: its first two characters and its length.
+pub fn redact(value: &str) -> String {
+    let head: String = value.chars().take(2).collect();
+    format!("{head}… ({} chars)", value.chars().count())
+}
+
+/// The allow-list fingerprint of a finding.
+pub fn fingerprint(path: &str, rule: &str, line_without_value: &str) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(path.as_bytes());
+    h.update(b"\0");
+    h.update(rule.as_bytes());
+    h.update(b"\0");
+    h.update(line_without_value.trim().as_bytes());
+    h.finalize().to_hex()[..16].to_owned()
+}
+
+/// The fingerprints listed in an `.envaultignore` text (first word of each line, `#` comments).
+pub fn parse_ignore(text: &str) -> HashSet<String> {
+    text.lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `a/./b/../c` → `a/c`, with `/` separators.
+fn normalize(p: &Path) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                parts.pop();
+            }
+            Component::Normal(s) => parts.push(s.to_string_lossy().into_owned()),
+            _ => {}
+        }
+    }
+    parts.join("/")
+}
+
+fn base_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// A text's lines by offset: line numbers and line text for hits.
+struct Lines<'t> {
+    text: &'t [u8],
+}
+
+impl<'t> Lines<'t> {
+    fn number(&self, offset: usize) -> usize {
+        memchr::memchr_iter(b'\n', &self.text[..offset.min(self.text.len())]).count() + 1
+    }
+    fn span(&self, offset: usize) -> std::ops::Range<usize> {
+        let start = memchr::memrchr(b'\n', &self.text[..offset]).map_or(0, |i| i + 1);
+        let end =
+            memchr::memchr(b'\n', &self.text[offset..]).map_or(self.text.len(), |i| offset + i);
+        start..end
+    }
+}
+
+/// One configured environment's file in the scanned state.
+struct EnvFile {
+    path: String,
+    config: usize,
+    env: String,
+    encrypted: Option<bool>,
+    doc: Option<Document>,
+    /// The opened values, when the file is encrypted and an identity could open it.
+    plain: Option<Document>,
+}
+
+struct Scanner {
+    configs: Vec<(String, Config)>,
+    findings: Vec<Finding>,
+}
+
+impl Scanner {
+    #[allow(clippy::too_many_arguments)]
+    fn report(
+        &mut self,
+        path: &str,
+        line: usize,
+        rule: &'static str,
+        key: Option<&str>,
+        value: Option<&str>,
+        line_without_value: &str,
+        message: String,
+        fix: &str,
+    ) {
+        self.findings.push(Finding {
+            path: path.to_owned(),
+            line,
+            rule,
+            key: key.map(str::to_owned),
+            redacted: value.map(redact),
+            message,
+            fix: fix.to_owned(),
+            fingerprint: fingerprint(path, rule, line_without_value),
+        });
+    }
+}
+
+fn env_path(config_path: &str, env: &Environment) -> String {
+    let _ = config_path;
+    normalize(&env.file)
+}
+
+/// The line of `doc`'s entry for `key`, with its value removed (for fingerprints).
+fn entry_line_without_value(doc: &Document, key: &str) -> String {
+    doc.entry(key)
+        .map(|e| {
+            let raw = e.raw();
+            let v = e.raw_value();
+            raw.replacen(v, "", 1)
+        })
+        .unwrap_or_default()
+}
+
+/// Runs every rule; findings come sorted by path and line, allow-listed ones removed.
+pub fn scan(input: &Input) -> Result<Vec<Finding>, ScanError> {
+    let changed: HashMap<&str, &Changed> =
+        input.changed.iter().map(|c| (c.path.as_str(), c)).collect();
+    let new_of = |path: &str| -> Option<Vec<u8>> {
+        match changed.get(path) {
+            Some(c) => Some(c.new.clone()),
+            None => input.source.new_file(path),
+        }
+    };
+    let mut configs = Vec::new();
+    for cp in &input.configs {
+        let Some(bytes) = new_of(cp) else { continue };
+        let text = String::from_utf8_lossy(&bytes);
+        configs.push((cp.clone(), Config::parse(&text, Path::new(cp))?));
+    }
+    let mut s = Scanner {
+        configs,
+        findings: Vec::new(),
+    };
+
+    // The configured environments' files.
+    let mut envs: Vec<EnvFile> = Vec::new();
+    for (ci, (cp, cfg)) in s.configs.iter().enumerate() {
+        for env in cfg.environments.values() {
+            let path = env_path(cp, env);
+            let doc = match new_of(&path) {
+                Some(bytes) => Some(Document::parse_bytes(&bytes).map_err(|mut e| {
+                    e.path = Some(PathBuf::from(&path));
+                    e
+                })?),
+                None => None,
+            };
+            let plain = doc.as_ref().and_then(|d| {
+                let h = header_of(d).ok()??;
+                if input.identities.is_empty() {
+                    return None;
+                }
+                let key = h.unwrap(input.identities).ok()?;
+                decrypt_document(d, &key, &h).ok()
+            });
+            envs.push(EnvFile {
+                path,
+                config: ci,
+                env: env.name.clone(),
+                encrypted: env.encrypted,
+                doc,
+                plain,
+            });
+        }
+    }
+    let env_paths: HashSet<&str> = envs.iter().map(|e| e.path.as_str()).collect();
+
+    // Rule 1: plaintext in configured environments.
+    for e in &envs {
+        let (cp, cfg) = &s.configs[e.config];
+        let relevant = input.whole_files
+            || changed.contains_key(e.path.as_str())
+            || changed.contains_key(cp.as_str());
+        let Some(doc) = &e.doc else { continue };
+        if !relevant || e.encrypted == Some(false) {
+            continue;
+        }
+        let mut found = Vec::new();
+        for entry in doc.entries() {
+            let (k, v) = (entry.key(), entry.value());
+            if is_sealed(entry.raw_value()) || v.is_empty() || cfg.plaintext_keys.matches(k) {
+                continue;
+            }
+            let secret = cfg.classifier.is_secret(k, &[v]);
+            if e.encrypted == Some(true) {
+                found.push((
+                    entry.line(),
+                    k.to_owned(),
+                    v.to_owned(),
+                    "unencrypted-value",
+                    format!(
+                        "{k} is in clear in `{}`, which is marked `encrypted: true`",
+                        e.env
+                    ),
+                ));
+            } else if secret {
+                found.push((
+                    entry.line(),
+                    k.to_owned(),
+                    v.to_owned(),
+                    "plaintext-secret",
+                    format!("{k} is a secret in clear in the `{}` environment", e.env),
+                ));
+            }
+        }
+        let fix = format!(
+            "run `envault encrypt {}`; if these are dummy values, mark the environment `encrypted: false` in {cp}",
+            e.env
+        );
+        for (line, k, v, rule, msg) in found {
+            let lwv = entry_line_without_value(doc, &k);
+            let path = e.path.clone();
+            s.report(&path, line, rule, Some(&k), Some(&v), &lwv, msg, &fix);
+        }
+    }
+
+    // Rule 1, config: staged changes that weaken protection.
+    for ci in 0..s.configs.len() {
+        let cp = s.configs[ci].0.clone();
+        if !changed.contains_key(cp.as_str()) {
+            continue;
+        }
+        let Some(old_bytes) = changed[cp.as_str()].old.clone() else {
+            continue;
+        };
+        let Ok(old) = Config::parse(&String::from_utf8_lossy(&old_bytes), Path::new(&cp)) else {
+            continue;
+        };
+        let new_text = String::from_utf8_lossy(&changed[cp.as_str()].new).into_owned();
+        weakened(&mut s, ci, &cp, &old, &new_text, &envs);
+    }
+
+    // Known secrets and where they legitimately live.
+    let mut known: Vec<String> = Vec::new();
+    let mut holders: Vec<HashSet<String>> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for e in &envs {
+        let cfg = &s.configs[e.config].1;
+        let Some(doc) = e.plain.as_ref().or(e.doc.as_ref()) else {
+            continue;
+        };
+        for entry in doc.entries() {
+            let (k, v) = (entry.key(), entry.value());
+            if v.len() < MIN_KNOWN_LEN || is_sealed(v) || detect::is_placeholder(v) {
+                continue;
+            }
+            if !cfg.classifier.is_secret(k, &[v]) {
+                continue;
+            }
+            let i = *index.entry(v.to_owned()).or_insert_with(|| {
+                known.push(v.to_owned());
+                holders.push(HashSet::new());
+                known.len() - 1
+            });
+            holders[i].insert(e.path.clone());
+        }
+    }
+    let known_ac = if known.is_empty() {
+        None
+    } else {
+        Some(AhoCorasick::new(&known).expect("literal patterns build"))
+    };
+
+    // The classifier for files outside every config: the root config's, else the default.
+    let default_classifier = s
+        .configs
+        .iter()
+        .find(|(p, _)| !p.contains('/'))
+        .map(|(_, c)| c.classifier.clone())
+        .unwrap_or_default();
+
+    // Rules 2-4 over each changed file.
+    for c in &input.changed {
+        let name = base_name(&c.path);
+        if c.path == IGNORE_FILE {
+            continue;
+        }
+        let is_env = env_paths.contains(c.path.as_str());
+        let added = AddedLines::new(c, input.whole_files);
+        let lines = Lines { text: &c.new };
+        let mut stray_env = false;
+        if !is_env && name.starts_with(".env") && name != ".envault.yml" && name != ".envrc" {
+            if let Ok(doc) = Document::parse_bytes(&c.new) {
+                stray_env = true;
+                for entry in doc.entries() {
+                    let (k, v) = (entry.key(), entry.value());
+                    if is_sealed(entry.raw_value())
+                        || detect::is_placeholder(v)
+                        || !default_classifier.is_secret(k, &[v])
+                    {
+                        continue;
+                    }
+                    let lwv = entry_line_without_value(&doc, k);
+                    s.report(
+                        &c.path,
+                        entry.line(),
+                        "env-file-secret",
+                        Some(k),
+                        Some(v),
+                        &lwv,
+                        format!("{k} holds a secret in {}, which no .envault.yml manages", c.path),
+                        "add the file to .envault.yml as an environment (then `envault encrypt`), or leave the value empty as in a .env.example",
+                    );
+                }
+            }
+        }
+        if let Some(ac) = &known_ac {
+            for m in ac.find_iter(&c.new) {
+                let i = m.pattern().as_usize();
+                if holders[i].contains(&c.path) {
+                    continue;
+                }
+                let line_span = lines.span(m.start());
+                if !added.contains(&c.new[line_span.clone()]) {
+                    continue;
+                }
+                let line_text = String::from_utf8_lossy(&c.new[line_span.clone()]).into_owned();
+                let without = remove_span(
+                    &line_text,
+                    m.start() - line_span.start,
+                    m.end() - line_span.start,
+                );
+                let held_by: Vec<&str> = {
+                    let mut v: Vec<&str> = holders[i].iter().map(String::as_str).collect();
+                    v.sort();
+                    v
+                };
+                s.report(
+                    &c.path,
+                    lines.number(m.start()),
+                    "known-secret",
+                    None,
+                    Some(&known[i]),
+                    &without,
+                    format!("a secret value of {} appears here", held_by.join(", ")),
+                    "remove the value (read it from the environment at run time: `envault run`), then rotate it with `envault rotate` if it was ever pushed",
+                );
+            }
+        }
+        if !is_env && !stray_env {
+            for hit in detect::credentials(&c.new, &default_classifier) {
+                let line_span = lines.span(hit.span.start);
+                if !added.contains(&c.new[line_span.clone()]) {
+                    continue;
+                }
+                let line_text = String::from_utf8_lossy(&c.new[line_span.clone()]).into_owned();
+                let end = hit.span.end.min(line_span.end);
+                let without = remove_span(
+                    &line_text,
+                    hit.span.start - line_span.start,
+                    end - line_span.start,
+                );
+                let value = String::from_utf8_lossy(&c.new[hit.span.start..end]).into_owned();
+                s.report(
+                    &c.path,
+                    lines.number(hit.span.start),
+                    hit.rule,
+                    hit.key.as_deref(),
+                    Some(&value),
+                    &without,
+                    format!("{} in a committed file", hit.what),
+                    "move it into an encrypted environment and read it at run time; revoke it at its issuer if it was ever pushed",
+                );
+            }
+        }
+    }
+
+    // Replaced data keys.
+    if input.check_data_keys {
+        for e in &envs {
+            let Some(c) = changed.get(e.path.as_str()) else {
+                continue;
+            };
+            let (Some(old), Some(new)) = (&c.old, &e.doc) else {
+                continue;
+            };
+            let Ok(old) = Document::parse_bytes(old) else {
+                continue;
+            };
+            if let (Ok(Some(ho)), Ok(Some(hn))) = (header_of(&old), header_of(new)) {
+                if ho.file_id != hn.file_id {
+                    let id = crate::crypt::file_id_text(&hn);
+                    let path = e.path.clone();
+                    s.report(
+                        &path,
+                        1,
+                        "data-key-replaced",
+                        None,
+                        None,
+                        &format!("{HEADER_PREFIX}v1 id={id}"),
+                        format!(
+                            "the data key of `{}` was replaced (new file id {id}): anyone who knows the public recipients can write a whole new file",
+                            e.env
+                        ),
+                        "check that this commit is a `envault recipients remove` (or a re-encryption) you expect",
+                    );
+                }
+            }
+        }
+    }
+
+    // Allow-lists.
+    let ignore = new_of(IGNORE_FILE)
+        .map(|b| parse_ignore(&String::from_utf8_lossy(&b)))
+        .unwrap_or_default();
+    let mut findings = std::mem::take(&mut s.findings);
+    findings.retain(|f| {
+        if ignore.contains(&f.fingerprint) {
+            return false;
+        }
+        let text = changed
+            .get(f.path.as_str())
+            .map(|c| c.new.clone())
+            .or_else(|| input.source.new_file(&f.path));
+        !text.is_some_and(|t| {
+            let lines = Lines { text: &t };
+            line_at(&t, f.line).is_some_and(|l| {
+                let _ = &lines;
+                memchr::memmem::find(l, ALLOW_MARKER.as_bytes()).is_some()
+            })
+        })
+    });
+    findings.sort_by(|a, b| (&a.path, a.line, a.rule).cmp(&(&b.path, b.line, b.rule)));
+    findings.dedup_by(|a, b| {
+        a.path == b.path && a.line == b.line && a.key == b.key && a.redacted == b.redacted
+    });
+    Ok(findings)
+}
+
+fn line_at(text: &[u8], line: usize) -> Option<&[u8]> {
+    text.split(|b| *b == b'\n').nth(line.checked_sub(1)?)
+}
+
+fn remove_span(line: &str, start: usize, end: usize) -> String {
+    let b = line.as_bytes();
+    let end = end.min(b.len());
+    let start = start.min(end);
+    let mut out = Vec::with_capacity(b.len());
+    out.extend_from_slice(&b[..start]);
+    out.extend_from_slice(&b[end..]);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Which lines of a changed file are new: all of them for an added file, else those whose
+/// text does not occur in the old version.
+struct AddedLines<'c> {
+    old: Option<HashSet<&'c [u8]>>,
+}
+
+impl<'c> AddedLines<'c> {
+    fn new(c: &'c Changed, whole: bool) -> AddedLines<'c> {
+        let old = match (&c.old, whole) {
+            (Some(old), false) => Some(old.split(|b| *b == b'\n').collect()),
+            _ => None,
+        };
+        AddedLines { old }
+    }
+    fn contains(&self, line: &[u8]) -> bool {
+        self.old.as_ref().is_none_or(|o| !o.contains(line))
+    }
+}
+
+/// Findings for a staged config change that weakens protection.
+fn weakened(s: &mut Scanner, ci: usize, cp: &str, old: &Config, new_text: &str, envs: &[EnvFile]) {
+    let line_of = |needle: &str| {
+        new_text
+            .lines()
+            .position(|l| l.contains(needle))
+            .map_or(1, |i| i + 1)
+    };
+    let line_text = |n: usize| new_text.lines().nth(n - 1).unwrap_or("").to_owned();
+    let fix = "if this is intended, allow it: add the fingerprint to .envaultignore (or an `envault:allow` comment on the line)";
+    let new = s.configs[ci].1.clone();
+    let mut out: Vec<(usize, String)> = Vec::new();
+    for (name, o) in &old.environments {
+        if o.encrypted == Some(true)
+            && new
+                .environments
+                .get(name)
+                .is_none_or(|n| n.encrypted != Some(true))
+        {
+            out.push((
+                line_of(name),
+                format!("`{name}` is no longer marked `encrypted: true`"),
+            ));
+        }
+    }
+    for (name, n) in &new.environments {
+        let was = old.environments.get(name).and_then(|o| o.encrypted);
+        if n.encrypted == Some(false) && was != Some(false) {
+            let holds_secrets = envs.iter().any(|e| {
+                e.config == ci
+                    && e.env == *name
+                    && e.doc.as_ref().is_some_and(|d| {
+                        d.entries().any(|en| {
+                            !en.value().is_empty()
+                                && !is_sealed(en.raw_value())
+                                && new.classifier.is_secret(en.key(), &[en.value()])
+                        })
+                    })
+            });
+            if holds_secrets {
+                out.push((
+                    line_of(name),
+                    format!("`{name}` is marked `encrypted: false` but its file holds secrets"),
+                ));
+            }
+        }
+    }
+    let secret_keys_matching = |globs: &crate::glob::GlobSet| -> Vec<String> {
+        let mut keys: Vec<String> = envs
+            .iter()
+            .filter(|e| e.config == ci)
+            .filter_map(|e| e.doc.as_ref())
+            .flat_map(|d| d.entries())
+            .filter(|en| globs.matches(en.key()) && new.classifier.is_secret(en.key(), &[]))
+            .map(|en| en.key().to_owned())
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    };
+    let before: HashSet<String> = secret_keys_matching(&old.plaintext_keys)
+        .into_iter()
+        .collect();
+    for k in secret_keys_matching(&new.plaintext_keys) {
+        if !before.contains(&k) {
+            out.push((
+                line_of("plaintext_keys"),
+                format!("`plaintext_keys` now leaves the secret {k} in clear"),
+            ));
+        }
+    }
+    let all_recipients = |c: &Config| -> HashSet<String> {
+        c.recipients
+            .iter()
+            .chain(c.environments.values().flat_map(|e| e.recipients.iter()))
+            .cloned()
+            .collect()
+    };
+    let had = all_recipients(old);
+    let mut added: Vec<String> = all_recipients(&new)
+        .into_iter()
+        .filter(|r| !had.contains(r))
+        .collect();
+    added.sort();
+    for r in added {
+        let short: String = r.chars().take(16).collect();
+        out.push((
+            line_of(&r),
+            format!("a recipient was added ({short}…): review who gets access"),
+        ));
+    }
+    for (line, msg) in out {
+        let lt = line_text(line);
+        s.report(
+            cp,
+            line,
+            "config-weakened",
+            None,
+            None,
+            &format!("{lt}\0{msg}"),
+            msg,
+            fix,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests;

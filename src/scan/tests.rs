@@ -1,0 +1,209 @@
+use std::collections::HashMap;
+
+use super::*;
+
+#[derive(Default)]
+struct Files {
+    new: HashMap<String, String>,
+    old: HashMap<String, String>,
+}
+
+impl Source for Files {
+    fn new_file(&self, path: &str) -> Option<Vec<u8>> {
+        self.new.get(path).map(|s| s.clone().into_bytes())
+    }
+    fn old_file(&self, path: &str) -> Option<Vec<u8>> {
+        self.old.get(path).map(|s| s.clone().into_bytes())
+    }
+}
+
+const CONFIG: &str =
+    "environments:\n  dev: {file: .env.dev, encrypted: false}\n  prod: .env.prod\n";
+
+/// Scans `staged` (path, text) against `head` (path, text), as a commit would.
+fn scan_commit(head: &[(&str, &str)], staged: &[(&str, &str)]) -> Vec<Finding> {
+    let mut files = Files::default();
+    for (p, t) in head {
+        files.old.insert((*p).into(), (*t).into());
+        files.new.insert((*p).into(), (*t).into());
+    }
+    let mut changed = Vec::new();
+    for (p, t) in staged {
+        files.new.insert((*p).into(), (*t).into());
+        changed.push(Changed {
+            path: (*p).into(),
+            new: t.as_bytes().to_vec(),
+            old: files.old.get(*p).map(|s| s.clone().into_bytes()),
+        });
+    }
+    let configs = files
+        .new
+        .keys()
+        .filter(|p| base_name(p) == ".envault.yml")
+        .cloned()
+        .collect();
+    let ids = Identities::empty();
+    scan(&Input {
+        changed,
+        configs,
+        source: &files,
+        identities: &ids,
+        whole_files: false,
+        check_data_keys: true,
+    })
+    .unwrap()
+}
+
+fn rules(f: &[Finding]) -> Vec<(&str, usize, &str)> {
+    f.iter()
+        .map(|f| (f.path.as_str(), f.line, f.rule))
+        .collect()
+}
+
+#[test]
+fn plaintext_secrets_in_configured_environments() {
+    let f = scan_commit(
+        &[],
+        &[
+            (".envault.yml", CONFIG),
+            (".env.dev", "DB_PASSWORD=dev_password_123\n"),
+            (
+                ".env.prod",
+                "DB_HOST=db\nDB_PASSWORD=prod_password_789\nLOG_LEVEL=warn\n",
+            ),
+        ],
+    );
+    assert_eq!(rules(&f), [(".env.prod", 2, "plaintext-secret")]);
+    assert_eq!(f[0].redacted.as_deref(), Some("pr… (17 chars)"));
+    assert!(f[0].fix.contains("envault encrypt prod"));
+    // Nothing in any field holds the value.
+    assert!(!format!("{f:?}").contains("prod_password_789"));
+}
+
+#[test]
+fn encrypted_true_wants_every_value_sealed_but_plaintext_keys() {
+    let config =
+        "environments:\n  prod: {file: .env.prod, encrypted: true}\nplaintext_keys: [LOG_*]\n";
+    let f = scan_commit(
+        &[],
+        &[
+            (".envault.yml", config),
+            (".env.prod", "DB_HOST=db\nLOG_LEVEL=warn\n"),
+        ],
+    );
+    assert_eq!(rules(&f), [(".env.prod", 1, "unencrypted-value")]);
+}
+
+#[test]
+fn env_files_outside_the_config() {
+    let f = scan_commit(
+        &[],
+        &[
+            (".env.local", "API_KEY=sk_abcdef123456\nDEBUG=1\n"),
+            (
+                ".env.example",
+                "API_KEY=\nDB_PASSWORD=changeme\nSECRET=<your secret>\n",
+            ),
+        ],
+    );
+    assert_eq!(rules(&f), [(".env.local", 1, "env-file-secret")]);
+}
+
+#[test]
+fn known_secrets_elsewhere_and_credential_formats() {
+    let f = scan_commit(
+        &[
+            (".envault.yml", CONFIG),
+            (".env.dev", "DB_PASSWORD=dev_password_123\n"),
+        ],
+        &[
+            ("docs/setup.md", "Use `dev_password_123` to log in.\n"),
+            (
+                "deploy.sh",
+                "export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\n",
+            ),
+        ],
+    );
+    assert_eq!(
+        rules(&f),
+        [
+            ("deploy.sh", 1, "aws-access-key-id"),
+            ("docs/setup.md", 1, "known-secret")
+        ]
+    );
+    assert!(f[1].message.contains(".env.dev"));
+}
+
+#[test]
+fn only_added_lines_count_in_modified_files() {
+    let old = "line one\ntoken = 'ghp_0123456789abcdefghijABCDEFGHIJ0123'\n";
+    let new = format!("{old}AKIAIOSFODNN7EXAMPLE\n");
+    let f = scan_commit(&[("a.txt", old)], &[("a.txt", &new)]);
+    assert_eq!(rules(&f), [("a.txt", 3, "aws-access-key-id")]);
+}
+
+#[test]
+fn allow_comments_and_ignore_file() {
+    let text =
+        "key: AKIAIOSFODNN7EXAMPLE  # envault:allow test fixture\nother: AKIAIOSFODNN7EXAMPLF\n";
+    let f = scan_commit(&[], &[("a.yml", text)]);
+    assert_eq!(rules(&f), [("a.yml", 2, "aws-access-key-id")]);
+    // The fingerprint does not depend on the value.
+    assert_eq!(
+        f[0].fingerprint,
+        fingerprint("a.yml", "aws-access-key-id", "other: ")
+    );
+    let ignore = format!("# test fixture\n{}  a.yml AWS example\n", f[0].fingerprint);
+    let f = scan_commit(&[], &[("a.yml", text), (IGNORE_FILE, &ignore)]);
+    assert!(f.is_empty(), "{f:?}");
+}
+
+#[test]
+fn config_changes_that_weaken_protection() {
+    let before = "environments:\n  prod: {file: .env.prod, encrypted: true}\n";
+    let after = "environments:\n  prod: {file: .env.prod}\nrecipients: [age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq]\n";
+    let f = scan_commit(
+        &[(".envault.yml", before), (".env.prod", "LOG_LEVEL=warn\n")],
+        &[(".envault.yml", after)],
+    );
+    assert_eq!(
+        rules(&f),
+        [
+            (".envault.yml", 2, "config-weakened"),
+            (".envault.yml", 3, "config-weakened")
+        ]
+    );
+    assert!(f[0].message.contains("no longer marked `encrypted: true`"));
+    assert!(f[1].message.contains("recipient was added"));
+
+    let f = scan_commit(
+        &[
+            (
+                ".envault.yml",
+                "environments:\n  dev: .env.dev\nplaintext_keys: [LOG_*]\n",
+            ),
+            (".env.dev", "DB_PASSWORD=x\n"),
+        ],
+        &[(
+            ".envault.yml",
+            "environments:\n  dev: .env.dev\nplaintext_keys: [LOG_*, DB_*]\n",
+        )],
+    );
+    assert!(
+        f.iter()
+            .any(|f| f.rule == "config-weakened" && f.message.contains("DB_PASSWORD")),
+        "{f:?}"
+    );
+}
+
+#[test]
+fn monorepo_configs_resolve_their_own_files() {
+    let f = scan_commit(
+        &[],
+        &[
+            ("svc/a/.envault.yml", "environments:\n  prod: .env.prod\n"),
+            ("svc/a/.env.prod", "API_TOKEN=abcdefgh12345678\n"),
+        ],
+    );
+    assert_eq!(rules(&f), [("svc/a/.env.prod", 1, "plaintext-secret")]);
+}

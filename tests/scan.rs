@@ -1,0 +1,239 @@
+//! `envault scan` against real git repositories: the index being committed (including
+//! `git commit -a` through GIT_INDEX_FILE), commit ranges, the working tree, and the formats.
+
+mod common;
+
+use common::{git, git_cmd, stderr, stdout, Project};
+
+/// The tutorial in a fresh repository with nothing committed yet.
+fn fresh() -> Project {
+    let p = Project::tutorial();
+    std::fs::remove_dir_all(p.path(".git")).unwrap();
+    git(&p, &["init", "-q", "-b", "main"]);
+    p
+}
+
+/// dev and staging hold dummy values (`encrypted: false`); prod gets encrypted.
+fn protect(p: &Project) {
+    p.write(
+        ".envault.yml",
+        &p.read(".envault.yml").replace(
+            "  dev: .env.dev\n  staging: .env.staging\n",
+            "  dev: {file: .env.dev, encrypted: false}\n  staging: {file: .env.staging, encrypted: false}\n",
+        ),
+    );
+    p.add_identity("");
+    p.run(&["encrypt", "prod"]).success();
+}
+
+/// A pre-commit hook that runs this build's `envault scan --staged`.
+fn hook(p: &Project) {
+    let bin = assert_cmd::cargo::cargo_bin("envault");
+    let path = p.path(".git/hooks/pre-commit");
+    std::fs::write(
+        &path,
+        format!("#!/bin/sh\nexec '{}' scan --staged\n", bin.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn commit(p: &Project, args: &[&str]) -> std::process::Output {
+    git_cmd(p).arg("commit").args(args).output().unwrap()
+}
+
+#[test]
+fn a_fresh_project_is_blocked_out_of_the_box() {
+    let p = fresh();
+    git(&p, &["add", "-A"]);
+    let a = p.run(&["scan", "--staged"]).code(1);
+    let out = stdout(&a);
+    for line in [
+        ".env.prod:4: plaintext-secret: DB_PASSWORD is a secret in clear in the `prod` environment",
+        ".env.dev:4: plaintext-secret:",
+        "    value: pr… (17 chars)",
+    ] {
+        assert!(out.contains(line), "{line}\n{out}");
+    }
+    assert!(!out.contains("prod_password_789"), "never the value");
+    assert!(stderr(&a).contains("commit blocked"));
+    // Once prod is encrypted and dev/staging declared dummy, the commit passes.
+    protect(&p);
+    git(&p, &["add", "-A"]);
+    let a = p.run(&["scan", "--staged"]).code(0);
+    assert_eq!(stdout(&a), "");
+}
+
+#[test]
+fn the_staged_blob_is_judged_not_the_working_tree() {
+    let p = fresh();
+    protect(&p);
+    git(&p, &["add", "-A"]);
+    git(&p, &["commit", "-q", "-m", "protected"]);
+    // Stage a plaintext copy of prod, then encrypt the working tree again without staging.
+    let sealed = p.read(".env.prod");
+    p.run(&["decrypt", "prod", "--in-place", "--yes"]).success();
+    git(&p, &["add", ".env.prod"]);
+    p.write(".env.prod", &sealed);
+    let a = p.run(&["scan", "--staged"]).code(1);
+    assert!(
+        stdout(&a).contains(".env.prod:4: plaintext-secret"),
+        "{}",
+        stdout(&a)
+    );
+}
+
+#[test]
+fn the_hook_covers_commit_all_and_commit_paths() {
+    let p = fresh();
+    protect(&p);
+    p.write("app.py", "print('hi')\n");
+    git(&p, &["add", "-A"]);
+    hook(&p);
+    let out = commit(&p, &["-q", "-m", "clean"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A known secret (dev's password) pasted into a tracked file, not staged.
+    p.write("app.py", "print('hi')\npassword = 'dev_password_123'\n");
+    for args in [&["-a", "-m", "all"][..], &["-m", "path", "app.py"][..]] {
+        let out = commit(&p, args);
+        // Git sends a hook's output to its stderr.
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "git commit {args:?} must be blocked");
+        assert!(text.contains("app.py:2: known-secret"), "{text}");
+    }
+    // An inline allow lets it through.
+    p.write(
+        "app.py",
+        "print('hi')\npassword = 'dev_password_123'  # envault:allow docs\n",
+    );
+    let out = commit(&p, &["-q", "-a", "-m", "allowed"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn ignore_file_fingerprints_and_stray_env_files() {
+    let p = fresh();
+    protect(&p);
+    git(&p, &["add", "-A"]);
+    git(&p, &["commit", "-q", "-m", "base"]);
+    p.write(
+        ".env.local",
+        "STRIPE_SECRET_KEY=sk_abcdefghij0123456789\nDEBUG=1\n",
+    );
+    p.write(".env.example", "STRIPE_SECRET_KEY=\nDB_PASSWORD=changeme\n");
+    git(&p, &["add", "-A"]);
+    let a = p.run(&["scan", "--staged", "--format", "json"]).code(1);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&a)).unwrap();
+    let f = &v["findings"];
+    assert_eq!(f.as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(f[0]["path"], ".env.local");
+    assert_eq!(f[0]["rule"], "env-file-secret");
+    assert_eq!(f[0]["value"], "sk… (23 chars)");
+    let fp = f[0]["fingerprint"].as_str().unwrap().to_owned();
+    p.write(".envaultignore", &format!("{fp}  # local test key\n"));
+    git(&p, &["add", ".envaultignore"]);
+    p.run(&["scan", "--staged"]).code(0);
+}
+
+#[test]
+fn config_changes_that_weaken_protection_are_findings() {
+    let p = fresh();
+    p.write(
+        ".envault.yml",
+        &p.read(".envault.yml").replace(
+            "  dev: .env.dev\n  staging: .env.staging\n  prod: .env.prod\n",
+            "  dev: {file: .env.dev, encrypted: false}\n  staging: {file: .env.staging, encrypted: false}\n  prod: {file: .env.prod, encrypted: true}\n",
+        ),
+    );
+    p.add_identity("");
+    p.run(&["encrypt", "prod"]).success();
+    git(&p, &["add", "-A"]);
+    git(&p, &["commit", "-q", "-m", "base"]);
+    p.write(
+        ".envault.yml",
+        &p.read(".envault.yml").replace(
+            "prod: {file: .env.prod, encrypted: true}",
+            "prod: .env.prod",
+        ),
+    );
+    git(&p, &["add", ".envault.yml"]);
+    let a = p.run(&["scan", "--staged"]).code(1);
+    assert!(
+        stdout(&a).contains("config-weakened: `prod` is no longer marked `encrypted: true`"),
+        "{}",
+        stdout(&a)
+    );
+}
+
+#[test]
+fn ranges_find_no_verify_commits_and_replaced_data_keys() {
+    let p = fresh();
+    protect(&p);
+    git(&p, &["add", "-A"]);
+    git(&p, &["commit", "-q", "-m", "base"]);
+    git(&p, &["checkout", "-q", "-b", "pr"]);
+    p.write("ci.yml", "token: ghp_0123456789abcdefghijABCDEFGHIJ0123\n");
+    git(&p, &["add", "ci.yml"]);
+    git(&p, &["commit", "-q", "--no-verify", "-m", "oops"]);
+    // A whole new file under a new data key, as anyone with the public recipient could write.
+    let other = stdout(&p.run(&["keygen", "--output", "other.txt"]).success())
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    p.run(&["recipients", "add", "--env", "prod", &other])
+        .success();
+    p.run(&["recipients", "remove", "--env", "prod", &other])
+        .success();
+    git(&p, &["commit", "-q", "-am", "rekey"]);
+    let a = p.run(&["scan", "--range", "main..pr"]).code(1);
+    let out = stdout(&a);
+    assert!(out.contains(" ci.yml:1: github-token"), "{out}");
+    assert!(out.contains(" .env.prod:1: data-key-replaced"), "{out}");
+    // GitHub annotations and SARIF.
+    let a = p
+        .run(&["scan", "--range", "main..pr", "--format", "github"])
+        .code(1);
+    assert!(
+        stdout(&a).contains("::error file=ci.yml,line=1,title=envault github-token::"),
+        "{}",
+        stdout(&a)
+    );
+    let a = p
+        .run(&["scan", "--range", "main..pr", "--format", "sarif"])
+        .code(1);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&a)).unwrap();
+    assert_eq!(v["version"], "2.1.0");
+    let results = v["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    assert_eq!(
+        results[0]["locations"][0]["physicalLocation"]["region"]["startLine"],
+        1
+    );
+    p.run(&["scan", "--range", "main..main"]).code(0);
+    p.run(&["scan", "--range", "main"]).code(2);
+}
+
+#[test]
+fn working_tree_paths() {
+    let p = fresh();
+    protect(&p);
+    std::fs::create_dir(p.path("src")).unwrap();
+    p.write("src/a.rs", "const KEY: &str = \"AKIAIOSFODNN7EXAMPLE\";\n");
+    p.write("README.md", "nothing here\n");
+    let a = p.run(&["scan", "src"]).code(1);
+    assert_eq!(
+        stdout(&a).lines().next().unwrap(),
+        "src/a.rs:1: aws-access-key-id: an AWS access key id in a committed file"
+    );
+    p.run(&["scan", "README.md"]).code(0);
+}
