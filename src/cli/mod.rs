@@ -4,6 +4,7 @@
 mod crypt;
 mod diff;
 mod edit;
+mod git;
 mod init;
 mod log;
 mod merge_driver;
@@ -92,6 +93,7 @@ enum Command {
     Log(log::Args),
     MergeDriver(merge_driver::Args),
     Scan(scan::Args),
+    Git(git::Args),
     Get(values::GetArgs),
     Set(values::SetArgs),
     Export(values::ExportArgs),
@@ -205,6 +207,7 @@ pub fn main() -> ExitCode {
         Command::Log(a) => log::run(&ctx, a),
         Command::MergeDriver(a) => merge_driver::run(&ctx, a),
         Command::Scan(a) => scan::run(&ctx, a),
+        Command::Git(a) => git::run(&ctx, a),
         Command::Get(a) => values::get(&ctx, a),
         Command::Set(a) => values::set(&ctx, a),
         Command::Export(a) => values::export(&ctx, a),

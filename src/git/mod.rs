@@ -1,5 +1,7 @@
 //! Repository access through libgit2: files as they were at a revision.
 
+pub mod install;
+
 use std::path::{Path, PathBuf};
 
 /// What can go wrong reading from a repository.
