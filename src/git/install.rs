@@ -545,6 +545,6 @@ mod tests {
         let t = hook_text("pre-commit", Path::new("/opt/my tools/envault"));
         assert!(t.contains("envault='/opt/my tools/envault'\n"));
         assert!(t.contains("pre-commit.envault-chained"));
-        assert!(!t.contains('@'));
+        assert!(!t.contains("@HOOK@") && !t.contains("@ENVAULT@"));
     }
 }
