@@ -211,15 +211,13 @@ pub fn merge(base: &Document, ours: &Document, theirs: &Document, labels: Labels
 
     let items = ours.items();
     // The header was written above.
-    for (i, item) in items.iter().enumerate().skip(header_items) {
+    for item in items.iter().skip(header_items) {
         match item {
             Item::Trivia(t) => out.push_str(t),
             Item::Entry(e) => {
                 let k = e.key();
                 // Only the effective (last) occurrence of a key is merged.
-                let last = !items[i + 1..]
-                    .iter()
-                    .any(|it| matches!(it, Item::Entry(x) if x.key() == k));
+                let last = ours.entry(k).is_some_and(|x| std::ptr::eq(x, e));
                 if !last {
                     // An earlier duplicate goes with a deletion, so it cannot resurface.
                     let deleted = decide(raw(base, k), raw(ours, k), raw(theirs, k))
