@@ -184,6 +184,24 @@ fn hooks_path_and_linked_worktrees() {
     );
     std::fs::remove_file(p.path(".git/hooks/pre-commit")).unwrap();
     p.run(&["git", "doctor"]).code(0);
+    // A hook git cannot execute is skipped silently by git.
+    std::fs::set_permissions(
+        p.path("githooks/pre-commit"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let a = p.run(&["git", "doctor"]).code(1);
+    assert!(
+        stdout(&a).contains("✗ githooks/pre-commit is executable\n    fix: chmod +x "),
+        "{}",
+        stdout(&a)
+    );
+    p.run(&["git", "install"]).success();
+    git(&p, &["config", "diff.envault.cachetextconv", "true"]);
+    let a = p.run(&["git", "doctor"]).code(1);
+    assert!(stdout(&a).contains("✗ git does not cache envault's textconv output"));
+    git(&p, &["config", "--unset", "diff.envault.cachetextconv"]);
+    p.run(&["git", "doctor"]).code(0);
 
     // A linked worktree uses the same hooks: install from inside it writes to the common dir.
     git(&p, &["config", "--unset", "core.hooksPath"]);

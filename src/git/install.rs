@@ -498,6 +498,14 @@ pub fn doctor(repo: &Repo) -> Result<Vec<Check>, GitError> {
         "diff.envault.textconv is configured".into(),
         install.clone(),
     );
+    let cached = repo
+        .config_get("diff.envault.cachetextconv")
+        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "yes" | "on" | "1"));
+    check(
+        !cached,
+        "git does not cache envault's textconv output (it may hold decrypted values)".into(),
+        Some("git config --unset diff.envault.cachetextconv && git update-ref -d refs/notes/textconv/envault".into()),
+    );
     // Attributes.
     for f in repo.env_files()? {
         let merge = repo.attr(&f, "merge");
