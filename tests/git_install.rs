@@ -12,18 +12,8 @@ use common::{git, git_cmd, mode_of, stdout, Project};
 /// The tutorial committed in a fresh repository, dev and staging marked dummy and prod
 /// encrypted, so a clean commit passes the scan.
 fn repo() -> Project {
-    let p = Project::tutorial();
-    std::fs::remove_dir_all(p.path(".git")).unwrap();
-    git(&p, &["init", "-q", "-b", "main"]);
-    p.write(
-        ".envault.yml",
-        &p.read(".envault.yml").replace(
-            "  dev: .env.dev\n  staging: .env.staging\n",
-            "  dev: {file: .env.dev, encrypted: false}\n  staging: {file: .env.staging, encrypted: false}\n",
-        ),
-    );
-    p.add_identity("");
-    p.run(&["encrypt", "prod"]).success();
+    let p = Project::tutorial_git();
+    p.protect();
     p.write(".gitattributes", "*.png binary\n");
     git(&p, &["add", "-A"]);
     git(&p, &["commit", "-q", "-m", "base"]);

@@ -10,9 +10,7 @@ use common::{git, git_cmd, stderr, stdout, use_merge_driver, Project};
 /// The tutorial in a fresh repository with the merge driver configured; prod encrypted to the
 /// user's identity when `encrypted`.
 fn merge_repo(encrypted: bool) -> Project {
-    let p = Project::tutorial();
-    std::fs::remove_dir_all(p.path(".git")).unwrap();
-    git(&p, &["init", "-q", "-b", "main"]);
+    let p = Project::tutorial_git();
     if encrypted {
         p.add_identity("");
         p.run(&["encrypt", "prod"]).success();

@@ -6,9 +6,7 @@ use common::{git, git_cmd, stderr, stdout, use_merge_driver, Project};
 
 /// The tutorial committed on `main`, then a `feature` branch that changes prod.
 fn repo() -> Project {
-    let p = Project::tutorial();
-    std::fs::remove_dir_all(p.path(".git")).unwrap();
-    git(&p, &["init", "-q", "-b", "main"]);
+    let p = Project::tutorial_git();
     git(
         &p,
         &[

@@ -5,27 +5,6 @@ mod common;
 
 use common::{git, git_cmd, stderr, stdout, Project};
 
-/// The tutorial in a fresh repository with nothing committed yet.
-fn fresh() -> Project {
-    let p = Project::tutorial();
-    std::fs::remove_dir_all(p.path(".git")).unwrap();
-    git(&p, &["init", "-q", "-b", "main"]);
-    p
-}
-
-/// dev and staging hold dummy values (`encrypted: false`); prod gets encrypted.
-fn protect(p: &Project) {
-    p.write(
-        ".envault.yml",
-        &p.read(".envault.yml").replace(
-            "  dev: .env.dev\n  staging: .env.staging\n",
-            "  dev: {file: .env.dev, encrypted: false}\n  staging: {file: .env.staging, encrypted: false}\n",
-        ),
-    );
-    p.add_identity("");
-    p.run(&["encrypt", "prod"]).success();
-}
-
 /// A pre-commit hook that runs this build's `envault scan --staged`.
 fn hook(p: &Project) {
     let bin = assert_cmd::cargo::cargo_bin("envault");
@@ -45,7 +24,7 @@ fn commit(p: &Project, args: &[&str]) -> std::process::Output {
 
 #[test]
 fn a_fresh_project_is_blocked_out_of_the_box() {
-    let p = fresh();
+    let p = Project::tutorial_git();
     git(&p, &["add", "-A"]);
     let a = p.run(&["scan", "--staged"]).code(1);
     let out = stdout(&a);
@@ -59,7 +38,7 @@ fn a_fresh_project_is_blocked_out_of_the_box() {
     assert!(!out.contains("prod_password_789"), "never the value");
     assert!(stderr(&a).contains("commit blocked"));
     // Once prod is encrypted and dev/staging declared dummy, the commit passes.
-    protect(&p);
+    p.protect();
     git(&p, &["add", "-A"]);
     let a = p.run(&["scan", "--staged"]).code(0);
     assert_eq!(stdout(&a), "");
@@ -67,8 +46,8 @@ fn a_fresh_project_is_blocked_out_of_the_box() {
 
 #[test]
 fn the_staged_blob_is_judged_not_the_working_tree() {
-    let p = fresh();
-    protect(&p);
+    let p = Project::tutorial_git();
+    p.protect();
     git(&p, &["add", "-A"]);
     git(&p, &["commit", "-q", "-m", "protected"]);
     // Stage a plaintext copy of prod, then encrypt the working tree again without staging.
@@ -86,8 +65,8 @@ fn the_staged_blob_is_judged_not_the_working_tree() {
 
 #[test]
 fn the_hook_covers_commit_all_and_commit_paths() {
-    let p = fresh();
-    protect(&p);
+    let p = Project::tutorial_git();
+    p.protect();
     p.write("app.py", "print('hi')\n");
     git(&p, &["add", "-A"]);
     hook(&p);
@@ -121,8 +100,8 @@ fn the_hook_covers_commit_all_and_commit_paths() {
 
 #[test]
 fn ignore_file_fingerprints_and_stray_env_files() {
-    let p = fresh();
-    protect(&p);
+    let p = Project::tutorial_git();
+    p.protect();
     git(&p, &["add", "-A"]);
     git(&p, &["commit", "-q", "-m", "base"]);
     p.write(
@@ -146,7 +125,7 @@ fn ignore_file_fingerprints_and_stray_env_files() {
 
 #[test]
 fn config_changes_that_weaken_protection_are_findings() {
-    let p = fresh();
+    let p = Project::tutorial_git();
     p.write(
         ".envault.yml",
         &p.read(".envault.yml").replace(
@@ -176,8 +155,8 @@ fn config_changes_that_weaken_protection_are_findings() {
 
 #[test]
 fn ranges_find_no_verify_commits_and_replaced_data_keys() {
-    let p = fresh();
-    protect(&p);
+    let p = Project::tutorial_git();
+    p.protect();
     git(&p, &["add", "-A"]);
     git(&p, &["commit", "-q", "-m", "base"]);
     git(&p, &["checkout", "-q", "-b", "pr"]);
@@ -225,8 +204,8 @@ fn ranges_find_no_verify_commits_and_replaced_data_keys() {
 
 #[test]
 fn working_tree_paths() {
-    let p = fresh();
-    protect(&p);
+    let p = Project::tutorial_git();
+    p.protect();
     std::fs::create_dir(p.path("src")).unwrap();
     p.write("src/a.rs", "const KEY: &str = \"AKIAIOSFODNN7EXAMPLE\";\n");
     p.write("README.md", "nothing here\n");

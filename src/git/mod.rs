@@ -87,6 +87,12 @@ impl Repo {
         walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)
             .map_err(git)?;
         walk.push(start.id()).map_err(git)?;
+        self.commits(walk)
+    }
+
+    /// The commits a walk yields, in its order.
+    fn commits(&self, walk: git2::Revwalk) -> Result<Vec<Commit>, GitError> {
+        let git = |e: git2::Error| GitError::Git(e.message().to_owned());
         let mut out = Vec::new();
         for oid in walk {
             let c = self.repo.find_commit(oid.map_err(git)?).map_err(git)?;
@@ -286,18 +292,7 @@ impl Repo {
         })?;
         walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::REVERSE)
             .map_err(git)?;
-        let mut out = Vec::new();
-        for oid in walk {
-            let c = self.repo.find_commit(oid.map_err(git)?).map_err(git)?;
-            let id = c.id().to_string();
-            out.push(Commit {
-                short: id[..7.min(id.len())].to_owned(),
-                summary: c.summary().ok().flatten().unwrap_or("").to_owned(),
-                parent: c.parent_id(0).ok().map(|p| p.to_string()),
-                id,
-            });
-        }
-        Ok(out)
+        self.commits(walk)
     }
 }
 

@@ -139,3 +139,27 @@ pub fn use_merge_driver(p: &Project) {
     git(p, &["add", ".gitattributes"]);
     git(p, &["commit", "-q", "-m", "attributes"]);
 }
+
+impl Project {
+    /// The tutorial's files in a fresh git repository (branch `main`, nothing committed).
+    pub fn tutorial_git() -> Project {
+        let p = Project::tutorial();
+        fs::remove_dir_all(p.path(".git")).unwrap();
+        git(&p, &["init", "-q", "-b", "main"]);
+        p
+    }
+
+    /// Marks dev and staging as dummy values (`encrypted: false`) and encrypts prod to the
+    /// user's new identity, so the scan lets the files be committed.
+    pub fn protect(&self) {
+        self.write(
+            ".envault.yml",
+            &self.read(".envault.yml").replace(
+                "  dev: .env.dev\n  staging: .env.staging\n",
+                "  dev: {file: .env.dev, encrypted: false}\n  staging: {file: .env.staging, encrypted: false}\n",
+            ),
+        );
+        self.add_identity("");
+        self.run(&["encrypt", "prod"]).success();
+    }
+}
