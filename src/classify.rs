@@ -109,6 +109,12 @@ impl Classifier {
         }
     }
 
+    /// Whether the project declares `key` public (`public_keys:`, and not `secret_keys:`): the
+    /// only keys a store may hold unprotected.
+    pub fn is_declared_public(&self, key: &str) -> bool {
+        self.public_keys.matches(key) && !self.secret_keys.matches(key)
+    }
+
     /// Whether a value under `key` must be masked: secret by name, or by either value.
     pub fn is_secret(&self, key: &str, values: &[&str]) -> bool {
         if self.secret_keys.matches(key) {

@@ -31,6 +31,73 @@ pub struct Config {
     pub recipients: Vec<String>,
     /// Values left in clear in encrypted environments.
     pub plaintext_keys: GlobSet,
+    /// Secret stores by name (`stores:`).
+    pub stores: IndexMap<String, StoreSpec>,
+}
+
+/// A secret store declared under `stores:`. Endpoints may be overridden (a local emulator);
+/// credentials never come from here.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum StoreSpec {
+    AwsSsm {
+        #[serde(default)]
+        region: Option<String>,
+        /// Parameter path prefix, e.g. `/production/myapp/`.
+        prefix: String,
+        #[serde(default)]
+        kms_key_id: Option<String>,
+        #[serde(default)]
+        endpoint_url: Option<String>,
+    },
+    Vault {
+        /// Defaults to VAULT_ADDR.
+        #[serde(default)]
+        address: Option<String>,
+        #[serde(default = "default_mount")]
+        mount: String,
+        path: String,
+        #[serde(default = "default_kv_version")]
+        kv_version: u8,
+        #[serde(default)]
+        namespace: Option<String>,
+    },
+    Doppler {
+        project: String,
+        config: String,
+        #[serde(default)]
+        api_url: Option<String>,
+    },
+    Onepassword {
+        vault: String,
+        item: String,
+        /// Defaults to OP_CONNECT_HOST.
+        #[serde(default)]
+        connect_host: Option<String>,
+    },
+    File {
+        path: String,
+    },
+}
+
+fn default_mount() -> String {
+    "secret".to_owned()
+}
+
+fn default_kv_version() -> u8 {
+    2
+}
+
+impl StoreSpec {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            StoreSpec::AwsSsm { .. } => "aws_ssm",
+            StoreSpec::Vault { .. } => "vault",
+            StoreSpec::Doppler { .. } => "doppler",
+            StoreSpec::Onepassword { .. } => "onepassword",
+            StoreSpec::File { .. } => "file",
+        }
+    }
 }
 
 /// How one key is rotated, overriding what its name implies.
@@ -51,6 +118,8 @@ pub struct Environment {
     pub encrypted: Option<bool>,
     /// Who may open the environment's data key (else the project-wide `recipients:`).
     pub recipients: Vec<String>,
+    /// The store that holds this environment's source of truth (`store:`), if any.
+    pub store: Option<String>,
 }
 
 /// What wins when source and target disagree on a value during sync.
@@ -165,6 +234,8 @@ struct RawConfig {
     recipients: Vec<String>,
     #[serde(default)]
     plaintext_keys: Vec<String>,
+    #[serde(default)]
+    stores: IndexMap<String, StoreSpec>,
 }
 
 const TOP_FIELDS: &[&str] = &[
@@ -179,9 +250,10 @@ const TOP_FIELDS: &[&str] = &[
     "rotation",
     "recipients",
     "plaintext_keys",
+    "stores",
 ];
 
-const ENV_FIELDS: &[&str] = &["file", "encrypted", "recipients"];
+const ENV_FIELDS: &[&str] = &["file", "encrypted", "recipients", "store"];
 const ROTATION_FIELDS: &[&str] = &["kind", "length"];
 
 /// An environment is a path, or a map with `file:`.
@@ -193,6 +265,8 @@ struct RawEnvMap {
     encrypted: Option<bool>,
     #[serde(default)]
     recipients: Vec<String>,
+    #[serde(default)]
+    store: Option<String>,
 }
 
 struct RawEnvironments(Vec<(String, RawEnvMap)>);
@@ -238,6 +312,7 @@ impl<'de> Deserialize<'de> for RawEnvSpec {
                     file: v.to_owned(),
                     encrypted: None,
                     recipients: Vec::new(),
+                    store: None,
                 }))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
@@ -272,7 +347,23 @@ impl Config {
                 name: name.clone(),
                 encrypted: spec.encrypted,
                 recipients: spec.recipients,
+                store: spec.store,
             };
+            if let Some(store) = &env.store {
+                if !raw.stores.contains_key(store) {
+                    return Err(at_key(
+                        path,
+                        text,
+                        "store",
+                        format!(
+                            "environment '{name}' names store '{store}', which `stores:` does not declare{}",
+                            suggest(store, raw.stores.keys().map(String::as_str))
+                                .map(|s| format!(" (did you mean '{s}'?)"))
+                                .unwrap_or_default()
+                        ),
+                    ));
+                }
+            }
             environments.insert(name, env);
         }
         let project = raw.project.unwrap_or_else(|| {
@@ -299,6 +390,7 @@ impl Config {
             rotation: raw.rotation,
             recipients: raw.recipients,
             plaintext_keys: GlobSet::new(raw.plaintext_keys),
+            stores: raw.stores,
         })
     }
 

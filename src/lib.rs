@@ -18,4 +18,5 @@ pub mod output;
 pub mod rotate;
 pub mod scan;
 pub mod source;
+pub mod store;
 pub mod sync;

@@ -56,7 +56,7 @@ pub struct DecryptArgs {
     yes: bool,
 }
 
-fn config_dir() -> PathBuf {
+pub fn config_dir() -> PathBuf {
     match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
         Some(d) => PathBuf::from(d).join("envault"),
         None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".config/envault"),

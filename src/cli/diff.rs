@@ -59,6 +59,9 @@ struct Common {
 pub fn run_envs(ctx: &Ctx, args: EnvArgs) -> anyhow::Result<u8> {
     let config = ctx.load_config()?;
     let load = |spec: &str| -> anyhow::Result<Loaded> {
+        if let Some(store) = spec.strip_prefix("store:") {
+            return super::store::load_store(ctx, &config, store);
+        }
         match spec.split_once('@') {
             Some((name, rev)) => {
                 let repo = Repo::discover(&ctx.cwd)?;

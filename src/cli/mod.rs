@@ -12,6 +12,7 @@ mod recipients;
 mod rotate;
 mod run;
 mod scan;
+mod store;
 mod sync;
 mod textconv;
 mod values;
@@ -94,6 +95,8 @@ enum Command {
     MergeDriver(merge_driver::Args),
     Scan(scan::Args),
     Git(git::Args),
+    Store(store::Args),
+    Trust(store::TrustArgs),
     Get(values::GetArgs),
     Set(values::SetArgs),
     Export(values::ExportArgs),
@@ -208,6 +211,8 @@ pub fn main() -> ExitCode {
         Command::MergeDriver(a) => merge_driver::run(&ctx, a),
         Command::Scan(a) => scan::run(&ctx, a),
         Command::Git(a) => git::run(&ctx, a),
+        Command::Store(a) => store::run(&ctx, a),
+        Command::Trust(a) => store::trust(&ctx, a),
         Command::Get(a) => values::get(&ctx, a),
         Command::Set(a) => values::set(&ctx, a),
         Command::Export(a) => values::export(&ctx, a),
@@ -237,7 +242,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 /// Prints `error:`, its causes, the offending line (masked) and a hint.
-fn report(e: &anyhow::Error) {
+pub(crate) fn report(e: &anyhow::Error) {
     let mut text = format!("error: {e}\n");
     for cause in e.chain().skip(1) {
         text.push_str(&format!("  caused by: {cause}\n"));
@@ -262,6 +267,10 @@ fn report(e: &anyhow::Error) {
             hint = hint.or(cd.hint());
         } else if let Some(re) = cause.downcast_ref::<crate::rotate::RotateError>() {
             hint = hint.or(re.hint());
+        } else if let Some(se) = cause.downcast_ref::<crate::store::StoreError>() {
+            hint = hint.or(se.hint.clone());
+        } else if let Some(pw) = cause.downcast_ref::<crate::store::PartialWrite>() {
+            hint = hint.or(pw.error.hint.clone());
         } else if let Some(h) = cause.downcast_ref::<Hinted>() {
             hint = hint.or(Some(h.hint.clone()));
         }

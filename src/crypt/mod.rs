@@ -220,34 +220,8 @@ impl Header {
         file_id: [u8; ID_LEN],
         recipients: &[Recipient],
     ) -> Result<Header, CryptError> {
-        if recipients.is_empty() {
-            return Err(CryptError::NoRecipients);
-        }
-        let err = |e: String| CryptError::Unwrap(e);
-        let encryptor = age::Encryptor::with_recipients(
-            recipients
-                .iter()
-                .map(|r| r.inner.as_ref() as &dyn age::Recipient),
-        )
-        .map_err(|e| err(e.to_string()))?;
-        let mut armored = Vec::new();
-        let mut w = encryptor
-            .wrap_output(
-                age::armor::ArmoredWriter::wrap_output(
-                    &mut armored,
-                    age::armor::Format::AsciiArmor,
-                )
-                .map_err(|e| err(e.to_string()))?,
-            )
-            .map_err(|e| err(e.to_string()))?;
-        w.write_all(key.bytes()).map_err(|e| err(e.to_string()))?;
-        w.finish()
-            .and_then(|a| a.finish())
-            .map_err(|e| err(e.to_string()))?;
-        let wrapped = String::from_utf8_lossy(&armored)
-            .lines()
-            .map(str::to_owned)
-            .collect();
+        let armored = age_seal(key.bytes(), recipients)?;
+        let wrapped = armored.lines().map(str::to_owned).collect();
         Ok(Header {
             file_id,
             recipients: recipients.iter().map(|r| r.text.clone()).collect(),
@@ -258,27 +232,12 @@ impl Header {
     /// Opens the data key with any of `identities`.
     pub fn unwrap(&self, identities: &Identities) -> Result<DataKey, CryptError> {
         let armored = self.wrapped.join("\n") + "\n";
-        let reader = age::armor::ArmoredReader::new(armored.as_bytes());
-        let decryptor =
-            age::Decryptor::new_buffered(reader).map_err(|e| CryptError::Unwrap(e.to_string()))?;
-        let mut stream = match decryptor.decrypt(
-            identities
-                .0
-                .iter()
-                .map(|i| i.as_ref() as &dyn age::Identity),
-        ) {
-            Ok(s) => s,
-            Err(age::DecryptError::NoMatchingKeys) => {
-                return Err(CryptError::NotARecipient {
-                    recipients: self.recipients.clone(),
-                })
-            }
-            Err(e) => return Err(CryptError::Unwrap(e.to_string())),
-        };
-        let mut bytes = Zeroizing::new(Vec::new());
-        stream
-            .read_to_end(&mut bytes)
-            .map_err(|e| CryptError::Unwrap(e.to_string()))?;
+        let bytes = age_open(&armored, identities).map_err(|e| match e {
+            CryptError::NotARecipient { .. } => CryptError::NotARecipient {
+                recipients: self.recipients.clone(),
+            },
+            other => other,
+        })?;
         DataKey::from_bytes(&bytes)
             .ok_or_else(|| CryptError::Unwrap("the data key has the wrong length".into()))
     }
@@ -351,6 +310,69 @@ impl Header {
         }
         Ok(Some(header))
     }
+}
+
+/// `bytes` encrypted with age to `recipients`, ASCII-armored (readable by `age -d`).
+pub fn age_seal(bytes: &[u8], recipients: &[Recipient]) -> Result<String, CryptError> {
+    if recipients.is_empty() {
+        return Err(CryptError::NoRecipients);
+    }
+    let err = |e: String| CryptError::Unwrap(e);
+    let encryptor = age::Encryptor::with_recipients(
+        recipients
+            .iter()
+            .map(|r| r.inner.as_ref() as &dyn age::Recipient),
+    )
+    .map_err(|e| err(e.to_string()))?;
+    let mut armored = Vec::new();
+    let mut w = encryptor
+        .wrap_output(
+            age::armor::ArmoredWriter::wrap_output(&mut armored, age::armor::Format::AsciiArmor)
+                .map_err(|e| err(e.to_string()))?,
+        )
+        .map_err(|e| err(e.to_string()))?;
+    w.write_all(bytes).map_err(|e| err(e.to_string()))?;
+    w.finish()
+        .and_then(|a| a.finish())
+        .map_err(|e| err(e.to_string()))?;
+    Ok(String::from_utf8_lossy(&armored).into_owned())
+}
+
+/// Opens an age file (armored or binary) with any of `identities`.
+pub fn age_open(data: &str, identities: &Identities) -> Result<Zeroizing<Vec<u8>>, CryptError> {
+    let reader = age::armor::ArmoredReader::new(data.as_bytes());
+    let decryptor =
+        age::Decryptor::new_buffered(reader).map_err(|e| CryptError::Unwrap(e.to_string()))?;
+    let mut stream = match decryptor.decrypt(
+        identities
+            .0
+            .iter()
+            .map(|i| i.as_ref() as &dyn age::Identity),
+    ) {
+        Ok(s) => s,
+        Err(age::DecryptError::NoMatchingKeys) => {
+            return Err(CryptError::NotARecipient {
+                recipients: Vec::new(),
+            })
+        }
+        Err(e) => return Err(CryptError::Unwrap(e.to_string())),
+    };
+    let mut bytes = Zeroizing::new(Vec::new());
+    stream
+        .read_to_end(&mut bytes)
+        .map_err(|e| CryptError::Unwrap(e.to_string()))?;
+    Ok(bytes)
+}
+
+/// The public keys (recipients) of the age identities in an identity file's text.
+pub fn public_keys_in(identity_text: &str) -> Vec<String> {
+    identity_text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("AGE-SECRET-KEY-"))
+        .filter_map(|l| age::x25519::Identity::from_str(l).ok())
+        .map(|i| i.to_public().to_string())
+        .collect()
 }
 
 /// The associated data binding a sealed value to its format, file and key.

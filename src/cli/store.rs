@@ -1,0 +1,517 @@
+//! `envault store list|get|set|delete|push|pull` and `envault trust`: secret stores declared in
+//! .envault.yml. The tokio runtime exists only while one of these runs.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::crypt::{config_dir, default_identity, load_identities};
+use super::sync::{make_plan, print_plan, PlanArgs};
+use super::{emit, hinted, warn, Ctx, Format};
+use crate::config::{Config, StoreSpec};
+use crate::dotenv::{Document, Edit, MASK};
+use crate::fsutil;
+use crate::source::{self, Loaded};
+use crate::store::{self, trust::Trust, Entries, SecretStore, Store};
+
+/// Work with the secret stores declared under `stores:` in .envault.yml.
+///
+/// Credentials come from each ecosystem's usual places (the AWS credential chain; VAULT_ADDR,
+/// VAULT_TOKEN, ~/.vault-token; DOPPLER_TOKEN; OP_CONNECT_HOST, OP_CONNECT_TOKEN) and are only
+/// sent to endpoints you trust (see `envault trust`).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Sub,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Sub {
+    /// List keys (values masked) of every store, or of one.
+    #[command(
+        after_help = "Examples:\n  envault store list\n  envault store list --prefix /production/\n  envault store list --store my-vault --format json"
+    )]
+    List {
+        #[arg(long, value_name = "STORE")]
+        store: Option<String>,
+        /// An absolute path in the store's own namespace (an SSM parameter path, a Vault path
+        /// under the mount) instead of the configured one.
+        #[arg(long)]
+        prefix: Option<String>,
+        #[arg(long)]
+        show_secrets: bool,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Print one raw value on stdout (for scripts).
+    Get {
+        key: String,
+        #[arg(long, value_name = "STORE")]
+        store: Option<String>,
+    },
+    /// Set one value; read from stdin when VALUE is `-` or omitted.
+    Set {
+        key: String,
+        value: Option<String>,
+        #[arg(long, value_name = "STORE")]
+        store: Option<String>,
+    },
+    /// Delete one key.
+    Delete {
+        key: String,
+        #[arg(long, value_name = "STORE")]
+        store: Option<String>,
+    },
+    /// Write an environment's keys into its store: the same plan as `sync`.
+    #[command(
+        after_help = "Examples:\n  envault store push prod --dry-run\n  envault store push prod --store ssm-prod --allow-delete"
+    )]
+    Push {
+        env: String,
+        /// Default: the environment's `store:`.
+        #[arg(long, value_name = "STORE")]
+        store: Option<String>,
+        #[command(flatten)]
+        plan: PlanArgs,
+    },
+    /// Write a store's keys into an environment's file (sealed when it is encrypted).
+    #[command(
+        after_help = "Examples:\n  envault store pull prod --dry-run\n  envault store pull prod --store ssm-prod"
+    )]
+    Pull {
+        env: String,
+        #[arg(long, value_name = "STORE")]
+        store: Option<String>,
+        #[command(flatten)]
+        plan: PlanArgs,
+    },
+}
+
+/// Trust a store's endpoint with your credentials.
+///
+/// .envault.yml comes from pull requests, so an endpoint it names does not get your token just
+/// because it is there. This shows the endpoint and records it in your own config
+/// (~/.config/envault/trusted-endpoints). In CI, list endpoints in ENVAULT_TRUSTED_ENDPOINTS.
+#[derive(Debug, clap::Args)]
+pub struct TrustArgs {
+    store: String,
+}
+
+fn trust_file() -> PathBuf {
+    config_dir().join("trusted-endpoints")
+}
+
+fn load_trust() -> Trust {
+    let text = std::fs::read_to_string(trust_file()).unwrap_or_default();
+    let env = std::env::var("ENVAULT_TRUSTED_ENDPOINTS").unwrap_or_default();
+    Trust::new(&text, &env)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+/// The endpoint a store's spec names, for `trust` and messages.
+fn endpoint_of(spec: &StoreSpec) -> Option<String> {
+    match spec {
+        StoreSpec::AwsSsm { endpoint_url, .. } => endpoint_url.clone(),
+        StoreSpec::Vault { address, .. } => address.clone(),
+        StoreSpec::Doppler { api_url, .. } => api_url.clone(),
+        StoreSpec::Onepassword { connect_host, .. } => connect_host.clone(),
+        StoreSpec::File { .. } => None,
+    }
+}
+
+fn spec<'c>(config: &'c Config, name: &str) -> anyhow::Result<&'c StoreSpec> {
+    config.stores.get(name).ok_or_else(|| {
+        let known: Vec<&str> = config.stores.keys().map(String::as_str).collect();
+        let hint = match crate::config::suggest(name, known.iter().copied()) {
+            Some(s) => format!("did you mean '{s}'?"),
+            None if known.is_empty() => "declare stores under `stores:` in .envault.yml".into(),
+            None => format!("known stores: {}", known.join(", ")),
+        };
+        hinted(format!("unknown store '{name}'"), hint)
+    })
+}
+
+/// The store to use when none is named: the only one declared.
+fn only_store(config: &Config, named: Option<&str>) -> anyhow::Result<String> {
+    match named {
+        Some(n) => Ok(n.to_owned()),
+        None if config.stores.len() == 1 => {
+            Ok(config.stores.keys().next().cloned().unwrap_or_default())
+        }
+        None => Err(hinted(
+            "which store?",
+            format!(
+                "name one with --store ({})",
+                config.stores.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        )),
+    }
+}
+
+async fn open(ctx: &Ctx, config: &Config, name: &str) -> anyhow::Result<Store> {
+    let spec = spec(config, name)?;
+    let identities = if matches!(spec, StoreSpec::File { .. }) {
+        load_identities(ctx)?
+    } else {
+        crate::crypt::Identities::empty()
+    };
+    // The file store is sealed to the user's own keys, else the project's recipients.
+    let mut recipients: Vec<String> = Vec::new();
+    if matches!(spec, StoreSpec::File { .. }) {
+        for p in [
+            Some(default_identity()),
+            std::env::var_os("ENVAULT_IDENTITY").map(PathBuf::from),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Ok(t) = std::fs::read_to_string(&p) {
+                recipients.extend(crate::crypt::public_keys_in(&t));
+            }
+        }
+        if let Ok(t) = std::env::var("ENVAULT_IDENTITY_KEY") {
+            recipients.extend(crate::crypt::public_keys_in(&t));
+        }
+        if recipients.is_empty() {
+            recipients = config.recipients.clone();
+        }
+    }
+    let trust = load_trust();
+    let cx = store::Context {
+        trust: &trust,
+        identities: Arc::new(identities),
+        recipients,
+        config_dir: config.path.parent().map(PathBuf::from).unwrap_or_default(),
+    };
+    Ok(store::open(name, spec, &cx).await?)
+}
+
+/// The store's entries as an env document (keys that cannot be env keys are left out, with a
+/// warning).
+pub(crate) fn entries_doc(store: &str, entries: &Entries) -> anyhow::Result<Document> {
+    let mut doc = Document::default();
+    let mut edits = Vec::new();
+    for (k, v) in entries {
+        if crate::dotenv::is_valid_key(k) {
+            edits.push(Edit::Set {
+                key: k,
+                value: v.expose(),
+            });
+        } else {
+            warn(&format!(
+                "store '{store}': `{k}` is not a valid env key name; left out"
+            ));
+        }
+    }
+    doc.edit(&edits)?;
+    Ok(doc)
+}
+
+/// `store:NAME` loaded as an environment (for `diff`).
+pub(crate) fn load_store(ctx: &Ctx, config: &Config, name: &str) -> anyhow::Result<Loaded> {
+    let rt = runtime()?;
+    let entries = rt.block_on(async {
+        let s = open(ctx, config, name).await?;
+        anyhow::Ok(s.list(None).await?)
+    })?;
+    Ok(Loaded {
+        label: format!("store:{name}"),
+        snapshot: fsutil::Snapshot::new(std::path::Path::new(&format!("store:{name}")), None),
+        doc: entries_doc(name, &entries)?,
+    })
+}
+
+fn store_for_env(config: &Config, env: &str, named: Option<&str>) -> anyhow::Result<String> {
+    let e = config.env(env)?;
+    match named.map(str::to_owned).or_else(|| e.store.clone()) {
+        Some(s) => Ok(s),
+        None => only_store(config, None).map_err(|_| {
+            hinted(
+                format!("environment '{env}' has no store"),
+                format!("name one with --store, or set `store:` on '{env}' in .envault.yml"),
+            )
+        }),
+    }
+}
+
+/// `store pull`: the store's keys into the environment's file.
+pub(crate) fn pull(
+    ctx: &Ctx,
+    config: &Config,
+    env: &str,
+    named: Option<&str>,
+    plan_args: &PlanArgs,
+) -> anyhow::Result<u8> {
+    let name = store_for_env(config, env, named)?;
+    let rt = runtime()?;
+    // Nothing is written locally unless the whole store was read.
+    let src = rt.block_on(async {
+        let s = open(ctx, config, &name).await?;
+        anyhow::Ok(s.list(None).await?)
+    })?;
+    let src_doc = entries_doc(&name, &src)?;
+    let mut tgt = source::load_env(config, env, true)?;
+    let sealing = super::crypt::open_for_writing(ctx, config, env, &mut tgt)?;
+    let label = format!("store:{name}");
+    // The store holds this same environment: its values are not another environment's.
+    let plan = make_plan(config, plan_args, true, (env, &src_doc), (env, &tgt.doc));
+    let mut wrote = None;
+    if !plan_args.dry_run && plan.changes_target() {
+        for w in crate::sync::apply(&plan, &src_doc, &mut tgt.doc)? {
+            super::warn_quoting(&w.key, &w.peers);
+        }
+        super::crypt::seal_for_writing(sealing.as_ref(), &config.plaintext_keys, &mut tgt)?;
+        fsutil::write_atomic(&tgt.snapshot, tgt.doc.render().as_bytes())?;
+        wrote = Some(ctx.display_path(tgt.path()));
+    }
+    print_plan(ctx, config, plan_args, &plan, (&label, env), wrote)?;
+    Ok(0)
+}
+
+/// `store push`: the environment's keys into the store.
+pub(crate) fn push(
+    ctx: &Ctx,
+    config: &Config,
+    env: &str,
+    named: Option<&str>,
+    plan_args: &PlanArgs,
+) -> anyhow::Result<u8> {
+    let name = store_for_env(config, env, named)?;
+    let mut src = source::load_env(config, env, false)?;
+    super::crypt::decrypt_for_reading(ctx, &mut src, Some(&config.plaintext_keys))?;
+    let rt = runtime()?;
+    let label = format!("store:{name}");
+    rt.block_on(async {
+        let s = open(ctx, config, &name).await?;
+        let current = s.list(None).await?;
+        let tgt_doc = entries_doc(&name, &current)?;
+        let plan = make_plan(config, plan_args, true, (env, &src.doc), (env, &tgt_doc));
+        let mut wrote = None;
+        if !plan_args.dry_run && plan.changes_target() {
+            let sets: Vec<(String, store::Secret)> = plan
+                .add
+                .iter()
+                .map(|a| (a.key.clone(), store::Secret::new(a.value.clone())))
+                .chain(
+                    plan.update
+                        .iter()
+                        .map(|u| (u.key.clone(), store::Secret::new(u.to.clone()))),
+                )
+                .collect();
+            let public = |k: &str| !config.classifier.is_declared_public(k);
+            s.set_many(&sets, &public).await?;
+            let deletes: Vec<String> = plan.delete.iter().map(|d| d.key.clone()).collect();
+            if let Err(mut partial) = s.delete_many(&deletes).await {
+                // Every set landed before the deletions started.
+                let mut written: Vec<String> = sets.iter().map(|(k, _)| k.clone()).collect();
+                written.extend(partial.written.drain(..).map(|k| format!("{k} (deleted)")));
+                partial.written = written;
+                return Err(partial.into());
+            }
+            wrote = Some(format!(
+                "{} key(s) to store '{name}' ({})",
+                sets.len() + deletes.len(),
+                s.named().endpoint
+            ));
+        }
+        print_plan(ctx, config, plan_args, &plan, (env, &label), wrote)?;
+        anyhow::Ok(0)
+    })
+}
+
+fn read_value(value: Option<String>) -> anyhow::Result<String> {
+    match value.as_deref() {
+        Some(v) if v != "-" => Ok(v.to_owned()),
+        _ => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s)?;
+            // One trailing newline from `echo` or a here-string is not part of the value.
+            if s.ends_with('\n') {
+                s.pop();
+                if s.ends_with('\r') {
+                    s.pop();
+                }
+            }
+            Ok(s)
+        }
+    }
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+    let config = ctx.load_config()?;
+    match args.command {
+        Sub::Push { env, store, plan } => push(ctx, &config, &env, store.as_deref(), &plan),
+        Sub::Pull { env, store, plan } => pull(ctx, &config, &env, store.as_deref(), &plan),
+        Sub::Get { key, store } => {
+            let name = only_store(&config, store.as_deref())?;
+            let v = runtime()?.block_on(async {
+                let s = open(ctx, &config, &name).await?;
+                anyhow::Ok(s.get(&key).await?)
+            })?;
+            match v {
+                Some(v) => {
+                    emit(&format!("{}\n", v.expose()))?;
+                    Ok(0)
+                }
+                None => Err(hinted(
+                    format!("store '{name}' has no {key}"),
+                    format!("see what it holds with `envault store list --store {name}`"),
+                )),
+            }
+        }
+        Sub::Set { key, value, store } => {
+            let name = only_store(&config, store.as_deref())?;
+            if !crate::dotenv::is_valid_key(&key) {
+                return Err(hinted(
+                    format!("`{key}` is not a valid key name"),
+                    "use letters, digits and _",
+                ));
+            }
+            let value = store::Secret::new(read_value(value)?);
+            runtime()?.block_on(async {
+                let s = open(ctx, &config, &name).await?;
+                let public = |k: &str| !config.classifier.is_declared_public(k);
+                s.set_many(&[(key.clone(), value)], &public).await?;
+                eprintln!("Set {key} in store '{name}'.");
+                anyhow::Ok(0)
+            })
+        }
+        Sub::Delete { key, store } => {
+            let name = only_store(&config, store.as_deref())?;
+            runtime()?.block_on(async {
+                let s = open(ctx, &config, &name).await?;
+                if s.get(&key).await?.is_none() {
+                    return Err(hinted(
+                        format!("store '{name}' has no {key}"),
+                        "nothing was deleted",
+                    ));
+                }
+                s.delete_many(std::slice::from_ref(&key)).await?;
+                eprintln!("Deleted {key} from store '{name}'.");
+                anyhow::Ok(0)
+            })
+        }
+        Sub::List {
+            store,
+            prefix,
+            show_secrets,
+            format,
+        } => {
+            let names: Vec<String> = match store {
+                Some(s) => {
+                    spec(&config, &s)?;
+                    vec![s]
+                }
+                None if config.stores.is_empty() => {
+                    return Err(hinted(
+                        "no stores are declared",
+                        "declare them under `stores:` in .envault.yml (see the README)",
+                    ))
+                }
+                None => config.stores.keys().cloned().collect(),
+            };
+            let rt = runtime()?;
+            let mut failed = 0;
+            let mut text = String::new();
+            let mut items = Vec::new();
+            let paint = ctx.paint(format);
+            for name in &names {
+                let r = rt.block_on(async {
+                    let s = open(ctx, &config, name).await?;
+                    let entries = s.list(prefix.as_deref()).await?;
+                    anyhow::Ok((s.named().endpoint.clone(), entries))
+                });
+                let (endpoint, entries) = match r {
+                    Ok(x) => x,
+                    Err(e) => {
+                        failed += 1;
+                        super::report(&e);
+                        continue;
+                    }
+                };
+                let shown = |k: &str, v: &str| -> String {
+                    if !show_secrets && config.classifier.is_secret(k, &[v]) {
+                        MASK.to_owned()
+                    } else {
+                        v.to_owned()
+                    }
+                };
+                let kind = config.stores[name].type_name();
+                text.push_str(&format!(
+                    "{} ({kind}, {endpoint}): {} key(s)\n",
+                    paint.bold(&format!("store '{name}'")),
+                    entries.len()
+                ));
+                for (k, v) in &entries {
+                    text.push_str(&format!("  {k}={}\n", shown(k, v.expose())));
+                }
+                items.push(json!({
+                    "store": name,
+                    "type": kind,
+                    "endpoint": endpoint,
+                    "keys": entries.iter().map(|(k, v)| json!({"key": k, "value": shown(k, v.expose())})).collect::<Vec<_>>(),
+                }));
+            }
+            match format {
+                Format::Text => emit(&text)?,
+                Format::Json => {
+                    emit(&(serde_json::to_string_pretty(&json!({"stores": items}))? + "\n"))?
+                }
+            }
+            Ok(if failed > 0 { 2 } else { 0 })
+        }
+    }
+}
+
+pub fn trust(ctx: &Ctx, args: TrustArgs) -> anyhow::Result<u8> {
+    let config = ctx.load_config()?;
+    let spec = spec(&config, &args.store)?;
+    let Some(url) = endpoint_of(spec) else {
+        emit(&format!(
+            "store '{}' uses its service's own endpoint (or the ecosystem's setting); nothing to trust\n",
+            args.store
+        ))?;
+        return Ok(0);
+    };
+    let origin = store::trust::origin(&url).ok_or_else(|| {
+        hinted(
+            format!("`{url}` is not a valid URL"),
+            "fix the store's endpoint in .envault.yml",
+        )
+    })?;
+    let path = trust_file();
+    let (snap, bytes) = fsutil::read(&path)?;
+    let mut text = bytes
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    if Trust::new(&text, "").accepts(&url) {
+        emit(&format!("{origin} is already trusted\n"))?;
+        return Ok(0);
+    }
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&format!(
+        "{origin}  # store '{}' of {}\n",
+        args.store,
+        config.path.display()
+    ));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    fsutil::write_atomic(&snap, text.as_bytes())?;
+    emit(&format!(
+        "Trusted {origin} (store '{}'): your credentials for it may now be sent there.\nRecorded in {}.\n",
+        args.store,
+        path.display()
+    ))?;
+    Ok(0)
+}

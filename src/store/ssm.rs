@@ -1,0 +1,285 @@
+//! AWS Systems Manager Parameter Store: one parameter per key under a path prefix. Secrets are
+//! SecureString (optionally with a KMS key); only keys the project declares public are String.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_ssm::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ssm::types::ParameterType;
+
+use super::trust::Trust;
+use super::{Entries, ErrorKind, Named, PartialWrite, Secret, SecretStore, StoreError};
+
+const AUTH_HINT: &str =
+    "check your AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID, `aws sso login`) and their IAM policy";
+/// Requests in flight at once when writing.
+const CONCURRENCY: usize = 16;
+
+pub struct Ssm {
+    named: Named,
+    client: aws_sdk_ssm::Client,
+    prefix: String,
+    kms_key_id: Option<String>,
+}
+
+impl Ssm {
+    pub async fn open(
+        name: &str,
+        region: &Option<String>,
+        prefix: &str,
+        kms_key_id: &Option<String>,
+        endpoint_url: &Option<String>,
+        trust: &Trust,
+    ) -> Result<Ssm, StoreError> {
+        let endpoint = endpoint_url.clone().unwrap_or_else(|| "AWS".to_owned());
+        let named = Named {
+            name: name.to_owned(),
+            endpoint,
+        };
+        if let Some(url) = endpoint_url {
+            let eco = [
+                std::env::var("AWS_ENDPOINT_URL_SSM").ok(),
+                std::env::var("AWS_ENDPOINT_URL").ok(),
+            ];
+            trust.check(&named, url, &eco)?;
+        }
+        if !prefix.starts_with('/') {
+            return Err(named.err_hint(
+                ErrorKind::Config,
+                format!("prefix `{prefix}` is not a parameter path"),
+                "start it with `/`, e.g. /production/myapp/",
+            ));
+        }
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(10))
+                    .operation_attempt_timeout(Duration::from_secs(30))
+                    .build(),
+            );
+        if let Some(r) = region {
+            loader = loader.region(aws_config::Region::new(r.clone()));
+        }
+        if let Some(url) = endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let conf = loader.load().await;
+        let named = Named {
+            endpoint: match (endpoint_url, conf.region()) {
+                (Some(u), _) => u.clone(),
+                (None, Some(r)) => format!("ssm.{r}.amazonaws.com"),
+                (None, None) => "AWS".into(),
+            },
+            ..named
+        };
+        if conf.region().is_none() {
+            return Err(named.err_hint(
+                ErrorKind::Config,
+                "no AWS region",
+                "set region: in the store, or AWS_REGION / a profile's region",
+            ));
+        }
+        let prefix = if prefix.ends_with('/') {
+            prefix.to_owned()
+        } else {
+            format!("{prefix}/")
+        };
+        Ok(Ssm {
+            named,
+            client: aws_sdk_ssm::Client::new(&conf),
+            prefix,
+            kms_key_id: kms_key_id.clone(),
+        })
+    }
+
+    fn error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+        &self,
+        what: &str,
+        e: SdkError<E, R>,
+    ) -> StoreError {
+        let code = e.code().unwrap_or("").to_owned();
+        let detail = match e.message() {
+            Some(m) => format!("{code}: {m}"),
+            None => format!("{}", DisplayErrorContext(&e)),
+        };
+        let (kind, hint) = match code.as_str() {
+            "AccessDeniedException" => (ErrorKind::Denied, Some(AUTH_HINT)),
+            "UnrecognizedClientException"
+            | "InvalidSignatureException"
+            | "ExpiredTokenException" => (ErrorKind::Auth, Some(AUTH_HINT)),
+            "ParameterNotFound" => (ErrorKind::NotFound, None),
+            "ThrottlingException" => (
+                ErrorKind::Unavailable,
+                Some("throttled after retries; try again later"),
+            ),
+            "ValidationException"
+            | "ParameterMaxVersionLimitExceeded"
+            | "HierarchyLevelLimitExceededException" => (ErrorKind::Invalid, None),
+            _ if matches!(e, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)) => (
+                ErrorKind::Unavailable,
+                Some("check the endpoint and your network"),
+            ),
+            _ if detail.contains("credentials") => (ErrorKind::Auth, Some(AUTH_HINT)),
+            _ => (ErrorKind::Invalid, None),
+        };
+        let err = self.named.err(kind, format!("{what}: {detail}"));
+        StoreError {
+            hint: hint.map(str::to_owned),
+            ..err
+        }
+    }
+
+    fn name_of(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+}
+
+impl SecretStore for Ssm {
+    fn named(&self) -> &Named {
+        &self.named
+    }
+
+    async fn list(&self, prefix: Option<&str>) -> Result<Entries, StoreError> {
+        let base = prefix.map_or_else(
+            || self.prefix.clone(),
+            |p| {
+                if p.ends_with('/') {
+                    p.to_owned()
+                } else {
+                    format!("{p}/")
+                }
+            },
+        );
+        let path = if base == "/" {
+            "/".to_owned()
+        } else {
+            base.trim_end_matches('/').to_owned()
+        };
+        let mut pages = self
+            .client
+            .get_parameters_by_path()
+            .path(&path)
+            .recursive(true)
+            .with_decryption(true)
+            .max_results(10)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.error(&format!("listing {path}"), e))?;
+            for p in page.parameters() {
+                let (Some(name), Some(value)) = (p.name(), p.value()) else {
+                    continue;
+                };
+                let key = name.strip_prefix(base.as_str()).unwrap_or(name);
+                out.push((key.to_owned(), Secret::new(value)));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Secret>, StoreError> {
+        let name = self.name_of(key);
+        match self
+            .client
+            .get_parameter()
+            .name(&name)
+            .with_decryption(true)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.parameter().and_then(|p| p.value()).map(Secret::new)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_parameter_not_found()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(self.error(&format!("reading {name}"), e)),
+        }
+    }
+
+    async fn set_many(
+        &self,
+        items: &[(String, Secret)],
+        secret: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<(), PartialWrite> {
+        let limit = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, (k, v)) in items.iter().enumerate() {
+            let client = self.client.clone();
+            let name = self.name_of(k);
+            let value = v.clone();
+            // A misclassified secret must not land in plain String: only declared public keys are.
+            let kind = if secret(k) {
+                ParameterType::SecureString
+            } else {
+                ParameterType::String
+            };
+            let kms = self
+                .kms_key_id
+                .clone()
+                .filter(|_| kind == ParameterType::SecureString);
+            let limit = limit.clone();
+            tasks.spawn(async move {
+                let _permit = limit.acquire_owned().await;
+                let r = client
+                    .put_parameter()
+                    .name(&name)
+                    .value(value.expose())
+                    .r#type(kind)
+                    .overwrite(true)
+                    .set_key_id(kms)
+                    .send()
+                    .await;
+                (i, name, r)
+            });
+        }
+        let mut done: Vec<usize> = Vec::new();
+        let mut first_error: Option<StoreError> = None;
+        while let Some(joined) = tasks.join_next().await {
+            let (i, name, r) = joined.expect("write task");
+            match r {
+                Ok(_) => done.push(i),
+                Err(e) => {
+                    if first_error.is_none() {
+                        first_error = Some(self.error(&format!("writing {name}"), e));
+                    }
+                }
+            }
+        }
+        done.sort_unstable();
+        match first_error {
+            None => Ok(()),
+            Some(error) => Err(PartialWrite {
+                written: done.into_iter().map(|i| items[i].0.clone()).collect(),
+                error,
+            }),
+        }
+    }
+
+    async fn delete_many(&self, keys: &[String]) -> Result<(), PartialWrite> {
+        let mut written = Vec::new();
+        for chunk in keys.chunks(10) {
+            let names: Vec<String> = chunk.iter().map(|k| self.name_of(k)).collect();
+            match self
+                .client
+                .delete_parameters()
+                .set_names(Some(names))
+                .send()
+                .await
+            {
+                Ok(_) => written.extend(chunk.iter().cloned()),
+                Err(e) => {
+                    return Err(PartialWrite {
+                        written,
+                        error: self.error("deleting parameters", e),
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+}
