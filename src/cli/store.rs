@@ -307,9 +307,16 @@ pub(crate) fn push(
                 )
                 .collect();
             let public = |k: &str| !config.classifier.is_declared_public(k);
-            s.set_many(&sets, &public).await?;
+            if !sets.is_empty() {
+                s.set_many(&sets, &public).await?;
+            }
             let deletes: Vec<String> = plan.delete.iter().map(|d| d.key.clone()).collect();
-            if let Err(mut partial) = s.delete_many(&deletes).await {
+            let deleted = if deletes.is_empty() {
+                Ok(())
+            } else {
+                s.delete_many(&deletes).await
+            };
+            if let Err(mut partial) = deleted {
                 // Every set landed before the deletions started.
                 let mut written: Vec<String> = sets.iter().map(|(k, _)| k.clone()).collect();
                 written.extend(partial.written.drain(..).map(|k| format!("{k} (deleted)")));

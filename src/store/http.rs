@@ -90,8 +90,10 @@ pub fn body_message(body: &str) -> String {
                 }
             }
         }
-        if let Some(m) = v.get("message").and_then(|m| m.as_str()) {
-            return m.to_owned();
+        for field in ["message", "error"] {
+            if let Some(m) = v.get(field).and_then(|m| m.as_str()) {
+                return m.to_owned();
+            }
         }
     }
     body.chars().take(200).collect()

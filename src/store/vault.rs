@@ -15,6 +15,12 @@ const AUTH_HINT: &str = "check VAULT_TOKEN (or ~/.vault-token) and its policy fo
 pub struct Vault {
     named: Named,
     client: VaultClient,
+    /// KV version 1 goes over plain HTTP: vaultrs's version-1 responses require fields
+    /// (`request_id`) that Vault-compatible servers such as RustyVault leave out.
+    http: reqwest::Client,
+    address: String,
+    token: Secret,
+    namespace: Option<String>,
     mount: String,
     path: String,
     v2: bool,
@@ -27,6 +33,25 @@ fn text(v: serde_json::Value) -> String {
         serde_json::Value::String(s) => s,
         other => other.to_string(),
     }
+}
+
+/// A server response vaultrs could not parse as `{"errors": [...]}` (RustyVault answers
+/// `{"error": "..."}`, or nothing) as an API error with its status and message.
+fn status_of(e: ClientError) -> ClientError {
+    if let ClientError::RestClientError {
+        source: rustify::errors::ClientError::ServerResponseError { code, content },
+    } = &e
+    {
+        let msg = content
+            .as_deref()
+            .map(super::http::body_message)
+            .filter(|m| !m.is_empty());
+        return ClientError::APIError {
+            code: *code,
+            errors: msg.into_iter().collect(),
+        };
+    }
+    e
 }
 
 impl Vault {
@@ -91,10 +116,10 @@ impl Vault {
         let mut settings = VaultClientSettingsBuilder::default();
         settings
             .address(address.as_str())
-            .token(token)
+            .token(token.clone())
             .timeout(Some(Duration::from_secs(30)));
-        if let Some(ns) = namespace {
-            settings.namespace(Some(ns));
+        if let Some(ns) = &namespace {
+            settings.namespace(Some(ns.clone()));
         }
         let settings = settings
             .build()
@@ -104,6 +129,10 @@ impl Vault {
         Ok(Vault {
             named,
             client,
+            http: super::http::client(),
+            address: address.trim_end_matches('/').to_owned(),
+            token: Secret::new(token),
+            namespace,
             mount: mount.trim_matches('/').to_owned(),
             path: path.trim_matches('/').to_owned(),
             v2: kv_version == 2,
@@ -119,7 +148,7 @@ impl Vault {
     }
 
     fn error(&self, path: &str, e: ClientError) -> StoreError {
-        match e {
+        match status_of(e) {
             ClientError::APIError { code, errors } => {
                 let msg = errors.join("; ");
                 match code {
@@ -187,6 +216,7 @@ impl Vault {
             match f().await {
                 Ok(v) => return Ok(v),
                 Err(e) => {
+                    let e = status_of(e);
                     let again = match &e {
                         ClientError::APIError { code, .. } => *code == 429 || *code >= 500,
                         ClientError::RestClientError { .. } => true,
@@ -201,19 +231,72 @@ impl Vault {
         }
     }
 
+    /// A KV version 1 request: the response's `data`, or `None` for 404.
+    async fn v1(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Map>,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        let url = format!("{}/v1/{}/{path}", self.address, self.mount);
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+        let r = super::http::send(
+            &self.named,
+            || {
+                let mut b = self
+                    .http
+                    .request(method.clone(), &url)
+                    .header("X-Vault-Token", self.token.expose());
+                if let Some(ns) = &self.namespace {
+                    b = b.header("X-Vault-Namespace", ns);
+                }
+                if let Some(m) = body {
+                    b = b.json(m);
+                }
+                b
+            },
+            AUTH_HINT,
+        )
+        .await;
+        let where_ = self.where_(path);
+        match r {
+            Ok(resp) => {
+                let bytes = resp.bytes().await.unwrap_or_default();
+                if bytes.is_empty() {
+                    return Ok(Some(serde_json::Value::Null));
+                }
+                let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+                    self.named.err(
+                        ErrorKind::Invalid,
+                        format!("unexpected response from {where_}: {e}"),
+                    )
+                })?;
+                Ok(Some(
+                    v.get("data").cloned().unwrap_or(serde_json::Value::Null),
+                ))
+            }
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+            Err(e) if matches!(e.kind, ErrorKind::Auth | ErrorKind::Denied) => Err(StoreError {
+                what: format!("permission denied on {where_}"),
+                ..e
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The map at `path`; empty when nothing is there yet.
     async fn read(&self, path: &str) -> Result<Map, StoreError> {
-        let r = if self.v2 {
-            self.retry(path, || {
+        if !self.v2 {
+            return Ok(match self.v1("GET", path, None).await? {
+                Some(serde_json::Value::Object(m)) => m.into_iter().collect(),
+                _ => Map::new(),
+            });
+        }
+        let r = self
+            .retry(path, || {
                 vaultrs::kv2::read::<Map>(&self.client, &self.mount, path)
             })
-            .await
-        } else {
-            self.retry(path, || {
-                vaultrs::kv1::get::<Map>(&self.client, &self.mount, path)
-            })
-            .await
-        };
+            .await;
         match r {
             Err(e) if e.kind == ErrorKind::NotFound => Ok(Map::new()),
             other => other,
@@ -229,12 +312,7 @@ impl Vault {
             .await
             .map(|_| ())
         } else {
-            let m: std::collections::HashMap<&str, &serde_json::Value> =
-                map.iter().map(|(k, v)| (k.as_str(), v)).collect();
-            self.retry(path, || {
-                vaultrs::kv1::set(&self.client, &self.mount, path, &m)
-            })
-            .await
+            self.v1("POST", path, Some(map)).await.map(|_| ())
         }
     }
 }
@@ -259,12 +337,13 @@ impl SecretStore for Vault {
             self.retry(dir, || vaultrs::kv2::list(&self.client, &self.mount, dir))
                 .await
         } else {
-            self.retry(dir, || async {
-                vaultrs::kv1::list(&self.client, &self.mount, dir)
-                    .await
-                    .map(|r| r.data.keys)
+            self.v1("LIST", dir, None).await.map(|d| {
+                d.and_then(|d| d.get("keys").and_then(|k| k.as_array()).cloned())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|k| k.as_str().map(str::to_owned))
+                    .collect()
             })
-            .await
         };
         let names = match listed {
             Err(e) if e.kind == ErrorKind::NotFound => Vec::new(),

@@ -1,6 +1,8 @@
 //! Shared helpers of the integration tests: a scratch project driving the built binary.
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,710 @@
+//! Secret stores against real servers where one runs here (moto's SSM, RustyVault for Vault
+//! KV v1) and in-test servers that follow the vendors' API documents (Vault KV v2, Doppler,
+//! 1Password Connect). `scripts/install-peers` installs moto and rvault.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use common::http::{call, free_port, reply, wait_for_port, Request, Response, Server};
+use common::{stderr, stdout, Project};
+use serde_json::json;
+
+fn peers() -> PathBuf {
+    std::env::var_os("ENVAULT_PEERS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/envault-peers")
+        })
+}
+
+fn peer(rel: &str, what: &str) -> PathBuf {
+    let p = peers().join(rel);
+    assert!(
+        p.is_file(),
+        "{what} is not installed at {}: run scripts/install-peers (scripts/test does)",
+        p.display()
+    );
+    p
+}
+
+/// A server process, stopped when the test ends.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn moto() -> (Proc, String) {
+    let bin = peer("venv/bin/moto_server", "moto's server");
+    let port = free_port();
+    let child = Command::new(bin)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_port(port);
+    (Proc(child), format!("http://127.0.0.1:{port}"))
+}
+
+/// The tutorial with `stores` appended to its config.
+fn project(stores: &str) -> Project {
+    let p = Project::tutorial();
+    p.write(
+        ".envault.yml",
+        &format!("{}{stores}", p.read(".envault.yml")),
+    );
+    p
+}
+
+fn aws(p: &Project) -> assert_cmd::Command {
+    let mut c = p.cmd();
+    c.env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("ENVAULT_TRUSTED_ENDPOINTS");
+    c
+}
+
+/// Parameter types as moto reports them, through boto3.
+fn ssm_types(endpoint: &str) -> String {
+    let py = peer("venv/bin/python", "python");
+    let out = Command::new(py)
+        .args([
+            "-c",
+            "import boto3,sys\nc=boto3.client('ssm',endpoint_url=sys.argv[1],region_name='us-east-1',aws_access_key_id='test',aws_secret_access_key='test')\nfor p in sorted(c.get_parameters_by_path(Path='/production/myapp',Recursive=True)['Parameters'],key=lambda p:p['Name']): print(p['Name'],p['Type'])",
+            endpoint,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn ssm_push_pull_list_get_set_delete() {
+    let (_server, url) = moto();
+    let p = project(&format!(
+        "public_keys: [LOG_LEVEL]\nstores:\n  ssm-prod: {{type: aws_ssm, region: us-east-1, prefix: /production/myapp/, endpoint_url: '{url}'}}\n"
+    ));
+    p.write(
+        ".envault.yml",
+        &p.read(".envault.yml").replace(
+            "  prod: .env.prod\n",
+            "  prod: {file: .env.prod, store: ssm-prod}\n",
+        ),
+    );
+    let a = aws(&p).args(["store", "push", "prod"]).assert().success();
+    assert!(
+        stdout(&a).contains("Wrote 6 key(s) to store 'ssm-prod'"),
+        "{}",
+        stdout(&a)
+    );
+    // Only a key declared public is a plain String; everything else, secret or not, is
+    // SecureString.
+    let types = ssm_types(&url);
+    assert!(
+        types.contains("/production/myapp/LOG_LEVEL String\n"),
+        "{types}"
+    );
+    assert!(
+        types.contains("/production/myapp/DB_PASSWORD SecureString\n"),
+        "{types}"
+    );
+    assert!(
+        types.contains("/production/myapp/DB_HOST SecureString\n"),
+        "{types}"
+    );
+
+    let a = aws(&p).args(["store", "list"]).assert().success();
+    let out = stdout(&a);
+    assert!(out.contains("store 'ssm-prod' (aws_ssm, "), "{out}");
+    assert!(
+        out.contains("  DB_PASSWORD=••••••\n") && out.contains("  LOG_LEVEL=warn\n"),
+        "{out}"
+    );
+    let a = aws(&p)
+        .args(["store", "list", "--prefix", "/production/"])
+        .assert()
+        .success();
+    assert!(
+        stdout(&a).contains("  myapp/DB_HOST=prod-db.internal\n"),
+        "{}",
+        stdout(&a)
+    );
+    let a = aws(&p)
+        .args(["store", "get", "DB_PASSWORD", "--store", "ssm-prod"])
+        .assert()
+        .success();
+    assert_eq!(stdout(&a), "prod_password_789\n");
+
+    // Rotated in the store: pull brings it into the file; diff sees the store as a side.
+    aws(&p)
+        .args(["store", "set", "DB_PASSWORD", "-", "--store", "ssm-prod"])
+        .write_stdin("rotated-in-ssm\n")
+        .assert()
+        .success();
+    let a = aws(&p)
+        .args(["diff", "prod", "store:ssm-prod"])
+        .assert()
+        .code(1);
+    assert!(
+        stdout(&a).contains("  DB_PASSWORD: •••••• → ••••••\n"),
+        "{}",
+        stdout(&a)
+    );
+    aws(&p)
+        .args(["store", "pull", "prod", "--dry-run"])
+        .assert()
+        .success();
+    assert!(p
+        .read(".env.prod")
+        .contains("DB_PASSWORD=prod_password_789\n"));
+    aws(&p)
+        .args(["sync", "store:ssm-prod", "prod"])
+        .assert()
+        .success();
+    assert!(p.read(".env.prod").contains("DB_PASSWORD=rotated-in-ssm\n"));
+    aws(&p)
+        .args(["diff", "store:ssm-prod", "prod"])
+        .assert()
+        .code(0);
+
+    // Deleting: push --allow-delete removes keys the file no longer has.
+    p.write(
+        ".env.prod",
+        &p.read(".env.prod").replace("CACHE_TTL=1200\n", ""),
+    );
+    aws(&p)
+        .args(["store", "push", "prod", "--allow-delete"])
+        .assert()
+        .success();
+    aws(&p)
+        .args(["store", "get", "CACHE_TTL", "--store", "ssm-prod"])
+        .assert()
+        .code(2);
+    aws(&p)
+        .args(["store", "delete", "LOG_LEVEL", "--store", "ssm-prod"])
+        .assert()
+        .success();
+    assert!(!ssm_types(&url).contains("LOG_LEVEL"));
+}
+
+#[test]
+fn ssm_failed_push_names_the_keys_written() {
+    let (_server, url) = moto();
+    let p = project(&format!(
+        "stores:\n  root: {{type: aws_ssm, region: us-east-1, prefix: /, endpoint_url: '{url}'}}\n"
+    ));
+    // AWS (and moto) refuse names that start with "aws".
+    p.write(".env.prod", "ALPHA=1\nAWS_THING=2\nBETA=3\n");
+    let a = aws(&p)
+        .args(["store", "push", "prod", "--store", "root"])
+        .assert()
+        .code(2);
+    let err = stderr(&a);
+    assert!(err.contains("error: store 'root' ("), "{err}");
+    assert!(err.contains("/AWS_THING"), "{err}");
+    assert!(
+        err.contains("(written before the failure: ALPHA, BETA)"),
+        "{err}"
+    );
+}
+
+fn rvault() -> (Proc, String, String, tempfile::TempDir) {
+    let bin = peer("rvault/bin/rvault", "RustyVault (rvault)");
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let addr = format!("http://127.0.0.1:{port}");
+    let conf = dir.path().join("config.hcl");
+    std::fs::write(
+        &conf,
+        format!(
+            "storage \"file\" {{\n  path = \"{}\"\n}}\nlistener \"tcp\" {{\n  address = \"127.0.0.1:{port}\"\n  tls_disable = true\n}}\napi_addr = \"{addr}\"\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(bin)
+        .args(["server", "--config", conf.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_port(port);
+    let (status, body) = call(
+        "PUT",
+        &format!("{addr}/v1/sys/init"),
+        &[],
+        r#"{"secret_shares":1,"secret_threshold":1}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let init: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let key = init["keys"][0].as_str().unwrap().to_owned();
+    let token = init["root_token"].as_str().unwrap().to_owned();
+    let (status, body) = call(
+        "PUT",
+        &format!("{addr}/v1/sys/unseal"),
+        &[],
+        &json!({"key": key}).to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    (Proc(child), addr, token, dir)
+}
+
+#[test]
+fn vault_kv1_against_rusty_vault() {
+    let (_server, addr, token, _dir) = rvault();
+    let p = project(&format!(
+        "stores:\n  my-vault: {{type: vault, address: '{addr}', mount: secret, path: myapp/prod, kv_version: 1}}\n"
+    ));
+    let vault = |p: &Project, token: &str| {
+        let mut c = p.cmd();
+        c.env("VAULT_TOKEN", token).env_remove("VAULT_ADDR");
+        c
+    };
+    vault(&p, &token)
+        .args(["store", "push", "prod", "--store", "my-vault"])
+        .assert()
+        .success();
+    // What Vault holds, read with its own API: one path, the environment's map.
+    let (status, body) = call(
+        "GET",
+        &format!("{addr}/v1/secret/myapp/prod"),
+        &[("X-Vault-Token", &token)],
+        "",
+    );
+    assert_eq!(status, 200);
+    let data: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(data["data"]["DB_PASSWORD"], "prod_password_789");
+    assert_eq!(data["data"].as_object().unwrap().len(), 6);
+
+    let a = vault(&p, &token)
+        .args(["store", "get", "DB_NAME", "--store", "my-vault"])
+        .assert()
+        .success();
+    assert_eq!(stdout(&a), "myapp_prod\n");
+    vault(&p, &token)
+        .args(["store", "set", "DB_NAME", "renamed", "--store", "my-vault"])
+        .assert()
+        .success();
+    vault(&p, &token)
+        .args(["store", "pull", "prod", "--store", "my-vault"])
+        .assert()
+        .success();
+    assert!(p.read(".env.prod").contains("DB_NAME=renamed\n"));
+    let a = vault(&p, &token)
+        .args(["store", "list", "--store", "my-vault", "--prefix", "myapp"])
+        .assert()
+        .success();
+    assert!(
+        stdout(&a).contains("  myapp/prod/DB_NAME=renamed\n"),
+        "{}",
+        stdout(&a)
+    );
+
+    // A bad token: the error names the store, the endpoint, the path and the fix.
+    let a = vault(&p, "not-a-token")
+        .args(["store", "list", "--store", "my-vault"])
+        .assert()
+        .code(2);
+    let err = stderr(&a);
+    assert!(
+        err.contains(&format!(
+            "error: store 'my-vault' ({addr}): permission denied on secret/myapp/prod"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("hint: check VAULT_TOKEN"), "{err}");
+    // A token from ~/.vault-token works as the Vault CLI's does.
+    std::fs::write(p.path("home/.vault-token"), format!("{token}\n")).unwrap();
+    p.cmd()
+        .env_remove("VAULT_TOKEN")
+        .args(["store", "get", "DB_NAME", "--store", "my-vault"])
+        .assert()
+        .success();
+}
+
+/// Vault's KV version 2 API (https://developer.hashicorp.com/vault/api-docs/secret/kv/kv-v2):
+/// data under /v1/<mount>/data/<path>, listing under /metadata/; the first two requests fail
+/// with 503 to exercise the retries.
+/// Vault's response envelope around `data`.
+fn envelope(data: serde_json::Value) -> serde_json::Value {
+    json!({"request_id": "00000000-0000-0000-0000-000000000000", "lease_id": "", "renewable": false,
+           "lease_duration": 0, "data": data, "wrap_info": null, "warnings": null, "auth": null})
+}
+
+fn kv2_server() -> Server {
+    let store =
+        std::sync::Mutex::new(std::collections::BTreeMap::<String, serde_json::Value>::new());
+    let hits = std::sync::atomic::AtomicUsize::new(0);
+    Server::start(move |r: &Request| {
+        if hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2 {
+            return reply(503, json!({"errors": ["Vault is sealed"]}));
+        }
+        if r.header("X-Vault-Token") != Some("kv2-token") {
+            return reply(403, json!({"errors": ["permission denied"]}));
+        }
+        let mut s = store.lock().unwrap();
+        match (r.method.as_str(), r.path()) {
+            ("GET", p) if p.starts_with("/v1/secret/data/") => {
+                match s.get(&p["/v1/secret/data/".len()..]) {
+                    Some(d) => reply(
+                        200,
+                        envelope(
+                            json!({"data": d, "metadata": {"version": 1, "destroyed": false, "deletion_time": "", "created_time": "2026-11-29T00:00:00Z", "custom_metadata": null}}),
+                        ),
+                    ),
+                    None => reply(404, json!({"errors": []})),
+                }
+            }
+            ("POST" | "PUT", p) if p.starts_with("/v1/secret/data/") => {
+                s.insert(
+                    p["/v1/secret/data/".len()..].to_owned(),
+                    r.json()["data"].clone(),
+                );
+                reply(
+                    200,
+                    envelope(
+                        json!({"version": 2, "destroyed": false, "deletion_time": "", "created_time": "2026-11-29T00:00:00Z", "custom_metadata": null}),
+                    ),
+                )
+            }
+            ("LIST", p) if p.starts_with("/v1/secret/metadata/") => {
+                let dir = format!(
+                    "{}/",
+                    p["/v1/secret/metadata/".len()..].trim_end_matches('/')
+                );
+                let keys: Vec<String> = s
+                    .keys()
+                    .filter_map(|k| k.strip_prefix(&dir))
+                    .map(str::to_owned)
+                    .collect();
+                reply(200, envelope(json!({"keys": keys})))
+            }
+            _ => reply(405, json!({"errors": ["unsupported"]})),
+        }
+    })
+}
+
+#[test]
+fn vault_kv2_with_retries() {
+    let server = kv2_server();
+    let p = project(&format!(
+        "stores:\n  v2: {{type: vault, address: '{}', path: myapp/prod}}\n",
+        server.url
+    ));
+    let vault = |p: &Project| {
+        let mut c = p.cmd();
+        c.env("VAULT_TOKEN", "kv2-token").env_remove("VAULT_ADDR");
+        c
+    };
+    vault(&p)
+        .args(["store", "push", "prod", "--store", "v2"])
+        .assert()
+        .success();
+    let reqs = server.requests();
+    assert_eq!(reqs[0].method, "GET");
+    assert!(reqs.iter().any(|r| r.method == "POST"
+        && r.path() == "/v1/secret/data/myapp/prod"
+        && r.json()["data"]["DB_PASSWORD"] == "prod_password_789"));
+    let a = vault(&p)
+        .args(["store", "list", "--prefix", "myapp"])
+        .assert()
+        .success();
+    assert!(
+        stdout(&a).contains("  myapp/prod/LOG_LEVEL=warn\n"),
+        "{}",
+        stdout(&a)
+    );
+    let a = vault(&p)
+        .args(["store", "get", "CACHE_TTL"])
+        .assert()
+        .success();
+    assert_eq!(stdout(&a), "1200\n");
+}
+
+/// Doppler's API v3 (https://docs.doppler.com/reference): download, update, one secret, delete;
+/// Bearer auth; `{"messages": [...], "success": false}` error bodies; one 429 with Retry-After.
+fn doppler_server() -> Server {
+    let secrets = std::sync::Mutex::new(std::collections::BTreeMap::<String, String>::new());
+    let throttled = std::sync::atomic::AtomicBool::new(false);
+    Server::start(move |r: &Request| {
+        if r.header("Authorization") != Some("Bearer dp.st.prd.token") {
+            return reply(
+                401,
+                json!({"messages": ["Invalid Auth token"], "success": false}),
+            );
+        }
+        if !throttled.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            let mut resp = reply(
+                429,
+                json!({"messages": ["Too many requests"], "success": false}),
+            );
+            resp.headers.push(("Retry-After".into(), "0".into()));
+            return resp;
+        }
+        let ok_scope = |project: Option<String>, config: Option<String>| {
+            project.as_deref() == Some("myapp") && config.as_deref() == Some("prd")
+        };
+        let mut s = secrets.lock().unwrap();
+        match (r.method.as_str(), r.path()) {
+            ("GET", "/v3/configs/config/secrets/download")
+                if ok_scope(r.query("project"), r.query("config")) =>
+            {
+                let mut all = json!({"DOPPLER_PROJECT": "myapp", "DOPPLER_CONFIG": "prd", "DOPPLER_ENVIRONMENT": "prd"});
+                for (k, v) in s.iter() {
+                    all[k] = json!(v);
+                }
+                reply(200, all)
+            }
+            ("POST", "/v3/configs/config/secrets") => {
+                let body = r.json();
+                if body["project"] != "myapp" || body["config"] != "prd" {
+                    return reply(
+                        404,
+                        json!({"messages": ["Could not find requested config"], "success": false}),
+                    );
+                }
+                for (k, v) in body["secrets"].as_object().unwrap() {
+                    s.insert(k.clone(), v.as_str().unwrap().to_owned());
+                }
+                reply(200, json!({"secrets": {}, "success": true}))
+            }
+            ("GET", "/v3/configs/config/secret") => {
+                match s.get(&r.query("name").unwrap_or_default()) {
+                    Some(v) => reply(
+                        200,
+                        json!({"name": r.query("name"), "value": {"raw": v, "computed": v}, "success": true}),
+                    ),
+                    None => reply(
+                        404,
+                        json!({"messages": ["Could not find requested secret"], "success": false}),
+                    ),
+                }
+            }
+            ("DELETE", "/v3/configs/config/secret") => {
+                s.remove(&r.query("name").unwrap_or_default());
+                reply(200, json!({"success": true}))
+            }
+            _ => reply(404, json!({"messages": ["Not found"], "success": false})),
+        }
+    })
+}
+
+#[test]
+fn doppler_push_pull_and_errors() {
+    let server = doppler_server();
+    let p = project(&format!(
+        "stores:\n  doppler: {{type: doppler, project: myapp, config: prd, api_url: '{}'}}\n",
+        server.url
+    ));
+    let dop = |p: &Project, token: &str| {
+        let mut c = p.cmd();
+        c.env("DOPPLER_TOKEN", token);
+        c
+    };
+    dop(&p, "dp.st.prd.token")
+        .args(["store", "push", "prod"])
+        .assert()
+        .success();
+    let a = dop(&p, "dp.st.prd.token")
+        .args(["store", "list"])
+        .assert()
+        .success();
+    let out = stdout(&a);
+    assert!(
+        out.contains("6 key(s)") && !out.contains("DOPPLER_PROJECT"),
+        "{out}"
+    );
+    dop(&p, "dp.st.prd.token")
+        .args(["store", "delete", "CACHE_TTL"])
+        .assert()
+        .success();
+    dop(&p, "dp.st.prd.token")
+        .args(["store", "pull", "prod", "--allow-delete"])
+        .assert()
+        .success();
+    assert!(!p.read(".env.prod").contains("CACHE_TTL"));
+    let a = dop(&p, "wrong").args(["store", "list"]).assert().code(2);
+    let err = stderr(&a);
+    assert!(
+        err.contains("authentication failed: 401 Invalid Auth token"),
+        "{err}"
+    );
+    assert!(err.contains("hint: set DOPPLER_TOKEN"), "{err}");
+    let a = p
+        .cmd()
+        .env_remove("DOPPLER_TOKEN")
+        .args(["store", "list"])
+        .assert()
+        .code(2);
+    assert!(stderr(&a).contains("DOPPLER_TOKEN is not set"));
+    // The token is never printed.
+    assert!(!err.contains("wrong"));
+}
+
+/// 1Password Connect (https://developer.1password.com/docs/connect/connect-api-reference):
+/// vaults and items found by filter, the item read and written whole.
+fn connect_server() -> Server {
+    let item = std::sync::Mutex::new(json!({
+        "id": "item1", "title": "myapp-prod", "category": "SECURE_NOTE", "vault": {"id": "vault1"},
+        "fields": [{"id": "notesPlain", "label": "notesPlain", "purpose": "NOTES", "type": "STRING", "value": "kept"}]
+    }));
+    Server::start(move |r: &Request| {
+        if r.header("Authorization") != Some("Bearer op-token") {
+            return reply(
+                401,
+                json!({"status": 401, "message": "Invalid token signature"}),
+            );
+        }
+        match (r.method.as_str(), r.path()) {
+            ("GET", "/v1/vaults")
+                if r.query("filter").as_deref() == Some("name eq \"Engineering\"") =>
+            {
+                reply(200, json!([{"id": "vault1", "name": "Engineering"}]))
+            }
+            ("GET", "/v1/vaults/vault1/items")
+                if r.query("filter").as_deref() == Some("title eq \"myapp-prod\"") =>
+            {
+                reply(200, json!([{"id": "item1", "title": "myapp-prod"}]))
+            }
+            ("GET", "/v1/vaults/vault1/items/item1") => reply(200, item.lock().unwrap().clone()),
+            ("PUT", "/v1/vaults/vault1/items/item1") => {
+                *item.lock().unwrap() = r.json();
+                reply(200, r.json())
+            }
+            _ => reply(404, json!({"status": 404, "message": "not found"})),
+        }
+    })
+}
+
+#[test]
+fn one_password_connect() {
+    let server = connect_server();
+    let p = project(&format!(
+        "stores:\n  op: {{type: onepassword, vault: Engineering, item: myapp-prod, connect_host: '{}'}}\n",
+        server.url
+    ));
+    let op = |p: &Project| {
+        let mut c = p.cmd();
+        c.env("OP_CONNECT_TOKEN", "op-token")
+            .env_remove("OP_CONNECT_HOST");
+        c
+    };
+    op(&p).args(["store", "push", "prod"]).assert().success();
+    let put = server
+        .requests()
+        .into_iter()
+        .rfind(|r| r.method == "PUT")
+        .unwrap();
+    let fields = put.json()["fields"].as_array().unwrap().clone();
+    let field = |label: &str| fields.iter().find(|f| f["label"] == label).unwrap().clone();
+    assert_eq!(field("DB_PASSWORD")["type"], "CONCEALED");
+    assert_eq!(field("DB_PASSWORD")["value"], "prod_password_789");
+    assert_eq!(field("notesPlain")["value"], "kept", "other fields stay");
+    let a = op(&p).args(["store", "get", "DB_HOST"]).assert().success();
+    assert_eq!(stdout(&a), "prod-db.internal\n");
+    op(&p).args(["diff", "prod", "store:op"]).assert().code(0);
+}
+
+#[test]
+fn endpoints_named_by_the_config_need_trust() {
+    let p = project(
+        "stores:\n  doppler: {type: doppler, project: myapp, config: prd, api_url: 'http://envault-test.invalid:9'}\n",
+    );
+    let a = p
+        .cmd()
+        .env("DOPPLER_TOKEN", "secret-token")
+        .args(["store", "list"])
+        .assert()
+        .code(2);
+    let err = stderr(&a);
+    assert!(err.contains("error: store 'doppler' (http://envault-test.invalid:9): http://envault-test.invalid:9 is named by .envault.yml but not trusted"), "{err}");
+    assert!(
+        err.contains("hint: if this endpoint is yours, run `envault trust doppler`"),
+        "{err}"
+    );
+    // Trusted in CI through the environment: the request is now attempted (and fails to
+    // resolve, naming the store and endpoint).
+    let a = p
+        .cmd()
+        .env("DOPPLER_TOKEN", "secret-token")
+        .env("ENVAULT_TRUSTED_ENDPOINTS", "http://envault-test.invalid:9")
+        .args(["store", "list"])
+        .assert()
+        .code(2);
+    assert!(
+        stderr(&a).contains("cannot reach the store"),
+        "{}",
+        stderr(&a)
+    );
+    // Or by the user, once.
+    let a = p.run(&["trust", "doppler"]).success();
+    assert!(stdout(&a).contains("Trusted http://envault-test.invalid:9 (store 'doppler')"));
+    let a = p
+        .cmd()
+        .env("DOPPLER_TOKEN", "secret-token")
+        .args(["store", "list"])
+        .assert()
+        .code(2);
+    assert!(
+        stderr(&a).contains("cannot reach the store"),
+        "{}",
+        stderr(&a)
+    );
+    assert!(!stderr(&a).contains("secret-token"));
+}
+
+#[test]
+fn file_store_is_an_age_file_of_the_users_key() {
+    let p = project("stores:\n  local: {type: file, path: ~/.local/share/envault/store.age}\n");
+    p.run(&["keygen"]).success();
+    p.run(&["store", "push", "prod"]).success();
+    let out = Command::new("age")
+        .args(["-d", "-i"])
+        .arg(p.path("home/.config/envault/identity.txt"))
+        .arg(p.path("home/.local/share/envault/store.age"))
+        .output()
+        .expect("the age CLI (scripts/install-peers installs it)");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("DB_PASSWORD=prod_password_789\n"));
+    let a = p.run(&["store", "get", "DB_PASSWORD"]).success();
+    assert_eq!(stdout(&a), "prod_password_789\n");
+}
+
+#[test]
+fn a_failed_pull_writes_nothing() {
+    let server = Server::start(|_: &Request| -> Response {
+        reply(500, json!({"messages": ["boom"], "success": false}))
+    });
+    let p = project(&format!(
+        "stores:\n  doppler: {{type: doppler, project: myapp, config: prd, api_url: '{}'}}\n",
+        server.url
+    ));
+    let before = p.read(".env.prod");
+    let a = p
+        .cmd()
+        .env("DOPPLER_TOKEN", "t")
+        .args(["store", "pull", "prod"])
+        .assert()
+        .code(2);
+    assert!(
+        stderr(&a).contains("server error after 4 attempts: 500 boom"),
+        "{}",
+        stderr(&a)
+    );
+    assert_eq!(server.requests().len(), 4, "bounded retries");
+    assert_eq!(p.read(".env.prod"), before);
+}
