@@ -708,3 +708,33 @@ fn a_failed_pull_writes_nothing() {
     assert_eq!(server.requests().len(), 4, "bounded retries");
     assert_eq!(p.read(".env.prod"), before);
 }
+
+#[test]
+fn pull_into_an_encrypted_environment_writes_it_sealed() {
+    let p = project("stores:\n  local: {type: file, path: ~/.local/share/envault/store.age}\n");
+    p.add_identity("");
+    p.run(&["encrypt", "prod"]).success();
+    // Push decrypts; the store holds plain values under its own encryption.
+    p.run(&["store", "push", "prod"]).success();
+    let a = p.run(&["store", "get", "DB_PASSWORD"]).success();
+    assert_eq!(stdout(&a), "prod_password_789\n");
+    p.cmd()
+        .args(["store", "set", "DB_PASSWORD"])
+        .write_stdin("from-the-store\n")
+        .assert()
+        .success();
+    let before = p.read(".env.prod");
+    p.run(&["store", "pull", "prod"]).success();
+    let after = p.read(".env.prod");
+    assert!(!after.contains("from-the-store"), "written sealed: {after}");
+    // Only the changed value's line differs; the others keep their ciphertext.
+    let changed: Vec<_> = before
+        .lines()
+        .zip(after.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert!(changed[0].1.starts_with("DB_PASSWORD=enc:v1:"));
+    let a = p.run(&["get", "--env", "prod", "DB_PASSWORD"]).success();
+    assert_eq!(stdout(&a), "from-the-store\n");
+}
