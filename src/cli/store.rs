@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::crypt::{config_dir, default_identity, load_identities};
-use super::sync::{make_plan, print_plan, PlanArgs};
+use super::sync::{apply_and_write, make_plan, print_plan, PlanArgs};
 use super::{emit, hinted, warn, Ctx, Format};
 use crate::config::{Config, StoreSpec};
 use crate::dotenv::{Document, Edit, MASK};
@@ -215,13 +215,17 @@ pub(crate) fn entries_doc(store: &str, entries: &Entries) -> anyhow::Result<Docu
     Ok(doc)
 }
 
-/// `store:NAME` loaded as an environment (for `diff`).
-pub(crate) fn load_store(ctx: &Ctx, config: &Config, name: &str) -> anyhow::Result<Loaded> {
-    let rt = runtime()?;
-    let entries = rt.block_on(async {
+/// Everything the store `name` holds under its configured path.
+fn list_store(ctx: &Ctx, config: &Config, name: &str) -> anyhow::Result<Entries> {
+    runtime()?.block_on(async {
         let s = open(ctx, config, name).await?;
         anyhow::Ok(s.list(None).await?)
-    })?;
+    })
+}
+
+/// `store:NAME` loaded as an environment (for `diff`).
+pub(crate) fn load_store(ctx: &Ctx, config: &Config, name: &str) -> anyhow::Result<Loaded> {
+    let entries = list_store(ctx, config, name)?;
     Ok(Loaded {
         label: format!("store:{name}"),
         snapshot: fsutil::Snapshot::new(std::path::Path::new(&format!("store:{name}")), None),
@@ -251,12 +255,8 @@ pub(crate) fn pull(
     plan_args: &PlanArgs,
 ) -> anyhow::Result<u8> {
     let name = store_for_env(config, env, named)?;
-    let rt = runtime()?;
     // Nothing is written locally unless the whole store was read.
-    let src = rt.block_on(async {
-        let s = open(ctx, config, &name).await?;
-        anyhow::Ok(s.list(None).await?)
-    })?;
+    let src = list_store(ctx, config, &name)?;
     let src_doc = entries_doc(&name, &src)?;
     let mut tgt = source::load_env(config, env, true)?;
     let sealing = super::crypt::open_for_writing(ctx, config, env, &mut tgt)?;
@@ -265,12 +265,9 @@ pub(crate) fn pull(
     let plan = make_plan(config, plan_args, true, (env, &src_doc), (env, &tgt.doc));
     let mut wrote = None;
     if !plan_args.dry_run && plan.changes_target() {
-        for w in crate::sync::apply(&plan, &src_doc, &mut tgt.doc)? {
-            super::warn_quoting(&w.key, &w.peers);
-        }
-        super::crypt::seal_for_writing(sealing.as_ref(), &config.plaintext_keys, &mut tgt)?;
-        fsutil::write_atomic(&tgt.snapshot, tgt.doc.render().as_bytes())?;
-        wrote = Some(ctx.display_path(tgt.path()));
+        wrote = Some(apply_and_write(
+            ctx, config, &plan, &src_doc, &mut tgt, sealing,
+        )?);
     }
     print_plan(ctx, config, plan_args, &plan, (&label, env), wrote)?;
     Ok(0)

@@ -135,6 +135,24 @@ pub(crate) fn print_plan(
     Ok(())
 }
 
+/// Applies `plan` to the target, seals it again when it is encrypted, and writes it
+/// atomically; returns the path written, as users read it.
+pub(crate) fn apply_and_write(
+    ctx: &Ctx,
+    config: &Config,
+    plan: &Plan,
+    src: &crate::dotenv::Document,
+    tgt: &mut source::Loaded,
+    sealing: Option<super::crypt::Sealing>,
+) -> anyhow::Result<String> {
+    for w in sync::apply(plan, src, &mut tgt.doc)? {
+        super::warn_quoting(&w.key, &w.peers);
+    }
+    super::crypt::seal_for_writing(sealing.as_ref(), &config.plaintext_keys, tgt)?;
+    fsutil::write_atomic(&tgt.snapshot, tgt.doc.render().as_bytes())?;
+    Ok(ctx.display_path(tgt.path()))
+}
+
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     let config = ctx.load_config()?;
     match (
@@ -179,13 +197,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     );
     let mut wrote = None;
     if !args.plan.dry_run && plan.changes_target() {
-        let quote_warnings = sync::apply(&plan, &src.doc, &mut tgt.doc)?;
-        for w in quote_warnings {
-            super::warn_quoting(&w.key, &w.peers);
-        }
-        super::crypt::seal_for_writing(sealing.as_ref(), &config.plaintext_keys, &mut tgt)?;
-        fsutil::write_atomic(&tgt.snapshot, tgt.doc.render().as_bytes())?;
-        wrote = Some(ctx.display_path(tgt.path()));
+        wrote = Some(apply_and_write(
+            ctx, &config, &plan, &src.doc, &mut tgt, sealing,
+        )?);
     }
     print_plan(
         ctx,
