@@ -430,6 +430,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             for name in &names {
                 let r = rt.block_on(async {
                     let s = open(ctx, &config, name).await?;
+                    if prefix.is_some() && !s.capabilities().paths {
+                        warn(&format!(
+                            "store '{name}' has no paths; --prefix filters its key names"
+                        ));
+                    }
                     let entries = s.list(prefix.as_deref()).await?;
                     anyhow::Ok((s.named().endpoint.clone(), entries))
                 });

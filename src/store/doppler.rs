@@ -87,6 +87,14 @@ impl SecretStore for Doppler {
         &self.named
     }
 
+    fn capabilities(&self) -> super::Capabilities {
+        super::Capabilities {
+            paths: false,
+            typed_secrets: false,
+            atomic_writes: true,
+        }
+    }
+
     async fn list(&self, prefix: Option<&str>) -> Result<Entries, StoreError> {
         let resp = http::send(
             &self.named,

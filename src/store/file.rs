@@ -91,6 +91,14 @@ impl SecretStore for FileStore {
         &self.named
     }
 
+    fn capabilities(&self) -> super::Capabilities {
+        super::Capabilities {
+            paths: false,
+            typed_secrets: false,
+            atomic_writes: true,
+        }
+    }
+
     async fn list(&self, prefix: Option<&str>) -> Result<Entries, StoreError> {
         let (_, doc) = self.read()?;
         Ok(doc

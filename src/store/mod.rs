@@ -131,10 +131,24 @@ impl Named {
     }
 }
 
+/// What a backend can do, where backends differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// `--prefix` is a path in the store's namespace (SSM, Vault); otherwise it filters key
+    /// names.
+    pub paths: bool,
+    /// Secrets are stored differently from other values (SSM SecureString, 1Password concealed
+    /// fields).
+    pub typed_secrets: bool,
+    /// `set_many` is one request: it lands whole or not at all.
+    pub atomic_writes: bool,
+}
+
 /// The operations every backend offers.
 #[allow(async_fn_in_trait)]
 pub trait SecretStore {
     fn named(&self) -> &Named;
+    fn capabilities(&self) -> Capabilities;
     /// Every key and value under the configured path, or under `prefix` (an absolute path in
     /// the store's own namespace) when given.
     async fn list(&self, prefix: Option<&str>) -> Result<Entries, StoreError>;
@@ -174,6 +188,9 @@ macro_rules! each {
 impl SecretStore for Store {
     fn named(&self) -> &Named {
         each!(self, s => s.named())
+    }
+    fn capabilities(&self) -> Capabilities {
+        each!(self, s => s.capabilities())
     }
     async fn list(&self, prefix: Option<&str>) -> Result<Entries, StoreError> {
         each!(self, s => s.list(prefix).await)

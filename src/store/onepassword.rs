@@ -184,6 +184,14 @@ impl SecretStore for OnePassword {
         &self.named
     }
 
+    fn capabilities(&self) -> super::Capabilities {
+        super::Capabilities {
+            paths: false,
+            typed_secrets: true,
+            atomic_writes: true,
+        }
+    }
+
     async fn list(&self, prefix: Option<&str>) -> Result<Entries, StoreError> {
         let Some(item) = self.item().await? else {
             return Ok(Vec::new());

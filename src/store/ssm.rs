@@ -140,6 +140,14 @@ impl SecretStore for Ssm {
         &self.named
     }
 
+    fn capabilities(&self) -> super::Capabilities {
+        super::Capabilities {
+            paths: true,
+            typed_secrets: true,
+            atomic_writes: false,
+        }
+    }
+
     async fn list(&self, prefix: Option<&str>) -> Result<Entries, StoreError> {
         let base = prefix.map_or_else(
             || self.prefix.clone(),

@@ -322,6 +322,14 @@ impl SecretStore for Vault {
         &self.named
     }
 
+    fn capabilities(&self) -> super::Capabilities {
+        super::Capabilities {
+            paths: true,
+            typed_secrets: false,
+            atomic_writes: true,
+        }
+    }
+
     /// The configured path's map; with a prefix, the maps of every secret path listed under
     /// it (keys as `path/KEY`).
     async fn list(&self, prefix: Option<&str>) -> Result<Entries, StoreError> {
