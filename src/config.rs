@@ -33,6 +33,8 @@ pub struct Config {
     pub plaintext_keys: GlobSet,
     /// Secret stores by name (`stores:`).
     pub stores: IndexMap<String, StoreSpec>,
+    /// Keys that may be missing from some environments (`envault check`).
+    pub optional_keys: GlobSet,
 }
 
 /// A secret store declared under `stores:`. Endpoints may be overridden (a local emulator);
@@ -120,6 +122,8 @@ pub struct Environment {
     pub recipients: Vec<String>,
     /// The store that holds this environment's source of truth (`store:`), if any.
     pub store: Option<String>,
+    /// Keys that belong to this environment only (`only:`): not expected elsewhere.
+    pub only: GlobSet,
 }
 
 /// What wins when source and target disagree on a value during sync.
@@ -236,6 +240,8 @@ struct RawConfig {
     plaintext_keys: Vec<String>,
     #[serde(default)]
     stores: IndexMap<String, StoreSpec>,
+    #[serde(default)]
+    optional_keys: Vec<String>,
 }
 
 const TOP_FIELDS: &[&str] = &[
@@ -251,9 +257,10 @@ const TOP_FIELDS: &[&str] = &[
     "recipients",
     "plaintext_keys",
     "stores",
+    "optional_keys",
 ];
 
-const ENV_FIELDS: &[&str] = &["file", "encrypted", "recipients", "store"];
+const ENV_FIELDS: &[&str] = &["file", "encrypted", "recipients", "store", "only"];
 const ROTATION_FIELDS: &[&str] = &["kind", "length"];
 
 /// An environment is a path, or a map with `file:`.
@@ -267,6 +274,8 @@ struct RawEnvMap {
     recipients: Vec<String>,
     #[serde(default)]
     store: Option<String>,
+    #[serde(default)]
+    only: Vec<String>,
 }
 
 struct RawEnvironments(Vec<(String, RawEnvMap)>);
@@ -313,6 +322,7 @@ impl<'de> Deserialize<'de> for RawEnvSpec {
                     encrypted: None,
                     recipients: Vec::new(),
                     store: None,
+                    only: Vec::new(),
                 }))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
@@ -348,6 +358,7 @@ impl Config {
                 encrypted: spec.encrypted,
                 recipients: spec.recipients,
                 store: spec.store,
+                only: GlobSet::new(spec.only),
             };
             if let Some(store) = &env.store {
                 if !raw.stores.contains_key(store) {
@@ -391,6 +402,7 @@ impl Config {
             recipients: raw.recipients,
             plaintext_keys: GlobSet::new(raw.plaintext_keys),
             stores: raw.stores,
+            optional_keys: GlobSet::new(raw.optional_keys),
         })
     }
 

@@ -488,3 +488,85 @@ mod tests {
         assert_eq!(one_line("plain ü"), "plain ü");
     }
 }
+
+/// One problem at a place in a file, for CI renderers (GitHub annotations, SARIF).
+#[derive(Debug, Clone)]
+pub struct Annotation<'a> {
+    pub path: &'a str,
+    pub line: usize,
+    pub rule: &'a str,
+    /// The whole message, fix included.
+    pub message: String,
+    pub fingerprint: Option<&'a str>,
+}
+
+/// Escapes a workflow command's message.
+fn gh_data(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Escapes a workflow command's property value.
+fn gh_property(s: &str) -> String {
+    gh_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// GitHub Actions `::error` workflow commands: annotations on the pull request's files.
+pub fn github_annotations(tool: &str, items: &[Annotation]) -> String {
+    let mut out = String::new();
+    for a in items {
+        let _ = writeln!(
+            out,
+            "::error file={},line={},title={}::{}",
+            gh_property(a.path),
+            a.line.max(1),
+            gh_property(&format!("{tool} {}", a.rule)),
+            gh_data(&a.message)
+        );
+    }
+    out
+}
+
+/// A SARIF 2.1.0 log of `items`; `describe` gives each rule's short description.
+pub fn sarif(items: &[Annotation], describe: impl Fn(&str) -> &'static str) -> serde_json::Value {
+    let mut rules: Vec<&str> = items.iter().map(|a| a.rule).collect();
+    rules.sort();
+    rules.dedup();
+    let results: Vec<serde_json::Value> = items
+        .iter()
+        .map(|a| {
+            let mut r = serde_json::json!({
+                "ruleId": a.rule,
+                "ruleIndex": rules.iter().position(|r| *r == a.rule),
+                "level": "error",
+                "message": {"text": a.message},
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": a.path},
+                        "region": {"startLine": a.line.max(1)}
+                    }
+                }],
+            });
+            if let Some(fp) = a.fingerprint {
+                r["partialFingerprints"] = serde_json::json!({"envault/v1": fp});
+            }
+            r
+        })
+        .collect();
+    serde_json::json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "envault",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": rules.iter().map(|r| serde_json::json!({
+                    "id": r,
+                    "shortDescription": {"text": describe(r)},
+                })).collect::<Vec<_>>(),
+            }},
+            "results": results,
+        }]
+    })
+}

@@ -373,9 +373,18 @@ pub fn encrypt(ctx: &Ctx, args: EncryptArgs) -> anyhow::Result<u8> {
         }
         args.envs.clone()
     };
+    let report = encrypt_envs(ctx, &config, &names)?;
+    emit(&report)?;
+    Ok(0)
+}
+
+/// Seals the values in clear of `names` (all files written together, or none); returns what
+/// was done, a line per file.
+pub fn encrypt_envs(ctx: &Ctx, config: &Config, names: &[String]) -> anyhow::Result<String> {
+    let config = config.clone();
     let mut loaded = Vec::new();
     let mut report = String::new();
-    for name in &names {
+    for name in names {
         let mut l = source::load_env(&config, name, false)?;
         let (key, header) = key_for(ctx, &config, name, &l)?;
         let before = l.doc.render();
@@ -400,8 +409,7 @@ pub fn encrypt(ctx: &Ctx, args: EncryptArgs) -> anyhow::Result<u8> {
         }
     }
     super::write_all(loaded.iter())?;
-    emit(&report)?;
-    Ok(0)
+    Ok(report)
 }
 
 pub fn decrypt(ctx: &Ctx, args: DecryptArgs) -> anyhow::Result<u8> {

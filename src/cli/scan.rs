@@ -10,6 +10,7 @@ use super::crypt::load_identities;
 use super::{emit, hinted, warn, Ctx};
 use crate::crypt::Identities;
 use crate::git::{BlobId, Files, Repo};
+use crate::output;
 use crate::scan::{self, Changed, Finding, Input, Source, IGNORE_FILE};
 
 /// Find plaintext secrets: in what is staged (--staged), in commits (--range A..B), or in
@@ -374,46 +375,41 @@ fn report(
             let doc = json!({"findings": items, "scanned": scanned});
             emit(&(serde_json::to_string_pretty(&doc)? + "\n"))?;
         }
-        ScanFormat::Sarif => emit(&(serde_json::to_string_pretty(&sarif(found))? + "\n"))?,
-        ScanFormat::Github => {
-            let mut out = String::new();
-            for l in found {
-                let f = &l.finding;
-                let mut msg = f.message.clone();
-                if let Some(c) = &l.commit {
-                    msg = format!("{msg} (commit {c})");
-                }
-                if let Some(v) = &f.redacted {
-                    msg = format!("{msg}; value {v}");
-                }
-                msg = format!(
-                    "{msg}. Fix: {}. Allow: add {} to {IGNORE_FILE}",
-                    f.fix, f.fingerprint
-                );
-                out.push_str(&format!(
-                    "::error file={},line={},title={}::{}\n",
-                    gh_property(&f.path),
-                    f.line,
-                    gh_property(&format!("envault {}", f.rule)),
-                    gh_data(&msg)
-                ));
-            }
-            emit(&out)?;
+        ScanFormat::Sarif => {
+            let log = output::sarif(&annotations(found), rule_help);
+            emit(&(serde_json::to_string_pretty(&log)? + "\n"))?
         }
+        ScanFormat::Github => emit(&output::github_annotations("envault", &annotations(found)))?,
     }
     Ok(())
 }
 
-/// Escapes a workflow command's message.
-fn gh_data(s: &str) -> String {
-    s.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
-}
-
-/// Escapes a workflow command's property value.
-fn gh_property(s: &str) -> String {
-    gh_data(s).replace(':', "%3A").replace(',', "%2C")
+/// Findings as CI annotations: the message carries the commit, the redacted value, the fix
+/// and how to allow it.
+fn annotations(found: &[Located]) -> Vec<output::Annotation<'_>> {
+    found
+        .iter()
+        .map(|l| {
+            let f = &l.finding;
+            let mut msg = f.message.clone();
+            if let Some(c) = &l.commit {
+                msg = format!("{msg} (commit {c})");
+            }
+            if let Some(v) = &f.redacted {
+                msg = format!("{msg}; value {v}");
+            }
+            output::Annotation {
+                path: &f.path,
+                line: f.line,
+                rule: f.rule,
+                message: format!(
+                    "{msg}. Fix: {}. Allow: add {} to {IGNORE_FILE}",
+                    f.fix, f.fingerprint
+                ),
+                fingerprint: Some(&f.fingerprint),
+            }
+        })
+        .collect()
 }
 
 fn rule_help(rule: &str) -> &'static str {
@@ -429,51 +425,4 @@ fn rule_help(rule: &str) -> &'static str {
         "data-key-replaced" => "An encrypted file's data key was replaced.",
         _ => "A well-known credential format.",
     }
-}
-
-fn sarif(found: &[Located]) -> serde_json::Value {
-    let mut rules: Vec<&str> = found.iter().map(|l| l.finding.rule).collect();
-    rules.sort();
-    rules.dedup();
-    let results: Vec<serde_json::Value> = found
-        .iter()
-        .map(|l| {
-            let f = &l.finding;
-            let mut text = f.message.clone();
-            if let Some(v) = &f.redacted {
-                text = format!("{text} (value {v})");
-            }
-            if let Some(c) = &l.commit {
-                text = format!("{text} in commit {c}");
-            }
-            json!({
-                "ruleId": f.rule,
-                "ruleIndex": rules.iter().position(|r| *r == f.rule),
-                "level": "error",
-                "message": {"text": format!("{text}. Fix: {}", f.fix)},
-                "locations": [{
-                    "physicalLocation": {
-                        "artifactLocation": {"uri": f.path},
-                        "region": {"startLine": f.line}
-                    }
-                }],
-                "partialFingerprints": {"envault/v1": f.fingerprint},
-            })
-        })
-        .collect();
-    json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "envault",
-                "version": env!("CARGO_PKG_VERSION"),
-                "rules": rules.iter().map(|r| json!({
-                    "id": r,
-                    "shortDescription": {"text": rule_help(r)},
-                })).collect::<Vec<_>>(),
-            }},
-            "results": results,
-        }]
-    })
 }
