@@ -1,6 +1,7 @@
 //! The command line: clap types, one file per command, and the only code that prints, exits
 //! or reads envault's own environment variables.
 
+mod check;
 mod crypt;
 mod diff;
 mod edit;
@@ -96,6 +97,7 @@ enum Command {
     Scan(scan::Args),
     Git(git::Args),
     Store(store::Args),
+    Check(check::Args),
     Trust(store::TrustArgs),
     Get(values::GetArgs),
     Set(values::SetArgs),
@@ -212,6 +214,7 @@ pub fn main() -> ExitCode {
         Command::Scan(a) => scan::run(&ctx, a),
         Command::Git(a) => git::run(&ctx, a),
         Command::Store(a) => store::run(&ctx, a),
+        Command::Check(a) => check::run(&ctx, a),
         Command::Trust(a) => store::trust(&ctx, a),
         Command::Get(a) => values::get(&ctx, a),
         Command::Set(a) => values::set(&ctx, a),

@@ -524,3 +524,64 @@ pub fn trust(ctx: &Ctx, args: TrustArgs) -> anyhow::Result<u8> {
     ))?;
     Ok(0)
 }
+
+/// `check --stores`: for each environment that names a store, the keys that differ between
+/// the file and the store. Values the user cannot decrypt are compared as keys only.
+pub(crate) fn drift(
+    ctx: &Ctx,
+    config: &Config,
+    root: &std::path::Path,
+) -> anyhow::Result<Vec<crate::check::Problem>> {
+    let mut out = Vec::new();
+    for env in config.environments.values() {
+        let Some(store) = &env.store else { continue };
+        let mut l = source::load_env(config, &env.name, true)?;
+        let opened = super::crypt::decrypt_for_reading(ctx, &mut l, None).is_ok();
+        let entries = list_store(ctx, config, store)?;
+        let store_doc = entries_doc(store, &entries)?;
+        let mut d = crate::diff::diff_documents(&l.doc, &store_doc);
+        if !opened {
+            d.set_aside(|a, _| crate::crypt::is_sealed(a));
+        }
+        let path = l
+            .path()
+            .strip_prefix(root)
+            .unwrap_or(l.path())
+            .display()
+            .to_string();
+        let line_of = |k: &str| l.doc.entry(k).map_or(1, |e| e.line());
+        let fix = format!(
+            "see it with `envault diff {} store:{store}`; bring them together with `envault store pull {}` or `envault store push {}`",
+            env.name, env.name, env.name
+        );
+        let mut add = |key: &str, what: String| {
+            out.push(crate::check::Problem {
+                path: path.clone(),
+                line: line_of(key),
+                rule: "store-drift",
+                key: Some(key.to_owned()),
+                message: what,
+                fix: fix.clone(),
+            })
+        };
+        for o in &d.only_in_source {
+            add(
+                o.key,
+                format!("{} is in {} but not in store '{store}'", o.key, env.name),
+            );
+        }
+        for o in &d.only_in_target {
+            add(
+                o.key,
+                format!("{} is in store '{store}' but not in {}", o.key, env.name),
+            );
+        }
+        for c in &d.changed {
+            add(
+                c.key,
+                format!("{} differs between {} and store '{store}'", c.key, env.name),
+            );
+        }
+    }
+    Ok(out)
+}

@@ -16,7 +16,7 @@
 pub mod detect;
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 
 use aho_corasick::AhoCorasick;
 
@@ -233,14 +233,19 @@ pub fn scan(input: &Input) -> Result<Vec<Finding>, ScanError> {
 
     // The configured environments' files.
     let mut envs: Vec<EnvFile> = Vec::new();
+    let mut unparsed: Vec<(String, ParseError)> = Vec::new();
     for (ci, (cp, cfg)) in s.configs.iter().enumerate() {
         for env in cfg.environments.values() {
             let path = env_path(cp, env);
             let doc = match new_of(&path) {
-                Some(bytes) => Some(Document::parse_bytes(&bytes).map_err(|mut e| {
-                    e.path = Some(PathBuf::from(&path));
-                    e
-                })?),
+                Some(bytes) => match Document::parse_bytes(&bytes) {
+                    Ok(d) => Some(d),
+                    Err(e) => {
+                        // It cannot be judged, so it cannot pass.
+                        unparsed.push((path.clone(), e));
+                        None
+                    }
+                },
                 None => None,
             };
             let plain = doc.as_ref().and_then(|d| {
@@ -262,6 +267,21 @@ pub fn scan(input: &Input) -> Result<Vec<Finding>, ScanError> {
         }
     }
     let env_paths: HashSet<&str> = envs.iter().map(|e| e.path.as_str()).collect();
+    for (path, e) in unparsed {
+        s.report(
+            &path,
+            e.line,
+            "env-parse-error",
+            None,
+            None,
+            &format!("{}", e.kind),
+            format!(
+                "{path} does not parse ({}, column {}), so it cannot be checked for secrets",
+                e.kind, e.column
+            ),
+            e.kind.hint(),
+        );
+    }
 
     // Rule 1: plaintext in configured environments.
     for e in &envs {

@@ -1,0 +1,251 @@
+//! `envault check`: the consistency problems of one configuration's environments: keys missing
+//! from some environments, duplicate keys, files that do not parse, empty values of keys set
+//! elsewhere, and recipients out of date. (Plaintext secrets come from `scan`, store drift from
+//! the stores; the command puts them together.)
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::config::Config;
+use crate::crypt::header_of;
+use crate::dotenv::{Document, ParseError};
+
+/// One problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The file, as the caller names it.
+    pub path: String,
+    pub line: usize,
+    pub rule: &'static str,
+    pub key: Option<String>,
+    pub message: String,
+    pub fix: String,
+}
+
+/// One environment as read: its name, its file as users read it, and the parsed document or
+/// why it did not parse.
+pub struct EnvRead<'a> {
+    pub name: &'a str,
+    pub path: String,
+    pub doc: Result<Document, ParseError>,
+}
+
+pub fn describe(rule: &str) -> &'static str {
+    match rule {
+        "missing-key" => "A key is missing from some environments.",
+        "duplicate-key" => "A key is defined more than once in one file.",
+        "parse-error" => "An env file does not parse.",
+        "empty-value" => "A key is empty in one environment but set in another.",
+        "recipient-cannot-open" => "A recipient in .envault.yml cannot open the file's data key.",
+        "recipient-not-listed" => {
+            "Someone .envault.yml no longer lists can still open the file's data key."
+        }
+        "store-drift" => "An environment differs from its secret store.",
+        "plaintext-secret" => "A secret is in clear in a configured environment.",
+        "unencrypted-value" => "A value is in clear in an environment marked `encrypted: true`.",
+        _ => "A consistency problem.",
+    }
+}
+
+/// Every problem of `config`'s environments.
+pub fn check(config: &Config, envs: &[EnvRead]) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let parsed: Vec<(&EnvRead, &Document)> = envs
+        .iter()
+        .filter_map(|e| e.doc.as_ref().ok().map(|d| (e, d)))
+        .collect();
+    for e in envs {
+        if let Err(pe) = &e.doc {
+            out.push(Problem {
+                path: e.path.clone(),
+                line: pe.line,
+                rule: "parse-error",
+                key: None,
+                message: format!(
+                    "{} does not parse: {} (column {})",
+                    e.path, pe.kind, pe.column
+                ),
+                fix: pe.kind.hint().to_owned(),
+            });
+        }
+    }
+
+    // Which environments hold each key, and with what value.
+    let mut holders: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
+    for (e, d) in &parsed {
+        for entry in d.entries() {
+            holders
+                .entry(entry.key())
+                .or_default()
+                .push((e.name, entry.value()));
+        }
+    }
+    let only_of = |name: &str| config.environments.get(name).map(|e| &e.only);
+    for (e, d) in &parsed {
+        let have: BTreeSet<&str> = d.entries().map(|x| x.key()).collect();
+        for (key, hs) in &holders {
+            if have.contains(key) || config.optional_keys.matches(key) {
+                continue;
+            }
+            // Keys every holder declares its own (`only:`) are not expected elsewhere.
+            if hs
+                .iter()
+                .all(|(h, _)| only_of(h).is_some_and(|o| o.matches(key)))
+            {
+                continue;
+            }
+            let mut names: Vec<&str> = hs.iter().map(|(h, _)| *h).collect();
+            names.dedup();
+            out.push(Problem {
+                path: e.path.clone(),
+                line: 1,
+                rule: "missing-key",
+                key: Some((*key).to_owned()),
+                message: format!("{key} is missing from {} (present in {})", e.name, names.join(", ")),
+                fix: format!(
+                    "add it (`envault sync {} {} --dry-run` shows how), or list it under optional_keys: or the others' only:",
+                    names[0], e.name
+                ),
+            });
+        }
+        for dup in d.duplicates() {
+            let lines: Vec<String> = dup.lines.iter().map(usize::to_string).collect();
+            out.push(Problem {
+                path: e.path.clone(),
+                line: *dup.lines.last().unwrap_or(&1),
+                rule: "duplicate-key",
+                key: Some(dup.key.clone()),
+                message: format!(
+                    "{} is defined {} times in {} (lines {}); the last one wins",
+                    dup.key,
+                    dup.lines.len(),
+                    e.path,
+                    lines.join(", ")
+                ),
+                fix: "keep one definition".into(),
+            });
+        }
+        for entry in d.entries() {
+            let k = entry.key();
+            if !entry.value().is_empty() {
+                continue;
+            }
+            let set_in: Vec<&str> = holders[k]
+                .iter()
+                .filter(|(h, v)| *h != e.name && !v.is_empty())
+                .map(|(h, _)| *h)
+                .collect();
+            if !set_in.is_empty() {
+                out.push(Problem {
+                    path: e.path.clone(),
+                    line: entry.line(),
+                    rule: "empty-value",
+                    key: Some(k.to_owned()),
+                    message: format!(
+                        "{k} is empty in {} but set in {}",
+                        e.name,
+                        set_in.join(", ")
+                    ),
+                    fix: format!("give it a value in {}, or remove the line", e.path),
+                });
+            }
+        }
+        // Recipients: who the config says may open the file, against who the header lets.
+        if let Ok(Some(h)) = header_of(d) {
+            let Some(env) = config.environments.get(e.name) else {
+                continue;
+            };
+            let want = config.recipients_of(env);
+            let line_of = |r: &str| {
+                d.leading_lines(crate::crypt::HEADER_PREFIX)
+                    .iter()
+                    .position(|l| l.contains(r))
+                    .map_or(1, |i| i + 1)
+            };
+            for r in want.iter().filter(|r| !h.recipients.contains(r)) {
+                out.push(Problem {
+                    path: e.path.clone(),
+                    line: 1,
+                    rule: "recipient-cannot-open",
+                    key: None,
+                    message: format!(
+                        "{r} is a recipient in .envault.yml but cannot open {}'s data key",
+                        e.path
+                    ),
+                    fix: format!(
+                        "grant it explicitly: envault recipients add --env {} {r}",
+                        e.name
+                    ),
+                });
+            }
+            for r in h.recipients.iter().filter(|r| !want.contains(r)) {
+                out.push(Problem {
+                    path: e.path.clone(),
+                    line: line_of(r),
+                    rule: "recipient-not-listed",
+                    key: None,
+                    message: format!("{r} can still open {}'s data key, but .envault.yml does not list it", e.path),
+                    fix: format!("take access away: envault recipients remove --env {} {r} (a new data key), or list it again", e.name),
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| (&a.path, a.line, a.rule, &a.key).cmp(&(&b.path, b.line, b.rule, &b.key)));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn run(config: &str, files: &[(&str, &str)]) -> Vec<(String, &'static str, Option<String>)> {
+        let cfg = Config::parse(config, Path::new(".envault.yml")).unwrap();
+        let envs: Vec<EnvRead> = files
+            .iter()
+            .map(|(name, text)| EnvRead {
+                name,
+                path: format!(".env.{name}"),
+                doc: Document::parse(text),
+            })
+            .collect();
+        check(&cfg, &envs)
+            .into_iter()
+            .map(|p| (p.path, p.rule, p.key))
+            .collect()
+    }
+
+    #[test]
+    fn missing_keys_with_optional_and_only_exceptions() {
+        let cfg = "environments:\n  dev: {file: .env.dev, only: [DEBUG_*]}\n  prod: .env.prod\noptional_keys: [SENTRY_*]\n";
+        let got = run(
+            cfg,
+            &[
+                ("dev", "A=1\nDEBUG_SQL=1\nSENTRY_DSN=x\nFEATURE=on\n"),
+                ("prod", "A=2\n"),
+            ],
+        );
+        assert_eq!(
+            got,
+            [(
+                ".env.prod".to_owned(),
+                "missing-key",
+                Some("FEATURE".to_owned())
+            )]
+        );
+    }
+
+    #[test]
+    fn duplicates_empty_values_and_parse_errors() {
+        let cfg = "environments:\n  dev: .env.dev\n  prod: .env.prod\n";
+        let got = run(cfg, &[("dev", "A=1\nB=\nA=2\n"), ("prod", "A=1\nB=set\n")]);
+        assert_eq!(
+            got,
+            [
+                (".env.dev".to_owned(), "empty-value", Some("B".to_owned())),
+                (".env.dev".to_owned(), "duplicate-key", Some("A".to_owned())),
+            ]
+        );
+        let got = run(cfg, &[("dev", "A=1\n"), ("prod", "A='open\n")]);
+        assert_eq!(got, [(".env.prod".to_owned(), "parse-error", None)]);
+    }
+}

@@ -1,0 +1,162 @@
+//! `envault check` over the repository's configurations.
+
+mod common;
+
+use common::{git, stderr, stdout, Project};
+
+/// The tutorial with dev and staging declared dummy and prod encrypted: only drift remains.
+fn protected() -> Project {
+    let p = Project::tutorial_git();
+    p.protect();
+    p
+}
+
+#[test]
+fn drift_and_plaintext_in_the_tutorial() {
+    let p = Project::tutorial_git();
+    let a = p.run(&["check"]).code(1);
+    let out = stdout(&a);
+    for line in [
+        ".env.prod:1: missing-key: API_KEY is missing from prod (present in dev, staging)\n",
+        ".env.staging:1: missing-key: FEATURE_NEW_CHECKOUT is missing from staging (present in dev)\n",
+        ".env.prod:4: plaintext-secret: DB_PASSWORD is a secret in clear in the `prod` environment\n",
+    ] {
+        assert!(out.contains(line), "{line}\n{out}");
+    }
+    assert!(!out.contains("prod_password_789"));
+    assert!(stderr(&a).contains("envault check: 10 problems (3 environments of 1 config checked)"));
+}
+
+#[test]
+fn clean_project_exceptions_and_formats() {
+    let p = protected();
+    p.write(
+        ".envault.yml",
+        &(p.read(".envault.yml").replace(
+            "  dev: {file: .env.dev, encrypted: false}",
+            "  dev: {file: .env.dev, encrypted: false, only: [FEATURE_*]}",
+        ) + "optional_keys: [API_KEY]\n"),
+    );
+    let a = p.run(&["check"]).code(0);
+    assert_eq!(stdout(&a), "");
+    // An empty value of a key set elsewhere, and a duplicate.
+    p.write(
+        ".env.staging",
+        &(p.read(".env.staging") + "LOG_LEVEL=\nCACHE_TTL=1\n"),
+    );
+    let a = p.run(&["check", "--format", "json"]).code(1);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&a)).unwrap();
+    let rules: Vec<&str> = v["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["rule"].as_str().unwrap())
+        .collect();
+    assert!(
+        rules.contains(&"empty-value") && rules.contains(&"duplicate-key"),
+        "{v}"
+    );
+    let a = p.run(&["check", "--format", "github"]).code(1);
+    assert!(
+        stdout(&a).contains("::error file=.env.staging,line=8,title=envault check empty-value::LOG_LEVEL is empty in staging but set in"),
+        "{}",
+        stdout(&a)
+    );
+    let a = p.run(&["check", "--format", "sarif"]).code(1);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&a)).unwrap();
+    assert_eq!(v["version"], "2.1.0");
+    assert!(v["runs"][0]["results"].as_array().unwrap().len() >= 2);
+}
+
+#[test]
+fn every_config_of_a_monorepo_and_parse_errors() {
+    let p = protected();
+    std::fs::create_dir_all(p.path("svc/api")).unwrap();
+    p.write("svc/api/.envault.yml", "environments:\n  dev: {file: .env.dev, encrypted: false}\n  prod: {file: .env.prod, encrypted: false}\n");
+    p.write("svc/api/.env.dev", "A=1\nB='unterminated\n");
+    p.write("svc/api/.env.prod", "A=1\n");
+    git(&p, &["add", "-A"]);
+    let a = p.run(&["check"]).code(1);
+    let out = stdout(&a);
+    assert!(out.contains("svc/api/.env.dev:2: parse-error: "), "{out}");
+    assert!(
+        stderr(&a).contains("of 2 configs checked"),
+        "{}",
+        stderr(&a)
+    );
+    // A configuration that does not parse cannot be checked: exit 2.
+    p.write("svc/api/.envault.yml", "environments: [\n");
+    p.run(&["check"]).code(2);
+}
+
+#[test]
+fn recipients_out_of_date_are_reported_never_fixed() {
+    let p = protected();
+    let other = stdout(&p.run(&["keygen", "--output", "other.txt"]).success())
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    // Listing a recipient in the config grants nothing.
+    p.write(
+        ".envault.yml",
+        &p.read(".envault.yml")
+            .replace("recipients: [", &format!("recipients: [{other}, ")),
+    );
+    let a = p.run(&["check", "--fix"]).code(1);
+    assert!(
+        stdout(&a).contains(&format!(".env.prod:1: recipient-cannot-open: {other} is a recipient in .envault.yml but cannot open .env.prod's data key")),
+        "{}",
+        stdout(&a)
+    );
+    assert!(stdout(&a).contains(&format!("envault recipients add --env prod {other}")));
+}
+
+#[test]
+fn fix_seals_values_in_clear_of_encrypted_environments() {
+    let p = protected();
+    p.write(
+        ".envault.yml",
+        &p.read(".envault.yml").replace(
+            "  prod: .env.prod\n",
+            "  prod: {file: .env.prod, encrypted: true}\n",
+        ),
+    );
+    p.write(
+        ".env.prod",
+        &(p.read(".env.prod") + "NEW_TOKEN=abc123def456\n"),
+    );
+    let a = p.run(&["check"]).code(1);
+    assert!(
+        stdout(&a).contains("unencrypted-value: NEW_TOKEN is in clear"),
+        "{}",
+        stdout(&a)
+    );
+    let a = p.run(&["check", "--fix"]).code(1);
+    assert!(!stdout(&a).contains("unencrypted-value"), "{}", stdout(&a));
+    assert!(!p.read(".env.prod").contains("abc123def456"));
+}
+
+#[test]
+fn stores_drift_with_the_stores_flag() {
+    let p = protected();
+    p.write(
+        ".envault.yml",
+        &(p.read(".envault.yml").replace(
+            "  prod: .env.prod\n",
+            "  prod: {file: .env.prod, store: local}\n",
+        ) + "stores:\n  local: {type: file, path: ~/store.age}\n"),
+    );
+    p.run(&["store", "push", "prod"]).success();
+    p.cmd()
+        .args(["store", "set", "LOG_LEVEL"])
+        .write_stdin("debug")
+        .assert()
+        .success();
+    let a = p.run(&["check", "--stores"]).code(1);
+    assert!(
+        stdout(&a).contains("store-drift: LOG_LEVEL differs between prod and store 'local'"),
+        "{}",
+        stdout(&a)
+    );
+}
