@@ -14,6 +14,7 @@ pub mod dotenv;
 pub mod fsutil;
 pub mod git;
 pub mod glob;
+pub mod matrix;
 pub mod merge;
 pub mod output;
 pub mod rotate;

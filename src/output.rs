@@ -570,3 +570,215 @@ pub fn sarif(items: &[Annotation], describe: impl Fn(&str) -> &'static str) -> s
         }]
     })
 }
+
+// ---- matrix --------------------------------------------------------------------------------
+
+const MATRIX_LEGEND: &str =
+    "= same as another environment   ≠ differs from every other   · only here   — missing   ? encrypted, not compared";
+
+fn cell_mark(s: crate::matrix::State) -> &'static str {
+    use crate::matrix::State;
+    match s {
+        State::Same => "=",
+        State::Differs => "≠",
+        State::Only => "·",
+        State::Missing => "—",
+        State::Sealed => "?",
+    }
+}
+
+/// Shortens a value to `width` characters.
+fn fit(v: &str, width: usize) -> String {
+    if v.chars().count() <= width {
+        v.to_owned()
+    } else {
+        let mut s: String = v.chars().take(width.saturating_sub(1)).collect();
+        s.push('…');
+        s
+    }
+}
+
+/// The keys × environments table for a terminal, grouped by key prefix, with a legend.
+pub fn matrix_text(m: &crate::matrix::Matrix, only_drift: bool, paint: Paint) -> String {
+    use crate::matrix::State;
+    const VALUE_WIDTH: usize = 18;
+    let rows: Vec<&crate::matrix::Row> = m.rows.iter().filter(|r| !only_drift || r.drift).collect();
+    let key_w = rows
+        .iter()
+        .map(|r| r.key.chars().count())
+        .max()
+        .unwrap_or(3)
+        .max(3);
+    let cell_text = |c: &crate::matrix::Cell| match &c.shown {
+        Some(v) => format!("{} {}", cell_mark(c.state), fit(v, VALUE_WIDTH)),
+        None => cell_mark(c.state).to_owned(),
+    };
+    let widths: Vec<usize> = m
+        .envs
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            rows.iter()
+                .map(|r| cell_text(&r.cells[i]).chars().count())
+                .chain([e.chars().count()])
+                .max()
+                .unwrap_or(1)
+        })
+        .collect();
+    let pad = |s: &str, w: usize| format!("{s}{}", " ".repeat(w.saturating_sub(s.chars().count())));
+    let mut out = String::new();
+    let mut header = pad("KEY", key_w);
+    for (e, w) in m.envs.iter().zip(&widths) {
+        header.push_str("  ");
+        header.push_str(&pad(e, *w));
+    }
+    let _ = writeln!(out, "{}", paint.bold(header.trim_end()));
+    let mut group = None;
+    for r in &rows {
+        if group != Some(&r.group) {
+            let _ = writeln!(out, "{}", paint.bold(&format!("[{}]", r.group)));
+            group = Some(&r.group);
+        }
+        let mut line = pad(&r.key, key_w);
+        for (c, w) in r.cells.iter().zip(&widths) {
+            line.push_str("  ");
+            let text = pad(&cell_text(c), *w);
+            let styled = match c.state {
+                State::Same => paint.green(&text).into_owned(),
+                State::Differs | State::Only => paint.yellow(&text).into_owned(),
+                State::Missing => paint.red(&text).into_owned(),
+                State::Sealed => text,
+            };
+            line.push_str(&styled);
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    let drift = m.rows.iter().filter(|r| r.drift).count();
+    let _ = writeln!(
+        out,
+        "\n{MATRIX_LEGEND}\n{} keys, {drift} with drift, across {} environments{}",
+        m.rows.len(),
+        m.envs.len(),
+        if only_drift {
+            " (keys identical everywhere hidden)"
+        } else {
+            ""
+        }
+    );
+    out
+}
+
+pub fn matrix_json(m: &crate::matrix::Matrix, only_drift: bool) -> String {
+    let keys: Vec<serde_json::Value> = m
+        .rows
+        .iter()
+        .filter(|r| !only_drift || r.drift)
+        .map(|r| {
+            let mut cells = serde_json::Map::new();
+            for (e, c) in m.envs.iter().zip(&r.cells) {
+                cells.insert(
+                    e.clone(),
+                    serde_json::json!({"state": c.state.as_str(), "value": c.shown}),
+                );
+            }
+            serde_json::json!({"key": r.key, "group": r.group, "secret": r.secret, "drift": r.drift, "cells": cells})
+        })
+        .collect();
+    serde_json::to_string_pretty(&serde_json::json!({"environments": m.envs, "keys": keys}))
+        .unwrap_or_default()
+        + "\n"
+}
+
+fn html_escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+const MATRIX_CSS: &str = "body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}h1{font-size:1.3em}\
+table{border-collapse:collapse}th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;font-family:ui-monospace,monospace;font-size:13px}\
+th{background:#f4f4f4;cursor:pointer;user-select:none}th.sorted-asc::after{content:' ▲'}th.sorted-desc::after{content:' ▼'}\
+tr.group td{background:#fafafa;font-weight:bold;font-family:system-ui,sans-serif}\
+td.same{background:#e8f5e9}td.differs,td.only{background:#fff8e1}td.missing{background:#ffebee;color:#999}td.encrypted{color:#777}\
+.controls{margin:1em 0}.controls label{margin-left:1em}.legend span{margin-right:1.2em}";
+
+const MATRIX_JS: &str = r#"(function(){
+var q=document.getElementById('filter'),d=document.getElementById('drift'),t=document.getElementById('matrix');
+function apply(){var f=q.value.toLowerCase(),only=d.checked,shown=0;
+t.querySelectorAll('tbody tr.key').forEach(function(r){var ok=r.dataset.key.toLowerCase().indexOf(f)>=0&&(!only||r.dataset.drift==='1');r.hidden=!ok;if(ok)shown++;});
+t.querySelectorAll('tbody tr.group').forEach(function(g){var any=false;t.querySelectorAll('tbody tr.key[data-group="'+g.dataset.group+'"]').forEach(function(r){if(!r.hidden)any=true;});g.hidden=!any;});
+document.getElementById('count').textContent=shown;}
+function sort(col,th){var body=t.tBodies[0],rows=Array.prototype.slice.call(body.querySelectorAll('tr.key')),asc=!th.classList.contains('sorted-asc');
+t.querySelectorAll('th').forEach(function(h){h.classList.remove('sorted-asc','sorted-desc');});th.classList.add(asc?'sorted-asc':'sorted-desc');
+rows.sort(function(a,b){var x=a.children[col].dataset.sort,y=b.children[col].dataset.sort;return (x<y?-1:x>y?1:0)*(asc?1:-1);});
+body.querySelectorAll('tr.group').forEach(function(g){g.hidden=true;g.dataset.sorted='1';});rows.forEach(function(r){body.appendChild(r);});}
+t.querySelectorAll('th').forEach(function(th,i){th.addEventListener('click',function(){sort(i,th);});});
+q.addEventListener('input',apply);d.addEventListener('change',apply);
+var h=new URLSearchParams(location.hash.slice(1));if(h.has('filter'))q.value=h.get('filter');if(h.get('drift')==='1')d.checked=true;
+apply();document.body.dataset.ready='1';})();"#;
+
+/// One self-contained HTML page (inline style and script, nothing from the network) with the
+/// same table, sortable by any column and filterable by key and drift. `#filter=DB_&drift=1`
+/// in the URL presets the filters.
+pub fn matrix_html(m: &crate::matrix::Matrix, title: &str) -> String {
+    let mut rows = String::new();
+    let mut group = None;
+    for r in &m.rows {
+        if group != Some(&r.group) {
+            let _ = write!(
+                rows,
+                "<tr class=\"group\" data-group=\"{g}\"><td colspan=\"{n}\">{g}</td></tr>\n",
+                g = html_escape(&r.group),
+                n = m.envs.len() + 1
+            );
+            group = Some(&r.group);
+        }
+        let _ = write!(
+            rows,
+            "<tr class=\"key\" data-key=\"{k}\" data-group=\"{g}\" data-drift=\"{d}\"><td data-sort=\"{k}\">{k}</td>",
+            k = html_escape(&r.key),
+            g = html_escape(&r.group),
+            d = u8::from(r.drift)
+        );
+        for c in &r.cells {
+            let text = match &c.shown {
+                Some(v) => format!("{} {}", cell_mark(c.state), html_escape(v)),
+                None => cell_mark(c.state).to_owned(),
+            };
+            let _ = write!(
+                rows,
+                "<td class=\"{s}\" data-sort=\"{s}\" title=\"{s}\">{text}</td>",
+                s = c.state.as_str()
+            );
+        }
+        rows.push_str("</tr>\n");
+    }
+    let heads: String = m
+        .envs
+        .iter()
+        .map(|e| format!("<th>{}</th>", html_escape(e)))
+        .collect();
+    let drift = m.rows.iter().filter(|r| r.drift).count();
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
+<meta name=\"viewport\" content=\"width=device-width\"><style>{MATRIX_CSS}</style></head><body>\n\
+<h1>{t}</h1>\n<p>{n} keys, {drift} with drift, across {e} environments. Secret values are masked.</p>\n\
+<div class=\"controls\"><input id=\"filter\" type=\"search\" placeholder=\"Filter keys\" aria-label=\"Filter keys\">\
+<label><input id=\"drift\" type=\"checkbox\"> only keys with drift</label> <span id=\"count\">{n}</span> shown</div>\n\
+<p class=\"legend\"><span>= same as another environment</span><span>≠ differs from every other</span><span>· only here</span><span>— missing</span><span>? encrypted, not compared</span></p>\n\
+<table id=\"matrix\"><thead><tr><th>key</th>{heads}</tr></thead><tbody>\n{rows}</tbody></table>\n\
+<script>{MATRIX_JS}</script>\n</body></html>\n",
+        t = html_escape(title),
+        n = m.rows.len(),
+        e = m.envs.len(),
+    )
+}

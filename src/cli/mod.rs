@@ -8,6 +8,7 @@ mod edit;
 mod git;
 mod init;
 mod log;
+mod matrix;
 mod merge_driver;
 mod recipients;
 mod rotate;
@@ -98,6 +99,7 @@ enum Command {
     Git(git::Args),
     Store(store::Args),
     Check(check::Args),
+    Matrix(matrix::Args),
     Trust(store::TrustArgs),
     Get(values::GetArgs),
     Set(values::SetArgs),
@@ -215,6 +217,7 @@ pub fn main() -> ExitCode {
         Command::Git(a) => git::run(&ctx, a),
         Command::Store(a) => store::run(&ctx, a),
         Command::Check(a) => check::run(&ctx, a),
+        Command::Matrix(a) => matrix::run(&ctx, a),
         Command::Trust(a) => store::trust(&ctx, a),
         Command::Get(a) => values::get(&ctx, a),
         Command::Set(a) => values::set(&ctx, a),
