@@ -734,9 +734,9 @@ pub fn matrix_html(m: &crate::matrix::Matrix, title: &str) -> String {
     let mut group = None;
     for r in &m.rows {
         if group != Some(&r.group) {
-            let _ = write!(
+            let _ = writeln!(
                 rows,
-                "<tr class=\"group\" data-group=\"{g}\"><td colspan=\"{n}\">{g}</td></tr>\n",
+                "<tr class=\"group\" data-group=\"{g}\"><td colspan=\"{n}\">{g}</td></tr>",
                 g = html_escape(&r.group),
                 n = m.envs.len() + 1
             );
