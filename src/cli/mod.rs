@@ -42,9 +42,17 @@ Examples:
   envault run --env prod -- ./server  run a program with prod's values
   envault completions bash > ~/.local/share/bash-completion/completions/envault";
 
+/// The version and the git commit it was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("ENVAULT_GIT_COMMIT"),
+    ")"
+);
+
 /// Diff, sync and protect the .env files of a project's environments.
 #[derive(Debug, Parser)]
-#[command(name = "envault", version, after_help = EXAMPLES, max_term_width = 100)]
+#[command(name = "envault", version = VERSION, after_help = EXAMPLES, max_term_width = 100)]
 pub struct Cli {
     /// Use this .envault.yml instead of searching from the current folder upwards.
     #[arg(long, global = true, env = "ENVAULT_CONFIG", value_name = "PATH")]
@@ -105,6 +113,47 @@ enum Command {
     Set(values::SetArgs),
     Export(values::ExportArgs),
     Completions(CompletionsArgs),
+    Man(ManArgs),
+}
+
+/// Write the man pages (roff): envault(1) on stdout, or every page into a folder.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  envault man | man -l -\n  envault man --dir /usr/local/share/man/man1"
+)]
+struct ManArgs {
+    /// Write envault.1 and a page per command (envault-diff.1, …) into this folder.
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+fn man(args: ManArgs) -> anyhow::Result<u8> {
+    let cmd = Cli::command();
+    let render = |c: clap::Command| -> anyhow::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        clap_mangen::Man::new(c).render(&mut out)?;
+        Ok(out)
+    };
+    match args.dir {
+        None => {
+            io::stdout().write_all(&render(cmd)?)?;
+        }
+        Some(dir) => {
+            std::fs::create_dir_all(&dir)?;
+            let mut pages = vec![("envault.1".to_owned(), render(cmd.clone())?)];
+            for sub in cmd.get_subcommands() {
+                let name = format!("envault-{}", sub.get_name());
+                pages.push((format!("{name}.1"), render(sub.clone().name(name))?));
+            }
+            for (file, bytes) in pages {
+                let path = dir.join(&file);
+                let (snap, _) = crate::fsutil::read(&path)?;
+                crate::fsutil::write_atomic_mode(&snap, &bytes, 0o644)?;
+            }
+            eprintln!("Wrote the man pages to {}.", dir.display());
+        }
+    }
+    Ok(0)
 }
 
 /// Print a shell completion script.
@@ -222,6 +271,7 @@ pub fn main() -> ExitCode {
         Command::Get(a) => values::get(&ctx, a),
         Command::Set(a) => values::set(&ctx, a),
         Command::Export(a) => values::export(&ctx, a),
+        Command::Man(a) => man(a),
         Command::Completions(a) => {
             let mut buf = Vec::new();
             clap_complete::generate(a.shell, &mut Cli::command(), "envault", &mut buf);
