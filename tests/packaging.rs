@@ -67,7 +67,7 @@ fn the_wheel_installs_envault_into_a_fresh_venv() {
     run(Command::new(venv.join("bin/pip"))
         .args(["install", "--quiet", "--no-index", "--no-deps"])
         .arg(&wheel));
-    let version = run(&mut Command::new(venv.join("bin/envault")).arg("--version"));
+    let version = run(Command::new(venv.join("bin/envault")).arg("--version"));
     let commit = run(Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
         .current_dir(root));
