@@ -216,3 +216,36 @@ fn working_tree_paths() {
     );
     p.run(&["scan", "README.md"]).code(0);
 }
+
+#[test]
+fn a_progress_bar_on_a_terminal_only() {
+    let p = Project::tutorial_git();
+    p.protect();
+    git(&p, &["add", "-A"]);
+    git(&p, &["commit", "-q", "-m", "base"]);
+    for i in 0..3 {
+        p.write("notes.txt", &format!("note {i}\n"));
+        git(&p, &["add", "notes.txt"]);
+        git(&p, &["commit", "-q", "-m", "note"]);
+    }
+    // Not a terminal: nothing but the report.
+    let a = p.run(&["scan", "--range", "HEAD~3..HEAD"]).code(0);
+    assert_eq!(stdout(&a), "");
+    assert_eq!(stderr(&a), "");
+    // On a terminal (util-linux `script` gives it one), the bar counts the commits.
+    let bin = assert_cmd::cargo::cargo_bin("envault");
+    let out = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!("'{}' scan --range HEAD~3..HEAD", bin.display()),
+            "/dev/null",
+        ])
+        .current_dir(p.dir.path())
+        .env("HOME", p.path("home"))
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .unwrap();
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert!(tty.contains("scanning commits ["), "{tty}");
+    assert!(tty.contains("] 3/3"), "{tty}");
+}

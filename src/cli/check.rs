@@ -86,7 +86,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     let (root, paths) = configs(ctx)?;
     let mut problems: Vec<Problem> = Vec::new();
     let mut envs_checked = 0;
+    let bar = super::progress(paths.len() as u64, "checking configurations");
     for cfg_path in &paths {
+        bar.inc(1);
         let config = Config::load(cfg_path)?;
         if args.fix {
             let names: Vec<String> = config
@@ -173,6 +175,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             problems.extend(super::store::drift(ctx, &config, &root)?);
         }
     }
+    bar.finish_and_clear();
     problems.sort_by(|a, b| (&a.path, a.line, a.rule).cmp(&(&b.path, b.line, b.rule)));
     report(ctx, &args, &problems, envs_checked, paths.len())?;
     Ok(if problems.is_empty() { 0 } else { 1 })

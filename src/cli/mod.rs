@@ -220,6 +220,32 @@ fn emit(text: &str) -> io::Result<()> {
     out.flush()
 }
 
+/// A progress bar on stderr for `len` steps, drawn only when stderr is a terminal.
+pub(crate) fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
+    if !io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::new(len);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({elapsed})")
+    {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb.set_message(what.to_owned());
+    pb
+}
+
+/// A spinner on stderr for work of unknown length, drawn only when stderr is a terminal.
+pub(crate) fn spinner(what: &str) -> indicatif::ProgressBar {
+    if !io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::new_spinner();
+    pb.set_message(what.to_owned());
+    pb.enable_steady_tick(std::time::Duration::from_millis(100));
+    pb
+}
+
 fn warn(msg: &str) {
     eprintln!("warning: {msg}");
 }

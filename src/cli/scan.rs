@@ -193,7 +193,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         }
         let mut located = Vec::new();
         let mut scanned = 0;
-        for c in repo.range(range)? {
+        let commits = repo.range(range)?;
+        let bar = super::progress(commits.len() as u64, "scanning commits");
+        for c in commits {
+            bar.inc(1);
             let new = repo.tree_files(&c.id)?;
             let old = match &c.parent {
                 Some(p) => repo.tree_files(p)?,
@@ -206,6 +209,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                 finding,
             }));
         }
+        bar.finish_and_clear();
         (located, scanned, "changed file")
     } else {
         let (root, files) = match Repo::discover(&ctx.cwd) {

@@ -217,10 +217,13 @@ pub(crate) fn entries_doc(store: &str, entries: &Entries) -> anyhow::Result<Docu
 
 /// Everything the store `name` holds under its configured path.
 fn list_store(ctx: &Ctx, config: &Config, name: &str) -> anyhow::Result<Entries> {
-    runtime()?.block_on(async {
+    let spin = super::spinner(&format!("reading store '{name}'"));
+    let r = runtime()?.block_on(async {
         let s = open(ctx, config, name).await?;
         anyhow::Ok(s.list(None).await?)
-    })
+    });
+    spin.finish_and_clear();
+    r
 }
 
 /// `store:NAME` loaded as an environment (for `diff`).
@@ -305,7 +308,11 @@ pub(crate) fn push(
                 .collect();
             let public = |k: &str| !config.classifier.is_declared_public(k);
             if !sets.is_empty() {
-                s.set_many(&sets, &public).await?;
+                let spin =
+                    super::spinner(&format!("writing {} keys to store '{name}'", sets.len()));
+                let r = s.set_many(&sets, &public).await;
+                spin.finish_and_clear();
+                r?;
             }
             let deletes: Vec<String> = plan.delete.iter().map(|d| d.key.clone()).collect();
             let deleted = if deletes.is_empty() {
