@@ -724,6 +724,7 @@ body.querySelectorAll('tr.group').forEach(function(g){g.hidden=true;g.dataset.so
 t.querySelectorAll('th').forEach(function(th,i){th.addEventListener('click',function(){sort(i,th);});});
 q.addEventListener('input',apply);d.addEventListener('change',apply);
 var h=new URLSearchParams(location.hash.slice(1));if(h.has('filter'))q.value=h.get('filter');if(h.get('drift')==='1')d.checked=true;
+if(h.has('sort')){var c=parseInt(h.get('sort'),10),th=t.querySelectorAll('th')[c];if(th)sort(c,th);}
 apply();document.body.dataset.ready='1';})();"#;
 
 /// One self-contained HTML page (inline style and script, nothing from the network) with the

@@ -59,30 +59,7 @@ fn html_report_is_self_contained_and_its_filters_work_in_chromium() {
         "no external assets"
     );
     assert!(!html.contains("prod_password_789"));
-    let chromium = which("chromium")
-        .expect("chromium is not installed: run scripts/install-peers (scripts/test does)");
-    let url = format!(
-        "file://{}#filter=DB_&drift=1",
-        p.path("report.html").display()
-    );
-    let out = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--dump-dom",
-            &url,
-        ])
-        .env("HOME", p.path("home"))
-        .output()
-        .unwrap();
-    let dom = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        dom.contains("<body data-ready=\"1\">"),
-        "the script ran: {dom}"
-    );
+    let dom = render(&p, "filter=DB_&drift=1");
     assert!(dom.contains("<span id=\"count\">3</span>"), "{dom}");
     assert!(
         dom.contains("data-key=\"DB_HOST\" data-group=\"DB\" data-drift=\"1\">"),
@@ -96,6 +73,52 @@ fn html_report_is_self_contained_and_its_filters_work_in_chromium() {
         dom.contains("data-key=\"LOG_LEVEL\" data-group=\"LOG\" data-drift=\"1\" hidden=\"\""),
         "{dom}"
     );
+}
+
+#[test]
+fn html_report_sorts_by_a_column_in_chromium() {
+    let p = Project::tutorial();
+    p.run(&["matrix", "--format", "html", "--output", "report.html"])
+        .success();
+    // Column 3 is prod: its cells sort by state (differs, missing, only, same).
+    let dom = render(&p, "sort=3");
+    let order: Vec<&str> = dom
+        .split("<tr class=\"key\" data-key=\"")
+        .skip(1)
+        .map(|r| r.split('"').next().unwrap())
+        .collect();
+    assert_eq!(order.last(), Some(&"DB_PORT"), "{order:?}");
+    assert!(
+        order.iter().position(|k| *k == "API_KEY") > order.iter().position(|k| *k == "LOG_LEVEL"),
+        "{order:?}"
+    );
+    assert!(dom.contains("class=\"sorted-asc\""), "{dom}");
+}
+
+/// The report's DOM after its script ran in headless Chromium, with `hash` in the URL.
+fn render(p: &Project, hash: &str) -> String {
+    let chromium = which("chromium")
+        .expect("chromium is not installed: run scripts/install-peers (scripts/test does)");
+    let url = format!("file://{}#{hash}", p.path("report.html").display());
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--dump-dom",
+            &url,
+        ])
+        .env("HOME", p.path("home"))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        dom.contains("<body data-ready=\"1\">"),
+        "the script ran: {dom}"
+    );
+    dom
 }
 
 fn which(name: &str) -> Option<std::path::PathBuf> {
