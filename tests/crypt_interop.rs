@@ -7,6 +7,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+mod common;
+
 use envault::crypt::{self, generate_identity, DataKey, Header, Identities};
 use envault::dotenv::Document;
 
@@ -15,18 +17,7 @@ fn fixtures() -> PathBuf {
 }
 
 fn peers_python() -> PathBuf {
-    let dir = std::env::var_os("ENVAULT_PEERS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/envault-peers")
-        });
-    let py = dir.join("venv/bin/python");
-    assert!(
-        py.exists(),
-        "PyNaCl's venv is missing in {}: run scripts/install-peers",
-        dir.display()
-    );
-    py
+    common::peer("venv/bin/python", "PyNaCl's venv")
 }
 
 /// The data key, as the stock age CLI decrypts the `#envault:key` lines (docs/format.md).

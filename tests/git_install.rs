@@ -238,18 +238,7 @@ fn husky_gets_a_block_in_its_committed_hook() {
 }
 
 fn pre_commit_bin() -> PathBuf {
-    let dir = std::env::var_os("ENVAULT_PEERS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/envault-peers")
-        });
-    let bin = dir.join("venv/bin/pre-commit");
-    assert!(
-        bin.is_file(),
-        "the pre-commit framework is not installed in {}: run scripts/install-peers (scripts/test does)",
-        dir.display()
-    );
-    bin
+    common::peer("venv/bin/pre-commit", "the pre-commit framework")
 }
 
 #[test]

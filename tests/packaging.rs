@@ -10,18 +10,7 @@ use std::process::Command;
 use common::stdout;
 
 fn maturin() -> PathBuf {
-    let dir = std::env::var_os("ENVAULT_PEERS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/envault-peers")
-        });
-    let bin = dir.join("venv/bin/maturin");
-    assert!(
-        bin.is_file(),
-        "maturin is not installed in {}: run scripts/install-peers (scripts/test does)",
-        dir.display()
-    );
-    bin
+    common::peer("venv/bin/maturin", "maturin")
 }
 
 fn run(cmd: &mut Command) -> String {

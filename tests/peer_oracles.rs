@@ -3,6 +3,8 @@
 //! The readers are installed by `scripts/install-peers` (run by `scripts/test`). A missing
 //! reader fails these tests with the command that installs it; nothing is skipped.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,20 +17,9 @@ use proptest::test_runner::TestRunner;
 type Values = BTreeMap<String, Option<String>>;
 
 fn peers_dir() -> PathBuf {
-    let dir = std::env::var_os("ENVAULT_PEERS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
-                .join(".cache/envault-peers")
-        });
-    let python = dir.join("venv/bin/python");
-    let node = dir.join("node/node_modules/dotenv/package.json");
-    assert!(
-        python.exists() && node.exists(),
-        "the dotenv peers are not installed in {}: run scripts/install-peers (scripts/test does)",
-        dir.display()
-    );
-    dir
+    common::peer("node/node_modules/dotenv/package.json", "node's dotenv");
+    common::peer("venv/bin/python", "python-dotenv's venv");
+    common::peers_dir()
 }
 
 fn run_json(cmd: &mut Command) -> Values {

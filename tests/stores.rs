@@ -4,30 +4,11 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 use common::http::{call, free_port, reply, wait_for_port, Request, Response, Server};
-use common::{stderr, stdout, Project};
+use common::{peer, stderr, stdout, Project};
 use serde_json::json;
-
-fn peers() -> PathBuf {
-    std::env::var_os("ENVAULT_PEERS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/envault-peers")
-        })
-}
-
-fn peer(rel: &str, what: &str) -> PathBuf {
-    let p = peers().join(rel);
-    assert!(
-        p.is_file(),
-        "{what} is not installed at {}: run scripts/install-peers (scripts/test does)",
-        p.display()
-    );
-    p
-}
 
 /// A server process, stopped when the test ends.
 struct Proc(Child);

@@ -165,3 +165,24 @@ impl Project {
         self.run(&["encrypt", "prod"]).success();
     }
 }
+
+/// The folder `scripts/install-peers` installs the peers into.
+pub fn peers_dir() -> PathBuf {
+    std::env::var_os("ENVAULT_PEERS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
+                .join(".cache/envault-peers")
+        })
+}
+
+/// A peer installed under the peers folder (`rel`), or a failure that says how to install it.
+pub fn peer(rel: &str, what: &str) -> PathBuf {
+    let p = peers_dir().join(rel);
+    assert!(
+        p.exists(),
+        "{what} is not installed at {}: run scripts/install-peers (scripts/test does)",
+        p.display()
+    );
+    p
+}
