@@ -40,6 +40,10 @@ Examples:
   envault rotate DB_PASSWORD          new value in every environment, each its own
   envault encrypt prod                seal prod's values; key names stay readable
   envault run --env prod -- ./server  run a program with prod's values
+  envault check                       drift, plaintext secrets, recipients: for CI
+  envault matrix --only-drift         which key is where, at a glance
+  envault git install                 pre-commit hook, merge driver, textconv
+  envault store pull prod             a secret store's values into .env.prod
   envault completions bash > ~/.local/share/bash-completion/completions/envault";
 
 /// The version and the git commit it was built from.
