@@ -236,7 +236,16 @@ pub fn merge(base: &Document, ours: &Document, theirs: &Document, labels: Labels
                         if let Some(t) = t {
                             match e.with_raw_value(t) {
                                 Some(updated) => out.push_str(updated.raw()),
-                                None => out.push_str(&entry_text(theirs, k).unwrap_or_default()),
+                                // Theirs' whole entry; it may have been their last line, without
+                                // a line ending that ours' place needs.
+                                None => {
+                                    let line = entry_text(theirs, k).unwrap_or_default();
+                                    if e.raw().ends_with('\n') {
+                                        out.push_str(&with_eol(&line, eol));
+                                    } else {
+                                        out.push_str(&line);
+                                    }
+                                }
                             }
                         }
                     }
@@ -345,6 +354,17 @@ mod tests {
         // Found by the merge fuzz target.
         let r = m("", "\u{feff}#", "");
         assert_eq!(r.text, "\u{feff}#");
+    }
+
+    #[test]
+    fn theirs_last_line_keeps_the_lines_after_it_apart() {
+        // Found by the merge fuzz target: theirs' entry, their last line without a line ending,
+        // replaced ours' entry and ran into ours' next line.
+        let r = m("t=#", "t=#\nNEXT=1\n", "t=tt\\\u{b}");
+        assert!(r.conflicts.is_empty());
+        let merged = Document::parse(&r.text).expect("a clean merge parses");
+        assert_eq!(merged.entry("NEXT").map(|e| e.value()), Some("1"));
+        assert_eq!(merged.entry("t").map(|e| e.value()), Some("tt"));
     }
 
     #[test]
