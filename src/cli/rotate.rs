@@ -455,7 +455,9 @@ pub fn run_all(ctx: &Ctx, args: AllArgs) -> anyhow::Result<u8> {
     let dependents = rotate::dependents(&loaded.doc, &candidates);
     let mut rotated: Vec<(String, String, String)> = Vec::new(); // key, kind, new
     let mut news: Vec<(String, String)> = Vec::new();
+    let bar = super::progress(candidates.len() as u64, "generating new values");
     for &key in &candidates {
+        bar.inc(1);
         if dependents.contains(&key) {
             continue; // follows the key it embeds, as "also updated"
         }
@@ -473,6 +475,7 @@ pub fn run_all(ctx: &Ctx, args: AllArgs) -> anyhow::Result<u8> {
             Err(e) => left.push((key.to_owned(), e.to_string())),
         }
     }
+    bar.finish_and_clear();
     let plan = rotate::plan_doc(&loaded.doc, &news);
     drop(map);
 
