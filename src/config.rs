@@ -13,6 +13,11 @@ use crate::glob::GlobSet;
 /// The file name envault looks for.
 pub const FILE_NAME: &str = ".envault.yml";
 
+/// Whether a repository path (`/`-separated) names a configuration file.
+pub fn is_config_path(path: &str) -> bool {
+    path.rsplit('/').next() == Some(FILE_NAME)
+}
+
 /// A loaded configuration with paths resolved against its folder.
 #[derive(Debug, Clone)]
 pub struct Config {

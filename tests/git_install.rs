@@ -7,7 +7,7 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use common::{git, git_cmd, mode_of, stdout, Project};
+use common::{git, git_cmd, mode_of, run_ok, stdout, Project};
 
 /// The tutorial committed in a fresh repository, dev and staging marked dummy and prod
 /// encrypted, so a clean commit passes the scan.
@@ -279,28 +279,18 @@ fn the_pre_commit_framework_gets_a_snippet_that_works() {
             .output()
             .unwrap()
     };
-    let out = std::process::Command::new(&pc)
-        .args(["validate-config", ".pre-commit-config.yaml"])
-        .current_dir(p.dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
+    run_ok(
+        std::process::Command::new(&pc)
+            .args(["validate-config", ".pre-commit-config.yaml"])
+            .current_dir(p.dir.path()),
     );
-    let out = std::process::Command::new(&pc)
-        .arg("install")
-        .current_dir(p.dir.path())
-        .env("HOME", p.path("home"))
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("PRE_COMMIT_HOME", p.path("home/pre-commit"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        std::process::Command::new(&pc)
+            .arg("install")
+            .current_dir(p.dir.path())
+            .env("HOME", p.path("home"))
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("PRE_COMMIT_HOME", p.path("home/pre-commit")),
     );
     let out = run(&["commit", "-q", "-m", "pre-commit config"]);
     assert!(
@@ -318,15 +308,10 @@ fn the_pre_commit_framework_gets_a_snippet_that_works() {
     assert!(!out.status.success(), "{text}");
     assert!(text.contains("known-secret"), "{text}");
     // The repository's own manifest is valid for pre-commit users.
-    let out = std::process::Command::new(&pc)
-        .args(["validate-manifest", ".pre-commit-hooks.yaml"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
+    run_ok(
+        std::process::Command::new(&pc)
+            .args(["validate-manifest", ".pre-commit-hooks.yaml"])
+            .current_dir(env!("CARGO_MANIFEST_DIR")),
     );
 }
 

@@ -7,21 +7,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::stdout;
+use common::{run_ok, stdout};
 
 fn maturin() -> PathBuf {
     common::peer("venv/bin/maturin", "maturin")
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
@@ -30,17 +19,19 @@ fn the_wheel_installs_envault_into_a_fresh_venv() {
     let work = tempfile::tempdir().unwrap();
     let wheels = work.path().join("wheels");
     // The dev profile reuses the test build; `pip install .` builds the same wheel in release.
-    run(Command::new(maturin())
-        .args([
-            "build",
-            "--profile",
-            "dev",
-            "--compatibility",
-            "linux",
-            "--out",
-        ])
-        .arg(&wheels)
-        .current_dir(root));
+    run_ok(
+        Command::new(maturin())
+            .args([
+                "build",
+                "--profile",
+                "dev",
+                "--compatibility",
+                "linux",
+                "--out",
+            ])
+            .arg(&wheels)
+            .current_dir(root),
+    );
     let wheel = std::fs::read_dir(&wheels)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -52,14 +43,18 @@ fn the_wheel_installs_envault_into_a_fresh_venv() {
         .to_string_lossy()
         .starts_with(&format!("envault-{}-py3-none-", env!("CARGO_PKG_VERSION"))));
     let venv = work.path().join("venv");
-    run(Command::new("python3").args(["-m", "venv"]).arg(&venv));
-    run(Command::new(venv.join("bin/pip"))
-        .args(["install", "--quiet", "--no-index", "--no-deps"])
-        .arg(&wheel));
-    let version = run(Command::new(venv.join("bin/envault")).arg("--version"));
-    let commit = run(Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .current_dir(root));
+    run_ok(Command::new("python3").args(["-m", "venv"]).arg(&venv));
+    run_ok(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--no-index", "--no-deps"])
+            .arg(&wheel),
+    );
+    let version = run_ok(Command::new(venv.join("bin/envault")).arg("--version"));
+    let commit = run_ok(
+        Command::new("git")
+            .args(["rev-parse", "--short=12", "HEAD"])
+            .current_dir(root),
+    );
     assert_eq!(
         version,
         format!(

@@ -7,7 +7,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 
 use common::http::{call, free_port, reply, wait_for_port, Request, Response, Server};
-use common::{peer, stderr, stdout, Project};
+use common::{peer, run_ok, stderr, stdout, Project};
 use serde_json::json;
 
 /// A server process, stopped when the test ends.
@@ -57,20 +57,11 @@ fn aws(p: &Project) -> assert_cmd::Command {
 /// Parameter types as moto reports them, through boto3.
 fn ssm_types(endpoint: &str) -> String {
     let py = peer("venv/bin/python", "python");
-    let out = Command::new(py)
-        .args([
-            "-c",
-            "import boto3,sys\nc=boto3.client('ssm',endpoint_url=sys.argv[1],region_name='us-east-1',aws_access_key_id='test',aws_secret_access_key='test')\nfor p in sorted(c.get_parameters_by_path(Path='/production/myapp',Recursive=True)['Parameters'],key=lambda p:p['Name']): print(p['Name'],p['Type'])",
-            endpoint,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    run_ok(Command::new(py).args([
+        "-c",
+        "import boto3,sys\nc=boto3.client('ssm',endpoint_url=sys.argv[1],region_name='us-east-1',aws_access_key_id='test',aws_secret_access_key='test')\nfor p in sorted(c.get_parameters_by_path(Path='/production/myapp',Recursive=True)['Parameters'],key=lambda p:p['Name']): print(p['Name'],p['Type'])",
+        endpoint,
+    ]))
 }
 
 #[test]

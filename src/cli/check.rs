@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::dotenv::Document;
 use crate::git::Repo;
 use crate::output;
-use crate::scan::{self, Changed, Input, Source};
+use crate::scan::{self, Changed, Input};
 
 /// Check every environment of every .envault.yml in the repository.
 ///
@@ -42,17 +42,6 @@ enum CheckFormat {
     Sarif,
 }
 
-struct WorkTree(PathBuf);
-
-impl Source for WorkTree {
-    fn new_file(&self, path: &str) -> Option<Vec<u8>> {
-        std::fs::read(self.0.join(path)).ok()
-    }
-    fn old_file(&self, _: &str) -> Option<Vec<u8>> {
-        None
-    }
-}
-
 /// The configurations to check and the folder paths are shown relative to.
 fn configs(ctx: &Ctx) -> anyhow::Result<(PathBuf, Vec<PathBuf>)> {
     if ctx.config_flag.is_some() {
@@ -64,7 +53,7 @@ fn configs(ctx: &Ctx) -> anyhow::Result<(PathBuf, Vec<PathBuf>)> {
         let found: Vec<PathBuf> = repo
             .worktree_files()?
             .into_iter()
-            .filter(|f| f == ".envault.yml" || f.ends_with("/.envault.yml"))
+            .filter(|f| crate::config::is_config_path(f))
             .map(|f| root.join(f))
             .collect();
         if !found.is_empty() {
@@ -149,7 +138,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         problems.extend(check::check(&config, &reads));
 
         // Plaintext secrets, judged as `scan` judges them.
-        let source = WorkTree(root.clone());
+        let source = super::scan::WorkTree { root: root.clone() };
         let ids = crate::crypt::Identities::empty();
         let found = scan::scan(&Input {
             changed,

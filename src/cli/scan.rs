@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::crypt::load_identities;
 use super::{emit, hinted, warn, Ctx};
+use crate::config::is_config_path;
 use crate::crypt::Identities;
 use crate::git::{BlobId, Files, Repo};
 use crate::output;
@@ -72,8 +73,9 @@ impl Source for GitSource<'_> {
     }
 }
 
-struct WorkTree {
-    root: PathBuf,
+/// The working tree below `root`, as scanned: there is no older state.
+pub(crate) struct WorkTree {
+    pub(crate) root: PathBuf,
 }
 
 impl Source for WorkTree {
@@ -83,10 +85,6 @@ impl Source for WorkTree {
     fn old_file(&self, _: &str) -> Option<Vec<u8>> {
         None
     }
-}
-
-fn is_config(path: &str) -> bool {
-    path == ".envault.yml" || path.ends_with("/.envault.yml")
 }
 
 fn identities(ctx: &Ctx) -> Identities {
@@ -150,7 +148,12 @@ fn scan_states(
     let changes = new.changed_from(old);
     let changed = read_changed(repo.root(), &changes)?;
     let n = changed.len();
-    let mut configs: Vec<String> = new.files.keys().filter(|p| is_config(p)).cloned().collect();
+    let mut configs: Vec<String> = new
+        .files
+        .keys()
+        .filter(|p| is_config_path(p))
+        .cloned()
+        .collect();
     configs.sort();
     let source = GitSource { repo, new, old };
     let _ = ctx;
@@ -255,7 +258,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             }
         }
         let n = changed.len();
-        let configs = files.iter().filter(|f| is_config(f)).cloned().collect();
+        let configs = files
+            .iter()
+            .filter(|f| is_config_path(f))
+            .cloned()
+            .collect();
         let found = scan::scan(&Input {
             changed,
             configs,

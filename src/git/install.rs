@@ -129,7 +129,7 @@ impl Repo {
     pub fn env_files(&self) -> Result<Vec<String>, GitError> {
         let mut out = Vec::new();
         for f in self.worktree_files()? {
-            if f != ".envault.yml" && !f.ends_with("/.envault.yml") {
+            if !crate::config::is_config_path(&f) {
                 continue;
             }
             let path = self.root().join(&f);

@@ -15,12 +15,13 @@
 
 pub mod detect;
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path};
 
 use aho_corasick::AhoCorasick;
 
-use crate::config::{Config, ConfigError, Environment};
+use crate::config::{Config, ConfigError};
 use crate::crypt::{decrypt_document, header_of, is_sealed, Identities, HEADER_PREFIX};
 use crate::dotenv::{Document, ParseError};
 
@@ -194,11 +195,6 @@ impl Scanner {
     }
 }
 
-fn env_path(config_path: &str, env: &Environment) -> String {
-    let _ = config_path;
-    normalize(&env.file)
-}
-
 /// The line of `doc`'s entry for `key`, with its value removed (for fingerprints).
 fn entry_line_without_value(doc: &Document, key: &str) -> String {
     doc.entry(key)
@@ -214,10 +210,11 @@ fn entry_line_without_value(doc: &Document, key: &str) -> String {
 pub fn scan(input: &Input) -> Result<Vec<Finding>, ScanError> {
     let changed: HashMap<&str, &Changed> =
         input.changed.iter().map(|c| (c.path.as_str(), c)).collect();
-    let new_of = |path: &str| -> Option<Vec<u8>> {
+    // A file of the scanned state: borrowed when it is one of the changed files.
+    let new_of = |path: &str| -> Option<Cow<'_, [u8]>> {
         match changed.get(path) {
-            Some(c) => Some(c.new.clone()),
-            None => input.source.new_file(path),
+            Some(c) => Some(Cow::Borrowed(&c.new[..])),
+            None => input.source.new_file(path).map(Cow::Owned),
         }
     };
     let mut configs = Vec::new();
@@ -234,9 +231,9 @@ pub fn scan(input: &Input) -> Result<Vec<Finding>, ScanError> {
     // The configured environments' files.
     let mut envs: Vec<EnvFile> = Vec::new();
     let mut unparsed: Vec<(String, ParseError)> = Vec::new();
-    for (ci, (cp, cfg)) in s.configs.iter().enumerate() {
+    for (ci, (_, cfg)) in s.configs.iter().enumerate() {
         for env in cfg.environments.values() {
-            let path = env_path(cp, env);
+            let path = normalize(&env.file);
             let doc = match new_of(&path) {
                 Some(bytes) => match Document::parse_bytes(&bytes) {
                     Ok(d) => Some(d),
@@ -526,16 +523,9 @@ pub fn scan(input: &Input) -> Result<Vec<Finding>, ScanError> {
         if ignore.contains(&f.fingerprint) {
             return false;
         }
-        let text = changed
-            .get(f.path.as_str())
-            .map(|c| c.new.clone())
-            .or_else(|| input.source.new_file(&f.path));
-        !text.is_some_and(|t| {
-            let lines = Lines { text: &t };
-            line_at(&t, f.line).is_some_and(|l| {
-                let _ = &lines;
-                memchr::memmem::find(l, ALLOW_MARKER.as_bytes()).is_some()
-            })
+        !new_of(&f.path).is_some_and(|t| {
+            line_at(&t, f.line)
+                .is_some_and(|l| memchr::memmem::find(l, ALLOW_MARKER.as_bytes()).is_some())
         })
     });
     findings.sort_by(|a, b| (&a.path, a.line, a.rule).cmp(&(&b.path, b.line, b.rule)));

@@ -170,10 +170,7 @@ impl SecretStore for Doppler {
         )
         .await
         .map(|_| ())
-        .map_err(|error| PartialWrite {
-            written: Vec::new(),
-            error,
-        })
+        .map_err(PartialWrite::from)
     }
 
     async fn delete_many(&self, keys: &[String]) -> Result<(), PartialWrite> {

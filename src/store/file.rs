@@ -120,11 +120,7 @@ impl SecretStore for FileStore {
         _secret: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<(), PartialWrite> {
         let _guard = self.lock.lock().await;
-        let fail = |error| PartialWrite {
-            written: Vec::new(),
-            error,
-        };
-        let (snap, mut doc) = self.read().map_err(fail)?;
+        let (snap, mut doc) = self.read()?;
         let edits: Vec<Edit> = items
             .iter()
             .map(|(k, v)| Edit::Set {
@@ -133,24 +129,20 @@ impl SecretStore for FileStore {
             })
             .collect();
         doc.edit(&edits)
-            .map_err(|e| fail(self.named.err(ErrorKind::Invalid, e.to_string())))?;
-        self.write(&snap, &doc).map_err(fail)
+            .map_err(|e| PartialWrite::from(self.named.err(ErrorKind::Invalid, e.to_string())))?;
+        self.write(&snap, &doc).map_err(PartialWrite::from)
     }
 
     async fn delete_many(&self, keys: &[String]) -> Result<(), PartialWrite> {
         let _guard = self.lock.lock().await;
-        let fail = |error| PartialWrite {
-            written: Vec::new(),
-            error,
-        };
-        let (snap, mut doc) = self.read().map_err(fail)?;
+        let (snap, mut doc) = self.read()?;
         let edits: Vec<Edit> = keys
             .iter()
             .filter(|k| doc.entry(k).is_some())
             .map(|k| Edit::Remove { key: k })
             .collect();
         doc.edit(&edits)
-            .map_err(|e| fail(self.named.err(ErrorKind::Invalid, e.to_string())))?;
-        self.write(&snap, &doc).map_err(fail)
+            .map_err(|e| PartialWrite::from(self.named.err(ErrorKind::Invalid, e.to_string())))?;
+        self.write(&snap, &doc).map_err(PartialWrite::from)
     }
 }

@@ -84,6 +84,16 @@ pub struct PartialWrite {
     pub error: StoreError,
 }
 
+/// A failure before anything was written (stores that write in one request fail this way).
+impl From<StoreError> for PartialWrite {
+    fn from(error: StoreError) -> PartialWrite {
+        PartialWrite {
+            written: Vec::new(),
+            error,
+        }
+    }
+}
+
 impl fmt::Display for PartialWrite {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.written.is_empty() {

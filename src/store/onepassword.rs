@@ -222,11 +222,7 @@ impl SecretStore for OnePassword {
         items: &[(String, Secret)],
         secret: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<(), PartialWrite> {
-        let fail = |error| PartialWrite {
-            written: Vec::new(),
-            error,
-        };
-        let existing = self.item().await.map_err(fail)?;
+        let existing = self.item().await?;
         let create = existing.is_none();
         let mut item = existing.unwrap_or_else(|| {
             let mut m = Item::new();
@@ -259,15 +255,11 @@ impl SecretStore for OnePassword {
             }
         }
         // One request writes the whole item.
-        self.write(&item, create).await.map_err(fail)
+        self.write(&item, create).await.map_err(PartialWrite::from)
     }
 
     async fn delete_many(&self, keys: &[String]) -> Result<(), PartialWrite> {
-        let fail = |error| PartialWrite {
-            written: Vec::new(),
-            error,
-        };
-        let Some(mut item) = self.item().await.map_err(fail)? else {
+        let Some(mut item) = self.item().await? else {
             return Ok(());
         };
         if let Some(list) = item.get_mut("fields").and_then(|f| f.as_array_mut()) {
@@ -277,6 +269,6 @@ impl SecretStore for OnePassword {
                     .is_some_and(|l| keys.iter().any(|k| k == l))
             });
         }
-        self.write(&item, false).await.map_err(fail)
+        self.write(&item, false).await.map_err(PartialWrite::from)
     }
 }

@@ -384,27 +384,19 @@ impl SecretStore for Vault {
         items: &[(String, Secret)],
         _secret: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<(), PartialWrite> {
-        let fail = |error| PartialWrite {
-            written: Vec::new(),
-            error,
-        };
-        let mut map = self.read(&self.path).await.map_err(fail)?;
+        let mut map = self.read(&self.path).await?;
         for (k, v) in items {
             map.insert(k.clone(), v.expose().into());
         }
         // The path's map is written in one request.
-        self.write(&map).await.map_err(fail)
+        self.write(&map).await.map_err(PartialWrite::from)
     }
 
     async fn delete_many(&self, keys: &[String]) -> Result<(), PartialWrite> {
-        let fail = |error| PartialWrite {
-            written: Vec::new(),
-            error,
-        };
-        let mut map = self.read(&self.path).await.map_err(fail)?;
+        let mut map = self.read(&self.path).await?;
         for k in keys {
             map.remove(k);
         }
-        self.write(&map).await.map_err(fail)
+        self.write(&map).await.map_err(PartialWrite::from)
     }
 }

@@ -186,3 +186,16 @@ pub fn peer(rel: &str, what: &str) -> PathBuf {
     );
     p
 }
+
+/// Runs a helper program that must succeed (a peer, a build tool) and returns its stdout; a
+/// failure shows both outputs.
+pub fn run_ok(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
