@@ -19,11 +19,18 @@ enum Sub {
     ///
     /// With husky the call goes into .husky/pre-commit; with the pre-commit framework the
     /// .pre-commit-config.yaml snippet is printed instead.
+    #[command(
+        after_help = "Examples:\n  envault git install\n  git add .gitattributes && git commit -m \"envault: merge driver for env files\""
+    )]
     Install,
     /// Remove exactly what install added, restoring chained hooks.
+    #[command(after_help = "Examples:\n  envault git uninstall")]
     Uninstall,
     /// Report every way the protections can silently not run, with the fix; exit 1 when
     /// something is wrong.
+    #[command(
+        after_help = "Examples:\n  envault git doctor\n  envault git doctor || envault git install"
+    )]
     Doctor,
 }
 

@@ -46,12 +46,18 @@ enum Sub {
         format: Format,
     },
     /// Print one raw value on stdout (for scripts).
+    #[command(
+        after_help = "Examples:\n  envault store get DB_PASSWORD --store my-vault\n  export TOKEN=\"$(envault store get API_TOKEN --store doppler)\""
+    )]
     Get {
         key: String,
         #[arg(long, value_name = "STORE")]
         store: Option<String>,
     },
     /// Set one value; read from stdin when VALUE is `-` or omitted.
+    #[command(
+        after_help = "Examples:\n  envault store set DB_PASSWORD new_value --store my-vault\n  printf %s \"$NEW\" | envault store set DB_PASSWORD --store my-vault"
+    )]
     Set {
         key: String,
         value: Option<String>,
@@ -59,6 +65,7 @@ enum Sub {
         store: Option<String>,
     },
     /// Delete one key.
+    #[command(after_help = "Examples:\n  envault store delete OLD_FLAG --store ssm-prod")]
     Delete {
         key: String,
         #[arg(long, value_name = "STORE")]
@@ -95,6 +102,9 @@ enum Sub {
 /// because it is there. This shows the endpoint and records it in your own config
 /// (~/.config/envault/trusted-endpoints). In CI, list endpoints in ENVAULT_TRUSTED_ENDPOINTS.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  envault trust my-vault\n  ENVAULT_TRUSTED_ENDPOINTS=https://vault.internal:8200 envault store list   (CI)"
+)]
 pub struct TrustArgs {
     store: String,
 }
