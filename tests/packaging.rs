@@ -77,3 +77,59 @@ fn man_pages() {
     assert!(scan.contains(".TH envault-scan 1"), "{scan}");
     assert!(scan.contains("\\-\\-staged"));
 }
+
+/// The registry packages named `envault` (PyPI, crates.io) belong to other projects: no page,
+/// hook or help text may tell anyone to install them, only warn against it.
+#[test]
+fn no_install_command_names_a_foreign_package() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![
+        root.join("README.md"),
+        root.join(".pre-commit-hooks.yaml"),
+        root.join("pyproject.toml"),
+    ];
+    for dir in ["docs", "hooks", "src"] {
+        let mut stack = vec![root.join(dir)];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    files.push(p);
+                }
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let l = line.to_ascii_lowercase();
+            let words: Vec<&str> = l
+                .split(|c: char| c.is_whitespace() || c == '`' || c == '(' || c == ',')
+                .collect();
+            // `<installer> install [flags] envault`: a registry name, not a path or a URL.
+            let installs_registry_name = words.iter().enumerate().any(|(i, w)| {
+                *w == "install"
+                    && i > 0
+                    && ["pip", "pip3", "pipx", "cargo", "uv", "npm", "binstall"]
+                        .contains(&words[i - 1])
+                    && words[i + 1..]
+                        .iter()
+                        .find(|a| !a.is_empty() && !a.starts_with('-'))
+                        .is_some_and(|a| a.trim_end_matches(['.', ';']) == "envault")
+            });
+            let foreign_repo =
+                l.contains("github.com/") && l.contains("/envault") && !l.contains("<");
+            if (installs_registry_name && !l.contains("never")) || foreign_repo {
+                found.push(format!("{}:{}: {line}", f.display(), n + 1));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "install commands naming a foreign package:\n{}",
+        found.join("\n")
+    );
+}
