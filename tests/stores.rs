@@ -33,13 +33,28 @@ fn moto() -> (Proc, String) {
     (Proc(child), format!("http://127.0.0.1:{port}"))
 }
 
-/// The tutorial with `stores` appended to its config.
+/// The tutorial with `stores` appended to its config. The user trusts the local test servers
+/// it names (as `envault trust` records them): a loopback address is not trusted by itself.
 fn project(stores: &str) -> Project {
     let p = Project::tutorial();
     p.write(
         ".envault.yml",
         &format!("{}{stores}", p.read(".envault.yml")),
     );
+    let local: Vec<&str> = stores
+        .match_indices("http://127.0.0.1:")
+        .map(|(i, _)| {
+            let rest = &stores[i..];
+            &rest[..rest.find(['\'', ' ', '}', '\n']).unwrap_or(rest.len())]
+        })
+        .collect();
+    if !local.is_empty() {
+        std::fs::create_dir_all(p.path("home/.config/envault")).unwrap();
+        p.write(
+            "home/.config/envault/trusted-endpoints",
+            &(local.join("\n") + "\n"),
+        );
+    }
     p
 }
 

@@ -11,8 +11,13 @@ use super::{ErrorKind, Named, StoreError};
 /// Attempts per request (the first try and up to three retries).
 pub const ATTEMPTS: u32 = 4;
 
+/// The client of every backend that carries credentials: it never follows a redirect (a
+/// trusted endpoint answering 307 must not forward the token, or reveal the secret's path
+/// in a Referer, to an origin the trust rule would refuse). A 3xx is an error.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .referer(false)
         .timeout(Duration::from_secs(30))
         .connect_timeout(Duration::from_secs(10))
         .user_agent(concat!("envault/", env!("CARGO_PKG_VERSION")))
@@ -101,6 +106,12 @@ pub fn body_message(body: &str) -> String {
 
 async fn status_error(named: &Named, resp: reqwest::Response, auth_hint: &str) -> StoreError {
     let status = resp.status();
+    // Only the origin: a Location's path and query may carry what should not be printed.
+    let resp_location = resp
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|l| super::trust::origin(l).unwrap_or_else(|| "a relative location".into()));
     let body = resp.text().await.unwrap_or_default();
     let msg = body_message(&body);
     let what = format!("{} {}", status.as_u16(), msg).trim().to_owned();
@@ -116,6 +127,14 @@ async fn status_error(named: &Named, resp: reqwest::Response, auth_hint: &str) -
             auth_hint,
         ),
         404 => named.err(ErrorKind::NotFound, format!("not found: {what}")),
+        300..=399 => {
+            let to = resp_location.unwrap_or_else(|| "(no Location)".into());
+            named.err_hint(
+                ErrorKind::Untrusted,
+                format!("the store redirected to {to}; envault never follows a redirect with your credentials"),
+                "point the store at the address it redirects to, if you trust it (`envault trust`)",
+            )
+        }
         429 => named.err_hint(
             ErrorKind::Unavailable,
             format!("still throttled after {ATTEMPTS} attempts: {what}"),

@@ -1,7 +1,9 @@
 //! Which endpoints may receive the user's credentials. `.envault.yml` is edited by pull
 //! requests, so an endpoint it names is not trusted just because it is there: only the
-//! ecosystem's own setting (VAULT_ADDR, OP_CONNECT_HOST, AWS's endpoints), a loopback address,
-//! or an endpoint the user accepted (`envault trust`, or ENVAULT_TRUSTED_ENDPOINTS in CI).
+//! ecosystem's own setting (VAULT_ADDR, OP_CONNECT_HOST, AWS's endpoints) or an endpoint the
+//! user accepted (`envault trust`, or ENVAULT_TRUSTED_ENDPOINTS in CI). A loopback address is
+//! no exception: another user of the machine, or a listener an earlier CI step of a pull
+//! request left behind, may be what answers there.
 
 use super::{ErrorKind, Named, StoreError};
 
@@ -50,8 +52,8 @@ impl Trust {
         origin(url).is_some_and(|o| self.accepted.contains(&o))
     }
 
-    /// Fails unless `url` may receive credentials: loopback, accepted by the user, or equal to
-    /// one of the ecosystem's own settings (`ecosystem`).
+    /// Fails unless `url` may receive credentials: accepted by the user, or equal to one of the
+    /// ecosystem's own settings (`ecosystem`).
     pub fn check(
         &self,
         named: &Named,
@@ -69,12 +71,17 @@ impl Trust {
             .iter()
             .flatten()
             .any(|e| origin(e).as_deref() == Some(o.as_str()));
-        if is_loopback(url) || ecosystem_ok || self.accepts(url) {
+        if ecosystem_ok || self.accepts(url) {
             return Ok(());
         }
+        let local = if is_loopback(url) {
+            " (a local address too: any process of any user may listen there)"
+        } else {
+            ""
+        };
         Err(named.err_hint(
             ErrorKind::Untrusted,
-            format!("{o} is named by .envault.yml but not trusted with your credentials"),
+            format!("{o} is named by .envault.yml but not trusted with your credentials{local}"),
             format!(
                 "if this endpoint is yours, run `envault trust {}` (it records {o} in your own config); in CI, add it to ENVAULT_TRUSTED_ENDPOINTS",
                 named.name
@@ -120,7 +127,21 @@ mod tests {
         let n = named();
         assert!(t.check(&n, "https://vault.internal:8200", &[]).is_ok());
         assert!(t.check(&n, "https://ci-vault:8200/", &[]).is_ok());
-        assert!(t.check(&n, "http://127.0.0.1:1234", &[]).is_ok());
+        // A loopback address named by the repository is not trusted by itself (finding: a
+        // listener of another user received VAULT_TOKEN), only through the ecosystem's own
+        // setting or the user's acceptance.
+        let e = t.check(&n, "http://127.0.0.1:1234", &[]).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Untrusted);
+        assert!(t
+            .check(
+                &n,
+                "http://127.0.0.1:1234",
+                &[Some("http://127.0.0.1:1234/".into())]
+            )
+            .is_ok());
+        assert!(Trust::new("http://localhost:1234\n", "")
+            .check(&n, "http://localhost:1234/v1", &[])
+            .is_ok());
         assert!(t
             .check(
                 &n,

@@ -124,8 +124,11 @@ impl Vault {
         let settings = settings
             .build()
             .map_err(|e| named.err(ErrorKind::Config, format!("bad client settings: {e}")))?;
-        let client = VaultClient::new(settings)
+        let mut client = VaultClient::new(settings)
             .map_err(|e| named.err(ErrorKind::Config, format!("cannot create the client: {e}")))?;
+        // vaultrs's own HTTP client follows redirects with X-Vault-Token attached (reqwest strips
+        // only the standard credential headers): use envault's, which follows none.
+        client.http = rustify::clients::reqwest::Client::new(&address, super::http::client());
         Ok(Vault {
             named,
             client,
