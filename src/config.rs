@@ -8,6 +8,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
 use crate::classify::Classifier;
+use crate::confine::{ConfineError, Root};
 use crate::glob::GlobSet;
 
 /// The file name envault looks for.
@@ -40,6 +41,9 @@ pub struct Config {
     pub stores: IndexMap<String, StoreSpec>,
     /// Keys that may be missing from some environments (`envault check`).
     pub optional_keys: GlobSet,
+    /// Where the files this configuration names must stay: the repository it lives in (or
+    /// its own folder outside a repository), plus the folders the user allowed.
+    pub root: Root,
 }
 
 /// A secret store declared under `stores:`. Endpoints may be overridden (a local emulator);
@@ -168,6 +172,15 @@ pub enum ConfigError {
         msg: String,
         suggestion: Option<String>,
     },
+    #[error("{}: {what}", .path.display())]
+    Confined {
+        path: PathBuf,
+        what: String,
+        #[source]
+        source: Box<ConfineError>,
+    },
+    #[error("{} is ignored: {why}", .path.display())]
+    Untrusted { path: PathBuf, why: String },
     #[error("unknown environment '{name}' (known: {})", .known.join(", "))]
     UnknownEnv {
         name: String,
@@ -185,6 +198,11 @@ impl ConfigError {
                     .into(),
             ),
             ConfigError::Io { .. } => None,
+            ConfigError::Confined { source, .. } => source.hint(),
+            ConfigError::Untrusted { .. } => Some(
+                "a configuration is read only when it is a regular file owned by you (or root) that no other user can write; fix its owner and mode, or pass --config"
+                    .into(),
+            ),
             ConfigError::Invalid { suggestion, .. } => suggestion
                 .as_ref()
                 .map(|s| format!("did you mean '{s}'?")),
@@ -339,6 +357,35 @@ impl<'de> Deserialize<'de> for RawEnvSpec {
     }
 }
 
+/// The work-tree root of the repository `dir` lies in: the nearest folder upwards holding
+/// `.git` (a folder, or a file in linked worktrees and submodules).
+pub fn repository_root(dir: &Path) -> Option<&Path> {
+    dir.ancestors().find(|d| d.join(".git").exists())
+}
+
+/// Whether `path` is a configuration envault may read: `Ok(false)` when there is none,
+/// `Err(why)` when there is one that another user could have planted or changed.
+fn trusted_file(path: &Path) -> Result<bool, String> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return Ok(false);
+    };
+    if meta.file_type().is_symlink() {
+        return Err("it is a symlink".into());
+    }
+    if !meta.is_file() {
+        return Ok(false);
+    }
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(format!("it is owned by another user (uid {})", meta.uid()));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err("other users may write it".into());
+    }
+    Ok(true)
+}
+
 // ---- loading ----------------------------------------------------------------------------
 
 impl Config {
@@ -408,35 +455,88 @@ impl Config {
             plaintext_keys: GlobSet::new(raw.plaintext_keys),
             stores: raw.stores,
             optional_keys: GlobSet::new(raw.optional_keys),
+            root: Root::lexical(dir),
         })
     }
 
-    /// Reads and parses the file at `path`.
+    /// Reads and parses the file at `path`; every file it names must stay inside its
+    /// repository (see [`Config::load_allowing`]).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_allowing(path, &[])
+    }
+
+    /// Reads and parses the file at `path`, and refuses it when an environment or a store
+    /// file it names resolves (symlinks followed) outside the repository the configuration
+    /// lives in (its own folder outside a repository) and outside the folders `allowed` (the
+    /// user's own allowances).
+    pub fn load_allowing(path: &Path, allowed: &[PathBuf]) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
             path: path.to_owned(),
             source,
         })?;
-        Config::parse(&text, path)
+        let mut config = Config::parse(&text, path)?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        config.root = Root::new(repository_root(dir).unwrap_or(dir)).allowing(allowed);
+        for env in config.environments.values() {
+            config
+                .root
+                .confine(&env.file)
+                .map_err(|source| ConfigError::Confined {
+                    path: path.to_owned(),
+                    what: format!("environment '{}' names {}", env.name, env.file.display()),
+                    source: Box::new(source),
+                })?;
+        }
+        for (name, store) in &config.stores {
+            if let StoreSpec::File { path: file } = store {
+                // `~/…` is the user's home: outside the repository unless allowed, which the
+                // store checks once it knows the home folder.
+                if file.starts_with("~/") {
+                    continue;
+                }
+                config
+                    .root
+                    .confine(&dir.join(file))
+                    .map_err(|source| ConfigError::Confined {
+                        path: path.to_owned(),
+                        what: format!("store '{name}' names {file}"),
+                        source: Box::new(source),
+                    })?;
+            }
+        }
+        Ok(config)
     }
 
     /// Finds `.envault.yml` from `start` upwards, stopping at the repository root (the first
-    /// folder holding `.git`) or the filesystem root.
-    pub fn discover(start: &Path) -> Result<PathBuf, ConfigError> {
+    /// folder holding `.git`), else at `home` (outside a repository nothing above the user's
+    /// home folder configures anything), else at the filesystem root. A candidate that is a
+    /// symlink, is owned by another user, or that others may write is skipped: another
+    /// user's `/tmp/.envault.yml` must not configure this one's commands.
+    pub fn discover(start: &Path, home: Option<&Path>) -> Result<PathBuf, ConfigError> {
+        let in_repo = repository_root(start).is_some();
         let mut dir = start;
+        let mut skipped = None;
         loop {
             let candidate = dir.join(FILE_NAME);
-            if candidate.is_file() {
-                return Ok(candidate);
+            match trusted_file(&candidate) {
+                Ok(true) => return Ok(candidate),
+                Ok(false) => {}
+                Err(why) => {
+                    skipped.get_or_insert(ConfigError::Untrusted {
+                        path: candidate.clone(),
+                        why,
+                    });
+                }
             }
             let at_repo_root = dir.join(".git").exists();
+            let at_home = !in_repo && home.is_some_and(|h| h == dir);
             match dir.parent() {
-                Some(parent) if !at_repo_root => dir = parent,
+                Some(parent) if !at_repo_root && !at_home => dir = parent,
                 _ => {
-                    return Err(ConfigError::NotFound {
+                    return Err(skipped.unwrap_or_else(|| ConfigError::NotFound {
                         start: start.to_owned(),
                         stop: dir.to_owned(),
-                    })
+                    }))
                 }
             }
         }

@@ -8,6 +8,7 @@ pub mod check;
 pub mod classify;
 pub mod cli;
 pub mod config;
+pub mod confine;
 pub mod crypt;
 pub mod diff;
 pub mod dotenv;

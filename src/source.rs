@@ -33,7 +33,7 @@ impl LoadError {
                 "create the file, or fix the path of '{env}' under `environments:`"
             )),
             LoadError::Missing { env: None, .. } => None,
-            LoadError::Git(e) => e.hint().map(str::to_owned),
+            LoadError::Git(e) => e.hint(),
             LoadError::Config(e) => e.hint(),
             LoadError::NoConfigAt { .. } => Some(
                 "an environment name at a revision is resolved through .envault.yml as it was then; compare files instead with diff-files REV:PATH"

@@ -9,7 +9,6 @@ use serde_json::json;
 
 use super::{emit, Ctx};
 use crate::check::{self, EnvRead, Problem};
-use crate::config::Config;
 use crate::dotenv::Document;
 use crate::git::Repo;
 use crate::output;
@@ -60,7 +59,7 @@ fn configs(ctx: &Ctx) -> anyhow::Result<(PathBuf, Vec<PathBuf>)> {
             return Ok((root, found));
         }
     }
-    let path = Config::discover(&ctx.cwd)?;
+    let path = ctx.discover_config()?;
     Ok((ctx.cwd.clone(), vec![path]))
 }
 
@@ -78,7 +77,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     let bar = super::progress(paths.len() as u64, "checking configurations");
     for cfg_path in &paths {
         bar.inc(1);
-        let config = Config::load(cfg_path)?;
+        let config = ctx.load_config_at(cfg_path)?;
         if args.fix {
             let names: Vec<String> = config
                 .environments

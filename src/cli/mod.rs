@@ -204,9 +204,40 @@ impl Ctx {
     fn load_config(&self) -> Result<Config, ConfigError> {
         let path = match &self.config_flag {
             Some(p) => self.cwd.join(p),
-            None => Config::discover(&self.cwd)?,
+            None => self.discover_config()?,
         };
-        let mut config = Config::load(&path)?;
+        self.load_config_at(&path)
+    }
+
+    /// Finds the configuration for the current folder (never above the home folder outside a
+    /// repository).
+    fn discover_config(&self) -> Result<std::path::PathBuf, ConfigError> {
+        let home = std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(std::path::PathBuf::from);
+        Config::discover(&self.cwd, home.as_deref())
+    }
+
+    /// Reads the configuration at `path`, its files confined to its repository, envault's own
+    /// data folder (`$XDG_DATA_HOME/envault`, for `file` stores), and the folders the user
+    /// allowed in their own config (`allowed-paths`, one absolute folder a line).
+    fn load_config_at(&self, path: &std::path::Path) -> Result<Config, ConfigError> {
+        let mut allowed: Vec<std::path::PathBuf> =
+            std::fs::read_to_string(crypt::config_dir().join("allowed-paths"))
+                .unwrap_or_default()
+                .lines()
+                .map(|l| l.split('#').next().unwrap_or("").trim())
+                .filter(|l| !l.is_empty())
+                .map(std::path::PathBuf::from)
+                .collect();
+        let data_home = match std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+            Some(d) => Some(std::path::PathBuf::from(d)),
+            None => std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|h| std::path::PathBuf::from(h).join(".local/share")),
+        };
+        allowed.extend(data_home.map(|d| d.join("envault")));
+        let mut config = Config::load_allowing(path, &allowed)?;
         // Name env files as users see them from here (`.env.prod`, not an absolute path).
         for env in config.environments.values_mut() {
             if let Ok(rel) = env.file.strip_prefix(&self.cwd) {
@@ -348,7 +379,9 @@ pub(crate) fn report(e: &anyhow::Error) {
         } else if let Some(fe) = cause.downcast_ref::<FsError>() {
             hint = hint.or(fe.hint().map(str::to_owned));
         } else if let Some(ge) = cause.downcast_ref::<crate::git::GitError>() {
-            hint = hint.or(ge.hint().map(str::to_owned));
+            hint = hint.or(ge.hint());
+        } else if let Some(ce) = cause.downcast_ref::<crate::confine::ConfineError>() {
+            hint = hint.or(ce.hint());
         } else if let Some(cd) = cause.downcast_ref::<crypt::CannotDecrypt>() {
             hint = hint.or(cd.hint());
         } else if let Some(re) = cause.downcast_ref::<crate::rotate::RotateError>() {

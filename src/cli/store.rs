@@ -200,6 +200,10 @@ async fn open(ctx: &Ctx, config: &Config, name: &str) -> anyhow::Result<Store> {
         identities: Arc::new(identities),
         recipients,
         config_dir: config.path.parent().map(PathBuf::from).unwrap_or_default(),
+        root: config.root.clone(),
+        home: std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from),
     };
     Ok(store::open(name, spec, &cx).await?)
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::{GitError, Repo};
 use crate::config::Config;
+use crate::confine;
 use crate::fsutil;
 
 /// The hooks envault installs.
@@ -157,9 +158,12 @@ impl Repo {
     }
 }
 
-fn attribute_block(files: &[String]) -> String {
+/// The attributes block. Every path must be safe text (see [`confine::safe_text`]); its one
+/// special character, the space, is written as git's `[[:space:]]` class.
+fn attribute_block(files: &[String]) -> Result<String, GitError> {
     let mut s = format!("{BLOCK_START} env files (managed by `envault git install`)\n");
     for f in files {
+        confine::safe_text(f, "env file path", ".gitattributes")?;
         s.push_str(&format!(
             "/{} merge=envault diff=envault\n",
             f.replace(' ', "[[:space:]]")
@@ -167,7 +171,7 @@ fn attribute_block(files: &[String]) -> String {
     }
     s.push_str(BLOCK_END);
     s.push('\n');
-    s
+    Ok(s)
 }
 
 /// `text` without envault's block; `None` when it has none.
@@ -198,7 +202,41 @@ fn with_block(text: &str, block: &str) -> String {
     }
 }
 
-fn write_file(path: &Path, snap: &fsutil::Snapshot, text: &str, mode: u32) -> Result<(), GitError> {
+/// The folders install may write into: the work tree, the git directory, and the hooks
+/// folder the user's own git config names (`core.hooksPath` may point at a shared folder).
+fn write_roots(repo: &Repo) -> [confine::Root; 3] {
+    [
+        confine::Root::new(repo.root()),
+        confine::Root::new(&repo.git_dirs().1),
+        confine::Root::new(&repo.hooks_dir()),
+    ]
+}
+
+/// Refuses a path that resolves (symlinks followed) outside the work tree and the git
+/// directory: a tracked `.gitattributes -> ~/.bashrc` must never be appended to.
+fn confined(repo: &Repo, path: &Path) -> Result<(), GitError> {
+    let roots = write_roots(repo);
+    let mut first = None;
+    for r in &roots {
+        match r.confine_strictly(path) {
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                first.get_or_insert(e);
+            }
+        }
+    }
+    Err(first.expect("every root was tried").into())
+}
+
+/// Writes one of install's files, never through a symlink that leaves the repository.
+fn write_file(
+    repo: &Repo,
+    path: &Path,
+    snap: &fsutil::Snapshot,
+    text: &str,
+    mode: u32,
+) -> Result<(), GitError> {
+    confined(repo, path)?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
     }
@@ -207,6 +245,26 @@ fn write_file(path: &Path, snap: &fsutil::Snapshot, text: &str, mode: u32) -> Re
 
 /// Sets everything up; running it again changes nothing.
 pub fn install(repo: &Repo, exe: &Path) -> Result<Vec<Action>, GitError> {
+    // Everything is checked before anything is written, so a refusal leaves no half install.
+    confine::safe_text(
+        &exe.to_string_lossy(),
+        "envault's own path",
+        "hooks and git config",
+    )?;
+    let files = repo.env_files()?;
+    let attributes = attribute_block(&files)?;
+    let attributes_path = repo.root().join(".gitattributes");
+    confined(repo, &attributes_path)?;
+    match repo.hook_setup() {
+        HookSetup::PreCommit => {}
+        HookSetup::Husky(path) => confined(repo, &path)?,
+        HookSetup::Dir(dir) => {
+            for hook in HOOKS {
+                confined(repo, &dir.join(hook))?;
+                confined(repo, &dir.join(format!("{hook}{CHAINED_SUFFIX}")))?;
+            }
+        }
+    }
     let mut done = Vec::new();
     match repo.hook_setup() {
         HookSetup::PreCommit => {
@@ -223,7 +281,7 @@ pub fn install(repo: &Repo, exe: &Path) -> Result<Vec<Action>, GitError> {
             let added = !text.contains(BLOCK_START);
             let new = with_block(&text, HUSKY_BLOCK);
             if new != text {
-                write_file(&path, &snap, &new, 0o755)?;
+                write_file(repo, &path, &snap, &new, 0o755)?;
             }
             done.push(Action::Husky { path, added });
         }
@@ -238,7 +296,7 @@ pub fn install(repo: &Repo, exe: &Path) -> Result<Vec<Action>, GitError> {
                         done.push(Action::HookUpToDate { path });
                     }
                     Some(t) if t.contains(HOOK_MARKER) => {
-                        write_file(&path, &snap, &want, 0o755)?;
+                        write_file(repo, &path, &snap, &want, 0o755)?;
                         ensure_executable(&path)?;
                         done.push(Action::Hook {
                             path,
@@ -254,16 +312,17 @@ pub fn install(repo: &Repo, exe: &Path) -> Result<Vec<Action>, GitError> {
                                 chained.display()
                             )));
                         }
+                        confined(repo, &chained)?;
                         std::fs::rename(&path, &chained).map_err(io(&path))?;
                         let fresh = fsutil::Snapshot::new(&path, None);
-                        write_file(&path, &fresh, &want, 0o755)?;
+                        write_file(repo, &path, &fresh, &want, 0o755)?;
                         done.push(Action::Hook {
                             path,
                             chained: true,
                         });
                     }
                     None => {
-                        write_file(&path, &snap, &want, 0o755)?;
+                        write_file(repo, &path, &snap, &want, 0o755)?;
                         done.push(Action::Hook {
                             path,
                             chained: false,
@@ -289,13 +348,12 @@ pub fn install(repo: &Repo, exe: &Path) -> Result<Vec<Action>, GitError> {
             value: Some(value),
         });
     }
-    let files = repo.env_files()?;
-    let path = repo.root().join(".gitattributes");
+    let path = attributes_path;
     let (snap, text) = read_text(&path)?;
     let text = text.unwrap_or_default();
-    let new = with_block(&text, &attribute_block(&files));
+    let new = with_block(&text, &attributes);
     if new != text {
-        write_file(&path, &snap, &new, 0o644)?;
+        write_file(repo, &path, &snap, &new, 0o644)?;
     }
     done.push(Action::Attributes {
         path,
@@ -359,7 +417,7 @@ pub fn uninstall(repo: &Repo) -> Result<Vec<Action>, GitError> {
             if rest.trim().is_empty() {
                 std::fs::remove_file(&husky).map_err(io(&husky))?;
             } else {
-                write_file(&husky, &snap, &rest, 0o755)?;
+                write_file(repo, &husky, &snap, &rest, 0o755)?;
             }
             done.push(Action::Husky {
                 path: husky,
@@ -389,7 +447,7 @@ pub fn uninstall(repo: &Repo) -> Result<Vec<Action>, GitError> {
             if rest.is_empty() {
                 std::fs::remove_file(&path).map_err(io(&path))?;
             } else {
-                write_file(&path, &snap, &rest, 0o644)?;
+                write_file(repo, &path, &snap, &rest, 0o644)?;
             }
             done.push(Action::Attributes { path, lines: 0 });
         }
@@ -531,12 +589,12 @@ mod tests {
 
     #[test]
     fn blocks_are_added_replaced_and_removed_exactly() {
-        let block = attribute_block(&[".env.prod".into()]);
+        let block = attribute_block(&[".env.prod".into()]).unwrap();
         let original = "*.png binary\n";
         let with = with_block(original, &block);
         assert_eq!(with, format!("*.png binary\n{block}"));
         assert_eq!(with_block(&with, &block), with, "idempotent");
-        let other = attribute_block(&[".env.dev".into(), ".env.prod".into()]);
+        let other = attribute_block(&[".env.dev".into(), ".env.prod".into()]).unwrap();
         let replaced = with_block(&format!("{with}*.jpg binary\n"), &other);
         assert_eq!(replaced, format!("*.png binary\n{other}*.jpg binary\n"));
         assert_eq!(
@@ -546,6 +604,24 @@ mod tests {
         assert_eq!(without_block(original), None);
         // No final newline in the user's file.
         assert_eq!(without_block(&with_block("a", &block)).unwrap(), "a\n");
+    }
+
+    /// A repository declares an env file whose name is shell code; appended to a file that
+    /// gets sourced it would run. Such a name is refused, not escaped.
+    #[test]
+    fn unsafe_env_file_names_are_refused() {
+        for name in [
+            "x;touch${IFS}/tmp/PWNED;",
+            "$(id).env",
+            ".env\n[attr]binary",
+            "a\"b",
+            "*.env",
+        ] {
+            let e = attribute_block(&[name.into()]).unwrap_err();
+            assert!(matches!(e, GitError::Confined(_)), "{name}: {e}");
+        }
+        let spaced = attribute_block(&["app env/.env.prod".into()]).unwrap();
+        assert!(spaced.contains("/app[[:space:]]env/.env.prod merge=envault diff=envault\n"));
     }
 
     #[test]

@@ -15,17 +15,20 @@ pub enum GitError {
     Outside { path: PathBuf, root: PathBuf },
     #[error("git: {0}")]
     Git(String),
+    #[error(transparent)]
+    Confined(#[from] crate::confine::ConfineError),
 }
 
 impl GitError {
-    pub fn hint(&self) -> Option<&'static str> {
+    pub fn hint(&self) -> Option<String> {
         match self {
-            GitError::NotARepo { .. } => {
-                Some("`NAME@REV` and `REV:PATH` read files from git; run inside a repository")
-            }
+            GitError::NotARepo { .. } => Some(
+                "`NAME@REV` and `REV:PATH` read files from git; run inside a repository".into(),
+            ),
             GitError::BadRevision { .. } => {
-                Some("use a branch, tag, commit or an expression such as HEAD~3")
+                Some("use a branch, tag, commit or an expression such as HEAD~3".into())
             }
+            GitError::Confined(e) => e.hint(),
             _ => None,
         }
     }

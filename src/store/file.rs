@@ -20,10 +20,23 @@ pub struct FileStore {
 
 impl FileStore {
     pub fn open(name: &str, path: &str, cx: &Context<'_>) -> Result<FileStore, StoreError> {
-        let expanded = match path.strip_prefix("~/") {
-            Some(rest) => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(rest),
-            None => cx.config_dir.join(path),
+        let expanded = match (path.strip_prefix("~/"), &cx.home) {
+            (Some(rest), Some(home)) => home.join(rest),
+            _ => cx.config_dir.join(path),
         };
+        // The path comes from the repository: it must stay inside it (or a folder the user
+        // allowed), symlinks followed.
+        cx.root.confine(&expanded).map_err(|e| {
+            Named {
+                name: name.to_owned(),
+                endpoint: expanded.display().to_string(),
+            }
+            .err_hint(
+                ErrorKind::Config,
+                e.to_string(),
+                e.hint().unwrap_or_default(),
+            )
+        })?;
         Ok(FileStore {
             named: Named {
                 name: name.to_owned(),

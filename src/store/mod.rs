@@ -229,6 +229,10 @@ pub struct Context<'a> {
     pub recipients: Vec<String>,
     /// The folder relative paths in the config start from.
     pub config_dir: std::path::PathBuf,
+    /// Where store files must stay (the configuration's repository and the user's allowances).
+    pub root: crate::confine::Root,
+    /// The user's home folder, for `~/` paths.
+    pub home: Option<std::path::PathBuf>,
 }
 
 /// Opens the store `name` declared as `spec`: checks the endpoint is trusted before any
