@@ -58,18 +58,45 @@ fn values_with_python(env_path: &Path, key: &[u8]) -> BTreeMap<String, String> {
 
 fn python_open(env_path: &Path, key: &[u8]) -> Result<BTreeMap<String, String>, String> {
     const SCRIPT: &str = r##"
-import base64, json, sys
+import base64, hashlib, hmac, json, sys
 from nacl.bindings import crypto_aead_xchacha20poly1305_ietf_decrypt as open_
 
 def b64(s):
     return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
 
+def H(k, m):
+    return hmac.new(k, m, hashlib.sha256).digest()
+
 path, key = sys.argv[1], bytes.fromhex(sys.argv[2])
-file_id, out = None, {}
-for line in open(path, encoding="utf-8").read().splitlines():
-    if line.startswith("#envault:v1 id="):
-        file_id = b64(line[len("#envault:v1 id="):])
-    elif not line.startswith("#") and "=" in line:
+lines = open(path, encoding="utf-8").read().lstrip("\ufeff").splitlines()
+header = []
+for line in lines:
+    if not line.startswith("#envault:"):
+        break
+    header.append(line[len("#envault:"):])
+first = header[0]
+if first.startswith("v1 id="):
+    version, file_id = 1, b64(first[len("v1 id="):].strip())
+elif first.startswith("v2 id="):
+    id_text, commit_text = first[len("v2 id="):].split(" commit=")
+    version, file_id, commit = 2, b64(id_text.strip()), b64(commit_text.strip())
+else:
+    sys.exit("unknown format version")
+recipients = [h[len("recipient "):].strip() for h in header if h.startswith("recipient ")]
+wrapped = [h[len("key "):].strip() for h in header if h.startswith("key ")]
+if version == 2:
+    # docs/format.md: the commitment and the MAC bind the header to the data key.
+    mac = b64([h for h in header if h.startswith("mac ")][0][len("mac "):].strip())
+    if not hmac.compare_digest(H(key, b"envault:v2 key commitment"), commit):
+        sys.exit("HeaderError: the data key does not match the commitment")
+    msg = (b"envault:v2\0" + file_id + b"\0" + commit + b"\0"
+           + b"".join(r.encode() + b"\n" for r in recipients) + b"\0"
+           + b"".join(w.encode() + b"\n" for w in wrapped))
+    if not hmac.compare_digest(H(H(key, b"envault:v2 header mac"), msg), mac):
+        sys.exit("HeaderError: the header MAC does not match")
+out = {}
+for line in lines:
+    if not line.startswith("#") and "=" in line:
         name, value = line.split("=", 1)
         if value.startswith("enc:v1:"):
             blob = b64(value[len("enc:v1:"):])
@@ -182,4 +209,47 @@ fn stock_age_and_python_open_a_fresh_file() {
     let e =
         python_open(&path, &from_age).expect_err("python must refuse a value moved to another key");
     assert!(e.contains("CryptoError"), "{e}");
+    // A recipient line added without the key fails the header MAC, in Python too.
+    let forged = text.replacen(
+        "\r\n",
+        "\r\n#envault:recipient age1mallory0000000000000000000000000000000000000000000000000000\r\n",
+        1,
+    );
+    std::fs::write(&path, forged).unwrap();
+    let e = python_open(&path, &from_age).expect_err("python must refuse a forged header");
+    assert!(e.contains("header MAC"), "{e}");
+}
+
+/// The version 2 vector: the version 1 vector's file upgraded (same key block and values,
+/// commitment and MAC added), as `envault encrypt` writes it.
+#[test]
+fn version_2_vector_opens_in_rust_age_and_python() {
+    let path = fixtures().join("vector-v2.env");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.starts_with("#envault:v2 id="));
+    let v1 = std::fs::read_to_string(fixtures().join("vector.env")).unwrap();
+    let key_lines = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| l.starts_with("#envault:key "))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(
+        key_lines(&text),
+        key_lines(&v1),
+        "an upgrade keeps the key block"
+    );
+    let ids = Identities::parse(
+        &std::fs::read_to_string(fixtures().join("identity.txt")).unwrap(),
+        "identity.txt",
+    )
+    .unwrap();
+    let header = Header::parse(&text).unwrap().unwrap();
+    assert_eq!(header.version, 2);
+    header.unwrap(&ids).unwrap();
+    let key = data_key_with_age_cli(&text, &fixtures().join("identity.txt"));
+    let vector: Vector =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("vector.json")).unwrap())
+            .unwrap();
+    assert_eq!(values_with_python(&path, &key), vector.raw);
 }

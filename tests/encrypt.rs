@@ -46,7 +46,7 @@ fn encrypt_seals_values_keeps_keys_and_round_trips() {
         stdout(&a)
     );
     let sealed = p.read(".env.prod");
-    assert!(sealed.starts_with("#envault:v1 id="));
+    assert!(sealed.starts_with("#envault:v2 id="));
     assert!(sealed.contains(&format!("#envault:recipient {recipient}\n")));
     for key in ["DB_HOST", "DB_PORT", "DB_NAME", "DB_PASSWORD"] {
         assert!(
@@ -261,7 +261,7 @@ fn a_new_file_declared_encrypted_is_created_encrypted() {
     fs::remove_file(p.path(".env.prod")).unwrap();
     p.run(&["sync", "dev", "prod"]).success();
     let prod = p.read(".env.prod");
-    assert!(prod.starts_with("#envault:v1 id="), "{prod}");
+    assert!(prod.starts_with("#envault:v2 id="), "{prod}");
     assert!(!prod.contains("dev_password_123") && !prod.contains("localhost"));
     assert_eq!(mode_of(&p.path(".env.prod")), 0o600);
     let a = p.run(&["decrypt", "prod", "--stdout"]).success();
@@ -279,8 +279,8 @@ fn encrypt_all_respects_encrypted_false() {
     let dev = p.read(".env.dev");
     p.run(&["encrypt", "--all"]).success();
     assert_eq!(p.read(".env.dev"), dev);
-    assert!(p.read(".env.staging").starts_with("#envault:v1"));
-    assert!(p.read(".env.prod").starts_with("#envault:v1"));
+    assert!(p.read(".env.staging").starts_with("#envault:v2"));
+    assert!(p.read(".env.prod").starts_with("#envault:v2"));
     let a = p.run(&["encrypt", "dev"]).code(2);
     assert!(
         stderr(&a).contains("dev is marked `encrypted: false`"),

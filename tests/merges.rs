@@ -113,10 +113,12 @@ fn encrypted_equal_changes_on_both_sides_merge_with_an_identity() {
     assert_eq!(get(&p, "LOG_LEVEL"), "error");
 }
 
+/// A branch that re-keyed (a recipient added, then removed) against a branch that changed a
+/// value: the driver never takes a new data key silently, identity or not. A key holder
+/// settles it by taking the re-keyed side and redoing the value change.
 #[test]
-fn different_data_keys_need_an_identity_then_merge() {
+fn a_re_keyed_branch_is_a_conflict_for_a_key_holder() {
     let p = merge_repo(true);
-    // Left gives a second person access, then takes it away: a new data key.
     let (_, other) = {
         let a = p.run(&["keygen", "--output", "other.txt"]).success();
         ((), stdout(&a).lines().last().unwrap().to_owned())
@@ -129,24 +131,25 @@ fn different_data_keys_need_an_identity_then_merge() {
     });
     branch_with(&p, "right", "main", |p| set(p, "CACHE_TTL", "60"));
     let before = p.read(".env.prod");
-    hide_identity(&p, true);
-    let out = git_fails(&p, &["merge", "--no-edit", "left"]);
-    assert!(out.contains("different data keys"), "{out}");
-    assert!(out.contains("git checkout -m -- .env.prod"), "{out}");
-    assert_eq!(p.read(".env.prod"), before, "ours is left as it was");
-    // With the identity back, the merge can be redone for that file.
-    hide_identity(&p, false);
-    git(&p, &["checkout", "-m", "--", ".env.prod"]);
-    let merged = p.read(".env.prod");
-    assert!(!merged.contains("<<<<<<<"), "{merged}");
+    for hidden in [true, false] {
+        hide_identity(&p, hidden);
+        let out = git_fails(&p, &["merge", "--no-edit", "left"]);
+        assert!(out.contains("theirs replaces the data key"), "{out}");
+        assert!(out.contains("envault recipients add"), "{out}");
+        assert_eq!(p.read(".env.prod"), before, "ours is left as it was");
+        git(&p, &["merge", "--abort"]);
+    }
+    // The documented way out: take the re-keyed side, redo the value change.
+    git_fails(&p, &["merge", "--no-edit", "left"]);
+    git(&p, &["checkout", "--theirs", "--", ".env.prod"]);
+    set(&p, "CACHE_TTL", "60");
     git(&p, &["add", ".env.prod"]);
     git(&p, &["commit", "-q", "--no-edit"]);
     assert_eq!(get(&p, "CACHE_TTL"), "60");
-    // The result uses left's new data key.
+    let merged = p.read(".env.prod");
     git(&p, &["checkout", "-q", "left"]);
-    let left = p.read(".env.prod");
     let id = |t: &str| t.lines().next().unwrap().to_owned();
-    assert_eq!(id(&merged), id(&left));
+    assert_eq!(id(&merged), id(&p.read(".env.prod")), "left's data key");
 }
 
 #[test]

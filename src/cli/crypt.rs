@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use super::{emit, hinted, warn, Ctx};
 use crate::config::Config;
 use crate::crypt::{self, DataKey, Header, Identities, Recipient};
+use crate::dotenv::Document;
 use crate::fsutil::{self, Snapshot};
 use crate::source::{self, Loaded};
 
@@ -164,6 +165,9 @@ fn key_for(
         .map_err(|e| anyhow::Error::new(e).context(format!("cannot read the header of {label}")))?
     {
         let key = open_key(ctx, &label, &header)?;
+        // A version 1 header is upgraded on this write: the same key block, now bound to the
+        // key by a commitment and a MAC (nobody gains or loses access).
+        let header = header.upgraded(&key);
         return Ok((key, header));
     }
     let env = config.env(name)?;
@@ -208,9 +212,16 @@ impl CannotDecrypt {
     }
 
     pub fn hint(&self) -> Option<String> {
-        self.no_identity().then(|| {
-            "use --identity FILE or ENVAULT_IDENTITY / ENVAULT_IDENTITY_KEY, or ask a recipient to add you (envault recipients add)".to_owned()
-        })
+        match &self.error {
+            crypt::CryptError::NotARecipient { .. } => Some(
+                "use --identity FILE or ENVAULT_IDENTITY / ENVAULT_IDENTITY_KEY, or ask a recipient to add you (envault recipients add)".to_owned(),
+            ),
+            crypt::CryptError::Tampered { .. } => Some(format!(
+                "see who changed the `#envault:` lines (`git log -p -- {}`) and restore the header from a commit you trust",
+                self.label
+            )),
+            _ => None,
+        }
     }
 }
 
@@ -314,6 +325,7 @@ pub fn open_file_for_writing(
     let label = l.path().display().to_string();
     let header = crypt::header_of(&l.doc)?.expect("is_encrypted checked the header");
     let key = open_key(ctx, &label, &header)?;
+    let header = header.upgraded(&key);
     let old_sealed = l.doc.clone();
     l.doc = crypt::decrypt_document(&l.doc, &key, &header)
         .map_err(|e| anyhow::Error::new(e).context(format!("cannot decrypt {label}")))?;
@@ -393,7 +405,19 @@ pub fn encrypt_envs(ctx: &Ctx, config: &Config, names: &[String]) -> anyhow::Res
                 anyhow::Error::new(e).context(format!("cannot encrypt {}", l.path().display()))
             })?;
         let clear = crypt::clear_keys(&l.doc).len();
-        if l.doc.render() == before {
+        let upgraded = sealed == 0
+            && crypt::header_of(&Document::parse(&before).unwrap_or_default())
+                .ok()
+                .flatten()
+                .is_some_and(|h| h.version < crypt::HEADER_VERSION);
+        if upgraded {
+            report.push_str(&format!(
+                "{}: header upgraded to format version {} (same data key, same recipients)\n",
+                l.path().display(),
+                crypt::HEADER_VERSION
+            ));
+            loaded.push(l);
+        } else if l.doc.render() == before {
             report.push_str(&format!(
                 "{}: already encrypted; nothing to do\n",
                 l.path().display()

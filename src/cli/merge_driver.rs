@@ -37,6 +37,14 @@ pub struct Args {
     theirs_label: Option<String>,
 }
 
+/// Whether raw file bytes start (after a byte-order mark) with an `#envault:` header line.
+fn has_header(bytes: &[u8]) -> bool {
+    bytes
+        .strip_prefix("\u{feff}".as_bytes())
+        .unwrap_or(bytes)
+        .starts_with(HEADER_PREFIX.as_bytes())
+}
+
 /// A placeholder git older than 2.44 passes through unexpanded counts as absent.
 fn given(v: &Option<String>) -> Option<&str> {
     v.as_deref()
@@ -76,11 +84,20 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                     Err(why) => {
                         // Ours stays as it was; git records the conflict.
                         eprintln!("envault merge: {path}: cannot merge: {why}");
-                        eprintln!(
-                            "hint: make an identity available (ENVAULT_IDENTITY, or `envault keygen`) \
-                             and run `git checkout -m -- {path}` to merge again, or resolve it \
-                             with `git checkout --ours/--theirs -- {path}` and `envault edit`"
-                        );
+                        if matches!(why, merge::NeedsDecision::Header(_)) {
+                            eprintln!(
+                                "hint: review who changed the header (`git log -p -- {path}`); keep \
+                                 one side with `git checkout --ours/--theirs -- {path}`, redo the \
+                                 other side's value changes with `envault set`, and grant access \
+                                 only with `envault recipients add`"
+                            );
+                        } else {
+                            eprintln!(
+                                "hint: make an identity available (ENVAULT_IDENTITY, or `envault keygen`) \
+                                 and run `git checkout -m -- {path}` to merge again, or resolve it \
+                                 with `git checkout --ours/--theirs -- {path}` and `envault edit`"
+                            );
+                        }
                         return Ok(1);
                     }
                 }
@@ -88,6 +105,22 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                 let m = merge::merge(&b, &o, &t, labels);
                 (m.text.into_bytes(), m.conflicts)
             }
+        }
+        _ if [&base, &ours, &theirs].iter().any(|b| has_header(b)) => {
+            // A line merge would merge `#envault:` header lines as text, and anyone can make a
+            // side unparseable to get one: an encrypted file is never line-merged.
+            eprintln!(
+                "envault merge: {path}: cannot merge: a side is encrypted and {}",
+                if disabled {
+                    "ENVAULT_MERGE_DISABLE asks for a line merge, which could merge its header as text"
+                } else {
+                    "another is not a valid env file"
+                }
+            );
+            eprintln!(
+                "hint: resolve it with `git checkout --ours/--theirs -- {path}` and `envault edit`"
+            );
+            return Ok(1);
         }
         _ => {
             if !disabled {

@@ -55,6 +55,16 @@ fn header_of(l: &Loaded) -> anyhow::Result<Header> {
     })
 }
 
+/// A version 1 header's recipient lines are not bound to the key: say plainly who the key is
+/// about to be wrapped to, so a line someone slipped in is seen.
+fn warn_unauthenticated(l: &Loaded, everyone: &[&str]) {
+    super::warn(&format!(
+        "{} has a version 1 header, whose recipient lines nothing authenticates; check that every one of these should read it: {}",
+        l.path().display(),
+        everyone.join(", ")
+    ));
+}
+
 fn confirm(yes: bool, question: &str) -> anyhow::Result<()> {
     if yes || !std::io::stdin().is_terminal() {
         return Ok(());
@@ -116,14 +126,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                 ))?;
                 return Ok(0);
             }
-            confirm(
-                yes,
-                &format!(
-                    "Give {} access to every secret of {}?",
-                    new.as_str(),
-                    l.path().display()
-                ),
-            )?;
+            // Opening the key checks the header against it: recipient lines written by someone
+            // without the key are refused here, before anything is wrapped to them.
             let key = super::crypt::open_key(ctx, &l.path().display().to_string(), &header)?;
             let mut recipients = header
                 .recipients
@@ -131,14 +135,28 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                 .map(|r| r.parse::<Recipient>())
                 .collect::<Result<Vec<_>, _>>()?;
             recipients.push(new);
+            let everyone: Vec<&str> = recipients.iter().map(Recipient::as_str).collect();
+            if header.version < crypt::HEADER_VERSION {
+                warn_unauthenticated(&l, &everyone);
+            }
+            confirm(
+                yes,
+                &format!(
+                    "Give {} access to every secret of {}? The data key will be wrapped to:\n  {}\n",
+                    recipient.trim(),
+                    l.path().display(),
+                    everyone.join("\n  ")
+                ),
+            )?;
             let wrapped = Header::wrap(&key, header.file_id, &recipients)?;
             l.doc
                 .set_leading_lines(crypt::HEADER_PREFIX, &wrapped.lines());
             fsutil::write_atomic(&l.snapshot, l.doc.render().as_bytes())?;
             emit(&format!(
-                "{}: added {}\n",
+                "{}: added {}; the data key is wrapped to:\n  {}\n",
                 l.path().display(),
-                recipient.trim()
+                recipient.trim(),
+                everyone.join("\n  ")
             ))?;
             Ok(0)
         }
@@ -172,15 +190,20 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                     "add the new recipient first, then remove this one",
                 ));
             }
+            let label = l.path().display().to_string();
+            let key = super::crypt::open_key(ctx, &label, &header)?;
+            let everyone: Vec<&str> = remaining.iter().map(Recipient::as_str).collect();
+            if header.version < crypt::HEADER_VERSION {
+                warn_unauthenticated(&l, &everyone);
+            }
             confirm(
                 yes,
                 &format!(
-                    "Remove {gone} from {} (every value is sealed again)?",
-                    l.path().display()
+                    "Remove {gone} from {} (every value is sealed again)? The new data key will be wrapped to:\n  {}\n",
+                    l.path().display(),
+                    everyone.join("\n  ")
                 ),
             )?;
-            let label = l.path().display().to_string();
-            let key = super::crypt::open_key(ctx, &label, &header)?;
             let clear = crypt::clear_keys(&l.doc);
             let exposed: Vec<String> = l
                 .doc

@@ -434,6 +434,7 @@ fn rule_help(rule: &str) -> &'static str {
         "known-secret" => "A secret value of a configured environment appears in another file.",
         "high-entropy-secret" => "A random-looking value is assigned to a secret-named key.",
         "data-key-replaced" => "An encrypted file's data key was replaced.",
+        "recipients-changed" => "An encrypted file's header names a new recipient.",
         "env-parse-error" => "A configured env file does not parse, so it cannot be judged.",
         _ => "A well-known credential format.",
     }

@@ -45,6 +45,8 @@ pub enum CryptError {
     Open { key: String },
     #[error("{key} is not an envault sealed value")]
     NotSealed { key: String },
+    #[error("the header was changed by someone without its data key ({what}); nothing in it can be trusted")]
+    Tampered { what: String },
 }
 
 /// A file's data key. Zeroed when dropped; never printed.
@@ -187,13 +189,103 @@ pub fn generate_identity() -> (Zeroizing<String>, String) {
 }
 
 /// The header of an encrypted file.
+///
+/// Format version 2 adds a public commitment to the data key and a MAC, keyed from the data
+/// key, over everything else in the header: a recipient line added or changed by someone
+/// without the key fails [`Header::unwrap`], and a data key replaced by someone who wrapped a
+/// fresh one to the public recipients shows as a changed commitment without any key (see
+/// docs/format.md). Version 1 headers have neither; they are upgraded on the next write.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Header {
+    /// 1 or 2.
+    pub version: u8,
     pub file_id: [u8; ID_LEN],
-    /// The recipients the data key was wrapped to, as written (for display and checks).
+    /// The recipients the data key was wrapped to, as written. Authenticated by the MAC in
+    /// version 2 once [`Header::unwrap`] succeeded; display text only in version 1.
     pub recipients: Vec<String>,
     /// The age-encrypted data key, ASCII-armored, one line per entry.
     pub wrapped: Vec<String>,
+    /// Version 2: the public commitment to the data key.
+    pub commitment: Option<[u8; COMMIT_LEN]>,
+    /// Version 2: the header MAC.
+    pub mac: Option<[u8; COMMIT_LEN]>,
+}
+
+/// Length of the key commitment and of the header MAC (HMAC-SHA256).
+pub const COMMIT_LEN: usize = 32;
+/// The current header format version.
+pub const HEADER_VERSION: u8 = 2;
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; COMMIT_LEN] {
+    use hmac::Mac;
+    let mut m = <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    for p in parts {
+        m.update(p);
+    }
+    m.finalize().into_bytes().into()
+}
+
+/// The public commitment to a data key: HMAC-SHA256 keyed with the data key over a fixed
+/// label. It reveals nothing of the key and no other key yields it.
+pub fn commitment(key: &DataKey) -> [u8; COMMIT_LEN] {
+    hmac(key.bytes(), &[b"envault:v2 key commitment"])
+}
+
+/// The header MAC: HMAC-SHA256 keyed with HMAC-SHA256(data key, "envault:v2 header mac")
+/// over the version tag, the file id, the commitment, every recipient line and every key
+/// line (each followed by a newline).
+fn header_mac(
+    key: &DataKey,
+    file_id: &[u8; ID_LEN],
+    commitment: &[u8; COMMIT_LEN],
+    recipients: &[String],
+    wrapped: &[String],
+) -> [u8; COMMIT_LEN] {
+    let mac_key = Zeroizing::new(hmac(key.bytes(), &[b"envault:v2 header mac"]));
+    let mut parts: Vec<&[u8]> = vec![b"envault:v2\0", file_id, b"\0", commitment, b"\0"];
+    for r in recipients {
+        parts.push(r.as_bytes());
+        parts.push(b"\n");
+    }
+    parts.push(b"\0");
+    for w in wrapped {
+        parts.push(w.as_bytes());
+        parts.push(b"\n");
+    }
+    hmac(&mac_key[..], &parts)
+}
+
+fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// How many recipient stanzas an ASCII-armored age header holds, when it can be read. Every
+/// recipient gets exactly one, so a header listing more recipients than there are stanzas
+/// lists someone the key was never wrapped to.
+fn stanza_count(wrapped: &[String]) -> Option<usize> {
+    let body: String = wrapped
+        .iter()
+        .filter(|l| !l.starts_with("-----"))
+        .map(|l| l.trim())
+        .collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .ok()?;
+    let end = memchr::memmem::find(&bytes, b"\n---")?;
+    Some(
+        bytes[..end]
+            .split(|b| *b == b'\n')
+            .filter(|l| {
+                // Only the recipient types envault wraps to: the age library adds random
+                // "grease" stanzas too.
+                [&b"-> X25519 "[..], b"-> ssh-ed25519 ", b"-> ssh-rsa "]
+                    .iter()
+                    .any(|t| l.starts_with(t))
+            })
+            .count(),
+    )
 }
 
 impl fmt::Debug for Header {
@@ -222,14 +314,51 @@ impl Header {
     ) -> Result<Header, CryptError> {
         let armored = age_seal(key.bytes(), recipients)?;
         let wrapped = armored.lines().map(str::to_owned).collect();
-        Ok(Header {
+        Ok(Header::authenticated(
+            key,
             file_id,
-            recipients: recipients.iter().map(|r| r.text.clone()).collect(),
+            recipients.iter().map(|r| r.text.clone()).collect(),
             wrapped,
-        })
+        ))
     }
 
-    /// Opens the data key with any of `identities`.
+    /// A version 2 header over these parts, with its commitment and MAC.
+    fn authenticated(
+        key: &DataKey,
+        file_id: [u8; ID_LEN],
+        recipients: Vec<String>,
+        wrapped: Vec<String>,
+    ) -> Header {
+        let c = commitment(key);
+        let mac = header_mac(key, &file_id, &c, &recipients, &wrapped);
+        Header {
+            version: HEADER_VERSION,
+            file_id,
+            recipients,
+            wrapped,
+            commitment: Some(c),
+            mac: Some(mac),
+        }
+    }
+
+    /// This header in the current version, its data key block untouched: nobody gains or
+    /// loses access. `key` must be the header's key (from [`Header::unwrap`]).
+    pub fn upgraded(&self, key: &DataKey) -> Header {
+        if self.version == HEADER_VERSION {
+            return self.clone();
+        }
+        Header::authenticated(
+            key,
+            self.file_id,
+            self.recipients.clone(),
+            self.wrapped.clone(),
+        )
+    }
+
+    /// Opens the data key with any of `identities`, and checks that the header belongs to it:
+    /// in version 2 the commitment and the MAC must match the key, so recipient lines that
+    /// someone without the key added or changed are refused here, before anything could be
+    /// wrapped to them.
     pub fn unwrap(&self, identities: &Identities) -> Result<DataKey, CryptError> {
         let armored = self.wrapped.join("\n") + "\n";
         let bytes = age_open(&armored, identities).map_err(|e| match e {
@@ -238,12 +367,56 @@ impl Header {
             },
             other => other,
         })?;
-        DataKey::from_bytes(&bytes)
-            .ok_or_else(|| CryptError::Unwrap("the data key has the wrong length".into()))
+        let key = DataKey::from_bytes(&bytes)
+            .ok_or_else(|| CryptError::Unwrap("the data key has the wrong length".into()))?;
+        self.verify(&key)?;
+        Ok(key)
+    }
+
+    /// Checks the header against its data key (see [`Header::unwrap`]).
+    pub fn verify(&self, key: &DataKey) -> Result<(), CryptError> {
+        if let Some(n) = stanza_count(&self.wrapped) {
+            if self.recipients.len() > n {
+                return Err(CryptError::Tampered {
+                    what: format!(
+                        "it lists {} recipients but the data key was wrapped to {n}",
+                        self.recipients.len()
+                    ),
+                });
+            }
+        }
+        if self.version < 2 {
+            return Ok(());
+        }
+        let (Some(c), Some(mac)) = (&self.commitment, &self.mac) else {
+            return Err(CryptError::Tampered {
+                what: "the commitment or the MAC is missing".into(),
+            });
+        };
+        if !ct_eq(c, &commitment(key)) {
+            return Err(CryptError::Tampered {
+                what: "the data key does not match the header's commitment".into(),
+            });
+        }
+        let want = header_mac(key, &self.file_id, c, &self.recipients, &self.wrapped);
+        if !ct_eq(mac, &want) {
+            return Err(CryptError::Tampered {
+                what: "its recipient or key lines do not match its MAC".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The public commitment as written in the header (version 2), base64url.
+    pub fn commitment_text(&self) -> Option<String> {
+        self.commitment.map(|c| B64.encode(c))
     }
 
     /// The header's lines (without line endings).
     pub fn lines(&self) -> Vec<String> {
+        if self.version >= 2 {
+            return self.lines_v2();
+        }
         let mut out = vec![format!("{HEADER_PREFIX}v1 id={}", B64.encode(self.file_id))];
         out.extend(
             self.recipients
@@ -255,6 +428,29 @@ impl Header {
                 .iter()
                 .map(|l| format!("{HEADER_PREFIX}key {l}")),
         );
+        out
+    }
+
+    fn lines_v2(&self) -> Vec<String> {
+        let mut out = vec![format!(
+            "{HEADER_PREFIX}v2 id={} commit={}",
+            B64.encode(self.file_id),
+            self.commitment.map(|c| B64.encode(c)).unwrap_or_default()
+        )];
+        out.extend(
+            self.recipients
+                .iter()
+                .map(|r| format!("{HEADER_PREFIX}recipient {r}")),
+        );
+        out.extend(
+            self.wrapped
+                .iter()
+                .map(|l| format!("{HEADER_PREFIX}key {l}")),
+        );
+        out.push(format!(
+            "{HEADER_PREFIX}mac {}",
+            self.mac.map(|m| B64.encode(m)).unwrap_or_default()
+        ));
         out
     }
 
@@ -275,32 +471,73 @@ impl Header {
             line,
             what: what.to_owned(),
         };
-        let id = first.strip_prefix("v1 id=").ok_or_else(|| {
-            bad(
+        let (version, id, commit) = if let Some(rest) = first.strip_prefix("v1 id=") {
+            (1, rest, None)
+        } else if let Some(rest) = first.strip_prefix("v2 id=") {
+            let (id, commit) = rest
+                .split_once(" commit=")
+                .ok_or_else(|| bad(n, "expected `#envault:v2 id=… commit=…`"))?;
+            (2, id, Some(commit))
+        } else {
+            return Err(bad(
                 n,
-                "expected `#envault:v1 id=…` (an unknown format version?)",
-            )
-        })?;
+                "expected `#envault:v1 id=…` or `#envault:v2 id=… commit=…` (a newer format version? upgrade envault)",
+            ));
+        };
         let id = B64
             .decode(id.trim())
             .ok()
             .and_then(|b| <[u8; ID_LEN]>::try_from(b.as_slice()).ok())
             .ok_or_else(|| bad(n, "the file id is not 16 bytes of base64url"))?;
+        let digest = |text: &str, line: usize, what: &str| {
+            B64.decode(text.trim())
+                .ok()
+                .and_then(|b| <[u8; COMMIT_LEN]>::try_from(b.as_slice()).ok())
+                .ok_or_else(|| bad(line, &format!("the {what} is not 32 bytes of base64url")))
+        };
+        let commitment = match commit {
+            Some(c) => Some(digest(c, n, "commitment")?),
+            None => None,
+        };
         let mut header = Header {
+            version,
             file_id: id,
             recipients: Vec::new(),
             wrapped: Vec::new(),
+            commitment,
+            mac: None,
         };
         let mut last = n;
         for (n, line) in lines {
             last = n;
+            if header.mac.is_some() {
+                return Err(bad(n, "nothing may follow `#envault:mac`"));
+            }
             if let Some(r) = line.strip_prefix("recipient ") {
+                if !header.wrapped.is_empty() {
+                    return Err(bad(n, "recipient lines come before the key lines"));
+                }
                 header.recipients.push(r.trim().to_owned());
             } else if let Some(k) = line.strip_prefix("key ") {
                 header.wrapped.push(k.trim().to_owned());
+            } else if let (2, Some(m)) = (version, line.strip_prefix("mac ")) {
+                header.mac = Some(digest(m, n, "MAC")?);
             } else {
-                return Err(bad(n, "expected `recipient …` or `key …`"));
+                return Err(bad(
+                    n,
+                    if version == 2 {
+                        "expected `recipient …`, `key …` or `mac …`"
+                    } else {
+                        "expected `recipient …` or `key …`"
+                    },
+                ));
             }
+        }
+        if version == 2 && header.mac.is_none() {
+            return Err(bad(
+                last,
+                "no `#envault:mac` line: the header cannot be checked",
+            ));
         }
         if header.wrapped.is_empty() {
             return Err(bad(

@@ -141,7 +141,7 @@ fn documents_round_trip() {
     let n = encrypt_document(&mut doc, &key, &header, &GlobSet::new(vec!["LOG_*".into()])).unwrap();
     assert_eq!(n, 3);
     let sealed = doc.render();
-    assert!(sealed.starts_with("#envault:v1 id="), "{sealed}");
+    assert!(sealed.starts_with("#envault:v2 id="), "{sealed}");
     assert!(
         sealed.contains("\nLOG_LEVEL=warn\r\n") && !sealed.contains("p@ss"),
         "{sealed}"
@@ -213,4 +213,116 @@ fn resealing_keeps_unchanged_ciphertext() {
     assert!(line(&after, "D=").starts_with("D=enc:v1:"));
     let back = decrypt_document(&edited, &key, &header).unwrap();
     assert_eq!(back.render(), "A=1\nB='changed'\nC=3\nD=new\n");
+}
+
+/// Version 2 binds the recipient lines to the data key: a line added, changed, removed or
+/// reordered by someone without the key is refused when the key is opened.
+#[test]
+fn recipient_lines_written_without_the_key_are_refused() {
+    let (ids, rcpt) = identity();
+    let (_, mallory) = identity();
+    let (_, bob) = identity();
+    let key = DataKey::generate().unwrap();
+    let header = Header::wrap(&key, [7; 16], &[rcpt, bob]).unwrap();
+    let text = header.lines().join("\n") + "\n";
+    let forge = |edit: &dyn Fn(&mut Vec<String>)| {
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        edit(&mut lines);
+        Header::parse(&(lines.join("\n") + "\n")).unwrap().unwrap()
+    };
+    let attacks: Vec<(&str, Header)> = vec![
+        (
+            "added",
+            forge(&|l| l.insert(1, format!("#envault:recipient {}", mallory.as_str()))),
+        ),
+        (
+            "replaced",
+            forge(&|l| l[2] = format!("#envault:recipient {}", mallory.as_str())),
+        ),
+        ("removed", forge(&|l| drop(l.remove(2)))),
+        ("reordered", forge(&|l| l.swap(1, 2))),
+        (
+            "downgraded",
+            forge(&|l| {
+                l[0] = format!("#envault:v1 id={}", B64.encode([7u8; 16]));
+                l.pop();
+                l.insert(1, format!("#envault:recipient {}", mallory.as_str()));
+            }),
+        ),
+    ];
+    for (what, forged) in attacks {
+        let e = forged.unwrap(&ids).unwrap_err();
+        assert!(matches!(e, CryptError::Tampered { .. }), "{what}: {e}");
+    }
+    // The genuine header opens.
+    assert!(Header::parse(&text).unwrap().unwrap().unwrap(&ids).is_ok());
+}
+
+/// Someone who knows only the public recipients writes a fresh data key under the same file
+/// id: the header checks out against that key (it is theirs), but its public commitment
+/// differs from the original, which is what readers and `scan --range` compare.
+#[test]
+fn a_replaced_data_key_changes_the_public_commitment() {
+    let (ids, rcpt) = identity();
+    let key = DataKey::generate().unwrap();
+    let original = Header::seal_key(&key, std::slice::from_ref(&rcpt)).unwrap();
+    let attacker_key = DataKey::generate().unwrap();
+    let forged = Header::wrap(&attacker_key, original.file_id, &[rcpt]).unwrap();
+    assert!(forged.unwrap(&ids).is_ok());
+    assert_ne!(forged.commitment, original.commitment);
+    // A commitment copied over from the original does not match the attacker's key.
+    let copied = Header {
+        commitment: original.commitment,
+        ..forged.clone()
+    };
+    assert!(matches!(
+        copied.unwrap(&ids).unwrap_err(),
+        CryptError::Tampered { .. }
+    ));
+    // The commitment reveals nothing usable: it is not the key, nor its plain hash.
+    assert_ne!(&original.commitment.unwrap()[..], key.bytes());
+}
+
+#[test]
+fn version_1_headers_upgrade_without_rewrapping() {
+    let (ids, rcpt) = identity();
+    let key = DataKey::generate().unwrap();
+    let v2 = Header::seal_key(&key, &[rcpt]).unwrap();
+    let v1 = Header {
+        version: 1,
+        commitment: None,
+        mac: None,
+        ..v2.clone()
+    };
+    let text = v1.lines().join("\n") + "\n";
+    assert!(text.starts_with("#envault:v1 id="));
+    let parsed = Header::parse(&text).unwrap().unwrap();
+    let k = parsed.unwrap(&ids).unwrap();
+    let up = parsed.upgraded(&k);
+    assert_eq!(up.version, 2);
+    assert_eq!(up.wrapped, v1.wrapped, "nobody gains or loses access");
+    assert_eq!(up, v2);
+    // A version 1 header listing more recipients than the key was wrapped to is refused.
+    let (_, mallory) = identity();
+    let mut padded = v1.clone();
+    padded.recipients.push(mallory.as_str().to_owned());
+    assert!(matches!(
+        padded.unwrap(&ids).unwrap_err(),
+        CryptError::Tampered { .. }
+    ));
+}
+
+#[test]
+fn version_2_header_lines_are_strict() {
+    let (_, rcpt) = identity();
+    let key = DataKey::generate().unwrap();
+    let h = Header::seal_key(&key, &[rcpt]).unwrap();
+    let lines = h.lines();
+    let without_mac = lines[..lines.len() - 1].join("\n") + "\n";
+    let e = Header::parse(&without_mac).unwrap_err();
+    assert!(e.to_string().contains("mac"), "{e}");
+    let after_mac = lines.join("\n") + "\n#envault:recipient age1x\n";
+    assert!(Header::parse(&after_mac).is_err());
+    let e = Header::parse("#envault:v3 id=AAAAAAAAAAAAAAAAAAAAAA\n").unwrap_err();
+    assert!(e.to_string().contains("newer format version"), "{e}");
 }

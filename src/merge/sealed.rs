@@ -10,8 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::{merge, Labels, Merged};
 use crate::crypt::{
-    decrypt_document, header_of, is_sealed, open, seal, DataKey, Header, Identities, Recipient,
-    HEADER_PREFIX,
+    decrypt_document, header_of, is_sealed, open, seal, DataKey, Header, Identities, HEADER_PREFIX,
 };
 use crate::dotenv::{Document, Edit};
 
@@ -22,37 +21,92 @@ pub enum NeedsDecision {
     Identity(String),
     #[error("{side} is no longer encrypted; decide whether the file stays encrypted")]
     Decrypted { side: &'static str },
+    /// The sides' `#envault:` headers differ: who can open the data key, or the key itself,
+    /// changed. A header is never merged as text; a key holder settles it.
+    #[error("{0}")]
+    Header(String),
     #[error("{0}")]
     Bad(String),
 }
 
-fn id_of(h: &Option<Header>) -> Option<[u8; 16]> {
-    h.as_ref().map(|h| h.file_id)
+/// Whether two headers carry the same data key block for the same recipients (they may still
+/// differ in format version).
+fn same_key_block(a: &Header, b: &Header) -> bool {
+    a.file_id == b.file_id && a.recipients == b.recipients && a.wrapped == b.wrapped
 }
 
-/// Three-way merge of recipient lists: kept by both, or added by either side.
-fn merge_recipients(b: &[String], o: &[String], t: &[String]) -> Vec<String> {
-    let (bs, os, ts): (HashSet<&String>, HashSet<&String>, HashSet<&String>) =
-        (b.iter().collect(), o.iter().collect(), t.iter().collect());
-    let mut out: Vec<String> = Vec::new();
-    for r in o.iter().chain(t) {
-        let keep = (os.contains(r) && ts.contains(r))
-            || (os.contains(r) && !bs.contains(r))
-            || (ts.contains(r) && !bs.contains(r));
-        if keep && !out.contains(r) {
-            out.push(r.clone());
+/// What `side` changed in the header relative to `base`, in words.
+fn header_change(base: Option<&Header>, side: &Header, name: &str) -> Option<String> {
+    let Some(base) = base else {
+        return Some(format!("{name} created the file with its own data key"));
+    };
+    if base.lines() == side.lines() {
+        return None;
+    }
+    let added: Vec<&str> = side
+        .recipients
+        .iter()
+        .filter(|r| !base.recipients.contains(r))
+        .map(String::as_str)
+        .collect();
+    let removed: Vec<&str> = base
+        .recipients
+        .iter()
+        .filter(|r| !side.recipients.contains(r))
+        .map(String::as_str)
+        .collect();
+    let mut what = Vec::new();
+    if !added.is_empty() {
+        what.push(format!("adds recipient {}", added.join(", ")));
+    }
+    if !removed.is_empty() {
+        what.push(format!("removes recipient {}", removed.join(", ")));
+    }
+    if base.file_id != side.file_id
+        || base.commitment != side.commitment && side.version == base.version
+    {
+        what.push("replaces the data key".into());
+    } else if base.wrapped != side.wrapped && added.is_empty() && removed.is_empty() {
+        what.push("changes the wrapped data key".into());
+    }
+    if what.is_empty() {
+        what.push("changes the header lines".into());
+    }
+    Some(format!("{name} {}", what.join(" and ")))
+}
+
+/// The header of the result: the two sides' headers when they are equal, or the upgraded one
+/// when they differ only by format version. Any other difference (recipients, data key,
+/// anything a party without the key could have written) is for a key holder to settle:
+/// a header is never merged as text, so nobody gains access as a side effect of a merge.
+fn settle_headers(hb: Option<&Header>, ho: &Header, ht: &Header) -> Result<Header, NeedsDecision> {
+    if ho.lines() == ht.lines() {
+        return Ok(ho.clone());
+    }
+    if same_key_block(ho, ht) {
+        match (ho.version, ht.version) {
+            (a, b) if a > b => return Ok(ho.clone()),
+            (a, b) if b > a => return Ok(ht.clone()),
+            _ => {}
         }
     }
-    out
-}
-
-fn parse_recipients(list: &[String]) -> Result<Vec<Recipient>, NeedsDecision> {
-    list.iter()
-        .map(|r| {
-            r.parse()
-                .map_err(|e: crate::crypt::CryptError| NeedsDecision::Bad(e.to_string()))
-        })
-        .collect()
+    let changes: Vec<String> = [
+        header_change(hb, ho, "ours"),
+        header_change(hb, ht, "theirs"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    Err(NeedsDecision::Header(format!(
+        "the `#envault:` headers of the two sides differ ({}); envault never merges who can open \
+         a data key: a key holder settles it (take one side, then `envault recipients add` / \
+         `remove` on the result)",
+        if changes.is_empty() {
+            "both changed it".to_owned()
+        } else {
+            changes.join("; ")
+        }
+    )))
 }
 
 /// Merges three sides of which at least one is encrypted.
@@ -65,79 +119,45 @@ pub fn merge_encrypted(
 ) -> Result<Merged, NeedsDecision> {
     let header = |d: &Document| header_of(d).map_err(|e| NeedsDecision::Bad(e.to_string()));
     let (hb, ho, ht) = (header(base)?, header(ours)?, header(theirs)?);
-    let same_key = ho.is_some() && id_of(&ho) == id_of(&ht);
-    let opened = |h: &Option<Header>| -> Result<Option<DataKey>, String> {
-        match h {
-            None => Ok(None),
-            Some(h) => h.unwrap(identities).map(Some).map_err(|e| e.to_string()),
-        }
+    let (ho_, ht_) = match (&ho, &ht) {
+        (Some(o), Some(t)) => (o, t),
+        (None, _) => return Err(NeedsDecision::Decrypted { side: "ours" }),
+        (_, None) => return Err(NeedsDecision::Decrypted { side: "theirs" }),
     };
-    let keys = if identities.is_empty() {
-        Err("no identity is available".to_owned())
-    } else {
-        (|| Ok((opened(&hb)?, opened(&ho)?, opened(&ht)?)))()
-    };
-    let (kb, ko, kt) = match keys {
-        Ok(k) => k,
-        // Same data key: the ciphertext merge is exact without one.
-        Err(_) if same_key => return Ok(merge(base, ours, theirs, labels)),
-        Err(why) => {
-            return Err(NeedsDecision::Identity(format!(
-                "the two sides are sealed with different data keys, so merging needs an \
-                 identity that can open them ({why})"
-            )))
-        }
-    };
-
-    // The data key of the result: a side's, when only that side changed it; a fresh one when
-    // both did (both re-keyed, or the file was created on both branches).
-    let recipients = merge_recipients(
-        hb.as_ref().map_or(&[][..], |h| &h.recipients),
-        ho.as_ref().map_or(&[][..], |h| &h.recipients),
-        ht.as_ref().map_or(&[][..], |h| &h.recipients),
-    );
-    let (ib, io, it) = (id_of(&hb), id_of(&ho), id_of(&ht));
-    let chosen = if io == it || it == ib {
-        Some((&ho, &ko, "ours"))
-    } else if io == ib {
-        Some((&ht, &kt, "theirs"))
-    } else {
+    let result_header = settle_headers(hb.as_ref(), ho_, ht_)?;
+    // Both sides now share one data key. Without an identity the key-wise merge on stable
+    // ciphertext is exact except where both sides changed one key; with one, equal
+    // plaintexts are recognised first. The header is checked against its key either way a
+    // key is opened: a forged recipient line or commitment is refused, never carried on.
+    let key = if identities.is_empty() {
         None
-    };
-    let fresh_key = |recipients: &[String]| -> Result<(DataKey, Header), NeedsDecision> {
-        let key = DataKey::generate().map_err(|e| NeedsDecision::Bad(e.to_string()))?;
-        let h = Header::seal_key(&key, &parse_recipients(recipients)?)
-            .map_err(|e| NeedsDecision::Bad(e.to_string()))?;
-        Ok((key, h))
-    };
-    let fresh: DataKey;
-    let (key, result_header): (&DataKey, Header) = match chosen {
-        Some((None, _, side)) => return Err(NeedsDecision::Decrypted { side }),
-        Some((Some(h), Some(k), _)) => {
-            let same_set = {
-                let a: HashSet<&String> = h.recipients.iter().collect();
-                let b: HashSet<&String> = recipients.iter().collect();
-                a == b
-            };
-            if same_set {
-                (k, h.clone())
-            } else if h.recipients.iter().any(|r| !recipients.contains(r)) {
-                // Someone lost access: they must not keep the key.
-                let (k, h) = fresh_key(&recipients)?;
-                fresh = k;
-                (&fresh, h)
-            } else {
-                let h = Header::wrap(k, h.file_id, &parse_recipients(&recipients)?)
-                    .map_err(|e| NeedsDecision::Bad(e.to_string()))?;
-                (k, h)
-            }
+    } else {
+        match result_header.unwrap(identities) {
+            Ok(k) => Some(k),
+            Err(crate::crypt::CryptError::NotARecipient { .. }) => None,
+            Err(e) => return Err(NeedsDecision::Bad(format!("cannot open the data key: {e}"))),
         }
-        Some((Some(_), None, _)) => unreachable!("every header's key was opened above"),
-        None => {
-            let (k, h) = fresh_key(&recipients)?;
-            fresh = k;
-            (&fresh, h)
+    };
+    let Some(key) = key else {
+        return Ok(merge(base, ours, theirs, labels));
+    };
+    let base_key_own;
+    let kb: Option<&DataKey> = match &hb {
+        Some(h) if same_key_block(h, &result_header) => Some(&key),
+        Some(h) => {
+            base_key_own = h.unwrap(identities).ok();
+            base_key_own.as_ref()
         }
+        None => None,
+    };
+    let (ko, kt) = (Some(&key), Some(&key));
+    // A base sealed under a key that cannot be opened tells nothing about values: merge as if
+    // both sides had added every key (equal values agree, others conflict).
+    let empty = Document::default();
+    let (base, hb) = if hb.is_some() && kb.is_none() {
+        (&empty, None)
+    } else {
+        (base, hb)
     };
 
     // Keys sealed on either side stay sealed.
@@ -150,7 +170,8 @@ pub fn merge_encrypted(
 
     // Ciphertext under the result's key, by (key, plaintext digest): existing ciphertext first.
     let mut memo: HashMap<(String, [u8; 32]), String> = HashMap::new();
-    let sides = [(ours, &ho, &ko), (theirs, &ht, &kt), (base, &hb, &kb)];
+    let key = &key;
+    let sides = [(ours, &ho, ko), (theirs, &ht, kt), (base, &hb, kb)];
     let bad = |e: crate::crypt::CryptError| NeedsDecision::Bad(e.to_string());
     for (doc, h, k) in sides {
         let (Some(h), Some(k)) = (h, k) else { continue };
@@ -165,7 +186,7 @@ pub fn merge_encrypted(
     }
     let mut normalize = |doc: &Document,
                          h: &Option<Header>,
-                         k: &Option<DataKey>|
+                         k: Option<&DataKey>|
      -> Result<Document, NeedsDecision> {
         let plain = match (h, k) {
             (Some(h), Some(k)) => {
@@ -205,9 +226,9 @@ pub fn merge_encrypted(
         Ok(out)
     };
     let (nb, no, nt) = (
-        normalize(base, &hb, &kb)?,
-        normalize(ours, &ho, &ko)?,
-        normalize(theirs, &ht, &kt)?,
+        normalize(base, &hb, kb)?,
+        normalize(ours, &ho, ko)?,
+        normalize(theirs, &ht, kt)?,
     );
     Ok(merge(&nb, &no, &nt, labels))
 }
@@ -215,7 +236,7 @@ pub fn merge_encrypted(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypt::{encrypt_document, generate_identity};
+    use crate::crypt::{encrypt_document, generate_identity, Recipient};
     use crate::glob::GlobSet;
 
     const LABELS: Labels = Labels {
@@ -305,7 +326,7 @@ mod tests {
     }
 
     #[test]
-    fn a_recipient_added_on_one_side_merges_with_values_changed_on_the_other() {
+    fn a_recipient_added_on_one_side_is_a_decision_for_a_key_holder() {
         let (alice, bob) = (person(), person());
         let (b, key, h) = sealed("A=1\nB=2\n", &[&alice]);
         let h2 = Header::wrap(
@@ -317,66 +338,101 @@ mod tests {
         let mut o = b.clone();
         o.set_leading_lines(HEADER_PREFIX, &h2.lines());
         let t = reseal("A=1\nB=changed\n", &key, &h);
-        for ids in [Identities::empty(), alice.ids] {
-            let m = merge_encrypted(&b, &o, &t, LABELS, &ids).unwrap();
-            assert!(m.conflicts.is_empty());
-            assert_eq!(plain(&m.text, &bob.ids), "A=1\nB=changed\n");
+        for ids in [&Identities::empty(), &alice.ids] {
+            let err = merge_encrypted(&b, &o, &t, LABELS, ids).unwrap_err();
+            assert!(matches!(err, NeedsDecision::Header(_)), "{err}");
+            assert!(err
+                .to_string()
+                .contains(&format!("ours adds recipient {}", bob.public)));
+        }
+    }
+
+    /// The attack: a pull request adds only a recipient line to the header. Merged with the
+    /// driver (main having changed the file too), the data key must never be wrapped to it.
+    #[test]
+    fn a_forged_recipient_line_never_gets_the_key() {
+        let (alice, mallory) = (person(), person());
+        let (b, key, h) = sealed("A=1\nB=2\n", &[&alice]);
+        let o = reseal("A=changed\nB=2\n", &key, &h);
+        let mut t = b.clone();
+        let mut forged = h.lines();
+        forged.insert(1, format!("{HEADER_PREFIX}recipient {}", mallory.public));
+        t.set_leading_lines(HEADER_PREFIX, &forged);
+        for ids in [&Identities::empty(), &alice.ids] {
+            let err = merge_encrypted(&b, &o, &t, LABELS, ids).unwrap_err();
+            assert!(matches!(err, NeedsDecision::Header(_)), "{err}");
+            assert!(err.to_string().contains("theirs adds recipient"), "{err}");
+        }
+        // The forged line on both sides (it reached ours first): a key holder's merge checks
+        // the header against the key and refuses it.
+        let mut o2 = reseal("A=changed\nB=2\n", &key, &h);
+        o2.set_leading_lines(HEADER_PREFIX, &forged);
+        let err = merge_encrypted(&b, &o2, &t, LABELS, &alice.ids).unwrap_err();
+        assert!(matches!(err, NeedsDecision::Bad(_)), "{err}");
+        assert!(err.to_string().contains("without its data key"), "{err}");
+    }
+
+    #[test]
+    fn a_re_keyed_side_is_a_decision_for_a_key_holder() {
+        let (alice, bob) = (person(), person());
+        let (b, _, _) = sealed("A=1\nB=2\n", &[&alice, &bob]);
+        // Theirs removed bob: a new data key.
+        let (t, _, _) = sealed("A=1\nB=2\n", &[&alice]);
+        let hb = header_of(&b).unwrap().unwrap();
+        let kb = hb.unwrap(&alice.ids).unwrap();
+        let o = reseal("A=1\nB=2\nC=3\n", &kb, &hb);
+        for ids in [&Identities::empty(), &alice.ids] {
+            let err = merge_encrypted(&b, &o, &t, LABELS, ids).unwrap_err();
+            assert!(
+                err.to_string().contains("theirs removes recipient"),
+                "{err}"
+            );
+            assert!(err.to_string().contains("replaces the data key"), "{err}");
         }
     }
 
     #[test]
-    fn a_re_keyed_side_wins_and_needs_an_identity() {
+    fn files_created_on_both_branches_are_a_decision() {
         let (alice, bob) = (person(), person());
-        let (b, _, _) = sealed("A=1\nB=2\n", &[&alice, &bob]);
-        // Theirs removed bob: a new data key.
-        let (t, _, th) = sealed("A=1\nB=2\n", &[&alice]);
-        let (_, ko, ho) = {
-            let h = header_of(&b).unwrap().unwrap();
-            let k = h.unwrap(&alice.ids).unwrap();
-            (0, k, h)
-        };
-        let o = reseal("A=1\nB=2\nC=3\n", &ko, &ho);
-        let o = {
-            let mut d = o;
-            d.edit(&[Edit::SetRaw {
-                key: "A",
-                raw: b.entry("A").unwrap().raw_value(),
-            }])
-            .unwrap();
-            d
-        };
-        let err = merge_encrypted(&b, &o, &t, LABELS, &Identities::empty()).unwrap_err();
-        assert!(err.to_string().contains("different data keys"), "{err}");
-        let m = merge_encrypted(&b, &o, &t, LABELS, &alice.ids).unwrap();
-        assert!(m.conflicts.is_empty());
-        let mh = header_of(&Document::parse(&m.text).unwrap())
-            .unwrap()
-            .unwrap();
-        assert_eq!(mh, th, "theirs' header, without bob");
-        assert_eq!(plain(&m.text, &alice.ids), "A=1\nB=2\nC=3\n");
-        assert!(Document::parse(&m.text)
-            .map(|d| header_of(&d).unwrap().unwrap().unwrap(&bob.ids).is_err())
-            .unwrap());
+        let (o, _, _) = sealed("A=1\nB=secret-ours\n", &[&alice]);
+        let (t, _, _) = sealed("A=1\nC=3\nB=secret-theirs\n", &[&alice, &bob]);
+        let base = Document::parse("").unwrap();
+        let err = merge_encrypted(&base, &o, &t, LABELS, &alice.ids).unwrap_err();
+        assert!(err.to_string().contains("created the file"), "{err}");
     }
 
     #[test]
-    fn files_created_on_both_branches_merge_under_a_new_key() {
-        let (alice, bob) = (person(), person());
-        let (o, _, ho) = sealed("A=1\nB=secret-ours\n", &[&alice]);
-        let (t, _, ht) = sealed("A=1\nC=3\nB=secret-theirs\n", &[&alice, &bob]);
-        let base = Document::parse("").unwrap();
-        let m = merge_encrypted(&base, &o, &t, LABELS, &alice.ids).unwrap();
-        assert_eq!(m.conflicts, ["B"]);
-        assert!(
-            !m.text.contains("secret-"),
-            "no plaintext in conflict markers"
-        );
-        let mh = header_of(&Document::parse(m.text.split("<<<<<<<").next().unwrap()).unwrap())
-            .unwrap()
+    fn a_side_upgraded_to_header_version_2_merges() {
+        let alice = person();
+        let (b2, key, h2) = sealed("A=1\nB=2\n", &[&alice]);
+        let h1 = Header {
+            version: 1,
+            commitment: None,
+            mac: None,
+            ..h2.clone()
+        };
+        let mut b = b2.clone();
+        b.set_leading_lines(HEADER_PREFIX, &h1.lines());
+        // Each side changes one value of the base (stable ciphertext elsewhere).
+        let change = |k: &str, v: &str, h: &Header| {
+            let mut d = b.clone();
+            d.edit(&[Edit::SetRaw {
+                key: k,
+                raw: &seal(&key, &h.file_id, k, v).unwrap(),
+            }])
             .unwrap();
-        assert_ne!(mh.file_id, ho.file_id);
-        assert_ne!(mh.file_id, ht.file_id);
-        assert_eq!(mh.recipients, [alice.public.clone(), bob.public.clone()]);
+            d.set_leading_lines(HEADER_PREFIX, &h.lines());
+            d
+        };
+        let o = change("A", "ours", &h2);
+        let t = change("B", "theirs", &h1);
+        for ids in [&Identities::empty(), &alice.ids] {
+            let m = merge_encrypted(&b, &o, &t, LABELS, ids).unwrap();
+            assert!(m.conflicts.is_empty());
+            let d = Document::parse(&m.text).unwrap();
+            assert_eq!(header_of(&d).unwrap().unwrap(), h2);
+            assert_eq!(plain(&m.text, &alice.ids), "A=ours\nB=theirs\n");
+        }
     }
 
     #[test]

@@ -493,7 +493,55 @@ pub fn scan(input: &Input) -> Result<Vec<Finding>, ScanError> {
                 continue;
             };
             if let (Ok(Some(ho)), Ok(Some(hn))) = (header_of(&old), header_of(new)) {
-                if ho.file_id != hn.file_id {
+                let added: Vec<&str> = hn
+                    .recipients
+                    .iter()
+                    .filter(|r| !ho.recipients.contains(r))
+                    .map(String::as_str)
+                    .collect();
+                // The key changed when the id or the public commitment did; a version 1 side
+                // has no commitment, so a new key block for the same recipients counts too.
+                let key_replaced = ho.file_id != hn.file_id
+                    || match (ho.commitment, hn.commitment) {
+                        (Some(a), Some(b)) => a != b,
+                        _ => ho.wrapped != hn.wrapped && ho.recipients == hn.recipients,
+                    };
+                // Back to version 1: its recipient lines are no longer bound to the key.
+                let downgraded = hn.version < ho.version;
+                if downgraded {
+                    let path = e.path.clone();
+                    s.report(
+                        &path,
+                        1,
+                        "data-key-replaced",
+                        None,
+                        None,
+                        &format!("{HEADER_PREFIX}v{}", hn.version),
+                        format!(
+                            "the header of `{}` was downgraded to format version {}, whose recipient lines nothing authenticates",
+                            e.env, hn.version
+                        ),
+                        "restore the header from the previous commit; envault itself never writes an older version",
+                    );
+                }
+                if !added.is_empty() && !key_replaced {
+                    let path = e.path.clone();
+                    s.report(
+                        &path,
+                        1,
+                        "recipients-changed",
+                        None,
+                        None,
+                        &format!("{HEADER_PREFIX}recipient {}", added.join(" ")),
+                        format!(
+                            "`{}` gains a recipient in its header: {}",
+                            e.env,
+                            added.join(", ")
+                        ),
+                        "check that a key holder ran `envault recipients add` for someone you expect; a recipient line anyone else writes is refused by every reader",
+                    );
+                }
+                if key_replaced {
                     let id = crate::crypt::file_id_text(&hn);
                     let path = e.path.clone();
                     s.report(
@@ -502,10 +550,16 @@ pub fn scan(input: &Input) -> Result<Vec<Finding>, ScanError> {
                         "data-key-replaced",
                         None,
                         None,
-                        &format!("{HEADER_PREFIX}v1 id={id}"),
+                        &format!(
+                            "{HEADER_PREFIX}id={id} commit={}",
+                            hn.commitment_text().unwrap_or_default()
+                        ),
                         format!(
-                            "the data key of `{}` was replaced (new file id {id}): anyone who knows the public recipients can write a whole new file",
-                            e.env
+                            "the data key of `{}` was replaced (file id {id}{}): anyone who knows the public recipients can write a whole new file",
+                            e.env,
+                            hn.commitment_text()
+                                .map(|c| format!(", commitment {c}"))
+                                .unwrap_or_default()
                         ),
                         "check that this commit is a `envault recipients remove` (or a re-encryption) you expect",
                     );

@@ -1,0 +1,515 @@
+//! The trust boundary, tried as an attacker would: repository content (headers, .envault.yml,
+//! tracked symlinks, file names), pull requests merged with the driver, and endpoints named by
+//! the repository must never hand over a data key, write outside the repository, run code or
+//! send a token elsewhere. Real git, the real `age` CLI, real loopback listeners.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use common::http::{reply, Request, Response, Server};
+use common::{git, git_cmd, stderr, stdout, use_merge_driver, Project};
+
+/// An age identity made by the stock `age-keygen`: (identity file, public recipient).
+fn age_keygen(dir: &Path, name: &str) -> (std::path::PathBuf, String) {
+    let path = dir.join(name);
+    let out = Command::new("age-keygen")
+        .arg("-o")
+        .arg(&path)
+        .output()
+        .expect("age-keygen (scripts/install-peers installs the age CLI)");
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&path).unwrap();
+    let public = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .unwrap()
+        .to_owned();
+    (path, public)
+}
+
+/// Whether the stock age CLI opens the data-key block of `env_text` with `identity`.
+fn age_opens(env_text: &str, identity: &Path) -> bool {
+    let block: String = env_text
+        .lines()
+        .filter_map(|l| l.strip_prefix("#envault:key "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let mut child = Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(identity)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the age CLI");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(block.as_bytes())
+        .unwrap();
+    child.wait().unwrap().success()
+}
+
+/// The tutorial committed with prod encrypted to the user, the merge driver configured.
+fn protected_repo() -> Project {
+    let p = Project::tutorial_git();
+    p.protect();
+    git(&p, &["add", "-A"]);
+    git(&p, &["commit", "-q", "-m", "base"]);
+    use_merge_driver(&p);
+    p
+}
+
+/// `text` with a recipient line for `who` inserted after the header's first line.
+fn with_forged_recipient(text: &str, who: &str) -> String {
+    let (first, rest) = text.split_once('\n').unwrap();
+    format!("{first}\n#envault:recipient {who}\n{rest}")
+}
+
+/// Finding 1: a pull request that only adds a recipient line to prod's header. Merged with
+/// the driver while main changed the file too, at the next `recipients add`, and in CI.
+#[test]
+fn a_forged_recipient_line_never_gets_the_data_key() {
+    let p = protected_repo();
+    let outside = tempfile::tempdir().unwrap();
+    let (mallory_id, mallory) = age_keygen(outside.path(), "mallory.txt");
+    let (_, bob) = age_keygen(outside.path(), "bob.txt");
+
+    git(&p, &["checkout", "-q", "-b", "pr"]);
+    p.write(
+        ".env.prod",
+        &with_forged_recipient(&p.read(".env.prod"), &mallory),
+    );
+    git(&p, &["commit", "-q", "-am", "innocent-looking change"]);
+    git(&p, &["checkout", "-q", "main"]);
+    p.run(&["set", "--env", "prod", "LOG_LEVEL", "error"])
+        .success();
+    git(&p, &["commit", "-q", "-am", "main changes prod"]);
+
+    // CI sees it without any key.
+    let a = p.run(&["scan", "--range", "main..pr"]).code(1);
+    assert!(
+        stdout(&a).contains("recipients-changed") && stdout(&a).contains(&mallory),
+        "{}",
+        stdout(&a)
+    );
+
+    // The maintainer merges with the driver (identity available): a conflict, never a take.
+    let out = git_cmd(&p).args(["merge", "pr"]).output().unwrap();
+    assert!(!out.status.success(), "the merge must stop");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("theirs adds recipient"), "{err}");
+    let merged = p.read(".env.prod");
+    assert!(!merged.contains(&mallory), "ours is kept as it was");
+    assert!(!age_opens(&merged, &mallory_id));
+    git(&p, &["merge", "--abort"]);
+
+    // Had the line landed anyway, no key holder's command wraps the key to it.
+    git(&p, &["checkout", "-q", "pr"]);
+    let a = p
+        .run(&["recipients", "add", &bob, "--env", "prod", "--yes"])
+        .code(2);
+    assert!(
+        stderr(&a).contains("changed by someone without its data key"),
+        "{}",
+        stderr(&a)
+    );
+    assert!(!age_opens(&p.read(".env.prod"), &mallory_id));
+    p.run(&["get", "--env", "prod", "DB_PASSWORD"]).code(2);
+    p.run(&["set", "--env", "prod", "DB_PASSWORD", "new"])
+        .code(2);
+    assert!(!age_opens(&p.read(".env.prod"), &mallory_id));
+}
+
+/// Finding 1, keyless side: a maintainer without an identity merges the same pull request;
+/// header lines are never merged as text.
+#[test]
+fn without_an_identity_differing_headers_are_a_conflict() {
+    let p = protected_repo();
+    let outside = tempfile::tempdir().unwrap();
+    let (_, mallory) = age_keygen(outside.path(), "mallory.txt");
+    git(&p, &["checkout", "-q", "-b", "pr"]);
+    p.write(
+        ".env.prod",
+        &with_forged_recipient(&p.read(".env.prod"), &mallory),
+    );
+    git(&p, &["commit", "-q", "-am", "pr"]);
+    git(&p, &["checkout", "-q", "main"]);
+    // A one-key change on main, sealed under the same key (stable ciphertext elsewhere).
+    p.run(&["set", "--env", "prod", "LOG_LEVEL", "error"])
+        .success();
+    git(&p, &["commit", "-q", "-am", "main"]);
+    let id = p.path("home/.config/envault/identity.txt");
+    std::fs::rename(&id, p.path("home/id.stash")).unwrap();
+    let out = git_cmd(&p).args(["merge", "pr"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(!p.read(".env.prod").contains(&mallory));
+    // An unparseable side does not buy a line merge either.
+    git(&p, &["merge", "--abort"]);
+    git(&p, &["checkout", "-q", "pr"]);
+    p.write(".env.prod", &(p.read(".env.prod") + "NOT VALID\n"));
+    git(&p, &["commit", "-q", "-am", "pr2"]);
+    git(&p, &["checkout", "-q", "main"]);
+    let out = git_cmd(&p).args(["merge", "pr"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(!p.read(".env.prod").contains(&mallory));
+}
+
+/// Finding 7: a pull request replaces prod's data key (keeping the file id) with one it
+/// wrapped to the public recipients itself. CI reports it without any key.
+#[test]
+fn a_replaced_data_key_is_reported_without_a_key() {
+    let p = protected_repo();
+    let recipient = p
+        .read(".env.prod")
+        .lines()
+        .find_map(|l| l.strip_prefix("#envault:recipient "))
+        .unwrap()
+        .to_owned();
+    git(&p, &["checkout", "-q", "-b", "pr"]);
+    // The attacker's tools: a fresh project sealed to the same public recipient, whose header
+    // is then given the original file id.
+    let other = Project::tutorial();
+    other.write(
+        ".envault.yml",
+        &format!("{}recipients: [{recipient}]\n", other.read(".envault.yml")),
+    );
+    other.run(&["encrypt", "prod"]).success();
+    let original_id = p.read(".env.prod").lines().next().unwrap().to_owned();
+    let forged = other.read(".env.prod");
+    let (_, rest) = forged.split_once('\n').unwrap();
+    let id_part = original_id.split(' ').nth(1).unwrap();
+    let commit_part = forged.lines().next().unwrap().split(' ').nth(2).unwrap();
+    p.write(
+        ".env.prod",
+        &format!("#envault:v2 {id_part} {commit_part}\n{rest}"),
+    );
+    git(&p, &["commit", "-q", "-am", "pr"]);
+    let a = p.run(&["scan", "--range", "main..pr"]).code(1);
+    assert!(stdout(&a).contains("data-key-replaced"), "{}", stdout(&a));
+    // And a merge by a key holder is a conflict, not a silent take of the attacker's key.
+    git(&p, &["checkout", "-q", "main"]);
+    p.run(&["set", "--env", "prod", "LOG_LEVEL", "error"])
+        .success();
+    git(&p, &["commit", "-q", "-am", "main"]);
+    let out = git_cmd(&p).args(["merge", "pr"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("replaces the data key"));
+}
+
+/// Finding 2: `git install` in a repository that tracks `.gitattributes -> ~/.bashrc`
+/// and declares an env file whose name is shell code.
+#[test]
+fn git_install_never_writes_outside_or_writes_code() {
+    let outside = tempfile::tempdir().unwrap();
+    let bashrc = outside.path().join(".bashrc");
+    std::fs::write(&bashrc, "# the user's shell setup\n").unwrap();
+
+    let p = Project::tutorial_git();
+    symlink(&bashrc, p.path(".gitattributes")).unwrap();
+    let a = p.run(&["git", "install"]).code(2);
+    assert!(
+        stderr(&a).contains("outside the repository"),
+        "{}",
+        stderr(&a)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&bashrc).unwrap(),
+        "# the user's shell setup\n"
+    );
+    assert!(
+        !p.path(".git/hooks/pre-commit").exists(),
+        "nothing is half installed"
+    );
+
+    let p = Project::tutorial_git();
+    let evil = "x;touch${IFS}pwned;";
+    p.write(evil, "A=1\n");
+    p.write(
+        ".envault.yml",
+        &p.read(".envault.yml")
+            .replace("  prod: .env.prod\n", &format!("  prod: '{evil}'\n")),
+    );
+    let a = p.run(&["git", "install"]).code(2);
+    assert!(stderr(&a).contains("never writes"), "{}", stderr(&a));
+    assert!(!p.path(".gitattributes").exists());
+    assert!(!p.path(".git/hooks/pre-commit").exists());
+    assert!(!p.path("pwned").exists());
+}
+
+/// Finding 3: env and store paths that leave the repository, by name or by tracked symlink.
+#[test]
+fn environment_paths_stay_inside_the_repository() {
+    let outside = tempfile::tempdir().unwrap();
+    let npmrc = outside.path().join(".npmrc");
+    std::fs::write(
+        &npmrc,
+        "//registry.npmjs.org/:_authToken=npm_secret_token_value\n",
+    )
+    .unwrap();
+
+    // By name: relative and absolute.
+    for named in [
+        format!("{}", npmrc.display()),
+        "../../../../../../../../../../..".to_owned() + &npmrc.display().to_string(),
+    ] {
+        let p = Project::tutorial();
+        p.write(
+            ".envault.yml",
+            &p.read(".envault.yml")
+                .replace("  prod: .env.prod\n", &format!("  prod: '{named}'\n")),
+        );
+        for args in [
+            &["sync", "staging", "prod"][..],
+            &["diff", "staging", "prod", "--show-secrets"],
+            &["export", "--env", "prod"],
+            &["matrix"],
+        ] {
+            let a = p.run(args).code(2);
+            let out = format!("{}{}", stdout(&a), stderr(&a));
+            assert!(out.contains("outside the repository"), "{args:?}: {out}");
+            assert!(!out.contains("npm_secret"), "{args:?}: {out}");
+        }
+    }
+    // By a tracked symlink.
+    let p = Project::tutorial();
+    std::fs::remove_file(p.path(".env.prod")).unwrap();
+    symlink(&npmrc, p.path(".env.prod")).unwrap();
+    let a = p.run(&["sync", "staging", "prod"]).code(2);
+    assert!(
+        stderr(&a).contains("outside the repository"),
+        "{}",
+        stderr(&a)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&npmrc).unwrap(),
+        "//registry.npmjs.org/:_authToken=npm_secret_token_value\n"
+    );
+    // A symlink inside the repository is fine.
+    std::fs::remove_file(p.path(".env.prod")).unwrap();
+    std::fs::create_dir(p.path("envs")).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tutorial/.env.prod"),
+        p.path("envs/prod.env"),
+    )
+    .unwrap();
+    symlink("envs/prod.env", p.path(".env.prod")).unwrap();
+    p.run(&["diff", "staging", "prod"]).code(1);
+
+    // A file store outside the repository.
+    let p = Project::tutorial();
+    p.write(
+        ".envault.yml",
+        &format!(
+            "{}stores:\n  local: {{type: file, path: '{}'}}\n",
+            p.read(".envault.yml"),
+            outside.path().join("x.age").display()
+        ),
+    );
+    let a = p.run(&["store", "list"]).code(2);
+    assert!(
+        stderr(&a).contains("outside the repository"),
+        "{}",
+        stderr(&a)
+    );
+    assert!(!outside.path().join("x.age").exists());
+
+    // The user may allow a folder in their own config.
+    let p = Project::tutorial();
+    let shared = outside.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::copy(p.path(".env.prod"), shared.join(".env.prod")).unwrap();
+    p.write(
+        ".envault.yml",
+        &p.read(".envault.yml").replace(
+            "  prod: .env.prod\n",
+            &format!("  prod: '{}'\n", shared.join(".env.prod").display()),
+        ),
+    );
+    p.run(&["diff", "staging", "prod"]).code(2);
+    std::fs::create_dir_all(p.path("home/.config/envault")).unwrap();
+    p.write(
+        "home/.config/envault/allowed-paths",
+        &format!("{}\n", shared.display()),
+    );
+    p.run(&["diff", "staging", "prod"]).code(1);
+}
+
+/// Outside a repository, a configuration planted by another user (or above the home folder)
+/// configures nothing.
+#[test]
+fn configs_others_could_have_planted_are_ignored() {
+    use std::os::unix::fs::PermissionsExt;
+    let top = tempfile::tempdir().unwrap();
+    let home = top.path().join("home");
+    let work = home.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(top.path().join(".envault.yml"), common::TUTORIAL_CONFIG).unwrap();
+    let run = |args: &[&str]| {
+        assert_cmd::Command::cargo_bin("envault")
+            .unwrap()
+            .current_dir(&work)
+            .env("HOME", &home)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env_remove("ENVAULT_CONFIG")
+            .env_remove("XDG_CONFIG_HOME")
+            .args(args)
+            .assert()
+    };
+    // Above the home folder: not found.
+    let a = run(&["diff", "dev", "prod"]).code(2);
+    assert!(
+        stderr(&a).contains("no .envault.yml found"),
+        "{}",
+        stderr(&a)
+    );
+    // Writable by others: ignored, and said why.
+    let planted = work.join(".envault.yml");
+    std::fs::write(&planted, common::TUTORIAL_CONFIG).unwrap();
+    std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let a = run(&["diff", "dev", "prod"]).code(2);
+    assert!(
+        stderr(&a).contains("other users may write it"),
+        "{}",
+        stderr(&a)
+    );
+    // A symlink: ignored.
+    std::fs::remove_file(&planted).unwrap();
+    symlink(top.path().join(".envault.yml"), &planted).unwrap();
+    let a = run(&["diff", "dev", "prod"]).code(2);
+    assert!(stderr(&a).contains("symlink"), "{}", stderr(&a));
+}
+
+/// A listener on a loopback port that counts connections and answers 200 `{}`.
+fn counting_listener() -> (String, Arc<AtomicUsize>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://127.0.0.1:{}", l.local_addr().unwrap().port());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            h.fetch_add(1, Ordering::SeqCst);
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}");
+        }
+    });
+    (url, hits)
+}
+
+/// Finding 5: a loopback address named by the repository gets no token.
+#[test]
+fn a_local_listener_named_by_the_repository_gets_no_token() {
+    let (url, hits) = counting_listener();
+    for store in [
+        format!("{{type: vault, address: '{url}', path: app/prod}}"),
+        format!("{{type: doppler, project: p, config: c, api_url: '{url}'}}"),
+        format!("{{type: onepassword, vault: v, item: i, connect_host: '{url}'}}"),
+    ] {
+        let p = Project::tutorial();
+        p.write(
+            ".envault.yml",
+            &format!("{}stores:\n  s: {store}\n", p.read(".envault.yml")),
+        );
+        let a = p
+            .cmd()
+            .env("VAULT_TOKEN", "hvs.secret-token")
+            .env("DOPPLER_TOKEN", "dp.st.secret")
+            .env("OP_CONNECT_TOKEN", "op-secret")
+            .env_remove("VAULT_ADDR")
+            .env_remove("OP_CONNECT_HOST")
+            .env_remove("ENVAULT_TRUSTED_ENDPOINTS")
+            .args(["store", "list"])
+            .assert()
+            .code(2);
+        assert!(stderr(&a).contains("not trusted"), "{}", stderr(&a));
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "no connection was made");
+}
+
+/// Finding 4: a trusted Vault answers 307 to an origin the trust rule refuses; the token and
+/// the secret's path must not follow (KV v1 and v2).
+#[test]
+fn vault_redirects_are_not_followed_with_the_token() {
+    let (evil, evil_hits) = counting_listener();
+    let target = evil.clone();
+    let trusted = Server::start(move |r: &Request| -> Response {
+        let mut resp = reply(307, serde_json::Value::Null);
+        resp.headers
+            .push(("Location".into(), format!("{target}{}", r.target)));
+        resp
+    });
+    for kv in ["1", "2"] {
+        let p = Project::tutorial();
+        p.write(
+            ".envault.yml",
+            &format!(
+                "{}stores:\n  v: {{type: vault, address: '{}', path: app/prod, kv_version: {kv}}}\n",
+                p.read(".envault.yml"),
+                trusted.url
+            ),
+        );
+        let a = p
+            .cmd()
+            .env("VAULT_TOKEN", "hvs.secret-token")
+            .env("VAULT_ADDR", &trusted.url)
+            .args(["store", "pull", "prod", "--store", "v"])
+            .assert()
+            .code(2);
+        assert!(!stderr(&a).contains("hvs.secret-token"));
+    }
+    assert!(
+        !trusted.requests().is_empty(),
+        "the trusted server was asked"
+    );
+    assert_eq!(
+        evil_hits.load(Ordering::SeqCst),
+        0,
+        "nothing followed the redirect"
+    );
+}
+
+/// A pull request downgrades prod's header to version 1 (whose recipient lines nothing
+/// authenticates), keeping the key block: CI reports it without a key.
+#[test]
+fn a_downgraded_header_is_reported() {
+    let p = protected_repo();
+    git(&p, &["checkout", "-q", "-b", "pr"]);
+    let text = p.read(".env.prod");
+    let first = text.lines().next().unwrap();
+    let v1_first = first
+        .replace("#envault:v2 ", "#envault:v1 ")
+        .split(" commit=")
+        .next()
+        .unwrap()
+        .to_owned();
+    let downgraded: String = text
+        .lines()
+        .filter(|l| !l.starts_with("#envault:mac "))
+        .map(|l| {
+            if l == first {
+                v1_first.clone()
+            } else {
+                l.to_owned()
+            }
+        })
+        .map(|l| l + "\n")
+        .collect();
+    p.write(".env.prod", &downgraded);
+    git(&p, &["commit", "-q", "-am", "pr"]);
+    let a = p.run(&["scan", "--range", "main..pr"]).code(1);
+    assert!(
+        stdout(&a).contains("downgraded to format version 1"),
+        "{}",
+        stdout(&a)
+    );
+}
