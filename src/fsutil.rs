@@ -1,11 +1,20 @@
 //! Reading files with a snapshot, and writing them atomically without losing anything: temp
 //! file beside the target, fsync, keep mode and owner, refuse if the file changed since it was
 //! read, rename, fsync the folder. Symlinked files are written through to their target.
+//!
+//! Concurrent envault processes take turns: the first read (or write) of a file takes an
+//! advisory lock (flock) on the folder that really holds it and keeps it until the process
+//! ends, so a read-modify-write is never interleaved with another's. A folder lock rather than
+//! a lock file beside each target leaves nothing behind in the work tree, and the files of one
+//! folder (.env.dev, .env.prod) are one lock, so two commands cannot take them in opposite
+//! orders. Commands that only read take shared locks.
 
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 /// An I/O failure, naming the file and what was being done.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +28,8 @@ pub enum FsError {
     },
     #[error("{} changed on disk since envault read it; nothing was written", .path.display())]
     Changed { path: PathBuf },
+    #[error("another envault process has held the lock on {} for {} s; nothing was written", .path.display(), LOCK_TIMEOUT.as_secs())]
+    Locked { path: PathBuf },
 }
 
 impl FsError {
@@ -27,6 +38,9 @@ impl FsError {
             FsError::Changed { .. } => {
                 Some("run the command again to work on the current contents")
             }
+            FsError::Locked { .. } => Some(
+                "wait for the other envault command (an `envault edit` session, a long store pull) to finish, then run this one again",
+            ),
             FsError::Io { .. } => None,
         }
     }
@@ -85,9 +99,99 @@ impl Snapshot {
     }
 }
 
+/// How long a process waits for another's lock before it gives up.
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Whether this process takes its folder locks shared (it only reads) or exclusive (it may
+/// write what it reads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    Shared,
+    Exclusive,
+}
+
+static MODE: Mutex<LockMode> = Mutex::new(LockMode::Exclusive);
+/// The folder locks this process holds, with their mode.
+static HELD: Mutex<Vec<(PathBuf, LockMode, fs::File)>> = Mutex::new(Vec::new());
+/// Called once when a lock has been waited for a second (the CLI says so on stderr).
+static ON_WAIT: OnceLock<fn(&Path)> = OnceLock::new();
+
+/// Sets the mode of the locks this process takes from now on (exclusive by default).
+pub fn set_lock_mode(mode: LockMode) {
+    *MODE.lock().unwrap_or_else(|e| e.into_inner()) = mode;
+}
+
+/// Registers what to do when a lock has been waited for a second.
+pub fn on_lock_wait(notice: fn(&Path)) {
+    let _ = ON_WAIT.set(notice);
+}
+
+/// Gives up every lock this process holds (before waiting on a person, as `edit` does: the
+/// changed-since-read check still guards its write).
+pub fn release_locks() {
+    HELD.lock().unwrap_or_else(|e| e.into_inner()).clear();
+}
+
+/// Takes, once per process, the lock of the folder that really holds `path` in `mode` (a
+/// shared lock held already is upgraded for a write). A folder that does not exist yet holds
+/// nothing to protect. File systems without locks are used without them.
+fn lock_folder_of(path: &Path, mode: LockMode) -> Result<(), FsError> {
+    use rustix::fs::{flock, FlockOperation};
+    let target = resolve(path)?;
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let Ok(dir) = fs::canonicalize(&dir) else {
+        return Ok(());
+    };
+    let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
+    let existing = held.iter().position(|(d, _, _)| *d == dir);
+    if let Some(i) = existing {
+        if held[i].1 == LockMode::Exclusive || mode == LockMode::Shared {
+            return Ok(());
+        }
+    }
+    let file = match existing {
+        Some(i) => held.remove(i).2,
+        None => fs::File::open(&dir).map_err(io_err("open the folder", &dir))?,
+    };
+    let op = match mode {
+        LockMode::Shared => FlockOperation::NonBlockingLockShared,
+        LockMode::Exclusive => FlockOperation::NonBlockingLockExclusive,
+    };
+    let start = Instant::now();
+    let mut told = false;
+    loop {
+        match flock(&file, op) {
+            Ok(()) => break,
+            Err(e) if e == rustix::io::Errno::WOULDBLOCK || e == rustix::io::Errno::INTR => {
+                let waited = start.elapsed();
+                if waited >= LOCK_TIMEOUT {
+                    return Err(FsError::Locked { path: dir });
+                }
+                if !told && waited >= Duration::from_secs(1) {
+                    told = true;
+                    if let Some(notice) = ON_WAIT.get() {
+                        notice(&dir);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            // No locks on this file system (some network mounts): the changed-since-read
+            // check still refuses to overwrite another's write.
+            Err(_) => return Ok(()),
+        }
+    }
+    held.push((dir, mode, file));
+    Ok(())
+}
+
 /// Reads `path`: its snapshot and contents; a missing file is "absent", any other failure an
-/// error.
+/// error. Takes the lock of its folder first (see the module's documentation).
 pub fn read(path: &Path) -> Result<(Snapshot, Option<Vec<u8>>), FsError> {
+    let mode = *MODE.lock().unwrap_or_else(|e| e.into_inner());
+    lock_folder_of(path, mode)?;
     let bytes = read_optional(path)?;
     Ok((Snapshot::new(path, bytes.as_deref()), bytes))
 }
@@ -140,6 +244,22 @@ pub fn write_atomic_mode(snap: &Snapshot, contents: &[u8], new_mode: u32) -> Res
     }])
 }
 
+/// [`write_atomic`] for contents that must be private whatever the file's mode was (secrets
+/// written in clear): the file ends up 0600, with no moment at another mode.
+pub fn write_atomic_private(snap: &Snapshot, contents: &[u8]) -> Result<(), FsError> {
+    use std::os::unix::fs::PermissionsExt;
+    let w = FileWrite {
+        snapshot: snap,
+        contents,
+        new_mode: 0o600,
+    };
+    let st = stage(&w)?;
+    fs::set_permissions(st.tmp.path(), fs::Permissions::from_mode(0o600))
+        .map_err(io_err("set permissions on a temporary file in", &st.dir))?;
+    let mut done = Vec::new();
+    replace(snap, st, &mut done)
+}
+
 /// One file of a group write.
 pub struct FileWrite<'a> {
     pub snapshot: &'a Snapshot,
@@ -175,6 +295,7 @@ pub fn write_all_atomic(writes: &[FileWrite]) -> Result<(), FsError> {
 
 fn stage(w: &FileWrite) -> Result<Staged, FsError> {
     use std::os::unix::fs::PermissionsExt;
+    lock_folder_of(&w.snapshot.path, LockMode::Exclusive)?;
     let target = resolve(&w.snapshot.path)?;
     let dir = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_owned(),

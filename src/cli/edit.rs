@@ -61,6 +61,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                 .filter(|v| !v.trim().is_empty())
         })
         .unwrap_or_else(|| "vi".into());
+    // A person may keep the editor open for long: other envault commands must not wait on
+    // this one meanwhile. The write below still refuses if the file changed since it was read.
+    crate::fsutil::release_locks();
     let status = Command::new("sh")
         .arg("-c")
         .arg(format!("{editor} \"$1\""))
