@@ -205,6 +205,60 @@ pub fn kind_from_name(key: &str) -> Option<SecretKind> {
 }
 
 /// The kind implied by a value: a URL whose user-info carries a password.
+/// Whether a variable makes the program it is given to run other code, or load code from
+/// elsewhere: the dynamic loader's (`LD_*`, `DYLD_*`), interpreters' start-up hooks and module
+/// paths, shells' start-up files, git's and ssh's helper commands, pagers' preprocessors, and
+/// `PATH` itself. An env file is repository content: it must not decide what code runs.
+pub fn controls_execution(name: &str) -> bool {
+    const NAMES: &[&str] = &[
+        "PATH",
+        "IFS",
+        "BASH_ENV",
+        "ENV",
+        "SHELLOPTS",
+        "BASHOPTS",
+        "PS4",
+        "PROMPT_COMMAND",
+        "NODE_OPTIONS",
+        "NODE_PATH",
+        "PYTHONSTARTUP",
+        "PYTHONPATH",
+        "PYTHONHOME",
+        "PYTHONUSERBASE",
+        "PERL5OPT",
+        "PERL5LIB",
+        "PERLLIB",
+        "PERL5DB",
+        "RUBYOPT",
+        "RUBYLIB",
+        "JAVA_TOOL_OPTIONS",
+        "_JAVA_OPTIONS",
+        "JDK_JAVA_OPTIONS",
+        "GIT_SSH",
+        "GIT_SSH_COMMAND",
+        "GIT_ASKPASS",
+        "GIT_EXEC_PATH",
+        "GIT_EXTERNAL_DIFF",
+        "GIT_PROXY_COMMAND",
+        "GIT_PAGER",
+        "GIT_EDITOR",
+        "GIT_TEMPLATE_DIR",
+        "SSH_ASKPASS",
+        "PAGER",
+        "LESSOPEN",
+        "LESSCLOSE",
+        "EDITOR",
+        "VISUAL",
+        "GCONV_PATH",
+        "HOSTALIASES",
+        "LOCALDOMAIN",
+        "RES_OPTIONS",
+        "TMPDIR",
+    ];
+    const PREFIXES: &[&str] = &["LD_", "DYLD_", "BASH_FUNC_", "GIT_CONFIG"];
+    NAMES.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
 pub fn kind_from_value(value: &str) -> Option<SecretKind> {
     url_password(value).map(|_| SecretKind::DatabaseUrl)
 }

@@ -118,3 +118,44 @@ fn exit_status_and_signals_are_the_programs() {
         stderr(&a)
     );
 }
+
+/// An env file (repository content) must not choose code the program runs: a `BASH_ENV` that
+/// makes `bash -c` source a script, an `LD_PRELOAD`, a `PATH` putting a planted `ls` first.
+#[test]
+fn env_files_cannot_make_the_program_run_their_code() {
+    let p = Project::tutorial();
+    p.write("evil.sh", "touch pwned\n");
+    for (line, program) in [
+        ("BASH_ENV=./evil.sh", vec!["bash", "-c", "true"]),
+        ("LD_PRELOAD=./evil.so", vec!["true"]),
+        ("PATH=.:/usr/bin:/bin", vec!["true"]),
+        ("NODE_OPTIONS='--require ./evil.js'", vec!["true"]),
+        ("GIT_SSH_COMMAND=./evil.sh", vec!["true"]),
+    ] {
+        let original = p.read(".env.prod");
+        p.write(".env.prod", &format!("{original}{line}\n"));
+        let mut args = vec!["run", "--env", "prod", "--"];
+        args.extend(&program);
+        let a = p.run(&args).code(2);
+        let key = line.split('=').next().unwrap();
+        assert!(
+            stderr(&a).contains(&format!(
+                ".env.prod:7: {key} would let the env file choose code"
+            )),
+            "{}",
+            stderr(&a)
+        );
+        assert!(!p.path("pwned").exists());
+        p.write(".env.prod", &original);
+    }
+    // Allowed by name in the user's own config, it is passed on.
+    p.write(".env.prod", &(p.read(".env.prod") + "BASH_ENV=./evil.sh\n"));
+    std::fs::create_dir_all(p.path("home/.config/envault")).unwrap();
+    p.write(
+        "home/.config/envault/run-allowed-variables",
+        "BASH_ENV  # my own project\n",
+    );
+    p.run(&["run", "--env", "prod", "--", "bash", "-c", "true"])
+        .success();
+    assert!(p.path("pwned").exists());
+}

@@ -12,7 +12,9 @@ use crate::source;
 /// signals are its own. Encrypted environments are decrypted with your identities. `$VAR` and
 /// `${VAR}` expand as dotenvy does (never inside single quotes). Variables already set in the
 /// environment win unless --override; a later --env wins over an earlier one.
-/// ENVAULT_IDENTITY_KEY is never passed on.
+/// ENVAULT_IDENTITY_KEY is never passed on. Variables that make a program run other code
+/// (LD_PRELOAD, NODE_OPTIONS, BASH_ENV, PATH…) are refused when an env file sets them, unless
+/// ~/.config/envault/run-allowed-variables names them.
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Examples:\n  envault run --env prod -- ./server --port 8080\n  envault run --env dev --env local -- npm test\n  envault run --env prod --override -- env"
@@ -36,8 +38,34 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     }
     let process = |name: &str| std::env::var(name).ok();
     let mut values: Vec<(String, String)> = Vec::new();
+    // Repository content must not choose the code the program runs: variables such as
+    // LD_PRELOAD or NODE_OPTIONS from an env file are refused unless you allowed them by name
+    // in your own config.
+    let allowed: Vec<String> = super::crypt::config_file("run-allowed-variables")
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim().to_owned())
+        .filter(|l| !l.is_empty())
+        .collect();
     for name in &args.envs {
         let mut l = source::load_env(&config, name, false)?;
+        if let Some(e) = l.doc.entries().find(|e| {
+            crate::classify::controls_execution(e.key()) && !allowed.iter().any(|a| a == e.key())
+        }) {
+            return Err(hinted(
+                format!(
+                    "{}:{}: {} would let the env file choose code the program runs; nothing was run",
+                    l.path().display(),
+                    e.line(),
+                    e.key()
+                ),
+                format!(
+                    "set {} in your own shell instead, or, if the file is yours, allow it by name in ~/.config/envault/run-allowed-variables",
+                    e.key()
+                ),
+            ));
+        }
         super::crypt::decrypt_for_reading(ctx, &mut l, Some(&config.plaintext_keys))?;
         // The process environment wins inside expansion too, unless overriding.
         let lookup = |n: &str| {
