@@ -704,7 +704,7 @@ fn html_escape(s: &str) -> String {
     o
 }
 
-const MATRIX_CSS: &str = "body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}h1{font-size:1.3em}\
+const MATRIX_CSS: &str = ".warning{color:#b00020}body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}h1{font-size:1.3em}\
 table{border-collapse:collapse}th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;font-family:ui-monospace,monospace;font-size:13px}\
 th{background:#f4f4f4;cursor:pointer;user-select:none}th.sorted-asc::after{content:' ▲'}th.sorted-desc::after{content:' ▼'}\
 tr.group td{background:#fafafa;font-weight:bold;font-family:system-ui,sans-serif}\
@@ -730,7 +730,14 @@ apply();document.body.dataset.ready='1';})();"#;
 /// One self-contained HTML page (inline style and script, nothing from the network) with the
 /// same table, sortable by any column and filterable by key and drift. `#filter=DB_&drift=1`
 /// in the URL presets the filters.
-pub fn matrix_html(m: &crate::matrix::Matrix, title: &str) -> String {
+/// The self-contained HTML report; `shows_secrets` when secret values are in it (the page then
+/// says so instead of claiming they are masked).
+pub fn matrix_html(m: &crate::matrix::Matrix, title: &str, shows_secrets: bool) -> String {
+    let masking = if shows_secrets {
+        "<strong class=\"warning\">This page shows secret values in clear: keep it private, never publish it as a CI artifact.</strong>"
+    } else {
+        "Secret values are masked."
+    };
     let mut rows = String::new();
     let mut group = None;
     for r in &m.rows {
@@ -772,7 +779,7 @@ pub fn matrix_html(m: &crate::matrix::Matrix, title: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
 <meta name=\"viewport\" content=\"width=device-width\"><style>{MATRIX_CSS}</style></head><body>\n\
-<h1>{t}</h1>\n<p>{n} keys, {drift} with drift, across {e} environments. Secret values are masked.</p>\n\
+<h1>{t}</h1>\n<p>{n} keys, {drift} with drift, across {e} environments. {masking}</p>\n\
 <div class=\"controls\"><input id=\"filter\" type=\"search\" placeholder=\"Filter keys\" aria-label=\"Filter keys\">\
 <label><input id=\"drift\" type=\"checkbox\"> only keys with drift</label> <span id=\"count\">{n}</span> shown</div>\n\
 <p class=\"legend\"><span>= same as another environment</span><span>≠ differs from every other</span><span>· only here</span><span>— missing</span><span>? encrypted, not compared</span></p>\n\

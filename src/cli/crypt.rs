@@ -57,16 +57,39 @@ pub struct DecryptArgs {
     yes: bool,
 }
 
-pub fn config_dir() -> PathBuf {
-    match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
-        Some(d) => PathBuf::from(d).join("envault"),
-        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".config/envault"),
+/// The user's home folder: `HOME`, else the password database. Never a relative path: with
+/// no home, paths under it would land in the current folder, inside a repository whose
+/// content could then pose as the user's own config.
+pub fn home_dir() -> Option<PathBuf> {
+    std::env::home_dir().filter(|p| p.is_absolute())
+}
+
+/// An XDG base folder (`XDG_CONFIG_HOME`…) if set to an absolute path, else `default` under
+/// the home folder; `envault` below it.
+pub fn xdg_dir(var: &str, default: &str) -> Option<PathBuf> {
+    match std::env::var_os(var)
+        .map(PathBuf::from)
+        .filter(|d| d.is_absolute())
+    {
+        Some(d) => Some(d.join("envault")),
+        None => home_dir().map(|h| h.join(default).join("envault")),
     }
 }
 
+/// The user's envault config folder (`$XDG_CONFIG_HOME/envault`, `~/.config/envault`); `None`
+/// when there is no home folder.
+pub fn config_dir() -> Option<PathBuf> {
+    xdg_dir("XDG_CONFIG_HOME", ".config")
+}
+
+/// A file in the user's config folder, when there is one.
+pub fn config_file(name: &str) -> Option<PathBuf> {
+    config_dir().map(|d| d.join(name))
+}
+
 /// The default identity file.
-pub fn default_identity() -> PathBuf {
-    config_dir().join("identity.txt")
+pub fn default_identity() -> Option<PathBuf> {
+    config_file("identity.txt")
 }
 
 fn read_identity_file(path: &Path, required: bool) -> anyhow::Result<Option<Identities>> {
@@ -106,10 +129,14 @@ pub fn load_identities(ctx: &Ctx) -> anyhow::Result<Identities> {
             ids.extend(Identities::parse(&key, "ENVAULT_IDENTITY_KEY")?);
         }
     }
-    if let Some(found) = read_identity_file(&default_identity(), false)? {
-        ids.extend(found);
+    if let Some(path) = default_identity() {
+        if let Some(found) = read_identity_file(&path, false)? {
+            ids.extend(found);
+        }
     }
-    let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_default());
+    let Some(home) = home_dir() else {
+        return Ok(ids);
+    };
     for name in ["id_ed25519", "id_rsa"] {
         // SSH keys are a fallback: one that cannot be used (passphrase-protected) is skipped.
         if let Ok(text) = std::fs::read_to_string(home.join(".ssh").join(name)) {
@@ -122,10 +149,15 @@ pub fn load_identities(ctx: &Ctx) -> anyhow::Result<Identities> {
 }
 
 pub fn keygen(ctx: &Ctx, args: KeygenArgs) -> anyhow::Result<u8> {
-    let path = args
-        .output
-        .map(|p| ctx.cwd.join(p))
-        .unwrap_or_else(default_identity);
+    let path = match args.output {
+        Some(p) => ctx.cwd.join(p),
+        None => default_identity().ok_or_else(|| {
+            hinted(
+                "cannot find your home folder, so there is no default place for your identity",
+                "set HOME (or XDG_CONFIG_HOME), or pass --output FILE outside any repository",
+            )
+        })?,
+    };
     if path.exists() {
         return Err(hinted(
             format!("{} already exists; an identity is never overwritten", path.display()),
@@ -460,8 +492,9 @@ pub fn decrypt(ctx: &Ctx, args: DecryptArgs) -> anyhow::Result<u8> {
     if args.stdout {
         emit(&text)?;
     } else {
-        fsutil::write_atomic(&l.snapshot, text.as_bytes())?;
-        emit(&format!("{label}: written in clear\n"))?;
+        // Secrets in clear: private (0600) whatever the file's mode was.
+        fsutil::write_atomic_private(&l.snapshot, text.as_bytes())?;
+        emit(&format!("{label}: written in clear (mode 0600)\n"))?;
     }
     Ok(0)
 }

@@ -60,16 +60,27 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             output::matrix_text(&m, args.only_drift, paint)
         }
         MatrixFormat::Json => output::matrix_json(&m, args.only_drift),
-        MatrixFormat::Html => {
-            output::matrix_html(&m, &format!("envault matrix: {}", config.project))
-        }
+        MatrixFormat::Html => output::matrix_html(
+            &m,
+            &format!("envault matrix: {}", config.project),
+            args.show_secrets,
+        ),
     };
     match &args.output {
         Some(path) => {
             let path = ctx.cwd.join(path);
             let (snap, _) = fsutil::read(&path)?;
-            fsutil::write_atomic_mode(&snap, text.as_bytes(), 0o644)?;
-            eprintln!("Wrote {}.", ctx.display_path(&path));
+            if args.show_secrets {
+                // Secret values in clear: private, whatever mode an earlier report had.
+                fsutil::write_atomic_private(&snap, text.as_bytes())?;
+                eprintln!(
+                    "Wrote {} (mode 0600: it holds secret values).",
+                    ctx.display_path(&path)
+                );
+            } else {
+                fsutil::write_atomic_mode(&snap, text.as_bytes(), 0o644)?;
+                eprintln!("Wrote {}.", ctx.display_path(&path));
+            }
         }
         None => emit(&text)?,
     }

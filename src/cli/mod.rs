@@ -212,31 +212,22 @@ impl Ctx {
     /// Finds the configuration for the current folder (never above the home folder outside a
     /// repository).
     fn discover_config(&self) -> Result<std::path::PathBuf, ConfigError> {
-        let home = std::env::var_os("HOME")
-            .filter(|h| !h.is_empty())
-            .map(std::path::PathBuf::from);
-        Config::discover(&self.cwd, home.as_deref())
+        Config::discover(&self.cwd, crypt::home_dir().as_deref())
     }
 
     /// Reads the configuration at `path`, its files confined to its repository, envault's own
     /// data folder (`$XDG_DATA_HOME/envault`, for `file` stores), and the folders the user
     /// allowed in their own config (`allowed-paths`, one absolute folder a line).
     fn load_config_at(&self, path: &std::path::Path) -> Result<Config, ConfigError> {
-        let mut allowed: Vec<std::path::PathBuf> =
-            std::fs::read_to_string(crypt::config_dir().join("allowed-paths"))
-                .unwrap_or_default()
-                .lines()
-                .map(|l| l.split('#').next().unwrap_or("").trim())
-                .filter(|l| !l.is_empty())
-                .map(std::path::PathBuf::from)
-                .collect();
-        let data_home = match std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
-            Some(d) => Some(std::path::PathBuf::from(d)),
-            None => std::env::var_os("HOME")
-                .filter(|h| !h.is_empty())
-                .map(|h| std::path::PathBuf::from(h).join(".local/share")),
-        };
-        allowed.extend(data_home.map(|d| d.join("envault")));
+        let mut allowed: Vec<std::path::PathBuf> = crypt::config_file("allowed-paths")
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default()
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or("").trim())
+            .filter(|l| !l.is_empty())
+            .map(std::path::PathBuf::from)
+            .collect();
+        allowed.extend(crypt::xdg_dir("XDG_DATA_HOME", ".local/share"));
         let mut config = Config::load_allowing(path, &allowed)?;
         // Name env files as users see them from here (`.env.prod`, not an absolute path).
         for env in config.environments.values_mut() {
@@ -307,6 +298,34 @@ pub fn main() -> ExitCode {
         no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
         term_dumb: std::env::var_os("TERM").is_some_and(|v| v == "dumb"),
     };
+    // Commands that only read take shared folder locks; the others exclusive ones, from their
+    // first read to their last write (fsutil).
+    let read_only = matches!(
+        cli.command,
+        Command::Diff(_)
+            | Command::DiffFiles(_)
+            | Command::Run(_)
+            | Command::Textconv(_)
+            | Command::Log(_)
+            | Command::Scan(_)
+            | Command::Matrix(_)
+            | Command::Get(_)
+            | Command::Export(_)
+            | Command::Completions(_)
+            | Command::Man(_)
+    );
+    crate::fsutil::set_lock_mode(if read_only {
+        crate::fsutil::LockMode::Shared
+    } else {
+        crate::fsutil::LockMode::Exclusive
+    });
+    crate::fsutil::on_lock_wait(|dir| {
+        eprintln!(
+            "envault: waiting for another envault command that holds {} (up to {} s)…",
+            dir.display(),
+            crate::fsutil::LOCK_TIMEOUT.as_secs()
+        );
+    });
     let result = match cli.command {
         Command::Init(a) => init::run(&ctx, a),
         Command::Diff(a) => diff::run_envs(&ctx, a),

@@ -141,17 +141,17 @@ fn describe(key: &str, format: Format, class: &Classification, from_config: bool
     format!("{what} ({why})")
 }
 
-fn state_dir() -> PathBuf {
-    match std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
-        Some(d) => PathBuf::from(d).join("envault"),
-        None => {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".local/state/envault")
-        }
-    }
+fn state_dir() -> anyhow::Result<PathBuf> {
+    super::crypt::xdg_dir("XDG_STATE_HOME", ".local/state").ok_or_else(|| {
+        hinted(
+            "cannot find your home folder, so there is no place for rotation backups",
+            "set HOME (or XDG_STATE_HOME)",
+        )
+    })
 }
 
-fn rotations_dir() -> PathBuf {
-    state_dir().join("rotations")
+fn rotations_dir() -> anyhow::Result<PathBuf> {
+    Ok(state_dir()?.join("rotations"))
 }
 
 /// Saves the values a rotation replaces; returns the backup's path.
@@ -186,7 +186,7 @@ fn save_backup(
             }
         }
     }
-    let dir = rotations_dir();
+    let dir = rotations_dir()?;
     create_private_dir(&dir)?;
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -412,7 +412,7 @@ fn commit(
 
 /// A path under the home folder written as `~/…`.
 fn home_relative(path: &Path) -> String {
-    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let home = super::crypt::home_dir();
     match home.as_deref().and_then(|h| path.strip_prefix(h).ok()) {
         Some(rest) => format!("~/{}", rest.display()),
         None => path.display().to_string(),
@@ -554,7 +554,7 @@ fn confirm(question: &str) -> anyhow::Result<bool> {
 
 /// Restores the values of the newest rotation backup.
 fn undo(ctx: &Ctx, force: bool) -> anyhow::Result<u8> {
-    let dir = rotations_dir();
+    let dir = rotations_dir()?;
     let mut backups: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map(|rd| {
             rd.filter_map(|e| e.ok().map(|e| e.path()))

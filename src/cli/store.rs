@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::crypt::{config_dir, default_identity, load_identities};
+use super::crypt::{default_identity, load_identities};
 use super::sync::{apply_and_write, make_plan, print_plan, PlanArgs};
 use super::{emit, hinted, warn, Ctx, Format};
 use crate::config::{Config, StoreSpec};
@@ -109,12 +109,14 @@ pub struct TrustArgs {
     store: String,
 }
 
-fn trust_file() -> PathBuf {
-    config_dir().join("trusted-endpoints")
+fn trust_file() -> Option<PathBuf> {
+    super::crypt::config_file("trusted-endpoints")
 }
 
 fn load_trust() -> Trust {
-    let text = std::fs::read_to_string(trust_file()).unwrap_or_default();
+    let text = trust_file()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default();
     let env = std::env::var("ENVAULT_TRUSTED_ENDPOINTS").unwrap_or_default();
     Trust::new(&text, &env)
 }
@@ -177,7 +179,7 @@ async fn open(ctx: &Ctx, config: &Config, name: &str) -> anyhow::Result<Store> {
     let mut recipients: Vec<String> = Vec::new();
     if matches!(spec, StoreSpec::File { .. }) {
         for p in [
-            Some(default_identity()),
+            default_identity(),
             std::env::var_os("ENVAULT_IDENTITY").map(PathBuf::from),
         ]
         .into_iter()
@@ -201,9 +203,7 @@ async fn open(ctx: &Ctx, config: &Config, name: &str) -> anyhow::Result<Store> {
         recipients,
         config_dir: config.path.parent().map(PathBuf::from).unwrap_or_default(),
         root: config.root.clone(),
-        home: std::env::var_os("HOME")
-            .filter(|h| !h.is_empty())
-            .map(PathBuf::from),
+        home: super::crypt::home_dir(),
     };
     Ok(store::open(name, spec, &cx).await?)
 }
@@ -517,7 +517,12 @@ pub fn trust(ctx: &Ctx, args: TrustArgs) -> anyhow::Result<u8> {
             "fix the store's endpoint in .envault.yml",
         )
     })?;
-    let path = trust_file();
+    let path = trust_file().ok_or_else(|| {
+        hinted(
+            "cannot find your home folder, so there is no place to record trust",
+            "set HOME (or XDG_CONFIG_HOME), or list the endpoint in ENVAULT_TRUSTED_ENDPOINTS",
+        )
+    })?;
     let (snap, bytes) = fsutil::read(&path)?;
     let mut text = bytes
         .map(|b| String::from_utf8_lossy(&b).into_owned())

@@ -97,11 +97,10 @@ impl Repo {
     pub fn hooks_dir(&self) -> PathBuf {
         match self.config_get("core.hooksPath") {
             Some(p) if !p.is_empty() => {
-                let p = match p.strip_prefix("~/") {
-                    Some(rest) => {
-                        PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(rest)
-                    }
-                    None => PathBuf::from(p),
+                let home = std::env::home_dir().filter(|h| h.is_absolute());
+                let p = match (p.strip_prefix("~/"), home) {
+                    (Some(rest), Some(home)) => home.join(rest),
+                    _ => PathBuf::from(p),
                 };
                 self.root().join(p)
             }

@@ -93,20 +93,18 @@ impl Vault {
         trust.check(&named, &address, &[env_addr])?;
         let token = match std::env::var("VAULT_TOKEN").ok().filter(|t| !t.is_empty()) {
             Some(t) => t,
-            None => {
-                let home = std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default());
-                std::fs::read_to_string(home.join(".vault-token"))
-                    .map(|t| t.trim().to_owned())
-                    .ok()
-                    .filter(|t| !t.is_empty())
-                    .ok_or_else(|| {
-                        named.err_hint(
-                            ErrorKind::Auth,
-                            "no Vault token",
-                            "set VAULT_TOKEN or run `vault login`",
-                        )
-                    })?
-            }
+            None => std::env::home_dir()
+                .filter(|h| h.is_absolute())
+                .and_then(|h| std::fs::read_to_string(h.join(".vault-token")).ok())
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| {
+                    named.err_hint(
+                        ErrorKind::Auth,
+                        "no Vault token",
+                        "set VAULT_TOKEN or run `vault login`",
+                    )
+                })?,
         };
         let namespace = namespace.map(str::to_owned).or_else(|| {
             std::env::var("VAULT_NAMESPACE")
