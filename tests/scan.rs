@@ -147,7 +147,8 @@ fn config_changes_that_weaken_protection_are_findings() {
     git(&p, &["add", ".envault.yml"]);
     let a = p.run(&["scan", "--staged"]).code(1);
     assert!(
-        stdout(&a).contains("config-weakened: `prod` is no longer marked `encrypted: true`"),
+        stdout(&a)
+            .contains("config-weakened: `prod` (.env.prod) is no longer marked `encrypted: true`"),
         "{}",
         stdout(&a)
     );

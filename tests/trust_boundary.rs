@@ -513,3 +513,214 @@ fn a_downgraded_header_is_reported() {
         stdout(&a)
     );
 }
+
+/// Finding 8: concurrent writers of one file take turns; no update is lost, whether they are
+/// `set`s of different keys or `sync`s (scripts/stress-locks runs 1,000 pairs).
+#[test]
+fn concurrent_writers_lose_nothing() {
+    let p = Project::tutorial();
+    let bin = assert_cmd::cargo::cargo_bin("envault");
+    let spawn = |args: Vec<String>| {
+        Command::new(&bin)
+            .current_dir(p.dir.path())
+            .env("HOME", p.path("home"))
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env_remove("ENVAULT_CONFIG")
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let children: Vec<_> = (0..40)
+        .map(|i| {
+            spawn(vec![
+                "set".into(),
+                "--env".into(),
+                "prod".into(),
+                format!("KEY_{i}"),
+                format!("value-{i}"),
+            ])
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let prod = p.read(".env.prod");
+    for i in 0..40 {
+        assert!(
+            prod.contains(&format!("KEY_{i}=value-{i}\n")),
+            "KEY_{i} lost:\n{prod}"
+        );
+    }
+    // Two syncs into one file at once: both land.
+    p.write(".env.dev", &(p.read(".env.dev") + "ONLY_DEV=1\n"));
+    p.write(
+        ".env.staging",
+        &(p.read(".env.staging") + "ONLY_STAGING=1\n"),
+    );
+    let a = spawn(vec!["sync".into(), "dev".into(), "prod".into()]);
+    let b = spawn(vec!["sync".into(), "staging".into(), "prod".into()]);
+    for c in [a, b] {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.code() == Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let prod = p.read(".env.prod");
+    assert!(
+        prod.contains("ONLY_DEV=1\n") && prod.contains("ONLY_STAGING=1\n"),
+        "{prod}"
+    );
+}
+
+/// Finding 6: the hook judged configured env files by key name only. A token whose format
+/// says what it is, under a name that does not, in a configured environment declared to hold
+/// dummy values; a staged `public_keys` that declares a password public; and `.env.prod`
+/// moved under an `encrypted: false` environment.
+#[test]
+fn the_hook_judges_env_files_by_value_and_by_file() {
+    let p = Project::tutorial_git();
+    p.protect();
+    git(&p, &["add", "-A"]);
+    git(&p, &["commit", "-q", "-m", "protected"]);
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("deploy");
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key_path)
+        .output()
+        .expect("ssh-keygen (scripts/install-peers installs openssh-client)");
+    assert!(out.status.success());
+    let pem = std::fs::read_to_string(&key_path).unwrap();
+    let (age_key_path, _) = age_keygen(dir.path(), "id.txt");
+    let age_key = std::fs::read_to_string(age_key_path)
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
+        .unwrap()
+        .to_owned();
+    // dev is `encrypted: false` (dummy values): real tokens there are still blocked.
+    let dev = p.read(".env.dev");
+    for (line, rule) in [
+        (
+            "GITHUB_PAT=ghp_R8vK2mQ7xT4nW9pL3sZ6yB1cF5hJ0dG8aE2u".to_owned(),
+            "github-token",
+        ),
+        (
+            "AWS_KEY_ID=AKIAZ7Q3W5N2R8T4Y6UB".to_owned(),
+            "aws-access-key-id",
+        ),
+        (format!("SSH_KEY=\"{}\"", pem.trim_end()), "private-key"),
+        (format!("IDENTITY={age_key}"), "age-secret-key"),
+    ] {
+        p.write(".env.dev", &format!("{dev}{line}\n"));
+        git(&p, &["add", ".env.dev"]);
+        let a = p.run(&["scan", "--staged"]).code(1);
+        let n = dev.lines().count() + 1;
+        assert!(
+            stdout(&a).contains(&format!(".env.dev:{n}: {rule}")),
+            "{line}: {}",
+            stdout(&a)
+        );
+    }
+    // The same in a file nobody configured.
+    p.write(".env.dev", &dev);
+    p.write("notes.md", &format!("my key: {age_key}\n"));
+    git(&p, &["add", "-A"]);
+    let a = p.run(&["scan", "--staged"]).code(1);
+    assert!(
+        stdout(&a).contains("notes.md:1: age-secret-key"),
+        "{}",
+        stdout(&a)
+    );
+    git(&p, &["rm", "-q", "--cached", "notes.md"]);
+    std::fs::remove_file(p.path("notes.md")).unwrap();
+
+    // A staged public_keys that declares the staging password public.
+    let config = p.read(".envault.yml");
+    p.write(".envault.yml", &format!("{config}public_keys: [DB_*]\n"));
+    git(&p, &["add", ".envault.yml"]);
+    let a = p.run(&["scan", "--staged"]).code(1);
+    assert!(
+        stdout(&a).contains("config-weakened")
+            && stdout(&a).contains("makes the secret DB_PASSWORD public"),
+        "{}",
+        stdout(&a)
+    );
+
+    // .env.prod moved under an environment declared `encrypted: false`, its values in clear.
+    p.write(".envault.yml", &config);
+    p.run(&["decrypt", "prod", "--in-place", "--yes"]).success();
+    // dev was already `encrypted: false`; it now names prod's file (and prod dev's).
+    p.write(
+        ".envault.yml",
+        &config
+            .replace(
+                "{file: .env.dev, encrypted: false}",
+                "{file: .env.prod, encrypted: false}",
+            )
+            .replace("  prod: .env.prod\n", "  prod: .env.dev\n"),
+    );
+    git(&p, &["add", "-A"]);
+    let a = p.run(&["scan", "--staged"]).code(1);
+    assert!(
+        stdout(&a)
+            .contains("`dev` is marked `encrypted: false` but its file .env.prod holds secrets"),
+        "{}",
+        stdout(&a)
+    );
+}
+
+/// Finding 10: plaintext secrets envault writes are private, and pages that hold secrets say
+/// so; without a home folder nothing lands in the current folder (a repository).
+#[test]
+fn secrets_in_clear_are_written_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let p = Project::tutorial();
+    p.add_identity("");
+    p.run(&["encrypt", "prod"]).success();
+    std::fs::set_permissions(p.path(".env.prod"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    p.run(&["decrypt", "prod", "--in-place", "--yes"]).success();
+    assert_eq!(common::mode_of(&p.path(".env.prod")), 0o600);
+
+    p.run(&["matrix", "--format", "html", "--output", "report.html"])
+        .success();
+    assert!(p.read("report.html").contains("Secret values are masked."));
+    p.run(&[
+        "matrix",
+        "--format",
+        "html",
+        "--show-secrets",
+        "--output",
+        "report.html",
+    ])
+    .success();
+    let page = p.read("report.html");
+    assert!(page.contains("prod_password_789"));
+    assert!(!page.contains("Secret values are masked."));
+    assert!(page.contains("shows secret values in clear"));
+    assert_eq!(common::mode_of(&p.path("report.html")), 0o600);
+
+    // No usable home folder (HOME relative): keygen refuses rather than writing
+    // ./relative-home/.config/envault/identity.txt inside the repository.
+    let a = p
+        .cmd()
+        .env("HOME", "relative-home")
+        .arg("keygen")
+        .assert()
+        .code(2);
+    assert!(
+        stderr(&a).contains("cannot find your home folder"),
+        "{}",
+        stderr(&a)
+    );
+    assert!(!p.path("relative-home").exists() && !p.path(".config").exists());
+}

@@ -19,6 +19,7 @@ pub enum Format {
     Slack,
     Stripe,
     Google,
+    AgeSecretKey,
 }
 
 impl Format {
@@ -31,6 +32,7 @@ impl Format {
             Format::Slack => "slack-token",
             Format::Stripe => "stripe-key",
             Format::Google => "google-api-key",
+            Format::AgeSecretKey => "age-secret-key",
         }
     }
 
@@ -43,6 +45,7 @@ impl Format {
             Format::Slack => "a Slack token",
             Format::Stripe => "a Stripe secret key",
             Format::Google => "a Google API key",
+            Format::AgeSecretKey => "an age secret key (an envault identity)",
         }
     }
 }
@@ -66,6 +69,10 @@ fn alnum(b: u8) -> bool {
 fn any(_: u8) -> bool {
     true
 }
+/// Bech32's data characters, upper case (age secret keys are written upper case).
+fn bech32_upper(b: u8) -> bool {
+    b"QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L".contains(&b)
+}
 
 const PREFIXES: &[(&str, Format, Shape)] = &[
     ("AKIA", Format::AwsAccessKeyId, (16, 16, upper_alnum)),
@@ -87,6 +94,11 @@ const PREFIXES: &[(&str, Format, Shape)] = &[
     ("sk_live_", Format::Stripe, (16, 255, alnum)),
     ("rk_live_", Format::Stripe, (16, 255, alnum)),
     ("AIza", Format::Google, (35, 35, dash_token)),
+    (
+        "AGE-SECRET-KEY-1",
+        Format::AgeSecretKey,
+        (58, 58, bech32_upper),
+    ),
 ];
 
 /// Fragments of secret-like names (matched ignoring ASCII case) that start the check for a
@@ -217,6 +229,16 @@ pub fn credentials(text: &[u8], classifier: &Classifier) -> Vec<Hit> {
     }
     hits.sort_by_key(|h| h.span.start);
     hits
+}
+
+/// The provider format a value holds (a token whose format says it is a credential, whatever
+/// the key it is assigned to), if any. Formats public by design (Stripe's `pk_` keys) are not
+/// in the catalogue.
+pub fn provider_token(value: &str) -> Option<&'static str> {
+    credentials(value.as_bytes(), &Classifier::default())
+        .into_iter()
+        .find(|h| h.key.is_none())
+        .map(|h| h.rule)
 }
 
 fn overlaps(a: &Range<usize>, b: &Range<usize>) -> bool {

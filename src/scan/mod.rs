@@ -296,7 +296,8 @@ pub fn scan(input: &Input) -> Result<Vec<Finding>, ScanError> {
             if is_sealed(entry.raw_value()) || v.is_empty() || cfg.plaintext_keys.matches(k) {
                 continue;
             }
-            let secret = cfg.classifier.is_secret(k, &[v]);
+            // A provider's token format is a secret whatever the key's name.
+            let secret = cfg.classifier.is_secret(k, &[v]) || detect::provider_token(v).is_some();
             if e.encrypted == Some(true) {
                 found.push((
                     entry.line(),
@@ -452,10 +453,24 @@ pub fn scan(input: &Input) -> Result<Vec<Finding>, ScanError> {
                 );
             }
         }
-        if !is_env && !stray_env {
+        // Token formats are looked for in every file, env files included (there the secret-name
+        // rules above already judged each key, so only formats are added, once per line).
+        {
+            let env_like = is_env || stray_env;
             for hit in detect::credentials(&c.new, &default_classifier) {
+                if env_like && hit.key.is_some() {
+                    continue;
+                }
                 let line_span = lines.span(hit.span.start);
                 if !added.contains(&c.new[line_span.clone()]) {
+                    continue;
+                }
+                let line_no = lines.number(hit.span.start);
+                if env_like
+                    && s.findings
+                        .iter()
+                        .any(|f| f.path == c.path && f.line == line_no)
+                {
                     continue;
                 }
                 let line_text = String::from_utf8_lossy(&c.new[line_span.clone()]).into_owned();
@@ -634,40 +649,83 @@ fn weakened(s: &mut Scanner, ci: usize, cp: &str, old: &Config, new_text: &str, 
     let fix = "if this is intended, allow it: add the fingerprint to .envaultignore (or an `envault:allow` comment on the line)";
     let new = s.configs[ci].1.clone();
     let mut out: Vec<(usize, String)> = Vec::new();
-    for (name, o) in &old.environments {
-        if o.encrypted == Some(true)
-            && new
-                .environments
-                .get(name)
-                .is_none_or(|n| n.encrypted != Some(true))
-        {
+    // Environments are compared by file, not by name: renaming `prod` or pointing an
+    // `encrypted: false` environment at `.env.prod` moves the same file to less protection.
+    let file_of = |e: &crate::config::Environment| normalize(&e.file);
+    // A value is a secret if either version of the config says so (a change that declares
+    // it public is itself what is judged here), or it has a provider's token format.
+    let secret = |k: &str, v: &str| {
+        old.classifier.is_secret(k, &[v])
+            || new.classifier.is_secret(k, &[v])
+            || detect::provider_token(v).is_some()
+    };
+    let holds_secrets = |file: &str| {
+        envs.iter().any(|e| {
+            e.config == ci
+                && e.path == file
+                && e.doc.as_ref().is_some_and(|d| {
+                    d.entries().any(|en| {
+                        !en.value().is_empty()
+                            && !is_sealed(en.raw_value())
+                            && secret(en.key(), en.value())
+                    })
+                })
+        })
+    };
+    for o in old.environments.values() {
+        let file = file_of(o);
+        let still = new
+            .environments
+            .values()
+            .filter(|n| file_of(n) == file)
+            .any(|n| n.encrypted == Some(true));
+        if o.encrypted == Some(true) && !still {
+            let name = &o.name;
             out.push((
                 line_of(name),
-                format!("`{name}` is no longer marked `encrypted: true`"),
+                format!("`{name}` ({file}) is no longer marked `encrypted: true`"),
             ));
         }
     }
-    for (name, n) in &new.environments {
-        let was = old.environments.get(name).and_then(|o| o.encrypted);
-        if n.encrypted == Some(false) && was != Some(false) {
-            let holds_secrets = envs.iter().any(|e| {
-                e.config == ci
-                    && e.env == *name
-                    && e.doc.as_ref().is_some_and(|d| {
-                        d.entries().any(|en| {
-                            !en.value().is_empty()
-                                && !is_sealed(en.raw_value())
-                                && new.classifier.is_secret(en.key(), &[en.value()])
-                        })
-                    })
-            });
-            if holds_secrets {
-                out.push((
-                    line_of(name),
-                    format!("`{name}` is marked `encrypted: false` but its file holds secrets"),
-                ));
-            }
+    for n in new.environments.values() {
+        let file = file_of(n);
+        let was_false = old
+            .environments
+            .values()
+            .any(|o| file_of(o) == file && o.encrypted == Some(false));
+        if n.encrypted == Some(false) && !was_false && holds_secrets(&file) {
+            let name = &n.name;
+            out.push((
+                line_of(name),
+                format!("`{name}` is marked `encrypted: false` but its file {file} holds secrets"),
+            ));
         }
+    }
+    // `public_keys` widened or `secret_keys` narrowed over keys that hold secrets.
+    let mut made_public: Vec<String> = envs
+        .iter()
+        .filter(|e| e.config == ci)
+        .filter_map(|e| e.doc.as_ref())
+        .flat_map(|d| d.entries())
+        .filter(|en| !en.value().is_empty() && !is_sealed(en.raw_value()))
+        .filter(|en| {
+            old.classifier.is_secret(en.key(), &[en.value()])
+                && !new.classifier.is_secret(en.key(), &[en.value()])
+        })
+        .map(|en| en.key().to_owned())
+        .collect();
+    made_public.sort();
+    made_public.dedup();
+    for k in made_public {
+        let line = if new_text.contains("public_keys") {
+            line_of("public_keys")
+        } else {
+            line_of("secret_keys")
+        };
+        out.push((
+            line,
+            format!("the change to `public_keys` / `secret_keys` makes the secret {k} public (unmasked, not required to be encrypted)"),
+        ));
     }
     let secret_keys_matching = |globs: &crate::glob::GlobSet| -> Vec<String> {
         let mut keys: Vec<String> = envs

@@ -148,6 +148,9 @@ impl Project {
         let p = Project::tutorial();
         fs::remove_dir_all(p.path(".git")).unwrap();
         git(&p, &["init", "-q", "-b", "main"]);
+        // The isolated HOME and state folders live beside the project's files but are not
+        // part of it (the identity in there must never be committed).
+        fs::write(p.path(".git/info/exclude"), "/home/\n/state/\n").unwrap();
         p
     }
 
