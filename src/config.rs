@@ -357,6 +357,73 @@ impl<'de> Deserialize<'de> for RawEnvSpec {
     }
 }
 
+/// The largest configuration envault reads, and the deepest nesting (flow brackets, or
+/// indentation levels) it accepts. Hooks and CI parse repository content: a file crafted to
+/// make the YAML parser slow (28 s for 128 KB of nesting) must be refused before parsing.
+const MAX_CONFIG_BYTES: usize = 256 * 1024;
+const MAX_DEPTH: usize = 32;
+
+/// Refuses a configuration that is too large or too deeply nested, with its position.
+fn check_shape(text: &str, path: &Path) -> Result<(), ConfigError> {
+    let err = |line: usize, column: usize, msg: String| ConfigError::Invalid {
+        path: path.to_owned(),
+        line,
+        column,
+        msg,
+        suggestion: None,
+    };
+    if text.len() > MAX_CONFIG_BYTES {
+        return Err(err(
+            1,
+            1,
+            format!(
+                "the file is {} bytes; a configuration may hold at most {MAX_CONFIG_BYTES}",
+                text.len()
+            ),
+        ));
+    }
+    let mut depth = 0usize;
+    let mut indents: Vec<usize> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let content = line.trim_start_matches([' ', '-']);
+        if !content.is_empty() && !content.starts_with('#') {
+            let indent = line.len() - content.len();
+            while indents.last().is_some_and(|&last| last >= indent) {
+                indents.pop();
+            }
+            indents.push(indent);
+            if indents.len() > MAX_DEPTH {
+                return Err(err(
+                    i + 1,
+                    indent + 1,
+                    format!("nested more than {MAX_DEPTH} levels deep"),
+                ));
+            }
+        }
+        let (mut single, mut double) = (false, false);
+        for (col, c) in line.char_indices() {
+            match c {
+                '\'' if !double => single = !single,
+                '"' if !single => double = !double,
+                '#' if !single && !double => break,
+                '[' | '{' if !single && !double => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        return Err(err(
+                            i + 1,
+                            col + 1,
+                            format!("brackets nested more than {MAX_DEPTH} levels deep"),
+                        ));
+                    }
+                }
+                ']' | '}' if !single && !double => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The work-tree root of the repository `dir` lies in: the nearest folder upwards holding
 /// `.git` (a folder, or a file in linked worktrees and submodules).
 pub fn repository_root(dir: &Path) -> Option<&Path> {
@@ -391,6 +458,7 @@ fn trusted_file(path: &Path) -> Result<bool, String> {
 impl Config {
     /// Parses configuration text; `path` names it in errors and anchors relative paths.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        check_shape(text, path)?;
         let raw: RawConfig = serde_yaml_ng::from_str(text).map_err(|e| invalid(path, text, &e))?;
         let dir = path.parent().unwrap_or(Path::new("."));
         let mut environments = IndexMap::new();
@@ -708,6 +776,28 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, Path::new("/p/.envault.yml"))
+    }
+
+    /// Crafted nesting is refused before the YAML parser sees it, with its position.
+    #[test]
+    fn oversized_or_deeply_nested_configs_are_refused_fast() {
+        let flow = format!("project: {}", "[".repeat(128 * 1024));
+        let e = parse(&flow).unwrap_err();
+        assert!(
+            e.to_string().contains("1:42: brackets nested more than 32"),
+            "{e}"
+        );
+        let mut block = String::new();
+        for i in 0..200 {
+            block.push_str(&format!("{}k{i}:\n", " ".repeat(i)));
+        }
+        let e = parse(&block).unwrap_err();
+        assert!(e.to_string().contains(":33:33: nested more than 32"), "{e}");
+        let big = format!("project: x\n#{}\n", "a".repeat(MAX_CONFIG_BYTES));
+        assert!(parse(&big).unwrap_err().to_string().contains("at most"));
+        // The tutorial's shape passes.
+        parse("environments:\n  prod: {file: .env.prod, encrypted: true, recipients: [a]}\n")
+            .unwrap();
     }
 
     #[test]

@@ -724,3 +724,64 @@ fn secrets_in_clear_are_written_private() {
     );
     assert!(!p.path("relative-home").exists() && !p.path(".config").exists());
 }
+
+/// Finding 10: `edit` killed by SIGTERM or SIGHUP (a closed terminal or ssh session) while the
+/// editor is open still removes the decrypted file; a folder left by an earlier crash is
+/// removed after a day.
+#[test]
+fn edit_removes_the_plaintext_on_sigterm_and_sighup() {
+    use std::os::unix::fs::PermissionsExt;
+    let p = Project::tutorial();
+    p.add_identity("");
+    p.run(&["encrypt", "prod"]).success();
+    std::fs::create_dir(p.path("tmp")).unwrap();
+    // The "editor" says it is open, then waits to be told to quit (as a person would).
+    p.write(
+        "editor.sh",
+        "#!/bin/sh\ntouch \"$READY\"\nwhile [ ! -e \"$GO\" ]; do sleep 0.02; done\nexit 1\n",
+    );
+    std::fs::set_permissions(p.path("editor.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    for signal in ["TERM", "HUP"] {
+        let (ready, go) = (p.path("ready"), p.path("go"));
+        let _ = std::fs::remove_file(&ready);
+        let _ = std::fs::remove_file(&go);
+        let child = Command::new(assert_cmd::cargo::cargo_bin("envault"))
+            .current_dir(p.dir.path())
+            .env("HOME", p.path("home"))
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("EDITOR", p.path("editor.sh"))
+            .env_remove("VISUAL")
+            .env("TMPDIR", p.path("tmp"))
+            .env("READY", &ready)
+            .env("GO", &go)
+            .args(["edit", "prod"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        while !ready.exists() {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(std::fs::read_dir(p.path("tmp")).unwrap().count(), 1);
+        let killed = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        // The editor goes on (the signal was envault's); once it quits, nothing remains.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::fs::write(&go, "").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{signal}: the editor failed, nothing written"
+        );
+        assert_eq!(
+            std::fs::read_dir(p.path("tmp")).unwrap().count(),
+            0,
+            "{signal}: the plaintext folder is removed"
+        );
+    }
+}

@@ -19,6 +19,33 @@ pub struct Args {
     env: String,
 }
 
+/// Folders an earlier `edit` could not remove (the machine lost power, or envault was killed
+/// with SIGKILL): this user's `envault-edit-*` folders in the temp folder untouched for a
+/// day are removed, plaintext and all.
+fn remove_stale_folders() {
+    use std::os::unix::fs::MetadataExt;
+    let me = rustix::process::geteuid().as_raw();
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if !e.file_name().to_string_lossy().starts_with("envault-edit-") {
+            continue;
+        }
+        let Ok(meta) = std::fs::symlink_metadata(e.path()) else {
+            continue;
+        };
+        let old = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(24 * 3600));
+        if meta.is_dir() && meta.uid() == me && old {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     let config = ctx.load_config()?;
     config.env(&args.env)?;
@@ -26,6 +53,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     let sealing = super::crypt::open_for_writing(ctx, &config, &args.env, &mut l)?;
     let before = l.doc.render();
 
+    // Interrupts and hang-ups (Ctrl-C, a closed terminal or ssh session, a SIGTERM) reach the
+    // editor; envault waits for it and then removes the plaintext instead of dying with it
+    // on disk. Set before any plaintext is written.
+    let _ = ctrlc::set_handler(|| {});
+    remove_stale_folders();
     // Dropped (removed, editor swap files included) on every return path below.
     let dir = {
         use std::os::unix::fs::PermissionsExt;
@@ -50,8 +82,6 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             .open(&file)?;
         f.write_all(before.as_bytes())?;
     }
-    // Ctrl-C reaches the editor; envault waits for it and cleans up instead of dying.
-    let _ = ctrlc::set_handler(|| {});
     let editor = std::env::var("VISUAL")
         .ok()
         .filter(|v| !v.trim().is_empty())

@@ -75,7 +75,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                 process(n)
             }
         };
-        expand_document(&l.doc, &lookup, &mut values);
+        expand_document(&l.doc, &lookup, &mut values).map_err(|e| {
+            hinted(
+                format!("{}: {e}", l.path().display()),
+                "a value that references another several times, level after level, doubles at each level; reference it once",
+            )
+        })?;
     }
     let (program, rest) = args.command.split_first().expect("clap requires a command");
     let mut cmd = std::process::Command::new(program);

@@ -7,12 +7,30 @@
 
 use super::Document;
 
+/// The longest value expansion may produce (Linux's `MAX_ARG_STRLEN`, the most one variable
+/// can hold when a program is started). Nested references double at each level, so without
+/// a cap 26 levels reach half a gigabyte.
+pub const MAX_VALUE_LEN: usize = 128 * 1024;
+
+/// A value whose expansion would exceed [`MAX_VALUE_LEN`].
+#[derive(Debug, thiserror::Error)]
+#[error("{key} (line {line}) expands to more than {MAX_VALUE_LEN} bytes, more than a program can be given")]
+pub struct TooLong {
+    pub key: String,
+    pub line: usize,
+}
+
 /// Expands one raw value text (as written in the file, quotes included).
 ///
 /// Where dotenvy 0.15.7 accepts the value, the result is dotenvy's. Where dotenvy would fail,
 /// the result is the sensible reading: a closing quote right after a variable name closes the
 /// quote (dotenvy keeps it as a character), and an unterminated `${…` stays literal.
 pub fn expand_raw(raw: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
+    expand_capped(raw, lookup, usize::MAX).unwrap_or_default()
+}
+
+/// [`expand_raw`], or `None` as soon as the result would exceed `cap` bytes.
+fn expand_capped(raw: &str, lookup: &dyn Fn(&str) -> Option<String>, cap: usize) -> Option<String> {
     #[derive(PartialEq)]
     enum Mode {
         None,
@@ -24,13 +42,18 @@ pub fn expand_raw(raw: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String 
     let mut mode = Mode::None;
     let mut name = String::new();
     let mut braced_start = 0;
+    let over = std::cell::Cell::new(false);
     let substitute = |name: &str, out: &mut String| {
         if let Some(v) = lookup(name) {
-            out.push_str(&v);
+            if out.len() + v.len() > cap {
+                over.set(true);
+            } else {
+                out.push_str(&v);
+            }
         }
     };
     for c in raw.chars() {
-        if ended {
+        if ended || over.get() {
             break;
         } else if escaped {
             match c {
@@ -102,7 +125,7 @@ pub fn expand_raw(raw: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String 
         }
         Mode::None => {}
     }
-    out
+    (!over.get() && out.len() <= cap).then_some(out)
 }
 
 /// The document's values, expanded in file order: each value sees `lookup` first, then the
@@ -111,7 +134,7 @@ pub fn expand_document(
     doc: &Document,
     lookup: &dyn Fn(&str) -> Option<String>,
     known: &mut Vec<(String, String)>,
-) {
+) -> Result<(), TooLong> {
     for e in doc.entries() {
         let value = {
             let find = |name: &str| {
@@ -123,10 +146,14 @@ pub fn expand_document(
                         .map(|(_, v)| v.clone())
                 })
             };
-            expand_raw(e.raw_value(), &find)
+            expand_capped(e.raw_value(), &find, MAX_VALUE_LEN).ok_or_else(|| TooLong {
+                key: e.key().to_owned(),
+                line: e.line(),
+            })?
         };
         known.push((e.key().to_owned(), value));
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -137,8 +164,22 @@ mod tests {
         let doc = Document::parse(text).unwrap();
         let env = |n: &str| (n == "FROMENV").then(|| "env".to_owned());
         let mut known = Vec::new();
-        expand_document(&doc, &env, &mut known);
+        expand_document(&doc, &env, &mut known).unwrap();
         known
+    }
+
+    /// Each level doubles the last: 26 levels would be 2^26 copies of `xxxxxxxxxx`.
+    #[test]
+    fn doubling_references_stop_at_the_cap() {
+        let mut text = String::from("A0=xxxxxxxxxx\n");
+        for i in 1..=26 {
+            text.push_str(&format!("A{i}=${{A{p}}}${{A{p}}}\n", p = i - 1));
+        }
+        let doc = Document::parse(&text).unwrap();
+        let mut known = Vec::new();
+        let e = expand_document(&doc, &|_| None, &mut known).unwrap_err();
+        assert_eq!(e.key, "A14", "10 * 2^14 > 128 KiB");
+        assert!(known.iter().all(|(_, v)| v.len() <= MAX_VALUE_LEN));
     }
 
     #[test]
