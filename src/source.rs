@@ -50,6 +50,9 @@ pub struct Loaded {
     pub label: String,
     pub snapshot: Snapshot,
     pub doc: Document,
+    /// Read from the working tree (not a revision, not a store): the file whose data key the
+    /// user's record of commitments is about.
+    pub working_file: bool,
 }
 
 impl Loaded {
@@ -75,6 +78,7 @@ pub fn load_path(path: &Path, label: String, allow_missing: bool) -> Result<Load
         label,
         snapshot,
         doc,
+        working_file: true,
     })
 }
 
@@ -137,5 +141,6 @@ pub fn load_path_at(
         label,
         snapshot: fsutil::Snapshot::new(&cwd.join(path), bytes.as_deref()),
         doc,
+        working_file: false,
     })
 }

@@ -785,3 +785,58 @@ fn edit_removes_the_plaintext_on_sigterm_and_sighup() {
         );
     }
 }
+
+/// Finding 7, for the people who hold the key: each user records a file's data-key
+/// commitment the first time they open it. A key replaced since (by a teammate's re-key, or by
+/// anyone who knows the public recipients) is refused until the user reviews and accepts it.
+#[test]
+fn a_changed_data_key_is_refused_until_accepted() {
+    let p = protected_repo();
+    // Alice (this HOME) reads prod: its commitment is recorded.
+    p.run(&["get", "--env", "prod", "DB_PASSWORD"]).success();
+    // Bob, another key holder on another machine (another HOME), re-keys prod.
+    let bob_home = p.path("home-bob");
+    std::fs::create_dir_all(&bob_home).unwrap();
+    let bob = |args: &[&str]| {
+        p.cmd()
+            .env("HOME", &bob_home)
+            .env("XDG_STATE_HOME", bob_home.join("state"))
+            .args(args)
+            .assert()
+    };
+    let bob_public = stdout(&bob(&["keygen"]).success())
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    p.run(&["recipients", "add", &bob_public, "--env", "prod", "--yes"])
+        .success();
+    git(&p, &["commit", "-q", "-am", "give bob access"]);
+    let (_, carol) = age_keygen(p.dir.path(), "carol.txt");
+    bob(&["recipients", "add", &carol, "--env", "prod", "--yes"]).success();
+    bob(&["recipients", "remove", &carol, "--env", "prod", "--yes"]).success();
+    git_cmd(&p)
+        .env("GIT_AUTHOR_NAME", "Bob Builder")
+        .env("GIT_AUTHOR_EMAIL", "bob@example.com")
+        .args(["commit", "-q", "-am", "re-key prod after carol left"])
+        .status()
+        .unwrap();
+    // Alice's next read is refused, and says how to review it.
+    let a = p.run(&["get", "--env", "prod", "DB_PASSWORD"]).code(2);
+    assert!(
+        stderr(&a).contains("changed to one you never accepted")
+            && stderr(&a).contains("envault accept prod"),
+        "{}",
+        stderr(&a)
+    );
+    p.run(&["set", "--env", "prod", "DB_PASSWORD", "x"]).code(2);
+    let a = p.run(&["accept", "prod", "--yes"]).success();
+    let out = stdout(&a);
+    assert!(
+        out.contains("by Bob Builder <bob@example.com>: re-key prod after carol left"),
+        "{out}"
+    );
+    assert!(out.contains(&bob_public), "{out}");
+    let a = p.run(&["get", "--env", "prod", "DB_PASSWORD"]).success();
+    assert_eq!(stdout(&a), "prod_password_789\n");
+}

@@ -196,7 +196,7 @@ fn key_for(
     if let Some(header) = crypt::header_of(&loaded.doc)
         .map_err(|e| anyhow::Error::new(e).context(format!("cannot read the header of {label}")))?
     {
-        let key = open_key(ctx, &label, &header)?;
+        let key = open_loaded_key(ctx, loaded, &header, Some(name))?;
         // A version 1 header is upgraded on this write: the same key block, now bound to the
         // key by a commitment and a MAC (nobody gains or loses access).
         let header = header.upgraded(&key);
@@ -257,6 +257,122 @@ impl CannotDecrypt {
     }
 }
 
+/// Where this user's record of data-key commitments lives (the state folder, never the
+/// repository): the commitment of every encrypted file they opened, by absolute path.
+fn known_keys_path() -> Option<PathBuf> {
+    xdg_dir("XDG_STATE_HOME", ".local/state").map(|d| d.join("known-keys.json"))
+}
+
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct KnownKeys {
+    /// Absolute file path → the commitments (base64url) accepted for it: every key the user
+    /// made or accepted, so switching between branches that hold different keys is fine.
+    files: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+fn known_key_name(path: &Path) -> String {
+    std::fs::canonicalize(path)
+        .unwrap_or_else(|_| path.to_owned())
+        .display()
+        .to_string()
+}
+
+fn read_known() -> anyhow::Result<Option<(PathBuf, Snapshot, KnownKeys)>> {
+    let Some(path) = known_keys_path() else {
+        return Ok(None);
+    };
+    let (snap, bytes) = fsutil::read(&path)?;
+    let known = match bytes {
+        Some(b) => serde_json::from_slice(&b).map_err(|e| {
+            hinted(
+                format!("{} is not valid: {e}", path.display()),
+                "remove it: every encrypted file's key is then recorded again the next time you open it",
+            )
+        })?,
+        None => KnownKeys::default(),
+    };
+    Ok(Some((path, snap, known)))
+}
+
+fn write_known(path: &Path, snap: &Snapshot, known: &KnownKeys) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    fsutil::write_atomic(
+        snap,
+        (serde_json::to_string_pretty(known)? + "\n").as_bytes(),
+    )?;
+    Ok(())
+}
+
+/// Records `header`'s commitment as the one this user accepts for the file at `path`.
+pub fn record_known(path: &Path, header: &Header) -> anyhow::Result<()> {
+    let Some(c) = header.commitment_text() else {
+        return Ok(());
+    };
+    let Some((state, snap, mut known)) = read_known()? else {
+        return Ok(());
+    };
+    let accepted = known.files.entry(known_key_name(path)).or_default();
+    if !accepted.contains(&c) {
+        accepted.push(c);
+        write_known(&state, &snap, &known)?;
+    }
+    Ok(())
+}
+
+/// Trust in a data key is anchored outside the file: the first time this user opens a working
+/// file its commitment is recorded; later, a file whose commitment changed is refused (someone
+/// who knows only the public recipients can write a new key, and every value sealed under it
+/// would be theirs to read) until the user accepts it (`envault accept`) or re-keys.
+fn check_known(l: &Loaded, header: &Header, env: Option<&str>) -> anyhow::Result<()> {
+    if !l.working_file {
+        return Ok(());
+    }
+    let Some(c) = header.commitment_text() else {
+        return Ok(());
+    };
+    let Some((state, snap, mut known)) = read_known()? else {
+        return Ok(());
+    };
+    let name = known_key_name(l.path());
+    match known.files.get(&name) {
+        Some(accepted) if accepted.contains(&c) => Ok(()),
+        Some(_) => Err(hinted(
+            format!(
+                "the data key of {} changed to one you never accepted (commitment {}…); nothing was read or written",
+                l.path().display(),
+                &c[..c.len().min(10)]
+            ),
+            format!(
+                "review who changed it and why: `envault accept {}` shows the commit and records the new key once you agree",
+                env.unwrap_or("<env>")
+            ),
+        )),
+        None => {
+            known.files.insert(name, vec![c]);
+            write_known(&state, &snap, &known)
+        }
+    }
+}
+
+/// Opens a loaded file's data key: the header checked against it, and its commitment against
+/// the one this user accepted.
+pub(crate) fn open_loaded_key(
+    ctx: &Ctx,
+    l: &Loaded,
+    header: &Header,
+    env: Option<&str>,
+) -> anyhow::Result<DataKey> {
+    let key = open_key(ctx, &l.path().display().to_string(), header)?;
+    check_known(l, &header.upgraded(&key), env)?;
+    Ok(key)
+}
+
 /// Whether a loaded file carries an envault encryption header.
 pub fn is_encrypted(l: &Loaded) -> bool {
     !l.doc.leading_lines(crypt::HEADER_PREFIX).is_empty()
@@ -295,7 +411,8 @@ pub fn decrypt_for_reading(
     }
     let label = l.path().display().to_string();
     let header = crypt::header_of(&l.doc)?.expect("is_encrypted checked the header");
-    let key = open_key(ctx, &label, &header)?;
+    let env = l.working_file.then(|| l.label.clone());
+    let key = open_loaded_key(ctx, l, &header, env.as_deref())?;
     l.doc = crypt::decrypt_document(&l.doc, &key, &header)
         .map_err(|e| anyhow::Error::new(e).context(format!("cannot decrypt {label}")))?;
     Ok(())
@@ -356,7 +473,7 @@ pub fn open_file_for_writing(
     let clear = crypt::clear_keys(&l.doc);
     let label = l.path().display().to_string();
     let header = crypt::header_of(&l.doc)?.expect("is_encrypted checked the header");
-    let key = open_key(ctx, &label, &header)?;
+    let key = open_loaded_key(ctx, l, &header, None)?;
     let header = header.upgraded(&key);
     let old_sealed = l.doc.clone();
     l.doc = crypt::decrypt_document(&l.doc, &key, &header)
@@ -465,6 +582,12 @@ pub fn encrypt_envs(ctx: &Ctx, config: &Config, names: &[String]) -> anyhow::Res
         }
     }
     super::write_all(loaded.iter())?;
+    // The user's own new keys (and upgraded headers) are the ones they accept.
+    for l in &loaded {
+        if let Ok(Some(h)) = crypt::header_of(&l.doc) {
+            record_known(l.path(), &h)?;
+        }
+    }
     Ok(report)
 }
 
@@ -485,7 +608,7 @@ pub fn decrypt(ctx: &Ctx, args: DecryptArgs) -> anyhow::Result<u8> {
             format!("read it directly, or run `envault encrypt {}`", args.env),
         ));
     };
-    let key = open_key(ctx, &label, &header)?;
+    let key = open_loaded_key(ctx, &l, &header, Some(&args.env))?;
     let plain = crypt::decrypt_document(&l.doc, &key, &header)
         .map_err(|e| anyhow::Error::new(e).context(format!("cannot decrypt {label}")))?;
     let text = zeroize::Zeroizing::new(plain.render());

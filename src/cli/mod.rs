@@ -1,6 +1,7 @@
 //! The command line: clap types, one file per command, and the only code that prints, exits
 //! or reads envault's own environment variables.
 
+mod accept;
 mod check;
 mod crypt;
 mod diff;
@@ -103,6 +104,7 @@ enum Command {
     Decrypt(crypt::DecryptArgs),
     Run(run::Args),
     Recipients(recipients::Args),
+    Accept(accept::Args),
     Edit(edit::Args),
     Textconv(textconv::Args),
     Log(log::Args),
@@ -338,6 +340,7 @@ pub fn main() -> ExitCode {
         Command::Decrypt(a) => crypt::decrypt(&ctx, a),
         Command::Run(a) => run::run(&ctx, a),
         Command::Recipients(a) => recipients::run(&ctx, a),
+        Command::Accept(a) => accept::run(&ctx, a),
         Command::Edit(a) => edit::run(&ctx, a),
         Command::Textconv(a) => textconv::run(&ctx, a),
         Command::Log(a) => log::run(&ctx, a),

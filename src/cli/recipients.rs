@@ -65,7 +65,7 @@ fn warn_unauthenticated(l: &Loaded, everyone: &[&str]) {
     ));
 }
 
-fn confirm(yes: bool, question: &str) -> anyhow::Result<()> {
+pub(crate) fn confirm(yes: bool, question: &str) -> anyhow::Result<()> {
     if yes || !std::io::stdin().is_terminal() {
         return Ok(());
     }
@@ -128,7 +128,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             }
             // Opening the key checks the header against it: recipient lines written by someone
             // without the key are refused here, before anything is wrapped to them.
-            let key = super::crypt::open_key(ctx, &l.path().display().to_string(), &header)?;
+            let key = super::crypt::open_loaded_key(ctx, &l, &header, Some(&env))?;
             let mut recipients = header
                 .recipients
                 .iter()
@@ -191,7 +191,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                 ));
             }
             let label = l.path().display().to_string();
-            let key = super::crypt::open_key(ctx, &label, &header)?;
+            let key = super::crypt::open_loaded_key(ctx, &l, &header, Some(&env))?;
             let everyone: Vec<&str> = remaining.iter().map(Recipient::as_str).collect();
             if header.version < crypt::HEADER_VERSION {
                 warn_unauthenticated(&l, &everyone);
@@ -217,6 +217,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             crypt::encrypt_document(&mut plain, &new_key, &new_header, &GlobSet::new(clear))?;
             l.doc = plain;
             fsutil::write_atomic(&l.snapshot, l.doc.render().as_bytes())?;
+            // A key this user made: the one they accept for the file from now on.
+            super::crypt::record_known(l.path(), &new_header)?;
             emit(&format!(
                 "{label}: removed {gone}; new data key, {} values sealed again.\n{gone} could read: {}\nThose values are still known to it: rotate them with `envault rotate-all --env {env}`.\n",
                 exposed.len(),

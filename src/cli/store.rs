@@ -247,6 +247,7 @@ pub(crate) fn load_store(ctx: &Ctx, config: &Config, name: &str) -> anyhow::Resu
         label: format!("store:{name}"),
         snapshot: fsutil::Snapshot::new(std::path::Path::new(&format!("store:{name}")), None),
         doc: entries_doc(name, &entries)?,
+        working_file: false,
     })
 }
 

@@ -100,7 +100,13 @@ impl Repo {
         for oid in walk {
             let c = self.repo.find_commit(oid.map_err(git)?).map_err(git)?;
             let id = c.id().to_string();
+            let who = c.author();
             out.push(Commit {
+                author: format!(
+                    "{} <{}>",
+                    who.name().unwrap_or("?"),
+                    who.email().unwrap_or("?")
+                ),
                 short: id[..7.min(id.len())].to_owned(),
                 summary: c.summary().ok().flatten().unwrap_or("").to_owned(),
                 parent: c.parent_id(0).ok().map(|p| p.to_string()),
@@ -142,6 +148,8 @@ pub struct Commit {
     pub id: String,
     pub short: String,
     pub summary: String,
+    /// `Name <email>` of the author.
+    pub author: String,
     /// The first parent; `None` for a root commit.
     pub parent: Option<String>,
 }
