@@ -443,4 +443,100 @@ mod tests {
         let err = merge_encrypted(&b, &b, &t, LABELS, &alice.ids).unwrap_err();
         assert!(matches!(err, NeedsDecision::Decrypted { side: "theirs" }));
     }
+
+    /// What a party without the data key can do to a side of a merge: header lines added,
+    /// replaced or dropped, a fresh key of its own (with a valid MAC, with or without the
+    /// original commitment copied over), a downgrade to version 1, a whole file resealed.
+    fn attack(op: u8, doc: &mut Document, mallory: &Person, alice: &Person, h: &Header) {
+        let mut lines: Vec<String> = doc
+            .leading_lines(HEADER_PREFIX)
+            .into_iter()
+            .map(|l| l.to_string())
+            .collect();
+        match op {
+            0 => lines.insert(1, format!("{HEADER_PREFIX}recipient {}", mallory.public)),
+            1 => {
+                if let Some(i) = lines.iter().position(|l| l.contains("recipient ")) {
+                    lines[i] = format!("{HEADER_PREFIX}recipient {}", mallory.public);
+                }
+            }
+            2 | 3 | 5 => {
+                let fresh = DataKey::generate().unwrap();
+                let rcpts: Vec<Recipient> = [&alice.public, &mallory.public]
+                    .iter()
+                    .map(|r| r.parse().unwrap())
+                    .collect();
+                let mut forged = Header::wrap(&fresh, h.file_id, &rcpts).unwrap();
+                if op == 3 {
+                    forged.commitment = h.commitment;
+                }
+                if op == 5 {
+                    let plain = Document::parse("A=attacker\nB=2\n").unwrap();
+                    let mut d = plain;
+                    encrypt_document(&mut d, &fresh, &forged, &GlobSet::new(vec![])).unwrap();
+                    *doc = d;
+                    return;
+                }
+                lines = forged.lines();
+            }
+            _ => {
+                lines.retain(|l| !l.starts_with("#envault:mac "));
+                if let Some(first) = lines.first_mut() {
+                    *first = format!("{HEADER_PREFIX}v1 id={}", crate::crypt::file_id_text(h));
+                }
+                lines.insert(1, format!("{HEADER_PREFIX}recipient {}", mallory.public));
+            }
+        }
+        doc.set_leading_lines(HEADER_PREFIX, &lines);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+        /// For any sequence of header changes by a party without the data key, merged against
+        /// a key holder's change (with or without an identity), on either side: the result's
+        /// data key is never wrapped to that party, and a reader that checks the header and
+        /// the commitment it accepted (the base's) opens only the original key.
+        #[test]
+        fn nobody_without_the_key_gets_it_or_gets_a_value_read(
+            ops in proptest::collection::vec(0u8..7, 1..4),
+            attacked_is_theirs in proptest::prelude::any::<bool>(),
+        ) {
+            let (alice, mallory) = (person(), person());
+            let (b, key, h) = sealed("A=1\nB=2\n", &[&alice]);
+            let mut attacked = b.clone();
+            for op in &ops {
+                attack(*op, &mut attacked, &mallory, &alice, &h);
+            }
+            let mut genuine = b.clone();
+            genuine
+                .edit(&[Edit::SetRaw {
+                    key: "B",
+                    raw: &seal(&key, &h.file_id, "B", "3").unwrap(),
+                }])
+                .unwrap();
+            let (o, t) = if attacked_is_theirs {
+                (&genuine, &attacked)
+            } else {
+                (&attacked, &genuine)
+            };
+            let accepted = |text: &str| -> Option<Vec<u8>> {
+                let hh = Header::parse(text).ok().flatten()?;
+                let k = hh.unwrap(&alice.ids).ok()?;
+                (hh.commitment == h.commitment).then(|| k.expose_for_fingerprint().to_vec())
+            };
+            for ids in [&Identities::empty(), &alice.ids] {
+                if let Ok(m) = merge_encrypted(&b, o, t, LABELS, ids) {
+                    if let Ok(Some(mh)) = Header::parse(&m.text) {
+                        proptest::prop_assert!(mh.unwrap(&mallory.ids).is_err(), "{:?}", ops);
+                    }
+                    if let Some(k) = accepted(&m.text) {
+                        proptest::prop_assert_eq!(&k[..], key.expose_for_fingerprint());
+                    }
+                }
+            }
+            if let Some(k) = accepted(&attacked.render()) {
+                proptest::prop_assert_eq!(&k[..], key.expose_for_fingerprint());
+            }
+        }
+    }
 }
