@@ -414,43 +414,26 @@ impl Header {
 
     /// The header's lines (without line endings).
     pub fn lines(&self) -> Vec<String> {
-        if self.version >= 2 {
-            return self.lines_v2();
+        let id = B64.encode(self.file_id);
+        let mut out = vec![match self.commitment {
+            Some(c) if self.version >= 2 => {
+                format!("{HEADER_PREFIX}v2 id={id} commit={}", B64.encode(c))
+            }
+            _ => format!("{HEADER_PREFIX}v1 id={id}"),
+        }];
+        out.extend(
+            self.recipients
+                .iter()
+                .map(|r| format!("{HEADER_PREFIX}recipient {r}")),
+        );
+        out.extend(
+            self.wrapped
+                .iter()
+                .map(|l| format!("{HEADER_PREFIX}key {l}")),
+        );
+        if let (2.., Some(mac)) = (self.version, self.mac) {
+            out.push(format!("{HEADER_PREFIX}mac {}", B64.encode(mac)));
         }
-        let mut out = vec![format!("{HEADER_PREFIX}v1 id={}", B64.encode(self.file_id))];
-        out.extend(
-            self.recipients
-                .iter()
-                .map(|r| format!("{HEADER_PREFIX}recipient {r}")),
-        );
-        out.extend(
-            self.wrapped
-                .iter()
-                .map(|l| format!("{HEADER_PREFIX}key {l}")),
-        );
-        out
-    }
-
-    fn lines_v2(&self) -> Vec<String> {
-        let mut out = vec![format!(
-            "{HEADER_PREFIX}v2 id={} commit={}",
-            B64.encode(self.file_id),
-            self.commitment.map(|c| B64.encode(c)).unwrap_or_default()
-        )];
-        out.extend(
-            self.recipients
-                .iter()
-                .map(|r| format!("{HEADER_PREFIX}recipient {r}")),
-        );
-        out.extend(
-            self.wrapped
-                .iter()
-                .map(|l| format!("{HEADER_PREFIX}key {l}")),
-        );
-        out.push(format!(
-            "{HEADER_PREFIX}mac {}",
-            self.mac.map(|m| B64.encode(m)).unwrap_or_default()
-        ));
         out
     }
 
