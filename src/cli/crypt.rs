@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use super::{emit, hinted, warn, Ctx};
 use crate::config::Config;
 use crate::crypt::{self, DataKey, Header, Identities, Recipient};
-use crate::dotenv::Document;
 use crate::fsutil::{self, Snapshot};
 use crate::source::{self, Loaded};
 
@@ -311,6 +310,17 @@ fn write_known(path: &Path, snap: &Snapshot, known: &KnownKeys) -> anyhow::Resul
 
 /// Records `header`'s commitment as the one this user accepts for the file at `path`.
 pub fn record_known(path: &Path, header: &Header) -> anyhow::Result<()> {
+    check_or_record(path, header, None)
+}
+
+/// With `refuse_if_changed`, refuses a commitment other than those accepted for `path` (a
+/// file never seen is recorded); without it, records the commitment as accepted. Nothing is
+/// recorded for a version 1 header, or without a state folder.
+fn check_or_record(
+    path: &Path,
+    header: &Header,
+    refuse_if_changed: Option<&dyn Fn(&str) -> anyhow::Error>,
+) -> anyhow::Result<()> {
     let Some(c) = header.commitment_text() else {
         return Ok(());
     };
@@ -318,11 +328,14 @@ pub fn record_known(path: &Path, header: &Header) -> anyhow::Result<()> {
         return Ok(());
     };
     let accepted = known.files.entry(known_key_name(path)).or_default();
-    if !accepted.contains(&c) {
-        accepted.push(c);
-        write_known(&state, &snap, &known)?;
+    if accepted.contains(&c) {
+        return Ok(());
     }
-    Ok(())
+    if let (Some(refuse), false) = (refuse_if_changed, accepted.is_empty()) {
+        return Err(refuse(&c));
+    }
+    accepted.push(c);
+    write_known(&state, &snap, &known)
 }
 
 /// Trust in a data key is anchored outside the file: the first time this user opens a working
@@ -333,16 +346,8 @@ fn check_known(l: &Loaded, header: &Header, env: Option<&str>) -> anyhow::Result
     if !l.working_file {
         return Ok(());
     }
-    let Some(c) = header.commitment_text() else {
-        return Ok(());
-    };
-    let Some((state, snap, mut known)) = read_known()? else {
-        return Ok(());
-    };
-    let name = known_key_name(l.path());
-    match known.files.get(&name) {
-        Some(accepted) if accepted.contains(&c) => Ok(()),
-        Some(_) => Err(hinted(
+    let refuse = |c: &str| {
+        hinted(
             format!(
                 "the data key of {} changed to one you never accepted (commitment {}…); nothing was read or written",
                 l.path().display(),
@@ -352,12 +357,9 @@ fn check_known(l: &Loaded, header: &Header, env: Option<&str>) -> anyhow::Result
                 "review who changed it and why: `envault accept {}` shows the commit and records the new key once you agree",
                 env.unwrap_or("<env>")
             ),
-        )),
-        None => {
-            known.files.insert(name, vec![c]);
-            write_known(&state, &snap, &known)
-        }
-    }
+        )
+    };
+    check_or_record(l.path(), header, Some(&refuse))
 }
 
 /// Opens a loaded file's data key: the header checked against it, and its commitment against
@@ -547,6 +549,10 @@ pub fn encrypt_envs(ctx: &Ctx, config: &Config, names: &[String]) -> anyhow::Res
     let mut report = String::new();
     for name in names {
         let mut l = source::load_env(&config, name, false)?;
+        let was_v1 = crypt::header_of(&l.doc)
+            .ok()
+            .flatten()
+            .is_some_and(|h| h.version < crypt::HEADER_VERSION);
         let (key, header) = key_for(ctx, &config, name, &l)?;
         let before = l.doc.render();
         let sealed = crypt::encrypt_document(&mut l.doc, &key, &header, &config.plaintext_keys)
@@ -554,11 +560,7 @@ pub fn encrypt_envs(ctx: &Ctx, config: &Config, names: &[String]) -> anyhow::Res
                 anyhow::Error::new(e).context(format!("cannot encrypt {}", l.path().display()))
             })?;
         let clear = crypt::clear_keys(&l.doc).len();
-        let upgraded = sealed == 0
-            && crypt::header_of(&Document::parse(&before).unwrap_or_default())
-                .ok()
-                .flatten()
-                .is_some_and(|h| h.version < crypt::HEADER_VERSION);
+        let upgraded = sealed == 0 && was_v1;
         if upgraded {
             report.push_str(&format!(
                 "{}: header upgraded to format version {} (same data key, same recipients)\n",

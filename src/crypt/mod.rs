@@ -407,6 +407,26 @@ impl Header {
         Ok(())
     }
 
+    /// The recipients this header names that `base` did not.
+    pub fn recipients_added_since<'a>(&'a self, base: &Header) -> Vec<&'a str> {
+        self.recipients
+            .iter()
+            .filter(|r| !base.recipients.contains(r))
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// Whether this header's data key differs from `base`'s, judged without any key: the file
+    /// id or the public commitment changed; where a side has no commitment (version 1), a new
+    /// key block for the same recipients counts too.
+    pub fn key_replaced_since(&self, base: &Header) -> bool {
+        self.file_id != base.file_id
+            || match (base.commitment, self.commitment) {
+                (Some(a), Some(b)) => a != b,
+                _ => base.wrapped != self.wrapped && base.recipients == self.recipients,
+            }
+    }
+
     /// The public commitment as written in the header (version 2), base64url.
     pub fn commitment_text(&self) -> Option<String> {
         self.commitment.map(|c| B64.encode(c))

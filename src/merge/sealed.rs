@@ -43,18 +43,8 @@ fn header_change(base: Option<&Header>, side: &Header, name: &str) -> Option<Str
     if base.lines() == side.lines() {
         return None;
     }
-    let added: Vec<&str> = side
-        .recipients
-        .iter()
-        .filter(|r| !base.recipients.contains(r))
-        .map(String::as_str)
-        .collect();
-    let removed: Vec<&str> = base
-        .recipients
-        .iter()
-        .filter(|r| !side.recipients.contains(r))
-        .map(String::as_str)
-        .collect();
+    let added = side.recipients_added_since(base);
+    let removed = base.recipients_added_since(side);
     let mut what = Vec::new();
     if !added.is_empty() {
         what.push(format!("adds recipient {}", added.join(", ")));
@@ -62,9 +52,7 @@ fn header_change(base: Option<&Header>, side: &Header, name: &str) -> Option<Str
     if !removed.is_empty() {
         what.push(format!("removes recipient {}", removed.join(", ")));
     }
-    if base.file_id != side.file_id
-        || base.commitment != side.commitment && side.version == base.version
-    {
+    if side.key_replaced_since(base) {
         what.push("replaces the data key".into());
     } else if base.wrapped != side.wrapped && added.is_empty() && removed.is_empty() {
         what.push("changes the wrapped data key".into());

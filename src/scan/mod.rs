@@ -508,19 +508,8 @@ pub fn scan(input: &Input) -> Result<Vec<Finding>, ScanError> {
                 continue;
             };
             if let (Ok(Some(ho)), Ok(Some(hn))) = (header_of(&old), header_of(new)) {
-                let added: Vec<&str> = hn
-                    .recipients
-                    .iter()
-                    .filter(|r| !ho.recipients.contains(r))
-                    .map(String::as_str)
-                    .collect();
-                // The key changed when the id or the public commitment did; a version 1 side
-                // has no commitment, so a new key block for the same recipients counts too.
-                let key_replaced = ho.file_id != hn.file_id
-                    || match (ho.commitment, hn.commitment) {
-                        (Some(a), Some(b)) => a != b,
-                        _ => ho.wrapped != hn.wrapped && ho.recipients == hn.recipients,
-                    };
+                let added = hn.recipients_added_since(&ho);
+                let key_replaced = hn.key_replaced_since(&ho);
                 // Back to version 1: its recipient lines are no longer bound to the key.
                 let downgraded = hn.version < ho.version;
                 if downgraded {
