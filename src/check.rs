@@ -39,6 +39,7 @@ pub fn describe(rule: &str) -> &'static str {
         "recipient-not-listed" => {
             "Someone .envault.yml no longer lists can still open the file's data key."
         }
+        "replayed-value" => "A sealed value that history replaced was brought back.",
         "store-drift" => "An environment differs from its secret store.",
         "plaintext-secret" => "A secret is in clear in a configured environment.",
         "unencrypted-value" => "A value is in clear in an environment marked `encrypted: true`.",

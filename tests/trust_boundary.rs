@@ -840,3 +840,119 @@ fn a_changed_data_key_is_refused_until_accepted() {
     let a = p.run(&["get", "--env", "prod", "DB_PASSWORD"]).success();
     assert_eq!(stdout(&a), "prod_password_789\n");
 }
+
+/// The sealed line of `key` in an env file's text.
+fn sealed_line(text: &str, key: &str) -> String {
+    text.lines()
+        .find(|l| l.starts_with(&format!("{key}=enc:v1:")))
+        .unwrap_or_else(|| panic!("{key} is not sealed in:\n{text}"))
+        .to_owned()
+}
+
+/// Finding 9: after a rotation, a pull request pastes the old sealed value back. Nobody needs a
+/// key for that, and the value still opens; CI (`scan --range`), `check` and the merge driver
+/// say so, without an identity, and an ordinary change or a deliberate re-seal is not flagged.
+#[test]
+fn an_old_sealed_value_brought_back_is_flagged() {
+    let p = protected_repo();
+    let leaked = sealed_line(&p.read(".env.prod"), "DB_PASSWORD");
+    p.run(&[
+        "set",
+        "--env",
+        "prod",
+        "DB_PASSWORD",
+        "rotated-after-the-leak",
+    ])
+    .success();
+    git(&p, &["commit", "-q", "-am", "rotate the leaked password"]);
+    let rotation = String::from_utf8(
+        git_cmd(&p)
+            .args(["rev-parse", "--short=7", "HEAD"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_owned();
+
+    // An ordinary pull request: a fresh value, and a key nobody touched before.
+    git(&p, &["checkout", "-q", "-b", "fine"]);
+    p.run(&["set", "--env", "prod", "DB_PASSWORD", "another-new-one"])
+        .success();
+    p.run(&["set", "--env", "prod", "CACHE_TTL", "60"])
+        .success();
+    git(&p, &["commit", "-q", "-am", "fine"]);
+    p.run(&["scan", "--range", "main..fine"]).success();
+
+    // The replay, made without any key.
+    git(&p, &["checkout", "-q", "-b", "pr", "main"]);
+    let now = sealed_line(&p.read(".env.prod"), "DB_PASSWORD");
+    p.write(".env.prod", &p.read(".env.prod").replace(&now, &leaked));
+    git(&p, &["commit", "-q", "-am", "tidy up"]);
+    // It opens silently: only history can tell.
+    let a = p
+        .cmd()
+        .env(
+            "ENVAULT_IDENTITY",
+            p.path("home/.config/envault/identity.txt"),
+        )
+        .args(["get", "--env", "prod", "DB_PASSWORD"])
+        .assert()
+        .success();
+    assert_eq!(stdout(&a), "prod_password_789\n");
+
+    let keyless = |args: &[&str]| {
+        p.cmd()
+            .env("HOME", p.path("home-ci"))
+            .env("XDG_STATE_HOME", p.path("home-ci/state"))
+            .args(args)
+            .assert()
+    };
+    let a = keyless(&["scan", "--range", "main..pr"]).code(1);
+    let out = stdout(&a);
+    assert!(
+        out.contains("replayed-value")
+            && out.contains("DB_PASSWORD")
+            && out.contains(&format!("commit {rotation} had replaced")),
+        "{out}"
+    );
+    assert!(!out.contains("prod_password_789"), "{out}");
+    let a = keyless(&["scan", "--range", "main..pr", "--format", "json"]).code(1);
+    assert!(stdout(&a).contains("\"rule\": \"replayed-value\""));
+    let a = keyless(&["check"]).code(1);
+    let out = stdout(&a);
+    let replayed: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("replayed-value"))
+        .collect();
+    assert!(
+        replayed.len() == 1 && replayed[0].contains("DB_PASSWORD"),
+        "{out}"
+    );
+
+    // Merged with the driver while main changed the file too: a conflict, main's file kept.
+    git(&p, &["checkout", "-q", "main"]);
+    p.run(&["set", "--env", "prod", "LOG_LEVEL", "error"])
+        .success();
+    git(&p, &["commit", "-q", "-am", "main"]);
+    let before = p.read(".env.prod");
+    let out = git_cmd(&p).args(["merge", "pr"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(err.contains("brought back from history"), "{err}");
+    assert_eq!(p.read(".env.prod"), before);
+    git(&p, &["merge", "--abort"]);
+
+    // A revert of the rotation brings it back too; sealing it afresh is how it is accepted.
+    git(&p, &["checkout", "-q", "-b", "revert", &rotation]);
+    git(&p, &["revert", "--no-edit", &rotation]);
+    let a = keyless(&["scan", "--range", &format!("{rotation}..revert")]).code(1);
+    assert!(stdout(&a).contains("replayed-value"), "{}", stdout(&a));
+    let flagged = |a: &assert_cmd::assert::Assert| stdout(a).contains("replayed-value");
+    assert!(flagged(&keyless(&["check"])));
+    p.run(&["set", "--env", "prod", "DB_PASSWORD", "prod_password_789"])
+        .success();
+    assert_ne!(sealed_line(&p.read(".env.prod"), "DB_PASSWORD"), leaked);
+    assert!(!flagged(&keyless(&["check"])));
+}

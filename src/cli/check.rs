@@ -135,6 +135,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         }
         envs_checked += reads.len();
         problems.extend(check::check(&config, &reads));
+        problems.extend(replays(&root, &config, &changed)?);
 
         // Plaintext secrets, judged as `scan` judges them.
         let source = super::scan::WorkTree { root: root.clone() };
@@ -167,6 +168,47 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     problems.sort_by(|a, b| (&a.path, a.line, a.rule).cmp(&(&b.path, b.line, b.rule)));
     report(ctx, &args, &problems, envs_checked, paths.len())?;
     Ok(if problems.is_empty() { 0 } else { 1 })
+}
+
+/// Sealed values of the working files that the repository's history had replaced
+/// (`replayed-value`): an old value pasted back. Outside a repository there is no history.
+fn replays(
+    root: &Path,
+    config: &crate::config::Config,
+    files: &[Changed],
+) -> anyhow::Result<Vec<Problem>> {
+    let Ok(repo) = Repo::discover(root) else {
+        return Ok(Vec::new());
+    };
+    // (path from the repository root, environment, the file as read)
+    let mut targets = Vec::new();
+    for env in config.environments.values() {
+        let Ok(in_repo) = repo.relative(root, &env.file) else {
+            continue;
+        };
+        let in_repo = in_repo.to_string_lossy().into_owned();
+        let shown = rel(root, &env.file);
+        if let Some(f) = files.iter().find(|f| f.path == shown) {
+            targets.push((in_repo, env.name.as_str(), f));
+        }
+    }
+    let paths: Vec<String> = targets.iter().map(|(p, _, _)| p.clone()).collect();
+    let retired = repo.retired_values("HEAD", &paths)?;
+    let mut out = Vec::new();
+    for (path, env, f) in &targets {
+        let values = crate::git::replay::sealed_values(&f.new);
+        for r in crate::git::replay::replays_in(path, &values, &retired, |_| true) {
+            out.push(Problem {
+                path: f.path.clone(),
+                line: r.line,
+                rule: "replayed-value",
+                key: Some(r.key.clone()),
+                message: r.message(),
+                fix: r.fix(Some(env)),
+            });
+        }
+    }
+    Ok(out)
 }
 
 fn report(

@@ -428,6 +428,14 @@ pub struct Sealing {
     old_plain: crate::dotenv::Document,
 }
 
+impl Sealing {
+    /// Seals `key` with a fresh nonce on the next write even if its value did not change: an
+    /// explicit `set` of a value brought back from history makes it a new sealed value.
+    pub fn seal_afresh(&mut self, key: &str) {
+        self.old_plain.remove(key);
+    }
+}
+
 /// Prepares a file that a command will write. When it is encrypted (or declared
 /// `encrypted: true`, which makes a new file encrypted), its document is replaced by the
 /// plaintext for the command to edit; [`seal_for_writing`] seals the result again.

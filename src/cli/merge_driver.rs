@@ -7,6 +7,8 @@ use super::{warn, Ctx};
 use crate::crypt::{Identities, HEADER_PREFIX};
 use crate::dotenv::Document;
 use crate::fsutil;
+use crate::git::replay::{replays_in, sealed_values, Replay};
+use crate::git::Repo;
 use crate::merge::{self, Labels};
 
 /// Merge env files key by key (git calls this; see `envault git install`).
@@ -51,6 +53,40 @@ fn given(v: &Option<String>) -> Option<&str> {
         .filter(|s| !(s.len() == 2 && s.starts_with('%')))
 }
 
+/// The environment whose file is `path` (from the repository root), when the config says.
+fn env_of(ctx: &Ctx, path: Option<&str>) -> Option<String> {
+    let config = ctx.load_config().ok()?;
+    let real = |p: &std::path::Path| std::fs::canonicalize(p).ok();
+    let target = real(&ctx.cwd.join(path?))?;
+    config
+        .environments
+        .values()
+        .find(|e| real(&e.file).as_ref() == Some(&target))
+        .map(|e| e.name.clone())
+}
+
+/// Sealed values the merge would bring in that this repository's history (from `HEAD`) had
+/// replaced: an old value pasted back on the other side. Without the path or a repository
+/// there is no history to judge by.
+fn replays(
+    ctx: &Ctx,
+    path: Option<&str>,
+    ours: &[u8],
+    merged: &str,
+) -> anyhow::Result<Vec<Replay>> {
+    let (Some(path), Ok(repo)) = (path, Repo::discover(&ctx.cwd)) else {
+        return Ok(Vec::new());
+    };
+    let ours = sealed_values(ours);
+    let mut incoming = sealed_values(merged.as_bytes());
+    incoming.retain(|k, (v, _)| ours.get(k).is_none_or(|(o, _)| o != v));
+    if incoming.is_empty() {
+        return Ok(Vec::new());
+    }
+    let retired = repo.retired_values("HEAD", &[path.to_owned()])?;
+    Ok(replays_in(path, &incoming, &retired, |_| true))
+}
+
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     let read = |p: &PathBuf| std::fs::read(ctx.cwd.join(p));
     let (base, ours, theirs) = (read(&args.base)?, read(&args.ours)?, read(&args.theirs)?);
@@ -80,7 +116,22 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                     Identities::empty()
                 });
                 match merge::merge_encrypted(&b, &o, &t, labels, &ids) {
-                    Ok(m) => (m.text.into_bytes(), m.conflicts),
+                    Ok(m) => {
+                        let brought_back = replays(ctx, given(&args.path), &ours, &m.text)?;
+                        if !brought_back.is_empty() {
+                            // Ours stays as it was; git records the conflict.
+                            for r in &brought_back {
+                                eprintln!("envault merge: {path}: {}", r.message());
+                            }
+                            eprintln!(
+                                "hint: {}; then resolve it with `git checkout --ours -- {path}` \
+                                 and redo the other side's changes with `envault set`",
+                                brought_back[0].fix(env_of(ctx, given(&args.path)).as_deref())
+                            );
+                            return Ok(1);
+                        }
+                        (m.text.into_bytes(), m.conflicts)
+                    }
                     Err(why) => {
                         // Ours stays as it was; git records the conflict.
                         eprintln!("envault merge: {path}: cannot merge: {why}");

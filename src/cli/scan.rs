@@ -10,6 +10,7 @@ use super::crypt::load_identities;
 use super::{emit, hinted, warn, Ctx};
 use crate::config::is_config_path;
 use crate::crypt::Identities;
+use crate::git::replay::{Replay, Retired};
 use crate::git::{BlobId, Files, Repo};
 use crate::output;
 use crate::scan::{self, Changed, Finding, Input, Source, IGNORE_FILE};
@@ -168,118 +169,205 @@ fn scan_states(
     Ok((findings, n))
 }
 
-pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
-    let ids = identities(ctx);
-    let (located, scanned, what) = if args.staged {
-        let repo = Repo::from_env()?;
-        let index_file = std::env::var_os("GIT_INDEX_FILE")
-            .filter(|v| !v.is_empty())
-            .map(|p| ctx.cwd.join(p));
-        let new = repo.index_files(index_file.as_deref())?;
-        let old = repo.tree_files("HEAD")?;
-        let (f, n) = scan_states(ctx, &repo, &new, &old, false, &ids)?;
-        let located = f
-            .into_iter()
-            .map(|finding| Located {
-                commit: None,
-                finding,
-            })
-            .collect();
-        (located, n, "staged file")
-    } else if let Some(range) = &args.range {
-        let repo = Repo::discover(&ctx.cwd)?;
-        if !range.contains("..") {
-            return Err(hinted(
-                format!("`{range}` is not a range"),
-                "give two revisions, e.g. `--range origin/main..HEAD`",
-            ));
-        }
-        let mut located = Vec::new();
-        let mut scanned = 0;
-        let commits = repo.range(range)?;
-        let bar = super::progress(commits.len() as u64, "scanning commits");
-        for c in commits {
-            bar.inc(1);
-            let new = repo.tree_files(&c.id)?;
-            let old = match &c.parent {
-                Some(p) => repo.tree_files(p)?,
-                None => Files::default(),
-            };
-            let (f, n) = scan_states(ctx, &repo, &new, &old, true, &ids)?;
-            scanned += n;
-            located.extend(f.into_iter().map(|finding| Located {
-                commit: Some(c.short.clone()),
-                finding,
-            }));
-        }
-        bar.finish_and_clear();
-        (located, scanned, "changed file")
+/// The end of a range `A..B` (`HEAD` when B is left out).
+fn range_tip(range: &str) -> &str {
+    let tip = range
+        .rsplit("..")
+        .next()
+        .unwrap_or("")
+        .trim_start_matches('.');
+    if tip.is_empty() {
+        "HEAD"
     } else {
-        let (root, files) = match Repo::discover(&ctx.cwd) {
-            Ok(repo) => (repo.root().to_owned(), repo.worktree_files()?),
-            Err(_) => {
-                let root = ctx.cwd.clone();
-                let mut files = Vec::new();
-                walk(&root, &root, &mut files);
-                (root, files)
-            }
-        };
-        let wanted: Vec<String> = args
-            .paths
-            .iter()
-            .map(|p| {
-                let abs = ctx.cwd.join(p);
-                let abs = abs.canonicalize().unwrap_or(abs);
-                abs.strip_prefix(&root)
-                    .map(|r| r.to_string_lossy().into_owned())
-                    .map_err(|_| {
-                        hinted(
-                            format!("{} is outside {}", p.display(), root.display()),
-                            "scan paths inside the repository",
-                        )
-                    })
-            })
-            .collect::<anyhow::Result<_>>()?;
-        let under = |f: &str| {
-            wanted.is_empty()
-                || wanted
-                    .iter()
-                    .any(|w| w.is_empty() || f == w || f.starts_with(&format!("{w}/")))
-        };
-        let source = WorkTree { root: root.clone() };
-        let mut changed = Vec::new();
-        for f in files.iter().filter(|f| under(f)) {
-            if let Some(new) = source.new_file(f) {
-                changed.push(Changed {
-                    path: f.clone(),
-                    new,
-                    old: None,
-                });
-            }
-        }
-        let n = changed.len();
-        let configs = files
-            .iter()
-            .filter(|f| is_config_path(f))
+        tip
+    }
+}
+
+/// Old sealed values brought back, commit by commit (`replayed-value`): judged against the
+/// history of the range's end, for the environment files its configs declare.
+struct Replays {
+    files: Vec<(String, String)>,
+    paths: Vec<String>,
+    retired: Retired,
+    seen: std::collections::HashSet<(String, String, String)>,
+}
+
+impl Replays {
+    fn new(repo: &Repo, tip: &str) -> anyhow::Result<Replays> {
+        let state = repo.tree_files(tip)?;
+        let configs: Vec<String> = state
+            .files
+            .keys()
+            .filter(|p| is_config_path(p))
             .cloned()
             .collect();
-        let found = scan::scan(&Input {
-            changed,
-            configs,
-            source: &source,
-            identities: &ids,
-            whole_files: true,
-            check_data_keys: false,
-        })?;
-        let located = found
-            .into_iter()
-            .map(|finding| Located {
-                commit: None,
-                finding,
-            })
-            .collect();
-        (located, n, "file")
-    };
+        let source = GitSource {
+            repo,
+            new: &state,
+            old: &Files::default(),
+        };
+        let files = scan::configured_env_files(&configs, &source);
+        let paths: Vec<String> = files.iter().map(|(p, _)| p.clone()).collect();
+        let retired = repo.retired_values(tip, &paths)?;
+        Ok(Replays {
+            files,
+            paths,
+            retired,
+            seen: Default::default(),
+        })
+    }
+
+    /// The findings of one commit; a value brought back is reported once, where it came in.
+    fn in_commit(&mut self, repo: &Repo, commit: &str) -> anyhow::Result<Vec<Finding>> {
+        let mut out = Vec::new();
+        for r in repo.replays_in_commit(commit, &self.paths, &self.retired)? {
+            if !self
+                .seen
+                .insert((r.path.clone(), r.key.clone(), r.value.clone()))
+            {
+                continue;
+            }
+            let env = self
+                .files
+                .iter()
+                .find(|(p, _)| *p == r.path)
+                .map(|(_, e)| e.as_str());
+            out.push(replay_finding(&r, env));
+        }
+        Ok(out)
+    }
+}
+
+/// A replayed value as a scan finding.
+pub(crate) fn replay_finding(r: &Replay, env: Option<&str>) -> Finding {
+    Finding {
+        path: r.path.clone(),
+        line: r.line,
+        rule: "replayed-value",
+        key: Some(r.key.clone()),
+        redacted: None,
+        message: r.message(),
+        fix: r.fix(env),
+        fingerprint: scan::fingerprint(&r.path, "replayed-value", &format!("{}=", r.key)),
+    }
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+    let ids = identities(ctx);
+    let (located, scanned, what) =
+        if args.staged {
+            let repo = Repo::from_env()?;
+            let index_file = std::env::var_os("GIT_INDEX_FILE")
+                .filter(|v| !v.is_empty())
+                .map(|p| ctx.cwd.join(p));
+            let new = repo.index_files(index_file.as_deref())?;
+            let old = repo.tree_files("HEAD")?;
+            let (f, n) = scan_states(ctx, &repo, &new, &old, false, &ids)?;
+            let located = f
+                .into_iter()
+                .map(|finding| Located {
+                    commit: None,
+                    finding,
+                })
+                .collect();
+            (located, n, "staged file")
+        } else if let Some(range) = &args.range {
+            let repo = Repo::discover(&ctx.cwd)?;
+            if !range.contains("..") {
+                return Err(hinted(
+                    format!("`{range}` is not a range"),
+                    "give two revisions, e.g. `--range origin/main..HEAD`",
+                ));
+            }
+            let mut located = Vec::new();
+            let mut scanned = 0;
+            let commits = repo.range(range)?;
+            let mut replays = Replays::new(&repo, range_tip(range))?;
+            let bar = super::progress(commits.len() as u64, "scanning commits");
+            for c in commits {
+                bar.inc(1);
+                let new = repo.tree_files(&c.id)?;
+                let old = match &c.parent {
+                    Some(p) => repo.tree_files(p)?,
+                    None => Files::default(),
+                };
+                let (f, n) = scan_states(ctx, &repo, &new, &old, true, &ids)?;
+                scanned += n;
+                located.extend(f.into_iter().chain(replays.in_commit(&repo, &c.id)?).map(
+                    |finding| Located {
+                        commit: Some(c.short.clone()),
+                        finding,
+                    },
+                ));
+            }
+            bar.finish_and_clear();
+            (located, scanned, "changed file")
+        } else {
+            let (root, files) = match Repo::discover(&ctx.cwd) {
+                Ok(repo) => (repo.root().to_owned(), repo.worktree_files()?),
+                Err(_) => {
+                    let root = ctx.cwd.clone();
+                    let mut files = Vec::new();
+                    walk(&root, &root, &mut files);
+                    (root, files)
+                }
+            };
+            let wanted: Vec<String> = args
+                .paths
+                .iter()
+                .map(|p| {
+                    let abs = ctx.cwd.join(p);
+                    let abs = abs.canonicalize().unwrap_or(abs);
+                    abs.strip_prefix(&root)
+                        .map(|r| r.to_string_lossy().into_owned())
+                        .map_err(|_| {
+                            hinted(
+                                format!("{} is outside {}", p.display(), root.display()),
+                                "scan paths inside the repository",
+                            )
+                        })
+                })
+                .collect::<anyhow::Result<_>>()?;
+            let under = |f: &str| {
+                wanted.is_empty()
+                    || wanted
+                        .iter()
+                        .any(|w| w.is_empty() || f == w || f.starts_with(&format!("{w}/")))
+            };
+            let source = WorkTree { root: root.clone() };
+            let mut changed = Vec::new();
+            for f in files.iter().filter(|f| under(f)) {
+                if let Some(new) = source.new_file(f) {
+                    changed.push(Changed {
+                        path: f.clone(),
+                        new,
+                        old: None,
+                    });
+                }
+            }
+            let n = changed.len();
+            let configs = files
+                .iter()
+                .filter(|f| is_config_path(f))
+                .cloned()
+                .collect();
+            let found = scan::scan(&Input {
+                changed,
+                configs,
+                source: &source,
+                identities: &ids,
+                whole_files: true,
+                check_data_keys: false,
+            })?;
+            let located = found
+                .into_iter()
+                .map(|finding| Located {
+                    commit: None,
+                    finding,
+                })
+                .collect();
+            (located, n, "file")
+        };
     report(ctx, &args, &located, scanned, what)?;
     Ok(if located.is_empty() { 0 } else { 1 })
 }
@@ -340,10 +428,12 @@ fn report(
                     out.push_str(&format!("    value: {v}\n"));
                 }
                 out.push_str(&format!("    fix:   {}\n", f.fix));
-                out.push_str(&format!(
-                    "    allow: add `{}` to {IGNORE_FILE}, or an `envault:allow` comment on the line\n",
-                    f.fingerprint
-                ));
+                if scan::allowable(f.rule) {
+                    out.push_str(&format!(
+                        "    allow: add `{}` to {IGNORE_FILE}, or an `envault:allow` comment on the line\n",
+                        f.fingerprint
+                    ));
+                }
             }
             emit(&out)?;
             if !found.is_empty() {
@@ -409,14 +499,16 @@ fn annotations(found: &[Located]) -> Vec<output::Annotation<'_>> {
             if let Some(v) = &f.redacted {
                 msg = format!("{msg}; value {v}");
             }
+            let allow = if scan::allowable(f.rule) {
+                format!(" Allow: add {} to {IGNORE_FILE}", f.fingerprint)
+            } else {
+                String::new()
+            };
             output::Annotation {
                 path: &f.path,
                 line: f.line,
                 rule: f.rule,
-                message: format!(
-                    "{msg}. Fix: {}. Allow: add {} to {IGNORE_FILE}",
-                    f.fix, f.fingerprint
-                ),
+                message: format!("{msg}. Fix: {}.{allow}", f.fix),
                 fingerprint: Some(&f.fingerprint),
             }
         })
@@ -435,6 +527,7 @@ fn rule_help(rule: &str) -> &'static str {
         "high-entropy-secret" => "A random-looking value is assigned to a secret-named key.",
         "data-key-replaced" => "An encrypted file's data key was replaced.",
         "recipients-changed" => "An encrypted file's header names a new recipient.",
+        "replayed-value" => "A sealed value that history replaced was brought back.",
         "env-parse-error" => "A configured env file does not parse, so it cannot be judged.",
         _ => "A well-known credential format.",
     }

@@ -84,7 +84,10 @@ pub fn set(ctx: &Ctx, args: SetArgs) -> anyhow::Result<u8> {
     let config = ctx.load_config()?;
     config.env(&args.env)?;
     let mut l = source::load_env(&config, &args.env, true)?;
-    let sealing = super::crypt::open_for_writing(ctx, &config, &args.env, &mut l)?;
+    let mut sealing = super::crypt::open_for_writing(ctx, &config, &args.env, &mut l)?;
+    if let Some(s) = sealing.as_mut() {
+        s.seal_afresh(&args.key);
+    }
     let existed = l.doc.get(&args.key).is_some();
     let peers = l.doc.set(&args.key, &value).map_err(|e| {
         hinted(

@@ -1,6 +1,7 @@
 //! Repository access through libgit2: files as they were at a revision.
 
 pub mod install;
+pub mod replay;
 
 use std::path::{Path, PathBuf};
 

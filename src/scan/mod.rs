@@ -206,6 +206,34 @@ fn entry_line_without_value(doc: &Document, key: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Whether an allow-list may silence a rule's findings. A sealed value brought back from
+/// history is never allowed: sealing it afresh (`envault set`) is how it is accepted.
+pub fn allowable(rule: &str) -> bool {
+    rule != "replayed-value"
+}
+
+/// The environment files the given `.envault.yml` files of a state declare: (path from the
+/// root, environment name), sorted. A config that does not parse declares none here (the scan
+/// itself reports it).
+pub fn configured_env_files(configs: &[String], source: &dyn Source) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = configs
+        .iter()
+        .filter_map(|cp| {
+            let bytes = source.new_file(cp)?;
+            Config::parse(&String::from_utf8_lossy(&bytes), Path::new(cp)).ok()
+        })
+        .flat_map(|cfg| {
+            cfg.environments
+                .values()
+                .map(|e| (normalize(&e.file), e.name.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    out.sort();
+    out.dedup_by(|a, b| a.0 == b.0);
+    out
+}
+
 /// Runs every rule; findings come sorted by path and line, allow-listed ones removed.
 pub fn scan(input: &Input) -> Result<Vec<Finding>, ScanError> {
     let changed: HashMap<&str, &Changed> =
