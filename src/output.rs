@@ -498,6 +498,18 @@ pub struct Annotation<'a> {
     /// The whole message, fix included.
     pub message: String,
     pub fingerprint: Option<&'a str>,
+    /// For a reviewer to see; does not fail the run.
+    pub warning: bool,
+}
+
+impl Annotation<'_> {
+    fn level(&self) -> &'static str {
+        if self.warning {
+            "warning"
+        } else {
+            "error"
+        }
+    }
 }
 
 /// Escapes a workflow command's message.
@@ -512,13 +524,15 @@ fn gh_property(s: &str) -> String {
     gh_data(s).replace(':', "%3A").replace(',', "%2C")
 }
 
-/// GitHub Actions `::error` workflow commands: annotations on the pull request's files.
+/// GitHub Actions `::error` (or `::warning`) workflow commands: annotations on the pull
+/// request's files.
 pub fn github_annotations(tool: &str, items: &[Annotation]) -> String {
     let mut out = String::new();
     for a in items {
         let _ = writeln!(
             out,
-            "::error file={},line={},title={}::{}",
+            "::{} file={},line={},title={}::{}",
+            a.level(),
             gh_property(a.path),
             a.line.max(1),
             gh_property(&format!("{tool} {}", a.rule)),
@@ -539,7 +553,7 @@ pub fn sarif(items: &[Annotation], describe: impl Fn(&str) -> &'static str) -> s
             let mut r = serde_json::json!({
                 "ruleId": a.rule,
                 "ruleIndex": rules.iter().position(|r| *r == a.rule),
-                "level": "error",
+                "level": a.level(),
                 "message": {"text": a.message},
                 "locations": [{
                     "physicalLocation": {

@@ -956,3 +956,59 @@ fn an_old_sealed_value_brought_back_is_flagged() {
     assert_ne!(sealed_line(&p.read(".env.prod"), "DB_PASSWORD"), leaked);
     assert!(!flagged(&keyless(&["check"])));
 }
+
+/// A change that allows its own finding (an `envault:allow` comment, a `.envaultignore` entry)
+/// is reported where a reviewer sees it: by the hook, and by `scan --range` as CI warnings.
+#[test]
+fn allowances_a_change_adds_are_reported() {
+    let p = Project::tutorial_git();
+    p.protect();
+    git(&p, &["add", "-A"]);
+    git(&p, &["commit", "-q", "-m", "protected"]);
+    git(&p, &["checkout", "-q", "-b", "pr"]);
+    let token = "ghp_R8vK2mQ7xT4nW9pL3sZ6yB1cF5hJ0dG8aE2u";
+    p.write("deploy.sh", &format!("TOKEN={token} # envault:allow\n"));
+    git(&p, &["add", "deploy.sh"]);
+    // Not blocked (the committer's own allowance), but not silent either.
+    let a = p.run(&["scan", "--staged"]).success();
+    let out = stdout(&a);
+    assert!(
+        out.contains("deploy.sh:1: warning: config-weakened: an `envault:allow` comment was added, which silences github-token at deploy.sh:1"),
+        "{out}"
+    );
+    assert!(!out.contains(token), "{out}");
+    git(&p, &["commit", "-q", "-m", "deploy script"]);
+    let a = p
+        .run(&["scan", "--range", "main..pr", "--format", "github"])
+        .success();
+    assert!(
+        stdout(&a).starts_with("::warning file=deploy.sh,line=1,title=envault config-weakened::"),
+        "{}",
+        stdout(&a)
+    );
+    let a = p
+        .run(&["scan", "--range", "main..pr", "--format", "sarif"])
+        .success();
+    let log: serde_json::Value = serde_json::from_str(&stdout(&a)).unwrap();
+    assert_eq!(log["runs"][0]["results"][0]["level"], "warning");
+    // Without the comment the token is a finding; its fingerprint in .envaultignore is
+    // reported the same way.
+    p.write("deploy.sh", &format!("TOKEN={token}\n"));
+    git(&p, &["add", "deploy.sh"]);
+    let a = p.run(&["scan", "--staged", "--format", "json"]).code(1);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&a)).unwrap();
+    let fp = doc["findings"][0]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    p.write(".envaultignore", &format!("{fp}\n"));
+    git(&p, &["add", "-A"]);
+    let a = p.run(&["scan", "--staged"]).success();
+    assert!(
+        stdout(&a).contains(&format!(
+            ".envaultignore:1: warning: config-weakened: `.envaultignore` gains the allow-list entry {fp}, which silences github-token at deploy.sh:1"
+        )),
+        "{}",
+        stdout(&a)
+    );
+}

@@ -227,6 +227,7 @@ fn report(
                 rule: p.rule,
                 message: format!("{}. Fix: {}", p.message, p.fix),
                 fingerprint: None,
+                warning: false,
             })
             .collect()
     };

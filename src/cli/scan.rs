@@ -249,6 +249,7 @@ pub(crate) fn replay_finding(r: &Replay, env: Option<&str>) -> Finding {
         message: r.message(),
         fix: r.fix(env),
         fingerprint: scan::fingerprint(&r.path, "replayed-value", &format!("{}=", r.key)),
+        warning: false,
     }
 }
 
@@ -369,7 +370,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             (located, n, "file")
         };
     report(ctx, &args, &located, scanned, what)?;
-    Ok(if located.is_empty() { 0 } else { 1 })
+    Ok(if located.iter().all(|l| l.finding.warning) {
+        0
+    } else {
+        1
+    })
 }
 
 /// Files under `dir` outside git (no repository): everything but `.git` folders.
@@ -418,17 +423,18 @@ fn report(
                     Some(c) => format!("{c} {}:{}", f.path, f.line),
                     None => format!("{}:{}", f.path, f.line),
                 };
-                out.push_str(&format!(
-                    "{}: {}: {}\n",
-                    paint.bold(&at),
-                    paint.red(f.rule),
-                    f.message
-                ));
+                let label = format!("warning: {}", f.rule);
+                let rule = if f.warning {
+                    paint.yellow(&label)
+                } else {
+                    paint.red(f.rule)
+                };
+                out.push_str(&format!("{}: {rule}: {}\n", paint.bold(&at), f.message));
                 if let Some(v) = &f.redacted {
                     out.push_str(&format!("    value: {v}\n"));
                 }
                 out.push_str(&format!("    fix:   {}\n", f.fix));
-                if scan::allowable(f.rule) {
+                if scan::allowable(f.rule) && !f.warning {
                     out.push_str(&format!(
                         "    allow: add `{}` to {IGNORE_FILE}, or an `envault:allow` comment on the line\n",
                         f.fingerprint
@@ -436,16 +442,23 @@ fn report(
                 }
             }
             emit(&out)?;
+            let errors = found.iter().filter(|l| !l.finding.warning).count();
+            let warnings = found.len() - errors;
             if !found.is_empty() {
                 let files: std::collections::HashSet<&str> =
                     found.iter().map(|l| l.finding.path.as_str()).collect();
                 eprintln!(
-                    "envault scan: {} in {} ({} scanned)",
-                    plural(found.len(), "finding"),
+                    "envault scan: {}{} in {} ({} scanned)",
+                    plural(errors, "finding"),
+                    if warnings > 0 {
+                        format!(" and {}", plural(warnings, "warning"))
+                    } else {
+                        String::new()
+                    },
                     plural(files.len(), "file"),
                     plural(scanned, what)
                 );
-                if args.staged {
+                if args.staged && errors > 0 {
                     eprintln!("envault scan: commit blocked; fix the findings above (bypass once: git commit --no-verify)");
                 }
             } else if std::io::stderr().is_terminal() {
@@ -470,6 +483,7 @@ fn report(
                         "message": f.message,
                         "fix": f.fix,
                         "fingerprint": f.fingerprint,
+                        "level": if f.warning { "warning" } else { "error" },
                     })
                 })
                 .collect();
@@ -510,6 +524,7 @@ fn annotations(found: &[Located]) -> Vec<output::Annotation<'_>> {
                 rule: f.rule,
                 message: format!("{msg}. Fix: {}.{allow}", f.fix),
                 fingerprint: Some(&f.fingerprint),
+                warning: f.warning,
             }
         })
         .collect()

@@ -80,6 +80,8 @@ pub struct Finding {
     pub fix: String,
     /// Allow-list fingerprint: from the path, the rule and the line with the value removed.
     pub fingerprint: String,
+    /// Reported for a reviewer to see, without failing the scan (an allowance the change adds).
+    pub warning: bool,
 }
 
 /// Why a scan could not be done.
@@ -191,6 +193,7 @@ impl Scanner {
             message,
             fix: fix.to_owned(),
             fingerprint: fingerprint(path, rule, line_without_value),
+            warning: false,
         });
     }
 }
@@ -604,21 +607,118 @@ pub fn scan(input: &Input) -> Result<Vec<Finding>, ScanError> {
     let ignore = new_of(IGNORE_FILE)
         .map(|b| parse_ignore(&String::from_utf8_lossy(&b)))
         .unwrap_or_default();
+    let mut allowances = added_allowances(input);
     let mut findings = std::mem::take(&mut s.findings);
     findings.retain(|f| {
-        if ignore.contains(&f.fingerprint) {
-            return false;
+        if !allowable(f.rule) {
+            return true;
         }
-        !new_of(&f.path).is_some_and(|t| {
-            line_at(&t, f.line)
-                .is_some_and(|l| memchr::memmem::find(l, ALLOW_MARKER.as_bytes()).is_some())
-        })
+        let marked = || {
+            new_of(&f.path).is_some_and(|t| {
+                line_at(&t, f.line)
+                    .is_some_and(|l| memchr::memmem::find(l, ALLOW_MARKER.as_bytes()).is_some())
+            })
+        };
+        let by = if ignore.contains(&f.fingerprint) {
+            allowances
+                .iter_mut()
+                .find(|a| a.fingerprint.as_deref() == Some(&f.fingerprint))
+        } else if marked() {
+            allowances
+                .iter_mut()
+                .find(|a| a.fingerprint.is_none() && a.path == f.path && a.line == f.line)
+        } else {
+            return true;
+        };
+        if let Some(a) = by {
+            a.silences
+                .push(format!("{} at {}:{}", f.rule, f.path, f.line));
+        }
+        false
     });
+    findings.extend(allowances.into_iter().map(Allowance::finding));
     findings.sort_by(|a, b| (&a.path, a.line, a.rule).cmp(&(&b.path, b.line, b.rule)));
     findings.dedup_by(|a, b| {
-        a.path == b.path && a.line == b.line && a.key == b.key && a.redacted == b.redacted
+        a.path == b.path
+            && a.line == b.line
+            && a.key == b.key
+            && a.redacted == b.redacted
+            && a.warning == b.warning
     });
     Ok(findings)
+}
+
+/// An allowance the scanned change adds: a `.envaultignore` entry or an `envault:allow`
+/// comment. A change that allows its own finding would otherwise pass unseen, so each is
+/// reported (as a warning: blocking it would block every legitimate allowance) with what it
+/// silences.
+struct Allowance {
+    path: String,
+    line: usize,
+    /// The `.envaultignore` entry; `None` for an inline comment.
+    fingerprint: Option<String>,
+    silences: Vec<String>,
+}
+
+impl Allowance {
+    fn finding(self) -> Finding {
+        let what = match &self.fingerprint {
+            Some(fp) => format!("`{IGNORE_FILE}` gains the allow-list entry {fp}"),
+            None => format!("an `{ALLOW_MARKER}` comment was added"),
+        };
+        let message = if self.silences.is_empty() {
+            format!("{what}; review what it silences")
+        } else {
+            format!("{what}, which silences {}", self.silences.join(", "))
+        };
+        Finding {
+            fingerprint: fingerprint(&self.path, "config-weakened", &what),
+            path: self.path,
+            line: self.line,
+            rule: "config-weakened",
+            key: None,
+            redacted: None,
+            message,
+            fix: "a reviewer should confirm it: an allowance added in the same change as what it allows is how a change would let its own secret through".to_owned(),
+            warning: true,
+        }
+    }
+}
+
+/// The allowances the change adds (none in a working-tree scan, where nothing is added).
+fn added_allowances(input: &Input) -> Vec<Allowance> {
+    let mut out = Vec::new();
+    if input.whole_files {
+        return out;
+    }
+    for c in &input.changed {
+        let added = AddedLines::new(c, false);
+        for (i, line) in c.new.split(|b| *b == b'\n').enumerate() {
+            if !added.contains(line) {
+                continue;
+            }
+            let fingerprint = if c.path == IGNORE_FILE {
+                match parse_ignore(&String::from_utf8_lossy(line))
+                    .into_iter()
+                    .next()
+                {
+                    Some(fp) => Some(fp),
+                    None => continue,
+                }
+            } else if memchr::memmem::find(line, ALLOW_MARKER.as_bytes()).is_some() {
+                None
+            } else {
+                continue;
+            };
+            out.push(Allowance {
+                path: c.path.clone(),
+                line: i + 1,
+                fingerprint,
+                silences: Vec::new(),
+            });
+        }
+    }
+    out
 }
 
 fn line_at(text: &[u8], line: usize) -> Option<&[u8]> {

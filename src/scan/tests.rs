@@ -146,16 +146,49 @@ fn only_added_lines_count_in_modified_files() {
 fn allow_comments_and_ignore_file() {
     let text =
         "key: AKIAIOSFODNN7EXAMPLE  # envault:allow test fixture\nother: AKIAIOSFODNN7EXAMPLF\n";
+    let errors = |f: &[Finding]| f.iter().filter(|f| !f.warning).cloned().collect::<Vec<_>>();
+    let warnings = |f: &[Finding]| f.iter().filter(|f| f.warning).cloned().collect::<Vec<_>>();
     let f = scan_commit(&[], &[("a.yml", text)]);
-    assert_eq!(rules(&f), [("a.yml", 2, "aws-access-key-id")]);
+    let e = errors(&f);
+    assert_eq!(rules(&e), [("a.yml", 2, "aws-access-key-id")]);
     // The fingerprint does not depend on the value.
     assert_eq!(
-        f[0].fingerprint,
+        e[0].fingerprint,
         fingerprint("a.yml", "aws-access-key-id", "other: ")
     );
-    let ignore = format!("# test fixture\n{}  a.yml AWS example\n", f[0].fingerprint);
+    // The allowance the change adds is reported to the reviewer, with what it silences.
+    let w = warnings(&f);
+    assert_eq!(rules(&w), [("a.yml", 1, "config-weakened")]);
+    assert!(
+        w[0].message
+            .contains("silences aws-access-key-id at a.yml:1"),
+        "{}",
+        w[0].message
+    );
+    let ignore = format!("# test fixture\n{}  a.yml AWS example\n", e[0].fingerprint);
     let f = scan_commit(&[], &[("a.yml", text), (IGNORE_FILE, &ignore)]);
+    assert!(errors(&f).is_empty(), "{f:?}");
+    let w = warnings(&f);
+    assert_eq!(
+        rules(&w),
+        [
+            (IGNORE_FILE, 2, "config-weakened"),
+            ("a.yml", 1, "config-weakened")
+        ]
+    );
+    assert!(w[0]
+        .message
+        .contains("silences aws-access-key-id at a.yml:2"));
+    // Allowances already there before the change are not news.
+    let f = scan_commit(
+        &[("a.yml", text), (IGNORE_FILE, &ignore)],
+        &[("a.yml", &format!("{text}# more\n"))],
+    );
     assert!(f.is_empty(), "{f:?}");
+    // And a change cannot silence the report of its own allowance.
+    let own = format!("{ignore}{}\n", w[0].fingerprint);
+    let f = scan_commit(&[], &[("a.yml", text), (IGNORE_FILE, &own)]);
+    assert!(warnings(&f).len() >= 2, "{f:?}");
 }
 
 #[test]
