@@ -92,7 +92,7 @@ fn every_config_of_a_monorepo_and_parse_errors() {
 #[test]
 fn recipients_out_of_date_are_reported_never_fixed() {
     let p = protected();
-    let other = stdout(&p.run(&["keygen", "--output", "other.txt"]).success())
+    let other = stdout(&p.run(&["keygen", "--output", "home/other.txt"]).success())
         .lines()
         .last()
         .unwrap()

@@ -795,7 +795,7 @@ fn a_changed_data_key_is_refused_until_accepted() {
     // Alice (this HOME) reads prod: its commitment is recorded.
     p.run(&["get", "--env", "prod", "DB_PASSWORD"]).success();
     // Bob, another key holder on another machine (another HOME), re-keys prod.
-    let bob_home = p.path("home-bob");
+    let bob_home = p.path("home/bob");
     std::fs::create_dir_all(&bob_home).unwrap();
     let bob = |args: &[&str]| {
         p.cmd()
@@ -904,8 +904,8 @@ fn an_old_sealed_value_brought_back_is_flagged() {
 
     let keyless = |args: &[&str]| {
         p.cmd()
-            .env("HOME", p.path("home-ci"))
-            .env("XDG_STATE_HOME", p.path("home-ci/state"))
+            .env("HOME", p.path("home/ci"))
+            .env("XDG_STATE_HOME", p.path("home/ci/state"))
             .args(args)
             .assert()
     };
@@ -1011,4 +1011,42 @@ fn allowances_a_change_adds_are_reported() {
         "{}",
         stdout(&a)
     );
+}
+
+/// Finding 10: a private key written where `git add -A` would commit it. `keygen` refuses any
+/// path inside a work tree that git does not ignore, its default path included (a HOME inside
+/// a repository), and writes nothing.
+#[test]
+fn keygen_never_writes_into_a_work_tree() {
+    let p = Project::tutorial_git();
+    std::fs::remove_file(p.path(".git/info/exclude")).unwrap();
+    for args in [
+        &["keygen"][..],
+        &["keygen", "--output", "ci-identity.txt"][..],
+        &["keygen", "--output", "keys/new/ci.txt"][..],
+    ] {
+        let a = p.run(args).code(2);
+        assert!(
+            stderr(&a).contains("where `git add` would commit your private key"),
+            "{args:?}: {}",
+            stderr(&a)
+        );
+    }
+    assert!(!p.path("home/.config").exists());
+    assert!(!p.path("ci-identity.txt").exists() && !p.path("keys").exists());
+    // Through a symlinked folder that leads into the work tree, too.
+    let outside = tempfile::tempdir().unwrap();
+    let link = outside.path().join("into-repo");
+    symlink(p.dir.path(), &link).unwrap();
+    p.run(&["keygen", "--output", link.join("id.txt").to_str().unwrap()])
+        .code(2);
+    // A path git ignores, or one outside, is fine.
+    p.write(".gitignore", "/secrets/\n");
+    p.run(&["keygen", "--output", "secrets/ci.txt"]).success();
+    p.run(&[
+        "keygen",
+        "--output",
+        outside.path().join("ci.txt").to_str().unwrap(),
+    ])
+    .success();
 }

@@ -12,7 +12,8 @@ use crate::source::{self, Loaded};
 /// Create your age identity (private key) and print its public recipient.
 ///
 /// Writes $XDG_CONFIG_HOME/envault/identity.txt (default ~/.config/envault/identity.txt), mode
-/// 0600; an existing identity is never overwritten.
+/// 0600; an existing identity is never overwritten, and a path inside a git work tree (unless
+/// git ignores it) is refused.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  envault keygen\n  envault keygen --output ./ci-identity.txt")]
 pub struct KeygenArgs {
@@ -157,6 +158,16 @@ pub fn keygen(ctx: &Ctx, args: KeygenArgs) -> anyhow::Result<u8> {
             )
         })?,
     };
+    if let Some(root) = crate::git::committable_in(&path) {
+        return Err(hinted(
+            format!(
+                "{} is inside the git work tree at {}, where `git add` would commit your private key; nothing was written",
+                path.display(),
+                root.display()
+            ),
+            "pass --output with a path outside every repository (or one git ignores), or set HOME / XDG_CONFIG_HOME to your own folders",
+        ));
+    }
     if path.exists() {
         return Err(hinted(
             format!("{} already exists; an identity is never overwritten", path.display()),

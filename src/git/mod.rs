@@ -143,6 +143,25 @@ impl Repo {
     }
 }
 
+/// The root of the git work tree `path` (which need not exist yet) would sit in, unless git
+/// ignores it there: a file at such a path is one `git add -A` away from being committed.
+pub fn committable_in(path: &Path) -> Option<PathBuf> {
+    let mut dir = path.parent()?;
+    while !dir.exists() {
+        dir = dir.parent()?;
+    }
+    let repo = git2::Repository::discover(dir).ok()?;
+    let root = repo.workdir()?.canonicalize().ok()?;
+    let dir_real = dir.canonicalize().ok()?;
+    let rest = path.strip_prefix(dir).ok()?;
+    let rel = dir_real.join(rest);
+    let rel = rel.strip_prefix(&root).ok()?;
+    if repo.is_path_ignored(rel).unwrap_or(false) {
+        return None;
+    }
+    Some(root)
+}
+
 /// One commit of a history.
 #[derive(Debug, Clone)]
 pub struct Commit {
