@@ -37,7 +37,7 @@ pub fn describe(rule: &str) -> &'static str {
         "empty-value" => "A key is empty in one environment but set in another.",
         "recipient-cannot-open" => "A recipient in .envault.yml cannot open the file's data key.",
         "recipient-not-listed" => {
-            "Someone .envault.yml no longer lists can still open the file's data key."
+            "The file's header names a reader that .envault.yml does not declare."
         }
         "replayed-value" => "A sealed value that history replaced was brought back.",
         "store-drift" => "An environment differs from its secret store.",
@@ -184,8 +184,14 @@ pub fn check(config: &Config, envs: &[EnvRead]) -> Vec<Problem> {
                     line: line_of(r),
                     rule: "recipient-not-listed",
                     key: None,
-                    message: format!("{r} can still open {}'s data key, but .envault.yml does not list it", e.path),
-                    fix: format!("take access away: envault recipients remove --env {} {r} (a new data key), or list it again", e.name),
+                    message: format!(
+                        "the header of {} names {r} as a reader, but .envault.yml does not declare it",
+                        e.path
+                    ),
+                    fix: format!(
+                        "see who added it (`git log -p -- {}`); if that was not a key holder's `recipients add`, take it away: envault recipients remove --env {} {r} (a new data key); if it was, declare it under recipients:",
+                        e.path, e.name
+                    ),
                 });
             }
         }

@@ -124,6 +124,21 @@ fn a_forged_recipient_line_never_gets_the_data_key() {
         stderr(&a)
     );
     assert!(!age_opens(&p.read(".env.prod"), &mallory_id));
+    // `check` (no key needed) compares the header with what .envault.yml declares, and does
+    // not word the planted line as a stale reader.
+    let a = p.run(&["check"]).code(1);
+    let line = stdout(&a)
+        .lines()
+        .find(|l| l.contains("recipient-not-listed"))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        line.contains(&format!(
+            "names {mallory} as a reader, but .envault.yml does not declare it"
+        )),
+        "{}",
+        stdout(&a)
+    );
     p.run(&["get", "--env", "prod", "DB_PASSWORD"]).code(2);
     p.run(&["set", "--env", "prod", "DB_PASSWORD", "new"])
         .code(2);
