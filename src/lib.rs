@@ -23,3 +23,4 @@ pub mod scan;
 pub mod source;
 pub mod store;
 pub mod sync;
+pub mod workspace;

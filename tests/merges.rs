@@ -120,7 +120,7 @@ fn encrypted_equal_changes_on_both_sides_merge_with_an_identity() {
 fn a_re_keyed_branch_is_a_conflict_for_a_key_holder() {
     let p = merge_repo(true);
     let (_, other) = {
-        let a = p.run(&["keygen", "--output", "other.txt"]).success();
+        let a = p.run(&["keygen", "--output", "home/other.txt"]).success();
         ((), stdout(&a).lines().last().unwrap().to_owned())
     };
     branch_with(&p, "left", "main", |p| {

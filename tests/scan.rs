@@ -165,7 +165,7 @@ fn ranges_find_no_verify_commits_and_replaced_data_keys() {
     git(&p, &["add", "ci.yml"]);
     git(&p, &["commit", "-q", "--no-verify", "-m", "oops"]);
     // A whole new file under a new data key, as anyone with the public recipient could write.
-    let other = stdout(&p.run(&["keygen", "--output", "other.txt"]).success())
+    let other = stdout(&p.run(&["keygen", "--output", "home/other.txt"]).success())
         .lines()
         .last()
         .unwrap()

@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 
 use super::{emit, hinted, warn, Ctx};
 use crate::config::Config;
-use crate::crypt::{self, DataKey, Header, Identities, Recipient};
+use crate::crypt::{self, DataKey, Header, Identities};
 use crate::fsutil::{self, Snapshot};
 use crate::source::{self, Loaded};
+use crate::workspace::Keys;
 
 /// Create your age identity (private key) and print its public recipient.
 ///
@@ -194,183 +195,27 @@ pub fn keygen(ctx: &Ctx, args: KeygenArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// The data key and header of a loaded environment: opened with the user's identities when the
-/// file is encrypted already, else new and wrapped to its recipients.
-fn key_for(
-    ctx: &Ctx,
-    config: &Config,
-    name: &str,
-    loaded: &Loaded,
-) -> anyhow::Result<(DataKey, Header)> {
-    let label = loaded.path().display().to_string();
-    if let Some(header) = crypt::header_of(&loaded.doc)
-        .map_err(|e| anyhow::Error::new(e).context(format!("cannot read the header of {label}")))?
-    {
-        let key = open_loaded_key(ctx, loaded, &header, Some(name))?;
-        // A version 1 header is upgraded on this write: the same key block, now bound to the
-        // key by a commitment and a MAC (nobody gains or loses access).
-        let header = header.upgraded(&key);
-        return Ok((key, header));
-    }
-    let env = config.env(name)?;
-    let texts = config.recipients_of(env);
-    if texts.is_empty() {
-        return Err(hinted(
-            format!("{name} has no recipients: nobody could decrypt {label}"),
-            "run `envault keygen`, then list the printed age1… key under recipients: in .envault.yml",
-        ));
-    }
-    let recipients = texts
-        .iter()
-        .map(|t| t.parse::<Recipient>())
-        .collect::<Result<Vec<_>, _>>()?;
-    let key = DataKey::generate()?;
-    let header = Header::seal_key(&key, &recipients)?;
-    Ok((key, header))
-}
-
-pub fn open_key(ctx: &Ctx, label: &str, header: &Header) -> anyhow::Result<DataKey> {
-    let ids = load_identities(ctx)?;
-    header.unwrap(&ids).map_err(|error| {
-        CannotDecrypt {
-            label: label.to_owned(),
-            error,
-        }
-        .into()
-    })
-}
-
-/// A data key that none of the user's identities opens (or that cannot be opened at all).
-#[derive(Debug, thiserror::Error)]
-#[error("cannot decrypt {label}: {error}")]
-pub struct CannotDecrypt {
-    pub label: String,
-    pub error: crypt::CryptError,
-}
-
-impl CannotDecrypt {
-    pub fn no_identity(&self) -> bool {
-        matches!(self.error, crypt::CryptError::NotARecipient { .. })
-    }
-
-    pub fn hint(&self) -> Option<String> {
-        match &self.error {
-            crypt::CryptError::NotARecipient { .. } => Some(
-                "use --identity FILE or ENVAULT_IDENTITY / ENVAULT_IDENTITY_KEY, or ask a recipient to add you (envault recipients add)".to_owned(),
-            ),
-            crypt::CryptError::Tampered { .. } => Some(format!(
-                "see who changed the `#envault:` lines (`git log -p -- {}`) and restore the header from a commit you trust",
-                self.label
-            )),
-            _ => None,
-        }
-    }
-}
-
-/// Where this user's record of data-key commitments lives (the state folder, never the
-/// repository): the commitment of every encrypted file they opened, by absolute path.
+/// Where this user's record of accepted data keys lives (the state folder, never the
+/// repository).
 fn known_keys_path() -> Option<PathBuf> {
     xdg_dir("XDG_STATE_HOME", ".local/state").map(|d| d.join("known-keys.json"))
 }
 
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-struct KnownKeys {
-    /// Absolute file path → the commitments (base64url) accepted for it: every key the user
-    /// made or accepted, so switching between branches that hold different keys is fine.
-    files: std::collections::BTreeMap<String, Vec<String>>,
+/// The user's side of opening encrypted files, from the command line and the environment: the
+/// library's [`Keys`] does the opening, checking and sealing.
+pub fn keys(ctx: &Ctx) -> Keys<'_> {
+    Keys::new(move || load_identities(ctx), known_keys_path(), warn)
 }
 
-fn known_key_name(path: &Path) -> String {
-    std::fs::canonicalize(path)
-        .unwrap_or_else(|_| path.to_owned())
-        .display()
-        .to_string()
-}
+pub use crate::workspace::{seal_for_writing, Sealing};
 
-fn read_known() -> anyhow::Result<Option<(PathBuf, Snapshot, KnownKeys)>> {
-    let Some(path) = known_keys_path() else {
-        return Ok(None);
-    };
-    let (snap, bytes) = fsutil::read(&path)?;
-    let known = match bytes {
-        Some(b) => serde_json::from_slice(&b).map_err(|e| {
-            hinted(
-                format!("{} is not valid: {e}", path.display()),
-                "remove it: every encrypted file's key is then recorded again the next time you open it",
-            )
-        })?,
-        None => KnownKeys::default(),
-    };
-    Ok(Some((path, snap, known)))
-}
-
-fn write_known(path: &Path, snap: &Snapshot, known: &KnownKeys) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent() {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
-    }
-    fsutil::write_atomic(
-        snap,
-        (serde_json::to_string_pretty(known)? + "\n").as_bytes(),
-    )?;
-    Ok(())
+pub fn open_key(ctx: &Ctx, label: &str, header: &Header) -> anyhow::Result<DataKey> {
+    Ok(keys(ctx).open_header(label, header)?)
 }
 
 /// Records `header`'s commitment as the one this user accepts for the file at `path`.
 pub fn record_known(path: &Path, header: &Header) -> anyhow::Result<()> {
-    check_or_record(path, header, None)
-}
-
-/// With `refuse_if_changed`, refuses a commitment other than those accepted for `path` (a
-/// file never seen is recorded); without it, records the commitment as accepted. Nothing is
-/// recorded for a version 1 header, or without a state folder.
-fn check_or_record(
-    path: &Path,
-    header: &Header,
-    refuse_if_changed: Option<&dyn Fn(&str) -> anyhow::Error>,
-) -> anyhow::Result<()> {
-    let Some(c) = header.commitment_text() else {
-        return Ok(());
-    };
-    let Some((state, snap, mut known)) = read_known()? else {
-        return Ok(());
-    };
-    let accepted = known.files.entry(known_key_name(path)).or_default();
-    if accepted.contains(&c) {
-        return Ok(());
-    }
-    if let (Some(refuse), false) = (refuse_if_changed, accepted.is_empty()) {
-        return Err(refuse(&c));
-    }
-    accepted.push(c);
-    write_known(&state, &snap, &known)
-}
-
-/// Trust in a data key is anchored outside the file: the first time this user opens a working
-/// file its commitment is recorded; later, a file whose commitment changed is refused (someone
-/// who knows only the public recipients can write a new key, and every value sealed under it
-/// would be theirs to read) until the user accepts it (`envault accept`) or re-keys.
-fn check_known(l: &Loaded, header: &Header, env: Option<&str>) -> anyhow::Result<()> {
-    if !l.working_file {
-        return Ok(());
-    }
-    let refuse = |c: &str| {
-        hinted(
-            format!(
-                "the data key of {} changed to one you never accepted (commitment {}…); nothing was read or written",
-                l.path().display(),
-                &c[..c.len().min(10)]
-            ),
-            format!(
-                "review who changed it and why: `envault accept {}` shows the commit and records the new key once you agree",
-                env.unwrap_or("<env>")
-            ),
-        )
-    };
-    check_or_record(l.path(), header, Some(&refuse))
+    Ok(Keys::new(|| Ok(Identities::empty()), known_keys_path(), warn).accept(path, header)?)
 }
 
 /// Opens a loaded file's data key: the header checked against it, and its commitment against
@@ -381,155 +226,34 @@ pub(crate) fn open_loaded_key(
     header: &Header,
     env: Option<&str>,
 ) -> anyhow::Result<DataKey> {
-    let key = open_key(ctx, &l.path().display().to_string(), header)?;
-    check_known(l, &header.upgraded(&key), env)?;
-    Ok(key)
-}
-
-/// Whether a loaded file carries an envault encryption header.
-pub fn is_encrypted(l: &Loaded) -> bool {
-    !l.doc.leading_lines(crypt::HEADER_PREFIX).is_empty()
-}
-
-/// Warns about values left in clear in an encrypted file, other than `plaintext_keys`:
-/// `envault encrypt` seals them.
-pub fn warn_clear_values(l: &Loaded, plaintext_keys: &crate::glob::GlobSet) {
-    let clear: Vec<String> = crypt::clear_keys(&l.doc)
-        .into_iter()
-        .filter(|k| !plaintext_keys.matches(k))
-        .collect();
-    if !clear.is_empty() {
-        warn(&format!(
-            "{} is encrypted but {} {} in clear; `envault encrypt` seals {}",
-            l.path().display(),
-            clear.join(", "),
-            if clear.len() == 1 { "is" } else { "are" },
-            if clear.len() == 1 { "it" } else { "them" },
-        ));
-    }
+    Ok(keys(ctx).open(l, header, env)?)
 }
 
 /// Replaces an encrypted document by its plaintext, for commands that only read it.
-/// With the config's `plaintext_keys`, values left in clear beyond them are warned about.
 pub fn decrypt_for_reading(
     ctx: &Ctx,
     l: &mut Loaded,
     plaintext_keys: Option<&crate::glob::GlobSet>,
 ) -> anyhow::Result<()> {
-    if !is_encrypted(l) {
-        return Ok(());
-    }
-    if let Some(p) = plaintext_keys {
-        warn_clear_values(l, p);
-    }
-    let label = l.path().display().to_string();
-    let header = crypt::header_of(&l.doc)?.expect("is_encrypted checked the header");
-    let env = l.working_file.then(|| l.label.clone());
-    let key = open_loaded_key(ctx, l, &header, env.as_deref())?;
-    l.doc = crypt::decrypt_document(&l.doc, &key, &header)
-        .map_err(|e| anyhow::Error::new(e).context(format!("cannot decrypt {label}")))?;
-    Ok(())
+    Ok(keys(ctx).decrypt_for_reading(l, plaintext_keys)?)
 }
 
-/// An encrypted file opened for editing; its document holds the plaintext meanwhile.
-pub struct Sealing {
-    key: DataKey,
-    header: Header,
-    old_sealed: crate::dotenv::Document,
-    old_plain: crate::dotenv::Document,
-}
-
-impl Sealing {
-    /// Seals `key` with a fresh nonce on the next write even if its value did not change: an
-    /// explicit `set` of a value brought back from history makes it a new sealed value.
-    pub fn seal_afresh(&mut self, key: &str) {
-        self.old_plain.remove(key);
-    }
-}
-
-/// Prepares a file that a command will write. When it is encrypted (or declared
-/// `encrypted: true`, which makes a new file encrypted), its document is replaced by the
-/// plaintext for the command to edit; [`seal_for_writing`] seals the result again.
+/// Prepares a file that a command will write (see [`Keys::open_for_writing`]).
 pub fn open_for_writing(
     ctx: &Ctx,
     config: &Config,
     env: &str,
     l: &mut Loaded,
 ) -> anyhow::Result<Option<Sealing>> {
-    let declared = config.env(env)?.encrypted == Some(true);
-    if !is_encrypted(l) && !declared {
-        return Ok(None);
-    }
-    let (key, header) = key_for(ctx, config, env, l)?;
-    let old_sealed = l.doc.clone();
-    if is_encrypted(l) {
-        warn_clear_values(l, &config.plaintext_keys);
-        l.doc = crypt::decrypt_document(&l.doc, &key, &header).map_err(|e| {
-            anyhow::Error::new(e).context(format!("cannot decrypt {}", l.path().display()))
-        })?;
-    } else if l.doc.entries().next().is_some() {
-        warn(&format!(
-            "{} is declared `encrypted: true` but holds values in clear; they are sealed now",
-            l.path().display()
-        ));
-    }
-    let old_plain = l.doc.clone();
-    Ok(Some(Sealing {
-        key,
-        header,
-        old_sealed,
-        old_plain,
-    }))
+    Ok(keys(ctx).open_for_writing(config, env, l)?)
 }
 
-/// Opens an encrypted file for editing without a config (`rotate --undo`): values that were in
-/// clear stay in clear. Returns the sealing and the keys to keep in clear.
+/// Opens an encrypted file for editing without a config (see [`Keys::open_file_for_writing`]).
 pub fn open_file_for_writing(
     ctx: &Ctx,
     l: &mut Loaded,
 ) -> anyhow::Result<Option<(Sealing, crate::glob::GlobSet)>> {
-    if !is_encrypted(l) {
-        return Ok(None);
-    }
-    let clear = crypt::clear_keys(&l.doc);
-    let label = l.path().display().to_string();
-    let header = crypt::header_of(&l.doc)?.expect("is_encrypted checked the header");
-    let key = open_loaded_key(ctx, l, &header, None)?;
-    let header = header.upgraded(&key);
-    let old_sealed = l.doc.clone();
-    l.doc = crypt::decrypt_document(&l.doc, &key, &header)
-        .map_err(|e| anyhow::Error::new(e).context(format!("cannot decrypt {label}")))?;
-    let old_plain = l.doc.clone();
-    let sealing = Sealing {
-        key,
-        header,
-        old_sealed,
-        old_plain,
-    };
-    Ok(Some((sealing, crate::glob::GlobSet::new(clear))))
-}
-
-/// Seals an edited plaintext document again, keeping the ciphertext of unchanged values;
-/// `plaintext_keys` stay in clear.
-pub fn seal_for_writing(
-    sealing: Option<&Sealing>,
-    plaintext_keys: &crate::glob::GlobSet,
-    l: &mut Loaded,
-) -> anyhow::Result<()> {
-    if let Some(s) = sealing {
-        crypt::reseal_document(
-            &mut l.doc,
-            &s.old_sealed,
-            &s.old_plain,
-            &s.key,
-            &s.header,
-            plaintext_keys,
-        )
-        .map_err(|e| {
-            anyhow::Error::new(e).context(format!("cannot encrypt {}", l.path().display()))
-        })?;
-    }
-    Ok(())
+    Ok(keys(ctx).open_file_for_writing(l)?)
 }
 
 pub fn encrypt(ctx: &Ctx, args: EncryptArgs) -> anyhow::Result<u8> {
@@ -572,7 +296,7 @@ pub fn encrypt_envs(ctx: &Ctx, config: &Config, names: &[String]) -> anyhow::Res
             .ok()
             .flatten()
             .is_some_and(|h| h.version < crypt::HEADER_VERSION);
-        let (key, header) = key_for(ctx, &config, name, &l)?;
+        let (key, header) = keys(ctx).key_for(&config, name, &l)?;
         let before = l.doc.render();
         let sealed = crypt::encrypt_document(&mut l.doc, &key, &header, &config.plaintext_keys)
             .map_err(|e| {

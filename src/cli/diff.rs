@@ -143,7 +143,7 @@ fn open_or_compare_keys(
 ) -> anyhow::Result<()> {
     match super::crypt::decrypt_for_reading(ctx, l, plaintext_keys) {
         Err(e)
-            if e.downcast_ref::<super::crypt::CannotDecrypt>()
+            if e.downcast_ref::<crate::workspace::WorkspaceError>()
                 .is_some_and(|c| c.no_identity()) =>
         {
             super::warn(&format!(

@@ -404,8 +404,8 @@ pub(crate) fn report(e: &anyhow::Error) {
             hint = hint.or(ge.hint());
         } else if let Some(ce) = cause.downcast_ref::<crate::confine::ConfineError>() {
             hint = hint.or(ce.hint());
-        } else if let Some(cd) = cause.downcast_ref::<crypt::CannotDecrypt>() {
-            hint = hint.or(cd.hint());
+        } else if let Some(we) = cause.downcast_ref::<crate::workspace::WorkspaceError>() {
+            hint = hint.or(we.hint());
         } else if let Some(re) = cause.downcast_ref::<crate::rotate::RotateError>() {
             hint = hint.or(re.hint());
         } else if let Some(se) = cause.downcast_ref::<crate::store::StoreError>() {

@@ -1,0 +1,446 @@
+//! The one way to open an environment file's data key and to edit an encrypted file. Every
+//! command goes through [`Keys`], so its rules hold in one place: the header is verified
+//! against the key (`Header::unwrap`), the key is checked against the user's own record of
+//! accepted keys (trust anchored outside the repository), a version 1 header is upgraded on the
+//! next write, and on writing, unchanged values keep their ciphertext while changed ones are
+//! sealed afresh. Identities and the record's location come from the caller (the cli reads the
+//! environment); nothing here prints.
+
+use std::cell::OnceCell;
+use std::path::{Path, PathBuf};
+
+use crate::config::{Config, ConfigError};
+use crate::crypt::{self, CryptError, DataKey, DocError, Header, Identities, Recipient};
+use crate::dotenv::Document;
+use crate::fsutil::{self, FsError, Snapshot};
+use crate::glob::GlobSet;
+use crate::source::Loaded;
+
+/// Why a file's key could not be opened, or a file could not be sealed.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceError {
+    /// A data key that none of the user's identities opens (or that cannot be opened at all).
+    #[error("cannot decrypt {label}: {error}")]
+    CannotDecrypt { label: String, error: CryptError },
+    #[error("the data key of {} changed to one you never accepted (commitment {}…); nothing was read or written", .path.display(), &.commitment[..10.min(.commitment.len())])]
+    KeyNotAccepted {
+        path: PathBuf,
+        commitment: String,
+        env: Option<String>,
+    },
+    #[error("{env} has no recipients: nobody could decrypt {label}")]
+    NoRecipients { env: String, label: String },
+    #[error("cannot read the header of {label}")]
+    Header {
+        label: String,
+        #[source]
+        error: CryptError,
+    },
+    #[error("cannot {action} {label}")]
+    Document {
+        action: &'static str,
+        label: String,
+        #[source]
+        error: DocError,
+    },
+    #[error("{} is not valid: {msg}", .path.display())]
+    BadRecord { path: PathBuf, msg: String },
+    #[error("cannot write {}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        error: std::io::Error,
+    },
+    #[error(transparent)]
+    Crypt(#[from] CryptError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    /// The caller's identities could not be loaded.
+    #[error(transparent)]
+    Identities(anyhow::Error),
+}
+
+impl WorkspaceError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            WorkspaceError::CannotDecrypt { label, error } => match error {
+                CryptError::NotARecipient { .. } => Some(
+                    "use --identity FILE or ENVAULT_IDENTITY / ENVAULT_IDENTITY_KEY, or ask a recipient to add you (envault recipients add)".to_owned(),
+                ),
+                CryptError::Tampered { .. } => Some(format!(
+                    "see who changed the `#envault:` lines (`git log -p -- {label}`) and restore the header from a commit you trust"
+                )),
+                _ => None,
+            },
+            WorkspaceError::KeyNotAccepted { env, .. } => Some(format!(
+                "review who changed it and why: `envault accept {}` shows the commit and records the new key once you agree",
+                env.as_deref().unwrap_or("<env>")
+            )),
+            WorkspaceError::NoRecipients { .. } => Some(
+                "run `envault keygen`, then list the printed age1… key under recipients: in .envault.yml".to_owned(),
+            ),
+            WorkspaceError::BadRecord { .. } => Some(
+                "remove it: every encrypted file's key is then recorded again the next time you open it".to_owned(),
+            ),
+            WorkspaceError::Config(e) => e.hint(),
+            WorkspaceError::Fs(e) => e.hint().map(str::to_owned),
+            _ => None,
+        }
+    }
+
+    /// The user holds no identity that opens the key (as opposed to a broken file).
+    pub fn no_identity(&self) -> bool {
+        matches!(
+            self,
+            WorkspaceError::CannotDecrypt {
+                error: CryptError::NotARecipient { .. },
+                ..
+            }
+        )
+    }
+}
+
+type Result<T, E = WorkspaceError> = std::result::Result<T, E>;
+
+/// What the user brings to open encrypted files: their identities (loaded the first time a key
+/// is needed), their record of accepted data keys, and where warnings go.
+pub struct Keys<'a> {
+    load: Box<dyn Fn() -> anyhow::Result<Identities> + 'a>,
+    identities: OnceCell<Identities>,
+    /// The record of accepted keys (`known-keys.json` in the user's state folder); `None`
+    /// when the user has no state folder.
+    record: Option<PathBuf>,
+    warn: Box<dyn Fn(&str) + 'a>,
+}
+
+/// The record of accepted keys: absolute file path → the commitments (base64url) accepted for
+/// it, every key the user made or accepted (switching between branches that hold different
+/// keys is fine).
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct KnownKeys {
+    files: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+fn record_name(path: &Path) -> String {
+    std::fs::canonicalize(path)
+        .unwrap_or_else(|_| path.to_owned())
+        .display()
+        .to_string()
+}
+
+/// An encrypted file opened for editing; the loaded document holds the plaintext meanwhile.
+pub struct Sealing {
+    key: DataKey,
+    header: Header,
+    old_sealed: Document,
+    old_plain: Document,
+}
+
+impl Sealing {
+    /// Seals `key` with a fresh nonce on the next write even if its value did not change: an
+    /// explicit `set` of a value brought back from history makes it a new sealed value.
+    pub fn seal_afresh(&mut self, key: &str) {
+        self.old_plain.remove(key);
+    }
+
+    /// The header the file is written with.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+}
+
+/// Whether a loaded file carries an envault encryption header.
+pub fn is_encrypted(l: &Loaded) -> bool {
+    !l.doc.leading_lines(crypt::HEADER_PREFIX).is_empty()
+}
+
+impl<'a> Keys<'a> {
+    /// `load` gives the user's identities; `record` is their record of accepted keys; `warn`
+    /// receives warnings (values left in clear in an encrypted file).
+    pub fn new(
+        load: impl Fn() -> anyhow::Result<Identities> + 'a,
+        record: Option<PathBuf>,
+        warn: impl Fn(&str) + 'a,
+    ) -> Keys<'a> {
+        Keys {
+            load: Box::new(load),
+            identities: OnceCell::new(),
+            record,
+            warn: Box::new(warn),
+        }
+    }
+
+    /// The user's identities, loaded once.
+    pub fn identities(&self) -> Result<&Identities> {
+        if let Some(ids) = self.identities.get() {
+            return Ok(ids);
+        }
+        let ids = (self.load)().map_err(WorkspaceError::Identities)?;
+        Ok(self.identities.get_or_init(|| ids))
+    }
+
+    /// Opens `header`'s data key with the user's identities; `label` names the file in errors.
+    /// The header is verified against the key. This does not consult the record of accepted
+    /// keys: use [`Keys::open`] for a working file.
+    pub fn open_header(&self, label: &str, header: &Header) -> Result<DataKey> {
+        header
+            .unwrap(self.identities()?)
+            .map_err(|error| WorkspaceError::CannotDecrypt {
+                label: label.to_owned(),
+                error,
+            })
+    }
+
+    /// Opens a loaded file's data key: the header checked against it, and (for a working file)
+    /// its commitment against the ones this user accepted.
+    pub fn open(&self, l: &Loaded, header: &Header, env: Option<&str>) -> Result<DataKey> {
+        let key = self.open_header(&l.path().display().to_string(), header)?;
+        if l.working_file {
+            self.check_or_record(l.path(), &header.upgraded(&key), Some(env))?;
+        }
+        Ok(key)
+    }
+
+    /// Records `header`'s commitment as one this user accepts for the file at `path` (a key
+    /// they made, or one they reviewed).
+    pub fn accept(&self, path: &Path, header: &Header) -> Result<()> {
+        self.check_or_record(path, header, None)
+    }
+
+    fn read_record(&self) -> Result<Option<(PathBuf, Snapshot, KnownKeys)>> {
+        let Some(path) = self.record.clone() else {
+            return Ok(None);
+        };
+        let (snap, bytes) = fsutil::read(&path)?;
+        let known = match bytes {
+            Some(b) => serde_json::from_slice(&b).map_err(|e| WorkspaceError::BadRecord {
+                path: path.clone(),
+                msg: e.to_string(),
+            })?,
+            None => KnownKeys::default(),
+        };
+        Ok(Some((path, snap, known)))
+    }
+
+    /// With `refuse` (`Some(env)`), refuses a commitment other than those accepted for `path`
+    /// (a file never seen is recorded); without, records the commitment as accepted. Nothing
+    /// is recorded for a version 1 header, or without a record.
+    fn check_or_record(
+        &self,
+        path: &Path,
+        header: &Header,
+        refuse: Option<Option<&str>>,
+    ) -> Result<()> {
+        let Some(c) = header.commitment_text() else {
+            return Ok(());
+        };
+        let Some((record, snap, mut known)) = self.read_record()? else {
+            return Ok(());
+        };
+        let accepted = known.files.entry(record_name(path)).or_default();
+        if accepted.contains(&c) {
+            return Ok(());
+        }
+        if let (Some(env), false) = (refuse, accepted.is_empty()) {
+            return Err(WorkspaceError::KeyNotAccepted {
+                path: path.to_owned(),
+                commitment: c,
+                env: env.map(str::to_owned),
+            });
+        }
+        accepted.push(c);
+        if let Some(dir) = record.parent() {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|error| WorkspaceError::Io {
+                    path: dir.to_owned(),
+                    error,
+                })?;
+        }
+        let text = serde_json::to_string_pretty(&known).expect("the record serializes") + "\n";
+        fsutil::write_atomic(&snap, text.as_bytes())?;
+        Ok(())
+    }
+
+    /// The data key and header of a loaded environment: opened with the user's identities when
+    /// the file is encrypted already (a version 1 header upgraded: the same key block, now bound
+    /// to the key), else new and wrapped to the environment's recipients.
+    pub fn key_for(&self, config: &Config, name: &str, l: &Loaded) -> Result<(DataKey, Header)> {
+        let label = l.path().display().to_string();
+        if let Some(header) = crypt::header_of(&l.doc).map_err(|error| WorkspaceError::Header {
+            label: label.clone(),
+            error,
+        })? {
+            let key = self.open(l, &header, Some(name))?;
+            let header = header.upgraded(&key);
+            return Ok((key, header));
+        }
+        let env = config.env(name)?;
+        let texts = config.recipients_of(env);
+        if texts.is_empty() {
+            return Err(WorkspaceError::NoRecipients {
+                env: name.to_owned(),
+                label,
+            });
+        }
+        let recipients = texts
+            .iter()
+            .map(|t| t.parse::<Recipient>())
+            .collect::<Result<Vec<_>, _>>()?;
+        let key = DataKey::generate()?;
+        let header = Header::seal_key(&key, &recipients)?;
+        Ok((key, header))
+    }
+
+    /// Warns about values left in clear in an encrypted file, other than `plaintext_keys`.
+    fn warn_clear_values(&self, l: &Loaded, plaintext_keys: &GlobSet) {
+        let clear: Vec<String> = crypt::clear_keys(&l.doc)
+            .into_iter()
+            .filter(|k| !plaintext_keys.matches(k))
+            .collect();
+        if !clear.is_empty() {
+            (self.warn)(&format!(
+                "{} is encrypted but {} {} in clear; `envault encrypt` seals {}",
+                l.path().display(),
+                clear.join(", "),
+                if clear.len() == 1 { "is" } else { "are" },
+                if clear.len() == 1 { "it" } else { "them" },
+            ));
+        }
+    }
+
+    /// Replaces an encrypted document by its plaintext, for commands that only read it. With
+    /// the config's `plaintext_keys`, values left in clear beyond them are warned about.
+    pub fn decrypt_for_reading(
+        &self,
+        l: &mut Loaded,
+        plaintext_keys: Option<&GlobSet>,
+    ) -> Result<()> {
+        if !is_encrypted(l) {
+            return Ok(());
+        }
+        if let Some(p) = plaintext_keys {
+            self.warn_clear_values(l, p);
+        }
+        let label = l.path().display().to_string();
+        let header = crypt::header_of(&l.doc)
+            .map_err(|error| WorkspaceError::Header {
+                label: label.clone(),
+                error,
+            })?
+            .expect("is_encrypted checked the header");
+        let env = l.working_file.then(|| l.label.clone());
+        let key = self.open(l, &header, env.as_deref())?;
+        l.doc = crypt::decrypt_document(&l.doc, &key, &header).map_err(|error| {
+            WorkspaceError::Document {
+                action: "decrypt",
+                label,
+                error,
+            }
+        })?;
+        Ok(())
+    }
+
+    /// Prepares a file that a command will write. When it is encrypted (or declared
+    /// `encrypted: true`, which makes a new file encrypted), its document is replaced by the
+    /// plaintext for the command to edit; [`seal_for_writing`] seals the result again.
+    pub fn open_for_writing(
+        &self,
+        config: &Config,
+        env: &str,
+        l: &mut Loaded,
+    ) -> Result<Option<Sealing>> {
+        let declared = config.env(env)?.encrypted == Some(true);
+        if !is_encrypted(l) && !declared {
+            return Ok(None);
+        }
+        let (key, header) = self.key_for(config, env, l)?;
+        let old_sealed = l.doc.clone();
+        if is_encrypted(l) {
+            self.warn_clear_values(l, &config.plaintext_keys);
+            l.doc = crypt::decrypt_document(&l.doc, &key, &header).map_err(|error| {
+                WorkspaceError::Document {
+                    action: "decrypt",
+                    label: l.path().display().to_string(),
+                    error,
+                }
+            })?;
+        } else if l.doc.entries().next().is_some() {
+            (self.warn)(&format!(
+                "{} is declared `encrypted: true` but holds values in clear; they are sealed now",
+                l.path().display()
+            ));
+        }
+        let old_plain = l.doc.clone();
+        Ok(Some(Sealing {
+            key,
+            header,
+            old_sealed,
+            old_plain,
+        }))
+    }
+
+    /// Opens an encrypted file for editing without a config (`rotate --undo`): values that were
+    /// in clear stay in clear. Returns the sealing and the keys to keep in clear.
+    pub fn open_file_for_writing(&self, l: &mut Loaded) -> Result<Option<(Sealing, GlobSet)>> {
+        if !is_encrypted(l) {
+            return Ok(None);
+        }
+        let clear = crypt::clear_keys(&l.doc);
+        let label = l.path().display().to_string();
+        let header = crypt::header_of(&l.doc)
+            .map_err(|error| WorkspaceError::Header {
+                label: label.clone(),
+                error,
+            })?
+            .expect("is_encrypted checked the header");
+        let key = self.open(l, &header, None)?;
+        let header = header.upgraded(&key);
+        let old_sealed = l.doc.clone();
+        l.doc = crypt::decrypt_document(&l.doc, &key, &header).map_err(|error| {
+            WorkspaceError::Document {
+                action: "decrypt",
+                label,
+                error,
+            }
+        })?;
+        let old_plain = l.doc.clone();
+        let sealing = Sealing {
+            key,
+            header,
+            old_sealed,
+            old_plain,
+        };
+        Ok(Some((sealing, GlobSet::new(clear))))
+    }
+}
+
+/// Seals an edited plaintext document again, keeping the ciphertext of unchanged values;
+/// `plaintext_keys` stay in clear.
+pub fn seal_for_writing(
+    sealing: Option<&Sealing>,
+    plaintext_keys: &GlobSet,
+    l: &mut Loaded,
+) -> Result<()> {
+    if let Some(s) = sealing {
+        crypt::reseal_document(
+            &mut l.doc,
+            &s.old_sealed,
+            &s.old_plain,
+            &s.key,
+            &s.header,
+            plaintext_keys,
+        )
+        .map_err(|error| WorkspaceError::Document {
+            action: "encrypt",
+            label: l.path().display().to_string(),
+            error,
+        })?;
+    }
+    Ok(())
+}
