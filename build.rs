@@ -19,12 +19,19 @@ fn main() {
         .or_else(|| git(&["rev-parse", "--short=12", "HEAD"]))
         .unwrap_or_else(|| "unknown".to_owned());
     println!("cargo:rustc-env=ENVAULT_GIT_COMMIT={commit}");
-    // Rebuild when HEAD moves: HEAD itself, the branch it points to, and packed refs.
+    // Rebuild when HEAD moves: HEAD itself and the branch refs (loose ones, and the packed
+    // file when there is one). Cargo reruns on every build for a path that does not exist, so
+    // only existing paths are named; a linked worktree keeps its refs in the common folder.
     if let Some(dir) = git(&["rev-parse", "--git-dir"]) {
-        println!("cargo:rerun-if-changed={dir}/HEAD");
-        println!("cargo:rerun-if-changed={dir}/packed-refs");
-        if let Some(r) = git(&["symbolic-ref", "-q", "HEAD"]) {
-            println!("cargo:rerun-if-changed={dir}/{r}");
+        let common = git(&["rev-parse", "--git-common-dir"]).unwrap_or_else(|| dir.clone());
+        for path in [
+            format!("{dir}/HEAD"),
+            format!("{common}/refs/heads"),
+            format!("{common}/packed-refs"),
+        ] {
+            if std::path::Path::new(&path).exists() {
+                println!("cargo:rerun-if-changed={path}");
+            }
         }
     }
 }
