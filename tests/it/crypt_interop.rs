@@ -7,8 +7,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-mod common;
-
 use envault::crypt::{self, generate_identity, DataKey, Header, Identities};
 use envault::dotenv::Document;
 
@@ -17,7 +15,7 @@ fn fixtures() -> PathBuf {
 }
 
 fn peers_python() -> PathBuf {
-    common::peer("venv/bin/python", "PyNaCl's venv")
+    crate::common::peer("venv/bin/python", "PyNaCl's venv")
 }
 
 /// The data key, as the stock age CLI decrypts the `#envault:key` lines (docs/format.md).

@@ -1,8 +1,6 @@
 //! Diffs across git revisions, with the real git CLI.
 
-mod common;
-
-use common::{git, git_cmd, stderr, stdout, use_merge_driver, Project};
+use crate::common::{git, git_cmd, stderr, stdout, use_merge_driver, Project};
 
 /// The tutorial committed on `main`, then a `feature` branch that changes prod.
 fn repo() -> Project {

@@ -1,10 +1,8 @@
 //! `envault run` driven through the built binary.
 
-mod common;
-
 use std::os::unix::process::ExitStatusExt;
 
-use common::{stderr, stdout, Project};
+use crate::common::{stderr, stdout, Project};
 
 #[test]
 fn runs_a_program_with_the_environment() {

@@ -3,8 +3,6 @@
 //! the repository must never hand over a data key, write outside the repository, run code or
 //! send a token elsewhere. Real git, the real `age` CLI, real loopback listeners.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::symlink;
@@ -13,8 +11,8 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::http::{reply, Request, Response, Server};
-use common::{git, git_cmd, stderr, stdout, use_merge_driver, Project};
+use crate::common::http::{reply, Request, Response, Server};
+use crate::common::{git, git_cmd, stderr, stdout, use_merge_driver, Project};
 
 /// An age identity made by the stock `age-keygen`: (identity file, public recipient).
 fn age_keygen(dir: &Path, name: &str) -> (std::path::PathBuf, String) {
@@ -368,7 +366,11 @@ fn configs_others_could_have_planted_are_ignored() {
     let home = top.path().join("home");
     let work = home.join("work");
     std::fs::create_dir_all(&work).unwrap();
-    std::fs::write(top.path().join(".envault.yml"), common::TUTORIAL_CONFIG).unwrap();
+    std::fs::write(
+        top.path().join(".envault.yml"),
+        crate::common::TUTORIAL_CONFIG,
+    )
+    .unwrap();
     let run = |args: &[&str]| {
         assert_cmd::Command::cargo_bin("envault")
             .unwrap()
@@ -389,7 +391,7 @@ fn configs_others_could_have_planted_are_ignored() {
     );
     // Writable by others: ignored, and said why.
     let planted = work.join(".envault.yml");
-    std::fs::write(&planted, common::TUTORIAL_CONFIG).unwrap();
+    std::fs::write(&planted, crate::common::TUTORIAL_CONFIG).unwrap();
     std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o666)).unwrap();
     let a = run(&["diff", "dev", "prod"]).code(2);
     assert!(
@@ -704,7 +706,7 @@ fn secrets_in_clear_are_written_private() {
     p.run(&["encrypt", "prod"]).success();
     std::fs::set_permissions(p.path(".env.prod"), std::fs::Permissions::from_mode(0o644)).unwrap();
     p.run(&["decrypt", "prod", "--in-place", "--yes"]).success();
-    assert_eq!(common::mode_of(&p.path(".env.prod")), 0o600);
+    assert_eq!(crate::common::mode_of(&p.path(".env.prod")), 0o600);
 
     p.run(&["matrix", "--format", "html", "--output", "report.html"])
         .success();
@@ -722,7 +724,7 @@ fn secrets_in_clear_are_written_private() {
     assert!(page.contains("prod_password_789"));
     assert!(!page.contains("Secret values are masked."));
     assert!(page.contains("shows secret values in clear"));
-    assert_eq!(common::mode_of(&p.path("report.html")), 0o600);
+    assert_eq!(crate::common::mode_of(&p.path("report.html")), 0o600);
 
     // No usable home folder (HOME relative): keygen refuses rather than writing
     // ./relative-home/.config/envault/identity.txt inside the repository.

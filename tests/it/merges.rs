@@ -1,11 +1,9 @@
 //! The merge driver under real git operations: merges of encrypted files, rebase, cherry-pick,
 //! revert, add/add, and the fixture cases under fixtures/merge.
 
-mod common;
-
 use std::path::Path;
 
-use common::{git, git_cmd, stderr, stdout, use_merge_driver, Project};
+use crate::common::{git, git_cmd, stderr, stdout, use_merge_driver, Project};
 
 /// The tutorial in a fresh repository with the merge driver configured; prod encrypted to the
 /// user's identity when `encrypted`.

@@ -1,13 +1,11 @@
 //! The tutorial driven through the built binary: init, diff, diff-files, sync.
 
-mod common;
-
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::process::Stdio;
 
-use common::{mode_of, stderr, stdout, Project, TUTORIAL_CONFIG};
+use crate::common::{mode_of, stderr, stdout, Project, TUTORIAL_CONFIG};
 use predicates::prelude::*;
 
 const SECRETS: &[&str] = &[

@@ -1,8 +1,6 @@
 //! `envault get`, `set` and `export` driven through the built binary.
 
-mod common;
-
-use common::{stderr, stdout, Project};
+use crate::common::{stderr, stdout, Project};
 
 fn encrypted_project() -> Project {
     let p = Project::tutorial();

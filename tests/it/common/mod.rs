@@ -47,18 +47,15 @@ impl Project {
         fs::write(self.path(rel), text).unwrap();
     }
 
+    /// The built binary in the project, with an environment of its own: nothing of the
+    /// developer's (`VAULT_TOKEN`, `AWS_PROFILE`, `ENVAULT_*`, `NO_COLOR`…) reaches it.
     pub fn cmd(&self) -> Command {
         let mut c = Command::cargo_bin("envault").unwrap();
-        c.current_dir(self.dir.path())
-            .env("HOME", self.path("home"))
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env_remove("ENVAULT_CONFIG")
-            .env_remove("NO_COLOR")
-            .env_remove("TERM")
-            .env("XDG_STATE_HOME", self.path("state"))
-            .env_remove("XDG_CONFIG_HOME")
-            .env_remove("ENVAULT_IDENTITY")
-            .env_remove("ENVAULT_IDENTITY_KEY");
+        c.current_dir(self.dir.path()).env_clear();
+        for (k, v) in isolated_env(&self.path("home")) {
+            c.env(k, v);
+        }
+        c.env("XDG_STATE_HOME", self.path("state"));
         c
     }
 
@@ -96,16 +93,30 @@ pub fn stderr(a: &assert_cmd::assert::Assert) -> String {
     String::from_utf8(a.get_output().stderr.clone()).unwrap()
 }
 
+/// The whole environment of a command the tests run: everything else is cleared first.
+/// `PATH` is kept (to find git, age, sh), and `TMPDIR` when set.
+pub fn isolated_env(home: &Path) -> Vec<(String, std::ffi::OsString)> {
+    let mut env = vec![
+        ("HOME".to_owned(), home.as_os_str().to_owned()),
+        ("GIT_CONFIG_GLOBAL".to_owned(), "/dev/null".into()),
+        ("GIT_CONFIG_NOSYSTEM".to_owned(), "1".into()),
+    ];
+    for keep in ["PATH", "TMPDIR"] {
+        if let Some(v) = std::env::var_os(keep) {
+            env.push((keep.to_owned(), v));
+        }
+    }
+    env
+}
+
 /// `git` in the project, isolated from the user's configuration, with an identity.
 pub fn git_cmd(p: &Project) -> std::process::Command {
     let mut c = std::process::Command::new("git");
-    c.current_dir(p.dir.path())
-        .env("HOME", p.path("home"))
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env_remove("XDG_CONFIG_HOME")
-        .env_remove("ENVAULT_IDENTITY")
-        .env_remove("ENVAULT_IDENTITY_KEY")
-        .env_remove("ENVAULT_MERGE_DISABLE")
+    c.current_dir(p.dir.path()).env_clear();
+    for (k, v) in isolated_env(&p.path("home")) {
+        c.env(k, v);
+    }
+    c.env("XDG_STATE_HOME", p.path("state"))
         .env("GIT_AUTHOR_NAME", "t")
         .env("GIT_AUTHOR_EMAIL", "t@example.com")
         .env("GIT_COMMITTER_NAME", "t")

@@ -3,8 +3,6 @@
 //! The readers are installed by `scripts/install-peers` (run by `scripts/test`). A missing
 //! reader fails these tests with the command that installs it; nothing is skipped.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,9 +15,9 @@ use proptest::test_runner::TestRunner;
 type Values = BTreeMap<String, Option<String>>;
 
 fn peers_dir() -> PathBuf {
-    common::peer("node/node_modules/dotenv/package.json", "node's dotenv");
-    common::peer("venv/bin/python", "python-dotenv's venv");
-    common::peers_dir()
+    crate::common::peer("node/node_modules/dotenv/package.json", "node's dotenv");
+    crate::common::peer("venv/bin/python", "python-dotenv's venv");
+    crate::common::peers_dir()
 }
 
 fn run_json(cmd: &mut Command) -> Values {

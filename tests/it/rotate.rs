@@ -1,10 +1,8 @@
 //! `envault rotate` and `rotate-all` driven through the built binary.
 
-mod common;
-
 use std::fs;
 
-use common::{stderr, stdout, Project};
+use crate::common::{stderr, stdout, Project};
 use envault::dotenv::Document;
 
 fn value(p: &Project, file: &str, key: &str) -> Option<String> {

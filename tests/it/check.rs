@@ -1,8 +1,6 @@
 //! `envault check` over the repository's configurations.
 
-mod common;
-
-use common::{git, stderr, stdout, Project};
+use crate::common::{git, stderr, stdout, Project};
 
 /// The tutorial with dev and staging declared dummy and prod encrypted: only drift remains.
 fn protected() -> Project {

@@ -1,11 +1,9 @@
 //! keygen, encrypt and decrypt driven through the built binary.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use common::{mode_of, stderr, stdout, Project};
+use crate::common::{mode_of, stderr, stdout, Project};
 
 /// A tutorial project whose user has an identity listed as the project's recipient.
 fn project_with_identity(extra_config: &str) -> (Project, String) {

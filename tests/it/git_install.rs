@@ -2,12 +2,10 @@
 //! uses (core.hooksPath, linked worktrees), chained hooks, husky, the pre-commit framework,
 //! the fail-closed hook, and byte-for-byte uninstall.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use common::{git, git_cmd, mode_of, run_ok, stdout, Project};
+use crate::common::{git, git_cmd, mode_of, run_ok, stdout, Project};
 
 /// The tutorial committed in a fresh repository, dev and staging marked dummy and prod
 /// encrypted, so a clean commit passes the scan.
@@ -238,7 +236,7 @@ fn husky_gets_a_block_in_its_committed_hook() {
 }
 
 fn pre_commit_bin() -> PathBuf {
-    common::peer("venv/bin/pre-commit", "the pre-commit framework")
+    crate::common::peer("venv/bin/pre-commit", "the pre-commit framework")
 }
 
 #[test]

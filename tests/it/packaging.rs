@@ -2,15 +2,13 @@
 //! installs a working `envault` into a fresh virtual environment; `envault --version` names
 //! the commit; `envault man` writes the pages.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{run_ok, stdout};
+use crate::common::{run_ok, stdout};
 
 fn maturin() -> PathBuf {
-    common::peer("venv/bin/maturin", "maturin")
+    crate::common::peer("venv/bin/maturin", "maturin")
 }
 
 #[test]
@@ -67,7 +65,7 @@ fn the_wheel_installs_envault_into_a_fresh_venv() {
 
 #[test]
 fn man_pages() {
-    let p = common::Project::empty();
+    let p = crate::common::Project::empty();
     let a = p.run(&["man"]).success();
     let page = stdout(&a);
     assert!(page.contains(".TH envault 1"), "{page}");

@@ -1,10 +1,8 @@
 //! `envault matrix`: terminal, JSON, and the HTML report checked in headless Chromium.
 
-mod common;
-
 use std::process::Command;
 
-use common::{stdout, Project};
+use crate::common::{stdout, Project};
 
 #[test]
 fn terminal_table_grouped_with_legend() {

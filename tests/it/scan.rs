@@ -1,9 +1,7 @@
 //! `envault scan` against real git repositories: the index being committed (including
 //! `git commit -a` through GIT_INDEX_FILE), commit ranges, the working tree, and the formats.
 
-mod common;
-
-use common::{git, git_cmd, stderr, stdout, Project};
+use crate::common::{git, git_cmd, stderr, stdout, Project};
 
 /// A pre-commit hook that runs this build's `envault scan --staged`.
 fn hook(p: &Project) {

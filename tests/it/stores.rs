@@ -2,12 +2,10 @@
 //! KV v1) and in-test servers that follow the vendors' API documents (Vault KV v2, Doppler,
 //! 1Password Connect). `scripts/install-peers` installs moto and rvault.
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 
-use common::http::{call, free_port, reply, wait_for_port, Request, Response, Server};
-use common::{peer, run_ok, stderr, stdout, Project};
+use crate::common::http::{call, free_port, reply, wait_for_port, Request, Response, Server};
+use crate::common::{peer, run_ok, stderr, stdout, Project};
 use serde_json::json;
 
 /// A server process, stopped when the test ends.
