@@ -39,6 +39,7 @@ pub fn describe(rule: &str) -> &'static str {
         "recipient-not-listed" => {
             "The file's header names a reader that .envault.yml does not declare."
         }
+        "damaged-header" => "An encrypted file's header is missing, moved or broken.",
         "replayed-value" => "A sealed value that history replaced was brought back.",
         "store-drift" => "An environment differs from its secret store.",
         "plaintext-secret" => "A secret is in clear in a configured environment.",
@@ -149,6 +150,19 @@ pub fn check(config: &Config, envs: &[EnvRead]) -> Vec<Problem> {
                     fix: format!("give it a value in {}, or remove the line", e.path),
                 });
             }
+        }
+        if let Err(err) = header_of(d) {
+            out.push(Problem {
+                path: e.path.clone(),
+                line: err.line().unwrap_or(1),
+                rule: "damaged-header",
+                key: None,
+                message: format!("{}: {err}; envault refuses to read or write it", e.path),
+                fix: format!(
+                    "restore the header from a commit you trust (`git log -p -- {}`)",
+                    e.path
+                ),
+            });
         }
         // Recipients: who the config says may open the file, against who the header lets.
         if let Ok(Some(h)) = header_of(d) {

@@ -28,6 +28,10 @@ pub enum WorkspaceError {
         commitment: String,
         env: Option<String>,
     },
+    #[error("the data key of {} is one that a newer key replaced (a reader was removed since, and holds it); nothing was written", .path.display())]
+    KeyRetired { path: PathBuf, env: Option<String> },
+    #[error("{} has a version {version} header, but you accepted a version 2 key for it: the header was downgraded, which unbinds its recipient lines; nothing was read or written", .path.display())]
+    Downgraded { path: PathBuf, version: u8 },
     #[error("{env} has no recipients: nobody could decrypt {label}")]
     NoRecipients { env: String, label: String },
     #[error("cannot read the header of {label}")]
@@ -78,12 +82,24 @@ impl WorkspaceError {
                 "review who changed it and why: `envault accept {}` shows the commit and records the new key once you agree",
                 env.as_deref().unwrap_or("<env>")
             )),
+            WorkspaceError::KeyRetired { path, env } => Some(format!(
+                "a file restored from before a `recipients remove` brings back a key the removed reader holds: restore it from the commit with the current key (`git log -p -- {}`); if this is an old branch, merge the current one into it; to use this key anyway, review it with `envault accept {}`",
+                path.display(),
+                env.as_deref().unwrap_or("<env>")
+            )),
+            WorkspaceError::Downgraded { path, .. } => Some(format!(
+                "restore the header from a commit you trust (`git log -p -- {}`); envault itself never writes an older version",
+                path.display()
+            )),
             WorkspaceError::NoRecipients { .. } => Some(
                 "run `envault keygen`, then list the printed age1… key under recipients: in .envault.yml".to_owned(),
             ),
             WorkspaceError::BadRecord { .. } => Some(
                 "remove it: every encrypted file's key is then recorded again the next time you open it".to_owned(),
             ),
+            WorkspaceError::Header { label, .. } => Some(format!(
+                "see who changed the `#envault:` lines (`git log -p -- {label}`) and restore the header from a commit you trust; nothing was read or written"
+            )),
             WorkspaceError::Config(e) => e.hint(),
             WorkspaceError::Fs(e) => e.hint().map(str::to_owned),
             _ => None,
@@ -121,6 +137,10 @@ pub struct Keys<'a> {
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct KnownKeys {
     files: std::collections::BTreeMap<String, Vec<String>>,
+    /// Keys a newer one replaced (a `recipients remove` re-keys because the removed reader
+    /// holds the old key): a file restored with one of them is refused.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    retired: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 fn record_name(path: &Path) -> String {
@@ -151,9 +171,18 @@ impl Sealing {
     }
 }
 
-/// Whether a loaded file carries an envault encryption header.
+/// What a command does with a file's key: a key that a newer one replaced may still be read
+/// (with a warning), never written with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+/// Whether a loaded file is encrypted: it carries an envault header, or a damaged one (which
+/// reading it then reports, rather than taking the file for plaintext).
 pub fn is_encrypted(l: &Loaded) -> bool {
-    !l.doc.leading_lines(crypt::HEADER_PREFIX).is_empty()
+    crypt::header_of(&l.doc).map_or(true, |h| h.is_some())
 }
 
 impl<'a> Keys<'a> {
@@ -195,10 +224,19 @@ impl<'a> Keys<'a> {
 
     /// Opens a loaded file's data key: the header checked against it, and (for a working file)
     /// its commitment against the ones this user accepted.
-    pub fn open(&self, l: &Loaded, header: &Header, env: Option<&str>) -> Result<DataKey> {
+    pub fn open(
+        &self,
+        l: &Loaded,
+        header: &Header,
+        env: Option<&str>,
+        access: Access,
+    ) -> Result<DataKey> {
         let key = self.open_header(&l.path().display().to_string(), header)?;
         if l.working_file {
-            self.check_or_record(l.path(), &header.upgraded(&key), Some(env))?;
+            if header.version < crypt::HEADER_VERSION {
+                self.refuse_downgrade(l.path(), header.version)?;
+            }
+            self.check_or_record(l.path(), &header.upgraded(&key), Some((env, access)))?;
         }
         Ok(key)
     }
@@ -224,33 +262,77 @@ impl<'a> Keys<'a> {
         Ok(Some((path, snap, known)))
     }
 
-    /// With `refuse` (`Some(env)`), refuses a commitment other than those accepted for `path`
-    /// (a file never seen is recorded); without, records the commitment as accepted. Nothing
-    /// is recorded for a version 1 header, or without a record.
+    /// Refuses a version 1 header for a file this user accepted a version 2 key for: envault
+    /// never writes an older version, and a downgrade unbinds the recipient lines.
+    fn refuse_downgrade(&self, path: &Path, version: u8) -> Result<()> {
+        let Some((_, _, known)) = self.read_record()? else {
+            return Ok(());
+        };
+        if known
+            .files
+            .get(&record_name(path))
+            .is_some_and(|a| !a.is_empty())
+        {
+            return Err(WorkspaceError::Downgraded {
+                path: path.to_owned(),
+                version,
+            });
+        }
+        Ok(())
+    }
+
+    /// With `refuse` (`Some(env)`), refuses a key other than the one accepted for `path` (a
+    /// file never seen is recorded) and, for writing, a key that a newer one replaced. Without
+    /// it, records the key as the one accepted for `path`, retiring the one it replaces.
+    /// Nothing is recorded for a version 1 header, or without a record.
     fn check_or_record(
         &self,
         path: &Path,
         header: &Header,
-        refuse: Option<Option<&str>>,
+        refuse: Option<(Option<&str>, Access)>,
     ) -> Result<()> {
-        let Some(c) = header.commitment_text() else {
-            return Ok(());
-        };
         let Some((record, snap, mut known)) = self.read_record()? else {
             return Ok(());
         };
-        let accepted = known.files.entry(record_name(path)).or_default();
+        let name = record_name(path);
+        let env = || refuse.and_then(|(e, _)| e).map(str::to_owned);
+        let Some(c) = header.commitment_text() else {
+            return Ok(());
+        };
+        let accepted = known.files.entry(name.clone()).or_default();
         if accepted.contains(&c) {
             return Ok(());
         }
-        if let (Some(env), false) = (refuse, accepted.is_empty()) {
-            return Err(WorkspaceError::KeyNotAccepted {
-                path: path.to_owned(),
-                commitment: c,
-                env: env.map(str::to_owned),
-            });
+        if let Some((_, access)) = refuse {
+            if known.retired.get(&name).is_some_and(|r| r.contains(&c)) {
+                // Reading tells nothing a removed reader did not have; sealing new values under
+                // their key would hand those to them.
+                if access == Access::Read {
+                    (self.warn)(&format!(
+                        "the data key of {} is one that a newer key replaced (a reader was removed since): do not add secrets to this version",
+                        path.display()
+                    ));
+                    return Ok(());
+                }
+                return Err(WorkspaceError::KeyRetired {
+                    path: path.to_owned(),
+                    env: env(),
+                });
+            }
+            if !accepted.is_empty() {
+                return Err(WorkspaceError::KeyNotAccepted {
+                    path: path.to_owned(),
+                    commitment: c,
+                    env: env(),
+                });
+            }
+            accepted.push(c);
+        } else {
+            let replaced = std::mem::replace(accepted, vec![c.clone()]);
+            let retired = known.retired.entry(name).or_default();
+            retired.retain(|r| *r != c);
+            retired.extend(replaced);
         }
-        accepted.push(c);
         if let Some(dir) = record.parent() {
             use std::os::unix::fs::DirBuilderExt;
             std::fs::DirBuilder::new()
@@ -276,7 +358,7 @@ impl<'a> Keys<'a> {
             label: label.clone(),
             error,
         })? {
-            let key = self.open(l, &header, Some(name))?;
+            let key = self.open(l, &header, Some(name), Access::Write)?;
             let header = header.upgraded(&key);
             return Ok((key, header));
         }
@@ -294,6 +376,11 @@ impl<'a> Keys<'a> {
             .collect::<Result<Vec<_>, _>>()?;
         let key = DataKey::generate()?;
         let header = Header::seal_key(&key, &recipients)?;
+        // A key the user makes is one they accept (recorded before the write: a key that never
+        // reaches the file opens nothing).
+        if l.working_file {
+            self.accept(l.path(), &header)?;
+        }
         Ok((key, header))
     }
 
@@ -335,7 +422,7 @@ impl<'a> Keys<'a> {
             })?
             .expect("is_encrypted checked the header");
         let env = l.working_file.then(|| l.label.clone());
-        let key = self.open(l, &header, env.as_deref())?;
+        let key = self.open(l, &header, env.as_deref(), Access::Read)?;
         l.doc = crypt::decrypt_document(&l.doc, &key, &header).map_err(|error| {
             WorkspaceError::Document {
                 action: "decrypt",
@@ -399,7 +486,7 @@ impl<'a> Keys<'a> {
                 error,
             })?
             .expect("is_encrypted checked the header");
-        let key = self.open(l, &header, None)?;
+        let key = self.open(l, &header, None, Access::Write)?;
         let header = header.upgraded(&key);
         let old_sealed = l.doc.clone();
         l.doc = crypt::decrypt_document(&l.doc, &key, &header).map_err(|error| {

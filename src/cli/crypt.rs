@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::crypt::{self, DataKey, Header, Identities};
 use crate::fsutil::{self, Snapshot};
 use crate::source::{self, Loaded};
+pub use crate::workspace::Access;
 use crate::workspace::Keys;
 
 /// Create your age identity (private key) and print its public recipient.
@@ -225,8 +226,9 @@ pub(crate) fn open_loaded_key(
     l: &Loaded,
     header: &Header,
     env: Option<&str>,
+    access: Access,
 ) -> anyhow::Result<DataKey> {
-    Ok(keys(ctx).open(l, header, env)?)
+    Ok(keys(ctx).open(l, header, env, access)?)
 }
 
 /// Replaces an encrypted document by its plaintext, for commands that only read it.
@@ -353,7 +355,7 @@ pub fn decrypt(ctx: &Ctx, args: DecryptArgs) -> anyhow::Result<u8> {
             format!("read it directly, or run `envault encrypt {}`", args.env),
         ));
     };
-    let key = open_loaded_key(ctx, &l, &header, Some(&args.env))?;
+    let key = open_loaded_key(ctx, &l, &header, Some(&args.env), Access::Read)?;
     let plain = crypt::decrypt_document(&l.doc, &key, &header)
         .map_err(|e| anyhow::Error::new(e).context(format!("cannot decrypt {label}")))?;
     let text = zeroize::Zeroizing::new(plain.render());

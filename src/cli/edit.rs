@@ -57,6 +57,17 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     // editor; envault waits for it and then removes the plaintext instead of dying with it
     // on disk. Set before any plaintext is written.
     let _ = ctrlc::set_handler(|| {});
+    let tmp = std::env::temp_dir();
+    if let Some(root) = crate::git::committable_in(&tmp.join("envault-edit-probe")) {
+        return Err(hinted(
+            format!(
+                "the temporary folder {} is inside the git work tree at {}: the decrypted file would be one `git add` away from a commit; nothing was written",
+                tmp.display(),
+                root.display()
+            ),
+            "set TMPDIR to a folder outside every repository",
+        ));
+    }
     remove_stale_folders();
     // Dropped (removed, editor swap files included) on every return path below.
     let dir = {

@@ -109,7 +109,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                 theirs: theirs_label,
                 marker_len,
             };
-            let encrypted = |d: &Document| !d.leading_lines(HEADER_PREFIX).is_empty();
+            // A damaged header counts as encrypted: the encrypted merge then refuses it.
+            let encrypted = |d: &Document| crate::crypt::header_of(d).map_or(true, |h| h.is_some());
             if encrypted(&o) || encrypted(&t) {
                 let ids = load_identities(ctx).unwrap_or_else(|e| {
                     warn(&format!("{e:#}"));

@@ -128,7 +128,13 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             }
             // Opening the key checks the header against it: recipient lines written by someone
             // without the key are refused here, before anything is wrapped to them.
-            let key = super::crypt::open_loaded_key(ctx, &l, &header, Some(&env))?;
+            let key = super::crypt::open_loaded_key(
+                ctx,
+                &l,
+                &header,
+                Some(&env),
+                super::crypt::Access::Write,
+            )?;
             let mut recipients = header
                 .recipients
                 .iter()
@@ -191,7 +197,13 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                 ));
             }
             let label = l.path().display().to_string();
-            let key = super::crypt::open_loaded_key(ctx, &l, &header, Some(&env))?;
+            let key = super::crypt::open_loaded_key(
+                ctx,
+                &l,
+                &header,
+                Some(&env),
+                super::crypt::Access::Write,
+            )?;
             let everyone: Vec<&str> = remaining.iter().map(Recipient::as_str).collect();
             if header.version < crypt::HEADER_VERSION {
                 warn_unauthenticated(&l, &everyone);

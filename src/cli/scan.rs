@@ -169,31 +169,29 @@ fn scan_states(
     Ok((findings, n))
 }
 
-/// The end of a range `A..B` (`HEAD` when B is left out).
-fn range_tip(range: &str) -> &str {
-    let tip = range
-        .rsplit("..")
-        .next()
-        .unwrap_or("")
-        .trim_start_matches('.');
-    if tip.is_empty() {
-        "HEAD"
-    } else {
-        tip
-    }
+/// The base and the end of a range `A..B` (`HEAD` for a side left out).
+fn range_ends(range: &str) -> (&str, &str) {
+    let (a, b) = range.split_once("..").unwrap_or((range, ""));
+    let a = a.trim_end_matches('.');
+    let b = b.trim_start_matches('.');
+    (
+        if a.is_empty() { "HEAD" } else { a },
+        if b.is_empty() { "HEAD" } else { b },
+    )
 }
 
 /// Old sealed values brought back, commit by commit (`replayed-value`): judged against the
 /// history of the range's end, for the environment files its configs declare.
-struct Replays {
+struct Replays<'r> {
+    base: &'r str,
     files: Vec<(String, String)>,
     paths: Vec<String>,
     retired: Retired,
     seen: std::collections::HashSet<(String, String, String)>,
 }
 
-impl Replays {
-    fn new(repo: &Repo, tip: &str) -> anyhow::Result<Replays> {
+impl<'r> Replays<'r> {
+    fn new(repo: &Repo, base: &'r str, tip: &str) -> anyhow::Result<Replays<'r>> {
         let state = repo.tree_files(tip)?;
         let configs: Vec<String> = state
             .files
@@ -208,8 +206,11 @@ impl Replays {
         };
         let files = scan::configured_env_files(&configs, &source);
         let paths: Vec<String> = files.iter().map(|(p, _)| p.clone()).collect();
-        let retired = repo.retired_values(tip, &paths)?;
+        // Values retired on the branch the range is to be merged into count too: a value
+        // copied from there into an older branch is as old there.
+        let retired = repo.retired_values_of(&[base, tip], &paths)?;
         Ok(Replays {
+            base,
             files,
             paths,
             retired,
@@ -220,7 +221,7 @@ impl Replays {
     /// The findings of one commit; a value brought back is reported once, where it came in.
     fn in_commit(&mut self, repo: &Repo, commit: &str) -> anyhow::Result<Vec<Finding>> {
         let mut out = Vec::new();
-        for r in repo.replays_in_commit(commit, &self.paths, &self.retired)? {
+        for r in repo.replays_in_commit(commit, &self.paths, &self.retired, Some(self.base))? {
             if !self
                 .seen
                 .insert((r.path.clone(), r.key.clone(), r.value.clone()))
@@ -283,7 +284,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             let mut located = Vec::new();
             let mut scanned = 0;
             let commits = repo.range(range)?;
-            let mut replays = Replays::new(&repo, range_tip(range))?;
+            let (base, tip) = range_ends(range);
+            let mut replays = Replays::new(&repo, base, tip)?;
             let bar = super::progress(commits.len() as u64, "scanning commits");
             for c in commits {
                 bar.inc(1);
@@ -544,6 +546,7 @@ fn rule_help(rule: &str) -> &'static str {
         "recipients-changed" => "An encrypted file's header names a new recipient.",
         "replayed-value" => "A sealed value that history replaced was brought back.",
         "env-parse-error" => "A configured env file does not parse, so it cannot be judged.",
+        "damaged-header" => "An encrypted file's header is missing, moved or broken.",
         _ => "A well-known credential format.",
     }
 }

@@ -47,6 +47,18 @@ pub enum CryptError {
     NotSealed { key: String },
     #[error("the header was changed by someone without its data key ({what}); nothing in it can be trusted")]
     Tampered { what: String },
+    #[error("the encryption header is damaged at line {line}: {what}")]
+    Damaged { line: usize, what: String },
+}
+
+impl CryptError {
+    /// The line of the file the error is about, when it is about one.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            CryptError::BadHeader { line, .. } | CryptError::Damaged { line, .. } => Some(*line),
+            _ => None,
+        }
+    }
 }
 
 /// A file's data key. Zeroed when dropped; never printed.
@@ -814,8 +826,44 @@ pub fn reseal_document(
 }
 
 /// The header of `doc`, read from its leading `#envault:` lines; `None` when it has none.
+///
+/// A file whose header is not where every reader looks is damaged, never plaintext: an
+/// `#envault:` line below the leading block, or a sealed value in a file with no header (a
+/// line inserted above the header would otherwise make every command treat the file as
+/// plaintext, and write new secrets in clear).
 pub fn header_of(doc: &crate::dotenv::Document) -> Result<Option<Header>, CryptError> {
-    Header::parse(&doc.leading_lines(HEADER_PREFIX).join("\n"))
+    use crate::dotenv::Item;
+    let leading = doc.leading_lines(HEADER_PREFIX);
+    let mut line = 1;
+    for (i, item) in doc.items().iter().enumerate() {
+        let text = match item {
+            Item::Trivia(t) => t.as_str(),
+            Item::Entry(e) => e.raw(),
+        };
+        if i >= leading.len() {
+            if let Item::Trivia(t) = item {
+                if t.as_str().trim_start().starts_with(HEADER_PREFIX) {
+                    return Err(CryptError::Damaged {
+                        line,
+                        what: "an `#envault:` line below the header (header lines come first, together, at the top of the file)".to_owned(),
+                    });
+                }
+            }
+        }
+        line += text.matches('\n').count();
+    }
+    if leading.is_empty() {
+        if let Some(e) = doc.entries().find(|e| is_sealed(e.raw_value())) {
+            return Err(CryptError::Damaged {
+                line: e.line(),
+                what: format!(
+                    "{} holds a sealed value, but the file has no `#envault:` header at its top",
+                    e.key()
+                ),
+            });
+        }
+    }
+    Header::parse(&leading.join("\n"))
 }
 
 /// The keys of `doc` whose values are not sealed, in file order.

@@ -146,6 +146,15 @@ impl Repo {
 /// The root of the git work tree `path` (which need not exist yet) would sit in, unless git
 /// ignores it there: a file at such a path is one `git add -A` away from being committed.
 pub fn committable_in(path: &Path) -> Option<PathBuf> {
+    // A symlink (dangling ones too) is judged by where the write would land.
+    let mut path = path.to_owned();
+    for _ in 0..40 {
+        let Ok(target) = std::fs::read_link(&path) else {
+            break;
+        };
+        path = path.parent().map_or(target.clone(), |d| d.join(&target));
+    }
+    let path = path.as_path();
     let mut dir = path.parent()?;
     while !dir.exists() {
         dir = dir.parent()?;

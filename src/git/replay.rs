@@ -170,13 +170,24 @@ impl Repo {
     /// Every sealed value of `paths` (relative to the root) that a commit reachable from `tip`
     /// replaced or removed, compared with each of its parents. An unborn `HEAD` has no history.
     pub fn retired_values(&self, tip: &str, paths: &[String]) -> Result<Retired, GitError> {
+        self.retired_values_of(&[tip], paths)
+    }
+
+    /// [`Repo::retired_values`] over the history of several tips (a range's base and end).
+    pub fn retired_values_of(&self, tips: &[&str], paths: &[String]) -> Result<Retired, GitError> {
         let mut retired = Retired::default();
-        if paths.is_empty() || (tip == "HEAD" && self.repo.head().is_err()) {
+        let tips: Vec<&str> = tips
+            .iter()
+            .copied()
+            .filter(|t| !(*t == "HEAD" && self.repo.head().is_err()))
+            .collect();
+        if paths.is_empty() || tips.is_empty() {
             return Ok(retired);
         }
-        let start = self.commit_of(tip)?;
         let mut walk = self.repo.revwalk().map_err(git)?;
-        walk.push(start.id()).map_err(git)?;
+        for tip in tips {
+            walk.push(self.commit_of(tip)?.id()).map_err(git)?;
+        }
         let mut trees: HashMap<git2::Oid, Vec<Option<git2::Oid>>> = HashMap::new();
         let mut blobs = Blobs {
             repo: &self.repo,
@@ -234,14 +245,21 @@ impl Repo {
     }
 
     /// The sealed values that `commit` brings back: values of `paths` that differ from the
-    /// same key's value in one of its parents and that a proper ancestor of `commit` replaced.
-    /// (A value the commit merely keeps was judged where it came in.)
+    /// same key's value in one of its parents and that a proper ancestor of `commit` replaced,
+    /// or a commit of `target`'s history (the branch it is to be merged into: a value copied
+    /// from there into an older branch). A value the commit merely keeps was judged where it
+    /// came in.
     pub fn replays_in_commit(
         &self,
         commit: &str,
         paths: &[String],
         retired: &Retired,
+        target: Option<&str>,
     ) -> Result<Vec<Replay>, GitError> {
+        let target = match target {
+            Some(t) => Some(self.commit_of(t)?.id().to_string()),
+            None => None,
+        };
         if retired.is_empty() {
             return Ok(Vec::new());
         }
@@ -281,12 +299,16 @@ impl Repo {
                 .collect();
             let c_id = c.id().to_string();
             let mut error = None;
-            let found = replays_in(path, &introduced, retired, |r| {
-                r.commit != c_id
-                    && self.is_ancestor(&r.commit, &c_id).unwrap_or_else(|e| {
+            let mut earlier = |r: &Retirement, of: &str| {
+                r.commit == of
+                    || self.is_ancestor(&r.commit, of).unwrap_or_else(|e| {
                         error = Some(e);
                         false
                     })
+            };
+            let found = replays_in(path, &introduced, retired, |r| {
+                (r.commit != c_id && earlier(r, &c_id))
+                    || target.as_deref().is_some_and(|t| earlier(r, t))
             });
             if let Some(e) = error {
                 return Err(e);

@@ -311,6 +311,27 @@ pub fn scan(input: &Input) -> Result<Vec<Finding>, ScanError> {
         );
     }
 
+    // A header that is missing, moved or broken (the file would read as plaintext).
+    for e in &envs {
+        let relevant = input.whole_files
+            || changed.contains_key(e.path.as_str())
+            || changed.contains_key(s.configs[e.config].0.as_str());
+        let Some(Err(err)) = e.doc.as_ref().filter(|_| relevant).map(header_of) else {
+            continue;
+        };
+        let path = e.path.clone();
+        s.report(
+            &path,
+            err.line().unwrap_or(1),
+            "damaged-header",
+            None,
+            None,
+            "#envault:",
+            format!("{path}: {err}; envault refuses to read or write it"),
+            "restore the header from a commit you trust (`git log -p -- <file>`): a header moved or broken by someone without the key would make the file read as plaintext",
+        );
+    }
+
     // Rule 1: plaintext in configured environments.
     for e in &envs {
         let (cp, cfg) = &s.configs[e.config];

@@ -121,13 +121,22 @@ fn a_re_keyed_branch_is_a_conflict_for_a_key_holder() {
         let a = p.run(&["keygen", "--output", "home/other.txt"]).success();
         ((), stdout(&a).lines().last().unwrap().to_owned())
     };
+    // The value change comes first: once this user re-keyed, they no longer seal new values
+    // under the old key (the removed reader holds it), on any branch.
+    branch_with(&p, "right", "main", |p| set(p, "CACHE_TTL", "60"));
     branch_with(&p, "left", "main", |p| {
         p.run(&["recipients", "add", "--env", "prod", &other])
             .success();
         p.run(&["recipients", "remove", "--env", "prod", &other])
             .success();
     });
-    branch_with(&p, "right", "main", |p| set(p, "CACHE_TTL", "60"));
+    git(&p, &["checkout", "-q", "right"]);
+    let a = p.run(&["set", "--env", "prod", "CACHE_TTL", "90"]).code(2);
+    assert!(
+        stderr(&a).contains("one that a newer key replaced"),
+        "{}",
+        stderr(&a)
+    );
     let before = p.read(".env.prod");
     for hidden in [true, false] {
         hide_identity(&p, hidden);

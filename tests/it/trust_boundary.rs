@@ -529,6 +529,132 @@ fn a_downgraded_header_is_reported() {
         "{}",
         stdout(&a)
     );
+    // Locally too: this user accepted a version 2 key for the file, so the downgraded one (whose
+    // recipient lines nothing binds any more) is neither read nor re-wrapped.
+    let outside = tempfile::tempdir().unwrap();
+    let (mallory_id, mallory) = age_keygen(outside.path(), "mallory.txt");
+    let (_, bob) = age_keygen(outside.path(), "bob.txt");
+    let me = downgraded
+        .lines()
+        .find_map(|l| l.strip_prefix("#envault:recipient "))
+        .unwrap()
+        .to_owned();
+    p.write(".env.prod", &downgraded.replace(&me, &mallory));
+    let a = p.run(&["get", "--env", "prod", "DB_PASSWORD"]).code(2);
+    assert!(
+        stderr(&a).contains("the header was downgraded"),
+        "{}",
+        stderr(&a)
+    );
+    for args in [
+        &["recipients", "add", &bob, "--env", "prod", "--yes"][..],
+        &["recipients", "remove", &me, "--env", "prod", "--yes"][..],
+    ] {
+        p.run(args).code(2);
+        assert!(!age_opens(&p.read(".env.prod"), &mallory_id), "{args:?}");
+    }
+}
+
+/// A file restored from before this user's `recipients remove`: the removed reader holds its
+/// key, so nothing new is sealed under it (reading warns).
+#[test]
+fn a_key_restored_from_before_a_removal_is_not_written_with() {
+    let p = protected_repo();
+    let outside = tempfile::tempdir().unwrap();
+    let (bob_id, bob) = age_keygen(outside.path(), "bob.txt");
+    p.run(&["recipients", "add", &bob, "--env", "prod", "--yes"])
+        .success();
+    git(&p, &["commit", "-q", "-am", "bob joins"]);
+    let with_bob = p.read(".env.prod");
+    p.run(&["recipients", "remove", &bob, "--env", "prod", "--yes"])
+        .success();
+    git(&p, &["commit", "-q", "-am", "bob leaves"]);
+    // The pull request puts the old file back.
+    p.write(".env.prod", &with_bob);
+    let a = p.run(&["get", "--env", "prod", "DB_PASSWORD"]).success();
+    assert!(
+        stderr(&a).contains("a newer key replaced"),
+        "{}",
+        stderr(&a)
+    );
+    let a = p
+        .run(&[
+            "set",
+            "--env",
+            "prod",
+            "NEW_SECRET",
+            "only-for-current-readers",
+        ])
+        .code(2);
+    assert!(
+        stderr(&a).contains("a reader was removed since, and holds it"),
+        "{}",
+        stderr(&a)
+    );
+    assert_eq!(p.read(".env.prod"), with_bob);
+    assert!(age_opens(&with_bob, &bob_id), "bob does hold this key");
+}
+
+/// A line inserted above the header must not turn an encrypted file into plaintext: every
+/// command refuses the file, and CI and `check` report it.
+#[test]
+fn a_header_pushed_down_is_damage_not_plaintext() {
+    let p = protected_repo();
+    git(&p, &["checkout", "-q", "-b", "pr"]);
+    let sealed = p.read(".env.prod");
+    p.write(".env.prod", &format!("\n{sealed}"));
+    git(&p, &["commit", "-q", "-am", "blank line"]);
+    let a = p.run(&["get", "--env", "prod", "DB_PASSWORD"]).code(2);
+    assert!(stderr(&a).contains("header is damaged"), "{}", stderr(&a));
+    p.run(&[
+        "set",
+        "--env",
+        "prod",
+        "INTERNAL_SIGNING",
+        "tok-9f8e7d6c5b4a",
+    ])
+    .code(2);
+    p.run(&["run", "--env", "prod", "--", "true"]).code(2);
+    assert_eq!(p.read(".env.prod"), format!("\n{sealed}"));
+    let a = p.run(&["scan", "--range", "main..pr"]).code(1);
+    assert!(stdout(&a).contains("damaged-header"), "{}", stdout(&a));
+    let a = p.run(&["check"]).code(1);
+    assert!(stdout(&a).contains("damaged-header"), "{}", stdout(&a));
+    // The same for a stray header line further down, and for sealed values with no header.
+    let no_header: String = sealed
+        .lines()
+        .filter(|l| !l.starts_with("#envault:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    for text in [format!("{sealed}#envault:recipient age1x\n"), no_header] {
+        p.write(".env.prod", &text);
+        p.run(&["get", "--env", "prod", "DB_PASSWORD"]).code(2);
+        p.run(&["set", "--env", "prod", "X", "y"]).code(2);
+        assert_eq!(p.read(".env.prod"), text);
+    }
+}
+
+/// A pull request branch older than a rotation on main copies the value main retired: judged
+/// against the branch it is to be merged into.
+#[test]
+fn a_value_main_retired_copied_into_an_older_branch_is_flagged() {
+    let p = protected_repo();
+    p.run(&["set", "--env", "prod", "API_TOKEN", "k2-leaked-in-a-log"])
+        .success();
+    git(&p, &["commit", "-q", "-am", "add API_TOKEN"]);
+    let leaked = sealed_line(&p.read(".env.prod"), "API_TOKEN");
+    p.run(&["set", "--env", "prod", "API_TOKEN", "k3-after-the-leak"])
+        .success();
+    git(&p, &["commit", "-q", "-am", "rotate API_TOKEN"]);
+    git(&p, &["checkout", "-q", "-b", "fork", "main~2"]);
+    p.write(".env.prod", &format!("{}{leaked}\n", p.read(".env.prod")));
+    git(&p, &["commit", "-q", "-am", "fix api token"]);
+    let a = p.run(&["scan", "--range", "main..fork"]).code(1);
+    assert!(
+        stdout(&a).contains("replayed-value") && stdout(&a).contains("API_TOKEN"),
+        "{}",
+        stdout(&a)
+    );
 }
 
 /// Finding 8: concurrent writers of one file take turns; no update is lost, whether they are
@@ -1057,6 +1183,20 @@ fn keygen_never_writes_into_a_work_tree() {
     symlink(p.dir.path(), &link).unwrap();
     p.run(&["keygen", "--output", link.join("id.txt").to_str().unwrap()])
         .code(2);
+    // Through a dangling symlink whose target is in the work tree (the default path too).
+    let dangling = outside.path().join("dangling");
+    symlink(p.path("k7.txt"), &dangling).unwrap();
+    p.run(&["keygen", "--output", dangling.to_str().unwrap()])
+        .code(2);
+    assert!(!p.path("k7.txt").exists());
+    std::fs::create_dir_all(p.path("home/.config/envault")).unwrap();
+    symlink(
+        p.path("dotfiles/identity.txt"),
+        p.path("home/.config/envault/identity.txt"),
+    )
+    .unwrap();
+    p.run(&["keygen"]).code(2);
+    std::fs::remove_file(p.path("home/.config/envault/identity.txt")).unwrap();
     // A path git ignores, or one outside, is fine.
     p.write(".gitignore", "/secrets/\n");
     p.run(&["keygen", "--output", "secrets/ci.txt"]).success();
