@@ -143,8 +143,15 @@ struct KnownKeys {
     retired: std::collections::BTreeMap<String, Vec<String>>,
 }
 
+/// How the record names a file: its path as the config declares it, folders resolved but not
+/// a link at the end (turning `.env.prod` into a link to another file must not make it a file
+/// never seen).
 fn record_name(path: &Path) -> String {
-    std::fs::canonicalize(path)
+    let resolved = match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) => std::fs::canonicalize(dir).map(|d| d.join(name)),
+        _ => std::fs::canonicalize(path),
+    };
+    resolved
         .unwrap_or_else(|_| path.to_owned())
         .display()
         .to_string()
@@ -294,17 +301,25 @@ impl<'a> Keys<'a> {
         let Some((record, snap, mut known)) = self.read_record()? else {
             return Ok(());
         };
-        let name = record_name(path);
         let env = || refuse.and_then(|(e, _)| e).map(str::to_owned);
         let Some(c) = header.commitment_text() else {
             return Ok(());
         };
-        let accepted = known.files.entry(name.clone()).or_default();
-        if accepted.contains(&c) {
+        // A file is known by its path and by its file id: a key under a known id is judged
+        // against that id's key wherever the file now sits.
+        let names = [
+            record_name(path),
+            format!("id:{}", crypt::file_id_text(header)),
+        ];
+        let has = |m: &std::collections::BTreeMap<String, Vec<String>>, n: &String| {
+            m.get(n).is_some_and(|a| a.contains(&c))
+        };
+        if names.iter().all(|n| has(&known.files, n)) {
             return Ok(());
         }
         if let Some((_, access)) = refuse {
-            if known.retired.get(&name).is_some_and(|r| r.contains(&c)) {
+            let accepted_somewhere = names.iter().any(|n| has(&known.files, n));
+            if !accepted_somewhere && names.iter().any(|n| has(&known.retired, n)) {
                 // Reading tells nothing a removed reader did not have; sealing new values under
                 // their key would hand those to them.
                 if access == Access::Read {
@@ -319,19 +334,53 @@ impl<'a> Keys<'a> {
                     env: env(),
                 });
             }
-            if !accepted.is_empty() {
+            let other = names.iter().any(|n| {
+                known
+                    .files
+                    .get(n)
+                    .is_some_and(|a| !a.is_empty() && !a.contains(&c))
+            });
+            if other {
                 return Err(WorkspaceError::KeyNotAccepted {
                     path: path.to_owned(),
                     commitment: c,
                     env: env(),
                 });
             }
-            accepted.push(c);
+            for n in names {
+                let accepted = known.files.entry(n).or_default();
+                if !accepted.contains(&c) {
+                    accepted.push(c.clone());
+                }
+            }
         } else {
-            let replaced = std::mem::replace(accepted, vec![c.clone()]);
-            let retired = known.retired.entry(name).or_default();
-            retired.retain(|r| *r != c);
-            retired.extend(replaced);
+            let mut replaced: Vec<String> = Vec::new();
+            for n in &names {
+                replaced.extend(
+                    known
+                        .files
+                        .insert(n.clone(), vec![c.clone()])
+                        .into_iter()
+                        .flatten(),
+                );
+                if let Some(r) = known.retired.get_mut(n) {
+                    r.retain(|r| *r != c);
+                }
+            }
+            replaced.retain(|r| *r != c);
+            // A replaced key is retired under every name it is known by (its file id too).
+            for (n, accepted) in known.files.iter_mut() {
+                let before = accepted.len();
+                accepted.retain(|a| !replaced.contains(a));
+                if accepted.len() != before || names.contains(n) {
+                    let retired = known.retired.entry(n.clone()).or_default();
+                    for r in &replaced {
+                        if !retired.contains(r) {
+                            retired.push(r.clone());
+                        }
+                    }
+                }
+            }
         }
         if let Some(dir) = record.parent() {
             use std::os::unix::fs::DirBuilderExt;

@@ -72,6 +72,16 @@ impl Source for GitSource<'_> {
     fn old_file(&self, path: &str) -> Option<Vec<u8>> {
         self.repo.blob(*self.old.files.get(path)?).ok()
     }
+    fn resolve_new(&self, path: &str) -> String {
+        self.repo
+            .resolve_in(self.new, path)
+            .unwrap_or_else(|| path.to_owned())
+    }
+    fn resolve_old(&self, path: &str) -> String {
+        self.repo
+            .resolve_in(self.old, path)
+            .unwrap_or_else(|| path.to_owned())
+    }
 }
 
 /// The working tree below `root`, as scanned: there is no older state.
@@ -82,6 +92,22 @@ pub(crate) struct WorkTree {
 impl Source for WorkTree {
     fn new_file(&self, path: &str) -> Option<Vec<u8>> {
         std::fs::read(self.root.join(path)).ok()
+    }
+    fn resolve_new(&self, path: &str) -> String {
+        let root = self
+            .root
+            .canonicalize()
+            .unwrap_or_else(|_| self.root.clone());
+        self.root
+            .join(path)
+            .canonicalize()
+            .ok()
+            .and_then(|p| {
+                p.strip_prefix(&root)
+                    .ok()
+                    .map(|r| r.to_string_lossy().into_owned())
+            })
+            .unwrap_or_else(|| path.to_owned())
     }
     fn old_file(&self, _: &str) -> Option<Vec<u8>> {
         None

@@ -191,6 +191,8 @@ pub struct BlobId(git2::Oid);
 #[derive(Debug, Default, Clone)]
 pub struct Files {
     pub files: std::collections::HashMap<String, BlobId>,
+    /// Symbolic links: path → the blob holding the link's target.
+    pub links: std::collections::HashMap<String, BlobId>,
 }
 
 impl Files {
@@ -204,9 +206,38 @@ impl Files {
                 (before != Some(*id)).then(|| (p.clone(), *id, before))
             })
             .collect();
+        // A link that changed counts too: what it points at is content (read as the target).
+        out.extend(self.links.iter().filter_map(|(p, id)| {
+            let before = old.links.get(p).or_else(|| old.files.get(p)).copied();
+            (before != Some(*id)).then(|| (p.clone(), *id, before))
+        }));
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
+}
+
+fn is_link_mode(mode: u32) -> bool {
+    mode & 0o170000 == 0o120000
+}
+
+/// `dir/target` with `.` and `..` applied, `/`-separated; `None` when it leaves the root or
+/// the target is absolute.
+pub fn join_in_tree(link: &str, target: &str) -> Option<String> {
+    if target.starts_with('/') {
+        return None;
+    }
+    let mut parts: Vec<&str> = link.split('/').collect();
+    parts.pop();
+    for c in target.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            c => parts.push(c),
+        }
+    }
+    Some(parts.join("/"))
 }
 
 fn is_file_mode(mode: u32) -> bool {
@@ -269,11 +300,15 @@ impl Repo {
         for e in index.iter() {
             // Stage 0 only: unresolved conflict stages are not what gets committed.
             let stage = (e.flags >> 12) & 0x3;
-            if stage != 0 || !is_file_mode(e.mode) {
+            if stage != 0 {
                 continue;
             }
             let path = String::from_utf8_lossy(&e.path).into_owned();
-            files.files.insert(path, BlobId(e.id));
+            if is_file_mode(e.mode) {
+                files.files.insert(path, BlobId(e.id));
+            } else if is_link_mode(e.mode) {
+                files.links.insert(path, BlobId(e.id));
+            }
         }
         Ok(files)
     }
@@ -301,17 +336,37 @@ impl Repo {
             .map_err(|e| GitError::Git(e.message().to_owned()))?;
         let mut files = Files::default();
         tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
-            if entry.kind() == Some(git2::ObjectType::Blob) && is_file_mode(entry.filemode() as u32)
-            {
+            if entry.kind() == Some(git2::ObjectType::Blob) {
                 let name = String::from_utf8_lossy(entry.name_bytes());
-                files
-                    .files
-                    .insert(format!("{dir}{name}"), BlobId(entry.id()));
+                let mode = entry.filemode() as u32;
+                if is_file_mode(mode) {
+                    files
+                        .files
+                        .insert(format!("{dir}{name}"), BlobId(entry.id()));
+                } else if is_link_mode(mode) {
+                    files
+                        .links
+                        .insert(format!("{dir}{name}"), BlobId(entry.id()));
+                }
             }
             git2::TreeWalkResult::Ok
         })
         .map_err(|e| GitError::Git(e.message().to_owned()))?;
         Ok(files)
+    }
+
+    /// The file `path` names in `files`, symbolic links within the tree followed; `None`
+    /// when it names nothing there (or a link leaves the tree).
+    pub fn resolve_in(&self, files: &Files, path: &str) -> Option<String> {
+        let mut path = path.to_owned();
+        for _ in 0..8 {
+            if files.files.contains_key(&path) {
+                return Some(path);
+            }
+            let target = self.blob(*files.links.get(&path)?).ok()?;
+            path = join_in_tree(&path, &String::from_utf8_lossy(&target))?;
+        }
+        None
     }
 
     /// A blob's bytes.

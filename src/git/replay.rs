@@ -158,11 +158,26 @@ impl Repo {
         let tree = c.tree().map_err(git)?;
         paths
             .iter()
-            .map(|p| match tree.get_path(Path::new(p)) {
-                Ok(e) if e.kind() == Some(git2::ObjectType::Blob) => Ok(Some(e.id())),
-                Ok(_) => Ok(None),
-                Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
-                Err(e) => Err(git(e)),
+            .map(|p| {
+                // An env file may be a link to the file with its values (followed in the tree).
+                let mut path = p.clone();
+                for _ in 0..8 {
+                    let entry = match tree.get_path(Path::new(&path)) {
+                        Ok(e) if e.kind() == Some(git2::ObjectType::Blob) => e,
+                        Ok(_) => return Ok(None),
+                        Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+                        Err(e) => return Err(git(e)),
+                    };
+                    if entry.filemode() & 0o170000 != 0o120000 {
+                        return Ok(Some(entry.id()));
+                    }
+                    let target = self.repo.find_blob(entry.id()).map_err(git)?;
+                    match super::join_in_tree(&path, &String::from_utf8_lossy(target.content())) {
+                        Some(next) => path = next,
+                        None => return Ok(None),
+                    }
+                }
+                Ok(None)
             })
             .collect()
     }

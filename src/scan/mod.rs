@@ -52,6 +52,15 @@ impl std::fmt::Debug for Changed {
 pub trait Source {
     fn new_file(&self, path: &str) -> Option<Vec<u8>>;
     fn old_file(&self, path: &str) -> Option<Vec<u8>>;
+    /// The file `path` names in the scanned state, symbolic links followed (an env file
+    /// may be a link to the file that holds its values).
+    fn resolve_new(&self, path: &str) -> String {
+        path.to_owned()
+    }
+    /// The same in the older state.
+    fn resolve_old(&self, path: &str) -> String {
+        path.to_owned()
+    }
 }
 
 /// What to scan.
@@ -157,7 +166,10 @@ impl<'t> Lines<'t> {
 
 /// One configured environment's file in the scanned state.
 struct EnvFile {
+    /// The file holding its values (links followed).
     path: String,
+    /// The path the config names.
+    declared: String,
     config: usize,
     env: String,
     encrypted: Option<bool>,
@@ -264,7 +276,8 @@ pub fn scan(input: &Input) -> Result<Vec<Finding>, ScanError> {
     let mut unparsed: Vec<(String, ParseError)> = Vec::new();
     for (ci, (_, cfg)) in s.configs.iter().enumerate() {
         for env in cfg.environments.values() {
-            let path = normalize(&env.file);
+            let declared = normalize(&env.file);
+            let path = input.source.resolve_new(&declared);
             let doc = match new_of(&path) {
                 Some(bytes) => match Document::parse_bytes(&bytes) {
                     Ok(d) => Some(d),
@@ -286,6 +299,7 @@ pub fn scan(input: &Input) -> Result<Vec<Finding>, ScanError> {
             });
             envs.push(EnvFile {
                 path,
+                declared,
                 config: ci,
                 env: env.name.clone(),
                 encrypted: env.encrypted,
@@ -294,7 +308,14 @@ pub fn scan(input: &Input) -> Result<Vec<Finding>, ScanError> {
             });
         }
     }
-    let env_paths: HashSet<&str> = envs.iter().map(|e| e.path.as_str()).collect();
+    let env_paths: HashSet<&str> = envs
+        .iter()
+        .flat_map(|e| [e.path.as_str(), e.declared.as_str()])
+        .collect();
+    // An env file counts as changed when the file with its values or the link to it did.
+    let env_changed = |e: &EnvFile| {
+        changed.contains_key(e.path.as_str()) || changed.contains_key(e.declared.as_str())
+    };
     for (path, e) in unparsed {
         s.report(
             &path,
@@ -314,7 +335,7 @@ pub fn scan(input: &Input) -> Result<Vec<Finding>, ScanError> {
     // A header that is missing, moved or broken (the file would read as plaintext).
     for e in &envs {
         let relevant = input.whole_files
-            || changed.contains_key(e.path.as_str())
+            || env_changed(e)
             || changed.contains_key(s.configs[e.config].0.as_str());
         let Some(Err(err)) = e.doc.as_ref().filter(|_| relevant).map(header_of) else {
             continue;
@@ -335,9 +356,7 @@ pub fn scan(input: &Input) -> Result<Vec<Finding>, ScanError> {
     // Rule 1: plaintext in configured environments.
     for e in &envs {
         let (cp, cfg) = &s.configs[e.config];
-        let relevant = input.whole_files
-            || changed.contains_key(e.path.as_str())
-            || changed.contains_key(cp.as_str());
+        let relevant = input.whole_files || env_changed(e) || changed.contains_key(cp.as_str());
         let Some(doc) = &e.doc else { continue };
         if !relevant || e.encrypted == Some(false) {
             continue;
@@ -550,13 +569,17 @@ pub fn scan(input: &Input) -> Result<Vec<Finding>, ScanError> {
     // Replaced data keys.
     if input.check_data_keys {
         for e in &envs {
-            let Some(c) = changed.get(e.path.as_str()) else {
+            if !env_changed(e) {
+                continue;
+            }
+            // The older state of the same environment, through its link then.
+            let old = input
+                .source
+                .old_file(&input.source.resolve_old(&e.declared));
+            let (Some(old), Some(new)) = (old, &e.doc) else {
                 continue;
             };
-            let (Some(old), Some(new)) = (&c.old, &e.doc) else {
-                continue;
-            };
-            let Ok(old) = Document::parse_bytes(old) else {
+            let Ok(old) = Document::parse_bytes(&old) else {
                 continue;
             };
             if let (Ok(Some(ho)), Ok(Some(hn))) = (header_of(&old), header_of(new)) {

@@ -1207,3 +1207,70 @@ fn keygen_never_writes_into_a_work_tree() {
     ])
     .success();
 }
+
+/// Turning `.env.prod` into a link to another file must not hide what that file brings: an
+/// old value or a replaced data key is judged through the link, by the hook, `scan --range`
+/// and `check` (and an unchanged value is not flagged).
+#[test]
+fn an_env_file_turned_into_a_link_is_judged_through_it() {
+    let p = protected_repo();
+    let leaked = sealed_line(&p.read(".env.prod"), "DB_PASSWORD");
+    p.run(&["set", "--env", "prod", "DB_PASSWORD", "rotated"])
+        .success();
+    git(&p, &["commit", "-q", "-am", "rotate"]);
+    git(&p, &["checkout", "-q", "-b", "pr"]);
+    let now = sealed_line(&p.read(".env.prod"), "DB_PASSWORD");
+    std::fs::create_dir(p.path("cfg")).unwrap();
+    p.write("cfg/.env.prod", &p.read(".env.prod").replace(&now, &leaked));
+    std::fs::remove_file(p.path(".env.prod")).unwrap();
+    symlink("cfg/.env.prod", p.path(".env.prod")).unwrap();
+    git(&p, &["add", "-A"]);
+    let ci = |args: &[&str]| {
+        p.cmd()
+            .env("HOME", p.path("home/ci"))
+            .env("XDG_STATE_HOME", p.path("home/ci/state"))
+            .args(args)
+            .assert()
+    };
+    git(
+        &p,
+        &[
+            "commit",
+            "-q",
+            "--no-verify",
+            "-m",
+            "move env files to cfg/",
+        ],
+    );
+    let a = ci(&["scan", "--range", "main..pr"]).code(1);
+    assert!(stdout(&a).contains("replayed-value"), "{}", stdout(&a));
+    let a = ci(&["check"]);
+    let replayed: Vec<String> = stdout(&a)
+        .lines()
+        .filter(|l| l.contains("replayed-value"))
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        replayed.len() == 1 && replayed[0].contains("DB_PASSWORD"),
+        "{replayed:?}"
+    );
+    // A whole new data key behind the link.
+    let recipient = p
+        .read("cfg/.env.prod")
+        .lines()
+        .find_map(|l| l.strip_prefix("#envault:recipient "))
+        .unwrap()
+        .to_owned();
+    let other = Project::tutorial();
+    other.write(
+        ".envault.yml",
+        &format!("{}recipients: [{recipient}]\n", other.read(".envault.yml")),
+    );
+    other.run(&["encrypt", "prod"]).success();
+    p.write("cfg/.env.prod", &other.read(".env.prod"));
+    git(&p, &["commit", "-q", "--no-verify", "-am", "tidy"]);
+    let a = ci(&["scan", "--range", "main..pr"]).code(1);
+    assert!(stdout(&a).contains("data-key-replaced"), "{}", stdout(&a));
+    // And the user's own commands refuse the key they never accepted.
+    p.run(&["set", "--env", "prod", "NEW_SECRET", "x"]).code(2);
+}
