@@ -89,7 +89,36 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             let e = config.env(&env)?;
             let l = source::load_env(&config, &env, false)?;
             let header = header_of(&l)?;
+            // The lines are shown as what they are: checked against the key when the user
+            // holds it (a planted line is an error then), unverified otherwise.
+            let verified = match super::crypt::open_loaded_key(
+                ctx,
+                &l,
+                &header,
+                Some(&env),
+                super::crypt::Access::Read,
+            ) {
+                Ok(_) => header.version >= crate::crypt::HEADER_VERSION,
+                Err(e)
+                    if e.downcast_ref::<crate::workspace::WorkspaceError>()
+                        .is_some_and(|w| w.no_identity()) =>
+                {
+                    false
+                }
+                Err(e) => return Err(e),
+            };
             let mut out = format!("{} can be opened by:\n", l.path().display());
+            if !verified {
+                out = format!(
+                    "{} names these readers (not verified: {}):\n",
+                    l.path().display(),
+                    if header.version < crate::crypt::HEADER_VERSION {
+                        "a version 1 header does not bind its recipient lines to the key"
+                    } else {
+                        "none of your identities opens the key, and only a key holder can check the lines"
+                    }
+                );
+            }
             for r in &header.recipients {
                 out.push_str(&format!("  {r}\n"));
             }

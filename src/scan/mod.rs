@@ -659,8 +659,19 @@ pub fn scan(input: &Input) -> Result<Vec<Finding>, ScanError> {
         }
         let marked = || {
             new_of(&f.path).is_some_and(|t| {
-                line_at(&t, f.line)
-                    .is_some_and(|l| memchr::memmem::find(l, ALLOW_MARKER.as_bytes()).is_some())
+                // In an env file the marker counts in the entry's comment, never inside its
+                // value (a value that mentions it must not allow itself, nor a later one).
+                let entry_text = f.key.as_deref().and_then(|k| {
+                    let doc = Document::parse_bytes(&t).ok()?;
+                    let e = doc.entry(k)?;
+                    Some(e.raw().replacen(e.raw_value(), "", 1))
+                });
+                match entry_text {
+                    Some(text) => text.contains(ALLOW_MARKER),
+                    None => line_at(&t, f.line).is_some_and(|l| {
+                        memchr::memmem::find(l, ALLOW_MARKER.as_bytes()).is_some()
+                    }),
+                }
             })
         };
         let by = if ignore.contains(&f.fingerprint) {

@@ -185,6 +185,22 @@ fn allow_comments_and_ignore_file() {
         &[("a.yml", &format!("{text}# more\n"))],
     );
     assert!(f.is_empty(), "{f:?}");
+    // In an env file the marker counts in a comment, not inside the value.
+    let env = "DB_PASSWORD=\"# envault:allow\nRealProdPassw0rd-Xk9vQ2mZ\"\n";
+    let f = scan_commit(&[], &[(".env.local", env)]);
+    assert_eq!(
+        rules(&errors(&f)),
+        [(".env.local", 1, "env-file-secret")],
+        "{f:?}"
+    );
+    let f = scan_commit(
+        &[],
+        &[(
+            ".env.local",
+            "DB_PASSWORD=RealProdPassw0rd-Xk9vQ2mZ # envault:allow\n",
+        )],
+    );
+    assert!(errors(&f).is_empty(), "{f:?}");
     // And a change cannot silence the report of its own allowance.
     let own = format!("{ignore}{}\n", w[0].fingerprint);
     let f = scan_commit(&[], &[("a.yml", text), (IGNORE_FILE, &own)]);

@@ -122,6 +122,22 @@ fn a_forged_recipient_line_never_gets_the_data_key() {
         stderr(&a)
     );
     assert!(!age_opens(&p.read(".env.prod"), &mallory_id));
+    // `recipients list` does not present the planted line as a reader: a key holder gets the
+    // tampering error, anyone else an unverified list.
+    let a = p.run(&["recipients", "list", "--env", "prod"]).code(2);
+    assert!(
+        stderr(&a).contains("changed by someone without its data key"),
+        "{}",
+        stderr(&a)
+    );
+    let a = p
+        .cmd()
+        .env("HOME", p.path("home/ci"))
+        .env("XDG_STATE_HOME", p.path("home/ci/state"))
+        .args(["recipients", "list", "--env", "prod"])
+        .assert()
+        .success();
+    assert!(stdout(&a).contains("(not verified:"), "{}", stdout(&a));
     // `check` (no key needed) compares the header with what .envault.yml declares, and does
     // not word the planted line as a stale reader.
     let a = p.run(&["check"]).code(1);
