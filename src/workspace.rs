@@ -178,6 +178,23 @@ impl Sealing {
     }
 }
 
+/// A loaded file's header; an unreadable or damaged one is an error naming the file.
+fn header_of(l: &Loaded) -> Result<Option<Header>> {
+    crypt::header_of(&l.doc).map_err(|error| WorkspaceError::Header {
+        label: l.path().display().to_string(),
+        error,
+    })
+}
+
+/// A loaded file's values opened with its key.
+fn decrypted(l: &Loaded, key: &DataKey, header: &Header) -> Result<Document> {
+    crypt::decrypt_document(&l.doc, key, header).map_err(|error| WorkspaceError::Document {
+        action: "decrypt",
+        label: l.path().display().to_string(),
+        error,
+    })
+}
+
 /// What a command does with a file's key: a key that a newer one replaced may still be read
 /// (with a warning), never written with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -403,10 +420,7 @@ impl<'a> Keys<'a> {
     /// to the key), else new and wrapped to the environment's recipients.
     pub fn key_for(&self, config: &Config, name: &str, l: &Loaded) -> Result<(DataKey, Header)> {
         let label = l.path().display().to_string();
-        if let Some(header) = crypt::header_of(&l.doc).map_err(|error| WorkspaceError::Header {
-            label: label.clone(),
-            error,
-        })? {
+        if let Some(header) = header_of(l)? {
             let key = self.open(l, &header, Some(name), Access::Write)?;
             let header = header.upgraded(&key);
             return Ok((key, header));
@@ -463,22 +477,10 @@ impl<'a> Keys<'a> {
         if let Some(p) = plaintext_keys {
             self.warn_clear_values(l, p);
         }
-        let label = l.path().display().to_string();
-        let header = crypt::header_of(&l.doc)
-            .map_err(|error| WorkspaceError::Header {
-                label: label.clone(),
-                error,
-            })?
-            .expect("is_encrypted checked the header");
+        let header = header_of(l)?.expect("is_encrypted checked the header");
         let env = l.working_file.then(|| l.label.clone());
         let key = self.open(l, &header, env.as_deref(), Access::Read)?;
-        l.doc = crypt::decrypt_document(&l.doc, &key, &header).map_err(|error| {
-            WorkspaceError::Document {
-                action: "decrypt",
-                label,
-                error,
-            }
-        })?;
+        l.doc = decrypted(l, &key, &header)?;
         Ok(())
     }
 
@@ -499,13 +501,7 @@ impl<'a> Keys<'a> {
         let old_sealed = l.doc.clone();
         if is_encrypted(l) {
             self.warn_clear_values(l, &config.plaintext_keys);
-            l.doc = crypt::decrypt_document(&l.doc, &key, &header).map_err(|error| {
-                WorkspaceError::Document {
-                    action: "decrypt",
-                    label: l.path().display().to_string(),
-                    error,
-                }
-            })?;
+            l.doc = decrypted(l, &key, &header)?;
         } else if l.doc.entries().next().is_some() {
             (self.warn)(&format!(
                 "{} is declared `encrypted: true` but holds values in clear; they are sealed now",
@@ -528,23 +524,11 @@ impl<'a> Keys<'a> {
             return Ok(None);
         }
         let clear = crypt::clear_keys(&l.doc);
-        let label = l.path().display().to_string();
-        let header = crypt::header_of(&l.doc)
-            .map_err(|error| WorkspaceError::Header {
-                label: label.clone(),
-                error,
-            })?
-            .expect("is_encrypted checked the header");
+        let header = header_of(l)?.expect("is_encrypted checked the header");
         let key = self.open(l, &header, None, Access::Write)?;
         let header = header.upgraded(&key);
         let old_sealed = l.doc.clone();
-        l.doc = crypt::decrypt_document(&l.doc, &key, &header).map_err(|error| {
-            WorkspaceError::Document {
-                action: "decrypt",
-                label,
-                error,
-            }
-        })?;
+        l.doc = decrypted(l, &key, &header)?;
         let old_plain = l.doc.clone();
         let sealing = Sealing {
             key,
