@@ -53,6 +53,10 @@ pub struct Loaded {
     /// Read from the working tree (not a revision, not a store): the file whose data key the
     /// user's record of commitments is about.
     pub working_file: bool,
+    /// The environment it is, as `<config file>#<name>`, when loaded through a config: the
+    /// record of accepted keys knows it by this too (changing the env's `file:` in the config
+    /// does not make it a file never seen).
+    pub env_id: Option<String>,
 }
 
 impl Loaded {
@@ -79,6 +83,7 @@ pub fn load_path(path: &Path, label: String, allow_missing: bool) -> Result<Load
         snapshot,
         doc,
         working_file: true,
+        env_id: None,
     })
 }
 
@@ -88,13 +93,20 @@ pub fn load_env(config: &Config, name: &str, allow_missing: bool) -> Result<Load
         .environments
         .get(name)
         .expect("environment names are checked before loading");
-    load_path(&env.file, name.to_owned(), allow_missing).map_err(|e| match e {
+    let mut l = load_path(&env.file, name.to_owned(), allow_missing).map_err(|e| match e {
         LoadError::Missing { path, .. } => LoadError::Missing {
             path,
             env: Some(name.to_owned()),
         },
         other => other,
-    })
+    })?;
+    l.env_id = Some(format!(
+        "{}#{name}",
+        std::path::absolute(&config.path)
+            .unwrap_or_else(|_| config.path.clone())
+            .display()
+    ));
+    Ok(l)
 }
 
 /// Reads the environment `name` as it was at revision `rev`, resolved through the
@@ -142,5 +154,6 @@ pub fn load_path_at(
         snapshot: fsutil::Snapshot::new(&cwd.join(path), bytes.as_deref()),
         doc,
         working_file: false,
+        env_id: None,
     })
 }

@@ -143,18 +143,19 @@ struct KnownKeys {
     retired: std::collections::BTreeMap<String, Vec<String>>,
 }
 
-/// How the record names a file: its path as the config declares it, folders resolved but not
-/// a link at the end (turning `.env.prod` into a link to another file must not make it a file
-/// never seen).
-fn record_name(path: &Path) -> String {
-    let resolved = match (path.parent(), path.file_name()) {
-        (Some(dir), Some(name)) => std::fs::canonicalize(dir).map(|d| d.join(name)),
-        _ => std::fs::canonicalize(path),
-    };
-    resolved
-        .unwrap_or_else(|_| path.to_owned())
-        .display()
-        .to_string()
+/// The names the record knows a loaded file by: the environment (config file and name) when
+/// it was loaded as one, its path as declared (absolute, links not followed: a link put in its
+/// place, or in a folder on the way, changes nothing), and the file id.
+fn record_names(l_path: &Path, env_id: Option<&str>, header: &Header) -> Vec<String> {
+    let path = std::path::absolute(l_path).unwrap_or_else(|_| l_path.to_owned());
+    let mut names = vec![
+        format!("{}", path.display()),
+        format!("id:{}", crypt::file_id_text(header)),
+    ];
+    if let Some(e) = env_id {
+        names.push(format!("env:{e}"));
+    }
+    names
 }
 
 /// An encrypted file opened for editing; the loaded document holds the plaintext meanwhile.
@@ -258,17 +259,17 @@ impl<'a> Keys<'a> {
         let key = self.open_header(&l.path().display().to_string(), header)?;
         if l.working_file {
             if header.version < crypt::HEADER_VERSION {
-                self.refuse_downgrade(l.path(), header.version)?;
+                self.refuse_downgrade(l, header)?;
             }
-            self.check_or_record(l.path(), &header.upgraded(&key), Some((env, access)))?;
+            self.check_or_record(l, &header.upgraded(&key), Some((env, access)))?;
         }
         Ok(key)
     }
 
     /// Records `header`'s commitment as one this user accepts for the file at `path` (a key
     /// they made, or one they reviewed).
-    pub fn accept(&self, path: &Path, header: &Header) -> Result<()> {
-        self.check_or_record(path, header, None)
+    pub fn accept(&self, l: &Loaded, header: &Header) -> Result<()> {
+        self.check_or_record(l, header, None)
     }
 
     fn read_record(&self) -> Result<Option<(PathBuf, Snapshot, KnownKeys)>> {
@@ -288,18 +289,18 @@ impl<'a> Keys<'a> {
 
     /// Refuses a version 1 header for a file this user accepted a version 2 key for: envault
     /// never writes an older version, and a downgrade unbinds the recipient lines.
-    fn refuse_downgrade(&self, path: &Path, version: u8) -> Result<()> {
+    fn refuse_downgrade(&self, l: &Loaded, header: &Header) -> Result<()> {
         let Some((_, _, known)) = self.read_record()? else {
             return Ok(());
         };
-        if known
-            .files
-            .get(&record_name(path))
-            .is_some_and(|a| !a.is_empty())
+        let names = record_names(l.path(), l.env_id.as_deref(), header);
+        if names
+            .iter()
+            .any(|n| known.files.get(n).is_some_and(|a| !a.is_empty()))
         {
             return Err(WorkspaceError::Downgraded {
-                path: path.to_owned(),
-                version,
+                path: l.path().to_owned(),
+                version: header.version,
             });
         }
         Ok(())
@@ -311,7 +312,7 @@ impl<'a> Keys<'a> {
     /// Nothing is recorded for a version 1 header, or without a record.
     fn check_or_record(
         &self,
-        path: &Path,
+        l: &Loaded,
         header: &Header,
         refuse: Option<(Option<&str>, Access)>,
     ) -> Result<()> {
@@ -324,10 +325,8 @@ impl<'a> Keys<'a> {
         };
         // A file is known by its path and by its file id: a key under a known id is judged
         // against that id's key wherever the file now sits.
-        let names = [
-            record_name(path),
-            format!("id:{}", crypt::file_id_text(header)),
-        ];
+        let path = l.path();
+        let names = record_names(path, l.env_id.as_deref(), header);
         let has = |m: &std::collections::BTreeMap<String, Vec<String>>, n: &String| {
             m.get(n).is_some_and(|a| a.contains(&c))
         };
@@ -442,7 +441,7 @@ impl<'a> Keys<'a> {
         // A key the user makes is one they accept (recorded before the write: a key that never
         // reaches the file opens nothing).
         if l.working_file {
-            self.accept(l.path(), &header)?;
+            self.accept(l, &header)?;
         }
         Ok((key, header))
     }

@@ -87,7 +87,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             "Accept this data key for {label}? Values you seal from now on are sealed with it."
         ),
     )?;
-    super::crypt::record_known(l.path(), &header)?;
+    super::crypt::record_known(&l, &header)?;
     emit(&format!("{label}: accepted\n"))?;
     Ok(0)
 }

@@ -215,8 +215,8 @@ pub fn open_key(ctx: &Ctx, label: &str, header: &Header) -> anyhow::Result<DataK
 }
 
 /// Records `header`'s commitment as the one this user accepts for the file at `path`.
-pub fn record_known(path: &Path, header: &Header) -> anyhow::Result<()> {
-    Ok(Keys::new(|| Ok(Identities::empty()), known_keys_path(), warn).accept(path, header)?)
+pub fn record_known(l: &Loaded, header: &Header) -> anyhow::Result<()> {
+    Ok(Keys::new(|| Ok(Identities::empty()), known_keys_path(), warn).accept(l, header)?)
 }
 
 /// Opens a loaded file's data key: the header checked against it, and its commitment against
@@ -332,7 +332,7 @@ pub fn encrypt_envs(ctx: &Ctx, config: &Config, names: &[String]) -> anyhow::Res
     // The user's own new keys (and upgraded headers) are the ones they accept.
     for l in &loaded {
         if let Ok(Some(h)) = crypt::header_of(&l.doc) {
-            record_known(l.path(), &h)?;
+            record_known(l, &h)?;
         }
     }
     Ok(report)

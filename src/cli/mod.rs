@@ -1,6 +1,21 @@
 //! The command line: clap types, one file per command, and the only code that prints, exits
 //! or reads envault's own environment variables.
 
+// Messages to stderr never panic: with stderr closed (`2>&1 | head -1`) std's `eprintln!`
+// would, turning any outcome into exit 101. These shadow it for every command module.
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+macro_rules! eprint {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod accept;
 mod check;
 mod crypt;

@@ -259,7 +259,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             l.doc = plain;
             fsutil::write_atomic(&l.snapshot, l.doc.render().as_bytes())?;
             // A key this user made: the one they accept for the file from now on.
-            super::crypt::record_known(l.path(), &new_header)?;
+            super::crypt::record_known(&l, &new_header)?;
             emit(&format!(
                 "{label}: removed {gone}; new data key, {} values sealed again.\n{gone} could read: {}\nThose values are still known to it: rotate them with `envault rotate-all --env {env}`.\n",
                 exposed.len(),

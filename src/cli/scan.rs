@@ -218,19 +218,27 @@ struct Replays<'r> {
 
 impl<'r> Replays<'r> {
     fn new(repo: &Repo, base: &'r str, tip: &str) -> anyhow::Result<Replays<'r>> {
-        let state = repo.tree_files(tip)?;
-        let configs: Vec<String> = state
-            .files
-            .keys()
-            .filter(|p| is_config_path(p))
-            .cloned()
-            .collect();
-        let source = GitSource {
-            repo,
-            new: &state,
-            old: &Files::default(),
-        };
-        let files = scan::configured_env_files(&configs, &source);
+        // The env files the configs declare at both ends (a range may rename one).
+        let mut files = Vec::new();
+        for end in [tip, base] {
+            let state = repo.tree_files(end)?;
+            let configs: Vec<String> = state
+                .files
+                .keys()
+                .filter(|p| is_config_path(p))
+                .cloned()
+                .collect();
+            let source = GitSource {
+                repo,
+                new: &state,
+                old: &Files::default(),
+            };
+            for f in scan::configured_env_files(&configs, &source) {
+                if !files.iter().any(|(p, _)| *p == f.0) {
+                    files.push(f);
+                }
+            }
+        }
         let paths: Vec<String> = files.iter().map(|(p, _)| p.clone()).collect();
         // Values retired on the branch the range is to be merged into count too: a value
         // copied from there into an older branch is as old there.

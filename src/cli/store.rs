@@ -248,6 +248,7 @@ pub(crate) fn load_store(ctx: &Ctx, config: &Config, name: &str) -> anyhow::Resu
         snapshot: fsutil::Snapshot::new(std::path::Path::new(&format!("store:{name}")), None),
         doc: entries_doc(name, &entries)?,
         working_file: false,
+        env_id: None,
     })
 }
 

@@ -429,13 +429,15 @@ impl Header {
     }
 
     /// Whether this header's data key differs from `base`'s, judged without any key: the file
-    /// id or the public commitment changed; where a side has no commitment (version 1), a new
-    /// key block for the same recipients counts too.
+    /// id or the public commitment changed; where a side has no commitment (version 1),
+    /// nothing binds the key block to a key, so any new key block counts (an upgrade to
+    /// version 2 keeps the block as it was; a version 1 file re-wrapped for a new recipient is
+    /// reported too, once).
     pub fn key_replaced_since(&self, base: &Header) -> bool {
         self.file_id != base.file_id
             || match (base.commitment, self.commitment) {
                 (Some(a), Some(b)) => a != b,
-                _ => base.wrapped != self.wrapped && base.recipients == self.recipients,
+                _ => base.wrapped != self.wrapped,
             }
     }
 
@@ -853,6 +855,21 @@ pub fn header_of(doc: &crate::dotenv::Document) -> Result<Option<Header>, CryptE
         line += text.matches('\n').count();
     }
     if leading.is_empty() {
+        // A header and sealed values wrapped inside a quoted value read as one plaintext value.
+        if let Some(e) = doc.entries().find(|e| {
+            e.raw_value()
+                .lines()
+                .skip(1)
+                .any(|l| l.trim_start().starts_with(HEADER_PREFIX))
+        }) {
+            return Err(CryptError::Damaged {
+                line: e.line(),
+                what: format!(
+                    "the value of {} holds `#envault:` header lines (a header wrapped in a quoted value)",
+                    e.key()
+                ),
+            });
+        }
         if let Some(e) = doc.entries().find(|e| is_sealed(e.raw_value())) {
             return Err(CryptError::Damaged {
                 line: e.line(),

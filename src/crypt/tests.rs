@@ -326,3 +326,33 @@ fn version_2_header_lines_are_strict() {
     let e = Header::parse("#envault:v3 id=AAAAAAAAAAAAAAAAAAAAAA\n").unwrap_err();
     assert!(e.to_string().contains("newer format version"), "{e}");
 }
+
+/// Without commitments (a version 1 side), any new key block is a replaced key: recipients
+/// reordered around a fresh key, or a forged "upgrade" to version 2, included.
+#[test]
+fn a_new_key_block_under_a_version_1_header_is_a_replaced_key() {
+    let (a, b) = (generate_identity().1, generate_identity().1);
+    let r = |t: &String| -> Recipient { t.parse().unwrap() };
+    let k1 = DataKey::generate().unwrap();
+    let k2 = DataKey::generate().unwrap();
+    let mut v1 = Header::seal_key(&k1, &[r(&a), r(&b)]).unwrap();
+    v1.version = 1;
+    v1.commitment = None;
+    v1.mac = None;
+    let mut forged = Header::seal_key(&k2, &[r(&b), r(&a)]).unwrap();
+    forged.file_id = v1.file_id;
+    assert!(
+        forged.key_replaced_since(&v1),
+        "a forged upgrade to version 2"
+    );
+    let mut forged_v1 = forged.clone();
+    forged_v1.version = 1;
+    forged_v1.commitment = None;
+    forged_v1.mac = None;
+    assert!(
+        forged_v1.key_replaced_since(&v1),
+        "recipients reordered, version 1"
+    );
+    // A real upgrade keeps the key block.
+    assert!(!v1.upgraded(&k1).key_replaced_since(&v1));
+}

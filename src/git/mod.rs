@@ -240,6 +240,31 @@ pub fn join_in_tree(link: &str, target: &str) -> Option<String> {
     Some(parts.join("/"))
 }
 
+/// `path` with every symbolic link on the way followed, in a folder component as at the end
+/// (`link_target` gives a path's link target when it is a link); `None` when a link leaves
+/// the tree or there are too many.
+pub fn resolve_links(path: &str, link_target: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let mut path = path.to_owned();
+    'hops: for _ in 0..16 {
+        let parts: Vec<&str> = path.split('/').collect();
+        for i in 1..=parts.len() {
+            let prefix = parts[..i].join("/");
+            if let Some(target) = link_target(&prefix) {
+                let joined = join_in_tree(&prefix, &target)?;
+                let rest = parts[i..].join("/");
+                path = if rest.is_empty() {
+                    joined
+                } else {
+                    format!("{joined}/{rest}")
+                };
+                continue 'hops;
+            }
+        }
+        return Some(path);
+    }
+    None
+}
+
 fn is_file_mode(mode: u32) -> bool {
     // Regular and executable files; not symlinks (0o120000) or submodules (0o160000).
     mode & 0o170000 == 0o100000
@@ -358,15 +383,11 @@ impl Repo {
     /// The file `path` names in `files`, symbolic links within the tree followed; `None`
     /// when it names nothing there (or a link leaves the tree).
     pub fn resolve_in(&self, files: &Files, path: &str) -> Option<String> {
-        let mut path = path.to_owned();
-        for _ in 0..8 {
-            if files.files.contains_key(&path) {
-                return Some(path);
-            }
-            let target = self.blob(*files.links.get(&path)?).ok()?;
-            path = join_in_tree(&path, &String::from_utf8_lossy(&target))?;
-        }
-        None
+        let path = resolve_links(path, |p| {
+            let target = self.blob(*files.links.get(p)?).ok()?;
+            Some(String::from_utf8_lossy(&target).into_owned())
+        })?;
+        files.files.contains_key(&path).then_some(path)
     }
 
     /// A blob's bytes.

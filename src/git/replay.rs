@@ -29,10 +29,11 @@ pub struct Retired {
 }
 
 impl Retired {
-    /// The commits that replaced `value` as `key`'s value in `path`.
+    /// The commits that replaced `value` as `key`'s value. A sealed value is unique, so the
+    /// file it was retired from does not matter (an env file the config renamed, or a copy
+    /// elsewhere, brings back the same old value).
     pub fn of<'r>(
         &'r self,
-        path: &'r str,
         key: &'r str,
         value: &str,
     ) -> impl Iterator<Item = &'r Retirement> + 'r {
@@ -40,7 +41,7 @@ impl Retired {
             .get(value)
             .into_iter()
             .flatten()
-            .filter(move |r| r.path == path && r.key == key)
+            .filter(move |r| r.key == key)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -101,7 +102,7 @@ pub fn replays_in(
 ) -> Vec<Replay> {
     let mut out = Vec::new();
     for (key, (value, line)) in values {
-        if let Some(r) = retired.of(path, key, value).find(|r| counts(r)) {
+        if let Some(r) = retired.of(key, value).find(|r| counts(r)) {
             out.push(Replay {
                 path: path.to_owned(),
                 key: key.clone(),
@@ -159,25 +160,25 @@ impl Repo {
         paths
             .iter()
             .map(|p| {
-                // An env file may be a link to the file with its values (followed in the tree).
-                let mut path = p.clone();
-                for _ in 0..8 {
-                    let entry = match tree.get_path(Path::new(&path)) {
-                        Ok(e) if e.kind() == Some(git2::ObjectType::Blob) => e,
-                        Ok(_) => return Ok(None),
-                        Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
-                        Err(e) => return Err(git(e)),
-                    };
-                    if entry.filemode() & 0o170000 != 0o120000 {
-                        return Ok(Some(entry.id()));
+                // An env file may be a link to the file with its values, or sit in a linked
+                // folder: links are followed in the tree.
+                let link_target = |q: &str| {
+                    let e = tree.get_path(Path::new(q)).ok()?;
+                    if e.filemode() & 0o170000 != 0o120000 {
+                        return None;
                     }
-                    let target = self.repo.find_blob(entry.id()).map_err(git)?;
-                    match super::join_in_tree(&path, &String::from_utf8_lossy(target.content())) {
-                        Some(next) => path = next,
-                        None => return Ok(None),
-                    }
+                    let b = self.repo.find_blob(e.id()).ok()?;
+                    Some(String::from_utf8_lossy(b.content()).into_owned())
+                };
+                let Some(path) = super::resolve_links(p, link_target) else {
+                    return Ok(None);
+                };
+                match tree.get_path(Path::new(&path)) {
+                    Ok(e) if e.kind() == Some(git2::ObjectType::Blob) => Ok(Some(e.id())),
+                    Ok(_) => Ok(None),
+                    Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+                    Err(e) => Err(git(e)),
                 }
-                Ok(None)
             })
             .collect()
     }

@@ -222,9 +222,14 @@ fn entry_line_without_value(doc: &Document, key: &str) -> String {
 }
 
 /// Whether an allow-list may silence a rule's findings. A sealed value brought back from
-/// history is never allowed: sealing it afresh (`envault set`) is how it is accepted.
+/// history is never allowed (sealing it afresh with `envault set` is how it is accepted), nor
+/// a file that cannot be judged at all: an allowance on its broken line would hide every
+/// secret in it.
 pub fn allowable(rule: &str) -> bool {
-    rule != "replayed-value"
+    !matches!(
+        rule,
+        "replayed-value" | "env-parse-error" | "damaged-header"
+    )
 }
 
 /// The environment files the given `.envault.yml` files of a state declare: (path from the
@@ -568,14 +573,31 @@ pub fn scan(input: &Input) -> Result<Vec<Finding>, ScanError> {
 
     // Replaced data keys.
     if input.check_data_keys {
+        // Where each environment's file was declared before a config change (an env pointed
+        // at another file is the same environment: its key is compared all the same).
+        let mut declared_before: HashMap<(usize, &str), String> = HashMap::new();
+        for (ci, (cp, _)) in s.configs.iter().enumerate() {
+            let Some(old) = changed.get(cp.as_str()).and_then(|c| c.old.as_ref()) else {
+                continue;
+            };
+            let Ok(old) = Config::parse(&String::from_utf8_lossy(old), Path::new(cp)) else {
+                continue;
+            };
+            for e in &envs {
+                if let (true, Some(o)) = (e.config == ci, old.environments.get(&e.env)) {
+                    declared_before.insert((ci, e.env.as_str()), normalize(&o.file));
+                }
+            }
+        }
         for e in &envs {
-            if !env_changed(e) {
+            let before = declared_before
+                .get(&(e.config, e.env.as_str()))
+                .unwrap_or(&e.declared);
+            if !env_changed(e) && *before == e.declared {
                 continue;
             }
             // The older state of the same environment, through its link then.
-            let old = input
-                .source
-                .old_file(&input.source.resolve_old(&e.declared));
+            let old = input.source.old_file(&input.source.resolve_old(before));
             let (Some(old), Some(new)) = (old, &e.doc) else {
                 continue;
             };

@@ -201,6 +201,18 @@ fn allow_comments_and_ignore_file() {
         )],
     );
     assert!(errors(&f).is_empty(), "{f:?}");
+    // An allowance on a line that does not parse cannot make the file judgeable.
+    let f = scan_commit(
+        &[(".envault.yml", CONFIG), (".env.prod", "LOG_LEVEL=warn\n")],
+        &[(
+            ".env.prod",
+            "LOG_LEVEL=warn\nDB_PASSWORD=Xk9pL2mQ7vR4zT8wBn3\nNOTE=x\\#envault:allow\n",
+        )],
+    );
+    assert!(
+        errors(&f).iter().any(|f| f.rule == "env-parse-error"),
+        "{f:?}"
+    );
     // And a change cannot silence the report of its own allowance.
     let own = format!("{ignore}{}\n", w[0].fingerprint);
     let f = scan_commit(&[], &[("a.yml", text), (IGNORE_FILE, &own)]);

@@ -581,3 +581,24 @@ fn completions_for_each_shell() {
     }
     p.run(&["completions", "tcsh"]).code(2);
 }
+
+/// A closed stderr (`2>&1 | head -1`) never turns an outcome into a panic (exit 101).
+#[test]
+fn a_closed_stderr_does_not_panic() {
+    let p = Project::tutorial();
+    for args in [&["get", "--env", "nosuch", "X"][..], &["check"][..]] {
+        let bin = assert_cmd::cargo::cargo_bin("envault");
+        let mut child = std::process::Command::new(bin)
+            .args(args)
+            .current_dir(p.dir.path())
+            .env("HOME", p.path("home"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stderr.take());
+        let status = child.wait().unwrap();
+        assert_ne!(status.code(), Some(101), "{args:?}");
+        assert!(status.code().is_some(), "{args:?}: killed by a signal");
+    }
+}

@@ -642,7 +642,11 @@ fn a_header_pushed_down_is_damage_not_plaintext() {
         .filter(|l| !l.starts_with("#envault:"))
         .map(|l| format!("{l}\n"))
         .collect();
-    for text in [format!("{sealed}#envault:recipient age1x\n"), no_header] {
+    for text in [
+        format!("{sealed}#envault:recipient age1x\n"),
+        no_header,
+        format!("JUNK=\"\n{sealed}\"\n"),
+    ] {
         p.write(".env.prod", &text);
         p.run(&["get", "--env", "prod", "DB_PASSWORD"]).code(2);
         p.run(&["set", "--env", "prod", "X", "y"]).code(2);
@@ -1288,5 +1292,101 @@ fn an_env_file_turned_into_a_link_is_judged_through_it() {
     let a = ci(&["scan", "--range", "main..pr"]).code(1);
     assert!(stdout(&a).contains("data-key-replaced"), "{}", stdout(&a));
     // And the user's own commands refuse the key they never accepted.
+    p.run(&["set", "--env", "prod", "NEW_SECRET", "x"]).code(2);
+}
+
+/// A key written by someone who knows only the public recipients, sealed under a fresh file id
+/// (as `Project::tutorial` + `encrypt` in another folder does).
+fn forged_prod(p: &Project) -> String {
+    let recipient = p
+        .read(".envault.yml")
+        .lines()
+        .find_map(|l| l.strip_prefix("recipients: ["))
+        .unwrap()
+        .trim_end_matches(']')
+        .to_owned();
+    let other = Project::tutorial();
+    other.write(
+        ".envault.yml",
+        &format!("{}recipients: [{recipient}]\n", other.read(".envault.yml")),
+    );
+    other.run(&["encrypt", "prod"]).success();
+    other.read(".env.prod")
+}
+
+/// The record of accepted keys is the same whatever folder a command runs from, whatever link
+/// leads to the file, and whatever path the config gives the environment.
+#[test]
+fn a_forged_key_is_refused_from_anywhere_it_is_reached() {
+    let p = protected_repo();
+    p.run(&["get", "--env", "prod", "DB_PASSWORD"]).success();
+    std::fs::create_dir(p.path("sub")).unwrap();
+    let from_sub = |args: &[&str]| p.cmd().current_dir(p.path("sub")).args(args).assert();
+    from_sub(&["get", "--env", "prod", "DB_PASSWORD"]).success();
+
+    // The file itself replaced: refused from the root and from a subfolder.
+    let real = p.read(".env.prod");
+    p.write(".env.prod", &forged_prod(&p));
+    p.run(&["get", "--env", "prod", "DB_PASSWORD"]).code(2);
+    from_sub(&["get", "--env", "prod", "DB_PASSWORD"]).code(2);
+    from_sub(&["set", "--env", "prod", "NEW_SECRET", "x"]).code(2);
+    p.write(".env.prod", &real);
+
+    // The config pointed at another file holding the forged key: the same environment.
+    git(&p, &["checkout", "-q", "-b", "pr"]);
+    p.write(".env.production", &forged_prod(&p));
+    p.write(
+        ".envault.yml",
+        &p.read(".envault.yml")
+            .replace("prod: .env.prod", "prod: .env.production"),
+    );
+    git(&p, &["add", "-A"]);
+    git(
+        &p,
+        &["commit", "-q", "--no-verify", "-m", "rename prod's file"],
+    );
+    p.run(&["get", "--env", "prod", "DB_PASSWORD"]).code(2);
+    let a = p.run(&["scan", "--range", "main..pr"]).code(1);
+    assert!(stdout(&a).contains("data-key-replaced"), "{}", stdout(&a));
+}
+
+/// An env file in a folder that a pull request turns into a link to another folder.
+#[test]
+fn a_linked_folder_on_the_way_is_followed() {
+    let p = Project::tutorial_git();
+    std::fs::create_dir(p.path("cfg")).unwrap();
+    std::fs::rename(p.path(".env.prod"), p.path("cfg/.env.prod")).unwrap();
+    p.write(
+        ".envault.yml",
+        &p.read(".envault.yml")
+            .replace("prod: .env.prod", "prod: cfg/.env.prod"),
+    );
+    p.protect();
+    git(&p, &["add", "-A"]);
+    git(&p, &["commit", "-q", "-m", "base"]);
+    p.run(&["get", "--env", "prod", "DB_PASSWORD"]).success();
+    git(&p, &["checkout", "-q", "-b", "pr"]);
+    let recipient = p
+        .read(".envault.yml")
+        .lines()
+        .find_map(|l| l.strip_prefix("recipients: ["))
+        .unwrap()
+        .trim_end_matches(']')
+        .to_owned();
+    let other = Project::tutorial();
+    other.write(
+        ".envault.yml",
+        &format!("{}recipients: [{recipient}]\n", other.read(".envault.yml")),
+    );
+    other.run(&["encrypt", "prod"]).success();
+    git(&p, &["rm", "-q", "-r", "cfg"]);
+    std::fs::create_dir(p.path("evil")).unwrap();
+    p.write("evil/.env.prod", &other.read(".env.prod"));
+    symlink("evil", p.path("cfg")).unwrap();
+    git(&p, &["add", "-A"]);
+    git(&p, &["commit", "-q", "--no-verify", "-m", "move"]);
+    let a = p.run(&["scan", "--range", "main..pr"]).code(1);
+    assert!(stdout(&a).contains("data-key-replaced"), "{}", stdout(&a));
+    p.run(&["get", "--env", "prod", "DB_PASSWORD"]).code(2);
     p.run(&["set", "--env", "prod", "NEW_SECRET", "x"]).code(2);
 }
