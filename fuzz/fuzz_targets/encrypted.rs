@@ -55,4 +55,12 @@ fuzz_target!(|data: &[u8]| {
         let (name, value) = line.split_once('=').unwrap_or(("K", line));
         let _ = crypt::open(key, &[0; 16], name, value);
     }
+    // A whole file: its header is found at the top or the file is damaged (never a panic), and
+    // a file whose header reads is one whose first lines are that header.
+    if let Ok(doc) = envault::dotenv::Document::parse(text) {
+        if let Ok(Some(h)) = crypt::header_of(&doc) {
+            let leading = doc.leading_lines(crypt::HEADER_PREFIX).join("\n");
+            assert_eq!(Header::parse(&leading).ok().flatten(), Some(h));
+        }
+    }
 });
