@@ -1,8 +1,8 @@
 //! envault: diff, sync, rotate and protect the `.env` files of a project's environments.
 //!
-//! The library is layered (see ARCHITECTURE in the README): the core modules take and return
-//! values and never print, exit or read the process environment; `cli` is the only edge that
-//! talks to the terminal.
+//! The library is layered (see ARCHITECTURE.md at the repository root): the core modules take
+//! and return values and never print, exit or read the process environment; `cli` is the only
+//! edge that talks to the terminal.
 
 pub mod check;
 pub mod classify;
