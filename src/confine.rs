@@ -9,6 +9,25 @@ use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 
+/// `path` made absolute (against the current folder) with `.` and `..` folded, links not
+/// followed: the same file named from any folder gives the same text.
+pub fn absolute_lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_owned())
+        .components()
+    {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// How many symlinks one path may pass through (as Linux's `MAXSYMLINKS`).
 const MAX_HOPS: usize = 40;
 

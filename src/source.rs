@@ -102,9 +102,7 @@ pub fn load_env(config: &Config, name: &str, allow_missing: bool) -> Result<Load
     })?;
     l.env_id = Some(format!(
         "{}#{name}",
-        std::path::absolute(&config.path)
-            .unwrap_or_else(|_| config.path.clone())
-            .display()
+        crate::confine::absolute_lexical(&config.path).display()
     ));
     Ok(l)
 }

@@ -147,7 +147,8 @@ struct KnownKeys {
 /// it was loaded as one, its path as declared (absolute, links not followed: a link put in its
 /// place, or in a folder on the way, changes nothing), and the file id.
 fn record_names(l_path: &Path, env_id: Option<&str>, header: &Header) -> Vec<String> {
-    let path = std::path::absolute(l_path).unwrap_or_else(|_| l_path.to_owned());
+    // Every folder a command runs from names it alike.
+    let path = crate::confine::absolute_lexical(l_path);
     let mut names = vec![
         format!("{}", path.display()),
         format!("id:{}", crypt::file_id_text(header)),
@@ -385,7 +386,7 @@ impl<'a> Keys<'a> {
             }
             replaced.retain(|r| *r != c);
             // A replaced key is retired under every name it is known by (its file id too).
-            for (n, accepted) in known.files.iter_mut() {
+            for (n, accepted) in known.files.iter_mut().filter(|_| !replaced.is_empty()) {
                 let before = accepted.len();
                 accepted.retain(|a| !replaced.contains(a));
                 if accepted.len() != before || names.contains(n) {

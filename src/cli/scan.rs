@@ -273,6 +273,38 @@ impl<'r> Replays<'r> {
     }
 }
 
+/// The header findings between a range's ends (its fork point and its tip) that no single
+/// commit showed: a key replaced in steps (the header removed in one commit, a new one written
+/// in the next) shows only there.
+fn between_ends(
+    ctx: &Ctx,
+    repo: &Repo,
+    base: &str,
+    tip: &str,
+    ids: &Identities,
+    seen: &[Located],
+) -> anyhow::Result<Vec<Located>> {
+    let Some(fork) = repo.merge_base(base, tip)? else {
+        return Ok(Vec::new());
+    };
+    let new = repo.tree_files(tip)?;
+    let old = repo.tree_files(&fork)?;
+    let (found, _) = scan_states(ctx, repo, &new, &old, true, ids)?;
+    Ok(found
+        .into_iter()
+        .filter(|f| matches!(f.rule, "data-key-replaced" | "recipients-changed"))
+        .filter(|f| {
+            !seen
+                .iter()
+                .any(|l| l.finding.path == f.path && l.finding.rule == f.rule)
+        })
+        .map(|finding| Located {
+            commit: Some(format!("{}..{tip}", &fork[..7])),
+            finding,
+        })
+        .collect())
+}
+
 /// A replayed value as a scan finding.
 pub(crate) fn replay_finding(r: &Replay, env: Option<&str>) -> Finding {
     Finding {
@@ -338,6 +370,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                 ));
             }
             bar.finish_and_clear();
+            located.extend(between_ends(ctx, &repo, base, tip, &ids, &located)?);
             (located, scanned, "changed file")
         } else {
             let (root, files) = match Repo::discover(&ctx.cwd) {

@@ -398,6 +398,25 @@ impl Repo {
             .map_err(|e| GitError::Git(e.message().to_owned()))
     }
 
+    /// The best common ancestor of two revisions (full id), when they have one.
+    pub fn merge_base(&self, a: &str, b: &str) -> Result<Option<String>, GitError> {
+        let id = |rev: &str| {
+            self.repo
+                .revparse_single(rev)
+                .and_then(|o| o.peel_to_commit())
+                .map(|c| c.id())
+                .map_err(|e| GitError::BadRevision {
+                    rev: rev.to_owned(),
+                    msg: e.message().to_owned(),
+                })
+        };
+        match self.repo.merge_base(id(a)?, id(b)?) {
+            Ok(oid) => Ok(Some(oid.to_string())),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(GitError::Git(e.message().to_owned())),
+        }
+    }
+
     /// The commits of `A..B` (reachable from B, not from A), oldest first.
     pub fn range(&self, range: &str) -> Result<Vec<Commit>, GitError> {
         let git = |e: git2::Error| GitError::Git(e.message().to_owned());

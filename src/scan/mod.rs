@@ -256,6 +256,56 @@ pub fn configured_env_files(configs: &[String], source: &dyn Source) -> Vec<(Str
 
 /// Runs every rule; findings come sorted by path and line, allow-listed ones removed.
 pub fn scan(input: &Input) -> Result<Vec<Finding>, ScanError> {
+    // UTF-16 files (Windows editors, PowerShell) are read as the text they hold.
+    let utf16 = |b: &[u8]| b.starts_with(&[0xFF, 0xFE]) || b.starts_with(&[0xFE, 0xFF]);
+    if input
+        .changed
+        .iter()
+        .any(|c| utf16(&c.new) || c.old.as_deref().is_some_and(utf16))
+    {
+        let decoded = Input {
+            changed: input
+                .changed
+                .iter()
+                .map(|c| Changed {
+                    path: c.path.clone(),
+                    new: utf16_as_utf8(&c.new),
+                    old: c.old.as_deref().map(utf16_as_utf8),
+                })
+                .collect(),
+            configs: input.configs.clone(),
+            source: input.source,
+            identities: input.identities,
+            whole_files: input.whole_files,
+            check_data_keys: input.check_data_keys,
+        };
+        return scan_text(&decoded);
+    }
+    scan_text(input)
+}
+
+/// A UTF-16 text (by its byte-order mark) as UTF-8; other bytes as they are.
+fn utf16_as_utf8(bytes: &[u8]) -> Vec<u8> {
+    let units = |le: bool| {
+        bytes[2..]
+            .chunks_exact(2)
+            .map(move |p| {
+                if le {
+                    u16::from_le_bytes([p[0], p[1]])
+                } else {
+                    u16::from_be_bytes([p[0], p[1]])
+                }
+            })
+            .collect::<Vec<u16>>()
+    };
+    match bytes {
+        [0xFF, 0xFE, ..] => String::from_utf16_lossy(&units(true)).into_bytes(),
+        [0xFE, 0xFF, ..] => String::from_utf16_lossy(&units(false)).into_bytes(),
+        _ => bytes.to_vec(),
+    }
+}
+
+fn scan_text(input: &Input) -> Result<Vec<Finding>, ScanError> {
     let changed: HashMap<&str, &Changed> =
         input.changed.iter().map(|c| (c.path.as_str(), c)).collect();
     // A file of the scanned state: borrowed when it is one of the changed files.
@@ -413,6 +463,31 @@ pub fn scan(input: &Input) -> Result<Vec<Finding>, ScanError> {
             continue;
         }
         let Some(old_bytes) = changed[cp.as_str()].old.clone() else {
+            // A new config beside existing ones takes over every command run below its folder
+            // (`--env prod` there means its `prod`): someone who plants one with a key of their
+            // own gets the values a maintainer writes there.
+            let existed_before = s.configs.iter().any(|(other, _)| {
+                *other != cp && changed.get(other.as_str()).is_none_or(|c| c.old.is_some())
+            });
+            if existed_before {
+                let cfg = &s.configs[ci].1;
+                let envs: Vec<&str> = cfg.environments.keys().map(String::as_str).collect();
+                let dir = cp.rsplit_once('/').map_or(".", |(d, _)| d);
+                let msg = format!(
+                    "a new {cp} takes over commands run below {dir}/: its environments ({}) and recipients apply there instead of the ones already configured",
+                    envs.join(", ")
+                );
+                s.report(
+                    &cp,
+                    1,
+                    "config-weakened",
+                    None,
+                    None,
+                    &format!("new config\0{msg}"),
+                    msg,
+                    "check that this configuration is meant to exist (a monorepo service); if so, allow it with an `envault:allow` comment on its first line",
+                );
+            }
             continue;
         };
         let Ok(old) = Config::parse(&String::from_utf8_lossy(&old_bytes), Path::new(&cp)) else {
@@ -604,6 +679,22 @@ pub fn scan(input: &Input) -> Result<Vec<Finding>, ScanError> {
             let Ok(old) = Document::parse_bytes(&old) else {
                 continue;
             };
+            if let (Ok(Some(_)), Ok(None)) = (header_of(&old), header_of(new)) {
+                let path = e.path.clone();
+                s.report(
+                    &path,
+                    1,
+                    "data-key-replaced",
+                    None,
+                    None,
+                    "#envault: removed",
+                    format!(
+                        "the encryption header of `{}` was removed: the file is no longer encrypted, and the next header anyone writes starts a new data key",
+                        e.env
+                    ),
+                    "restore the header from the previous commit; to stop encrypting an environment on purpose, mark it `encrypted: false` in the config",
+                );
+            }
             if let (Ok(Some(ho)), Ok(Some(hn))) = (header_of(&old), header_of(new)) {
                 let added = hn.recipients_added_since(&ho);
                 let key_replaced = hn.key_replaced_since(&ho);

@@ -268,3 +268,35 @@ fn monorepo_configs_resolve_their_own_files() {
     );
     assert_eq!(rules(&f), [("svc/a/.env.prod", 1, "plaintext-secret")]);
 }
+
+/// A UTF-16 file (as Windows editors and PowerShell write them) is read as its text.
+#[test]
+fn utf16_files_are_scanned_as_text() {
+    let text = "GITHUB_TOKEN=ghp_R8vK2mQ7xT4nW9pL3sZ6yB1cF5hJ0dG8aE2u\n";
+    for le in [true, false] {
+        let mut bytes: Vec<u8> = if le {
+            vec![0xFF, 0xFE]
+        } else {
+            vec![0xFE, 0xFF]
+        };
+        for u in text.encode_utf16() {
+            bytes.extend(if le { u.to_le_bytes() } else { u.to_be_bytes() });
+        }
+        let files = Files::default();
+        let ids = Identities::empty();
+        let f = scan(&Input {
+            changed: vec![Changed {
+                path: "notes.txt".into(),
+                new: bytes,
+                old: None,
+            }],
+            configs: Vec::new(),
+            source: &files,
+            identities: &ids,
+            whole_files: false,
+            check_data_keys: false,
+        })
+        .unwrap();
+        assert_eq!(rules(&f), [("notes.txt", 1, "github-token")], "{le}");
+    }
+}

@@ -1390,3 +1390,44 @@ fn a_linked_folder_on_the_way_is_followed() {
     p.run(&["get", "--env", "prod", "DB_PASSWORD"]).code(2);
     p.run(&["set", "--env", "prod", "NEW_SECRET", "x"]).code(2);
 }
+
+/// A data key replaced in two steps (the header removed in one commit, a forged one written in
+/// the next), and a config planted in a subfolder that takes `--env prod` over there: CI sees
+/// both without a key.
+#[test]
+fn a_key_replaced_in_steps_or_by_a_planted_config_is_reported() {
+    let p = protected_repo();
+    git(&p, &["checkout", "-q", "-b", "steps"]);
+    p.write(".env.prod", "LOG_LEVEL=warn\n");
+    git(&p, &["commit", "-q", "--no-verify", "-am", "prod: reset"]);
+    p.write(".env.prod", &forged_prod(&p));
+    git(
+        &p,
+        &["commit", "-q", "--no-verify", "-am", "prod: re-encrypt"],
+    );
+    let a = p.run(&["scan", "--range", "main..steps"]).code(1);
+    let out = stdout(&a);
+    assert!(
+        out.contains("encryption header of `prod` was removed")
+            && out.contains("data-key-replaced"),
+        "{out}"
+    );
+
+    git(&p, &["checkout", "-q", "-b", "planted", "main"]);
+    std::fs::create_dir(p.path("src")).unwrap();
+    p.write(
+        "src/.envault.yml",
+        "environments:\n  prod: ../.env.production\nrecipients: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p]\n",
+    );
+    p.write(".env.production", "LOG_LEVEL=warn\n");
+    git(&p, &["add", "-A"]);
+    let a = p.run(&["scan", "--staged"]).code(1);
+    assert!(
+        stdout(&a).contains("a new src/.envault.yml takes over commands run below src/"),
+        "{}",
+        stdout(&a)
+    );
+    git(&p, &["commit", "-q", "--no-verify", "-m", "service config"]);
+    let a = p.run(&["scan", "--range", "main..planted"]).code(1);
+    assert!(stdout(&a).contains("takes over commands"), "{}", stdout(&a));
+}
