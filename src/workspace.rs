@@ -131,9 +131,8 @@ pub struct Keys<'a> {
     warn: Box<dyn Fn(&str) + 'a>,
 }
 
-/// The record of accepted keys: absolute file path → the commitments (base64url) accepted for
-/// it, every key the user made or accepted (switching between branches that hold different
-/// keys is fine).
+/// The record of accepted keys: each name a file is known by (see [`record_names`]) → the
+/// commitment (base64url) accepted for it, the key the user made or accepted last.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct KnownKeys {
     files: std::collections::BTreeMap<String, Vec<String>>,
@@ -317,15 +316,15 @@ impl<'a> Keys<'a> {
         header: &Header,
         refuse: Option<(Option<&str>, Access)>,
     ) -> Result<()> {
+        let Some(c) = header.commitment_text() else {
+            return Ok(());
+        };
         let Some((record, snap, mut known)) = self.read_record()? else {
             return Ok(());
         };
         let env = || refuse.and_then(|(e, _)| e).map(str::to_owned);
-        let Some(c) = header.commitment_text() else {
-            return Ok(());
-        };
-        // A file is known by its path and by its file id: a key under a known id is judged
-        // against that id's key wherever the file now sits.
+        // A file is known by its path, its file id and its environment: a key is judged
+        // against each name's key wherever the file now sits and whatever the config calls it.
         let path = l.path();
         let names = record_names(path, l.env_id.as_deref(), header);
         let has = |m: &std::collections::BTreeMap<String, Vec<String>>, n: &String| {

@@ -371,6 +371,10 @@ fn scan_text(input: &Input) -> Result<Vec<Finding>, ScanError> {
     let env_changed = |e: &EnvFile| {
         changed.contains_key(e.path.as_str()) || changed.contains_key(e.declared.as_str())
     };
+    // An env file is judged when it or its config changed (every file in a working-tree scan).
+    let relevant = |s: &Scanner, e: &EnvFile| {
+        input.whole_files || env_changed(e) || changed.contains_key(s.configs[e.config].0.as_str())
+    };
     for (path, e) in unparsed {
         s.report(
             &path,
@@ -389,10 +393,7 @@ fn scan_text(input: &Input) -> Result<Vec<Finding>, ScanError> {
 
     // A header that is missing, moved or broken (the file would read as plaintext).
     for e in &envs {
-        let relevant = input.whole_files
-            || env_changed(e)
-            || changed.contains_key(s.configs[e.config].0.as_str());
-        let Some(Err(err)) = e.doc.as_ref().filter(|_| relevant).map(header_of) else {
+        let Some(Err(err)) = e.doc.as_ref().filter(|_| relevant(&s, e)).map(header_of) else {
             continue;
         };
         let path = e.path.clone();
@@ -410,8 +411,8 @@ fn scan_text(input: &Input) -> Result<Vec<Finding>, ScanError> {
 
     // Rule 1: plaintext in configured environments.
     for e in &envs {
+        let relevant = relevant(&s, e);
         let (cp, cfg) = &s.configs[e.config];
-        let relevant = input.whole_files || env_changed(e) || changed.contains_key(cp.as_str());
         let Some(doc) = &e.doc else { continue };
         if !relevant || e.encrypted == Some(false) {
             continue;
@@ -679,7 +680,8 @@ fn scan_text(input: &Input) -> Result<Vec<Finding>, ScanError> {
             let Ok(old) = Document::parse_bytes(&old) else {
                 continue;
             };
-            if let (Ok(Some(_)), Ok(None)) = (header_of(&old), header_of(new)) {
+            let (ho, hn) = (header_of(&old), header_of(new));
+            if let (Ok(Some(_)), Ok(None)) = (&ho, &hn) {
                 let path = e.path.clone();
                 s.report(
                     &path,
@@ -695,7 +697,7 @@ fn scan_text(input: &Input) -> Result<Vec<Finding>, ScanError> {
                     "restore the header from the previous commit; to stop encrypting an environment on purpose, mark it `encrypted: false` in the config",
                 );
             }
-            if let (Ok(Some(ho)), Ok(Some(hn))) = (header_of(&old), header_of(new)) {
+            if let (Ok(Some(ho)), Ok(Some(hn))) = (ho, hn) {
                 let added = hn.recipients_added_since(&ho);
                 let key_replaced = hn.key_replaced_since(&ho);
                 // Back to version 1: its recipient lines are no longer bound to the key.
@@ -766,16 +768,21 @@ fn scan_text(input: &Input) -> Result<Vec<Finding>, ScanError> {
         .unwrap_or_default();
     let mut allowances = added_allowances(input);
     let mut findings = std::mem::take(&mut s.findings);
+    // Each file is parsed once for the marker check, however many findings it has.
+    let mut parsed: HashMap<String, Option<Document>> = HashMap::new();
     findings.retain(|f| {
         if !allowable(f.rule) {
             return true;
         }
-        let marked = || {
+        let mut marked = || {
             new_of(&f.path).is_some_and(|t| {
                 // In an env file the marker counts in the entry's comment, never inside its
                 // value (a value that mentions it must not allow itself, nor a later one).
                 let entry_text = f.key.as_deref().and_then(|k| {
-                    let doc = Document::parse_bytes(&t).ok()?;
+                    let doc = parsed
+                        .entry(f.path.clone())
+                        .or_insert_with(|| Document::parse_bytes(&t).ok())
+                        .as_ref()?;
                     let e = doc.entry(k)?;
                     Some(e.raw().replacen(e.raw_value(), "", 1))
                 });
