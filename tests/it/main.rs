@@ -22,6 +22,7 @@ mod revisions;
 mod rotate;
 mod run;
 mod scan;
+mod snapshots;
 mod stores;
 mod trust_boundary;
 mod values;
