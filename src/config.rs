@@ -189,9 +189,9 @@ pub enum ConfigError {
     },
 }
 
-impl ConfigError {
+impl crate::error::Hint for ConfigError {
     /// What the user can do about it.
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         match self {
             ConfigError::NotFound { .. } => Some(
                 "run `envault init <project>` to create one, or point at it with --config PATH or ENVAULT_CONFIG"
@@ -771,6 +771,7 @@ fn yaml_scalar(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Hint;
 
     const TUTORIAL: &str = "project: my-project\nenvironments:\n  dev: .env.dev\n  staging: .env.staging\n  prod: .env.prod\nconflict_strategy: source_wins\nskip_keys:\n  - COMMIT_SHA\n  - BUILD_NUMBER\n";
 

@@ -51,8 +51,8 @@ pub enum ConfineError {
     },
 }
 
-impl ConfineError {
-    pub fn hint(&self) -> Option<String> {
+impl crate::error::Hint for ConfineError {
+    fn hint(&self) -> Option<String> {
         match self {
             ConfineError::Outside { .. } => Some(
                 "keep env and store files inside the repository; to allow a folder outside it, add its absolute path to ~/.config/envault/allowed-paths (your own config, one folder a line)"

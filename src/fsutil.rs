@@ -32,14 +32,14 @@ pub enum FsError {
     Locked { path: PathBuf },
 }
 
-impl FsError {
-    pub fn hint(&self) -> Option<&'static str> {
+impl crate::error::Hint for FsError {
+    fn hint(&self) -> Option<String> {
         match self {
             FsError::Changed { .. } => {
-                Some("run the command again to work on the current contents")
+                Some("run the command again to work on the current contents".to_owned())
             }
             FsError::Locked { .. } => Some(
-                "wait for the other envault command (an `envault edit` session, a long store pull) to finish, then run this one again",
+                "wait for the other envault command (an `envault edit` session, a long store pull) to finish, then run this one again".to_owned(),
             ),
             FsError::Io { .. } => None,
         }

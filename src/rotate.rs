@@ -115,8 +115,8 @@ pub enum RotateError {
     Random(String),
 }
 
-impl RotateError {
-    pub fn hint(&self) -> Option<String> {
+impl crate::error::Hint for RotateError {
+    fn hint(&self) -> Option<String> {
         match self {
             RotateError::TooShort { format, min, .. } => Some(format!(
                 "use --length {min} or more ({})",

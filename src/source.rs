@@ -24,10 +24,10 @@ pub enum LoadError {
     NoConfigAt { rev: String, path: PathBuf },
 }
 
-impl LoadError {
-    pub fn hint(&self) -> Option<String> {
+impl crate::error::Hint for LoadError {
+    fn hint(&self) -> Option<String> {
         match self {
-            LoadError::Fs(e) => e.hint().map(str::to_owned),
+            LoadError::Fs(e) => e.hint(),
             LoadError::Parse(e) => Some(e.kind.hint().to_owned()),
             LoadError::Missing { env: Some(env), .. } => Some(format!(
                 "create the file, or fix the path of '{env}' under `environments:`"

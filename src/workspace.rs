@@ -66,8 +66,8 @@ pub enum WorkspaceError {
     Identities(anyhow::Error),
 }
 
-impl WorkspaceError {
-    pub fn hint(&self) -> Option<String> {
+impl crate::error::Hint for WorkspaceError {
+    fn hint(&self) -> Option<String> {
         match self {
             WorkspaceError::CannotDecrypt { label, error } => match error {
                 CryptError::NotARecipient { .. } => Some(
@@ -101,11 +101,13 @@ impl WorkspaceError {
                 "see who changed the `#envault:` lines (`git log -p -- {label}`) and restore the header from a commit you trust; nothing was read or written"
             )),
             WorkspaceError::Config(e) => e.hint(),
-            WorkspaceError::Fs(e) => e.hint().map(str::to_owned),
+            WorkspaceError::Fs(e) => e.hint(),
             _ => None,
         }
     }
+}
 
+impl WorkspaceError {
     /// The user holds no identity that opens the key (as opposed to a broken file).
     pub fn no_identity(&self) -> bool {
         matches!(

@@ -1,6 +1,6 @@
 //! `envault accept`: review a data key that changed since you last opened a file, and accept it.
 
-use super::{emit, hinted, Ctx};
+use super::{emit, hinted, Ctx, ExitStatus};
 use crate::crypt::{self, Header};
 use crate::git::Repo;
 use crate::source;
@@ -49,7 +49,7 @@ fn commit_of(repo: &Repo, rel: &std::path::Path, c: &str) -> Option<crate::git::
     None
 }
 
-pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     let config = ctx.load_config()?;
     config.env(&args.env)?;
     let l = source::load_env(&config, &args.env, false)?;
@@ -89,5 +89,5 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     )?;
     super::crypt::record_known(&l, &header)?;
     emit(&format!("{label}: accepted\n"))?;
-    Ok(0)
+    Ok(ExitStatus::Clean)
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::{emit, Ctx};
+use super::{emit, Ctx, ExitStatus};
 use crate::check::{self, EnvRead, Problem};
 use crate::dotenv::Document;
 use crate::git::Repo;
@@ -70,7 +70,7 @@ fn rel(root: &Path, p: &Path) -> String {
         .into_owned()
 }
 
-pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     let (root, paths) = configs(ctx)?;
     let mut problems: Vec<Problem> = Vec::new();
     let mut envs_checked = 0;
@@ -167,7 +167,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     bar.finish_and_clear();
     problems.sort_by(|a, b| (&a.path, a.line, a.rule).cmp(&(&b.path, b.line, b.rule)));
     report(ctx, &args, &problems, envs_checked, paths.len())?;
-    Ok(if problems.is_empty() { 0 } else { 1 })
+    Ok(ExitStatus::found_if(!problems.is_empty()))
 }
 
 /// Sealed values of the working files that the repository's history had replaced

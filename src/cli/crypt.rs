@@ -3,7 +3,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::{emit, hinted, warn, Ctx};
+use super::{emit, hinted, warn, Ctx, ExitStatus};
 use crate::config::Config;
 use crate::crypt::{self, DataKey, Header, Identities};
 use crate::fsutil::{self, Snapshot};
@@ -150,7 +150,7 @@ pub fn load_identities(ctx: &Ctx) -> anyhow::Result<Identities> {
     Ok(ids)
 }
 
-pub fn keygen(ctx: &Ctx, args: KeygenArgs) -> anyhow::Result<u8> {
+pub fn keygen(ctx: &Ctx, args: KeygenArgs) -> anyhow::Result<ExitStatus> {
     let path = match args.output {
         Some(p) => ctx.cwd.join(p),
         None => default_identity().ok_or_else(|| {
@@ -193,7 +193,7 @@ pub fn keygen(ctx: &Ctx, args: KeygenArgs) -> anyhow::Result<u8> {
         "Wrote your identity to {}\nYour recipient (share it; list it under recipients: in .envault.yml):\n{public}\n",
         path.display()
     ))?;
-    Ok(0)
+    Ok(ExitStatus::Clean)
 }
 
 /// Where this user's record of accepted data keys lives (the state folder, never the
@@ -258,7 +258,7 @@ pub fn open_file_for_writing(
     Ok(keys(ctx).open_file_for_writing(l)?)
 }
 
-pub fn encrypt(ctx: &Ctx, args: EncryptArgs) -> anyhow::Result<u8> {
+pub fn encrypt(ctx: &Ctx, args: EncryptArgs) -> anyhow::Result<ExitStatus> {
     let config = ctx.load_config()?;
     let names: Vec<String> = if args.all {
         config
@@ -283,7 +283,7 @@ pub fn encrypt(ctx: &Ctx, args: EncryptArgs) -> anyhow::Result<u8> {
     };
     let report = encrypt_envs(ctx, &config, &names)?;
     emit(&report)?;
-    Ok(0)
+    Ok(ExitStatus::Clean)
 }
 
 /// Seals the values in clear of `names` (all files written together, or none); returns what
@@ -338,7 +338,7 @@ pub fn encrypt_envs(ctx: &Ctx, config: &Config, names: &[String]) -> anyhow::Res
     Ok(report)
 }
 
-pub fn decrypt(ctx: &Ctx, args: DecryptArgs) -> anyhow::Result<u8> {
+pub fn decrypt(ctx: &Ctx, args: DecryptArgs) -> anyhow::Result<ExitStatus> {
     if !args.stdout && !args.in_place {
         return Err(hinted(
             "say where the plaintext goes",
@@ -366,5 +366,5 @@ pub fn decrypt(ctx: &Ctx, args: DecryptArgs) -> anyhow::Result<u8> {
         fsutil::write_atomic_private(&l.snapshot, text.as_bytes())?;
         emit(&format!("{label}: written in clear (mode 0600)\n"))?;
     }
-    Ok(0)
+    Ok(ExitStatus::Clean)
 }

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{emit, warn_duplicates, Ctx, Format};
+use super::{emit, warn_duplicates, Ctx, ExitStatus, Format};
 use crate::classify::Classifier;
 use crate::diff::diff_documents;
 use crate::git::Repo;
@@ -56,7 +56,7 @@ struct Common {
     strict: bool,
 }
 
-pub fn run_envs(ctx: &Ctx, args: EnvArgs) -> anyhow::Result<u8> {
+pub fn run_envs(ctx: &Ctx, args: EnvArgs) -> anyhow::Result<ExitStatus> {
     let config = ctx.load_config()?;
     let load = |spec: &str| -> anyhow::Result<Loaded> {
         if let Some(store) = spec.strip_prefix("store:") {
@@ -100,7 +100,7 @@ fn revision_path(ctx: &Ctx, arg: &Path) -> Option<(String, PathBuf)> {
     (!rev.is_empty() && !ctx.cwd.join(arg).exists()).then(|| (rev.to_owned(), PathBuf::from(path)))
 }
 
-pub fn run_files(ctx: &Ctx, args: FileArgs) -> anyhow::Result<u8> {
+pub fn run_files(ctx: &Ctx, args: FileArgs) -> anyhow::Result<ExitStatus> {
     let load = |p: &PathBuf| -> anyhow::Result<Loaded> {
         match revision_path(ctx, p) {
             Some((rev, path)) => {
@@ -171,7 +171,7 @@ fn report(
     tgt: &Loaded,
     classifier: &Classifier,
     c: &Common,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<ExitStatus> {
     if !c.quiet {
         warn_duplicates(&src.label, &src.doc);
         warn_duplicates(&tgt.label, &tgt.doc);
@@ -191,7 +191,7 @@ fn report(
         d.set_aside(|s, t| crate::crypt::is_sealed(s) || crate::crypt::is_sealed(t));
     }
     let differs = !d.is_empty() || (c.strict && !d.not_compared.is_empty());
-    let code = if differs { 1 } else { 0 };
+    let code = ExitStatus::found_if(differs);
     if c.quiet {
         return Ok(code);
     }

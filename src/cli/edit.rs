@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use super::{emit, hinted, Ctx};
+use super::{emit, hinted, Ctx, ExitStatus};
 use crate::dotenv::Document;
 use crate::fsutil;
 use crate::source;
@@ -46,7 +46,7 @@ fn remove_stale_folders() {
     }
 }
 
-pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     let config = ctx.load_config()?;
     config.env(&args.env)?;
     let mut l = source::load_env(&config, &args.env, true)?;
@@ -123,7 +123,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     let text = std::fs::read_to_string(&file)?;
     if text == before {
         emit(&format!("{}: no changes\n", ctx.display_path(l.path())))?;
-        return Ok(0);
+        return Ok(ExitStatus::Clean);
     }
     l.doc = Document::parse(&text).map_err(|e| e.with_path(l.path()))?;
     super::crypt::seal_for_writing(sealing.as_ref(), &config.plaintext_keys, &mut l)?;
@@ -133,5 +133,5 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         ctx.display_path(l.path()),
         if sealing.is_some() { " (sealed)" } else { "" }
     ))?;
-    Ok(0)
+    Ok(ExitStatus::Clean)
 }

@@ -1,6 +1,6 @@
 //! `envault git install | uninstall | doctor`.
 
-use super::{emit, Ctx};
+use super::{emit, Ctx, ExitStatus};
 use crate::git::install::{self, Action};
 use crate::git::Repo;
 
@@ -40,7 +40,7 @@ fn rel(repo: &Repo, p: &std::path::Path) -> String {
         .unwrap_or_else(|_| p.display().to_string())
 }
 
-pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     let repo = Repo::discover(&ctx.cwd)?;
     let paint = ctx.paint(super::Format::Text);
     let ok = paint.green("✓");
@@ -131,13 +131,13 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             emit(&out)?;
             if bad > 0 {
                 eprintln!("envault git doctor: {bad} problem(s) found");
-                return Ok(1);
+                return Ok(ExitStatus::Found);
             }
-            return Ok(0);
+            return Ok(ExitStatus::Clean);
         }
     }
     emit(&out)?;
-    Ok(0)
+    Ok(ExitStatus::Clean)
 }
 
 fn hook_name(p: &std::path::Path) -> String {

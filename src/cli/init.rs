@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 
-use super::{emit, hinted, Ctx};
+use super::{emit, hinted, Ctx, ExitStatus};
 use crate::config::{self, env_name_of_file, FILE_NAME};
 use crate::fsutil;
 
@@ -22,7 +22,7 @@ pub struct Args {
     force: bool,
 }
 
-pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     let path = match &ctx.config_flag {
         Some(p) => ctx.cwd.join(p),
         None => ctx.cwd.join(FILE_NAME),
@@ -65,5 +65,5 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         names.first().unwrap_or(&"dev"),
         names.last().unwrap_or(&"prod"),
     ))?;
-    Ok(0)
+    Ok(ExitStatus::Clean)
 }

@@ -1,6 +1,6 @@
 //! `envault log`: the history of an environment, key by key.
 
-use super::{emit, Ctx};
+use super::{emit, Ctx, ExitStatus};
 use crate::git::Repo;
 use crate::source::{self, LoadError, Loaded};
 
@@ -21,7 +21,7 @@ pub struct Args {
     rev: String,
 }
 
-pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     let config = ctx.load_config()?;
     config.env(&args.env)?;
     let repo = Repo::discover(&ctx.cwd)?;
@@ -85,5 +85,5 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         shown += 1;
     }
     emit(&out)?;
-    Ok(0)
+    Ok(ExitStatus::Clean)
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::{emit, Ctx};
+use super::{emit, Ctx, ExitStatus};
 use crate::fsutil;
 use crate::matrix;
 use crate::output;
@@ -38,7 +38,7 @@ enum MatrixFormat {
     Html,
 }
 
-pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     let config = ctx.load_config()?;
     let mut loaded = Vec::new();
     for name in config.environments.keys() {
@@ -84,5 +84,5 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         }
         None => emit(&text)?,
     }
-    Ok(0)
+    Ok(ExitStatus::Clean)
 }

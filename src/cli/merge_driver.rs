@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::crypt::load_identities;
-use super::{warn, Ctx};
+use super::{warn, Ctx, ExitStatus};
 use crate::crypt::{Identities, HEADER_PREFIX};
 use crate::dotenv::Document;
 use crate::fsutil;
@@ -87,7 +87,7 @@ fn replays(
     Ok(replays_in(path, &incoming, &retired, |_| true))
 }
 
-pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     let read = |p: &PathBuf| std::fs::read(ctx.cwd.join(p));
     let (base, ours, theirs) = (read(&args.base)?, read(&args.ours)?, read(&args.theirs)?);
     let marker_len = given(&args.marker_len)
@@ -129,7 +129,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                                  and redo the other side's changes with `envault set`",
                                 brought_back[0].fix(env_of(ctx, given(&args.path)).as_deref())
                             );
-                            return Ok(1);
+                            return Ok(ExitStatus::Found);
                         }
                         (m.text.into_bytes(), m.conflicts)
                     }
@@ -150,7 +150,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                                  with `git checkout --ours/--theirs -- {path}` and `envault edit`"
                             );
                         }
-                        return Ok(1);
+                        return Ok(ExitStatus::Found);
                     }
                 }
             } else {
@@ -172,7 +172,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             eprintln!(
                 "hint: resolve it with `git checkout --ours/--theirs -- {path}` and `envault edit`"
             );
-            return Ok(1);
+            return Ok(ExitStatus::Found);
         }
         _ => {
             if !disabled {
@@ -208,12 +208,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     let (snap, _) = fsutil::read(&target)?;
     fsutil::write_atomic(&snap, &text)?;
     if conflicts.is_empty() {
-        Ok(0)
+        Ok(ExitStatus::Clean)
     } else {
         eprintln!(
             "envault merge: {path}: conflicts in {}",
             conflicts.join(", ")
         );
-        Ok(1)
+        Ok(ExitStatus::Found)
     }
 }

@@ -43,7 +43,6 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::config::{Config, ConfigError};
 use crate::dotenv::ParseError;
-use crate::fsutil::FsError;
 use crate::output::{self, ColorChoice, Paint};
 use crate::source::LoadError;
 
@@ -148,7 +147,7 @@ struct ManArgs {
     dir: Option<PathBuf>,
 }
 
-fn man(args: ManArgs) -> anyhow::Result<u8> {
+fn man(args: ManArgs) -> anyhow::Result<ExitStatus> {
     let cmd = Cli::command();
     let render = |c: clap::Command| -> anyhow::Result<Vec<u8>> {
         let mut out = Vec::new();
@@ -174,7 +173,7 @@ fn man(args: ManArgs) -> anyhow::Result<u8> {
             eprintln!("Wrote the man pages to {}.", dir.display());
         }
     }
-    Ok(0)
+    Ok(ExitStatus::Clean)
 }
 
 /// Print a shell completion script.
@@ -289,6 +288,42 @@ pub(crate) fn spinner(what: &str) -> indicatif::ProgressBar {
     pb
 }
 
+/// How a command ended, as its process exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// 0: done, and nothing was found.
+    Clean,
+    /// 1: something was found: differences, problems, a conflict, a missing key.
+    Found,
+    /// 2: an error (bad input, a file or store that failed); nothing was lost.
+    Error,
+    /// 126 or 127 (as a shell reports it): `envault run` could not start the program.
+    CannotRun { not_found: bool },
+}
+
+impl ExitStatus {
+    /// `Found` when `found`, else `Clean`.
+    pub fn found_if(found: bool) -> ExitStatus {
+        if found {
+            ExitStatus::Found
+        } else {
+            ExitStatus::Clean
+        }
+    }
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(s: ExitStatus) -> ExitCode {
+        ExitCode::from(match s {
+            ExitStatus::Clean => 0,
+            ExitStatus::Found => 1,
+            ExitStatus::Error => 2,
+            ExitStatus::CannotRun { not_found: true } => 127,
+            ExitStatus::CannotRun { not_found: false } => 126,
+        })
+    }
+}
+
 fn warn(msg: &str) {
     eprintln!("warning: {msg}");
 }
@@ -299,7 +334,12 @@ pub fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            return if e.use_stderr() {
+                ExitStatus::Error
+            } else {
+                ExitStatus::Clean
+            }
+            .into();
         }
     };
     let ctx = Ctx {
@@ -374,16 +414,16 @@ pub fn main() -> ExitCode {
             let mut buf = Vec::new();
             clap_complete::generate(a.shell, &mut Cli::command(), "envault", &mut buf);
             emit(&String::from_utf8_lossy(&buf))
-                .map(|_| 0)
+                .map(|()| ExitStatus::Clean)
                 .map_err(Into::into)
         }
     };
     match result {
-        Ok(code) => ExitCode::from(code),
-        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Ok(status) => status.into(),
+        Err(e) if is_broken_pipe(&e) => ExitStatus::Clean.into(),
         Err(e) => {
             report(&e);
-            ExitCode::from(2)
+            ExitStatus::Error.into()
         }
     }
 }
@@ -401,36 +441,16 @@ pub(crate) fn report(e: &anyhow::Error) {
     for cause in e.chain().skip(1) {
         text.push_str(&format!("  caused by: {cause}\n"));
     }
-    let mut hint = None;
     for cause in e.chain() {
-        if let Some(le) = cause.downcast_ref::<LoadError>() {
-            if let LoadError::Parse(pe) = le {
-                text.push_str(&parse_detail(pe));
-            }
-            hint = hint.or(le.hint());
-        } else if let Some(pe) = cause.downcast_ref::<ParseError>() {
+        let parse = match cause.downcast_ref::<LoadError>() {
+            Some(LoadError::Parse(pe)) => Some(pe),
+            _ => cause.downcast_ref::<ParseError>(),
+        };
+        if let Some(pe) = parse {
             text.push_str(&parse_detail(pe));
-            hint = hint.or(Some(pe.kind.hint().to_owned()));
-        } else if let Some(ce) = cause.downcast_ref::<ConfigError>() {
-            hint = hint.or(ce.hint());
-        } else if let Some(fe) = cause.downcast_ref::<FsError>() {
-            hint = hint.or(fe.hint().map(str::to_owned));
-        } else if let Some(ge) = cause.downcast_ref::<crate::git::GitError>() {
-            hint = hint.or(ge.hint());
-        } else if let Some(ce) = cause.downcast_ref::<crate::confine::ConfineError>() {
-            hint = hint.or(ce.hint());
-        } else if let Some(we) = cause.downcast_ref::<crate::workspace::WorkspaceError>() {
-            hint = hint.or(we.hint());
-        } else if let Some(re) = cause.downcast_ref::<crate::rotate::RotateError>() {
-            hint = hint.or(re.hint());
-        } else if let Some(se) = cause.downcast_ref::<crate::store::StoreError>() {
-            hint = hint.or(se.hint.clone());
-        } else if let Some(pw) = cause.downcast_ref::<crate::store::PartialWrite>() {
-            hint = hint.or(pw.error.hint.clone());
-        } else if let Some(h) = cause.downcast_ref::<Hinted>() {
-            hint = hint.or(Some(h.hint.clone()));
         }
     }
+    let hint = crate::error::hint_in(e.chain());
     if let Some(h) = hint {
         text.push_str(&format!("hint: {h}\n"));
     }
@@ -445,20 +465,8 @@ fn parse_detail(pe: &ParseError) -> String {
     format!("{:>5} | {line}\n", pe.line)
 }
 
-/// A command-level error with a hint for the user.
-#[derive(Debug, thiserror::Error)]
-#[error("{msg}")]
-pub struct Hinted {
-    msg: String,
-    hint: String,
-}
-
 pub(crate) fn hinted(msg: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {
-    Hinted {
-        msg: msg.into(),
-        hint: hint.into(),
-    }
-    .into()
+    crate::error::Hinted::new(msg, hint).into()
 }
 
 /// Writes loaded documents back, all at once or not at all (new files get mode 0600).

@@ -3,7 +3,7 @@
 
 use std::io::IsTerminal;
 
-use super::{emit, hinted, Ctx};
+use super::{emit, hinted, Ctx, ExitStatus};
 use crate::crypt::{self, DataKey, Header, Recipient};
 use crate::fsutil;
 use crate::glob::GlobSet;
@@ -82,7 +82,7 @@ pub(crate) fn confirm(yes: bool, question: &str) -> anyhow::Result<()> {
     }
 }
 
-pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     let config = ctx.load_config()?;
     match args.action {
         Action::List { env } => {
@@ -136,7 +136,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                 }
             }
             emit(&out)?;
-            Ok(0)
+            Ok(ExitStatus::Clean)
         }
         Action::Add {
             recipient,
@@ -153,7 +153,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                     l.path().display(),
                     new.as_str()
                 ))?;
-                return Ok(0);
+                return Ok(ExitStatus::Clean);
             }
             // Opening the key checks the header against it: recipient lines written by someone
             // without the key are refused here, before anything is wrapped to them.
@@ -193,7 +193,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                 recipient.trim(),
                 everyone.join("\n  ")
             ))?;
-            Ok(0)
+            Ok(ExitStatus::Clean)
         }
         Action::Remove {
             recipient,
@@ -265,7 +265,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                 exposed.len(),
                 exposed.join(", ")
             ))?;
-            Ok(0)
+            Ok(ExitStatus::Clean)
         }
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{emit, hinted, Ctx};
+use super::{emit, hinted, Ctx, ExitStatus};
 use crate::classify::{provider_format, url_password, Classification, Reason, SecretKind};
 use crate::config::Config;
 use crate::dotenv::Edit;
@@ -259,7 +259,7 @@ fn format_for(config: &Config, key: &str, class: &Classification) -> (Format, Op
     (format, spec.length, spec.kind.is_some())
 }
 
-pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     if args.undo {
         return undo(ctx, args.common.force);
     }
@@ -375,7 +375,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     if c.dry_run {
         out.push_str("Dry run: nothing written.\n");
         emit(&out)?;
-        return Ok(0);
+        return Ok(ExitStatus::Clean);
     }
     commit(
         ctx,
@@ -396,7 +396,7 @@ fn commit(
     targets: &mut [Target],
     keep_previous: bool,
     mut out: String,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<ExitStatus> {
     let backup = save_backup(ctx, command, targets, keep_previous)?;
     if let Err(e) = write_targets(config, targets, keep_previous) {
         let _ = std::fs::remove_file(&backup);
@@ -407,7 +407,7 @@ fn commit(
         home_relative(&backup)
     ));
     emit(&out)?;
-    Ok(0)
+    Ok(ExitStatus::Clean)
 }
 
 /// A path under the home folder written as `~/…`.
@@ -436,7 +436,7 @@ fn left_alone_reason(config: &Config, key: &str, value: &str, force: bool) -> Op
     None
 }
 
-pub fn run_all(ctx: &Ctx, args: AllArgs) -> anyhow::Result<u8> {
+pub fn run_all(ctx: &Ctx, args: AllArgs) -> anyhow::Result<ExitStatus> {
     let c = &args.common;
     let config = ctx.load_config()?;
     config.env(&args.env)?;
@@ -513,7 +513,7 @@ pub fn run_all(ctx: &Ctx, args: AllArgs) -> anyhow::Result<u8> {
             out.push_str("Dry run: nothing written.\n");
         }
         emit(&out)?;
-        return Ok(0);
+        return Ok(ExitStatus::Clean);
     }
     if !args.yes
         && std::io::stdin().is_terminal()
@@ -553,7 +553,7 @@ fn confirm(question: &str) -> anyhow::Result<bool> {
 }
 
 /// Restores the values of the newest rotation backup.
-fn undo(ctx: &Ctx, force: bool) -> anyhow::Result<u8> {
+fn undo(ctx: &Ctx, force: bool) -> anyhow::Result<ExitStatus> {
     let dir = rotations_dir()?;
     let mut backups: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map(|rd| {
@@ -615,5 +615,5 @@ fn undo(ctx: &Ctx, force: bool) -> anyhow::Result<u8> {
         backup.changes.len(),
         names.join(", ")
     ))?;
-    Ok(0)
+    Ok(ExitStatus::Clean)
 }

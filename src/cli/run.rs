@@ -2,7 +2,7 @@
 
 use std::os::unix::process::CommandExt;
 
-use super::{hinted, Ctx};
+use super::{hinted, Ctx, ExitStatus};
 use crate::dotenv::expand::expand_document;
 use crate::source;
 
@@ -31,7 +31,7 @@ pub struct Args {
     command: Vec<String>,
 }
 
-pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     let config = ctx.load_config()?;
     for e in &args.envs {
         config.env(e)?;
@@ -93,9 +93,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     cmd.env_remove("ENVAULT_IDENTITY_KEY");
     // `exec` only returns on failure.
     let err = cmd.exec();
-    let code = match err.kind() {
-        std::io::ErrorKind::NotFound => 127,
-        _ => 126,
+    let code = ExitStatus::CannotRun {
+        not_found: err.kind() == std::io::ErrorKind::NotFound,
     };
     let e = hinted(
         format!("cannot run `{program}`: {err}"),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::crypt::load_identities;
-use super::{emit, hinted, warn, Ctx};
+use super::{emit, hinted, warn, Ctx, ExitStatus};
 use crate::config::is_config_path;
 use crate::crypt::Identities;
 use crate::git::replay::{Replay, Retired};
@@ -320,7 +320,7 @@ pub(crate) fn replay_finding(r: &Replay, env: Option<&str>) -> Finding {
     }
 }
 
-pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     let ids = identities(ctx);
     let (located, scanned, what) =
         if args.staged {
@@ -439,11 +439,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             (located, n, "file")
         };
     report(ctx, &args, &located, scanned, what)?;
-    Ok(if located.iter().all(|l| l.finding.warning) {
-        0
-    } else {
-        1
-    })
+    Ok(ExitStatus::found_if(
+        !located.iter().all(|l| l.finding.warning),
+    ))
 }
 
 /// Files under `dir` outside git (no repository): everything but `.git` folders.

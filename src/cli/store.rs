@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::crypt::{default_identity, load_identities};
 use super::sync::{apply_and_write, make_plan, print_plan, PlanArgs};
-use super::{emit, hinted, warn, Ctx, Format};
+use super::{emit, hinted, warn, Ctx, ExitStatus, Format};
 use crate::config::{Config, StoreSpec};
 use crate::dotenv::{Document, Edit, MASK};
 use crate::fsutil;
@@ -272,7 +272,7 @@ pub(crate) fn pull(
     env: &str,
     named: Option<&str>,
     plan_args: &PlanArgs,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<ExitStatus> {
     let name = store_for_env(config, env, named)?;
     // Nothing is written locally unless the whole store was read.
     let src = list_store(ctx, config, &name)?;
@@ -289,7 +289,7 @@ pub(crate) fn pull(
         )?);
     }
     print_plan(ctx, config, plan_args, &plan, (&label, env), wrote)?;
-    Ok(0)
+    Ok(ExitStatus::Clean)
 }
 
 /// `store push`: the environment's keys into the store.
@@ -299,7 +299,7 @@ pub(crate) fn push(
     env: &str,
     named: Option<&str>,
     plan_args: &PlanArgs,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<ExitStatus> {
     let name = store_for_env(config, env, named)?;
     let mut src = source::load_env(config, env, false)?;
     super::crypt::decrypt_for_reading(ctx, &mut src, Some(&config.plaintext_keys))?;
@@ -350,7 +350,7 @@ pub(crate) fn push(
             ));
         }
         print_plan(ctx, config, plan_args, &plan, (env, &label), wrote)?;
-        anyhow::Ok(0)
+        anyhow::Ok(ExitStatus::Clean)
     })
 }
 
@@ -372,7 +372,7 @@ fn read_value(value: Option<String>) -> anyhow::Result<String> {
     }
 }
 
-pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     let config = ctx.load_config()?;
     match args.command {
         Sub::Push { env, store, plan } => push(ctx, &config, &env, store.as_deref(), &plan),
@@ -386,7 +386,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             match v {
                 Some(v) => {
                     emit(&format!("{}\n", v.expose()))?;
-                    Ok(0)
+                    Ok(ExitStatus::Clean)
                 }
                 None => Err(hinted(
                     format!("store '{name}' has no {key}"),
@@ -408,7 +408,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                 let public = |k: &str| !config.classifier.is_declared_public(k);
                 s.set_many(&[(key.clone(), value)], &public).await?;
                 eprintln!("Set {key} in store '{name}'.");
-                anyhow::Ok(0)
+                anyhow::Ok(ExitStatus::Clean)
             })
         }
         Sub::Delete { key, store } => {
@@ -423,7 +423,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                 }
                 s.delete_many(std::slice::from_ref(&key)).await?;
                 eprintln!("Deleted {key} from store '{name}'.");
-                anyhow::Ok(0)
+                anyhow::Ok(ExitStatus::Clean)
             })
         }
         Sub::List {
@@ -498,12 +498,16 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                     emit(&(serde_json::to_string_pretty(&json!({"stores": items}))? + "\n"))?
                 }
             }
-            Ok(if failed > 0 { 2 } else { 0 })
+            Ok(if failed > 0 {
+                ExitStatus::Error
+            } else {
+                ExitStatus::Clean
+            })
         }
     }
 }
 
-pub fn trust(ctx: &Ctx, args: TrustArgs) -> anyhow::Result<u8> {
+pub fn trust(ctx: &Ctx, args: TrustArgs) -> anyhow::Result<ExitStatus> {
     let config = ctx.load_config()?;
     let spec = spec(&config, &args.store)?;
     let Some(url) = endpoint_of(spec) else {
@@ -511,7 +515,7 @@ pub fn trust(ctx: &Ctx, args: TrustArgs) -> anyhow::Result<u8> {
             "store '{}' uses its service's own endpoint (or the ecosystem's setting); nothing to trust\n",
             args.store
         ))?;
-        return Ok(0);
+        return Ok(ExitStatus::Clean);
     };
     let origin = store::trust::origin(&url).ok_or_else(|| {
         hinted(
@@ -531,7 +535,7 @@ pub fn trust(ctx: &Ctx, args: TrustArgs) -> anyhow::Result<u8> {
         .unwrap_or_default();
     if Trust::new(&text, "").accepts(&url) {
         emit(&format!("{origin} is already trusted\n"))?;
-        return Ok(0);
+        return Ok(ExitStatus::Clean);
     }
     if !text.is_empty() && !text.ends_with('\n') {
         text.push('\n');
@@ -550,7 +554,7 @@ pub fn trust(ctx: &Ctx, args: TrustArgs) -> anyhow::Result<u8> {
         args.store,
         path.display()
     ))?;
-    Ok(0)
+    Ok(ExitStatus::Clean)
 }
 
 /// `check --stores`: for each environment that names a store, the keys that differ between

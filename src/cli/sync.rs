@@ -1,7 +1,7 @@
 //! `envault sync`: plan, print, and (without --dry-run) write the target atomically. The plan
 //! options and printing are shared with `store push` / `store pull`.
 
-use super::{emit, hinted, warn, warn_duplicates, Ctx, Format};
+use super::{emit, hinted, warn, warn_duplicates, Ctx, ExitStatus, Format};
 use crate::config::{Config, Strategy};
 use crate::fsutil;
 use crate::output::{self, Masker};
@@ -153,7 +153,7 @@ pub(crate) fn apply_and_write(
     Ok(ctx.display_path(tgt.path()))
 }
 
-pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     let config = ctx.load_config()?;
     match (
         args.source.strip_prefix("store:"),
@@ -209,5 +209,5 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         (&args.source, &args.target),
         wrote,
     )?;
-    Ok(0)
+    Ok(ExitStatus::Clean)
 }

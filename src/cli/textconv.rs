@@ -1,6 +1,6 @@
 //! `envault textconv`: an env file as `git diff` / `git log -p` should show it.
 
-use super::{emit, Ctx};
+use super::{emit, Ctx, ExitStatus};
 use crate::crypt::{self, HEADER_PREFIX};
 use crate::dotenv::{Document, Item, MASK};
 use crate::source;
@@ -29,7 +29,7 @@ fn fingerprint(key: &[u8; 32], name: &str, value: &str) -> String {
     h.finalize().to_hex()[..8].to_owned()
 }
 
-pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     let mut l = source::load_path(
         &ctx.cwd.join(&args.file),
         args.file.display().to_string(),
@@ -71,7 +71,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         }
     });
     emit(&out)?;
-    Ok(0)
+    Ok(ExitStatus::Clean)
 }
 
 /// Comments and blank lines as they are, entries as `KEY=shown`; the header is left out.

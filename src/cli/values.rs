@@ -3,7 +3,7 @@
 
 use std::io::Read;
 
-use super::{emit, hinted, Ctx};
+use super::{emit, hinted, Ctx, ExitStatus};
 use crate::dotenv::Document;
 use crate::fsutil;
 use crate::source;
@@ -51,7 +51,7 @@ enum ExportFormat {
     Shell,
 }
 
-pub fn get(ctx: &Ctx, args: GetArgs) -> anyhow::Result<u8> {
+pub fn get(ctx: &Ctx, args: GetArgs) -> anyhow::Result<ExitStatus> {
     let config = ctx.load_config()?;
     config.env(&args.env)?;
     let mut l = source::load_env(&config, &args.env, false)?;
@@ -59,16 +59,16 @@ pub fn get(ctx: &Ctx, args: GetArgs) -> anyhow::Result<u8> {
     match l.doc.get(&args.key) {
         Some(v) => {
             emit(&format!("{v}\n"))?;
-            Ok(0)
+            Ok(ExitStatus::Clean)
         }
         None => {
             eprintln!("{} is not in {}", args.key, l.path().display());
-            Ok(1)
+            Ok(ExitStatus::Found)
         }
     }
 }
 
-pub fn set(ctx: &Ctx, args: SetArgs) -> anyhow::Result<u8> {
+pub fn set(ctx: &Ctx, args: SetArgs) -> anyhow::Result<ExitStatus> {
     let value = match args.value.as_deref() {
         Some(v) if v != "-" => v.to_owned(),
         _ => {
@@ -105,7 +105,7 @@ pub fn set(ctx: &Ctx, args: SetArgs) -> anyhow::Result<u8> {
         ctx.display_path(l.path()),
         if sealing.is_some() { " (sealed)" } else { "" }
     ))?;
-    Ok(0)
+    Ok(ExitStatus::Clean)
 }
 
 /// `'…'` for a POSIX shell: every byte literal, `'` written as `'\''`.
@@ -113,7 +113,7 @@ fn shell_quote(v: &str) -> String {
     format!("'{}'", v.replace('\'', "'\\''"))
 }
 
-pub fn export(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<u8> {
+pub fn export(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<ExitStatus> {
     let config = ctx.load_config()?;
     config.env(&args.env)?;
     let mut l = source::load_env(&config, &args.env, false)?;
@@ -140,5 +140,5 @@ pub fn export(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<u8> {
         }
     };
     emit(&text)?;
-    Ok(0)
+    Ok(ExitStatus::Clean)
 }

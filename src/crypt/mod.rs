@@ -61,6 +61,23 @@ impl CryptError {
     }
 }
 
+impl crate::error::Hint for CryptError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            CryptError::NotARecipient { .. } => Some(
+                "ask someone who can open the file to add your recipient (`envault recipients add`), or point --identity at the right key".to_owned(),
+            ),
+            CryptError::BadRecipient { .. } => Some(
+                "a recipient is an age public key (age1…) or an ssh public key (ssh-ed25519 / ssh-rsa)".to_owned(),
+            ),
+            CryptError::Tampered { .. } | CryptError::Damaged { .. } | CryptError::BadHeader { .. } => Some(
+                "restore the `#envault:` lines from a commit you trust; nothing was read or written".to_owned(),
+            ),
+            _ => None,
+        }
+    }
+}
+
 /// A file's data key. Zeroed when dropped; never printed.
 pub struct DataKey(Zeroizing<[u8; KEY_LEN]>);
 
@@ -723,6 +740,18 @@ pub enum DocError {
         "{key} is defined more than once (lines {lines}); an older definition would stay in clear"
     )]
     Duplicate { key: String, lines: String },
+}
+
+impl crate::error::Hint for DocError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            DocError::Crypt(e) => e.hint(),
+            DocError::Edit(e) => e.hint(),
+            DocError::Duplicate { .. } => {
+                Some("remove the older definitions, then run the command again".to_owned())
+            }
+        }
+    }
 }
 
 /// Seals every value of `doc` that is not sealed yet, except keys matching `plaintext_keys`,

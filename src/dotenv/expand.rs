@@ -20,6 +20,15 @@ pub struct TooLong {
     pub line: usize,
 }
 
+impl crate::error::Hint for TooLong {
+    fn hint(&self) -> Option<String> {
+        Some(
+            "check the value's `${…}` references: one of them expands into itself many times"
+                .to_owned(),
+        )
+    }
+}
+
 /// Expands one raw value text (as written in the file, quotes included).
 ///
 /// Where dotenvy 0.15.7 accepts the value, the result is dotenvy's. Where dotenvy would fail,

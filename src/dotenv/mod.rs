@@ -336,6 +336,12 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
+impl crate::error::Hint for ParseError {
+    fn hint(&self) -> Option<String> {
+        Some(self.kind.hint().to_owned())
+    }
+}
+
 /// The mask shown in place of a secret.
 pub const MASK: &str = "••••••";
 
@@ -396,6 +402,19 @@ pub enum EditError {
     NoSuchKey(String),
     #[error("`{0}`: the new value text does not read back as one value")]
     BadRawValue(String),
+}
+
+impl crate::error::Hint for EditError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            EditError::InvalidKey(_) => Some(
+                "a key starts with a letter or `_` and holds letters, digits, `_` and `.`"
+                    .to_owned(),
+            ),
+            EditError::NulInValue(_) => Some("environment values cannot hold NUL bytes".to_owned()),
+            EditError::NoSuchKey(_) | EditError::BadRawValue(_) => None,
+        }
+    }
 }
 
 /// Whether `key` is a name the parser reads back as a key.

@@ -20,8 +20,8 @@ pub enum GitError {
     Confined(#[from] crate::confine::ConfineError),
 }
 
-impl GitError {
-    pub fn hint(&self) -> Option<String> {
+impl crate::error::Hint for GitError {
+    fn hint(&self) -> Option<String> {
         match self {
             GitError::NotARepo { .. } => Some(
                 "`NAME@REV` and `REV:PATH` read files from git; run inside a repository".into(),

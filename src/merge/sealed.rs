@@ -29,6 +29,12 @@ pub enum NeedsDecision {
     Bad(String),
 }
 
+impl crate::error::Hint for NeedsDecision {
+    fn hint(&self) -> Option<String> {
+        Some("resolve the conflict with an identity that opens the file (`envault edit`), then `git add` it".to_owned())
+    }
+}
+
 /// Whether two headers carry the same data key block for the same recipients (they may still
 /// differ in format version).
 fn same_key_block(a: &Header, b: &Header) -> bool {

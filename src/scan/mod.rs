@@ -102,6 +102,15 @@ pub enum ScanError {
     Parse(#[from] ParseError),
 }
 
+impl crate::error::Hint for ScanError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ScanError::Config(e) => e.hint(),
+            ScanError::Parse(e) => e.hint(),
+        }
+    }
+}
+
 /// The redacted form of a secret: its first two characters and its length.
 pub fn redact(value: &str) -> String {
     let head: String = value.chars().take(2).collect();

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::{Context, Entries, ErrorKind, Named, PartialWrite, Secret, SecretStore, StoreError};
 use crate::crypt::{age_open, age_seal, Identities, Recipient};
 use crate::dotenv::{Document, Edit};
+use crate::error::Hint;
 use crate::fsutil;
 
 pub struct FileStore {

@@ -77,6 +77,12 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+impl crate::error::Hint for StoreError {
+    fn hint(&self) -> Option<String> {
+        self.hint.clone()
+    }
+}
+
 /// A write that stopped part of the way: the keys written before the failure.
 #[derive(Debug)]
 pub struct PartialWrite {
@@ -110,6 +116,12 @@ impl fmt::Display for PartialWrite {
 }
 
 impl std::error::Error for PartialWrite {}
+
+impl crate::error::Hint for PartialWrite {
+    fn hint(&self) -> Option<String> {
+        self.error.hint.clone()
+    }
+}
 
 /// Who a store is, for messages.
 #[derive(Debug, Clone)]

@@ -17,7 +17,9 @@ fn transcript(p: &Project, args: &[&str]) -> String {
     format!(
         "$ envault {}\nexit status: {}\n--- stdout\n{}--- stderr\n{}",
         args.join(" "),
-        out.status.code().map_or("signal".to_owned(), |c| c.to_string()),
+        out.status
+            .code()
+            .map_or("signal".to_owned(), |c| c.to_string()),
         clean(&out.stdout),
         clean(&out.stderr),
     )
@@ -94,7 +96,10 @@ fn tutorial_outputs() {
     let steps: &[(&str, &[&str])] = &[
         ("diff", &["diff", "dev", "prod"]),
         ("diff-json", &["diff", "dev", "prod", "--format", "json"]),
-        ("diff-show-secrets", &["diff", "dev", "prod", "--show-secrets"]),
+        (
+            "diff-show-secrets",
+            &["diff", "dev", "prod", "--show-secrets"],
+        ),
         ("diff-unknown-env", &["diff", "dev", "nope"]),
         ("diff-files", &["diff-files", ".env.dev", ".env.prod"]),
         (
@@ -108,7 +113,14 @@ fn tutorial_outputs() {
         ),
         (
             "sync-target-wins",
-            &["sync", "dev", "prod", "--dry-run", "--strategy", "target_wins"],
+            &[
+                "sync",
+                "dev",
+                "prod",
+                "--dry-run",
+                "--strategy",
+                "target_wins",
+            ],
         ),
         (
             "sync-allow-delete",
