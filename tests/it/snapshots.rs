@@ -144,11 +144,24 @@ fn tutorial_outputs() {
         ("check", &["check"]),
         ("check-json", &["check", "--format", "json"]),
         ("rotate-dry-run", &["rotate", "DB_PASSWORD", "--dry-run"]),
-        ("sync", &["sync", "dev", "prod"]),
     ];
     for (name, args) in steps {
         insta::assert_snapshot!(*name, transcript(&p, args));
     }
+    // A scan of the working tree: the tutorial's files and a note with a token in it.
+    p.write(
+        "notes.txt",
+        "deploy token: ghp_Wq3ZpL8vNc2RtY6mKd4HsX9bJf1AeG7uTo5i\n",
+    );
+    for (name, format) in [
+        ("scan", "text"),
+        ("scan-json", "json"),
+        ("scan-sarif", "sarif"),
+    ] {
+        insta::assert_snapshot!(name, transcript(&p, &["scan", "--format", format]));
+    }
+    std::fs::remove_file(p.path("notes.txt")).unwrap();
+    insta::assert_snapshot!("sync", transcript(&p, &["sync", "dev", "prod"]));
     insta::assert_snapshot!("sync-result", p.read(".env.prod"));
     insta::assert_snapshot!("rotate", transcript(&p, &["rotate", "DB_PASSWORD"]));
 }
