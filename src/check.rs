@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::config::Config;
 use crate::crypt::header_of;
 use crate::dotenv::{Document, ParseError};
+use crate::rule::Rule;
 
 /// One problem.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,7 +16,7 @@ pub struct Problem {
     /// The file, as the caller names it.
     pub path: String,
     pub line: usize,
-    pub rule: &'static str,
+    pub rule: Rule,
     pub key: Option<String>,
     pub message: String,
     pub fix: String,
@@ -27,25 +28,6 @@ pub struct EnvRead<'a> {
     pub name: &'a str,
     pub path: String,
     pub doc: Result<Document, ParseError>,
-}
-
-pub fn describe(rule: &str) -> &'static str {
-    match rule {
-        "missing-key" => "A key is missing from some environments.",
-        "duplicate-key" => "A key is defined more than once in one file.",
-        "parse-error" => "An env file does not parse.",
-        "empty-value" => "A key is empty in one environment but set in another.",
-        "recipient-cannot-open" => "A recipient in .envault.yml cannot open the file's data key.",
-        "recipient-not-listed" => {
-            "The file's header names a reader that .envault.yml does not declare."
-        }
-        "damaged-header" => "An encrypted file's header is missing, moved or broken.",
-        "replayed-value" => "A sealed value that history replaced was brought back.",
-        "store-drift" => "An environment differs from its secret store.",
-        "plaintext-secret" => "A secret is in clear in a configured environment.",
-        "unencrypted-value" => "A value is in clear in an environment marked `encrypted: true`.",
-        _ => "A consistency problem.",
-    }
 }
 
 /// Every problem of `config`'s environments.
@@ -60,7 +42,7 @@ pub fn check(config: &Config, envs: &[EnvRead]) -> Vec<Problem> {
             out.push(Problem {
                 path: e.path.clone(),
                 line: pe.line,
-                rule: "parse-error",
+                rule: Rule::ParseError,
                 key: None,
                 message: format!(
                     "{} does not parse: {} (column {})",
@@ -100,7 +82,7 @@ pub fn check(config: &Config, envs: &[EnvRead]) -> Vec<Problem> {
             out.push(Problem {
                 path: e.path.clone(),
                 line: 1,
-                rule: "missing-key",
+                rule: Rule::MissingKey,
                 key: Some((*key).to_owned()),
                 message: format!("{key} is missing from {} (present in {})", e.name, names.join(", ")),
                 fix: format!(
@@ -114,7 +96,7 @@ pub fn check(config: &Config, envs: &[EnvRead]) -> Vec<Problem> {
             out.push(Problem {
                 path: e.path.clone(),
                 line: *dup.lines.last().unwrap_or(&1),
-                rule: "duplicate-key",
+                rule: Rule::DuplicateKey,
                 key: Some(dup.key.clone()),
                 message: format!(
                     "{} is defined {} times in {} (lines {}); the last one wins",
@@ -140,7 +122,7 @@ pub fn check(config: &Config, envs: &[EnvRead]) -> Vec<Problem> {
                 out.push(Problem {
                     path: e.path.clone(),
                     line: entry.line(),
-                    rule: "empty-value",
+                    rule: Rule::EmptyValue,
                     key: Some(k.to_owned()),
                     message: format!(
                         "{k} is empty in {} but set in {}",
@@ -155,7 +137,7 @@ pub fn check(config: &Config, envs: &[EnvRead]) -> Vec<Problem> {
             out.push(Problem {
                 path: e.path.clone(),
                 line: err.line().unwrap_or(1),
-                rule: "damaged-header",
+                rule: Rule::DamagedHeader,
                 key: None,
                 message: format!("{}: {err}; envault refuses to read or write it", e.path),
                 fix: format!(
@@ -180,7 +162,7 @@ pub fn check(config: &Config, envs: &[EnvRead]) -> Vec<Problem> {
                 out.push(Problem {
                     path: e.path.clone(),
                     line: 1,
-                    rule: "recipient-cannot-open",
+                    rule: Rule::RecipientCannotOpen,
                     key: None,
                     message: format!(
                         "{r} is a recipient in .envault.yml but cannot open {}'s data key",
@@ -196,7 +178,7 @@ pub fn check(config: &Config, envs: &[EnvRead]) -> Vec<Problem> {
                 out.push(Problem {
                     path: e.path.clone(),
                     line: line_of(r),
-                    rule: "recipient-not-listed",
+                    rule: Rule::RecipientNotListed,
                     key: None,
                     message: format!(
                         "the header of {} names {r} as a reader, but .envault.yml does not declare it",
@@ -210,7 +192,9 @@ pub fn check(config: &Config, envs: &[EnvRead]) -> Vec<Problem> {
             }
         }
     }
-    out.sort_by(|a, b| (&a.path, a.line, a.rule, &a.key).cmp(&(&b.path, b.line, b.rule, &b.key)));
+    out.sort_by(|a, b| {
+        (&a.path, a.line, a.rule.id(), &a.key).cmp(&(&b.path, b.line, b.rule.id(), &b.key))
+    });
     out
 }
 
@@ -231,7 +215,7 @@ mod tests {
             .collect();
         check(&cfg, &envs)
             .into_iter()
-            .map(|p| (p.path, p.rule, p.key))
+            .map(|p| (p.path, p.rule.id(), p.key))
             .collect()
     }
 

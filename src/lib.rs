@@ -20,6 +20,7 @@ pub mod matrix;
 pub mod merge;
 pub mod output;
 pub mod rotate;
+pub mod rule;
 pub mod scan;
 pub mod source;
 pub mod store;

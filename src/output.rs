@@ -494,7 +494,7 @@ mod tests {
 pub struct Annotation<'a> {
     pub path: &'a str,
     pub line: usize,
-    pub rule: &'a str,
+    pub rule: crate::rule::Rule,
     /// The whole message, fix included.
     pub message: String,
     pub fingerprint: Option<&'a str>,
@@ -542,10 +542,10 @@ pub fn github_annotations(tool: &str, items: &[Annotation]) -> String {
     out
 }
 
-/// A SARIF 2.1.0 log of `items`; `describe` gives each rule's short description.
-pub fn sarif(items: &[Annotation], describe: impl Fn(&str) -> &'static str) -> serde_json::Value {
-    let mut rules: Vec<&str> = items.iter().map(|a| a.rule).collect();
-    rules.sort();
+/// A SARIF 2.1.0 log of `items`, with the table of the rules they report.
+pub fn sarif(items: &[Annotation]) -> serde_json::Value {
+    let mut rules: Vec<crate::rule::Rule> = items.iter().map(|a| a.rule).collect();
+    rules.sort_by_key(|r| r.id());
     rules.dedup();
     let results: Vec<serde_json::Value> = items
         .iter()
@@ -576,8 +576,8 @@ pub fn sarif(items: &[Annotation], describe: impl Fn(&str) -> &'static str) -> s
                 "name": "envault",
                 "version": env!("CARGO_PKG_VERSION"),
                 "rules": rules.iter().map(|r| serde_json::json!({
-                    "id": r,
-                    "shortDescription": {"text": describe(r)},
+                    "id": r.id(),
+                    "shortDescription": {"text": r.describe()},
                 })).collect::<Vec<_>>(),
             }},
             "results": results,

@@ -12,6 +12,7 @@ use crate::check::{self, EnvRead, Problem};
 use crate::dotenv::Document;
 use crate::git::Repo;
 use crate::output;
+use crate::rule::Rule;
 use crate::scan::{self, Changed, Input};
 
 /// Check every environment of every .envault.yml in the repository.
@@ -121,7 +122,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => problems.push(Problem {
                     path: path.clone(),
                     line: 1,
-                    rule: "missing-file",
+                    rule: Rule::MissingFile,
                     key: None,
                     message: format!("{path} (environment '{}') does not exist", env.name),
                     fix: format!(
@@ -149,7 +150,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
             check_data_keys: false,
         })?;
         for f in found {
-            if matches!(f.rule, "plaintext-secret" | "unencrypted-value") {
+            if matches!(f.rule, Rule::PlaintextSecret | Rule::UnencryptedValue) {
                 problems.push(Problem {
                     path: f.path,
                     line: f.line,
@@ -165,7 +166,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
         }
     }
     bar.finish_and_clear();
-    problems.sort_by(|a, b| (&a.path, a.line, a.rule).cmp(&(&b.path, b.line, b.rule)));
+    problems.sort_by(|a, b| (&a.path, a.line, a.rule.id()).cmp(&(&b.path, b.line, b.rule.id())));
     report(ctx, &args, &problems, envs_checked, paths.len())?;
     Ok(ExitStatus::found_if(!problems.is_empty()))
 }
@@ -201,7 +202,7 @@ fn replays(
             out.push(Problem {
                 path: f.path.clone(),
                 line: r.line,
-                rule: "replayed-value",
+                rule: Rule::ReplayedValue,
                 key: Some(r.key.clone()),
                 message: r.message(),
                 fix: r.fix(Some(env)),
@@ -239,7 +240,7 @@ fn report(
                 out.push_str(&format!(
                     "{}: {}: {}\n    fix: {}\n",
                     paint.bold(&format!("{}:{}", p.path, p.line)),
-                    paint.red(p.rule),
+                    paint.red(p.rule.id()),
                     p.message,
                     p.fix
                 ));
@@ -276,7 +277,7 @@ fn report(
         }
         CheckFormat::Github => emit(&output::github_annotations("envault check", &annotations()))?,
         CheckFormat::Sarif => {
-            let log = output::sarif(&annotations(), check::describe);
+            let log = output::sarif(&annotations());
             emit(&(serde_json::to_string_pretty(&log)? + "\n"))?;
         }
     }

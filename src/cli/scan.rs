@@ -13,6 +13,7 @@ use crate::crypt::Identities;
 use crate::git::replay::{Replay, Retired};
 use crate::git::{BlobId, Files, Repo};
 use crate::output;
+use crate::rule::Rule;
 use crate::scan::{self, Changed, Finding, Input, Source, IGNORE_FILE};
 
 /// Find plaintext secrets: in what is staged (--staged), in commits (--range A..B), or in
@@ -292,7 +293,7 @@ fn between_ends(
     let (found, _) = scan_states(ctx, repo, &new, &old, true, ids)?;
     Ok(found
         .into_iter()
-        .filter(|f| matches!(f.rule, "data-key-replaced" | "recipients-changed"))
+        .filter(|f| matches!(f.rule, Rule::DataKeyReplaced | Rule::RecipientsChanged))
         .filter(|f| {
             !seen
                 .iter()
@@ -310,7 +311,7 @@ pub(crate) fn replay_finding(r: &Replay, env: Option<&str>) -> Finding {
     Finding {
         path: r.path.clone(),
         line: r.line,
-        rule: "replayed-value",
+        rule: Rule::ReplayedValue,
         key: Some(r.key.clone()),
         redacted: None,
         message: r.message(),
@@ -494,14 +495,14 @@ fn report(
                 let rule = if f.warning {
                     paint.yellow(&label)
                 } else {
-                    paint.red(f.rule)
+                    paint.red(f.rule.id())
                 };
                 out.push_str(&format!("{}: {rule}: {}\n", paint.bold(&at), f.message));
                 if let Some(v) = &f.redacted {
                     out.push_str(&format!("    value: {v}\n"));
                 }
                 out.push_str(&format!("    fix:   {}\n", f.fix));
-                if scan::allowable(f.rule) && !f.warning {
+                if f.rule.allowable() && !f.warning {
                     out.push_str(&format!(
                         "    allow: add `{}` to {IGNORE_FILE}, or an `envault:allow` comment on the line\n",
                         f.fingerprint
@@ -558,7 +559,7 @@ fn report(
             emit(&(serde_json::to_string_pretty(&doc)? + "\n"))?;
         }
         ScanFormat::Sarif => {
-            let log = output::sarif(&annotations(found), rule_help);
+            let log = output::sarif(&annotations(found));
             emit(&(serde_json::to_string_pretty(&log)? + "\n"))?
         }
         ScanFormat::Github => emit(&output::github_annotations("envault", &annotations(found)))?,
@@ -580,7 +581,7 @@ fn annotations(found: &[Located]) -> Vec<output::Annotation<'_>> {
             if let Some(v) = &f.redacted {
                 msg = format!("{msg}; value {v}");
             }
-            let allow = if scan::allowable(f.rule) {
+            let allow = if f.rule.allowable() {
                 format!(" Allow: add {} to {IGNORE_FILE}", f.fingerprint)
             } else {
                 String::new()
@@ -595,23 +596,4 @@ fn annotations(found: &[Located]) -> Vec<output::Annotation<'_>> {
             }
         })
         .collect()
-}
-
-fn rule_help(rule: &str) -> &'static str {
-    match rule {
-        "plaintext-secret" => {
-            "A secret-named key holds a plaintext value in a configured environment."
-        }
-        "unencrypted-value" => "A value is in clear in an environment marked `encrypted: true`.",
-        "config-weakened" => "A change to .envault.yml weakens the protection of secrets.",
-        "env-file-secret" => "A .env file that no .envault.yml manages holds a secret.",
-        "known-secret" => "A secret value of a configured environment appears in another file.",
-        "high-entropy-secret" => "A random-looking value is assigned to a secret-named key.",
-        "data-key-replaced" => "An encrypted file's data key was replaced.",
-        "recipients-changed" => "An encrypted file's header names a new recipient.",
-        "replayed-value" => "A sealed value that history replaced was brought back.",
-        "env-parse-error" => "A configured env file does not parse, so it cannot be judged.",
-        "damaged-header" => "An encrypted file's header is missing, moved or broken.",
-        _ => "A well-known credential format.",
-    }
 }

@@ -13,6 +13,7 @@ use super::{emit, hinted, warn, Ctx, ExitStatus, Format};
 use crate::config::{Config, StoreSpec};
 use crate::dotenv::{Document, Edit, MASK};
 use crate::fsutil;
+use crate::rule::Rule;
 use crate::source::{self, Loaded};
 use crate::store::{self, trust::Trust, Entries, SecretStore, Store};
 
@@ -590,7 +591,7 @@ pub(crate) fn drift(
             out.push(crate::check::Problem {
                 path: path.clone(),
                 line: line_of(key),
-                rule: "store-drift",
+                rule: Rule::StoreDrift,
                 key: Some(key.to_owned()),
                 message: what,
                 fix: fix.clone(),

@@ -8,9 +8,10 @@ use std::sync::OnceLock;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 use crate::classify::Classifier;
+use crate::rule::Rule;
 
 /// A credential-format rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Format {
     AwsAccessKeyId,
     PrivateKey,
@@ -23,6 +24,17 @@ pub enum Format {
 }
 
 impl Format {
+    pub const ALL: [Format; 8] = [
+        Format::AwsAccessKeyId,
+        Format::PrivateKey,
+        Format::GitHub,
+        Format::GitLab,
+        Format::Slack,
+        Format::Stripe,
+        Format::Google,
+        Format::AgeSecretKey,
+    ];
+
     pub fn id(self) -> &'static str {
         match self {
             Format::AwsAccessKeyId => "aws-access-key-id",
@@ -157,7 +169,7 @@ fn automaton() -> &'static Automaton {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hit {
     /// The rule id.
-    pub rule: &'static str,
+    pub rule: Rule,
     pub what: String,
     /// The secret's byte range in the text.
     pub span: Range<usize>,
@@ -207,7 +219,7 @@ pub fn credentials(text: &[u8], classifier: &Classifier) -> Vec<Hit> {
                     .any(|h| h.span.start <= span.start && span.end <= h.span.end)
                 {
                     hits.push(Hit {
-                        rule: format.id(),
+                        rule: Rule::Credential(format),
                         what: format.describe().to_owned(),
                         span,
                         key: None,
@@ -238,7 +250,7 @@ pub fn provider_token(value: &str) -> Option<&'static str> {
     credentials(value.as_bytes(), &Classifier::default())
         .into_iter()
         .find(|h| h.key.is_none())
-        .map(|h| h.rule)
+        .map(|h| h.rule.id())
 }
 
 fn overlaps(a: &Range<usize>, b: &Range<usize>) -> bool {
@@ -302,7 +314,7 @@ fn assignment_at(text: &[u8], start: usize, end: usize, classifier: &Classifier)
         return None;
     }
     Some(Hit {
-        rule: "high-entropy-secret",
+        rule: Rule::HighEntropySecret,
         what: format!("a random-looking value assigned to {name}"),
         span: vs..ve,
         key: Some(name.to_owned()),
@@ -409,7 +421,7 @@ mod tests {
     fn rules(text: &str) -> Vec<&'static str> {
         credentials(text.as_bytes(), &Classifier::default())
             .into_iter()
-            .map(|h| h.rule)
+            .map(|h| h.rule.id())
             .collect()
     }
 

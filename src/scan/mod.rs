@@ -24,6 +24,7 @@ use aho_corasick::AhoCorasick;
 use crate::config::{Config, ConfigError};
 use crate::crypt::{decrypt_document, header_of, is_sealed, Identities, HEADER_PREFIX};
 use crate::dotenv::{Document, ParseError};
+use crate::rule::Rule;
 
 /// The name of the allow-list file at the repository root.
 pub const IGNORE_FILE: &str = ".envaultignore";
@@ -81,7 +82,7 @@ pub struct Input<'a> {
 pub struct Finding {
     pub path: String,
     pub line: usize,
-    pub rule: &'static str,
+    pub rule: Rule,
     pub key: Option<String>,
     /// The value's first two characters and its length; never the value.
     pub redacted: Option<String>,
@@ -198,7 +199,7 @@ impl Scanner {
         &mut self,
         path: &str,
         line: usize,
-        rule: &'static str,
+        rule: Rule,
         key: Option<&str>,
         value: Option<&str>,
         line_without_value: &str,
@@ -213,7 +214,7 @@ impl Scanner {
             redacted: value.map(redact),
             message,
             fix: fix.to_owned(),
-            fingerprint: fingerprint(path, rule, line_without_value),
+            fingerprint: fingerprint(path, rule.id(), line_without_value),
             warning: false,
         });
     }
@@ -228,17 +229,6 @@ fn entry_line_without_value(doc: &Document, key: &str) -> String {
             raw.replacen(v, "", 1)
         })
         .unwrap_or_default()
-}
-
-/// Whether an allow-list may silence a rule's findings. A sealed value brought back from
-/// history is never allowed (sealing it afresh with `envault set` is how it is accepted), nor
-/// a file that cannot be judged at all: an allowance on its broken line would hide every
-/// secret in it.
-pub fn allowable(rule: &str) -> bool {
-    !matches!(
-        rule,
-        "replayed-value" | "env-parse-error" | "damaged-header"
-    )
 }
 
 /// The environment files the given `.envault.yml` files of a state declare: (path from the
@@ -388,7 +378,7 @@ fn scan_text(input: &Input) -> Result<Vec<Finding>, ScanError> {
         s.report(
             &path,
             e.line,
-            "env-parse-error",
+            Rule::EnvParseError,
             None,
             None,
             &format!("{}", e.kind),
@@ -409,7 +399,7 @@ fn scan_text(input: &Input) -> Result<Vec<Finding>, ScanError> {
         s.report(
             &path,
             err.line().unwrap_or(1),
-            "damaged-header",
+            Rule::DamagedHeader,
             None,
             None,
             "#envault:",
@@ -439,7 +429,7 @@ fn scan_text(input: &Input) -> Result<Vec<Finding>, ScanError> {
                     entry.line(),
                     k.to_owned(),
                     v.to_owned(),
-                    "unencrypted-value",
+                    Rule::UnencryptedValue,
                     format!(
                         "{k} is in clear in `{}`, which is marked `encrypted: true`",
                         e.env
@@ -450,7 +440,7 @@ fn scan_text(input: &Input) -> Result<Vec<Finding>, ScanError> {
                     entry.line(),
                     k.to_owned(),
                     v.to_owned(),
-                    "plaintext-secret",
+                    Rule::PlaintextSecret,
                     format!("{k} is a secret in clear in the `{}` environment", e.env),
                 ));
             }
@@ -490,7 +480,7 @@ fn scan_text(input: &Input) -> Result<Vec<Finding>, ScanError> {
                 s.report(
                     &cp,
                     1,
-                    "config-weakened",
+                    Rule::ConfigWeakened,
                     None,
                     None,
                     &format!("new config\0{msg}"),
@@ -571,7 +561,7 @@ fn scan_text(input: &Input) -> Result<Vec<Finding>, ScanError> {
                     s.report(
                         &c.path,
                         entry.line(),
-                        "env-file-secret",
+                        Rule::EnvFileSecret,
                         Some(k),
                         Some(v),
                         &lwv,
@@ -605,7 +595,7 @@ fn scan_text(input: &Input) -> Result<Vec<Finding>, ScanError> {
                 s.report(
                     &c.path,
                     lines.number(m.start()),
-                    "known-secret",
+                    Rule::KnownSecret,
                     None,
                     Some(&known[i]),
                     &without,
@@ -695,7 +685,7 @@ fn scan_text(input: &Input) -> Result<Vec<Finding>, ScanError> {
                 s.report(
                     &path,
                     1,
-                    "data-key-replaced",
+                    Rule::DataKeyReplaced,
                     None,
                     None,
                     "#envault: removed",
@@ -716,7 +706,7 @@ fn scan_text(input: &Input) -> Result<Vec<Finding>, ScanError> {
                     s.report(
                         &path,
                         1,
-                        "data-key-replaced",
+                        Rule::DataKeyReplaced,
                         None,
                         None,
                         &format!("{HEADER_PREFIX}v{}", hn.version),
@@ -732,7 +722,7 @@ fn scan_text(input: &Input) -> Result<Vec<Finding>, ScanError> {
                     s.report(
                         &path,
                         1,
-                        "recipients-changed",
+                        Rule::RecipientsChanged,
                         None,
                         None,
                         &format!("{HEADER_PREFIX}recipient {}", added.join(" ")),
@@ -750,7 +740,7 @@ fn scan_text(input: &Input) -> Result<Vec<Finding>, ScanError> {
                     s.report(
                         &path,
                         1,
-                        "data-key-replaced",
+                        Rule::DataKeyReplaced,
                         None,
                         None,
                         &format!(
@@ -780,7 +770,7 @@ fn scan_text(input: &Input) -> Result<Vec<Finding>, ScanError> {
     // Each file is parsed once for the marker check, however many findings it has.
     let mut parsed: HashMap<String, Option<Document>> = HashMap::new();
     findings.retain(|f| {
-        if !allowable(f.rule) {
+        if !f.rule.allowable() {
             return true;
         }
         let mut marked = || {
@@ -821,7 +811,7 @@ fn scan_text(input: &Input) -> Result<Vec<Finding>, ScanError> {
         false
     });
     findings.extend(allowances.into_iter().map(Allowance::finding));
-    findings.sort_by(|a, b| (&a.path, a.line, a.rule).cmp(&(&b.path, b.line, b.rule)));
+    findings.sort_by(|a, b| (&a.path, a.line, a.rule.id()).cmp(&(&b.path, b.line, b.rule.id())));
     findings.dedup_by(|a, b| {
         a.path == b.path
             && a.line == b.line
@@ -859,7 +849,7 @@ impl Allowance {
             fingerprint: fingerprint(&self.path, "config-weakened", &what),
             path: self.path,
             line: self.line,
-            rule: "config-weakened",
+            rule: Rule::ConfigWeakened,
             key: None,
             redacted: None,
             message,
@@ -1077,7 +1067,7 @@ fn weakened(s: &mut Scanner, ci: usize, cp: &str, old: &Config, new_text: &str, 
         s.report(
             cp,
             line,
-            "config-weakened",
+            Rule::ConfigWeakened,
             None,
             None,
             &format!("{lt}\0{msg}"),

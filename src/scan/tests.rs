@@ -56,7 +56,7 @@ fn scan_commit(head: &[(&str, &str)], staged: &[(&str, &str)]) -> Vec<Finding> {
 
 fn rules(f: &[Finding]) -> Vec<(&str, usize, &str)> {
     f.iter()
-        .map(|f| (f.path.as_str(), f.line, f.rule))
+        .map(|f| (f.path.as_str(), f.line, f.rule.id()))
         .collect()
 }
 
@@ -210,7 +210,7 @@ fn allow_comments_and_ignore_file() {
         )],
     );
     assert!(
-        errors(&f).iter().any(|f| f.rule == "env-parse-error"),
+        errors(&f).iter().any(|f| f.rule == Rule::EnvParseError),
         "{f:?}"
     );
     // And a change cannot silence the report of its own allowance.
@@ -252,7 +252,7 @@ fn config_changes_that_weaken_protection() {
     );
     assert!(
         f.iter()
-            .any(|f| f.rule == "config-weakened" && f.message.contains("DB_PASSWORD")),
+            .any(|f| f.rule == Rule::ConfigWeakened && f.message.contains("DB_PASSWORD")),
         "{f:?}"
     );
 }
