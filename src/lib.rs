@@ -12,6 +12,7 @@ pub mod confine;
 pub mod crypt;
 pub mod diff;
 pub mod dotenv;
+pub mod env_vars;
 pub mod error;
 pub mod fsutil;
 pub mod git;

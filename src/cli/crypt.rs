@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use super::{emit, hinted, warn, Ctx, ExitStatus};
 use crate::config::Config;
 use crate::crypt::{self, DataKey, Header, Identities};
+use crate::env_vars;
 use crate::fsutil::{self, Snapshot};
 use crate::source::{self, Loaded};
 pub use crate::workspace::Access;
@@ -59,34 +60,14 @@ pub struct DecryptArgs {
     yes: bool,
 }
 
-/// The user's home folder: `HOME`, else the password database. Never a relative path: with
-/// no home, paths under it would land in the current folder, inside a repository whose
-/// content could then pose as the user's own config.
+/// The user's home folder (see `env_vars::Folders`).
 pub fn home_dir() -> Option<PathBuf> {
-    std::env::home_dir().filter(|p| p.is_absolute())
-}
-
-/// An XDG base folder (`XDG_CONFIG_HOME`…) if set to an absolute path, else `default` under
-/// the home folder; `envault` below it.
-pub fn xdg_dir(var: &str, default: &str) -> Option<PathBuf> {
-    match std::env::var_os(var)
-        .map(PathBuf::from)
-        .filter(|d| d.is_absolute())
-    {
-        Some(d) => Some(d.join("envault")),
-        None => home_dir().map(|h| h.join(default).join("envault")),
-    }
-}
-
-/// The user's envault config folder (`$XDG_CONFIG_HOME/envault`, `~/.config/envault`); `None`
-/// when there is no home folder.
-pub fn config_dir() -> Option<PathBuf> {
-    xdg_dir("XDG_CONFIG_HOME", ".config")
+    env_vars::folders().home.clone()
 }
 
 /// A file in the user's config folder, when there is one.
 pub fn config_file(name: &str) -> Option<PathBuf> {
-    config_dir().map(|d| d.join(name))
+    env_vars::folders().config.as_ref().map(|d| d.join(name))
 }
 
 /// The default identity file.
@@ -123,13 +104,14 @@ pub fn load_identities(ctx: &Ctx) -> anyhow::Result<Identities> {
     if let Some(p) = &ctx.identity_flag {
         ids.extend(read_identity_file(&ctx.cwd.join(p), true)?.unwrap_or_else(Identities::empty));
     }
-    if let Some(p) = std::env::var_os("ENVAULT_IDENTITY").filter(|v| !v.is_empty()) {
+    if let Some(p) = env_vars::ENVAULT_IDENTITY.os() {
         ids.extend(read_identity_file(Path::new(&p), true)?.unwrap_or_else(Identities::empty));
     }
-    if let Ok(key) = std::env::var("ENVAULT_IDENTITY_KEY") {
-        if !key.trim().is_empty() {
-            ids.extend(Identities::parse(&key, "ENVAULT_IDENTITY_KEY")?);
-        }
+    if let Some(key) = env_vars::ENVAULT_IDENTITY_KEY.non_empty() {
+        ids.extend(Identities::parse(
+            &key,
+            env_vars::ENVAULT_IDENTITY_KEY.name,
+        )?);
     }
     if let Some(path) = default_identity() {
         if let Some(found) = read_identity_file(&path, false)? {
@@ -199,7 +181,10 @@ pub fn keygen(ctx: &Ctx, args: KeygenArgs) -> anyhow::Result<ExitStatus> {
 /// Where this user's record of accepted data keys lives (the state folder, never the
 /// repository).
 fn known_keys_path() -> Option<PathBuf> {
-    xdg_dir("XDG_STATE_HOME", ".local/state").map(|d| d.join("known-keys.json"))
+    env_vars::folders()
+        .state
+        .as_ref()
+        .map(|d| d.join("known-keys.json"))
 }
 
 /// The user's side of opening encrypted files, from the command line and the environment: the

@@ -93,14 +93,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
             .open(&file)?;
         f.write_all(before.as_bytes())?;
     }
-    let editor = std::env::var("VISUAL")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .or_else(|| {
-            std::env::var("EDITOR")
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-        })
+    let editor = crate::env_vars::VISUAL
+        .non_empty()
+        .or_else(|| crate::env_vars::EDITOR.non_empty())
         .unwrap_or_else(|| "vi".into());
     // A person may keep the editor open for long: other envault commands must not wait on
     // this one meanwhile. The write below still refuses if the file changed since it was read.

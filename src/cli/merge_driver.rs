@@ -96,7 +96,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     let ours_label = given(&args.ours_label).unwrap_or("ours");
     let theirs_label = given(&args.theirs_label).unwrap_or("theirs");
     let path = given(&args.path).unwrap_or("the env file");
-    let disabled = std::env::var_os("ENVAULT_MERGE_DISABLE").is_some_and(|v| v == "1");
+    let disabled = crate::env_vars::ENVAULT_MERGE_DISABLE.is("1");
     let parsed = (
         Document::parse_bytes(&base),
         Document::parse_bytes(&ours),

@@ -71,10 +71,16 @@ const VERSION: &str = concat!(
 
 /// Diff, sync and protect the .env files of a project's environments.
 #[derive(Debug, Parser)]
-#[command(name = "envault", version = VERSION, after_help = EXAMPLES, max_term_width = 100)]
+#[command(
+    name = "envault",
+    version = VERSION,
+    after_help = EXAMPLES,
+    after_long_help = format!("{EXAMPLES}\n\n{}", crate::env_vars::help_section()),
+    max_term_width = 100
+)]
 pub struct Cli {
     /// Use this .envault.yml instead of searching from the current folder upwards.
-    #[arg(long, global = true, env = "ENVAULT_CONFIG", value_name = "PATH")]
+    #[arg(long, global = true, env = crate::env_vars::ENVAULT_CONFIG.name, value_name = "PATH")]
     config: Option<PathBuf>,
 
     /// An age identity file (or unencrypted ssh key) to decrypt with, before ENVAULT_IDENTITY,
@@ -148,11 +154,16 @@ struct ManArgs {
 }
 
 fn man(args: ManArgs) -> anyhow::Result<ExitStatus> {
-    let cmd = Cli::command();
+    // The variables get a section of their own (ENVIRONMENT), not the plain text of --help.
+    let cmd = Cli::command().after_long_help(EXAMPLES);
     let render = |c: clap::Command| -> anyhow::Result<Vec<u8>> {
         let mut out = Vec::new();
         clap_mangen::Man::new(c).render(&mut out)?;
-        Ok(out)
+        // ENVIRONMENT goes before VERSION, as man-pages(7) orders sections.
+        let mut page = String::from_utf8(out)?;
+        let at = page.find("\n.SH VERSION").map_or(page.len(), |i| i + 1);
+        page.insert_str(at, &man_environment());
+        Ok(page.into_bytes())
     };
     match args.dir {
         None => {
@@ -174,6 +185,28 @@ fn man(args: ManArgs) -> anyhow::Result<ExitStatus> {
         }
     }
     Ok(ExitStatus::Clean)
+}
+
+/// The man page's ENVIRONMENT section (roff), from `env_vars::ALL`.
+fn man_environment() -> String {
+    // Text into roff: a backslash is `\e`; a line must not start with `.` or `'`.
+    let roff = |s: &str| {
+        let s = s.replace('\\', "\\e").replace('-', "\\-");
+        if s.starts_with(['.', '\'']) {
+            format!("\\&{s}")
+        } else {
+            s
+        }
+    };
+    let mut out = String::from(".SH ENVIRONMENT\n");
+    for v in crate::env_vars::ALL {
+        out.push_str(&format!(
+            ".TP\n\\fB{}\\fR\n{}\n",
+            roff(v.name),
+            roff(v.about)
+        ));
+    }
+    out
 }
 
 /// Print a shell completion script.
@@ -243,7 +276,7 @@ impl Ctx {
             .filter(|l| !l.is_empty())
             .map(std::path::PathBuf::from)
             .collect();
-        allowed.extend(crypt::xdg_dir("XDG_DATA_HOME", ".local/share"));
+        allowed.extend(crate::env_vars::folders().data.clone());
         let mut config = Config::load_allowing(path, &allowed)?;
         // Name env files as users see them from here (`.env.prod`, not an absolute path).
         for env in config.environments.values_mut() {
@@ -352,8 +385,8 @@ pub fn main() -> ExitCode {
             ColorArg::Never => ColorChoice::Never,
         },
         stdout_tty: io::stdout().is_terminal(),
-        no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
-        term_dumb: std::env::var_os("TERM").is_some_and(|v| v == "dumb"),
+        no_color: crate::env_vars::NO_COLOR.os().is_some(),
+        term_dumb: crate::env_vars::TERM.is("dumb"),
     };
     // Commands that only read take shared folder locks; the others exclusive ones, from their
     // first read to their last write (fsutil).

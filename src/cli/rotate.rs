@@ -142,7 +142,7 @@ fn describe(key: &str, format: Format, class: &Classification, from_config: bool
 }
 
 fn state_dir() -> anyhow::Result<PathBuf> {
-    super::crypt::xdg_dir("XDG_STATE_HOME", ".local/state").ok_or_else(|| {
+    crate::env_vars::folders().state.clone().ok_or_else(|| {
         hinted(
             "cannot find your home folder, so there is no place for rotation backups",
             "set HOME (or XDG_STATE_HOME)",

@@ -36,7 +36,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     for e in &args.envs {
         config.env(e)?;
     }
-    let process = |name: &str| std::env::var(name).ok();
+    let process = crate::env_vars::process;
     let mut values: Vec<(String, String)> = Vec::new();
     // Repository content must not choose the code the program runs: variables such as
     // LD_PRELOAD or NODE_OPTIONS from an env file are refused unless you allowed them by name
@@ -86,11 +86,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     let mut cmd = std::process::Command::new(program);
     cmd.args(rest);
     for (k, v) in &values {
-        if args.override_existing || std::env::var_os(k).is_none() {
+        if args.override_existing || !crate::env_vars::process_has(k) {
             cmd.env(k, v);
         }
     }
-    cmd.env_remove("ENVAULT_IDENTITY_KEY");
+    cmd.env_remove(crate::env_vars::ENVAULT_IDENTITY_KEY.name);
     // `exec` only returns on failure.
     let err = cmd.exec();
     let code = ExitStatus::CannotRun {

@@ -326,8 +326,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     let (located, scanned, what) =
         if args.staged {
             let repo = Repo::from_env()?;
-            let index_file = std::env::var_os("GIT_INDEX_FILE")
-                .filter(|v| !v.is_empty())
+            let index_file = crate::env_vars::GIT_INDEX_FILE
+                .os()
                 .map(|p| ctx.cwd.join(p));
             let new = repo.index_files(index_file.as_deref())?;
             let old = repo.tree_files("HEAD")?;

@@ -118,7 +118,9 @@ fn load_trust() -> Trust {
     let text = trust_file()
         .and_then(|p| std::fs::read_to_string(p).ok())
         .unwrap_or_default();
-    let env = std::env::var("ENVAULT_TRUSTED_ENDPOINTS").unwrap_or_default();
+    let env = crate::env_vars::ENVAULT_TRUSTED_ENDPOINTS
+        .get()
+        .unwrap_or_default();
     Trust::new(&text, &env)
 }
 
@@ -181,7 +183,7 @@ async fn open(ctx: &Ctx, config: &Config, name: &str) -> anyhow::Result<Store> {
     if matches!(spec, StoreSpec::File { .. }) {
         for p in [
             default_identity(),
-            std::env::var_os("ENVAULT_IDENTITY").map(PathBuf::from),
+            crate::env_vars::ENVAULT_IDENTITY.os().map(PathBuf::from),
         ]
         .into_iter()
         .flatten()
@@ -190,7 +192,7 @@ async fn open(ctx: &Ctx, config: &Config, name: &str) -> anyhow::Result<Store> {
                 recipients.extend(crate::crypt::public_keys_in(&t));
             }
         }
-        if let Ok(t) = std::env::var("ENVAULT_IDENTITY_KEY") {
+        if let Some(t) = crate::env_vars::ENVAULT_IDENTITY_KEY.get() {
             recipients.extend(crate::crypt::public_keys_in(&t));
         }
         if recipients.is_empty() {

@@ -97,7 +97,7 @@ impl Repo {
     pub fn hooks_dir(&self) -> PathBuf {
         match self.config_get("core.hooksPath") {
             Some(p) if !p.is_empty() => {
-                let home = std::env::home_dir().filter(|h| h.is_absolute());
+                let home = crate::env_vars::folders().home.clone();
                 let p = match (p.strip_prefix("~/"), home) {
                     (Some(rest), Some(home)) => home.join(rest),
                     _ => PathBuf::from(p),

@@ -35,12 +35,9 @@ impl Doppler {
             endpoint: base.clone(),
         };
         trust.check(&named, &base, &[Some(DEFAULT_API.to_owned())])?;
-        let token = std::env::var("DOPPLER_TOKEN")
-            .ok()
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                named.err_hint(ErrorKind::Auth, "DOPPLER_TOKEN is not set", AUTH_HINT)
-            })?;
+        let token = crate::env_vars::DOPPLER_TOKEN.non_empty().ok_or_else(|| {
+            named.err_hint(ErrorKind::Auth, "DOPPLER_TOKEN is not set", AUTH_HINT)
+        })?;
         Ok(Doppler {
             named,
             client: http::client(),

@@ -53,9 +53,7 @@ impl OnePassword {
         connect_host: Option<&str>,
         trust: &Trust,
     ) -> Result<OnePassword, StoreError> {
-        let env_host = std::env::var("OP_CONNECT_HOST")
-            .ok()
-            .filter(|h| !h.is_empty());
+        let env_host = crate::env_vars::OP_CONNECT_HOST.non_empty();
         let base = connect_host
             .map(str::to_owned)
             .or_else(|| env_host.clone())
@@ -77,9 +75,8 @@ impl OnePassword {
             endpoint: base.clone(),
         };
         trust.check(&named, &base, &[env_host])?;
-        let token = std::env::var("OP_CONNECT_TOKEN")
-            .ok()
-            .filter(|t| !t.is_empty())
+        let token = crate::env_vars::OP_CONNECT_TOKEN
+            .non_empty()
             .ok_or_else(|| {
                 named.err_hint(ErrorKind::Auth, "OP_CONNECT_TOKEN is not set", AUTH_HINT)
             })?;

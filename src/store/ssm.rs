@@ -38,8 +38,8 @@ impl Ssm {
         };
         if let Some(url) = endpoint_url {
             let eco = [
-                std::env::var("AWS_ENDPOINT_URL_SSM").ok(),
-                std::env::var("AWS_ENDPOINT_URL").ok(),
+                crate::env_vars::AWS_ENDPOINT_URL_SSM.get(),
+                crate::env_vars::AWS_ENDPOINT_URL.get(),
             ];
             trust.check(&named, url, &eco)?;
         }

@@ -9,6 +9,7 @@ use vaultrs::error::ClientError;
 
 use super::trust::Trust;
 use super::{Entries, ErrorKind, Named, PartialWrite, Secret, SecretStore, StoreError};
+use crate::env_vars;
 
 const AUTH_HINT: &str = "check VAULT_TOKEN (or ~/.vault-token) and its policy for this path";
 
@@ -64,7 +65,7 @@ impl Vault {
         namespace: Option<&str>,
         trust: &Trust,
     ) -> Result<Vault, StoreError> {
-        let env_addr = std::env::var("VAULT_ADDR").ok().filter(|a| !a.is_empty());
+        let env_addr = env_vars::VAULT_ADDR.non_empty();
         let address = address
             .map(str::to_owned)
             .or_else(|| env_addr.clone())
@@ -91,10 +92,11 @@ impl Vault {
             ));
         }
         trust.check(&named, &address, &[env_addr])?;
-        let token = match std::env::var("VAULT_TOKEN").ok().filter(|t| !t.is_empty()) {
+        let token = match env_vars::VAULT_TOKEN.non_empty() {
             Some(t) => t,
-            None => std::env::home_dir()
-                .filter(|h| h.is_absolute())
+            None => env_vars::folders()
+                .home
+                .as_ref()
                 .and_then(|h| std::fs::read_to_string(h.join(".vault-token")).ok())
                 .map(|t| t.trim().to_owned())
                 .filter(|t| !t.is_empty())
@@ -106,11 +108,9 @@ impl Vault {
                     )
                 })?,
         };
-        let namespace = namespace.map(str::to_owned).or_else(|| {
-            std::env::var("VAULT_NAMESPACE")
-                .ok()
-                .filter(|n| !n.is_empty())
-        });
+        let namespace = namespace
+            .map(str::to_owned)
+            .or_else(|| env_vars::VAULT_NAMESPACE.non_empty());
         let mut settings = VaultClientSettingsBuilder::default();
         settings
             .address(address.as_str())

@@ -165,3 +165,32 @@ fn tutorial_outputs() {
     insta::assert_snapshot!("sync-result", p.read(".env.prod"));
     insta::assert_snapshot!("rotate", transcript(&p, &["rotate", "DB_PASSWORD"]));
 }
+
+/// The man page's ENVIRONMENT section names every variable `--help` lists, and the page
+/// does not repeat the plain-text list.
+#[test]
+fn man_page_lists_the_environment() {
+    let p = Project::empty();
+    let help = crate::common::stdout(&p.run(&["--help"]).success());
+    let section = &help[help
+        .find("\nEnvironment:\n")
+        .expect("an Environment section")..];
+    let names: Vec<&str> = section
+        .lines()
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .map(str::trim)
+        .collect();
+    assert!(names.contains(&"ENVAULT_IDENTITY_KEY"), "{names:?}");
+    assert!(names.contains(&"VAULT_TOKEN"), "{names:?}");
+    let man = crate::common::stdout(&p.run(&["man"]).success());
+    let env = &man[man
+        .find(".SH ENVIRONMENT\n")
+        .expect("an ENVIRONMENT section")..];
+    for name in &names {
+        assert!(
+            env.contains(&format!("\\fB{}\\fR", name.replace('-', "\\-"))),
+            "{name} is missing from the man page"
+        );
+    }
+    assert!(!man.contains("Environment:"), "the plain list is repeated");
+}
