@@ -291,6 +291,74 @@ pub fn url_password(value: &str) -> Option<std::ops::Range<usize>> {
     (end > start).then_some(start..end)
 }
 
+/// The format a rotated value is generated in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// Letters, digits and shell-safe symbols, at least one of each class.
+    Password,
+    /// Only the password inside `scheme://user:password@host…` is replaced.
+    UrlPassword,
+    /// A prefixed, versioned key: `sk_live_v2_…`.
+    ApiKey,
+    /// Random bytes, standard base64.
+    Base64,
+    /// Random bytes, lowercase hex.
+    Hex,
+    /// Random letters and digits.
+    Alphanumeric,
+}
+
+impl Format {
+    /// The format for a classified secret kind.
+    pub fn for_kind(kind: Option<SecretKind>) -> Format {
+        match kind {
+            Some(SecretKind::Password) => Format::Password,
+            Some(SecretKind::DatabaseUrl) => Format::UrlPassword,
+            Some(SecretKind::ApiKey) => Format::ApiKey,
+            Some(SecretKind::SigningSecret) => Format::Base64,
+            Some(SecretKind::WebhookSecret) => Format::Hex,
+            Some(SecretKind::Generic) | None => Format::Alphanumeric,
+        }
+    }
+
+    /// Whether `--length` counts random bytes (else characters).
+    pub fn length_in_bytes(self) -> bool {
+        matches!(self, Format::Base64 | Format::Hex)
+    }
+
+    /// The default length (characters, or bytes for byte-based formats).
+    pub fn default_length(self) -> usize {
+        match self {
+            Format::Password | Format::UrlPassword => 24,
+            Format::ApiKey | Format::Alphanumeric | Format::Base64 | Format::Hex => 32,
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Format::Password => "password",
+            Format::UrlPassword => "URL password",
+            Format::ApiKey => "API key",
+            Format::Base64 => "base64 secret",
+            Format::Hex => "hex secret",
+            Format::Alphanumeric => "random string",
+        })
+    }
+}
+
+/// Whether a key names a database (`DB_PASSWORD`, `POSTGRES_URL`, `MONGO.PASS`): one of its
+/// `_`/`.`-separated words is a database word.
+pub fn names_a_database(key: &str) -> bool {
+    const WORDS: [&str; 7] = [
+        "DB", "DATABASE", "POSTGRES", "PG", "MYSQL", "MARIADB", "MONGO",
+    ];
+    let upper = key.to_ascii_uppercase();
+    upper.split(['_', '.']).any(|s| WORDS.contains(&s))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -115,7 +115,7 @@ impl StoreSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RotationSpec {
-    pub kind: Option<crate::rotate::Format>,
+    pub kind: Option<crate::classify::Format>,
     /// Characters, or random bytes for `base64` and `hex`.
     pub length: Option<usize>,
 }
@@ -889,7 +889,7 @@ mod tests {
         assert_eq!(
             c.rotation["SESSION_KEY"],
             RotationSpec {
-                kind: Some(crate::rotate::Format::Hex),
+                kind: Some(crate::classify::Format::Hex),
                 length: Some(48)
             }
         );

@@ -27,3 +27,91 @@ pub mod source;
 pub mod store;
 pub mod sync;
 pub mod workspace;
+
+/// The layering of ARCHITECTURE.md, enforced: every `crate::module` path a module uses names a
+/// module of a lower layer. The table is read from ARCHITECTURE.md, so the map and the check
+/// cannot drift apart. Run it alone with `cargo test --lib layering`.
+#[cfg(test)]
+mod layering {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    /// module → layer, from the table's rows: `| 3 | `config` | … |`.
+    fn layers() -> BTreeMap<String, u32> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let doc = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+        let mut out = BTreeMap::new();
+        for line in doc.lines() {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let (Some(n), Some(mods)) = (cells.get(1), cells.get(2)) else {
+                continue;
+            };
+            let Ok(n) = n.parse::<u32>() else { continue };
+            for m in mods.split(',') {
+                let m = m.trim().trim_matches('`').trim_end_matches('/');
+                out.insert(m.to_owned(), n);
+            }
+        }
+        out
+    }
+
+    /// The code of a file without its `#[cfg(test)] mod tests` (tests may use anything).
+    fn code_of(text: &str) -> &str {
+        text.find("#[cfg(test)]\nmod tests")
+            .map_or(text, |i| &text[..i])
+    }
+
+    #[test]
+    fn no_import_runs_upward_or_in_a_circle() {
+        let layers = layers();
+        assert!(layers.len() > 15, "the table was not found: {layers:?}");
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut problems = Vec::new();
+        let mut stack = vec![src.clone()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let rel = path.strip_prefix(&src).unwrap();
+                let top = rel.iter().next().unwrap().to_str().unwrap();
+                let module = top.trim_end_matches(".rs");
+                if matches!(module, "lib" | "main") || rel.ends_with("tests.rs") {
+                    continue;
+                }
+                let Some(&mine) = layers.get(module) else {
+                    problems.push(format!("{module} is not in ARCHITECTURE.md's table"));
+                    continue;
+                };
+                let text = std::fs::read_to_string(&path).unwrap();
+                for (i, line) in code_of(&text).lines().enumerate() {
+                    for (at, _) in line.match_indices("crate::") {
+                        let used: String = line[at + "crate::".len()..]
+                            .chars()
+                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                            .collect();
+                        if used == module || used.is_empty() {
+                            continue;
+                        }
+                        match layers.get(&used) {
+                            Some(&theirs) if theirs < mine => {}
+                            Some(&theirs) => problems.push(format!(
+                                "{}:{}: {module} (layer {mine}) uses {used} (layer {theirs})",
+                                rel.display(),
+                                i + 1
+                            )),
+                            None => problems.push(format!(
+                                "{}:{}: {used} is not in ARCHITECTURE.md's table",
+                                rel.display(),
+                                i + 1
+                            )),
+                        }
+                    }
+                }
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+}

@@ -3,59 +3,16 @@
 //! Every default carries at least 128 bits of entropy, and a requested length that would carry
 //! less is an error, never a weaker secret.
 
-use std::fmt;
-
 use base64::Engine as _;
 use rand::rngs::OsRng;
 use rand::TryRngCore;
 
-use crate::classify::{url_password, SecretKind};
+use crate::classify::url_password;
 use crate::dotenv::{Document, Edit, EditError, QuoteWarning};
 
-/// The format a rotated value is generated in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Format {
-    /// Letters, digits and shell-safe symbols, at least one of each class.
-    Password,
-    /// Only the password inside `scheme://user:password@host…` is replaced.
-    UrlPassword,
-    /// A prefixed, versioned key: `sk_live_v2_…`.
-    ApiKey,
-    /// Random bytes, standard base64.
-    Base64,
-    /// Random bytes, lowercase hex.
-    Hex,
-    /// Random letters and digits.
-    Alphanumeric,
-}
+pub use crate::classify::Format;
 
 impl Format {
-    /// The format for a classified secret kind.
-    pub fn for_kind(kind: Option<SecretKind>) -> Format {
-        match kind {
-            Some(SecretKind::Password) => Format::Password,
-            Some(SecretKind::DatabaseUrl) => Format::UrlPassword,
-            Some(SecretKind::ApiKey) => Format::ApiKey,
-            Some(SecretKind::SigningSecret) => Format::Base64,
-            Some(SecretKind::WebhookSecret) => Format::Hex,
-            Some(SecretKind::Generic) | None => Format::Alphanumeric,
-        }
-    }
-
-    /// Whether `--length` counts random bytes (else characters).
-    pub fn length_in_bytes(self) -> bool {
-        matches!(self, Format::Base64 | Format::Hex)
-    }
-
-    /// The default length (characters, or bytes for byte-based formats).
-    pub fn default_length(self) -> usize {
-        match self {
-            Format::Password | Format::UrlPassword => 24,
-            Format::ApiKey | Format::Alphanumeric | Format::Base64 | Format::Hex => 32,
-        }
-    }
-
     /// Bits of entropy per unit of length.
     fn bits_per_unit(self) -> f64 {
         match self {
@@ -69,19 +26,6 @@ impl Format {
     /// The shortest length that carries 128 bits.
     pub fn min_length(self) -> usize {
         (MIN_BITS / self.bits_per_unit()).ceil() as usize
-    }
-}
-
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Format::Password => "password",
-            Format::UrlPassword => "URL password",
-            Format::ApiKey => "API key",
-            Format::Base64 => "base64 secret",
-            Format::Hex => "hex secret",
-            Format::Alphanumeric => "random string",
-        })
     }
 }
 

@@ -5,7 +5,57 @@
 
 use std::fmt;
 
-use crate::scan::detect::Format;
+/// A credential format the scanner recognises (a rule of its own: `Rule::Credential`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Credential {
+    AwsAccessKeyId,
+    PrivateKey,
+    GitHub,
+    GitLab,
+    Slack,
+    Stripe,
+    Google,
+    AgeSecretKey,
+}
+
+impl Credential {
+    pub const ALL: [Credential; 8] = [
+        Credential::AwsAccessKeyId,
+        Credential::PrivateKey,
+        Credential::GitHub,
+        Credential::GitLab,
+        Credential::Slack,
+        Credential::Stripe,
+        Credential::Google,
+        Credential::AgeSecretKey,
+    ];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Credential::AwsAccessKeyId => "aws-access-key-id",
+            Credential::PrivateKey => "private-key",
+            Credential::GitHub => "github-token",
+            Credential::GitLab => "gitlab-token",
+            Credential::Slack => "slack-token",
+            Credential::Stripe => "stripe-key",
+            Credential::Google => "google-api-key",
+            Credential::AgeSecretKey => "age-secret-key",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Credential::AwsAccessKeyId => "an AWS access key id",
+            Credential::PrivateKey => "a PEM private key",
+            Credential::GitHub => "a GitHub token",
+            Credential::GitLab => "a GitLab token",
+            Credential::Slack => "a Slack token",
+            Credential::Stripe => "a Stripe secret key",
+            Credential::Google => "a Google API key",
+            Credential::AgeSecretKey => "an age secret key (an envault identity)",
+        }
+    }
+}
 
 /// A rule of `check` or `scan`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -34,7 +84,7 @@ pub enum Rule {
     /// A configured env file does not parse, so `scan` cannot judge it.
     EnvParseError,
     /// A value in a provider's credential format.
-    Credential(Format),
+    Credential(Credential),
 }
 
 impl Rule {
@@ -204,7 +254,7 @@ mod tests {
         let mut ids: Vec<&str> = Rule::CONSISTENCY_AND_SECRETS
             .iter()
             .map(|r| r.id())
-            .chain(Format::ALL.iter().map(|f| Rule::Credential(*f).id()))
+            .chain(Credential::ALL.iter().map(|f| Rule::Credential(*f).id()))
             .collect();
         for id in &ids {
             assert!(

@@ -21,6 +21,7 @@ mod check;
 mod crypt;
 mod diff;
 mod edit;
+mod errors;
 mod git;
 mod init;
 mod log;
@@ -483,7 +484,7 @@ pub(crate) fn report(e: &anyhow::Error) {
             text.push_str(&parse_detail(pe));
         }
     }
-    let hint = crate::error::hint_in(e.chain());
+    let hint = errors::hint_in(e.chain());
     if let Some(h) = hint {
         text.push_str(&format!("hint: {h}\n"));
     }

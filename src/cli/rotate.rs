@@ -117,12 +117,7 @@ fn masked(value: &str, show: bool) -> String {
 
 /// "database password (inferred from key name)".
 fn describe(key: &str, format: Format, class: &Classification, from_config: bool) -> String {
-    let upper = key.to_ascii_uppercase();
-    let db = [
-        "DB", "DATABASE", "POSTGRES", "PG", "MYSQL", "MARIADB", "MONGO",
-    ]
-    .iter()
-    .any(|w| upper.split(['_', '.']).any(|s| s == *w));
+    let db = crate::classify::names_a_database(key);
     let what = match class.kind {
         Some(SecretKind::Password) if db => "database password".to_owned(),
         Some(kind) if !from_config => kind.describe().to_owned(),

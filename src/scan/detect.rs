@@ -10,57 +10,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use crate::classify::Classifier;
 use crate::rule::Rule;
 
-/// A credential-format rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Format {
-    AwsAccessKeyId,
-    PrivateKey,
-    GitHub,
-    GitLab,
-    Slack,
-    Stripe,
-    Google,
-    AgeSecretKey,
-}
-
-impl Format {
-    pub const ALL: [Format; 8] = [
-        Format::AwsAccessKeyId,
-        Format::PrivateKey,
-        Format::GitHub,
-        Format::GitLab,
-        Format::Slack,
-        Format::Stripe,
-        Format::Google,
-        Format::AgeSecretKey,
-    ];
-
-    pub fn id(self) -> &'static str {
-        match self {
-            Format::AwsAccessKeyId => "aws-access-key-id",
-            Format::PrivateKey => "private-key",
-            Format::GitHub => "github-token",
-            Format::GitLab => "gitlab-token",
-            Format::Slack => "slack-token",
-            Format::Stripe => "stripe-key",
-            Format::Google => "google-api-key",
-            Format::AgeSecretKey => "age-secret-key",
-        }
-    }
-
-    pub fn describe(self) -> &'static str {
-        match self {
-            Format::AwsAccessKeyId => "an AWS access key id",
-            Format::PrivateKey => "a PEM private key",
-            Format::GitHub => "a GitHub token",
-            Format::GitLab => "a GitLab token",
-            Format::Slack => "a Slack token",
-            Format::Stripe => "a Stripe secret key",
-            Format::Google => "a Google API key",
-            Format::AgeSecretKey => "an age secret key (an envault identity)",
-        }
-    }
-}
+pub use crate::rule::Credential as Format;
 
 /// Prefixes that start a credential, with the rule and the token's shape after the prefix:
 /// (minimum length, maximum length, allowed bytes).
