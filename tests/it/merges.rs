@@ -229,45 +229,132 @@ fn add_add_with_no_base() {
     );
 }
 
-/// fixtures/merge/<case>/{base,ours,theirs,expected}.env through the driver; a case with an
-/// `expected.code` file expects that exit code (1 for conflicts).
-#[test]
-fn fixture_cases() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/merge");
-    let mut cases: Vec<_> = std::fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    cases.sort();
-    assert!(cases.len() >= 8, "fixture cases are missing");
-    for case in cases {
-        let p = Project::empty();
-        for side in ["base", "ours", "theirs"] {
-            std::fs::copy(case.join(format!("{side}.env")), p.path(side)).unwrap();
-        }
-        let code = std::fs::read_to_string(case.join("expected.code"))
-            .map(|c| c.trim().parse().unwrap())
-            .unwrap_or(0);
-        let a = p
-            .run(&[
-                "merge-driver",
-                "base",
-                "ours",
-                "theirs",
-                "7",
-                ".env",
-                "base",
-                "ours",
-                "theirs",
-            ])
-            .code(code);
-        let expected = std::fs::read_to_string(case.join("expected.env")).unwrap();
-        assert_eq!(
-            p.read("ours"),
-            expected,
-            "case {}: {}",
-            case.display(),
-            stderr(&a)
-        );
+/// Runs the driver on fixtures/merge/<case>/{base,ours,theirs}.env; returns the merged file,
+/// the exit status and stderr.
+fn merge_fixture(case: &Path) -> (String, i32, String) {
+    let p = Project::empty();
+    for side in ["base", "ours", "theirs"] {
+        std::fs::copy(case.join(format!("{side}.env")), p.path(side)).unwrap();
     }
+    let out = p
+        .cmd()
+        .args([
+            "merge-driver",
+            "base",
+            "ours",
+            "theirs",
+            "7",
+            ".env",
+            "base",
+            "ours",
+            "theirs",
+        ])
+        .output()
+        .unwrap();
+    (
+        p.read("ours"),
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
+
+fn fixtures() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/merge")
+}
+
+/// fixtures/merge/<case>: the merge gives `expected.env`, with the exit status in
+/// `expected.code` (1 for conflicts; 0 when there is no such file).
+fn passing_case(name: &str) {
+    let case = fixtures().join(name);
+    let (merged, code, stderr) = merge_fixture(&case);
+    let expected = std::fs::read_to_string(case.join("expected.env")).unwrap();
+    let expected_code = std::fs::read_to_string(case.join("expected.code"))
+        .map(|c| c.trim().parse().unwrap())
+        .unwrap_or(0);
+    assert_eq!(merged, expected, "case {name}: {stderr}");
+    assert_eq!(code, expected_code, "case {name}: {stderr}");
+}
+
+/// fixtures/merge/failing/<case>: a known gap. The merge still gives `current.env`, which
+/// differs from `ideal.env`. When a change closes the gap this fails: move the case up to
+/// fixtures/merge/ with `ideal.env` as its `expected.env`.
+fn failing_case(name: &str) {
+    let case = fixtures().join("failing").join(name);
+    let (merged, _, stderr) = merge_fixture(&case);
+    let current = std::fs::read_to_string(case.join("current.env")).unwrap();
+    let ideal = std::fs::read_to_string(case.join("ideal.env")).unwrap();
+    assert_ne!(
+        current, ideal,
+        "case {name}: current and ideal are the same"
+    );
+    assert_eq!(
+        merged,
+        current,
+        "case {name} merges differently now{}: {stderr}",
+        if merged == ideal {
+            " (ideally: move it out of failing/)"
+        } else {
+            ""
+        }
+    );
+}
+
+/// One test per fixture folder, and a check that no folder lacks its test.
+macro_rules! merge_cases {
+    (passing: $($p:ident),* ; failing: $($f:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $p() {
+                passing_case(&stringify!($p).replace('_', "-"));
+            }
+        )*
+        mod failing {
+            use super::failing_case;
+            $(
+                #[test]
+                fn $f() {
+                    failing_case(&stringify!($f).replace('_', "-"));
+                }
+            )*
+        }
+
+        #[test]
+        fn every_fixture_folder_has_its_test() {
+            let listed = |dir: std::path::PathBuf| -> Vec<String> {
+                let mut v: Vec<String> = std::fs::read_dir(dir)
+                    .unwrap()
+                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .filter(|n| n != "failing")
+                    .collect();
+                v.sort();
+                v
+            };
+            let mut passing: Vec<String> = vec![$(stringify!($p).replace('_', "-")),*];
+            passing.sort();
+            let mut failing: Vec<String> = vec![$(stringify!($f).replace('_', "-")),*];
+            failing.sort();
+            assert_eq!(listed(fixtures()), passing, "fixtures/merge and merge_cases! differ");
+            assert_eq!(listed(fixtures().join("failing")), failing, "fixtures/merge/failing and merge_cases! differ");
+        }
+    };
+}
+
+merge_cases!(
+    passing:
+        add_add_no_base,
+        both_add_after_predecessors,
+        comments_travel_with_keys,
+        conflict_one_key,
+        crlf_kept,
+        delete_versus_change,
+        deletion_one_side,
+        identical_changes,
+        multiline_values,
+        one_sided_changes,
+        quoting_and_export_kept,
+        unchanged_both;
+    failing:
+        comment_edit_from_theirs,
+        trailing_comment_without_final_newline,
+        trailing_comment_of_a_rewritten_entry,
+);
