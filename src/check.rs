@@ -30,6 +30,9 @@ pub struct EnvRead<'a> {
     pub doc: Result<Document, ParseError>,
 }
 
+/// Which environments hold each key, and with what value.
+type Holders<'a> = BTreeMap<&'a str, Vec<(&'a str, &'a str)>>;
+
 /// Every problem of `config`'s environments.
 pub fn check(config: &Config, envs: &[EnvRead]) -> Vec<Problem> {
     let mut out = Vec::new();
@@ -52,9 +55,7 @@ pub fn check(config: &Config, envs: &[EnvRead]) -> Vec<Problem> {
             });
         }
     }
-
-    // Which environments hold each key, and with what value.
-    let mut holders: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
+    let mut holders: Holders = BTreeMap::new();
     for (e, d) in &parsed {
         for entry in d.entries() {
             holders
@@ -63,77 +64,110 @@ pub fn check(config: &Config, envs: &[EnvRead]) -> Vec<Problem> {
                 .push((e.name, entry.value()));
         }
     }
-    let only_of = |name: &str| config.environments.get(name).map(|e| &e.only);
     for (e, d) in &parsed {
-        let have: BTreeSet<&str> = d.entries().map(|x| x.key()).collect();
-        for (key, hs) in &holders {
-            if have.contains(key) || config.optional_keys.matches(key) {
-                continue;
-            }
-            // Keys every holder declares its own (`only:`) are not expected elsewhere.
-            if hs
-                .iter()
-                .all(|(h, _)| only_of(h).is_some_and(|o| o.matches(key)))
-            {
-                continue;
-            }
-            let mut names: Vec<&str> = hs.iter().map(|(h, _)| *h).collect();
-            names.dedup();
-            out.push(Problem {
-                path: e.path.clone(),
-                line: 1,
-                rule: Rule::MissingKey,
-                key: Some((*key).to_owned()),
-                message: format!("{key} is missing from {} (present in {})", e.name, names.join(", ")),
-                fix: format!(
-                    "add it (`envault sync {} {} --dry-run` shows how), or list it under optional_keys: or the others' only:",
-                    names[0], e.name
-                ),
-            });
+        missing_keys(config, &holders, e, d, &mut out);
+        duplicate_keys(e, d, &mut out);
+        empty_values(&holders, e, d, &mut out);
+        headers(config, e, d, &mut out);
+    }
+    out.sort_by(|a, b| {
+        (&a.path, a.line, a.rule.id(), &a.key).cmp(&(&b.path, b.line, b.rule.id(), &b.key))
+    });
+    out
+}
+
+/// `missing-key`: keys other environments hold and this one lacks.
+fn missing_keys(
+    config: &Config,
+    holders: &Holders,
+    e: &EnvRead,
+    d: &Document,
+    out: &mut Vec<Problem>,
+) {
+    let only_of = |name: &str| config.environments.get(name).map(|e| &e.only);
+    let have: BTreeSet<&str> = d.entries().map(|x| x.key()).collect();
+    for (key, hs) in holders {
+        if have.contains(key) || config.optional_keys.matches(key) {
+            continue;
         }
-        for dup in d.duplicates() {
-            let lines: Vec<String> = dup.lines.iter().map(usize::to_string).collect();
+        // Keys every holder declares its own (`only:`) are not expected elsewhere.
+        if hs
+            .iter()
+            .all(|(h, _)| only_of(h).is_some_and(|o| o.matches(key)))
+        {
+            continue;
+        }
+        let mut names: Vec<&str> = hs.iter().map(|(h, _)| *h).collect();
+        names.dedup();
+        out.push(Problem {
+            path: e.path.clone(),
+            line: 1,
+            rule: Rule::MissingKey,
+            key: Some((*key).to_owned()),
+            message: format!("{key} is missing from {} (present in {})", e.name, names.join(", ")),
+            fix: format!(
+                "add it (`envault sync {} {} --dry-run` shows how), or list it under optional_keys: or the others' only:",
+                names[0], e.name
+            ),
+        });
+    }
+}
+
+/// `duplicate-key`: a key defined more than once in one file.
+fn duplicate_keys(e: &EnvRead, d: &Document, out: &mut Vec<Problem>) {
+    for dup in d.duplicates() {
+        let lines: Vec<String> = dup.lines.iter().map(usize::to_string).collect();
+        out.push(Problem {
+            path: e.path.clone(),
+            line: *dup.lines.last().unwrap_or(&1),
+            rule: Rule::DuplicateKey,
+            key: Some(dup.key.clone()),
+            message: format!(
+                "{} is defined {} times in {} (lines {}); the last one wins",
+                dup.key,
+                dup.lines.len(),
+                e.path,
+                lines.join(", ")
+            ),
+            fix: "keep one definition".into(),
+        });
+    }
+}
+
+/// `empty-value`: empty here, set elsewhere.
+fn empty_values(holders: &Holders, e: &EnvRead, d: &Document, out: &mut Vec<Problem>) {
+    for entry in d.entries() {
+        let k = entry.key();
+        if !entry.value().is_empty() {
+            continue;
+        }
+        let set_in: Vec<&str> = holders[k]
+            .iter()
+            .filter(|(h, v)| *h != e.name && !v.is_empty())
+            .map(|(h, _)| *h)
+            .collect();
+        if !set_in.is_empty() {
             out.push(Problem {
                 path: e.path.clone(),
-                line: *dup.lines.last().unwrap_or(&1),
-                rule: Rule::DuplicateKey,
-                key: Some(dup.key.clone()),
+                line: entry.line(),
+                rule: Rule::EmptyValue,
+                key: Some(k.to_owned()),
                 message: format!(
-                    "{} is defined {} times in {} (lines {}); the last one wins",
-                    dup.key,
-                    dup.lines.len(),
-                    e.path,
-                    lines.join(", ")
+                    "{k} is empty in {} but set in {}",
+                    e.name,
+                    set_in.join(", ")
                 ),
-                fix: "keep one definition".into(),
+                fix: format!("give it a value in {}, or remove the line", e.path),
             });
         }
-        for entry in d.entries() {
-            let k = entry.key();
-            if !entry.value().is_empty() {
-                continue;
-            }
-            let set_in: Vec<&str> = holders[k]
-                .iter()
-                .filter(|(h, v)| *h != e.name && !v.is_empty())
-                .map(|(h, _)| *h)
-                .collect();
-            if !set_in.is_empty() {
-                out.push(Problem {
-                    path: e.path.clone(),
-                    line: entry.line(),
-                    rule: Rule::EmptyValue,
-                    key: Some(k.to_owned()),
-                    message: format!(
-                        "{k} is empty in {} but set in {}",
-                        e.name,
-                        set_in.join(", ")
-                    ),
-                    fix: format!("give it a value in {}, or remove the line", e.path),
-                });
-            }
-        }
-        if let Err(err) = header_of(d) {
+    }
+}
+
+/// `damaged-header`, and the recipients: who the config says may open the file, against who
+/// the header lets (`recipient-cannot-open`, `recipient-not-listed`).
+fn headers(config: &Config, e: &EnvRead, d: &Document, out: &mut Vec<Problem>) {
+    let h = match header_of(d) {
+        Err(err) => {
             out.push(Problem {
                 path: e.path.clone(),
                 line: err.line().unwrap_or(1),
@@ -145,57 +179,53 @@ pub fn check(config: &Config, envs: &[EnvRead]) -> Vec<Problem> {
                     e.path
                 ),
             });
+            return;
         }
-        // Recipients: who the config says may open the file, against who the header lets.
-        if let Ok(Some(h)) = header_of(d) {
-            let Some(env) = config.environments.get(e.name) else {
-                continue;
-            };
-            let want = config.recipients_of(env);
-            let line_of = |r: &str| {
-                d.leading_lines(crate::crypt::HEADER_PREFIX)
-                    .iter()
-                    .position(|l| l.contains(r))
-                    .map_or(1, |i| i + 1)
-            };
-            for r in want.iter().filter(|r| !h.recipients.contains(r)) {
-                out.push(Problem {
-                    path: e.path.clone(),
-                    line: 1,
-                    rule: Rule::RecipientCannotOpen,
-                    key: None,
-                    message: format!(
-                        "{r} is a recipient in .envault.yml but cannot open {}'s data key",
-                        e.path
-                    ),
-                    fix: format!(
-                        "grant it explicitly: envault recipients add --env {} {r}",
-                        e.name
-                    ),
-                });
-            }
-            for r in h.recipients.iter().filter(|r| !want.contains(r)) {
-                out.push(Problem {
-                    path: e.path.clone(),
-                    line: line_of(r),
-                    rule: Rule::RecipientNotListed,
-                    key: None,
-                    message: format!(
-                        "the header of {} names {r} as a reader, but .envault.yml does not declare it",
-                        e.path
-                    ),
-                    fix: format!(
-                        "see who added it (`git log -p -- {}`); if that was not a key holder's `recipients add`, take it away: envault recipients remove --env {} {r} (a new data key); if it was, declare it under recipients:",
-                        e.path, e.name
-                    ),
-                });
-            }
-        }
+        Ok(None) => return,
+        Ok(Some(h)) => h,
+    };
+    let Some(env) = config.environments.get(e.name) else {
+        return;
+    };
+    let want = config.recipients_of(env);
+    let line_of = |r: &str| {
+        d.leading_lines(crate::crypt::HEADER_PREFIX)
+            .iter()
+            .position(|l| l.contains(r))
+            .map_or(1, |i| i + 1)
+    };
+    for r in want.iter().filter(|r| !h.recipients.contains(r)) {
+        out.push(Problem {
+            path: e.path.clone(),
+            line: 1,
+            rule: Rule::RecipientCannotOpen,
+            key: None,
+            message: format!(
+                "{r} is a recipient in .envault.yml but cannot open {}'s data key",
+                e.path
+            ),
+            fix: format!(
+                "grant it explicitly: envault recipients add --env {} {r}",
+                e.name
+            ),
+        });
     }
-    out.sort_by(|a, b| {
-        (&a.path, a.line, a.rule.id(), &a.key).cmp(&(&b.path, b.line, b.rule.id(), &b.key))
-    });
-    out
+    for r in h.recipients.iter().filter(|r| !want.contains(r)) {
+        out.push(Problem {
+            path: e.path.clone(),
+            line: line_of(r),
+            rule: Rule::RecipientNotListed,
+            key: None,
+            message: format!(
+                "the header of {} names {r} as a reader, but .envault.yml does not declare it",
+                e.path
+            ),
+            fix: format!(
+                "see who added it (`git log -p -- {}`); if that was not a key holder's `recipients add`, take it away: envault recipients remove --env {} {r} (a new data key); if it was, declare it under recipients:",
+                e.path, e.name
+            ),
+        });
+    }
 }
 
 #[cfg(test)]

@@ -663,93 +663,108 @@ impl Document {
             }
         }
         let eol = self.eol();
-        let mut outcome = EditOutcome::default();
-        let mut replacements: Vec<(usize, Entry)> = Vec::new();
-        // New entries per slot: after original item `i` (`Some(i)`) or at the end (`None`).
-        let mut slots: HashMap<Option<usize>, Vec<Entry>> = HashMap::default();
-        let mut inserted: HashMap<&str, Option<usize>> = HashMap::default();
-        let mut removed: HashSet<&str> = HashSet::default();
-        {
-            let mut note = |key: &str, peers: Vec<Peer>| {
-                if !peers.is_empty() {
-                    outcome.warnings.push(QuoteWarning {
-                        key: key.to_owned(),
-                        peers,
-                    });
+        let mut plan = EditPlan::default();
+        for e in edits {
+            match *e {
+                Edit::Set { key, value } => self.plan_set(&mut plan, key, value, eol),
+                Edit::Insert { key, value, after } => {
+                    self.plan_insert(&mut plan, key, value, after, eol);
                 }
-            };
-            for e in edits {
-                match *e {
-                    Edit::Set { key, value } => match self.index_of(key) {
-                        Some(i) => {
-                            let Item::Entry(old) = &self.items[i] else {
-                                unreachable!("the index holds entries")
-                            };
-                            if old.value() != value {
-                                let (entry, peers) = rewrite_value(old, key, value);
-                                note(key, peers);
-                                replacements.push((i, entry));
-                            }
-                        }
-                        None => {
-                            let (entry, peers) = new_entry(key, value, false, eol);
-                            note(key, peers);
-                            slots.entry(None).or_default().push(entry);
-                            inserted.insert(key, None);
-                        }
-                    },
-                    Edit::Insert { key, value, after } => {
-                        // The anchor's effective entry: whichever of its original last
-                        // occurrence and an entry inserted in this batch comes later.
-                        let anchor = after.filter(|a| !removed.contains(a));
-                        let anchor =
-                            anchor.and_then(|a| match (self.index_of(a), inserted.get(a)) {
-                                (Some(j), Some(&s)) if s.is_none_or(|i| i >= j) => Some((s, a)),
-                                (Some(j), _) => Some((Some(j), a)),
-                                (None, Some(&s)) => Some((s, a)),
-                                (None, None) => None,
-                            });
-                        let slot = anchor.and_then(|(s, _)| s);
-                        let list = slots.entry(slot).or_default();
-                        // Right after the anchor: the original item leads its slot; an
-                        // inserted anchor sits in the slot's list.
-                        let (pos, export) = match anchor {
-                            Some((_, a)) => match list.iter().rposition(|e| e.key() == a) {
-                                Some(p) => (p + 1, list[p].export),
-                                None => match slot.map(|i| &self.items[i]) {
-                                    Some(Item::Entry(e)) if e.key() == a => (0, e.export),
-                                    _ => (list.len(), false),
-                                },
-                            },
-                            None => (list.len(), false),
-                        };
-                        let (entry, peers) = new_entry(key, value, export, eol);
-                        note(key, peers);
-                        list.insert(pos, entry);
-                        inserted.insert(key, slot);
+                Edit::SetRaw { key, raw } => {
+                    let i = self
+                        .index_of(key)
+                        .ok_or_else(|| EditError::NoSuchKey(key.to_owned()))?;
+                    let Item::Entry(old) = &self.items[i] else {
+                        unreachable!("the index holds entries")
+                    };
+                    if old.raw_value() != raw {
+                        plan.replacements
+                            .push((i, replace_raw_value(old, key, raw)?));
                     }
-                    Edit::SetRaw { key, raw } => {
-                        let i = self
-                            .index_of(key)
-                            .ok_or_else(|| EditError::NoSuchKey(key.to_owned()))?;
-                        let Item::Entry(old) = &self.items[i] else {
-                            unreachable!("the index holds entries")
-                        };
-                        if old.raw_value() != raw {
-                            replacements.push((i, replace_raw_value(old, key, raw)?));
-                        }
-                    }
-                    Edit::Remove { key } => {
-                        removed.insert(key);
-                    }
+                }
+                Edit::Remove { key } => {
+                    plan.removed.insert(key);
                 }
             }
         }
+        Ok(self.apply(plan, eol))
+    }
+
+    /// Plans `Edit::Set`: the effective entry rewritten, or a new entry at the end.
+    fn plan_set<'e>(&self, plan: &mut EditPlan<'e>, key: &'e str, value: &str, eol: &'static str) {
+        match self.index_of(key) {
+            Some(i) => {
+                let Item::Entry(old) = &self.items[i] else {
+                    unreachable!("the index holds entries")
+                };
+                if old.value() != value {
+                    let (entry, peers) = rewrite_value(old, key, value);
+                    plan.note(key, peers);
+                    plan.replacements.push((i, entry));
+                }
+            }
+            None => {
+                let (entry, peers) = new_entry(key, value, false, eol);
+                plan.note(key, peers);
+                plan.slots.entry(None).or_default().push(entry);
+                plan.inserted.insert(key, None);
+            }
+        }
+    }
+
+    /// Plans `Edit::Insert`: a new entry right after its anchor's effective entry.
+    fn plan_insert<'e>(
+        &self,
+        plan: &mut EditPlan<'e>,
+        key: &'e str,
+        value: &str,
+        after: Option<&str>,
+        eol: &'static str,
+    ) {
+        // The anchor's effective entry: whichever of its original last occurrence and an
+        // entry inserted in this batch comes later.
+        let anchor = after.filter(|a| !plan.removed.contains(a));
+        let anchor = anchor.and_then(|a| match (self.index_of(a), plan.inserted.get(a)) {
+            (Some(j), Some(&s)) if s.is_none_or(|i| i >= j) => Some((s, a)),
+            (Some(j), _) => Some((Some(j), a)),
+            (None, Some(&s)) => Some((s, a)),
+            (None, None) => None,
+        });
+        let slot = anchor.and_then(|(s, _)| s);
+        let list = plan.slots.entry(slot).or_default();
+        // Right after the anchor: the original item leads its slot; an inserted anchor sits
+        // in the slot's list.
+        let (pos, export) = match anchor {
+            Some((_, a)) => match list.iter().rposition(|e| e.key() == a) {
+                Some(p) => (p + 1, list[p].export),
+                None => match slot.map(|i| &self.items[i]) {
+                    Some(Item::Entry(e)) if e.key() == a => (0, e.export),
+                    _ => (list.len(), false),
+                },
+            },
+            None => (list.len(), false),
+        };
+        let (entry, peers) = new_entry(key, value, export, eol);
+        list.insert(pos, entry);
+        plan.note(key, peers);
+        plan.inserted.insert(key, slot);
+    }
+
+    /// Carries a plan out: replacements in place, then one pass that drops removed entries
+    /// and places new ones in their slots.
+    fn apply(&mut self, plan: EditPlan, eol: &'static str) -> EditOutcome {
+        let EditPlan {
+            mut outcome,
+            replacements,
+            mut slots,
+            removed,
+            ..
+        } = plan;
         for (i, entry) in replacements {
             self.items[i] = Item::Entry(entry);
         }
         if slots.is_empty() && removed.is_empty() {
-            return Ok(outcome);
+            return outcome;
         }
         let is_removed = |item: &Item| matches!(item, Item::Entry(e) if removed.contains(e.key()));
         let old = std::mem::take(&mut self.items);
@@ -788,7 +803,32 @@ impl Document {
         push_slot(&mut items, None, &mut outcome);
         self.index = KeyIndex::build(&items);
         self.items = items;
-        Ok(outcome)
+        outcome
+    }
+}
+
+/// A batch of edits, planned against the document before any item moves.
+#[derive(Default)]
+struct EditPlan<'e> {
+    outcome: EditOutcome,
+    /// Entries rewritten in place, by item index.
+    replacements: Vec<(usize, Entry)>,
+    /// New entries per slot: after original item `i` (`Some(i)`) or at the end (`None`).
+    slots: HashMap<Option<usize>, Vec<Entry>>,
+    /// Where each key inserted in this batch went.
+    inserted: HashMap<&'e str, Option<usize>>,
+    removed: HashSet<&'e str>,
+}
+
+impl EditPlan<'_> {
+    /// Records that `key`'s written value reads differently in `peers`.
+    fn note(&mut self, key: &str, peers: Vec<Peer>) {
+        if !peers.is_empty() {
+            self.outcome.warnings.push(QuoteWarning {
+                key: key.to_owned(),
+                peers,
+            });
+        }
     }
 }
 

@@ -152,30 +152,35 @@ struct ValueError {
     kind: ParseErrorKind,
 }
 
-fn parse_value(input: &str) -> Result<Value, ValueError> {
-    // Fast path: most values are plain unquoted words.
+/// The value without unescaping, when it needs none: most values are plain unquoted words,
+/// or one quoted run with nothing after it and no escape inside.
+fn simple_value(input: &str) -> Option<Value> {
     if !input
         .bytes()
         .any(|b| matches!(b, b'\'' | b'"' | b'\\' | b' ' | b'\t'))
     {
-        return Ok(Value {
+        return Some(Value {
             unescaped: Unescaped::Raw,
             raw_len: input.len(),
         });
     }
-    // Fast path: one quoted run with nothing after it and no escape inside.
     let b = input.as_bytes();
     let close = match b[0] {
         b'\'' => memchr::memchr(b'\'', &b[1..]),
         b'"' => memchr::memchr2(b'"', b'\\', &b[1..]).filter(|&i| b[1 + i] == b'"'),
         _ => None,
     };
-    if b.len() >= 2 && close == Some(b.len() - 2) {
-        return Ok(Value {
-            unescaped: Unescaped::InsideQuotes,
-            raw_len: input.len(),
-        });
+    (b.len() >= 2 && close == Some(b.len() - 2)).then_some(Value {
+        unescaped: Unescaped::InsideQuotes,
+        raw_len: input.len(),
+    })
+}
+
+fn parse_value(input: &str) -> Result<Value, ValueError> {
+    if let Some(v) = simple_value(input) {
+        return Ok(v);
     }
+    let b = input.as_bytes();
     let mut out = String::with_capacity(input.len());
     let mut strong = false;
     let mut weak = false;
