@@ -90,10 +90,66 @@ fn with_eol(text: &str, eol: &str) -> String {
 
 /// Merges `ours` and `theirs`, which both descend from `base`.
 pub fn merge(base: &Document, ours: &Document, theirs: &Document, labels: Labels) -> Merged {
-    let eol = ours.eol();
-    let mut conflicts = Vec::new();
-    let marker = |c: char| c.to_string().repeat(labels.marker_len);
-    let conflict_block = |o: Option<&str>, t: Option<&str>| {
+    let mut m = Merger {
+        base,
+        ours,
+        theirs,
+        labels,
+        eol: ours.eol(),
+        out: String::new(),
+        conflicts: Vec::new(),
+        added_after: Vec::new(),
+    };
+    if ours.has_bom() {
+        m.out.push('\u{feff}');
+    }
+    let header_items = m.header();
+    m.added_after = m.added_by_theirs();
+    m.emit_added(None);
+    // The header was written above.
+    for item in ours.items().iter().skip(header_items) {
+        match item {
+            Item::Trivia(t) => m.out.push_str(t),
+            // Keys theirs added after this one follow its effective (last) occurrence.
+            Item::Entry(e) => {
+                if m.entry(e) {
+                    m.emit_added(Some(e.key()));
+                }
+            }
+        }
+    }
+    m.deleted_by_ours_changed_by_theirs();
+    Merged {
+        text: m.out,
+        conflicts: m.conflicts,
+    }
+}
+
+/// One merge in progress: the three documents, the text so far and the conflicts.
+struct Merger<'d> {
+    base: &'d Document,
+    ours: &'d Document,
+    theirs: &'d Document,
+    labels: Labels<'d>,
+    eol: &'static str,
+    out: String,
+    conflicts: Vec<String>,
+    /// Keys that theirs adds, each with the key of theirs it follows in the result.
+    added_after: Vec<(Option<&'d str>, &'d str)>,
+}
+
+impl<'d> Merger<'d> {
+    fn decide(&self, k: &str) -> Take {
+        decide(raw(self.base, k), raw(self.ours, k), raw(self.theirs, k))
+    }
+
+    fn theirs_entry(&self, k: &str) -> Option<String> {
+        self.theirs.entry(k).map(|e| e.raw().to_owned())
+    }
+
+    fn conflict_block(&self, o: Option<&str>, t: Option<&str>) -> String {
+        let (eol, labels) = (self.eol, self.labels);
+        let marker = |c: char| c.to_string().repeat(labels.marker_len);
         let mut s = format!("{} {}{eol}", marker('<'), labels.ours);
         if let Some(o) = o {
             s.push_str(&with_eol(o, eol));
@@ -104,178 +160,180 @@ pub fn merge(base: &Document, ours: &Document, theirs: &Document, labels: Labels
         }
         s.push_str(&format!("{} {}{eol}", marker('>'), labels.theirs));
         s
-    };
-    let entry_text = |doc: &Document, key: &str| doc.entry(key).map(|e| e.raw().to_owned());
-
-    // The header: one side's change wins; both changed differently is a conflict.
-    let (hb, ho, ht) = (header_lines(base), header_lines(ours), header_lines(theirs));
-    let mut out = String::new();
-    if ours.has_bom() {
-        out.push('\u{feff}');
     }
-    let raw_header = |doc: &Document| -> String {
-        doc.items()
+
+    /// The header: one side's change wins; both changed differently is a conflict. Returns
+    /// how many of ours' items it spans (only the leading `#envault:` lines are the header).
+    fn header(&mut self) -> usize {
+        let (hb, ho, ht) = (
+            header_lines(self.base),
+            header_lines(self.ours),
+            header_lines(self.theirs),
+        );
+        let raw_header = |doc: &Document| -> String {
+            doc.items()
+                .iter()
+                .map_while(|i| match i {
+                    Item::Trivia(t) if t.starts_with(HEADER_PREFIX) => Some(t.to_string()),
+                    _ => None,
+                })
+                .collect()
+        };
+        let header = match decide(
+            Some(&hb.join("\n")),
+            Some(&ho.join("\n")),
+            Some(&ht.join("\n")),
+        ) {
+            Take::Ours => raw_header(self.ours),
+            Take::Theirs => raw_header(self.theirs),
+            Take::Conflict => {
+                self.conflicts.push("(encryption header)".to_owned());
+                raw_header(self.ours)
+            }
+        };
+        self.out.push_str(&header);
+        let header_items = self
+            .ours
+            .items()
             .iter()
-            .map_while(|i| match i {
-                Item::Trivia(t) if t.starts_with(HEADER_PREFIX) => Some(t.to_string()),
-                _ => None,
-            })
-            .collect()
-    };
-    let header = match decide(
-        Some(&hb.join("\n")),
-        Some(&ho.join("\n")),
-        Some(&ht.join("\n")),
-    ) {
-        Take::Ours => raw_header(ours),
-        Take::Theirs => raw_header(theirs),
-        Take::Conflict => {
-            conflicts.push("(encryption header)".to_owned());
-            raw_header(ours)
+            .take_while(|i| matches!(i, Item::Trivia(t) if t.starts_with(HEADER_PREFIX)))
+            .count();
+        let has_body = self.ours.items().len() > header_items;
+        if has_body && !header.is_empty() {
+            ensure_eol(&mut self.out, self.eol);
         }
-    };
-    out.push_str(&header);
-    // Only the leading `#envault:` lines are the header.
-    let header_items = ours
-        .items()
-        .iter()
-        .take_while(|i| matches!(i, Item::Trivia(t) if t.starts_with(HEADER_PREFIX)))
-        .count();
-    let has_body = ours.items().len() > header_items;
-    if has_body && !header.is_empty() {
-        ensure_eol(&mut out, eol);
+        header_items
     }
 
-    // Keys that theirs adds, anchored after the nearest preceding key of theirs that the
-    // result has; each travels with the comments directly above it.
-    let in_result = |k: &str| match decide(raw(base, k), raw(ours, k), raw(theirs, k)) {
-        Take::Ours => raw(ours, k).is_some(),
-        Take::Theirs => raw(theirs, k).is_some(),
-        Take::Conflict => true,
-    };
-    let theirs_keys: Vec<&str> = {
+    /// Whether key `k` is in the merged result.
+    fn in_result(&self, k: &str) -> bool {
+        match self.decide(k) {
+            Take::Ours => raw(self.ours, k).is_some(),
+            Take::Theirs => raw(self.theirs, k).is_some(),
+            Take::Conflict => true,
+        }
+    }
+
+    /// Theirs' keys, each once, in their order.
+    fn theirs_keys(&self) -> Vec<&'d str> {
         let mut seen = std::collections::HashSet::new();
-        theirs
+        self.theirs
             .entries()
             .map(Entry::key)
             .filter(|k| seen.insert(*k))
             .collect()
-    };
-    let mut added_after: Vec<(Option<&str>, &str)> = Vec::new();
-    let mut prev: Option<&str> = None;
-    for &k in &theirs_keys {
-        let added = raw(ours, k).is_none() && in_result(k);
-        if added {
-            added_after.push((prev, k));
-        }
-        if in_result(k) {
-            prev = Some(k);
-        }
     }
-    // Emits the keys anchored after `after`, each followed by the keys anchored after it.
-    let emit_added = |after: Option<&str>, out: &mut String, conflicts: &mut Vec<String>| {
-        let mut pending: Vec<&str> = added_after
-            .iter()
-            .filter(|(a, _)| *a == after)
-            .map(|(_, k)| *k)
-            .rev()
-            .collect();
+
+    /// Keys that theirs adds, anchored after the nearest preceding key of theirs that the
+    /// result has; each travels with the comments directly above it.
+    fn added_by_theirs(&self) -> Vec<(Option<&'d str>, &'d str)> {
+        let mut added_after = Vec::new();
+        let mut prev: Option<&str> = None;
+        for k in self.theirs_keys() {
+            if raw(self.ours, k).is_none() && self.in_result(k) {
+                added_after.push((prev, k));
+            }
+            if self.in_result(k) {
+                prev = Some(k);
+            }
+        }
+        added_after
+    }
+
+    /// Emits the keys anchored after `after`, each followed by the keys anchored after it.
+    fn emit_added(&mut self, after: Option<&str>) {
+        let anchored = |m: &Merger<'d>, a: Option<&str>| -> Vec<&'d str> {
+            m.added_after
+                .iter()
+                .filter(|(x, _)| *x == a)
+                .map(|(_, k)| *k)
+                .rev()
+                .collect()
+        };
+        let mut pending = anchored(self, after);
         while let Some(k) = pending.pop() {
-            ensure_eol(out, eol);
-            for c in comments_above(theirs, k) {
-                if !ours
+            ensure_eol(&mut self.out, self.eol);
+            for c in comments_above(self.theirs, k) {
+                if !self
+                    .ours
                     .items()
                     .iter()
                     .any(|it| matches!(it, Item::Trivia(t) if t.as_str() == c))
                 {
-                    out.push_str(&with_eol(&c, eol));
+                    self.out.push_str(&with_eol(&c, self.eol));
                 }
             }
-            match decide(raw(base, k), None, raw(theirs, k)) {
+            match decide(raw(self.base, k), None, raw(self.theirs, k)) {
                 Take::Conflict => {
-                    conflicts.push(k.to_owned());
-                    out.push_str(&conflict_block(None, entry_text(theirs, k).as_deref()));
+                    self.conflicts.push(k.to_owned());
+                    let block = self.conflict_block(None, self.theirs_entry(k).as_deref());
+                    self.out.push_str(&block);
                 }
-                _ => out.push_str(&with_eol(&entry_text(theirs, k).unwrap_or_default(), eol)),
+                _ => {
+                    let line = with_eol(&self.theirs_entry(k).unwrap_or_default(), self.eol);
+                    self.out.push_str(&line);
+                }
             }
-            pending.extend(
-                added_after
-                    .iter()
-                    .filter(|(a, _)| *a == Some(k))
-                    .map(|(_, k)| *k)
-                    .rev(),
-            );
+            pending.extend(anchored(self, Some(k)));
         }
-    };
-    emit_added(None, &mut out, &mut conflicts);
+    }
 
-    let items = ours.items();
-    // The header was written above.
-    for item in items.iter().skip(header_items) {
-        match item {
-            Item::Trivia(t) => out.push_str(t),
-            Item::Entry(e) => {
-                let k = e.key();
-                // Only the effective (last) occurrence of a key is merged.
-                let last = ours.entry(k).is_some_and(|x| std::ptr::eq(x, e));
-                if !last {
-                    // An earlier duplicate goes with a deletion, so it cannot resurface.
-                    let deleted = decide(raw(base, k), raw(ours, k), raw(theirs, k))
-                        == Take::Theirs
-                        && raw(theirs, k).is_none();
-                    if !deleted {
-                        out.push_str(e.raw());
-                    }
-                    continue;
-                }
-                let (b, o, t) = (raw(base, k), Some(e.raw_value()), raw(theirs, k));
-                match decide(b, o, t) {
-                    Take::Ours => out.push_str(e.raw()),
-                    // Unchanged on ours: theirs' value, or nothing when they deleted it.
-                    Take::Theirs => {
-                        if let Some(t) = t {
-                            match e.with_raw_value(t) {
-                                Some(updated) => out.push_str(updated.raw()),
-                                // Theirs' whole entry; it may have been their last line, without
-                                // a line ending that ours' place needs.
-                                None => {
-                                    let line = entry_text(theirs, k).unwrap_or_default();
-                                    if e.raw().ends_with('\n') {
-                                        out.push_str(&with_eol(&line, eol));
-                                    } else {
-                                        out.push_str(&line);
-                                    }
-                                }
-                            }
+    /// One entry of ours, merged; returns whether it is the key's effective occurrence.
+    fn entry(&mut self, e: &Entry) -> bool {
+        let k = e.key();
+        // Only the effective (last) occurrence of a key is merged.
+        let last = self.ours.entry(k).is_some_and(|x| std::ptr::eq(x, e));
+        if !last {
+            // An earlier duplicate goes with a deletion, so it cannot resurface.
+            let deleted = self.decide(k) == Take::Theirs && raw(self.theirs, k).is_none();
+            if !deleted {
+                self.out.push_str(e.raw());
+            }
+            return false;
+        }
+        let t = raw(self.theirs, k);
+        match decide(raw(self.base, k), Some(e.raw_value()), t) {
+            Take::Ours => self.out.push_str(e.raw()),
+            // Unchanged on ours: theirs' value, or nothing when they deleted it.
+            Take::Theirs => {
+                let Some(t) = t else { return true };
+                match e.with_raw_value(t) {
+                    Some(updated) => self.out.push_str(updated.raw()),
+                    // Theirs' whole entry; it may have been their last line, without a line
+                    // ending that ours' place needs.
+                    None => {
+                        let line = self.theirs_entry(k).unwrap_or_default();
+                        if e.raw().ends_with('\n') {
+                            self.out.push_str(&with_eol(&line, self.eol));
+                        } else {
+                            self.out.push_str(&line);
                         }
                     }
-                    Take::Conflict => {
-                        conflicts.push(k.to_owned());
-                        out.push_str(&conflict_block(
-                            Some(e.raw()),
-                            entry_text(theirs, k).as_deref(),
-                        ));
-                    }
                 }
-                emit_added(Some(k), &mut out, &mut conflicts);
+            }
+            Take::Conflict => {
+                self.conflicts.push(k.to_owned());
+                let block = self.conflict_block(Some(e.raw()), self.theirs_entry(k).as_deref());
+                self.out.push_str(&block);
             }
         }
+        true
     }
-    // Keys deleted on our side but changed on theirs are conflicts, shown at the end.
-    for &k in &theirs_keys {
-        if raw(ours, k).is_none()
-            && raw(base, k).is_some()
-            && decide(raw(base, k), None, raw(theirs, k)) == Take::Conflict
-            && !conflicts.iter().any(|c| c == k)
-        {
-            ensure_eol(&mut out, eol);
-            conflicts.push(k.to_owned());
-            out.push_str(&conflict_block(None, entry_text(theirs, k).as_deref()));
+
+    /// Keys deleted on our side but changed on theirs are conflicts, shown at the end.
+    fn deleted_by_ours_changed_by_theirs(&mut self) {
+        for k in self.theirs_keys() {
+            if raw(self.ours, k).is_none()
+                && raw(self.base, k).is_some()
+                && decide(raw(self.base, k), None, raw(self.theirs, k)) == Take::Conflict
+                && !self.conflicts.iter().any(|c| c == k)
+            {
+                ensure_eol(&mut self.out, self.eol);
+                self.conflicts.push(k.to_owned());
+                let block = self.conflict_block(None, self.theirs_entry(k).as_deref());
+                self.out.push_str(&block);
+            }
         }
-    }
-    Merged {
-        text: out,
-        conflicts,
     }
 }
 

@@ -154,38 +154,72 @@ pub fn merge_encrypted(
         (base, hb)
     };
 
-    // Keys sealed on either side stay sealed.
-    let sealed_keys: HashSet<String> = [ours, theirs]
-        .iter()
-        .flat_map(|d| d.entries())
-        .filter(|e| is_sealed(e.raw_value()))
-        .map(|e| e.key().to_owned())
-        .collect();
+    let mut n = Normalizer {
+        key: &key,
+        header: &result_header,
+        // Keys sealed on either side stay sealed.
+        sealed_keys: [ours, theirs]
+            .iter()
+            .flat_map(|d| d.entries())
+            .filter(|e| is_sealed(e.raw_value()))
+            .map(|e| e.key().to_owned())
+            .collect(),
+        memo: HashMap::new(),
+    };
+    n.remember([(ours, &ho, ko), (theirs, &ht, kt), (base, &hb, kb)])?;
+    let (nb, no, nt) = (
+        n.normalize(base, &hb, kb)?,
+        n.normalize(ours, &ho, ko)?,
+        n.normalize(theirs, &ht, kt)?,
+    );
+    Ok(merge(&nb, &no, &nt, labels))
+}
 
-    // Ciphertext under the result's key, by (key, plaintext digest): existing ciphertext first.
-    let mut memo: HashMap<(String, [u8; 32]), String> = HashMap::new();
-    let key = &key;
-    let sides = [(ours, &ho, ko), (theirs, &ht, kt), (base, &hb, kb)];
-    let bad = |e: crate::crypt::CryptError| NeedsDecision::Bad(e.to_string());
-    for (doc, h, k) in sides {
-        let (Some(h), Some(k)) = (h, k) else { continue };
-        if h.file_id != result_header.file_id {
-            continue;
-        }
-        for e in doc.entries().filter(|e| is_sealed(e.raw_value())) {
-            let pt = open(k, &h.file_id, e.key(), e.raw_value()).map_err(bad)?;
-            memo.entry((e.key().to_owned(), *blake3::hash(pt.as_bytes()).as_bytes()))
-                .or_insert_with(|| e.raw_value().to_owned());
-        }
-    }
-    let mut normalize = |doc: &Document,
-                         h: &Option<Header>,
-                         k: Option<&DataKey>|
-     -> Result<Document, NeedsDecision> {
-        let plain = match (h, k) {
-            (Some(h), Some(k)) => {
-                decrypt_document(doc, k, h).map_err(|e| NeedsDecision::Bad(e.to_string()))?
+fn bad(e: impl std::fmt::Display) -> NeedsDecision {
+    NeedsDecision::Bad(e.to_string())
+}
+
+/// Brings the three sides to one form under the result's key: values opened, sealed keys
+/// sealed again under that key, the ciphertext of an unchanged value reused, so that values
+/// compare as written.
+struct Normalizer<'k> {
+    key: &'k DataKey,
+    header: &'k Header,
+    sealed_keys: HashSet<String>,
+    /// Ciphertext under the result's key, by (key, plaintext digest): existing ciphertext
+    /// first.
+    memo: HashMap<(String, [u8; 32]), String>,
+}
+
+impl Normalizer<'_> {
+    /// Remembers the sides' existing ciphertexts under the result's file id.
+    fn remember(
+        &mut self,
+        sides: [(&Document, &Option<Header>, Option<&DataKey>); 3],
+    ) -> Result<(), NeedsDecision> {
+        for (doc, h, k) in sides {
+            let (Some(h), Some(k)) = (h, k) else { continue };
+            if h.file_id != self.header.file_id {
+                continue;
             }
+            for e in doc.entries().filter(|e| is_sealed(e.raw_value())) {
+                let pt = open(k, &h.file_id, e.key(), e.raw_value()).map_err(bad)?;
+                self.memo
+                    .entry((e.key().to_owned(), *blake3::hash(pt.as_bytes()).as_bytes()))
+                    .or_insert_with(|| e.raw_value().to_owned());
+            }
+        }
+        Ok(())
+    }
+
+    fn normalize(
+        &mut self,
+        doc: &Document,
+        h: &Option<Header>,
+        k: Option<&DataKey>,
+    ) -> Result<Document, NeedsDecision> {
+        let plain = match (h, k) {
+            (Some(h), Some(k)) => decrypt_document(doc, k, h).map_err(bad)?,
             _ => {
                 let mut d = doc.clone();
                 d.set_leading_lines(HEADER_PREFIX, &[]);
@@ -193,17 +227,20 @@ pub fn merge_encrypted(
             }
         };
         let mut raws: Vec<(String, String)> = Vec::new();
-        for e in plain.entries().filter(|e| sealed_keys.contains(e.key())) {
+        for e in plain
+            .entries()
+            .filter(|e| self.sealed_keys.contains(e.key()))
+        {
             let slot = (
                 e.key().to_owned(),
                 *blake3::hash(e.raw_value().as_bytes()).as_bytes(),
             );
-            let sealed = match memo.get(&slot) {
+            let sealed = match self.memo.get(&slot) {
                 Some(s) => s.clone(),
                 None => {
-                    let s =
-                        seal(key, &result_header.file_id, e.key(), e.raw_value()).map_err(bad)?;
-                    memo.insert(slot, s.clone());
+                    let s = seal(self.key, &self.header.file_id, e.key(), e.raw_value())
+                        .map_err(bad)?;
+                    self.memo.insert(slot, s.clone());
                     s
                 }
             };
@@ -214,17 +251,10 @@ pub fn merge_encrypted(
             .iter()
             .map(|(k, raw)| Edit::SetRaw { key: k, raw })
             .collect();
-        out.edit(&edits)
-            .map_err(|e| NeedsDecision::Bad(e.to_string()))?;
-        out.set_leading_lines(HEADER_PREFIX, &result_header.lines());
+        out.edit(&edits).map_err(bad)?;
+        out.set_leading_lines(HEADER_PREFIX, &self.header.lines());
         Ok(out)
-    };
-    let (nb, no, nt) = (
-        normalize(base, &hb, kb)?,
-        normalize(ours, &ho, ko)?,
-        normalize(theirs, &ht, kt)?,
-    );
-    Ok(merge(&nb, &no, &nt, labels))
+    }
 }
 
 #[cfg(test)]
