@@ -4,6 +4,7 @@
 use std::io::IsTerminal;
 
 use super::{emit, hinted, Ctx, ExitStatus};
+use crate::config::Config;
 use crate::crypt::{self, DataKey, Header, Recipient};
 use crate::fsutil;
 use crate::glob::GlobSet;
@@ -85,187 +86,198 @@ pub(crate) fn confirm(yes: bool, question: &str) -> anyhow::Result<()> {
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     let config = ctx.load_config()?;
     match args.action {
-        Action::List { env } => {
-            let e = config.env(&env)?;
-            let l = source::load_env(&config, &env, false)?;
-            let header = header_of(&l)?;
-            // The lines are shown as what they are: checked against the key when the user
-            // holds it (a planted line is an error then), unverified otherwise.
-            let verified = match super::crypt::open_loaded_key(
-                ctx,
-                &l,
-                &header,
-                Some(&env),
-                super::crypt::Access::Read,
-            ) {
-                Ok(_) => header.version >= crate::crypt::HEADER_VERSION,
-                Err(e)
-                    if e.downcast_ref::<crate::workspace::WorkspaceError>()
-                        .is_some_and(|w| w.no_identity()) =>
-                {
-                    false
-                }
-                Err(e) => return Err(e),
-            };
-            let mut out = format!("{} can be opened by:\n", l.path().display());
-            if !verified {
-                out = format!(
-                    "{} names these readers (not verified: {}):\n",
-                    l.path().display(),
-                    if header.version < crate::crypt::HEADER_VERSION {
-                        "a version 1 header does not bind its recipient lines to the key"
-                    } else {
-                        "none of your identities opens the key, and only a key holder can check the lines"
-                    }
-                );
-            }
-            for r in &header.recipients {
-                out.push_str(&format!("  {r}\n"));
-            }
-            let configured = config.recipients_of(e);
-            let missing: Vec<&String> = configured
-                .iter()
-                .filter(|r| !header.recipients.contains(r))
-                .collect();
-            if !missing.is_empty() {
-                out.push_str(
-                    "Listed in .envault.yml but not given access (run `envault recipients add`):\n",
-                );
-                for r in missing {
-                    out.push_str(&format!("  {r}\n"));
-                }
-            }
-            emit(&out)?;
-            Ok(ExitStatus::Clean)
-        }
+        Action::List { env } => list(ctx, &config, &env),
         Action::Add {
             recipient,
             env,
             yes,
-        } => {
-            config.env(&env)?;
-            let new: Recipient = recipient.parse()?;
-            let mut l = source::load_env(&config, &env, false)?;
-            let header = header_of(&l)?;
-            if header.recipients.iter().any(|r| r == new.as_str()) {
-                emit(&format!(
-                    "{} can already be opened by {}\n",
-                    l.path().display(),
-                    new.as_str()
-                ))?;
-                return Ok(ExitStatus::Clean);
-            }
-            // Opening the key checks the header against it: recipient lines written by someone
-            // without the key are refused here, before anything is wrapped to them.
-            let key = super::crypt::open_loaded_key(
-                ctx,
-                &l,
-                &header,
-                Some(&env),
-                super::crypt::Access::Write,
-            )?;
-            let mut recipients = header
-                .recipients
-                .iter()
-                .map(|r| r.parse::<Recipient>())
-                .collect::<Result<Vec<_>, _>>()?;
-            recipients.push(new);
-            let everyone: Vec<&str> = recipients.iter().map(Recipient::as_str).collect();
-            if header.version < crypt::HEADER_VERSION {
-                warn_unauthenticated(&l, &everyone);
-            }
-            confirm(
-                yes,
-                &format!(
-                    "Give {} access to every secret of {}? The data key will be wrapped to:\n  {}\n",
-                    recipient.trim(),
-                    l.path().display(),
-                    everyone.join("\n  ")
-                ),
-            )?;
-            let wrapped = Header::wrap(&key, header.file_id, &recipients)?;
-            l.doc
-                .set_leading_lines(crypt::HEADER_PREFIX, &wrapped.lines());
-            fsutil::write_atomic(&l.snapshot, l.doc.render().as_bytes())?;
-            emit(&format!(
-                "{}: added {}; the data key is wrapped to:\n  {}\n",
-                l.path().display(),
-                recipient.trim(),
-                everyone.join("\n  ")
-            ))?;
-            Ok(ExitStatus::Clean)
-        }
+        } => add(ctx, &config, &recipient, &env, yes),
         Action::Remove {
             recipient,
             env,
             yes,
-        } => {
-            config.env(&env)?;
-            let mut l = source::load_env(&config, &env, false)?;
-            let header = header_of(&l)?;
-            let gone = recipient.trim();
-            if !header.recipients.iter().any(|r| r == gone) {
-                return Err(hinted(
-                    format!("{gone} is not a recipient of {}", l.path().display()),
-                    format!("see `envault recipients list --env {env}`"),
-                ));
+        } => remove(ctx, &config, &recipient, &env, yes),
+    }
+}
+
+/// The readers a file's header names, verified when the user holds the key.
+fn list(ctx: &Ctx, config: &Config, env: &str) -> anyhow::Result<ExitStatus> {
+    let e = config.env(env)?;
+    let l = source::load_env(config, env, false)?;
+    let header = header_of(&l)?;
+    // The lines are shown as what they are: checked against the key when the user
+    // holds it (a planted line is an error then), unverified otherwise.
+    let verified = match super::crypt::open_loaded_key(
+        ctx,
+        &l,
+        &header,
+        Some(env),
+        super::crypt::Access::Read,
+    ) {
+        Ok(_) => header.version >= crate::crypt::HEADER_VERSION,
+        Err(e)
+            if e.downcast_ref::<crate::workspace::WorkspaceError>()
+                .is_some_and(|w| w.no_identity()) =>
+        {
+            false
+        }
+        Err(e) => return Err(e),
+    };
+    let mut out = format!("{} can be opened by:\n", l.path().display());
+    if !verified {
+        out = format!(
+            "{} names these readers (not verified: {}):\n",
+            l.path().display(),
+            if header.version < crate::crypt::HEADER_VERSION {
+                "a version 1 header does not bind its recipient lines to the key"
+            } else {
+                "none of your identities opens the key, and only a key holder can check the lines"
             }
-            let remaining = header
-                .recipients
-                .iter()
-                .filter(|r| *r != gone)
-                .map(|r| r.parse::<Recipient>())
-                .collect::<Result<Vec<_>, _>>()?;
-            if remaining.is_empty() {
-                return Err(hinted(
-                    format!(
-                        "{gone} is the only recipient of {}; nobody could open it",
-                        l.path().display()
-                    ),
-                    "add the new recipient first, then remove this one",
-                ));
-            }
-            let label = l.path().display().to_string();
-            let key = super::crypt::open_loaded_key(
-                ctx,
-                &l,
-                &header,
-                Some(&env),
-                super::crypt::Access::Write,
-            )?;
-            let everyone: Vec<&str> = remaining.iter().map(Recipient::as_str).collect();
-            if header.version < crypt::HEADER_VERSION {
-                warn_unauthenticated(&l, &everyone);
-            }
-            confirm(
-                yes,
-                &format!(
-                    "Remove {gone} from {} (every value is sealed again)? The new data key will be wrapped to:\n  {}\n",
-                    l.path().display(),
-                    everyone.join("\n  ")
-                ),
-            )?;
-            let clear = crypt::clear_keys(&l.doc);
-            let exposed: Vec<String> = l
-                .doc
-                .entries()
-                .filter(|e| crypt::is_sealed(e.raw_value()))
-                .map(|e| e.key().to_owned())
-                .collect();
-            let mut plain = crypt::decrypt_document(&l.doc, &key, &header)?;
-            let new_key = DataKey::generate()?;
-            let new_header = Header::seal_key(&new_key, &remaining)?;
-            crypt::encrypt_document(&mut plain, &new_key, &new_header, &GlobSet::new(clear))?;
-            l.doc = plain;
-            fsutil::write_atomic(&l.snapshot, l.doc.render().as_bytes())?;
-            // A key this user made: the one they accept for the file from now on.
-            super::crypt::record_known(&l, &new_header)?;
-            emit(&format!(
-                "{label}: removed {gone}; new data key, {} values sealed again.\n{gone} could read: {}\nThose values are still known to it: rotate them with `envault rotate-all --env {env}`.\n",
-                exposed.len(),
-                exposed.join(", ")
-            ))?;
-            Ok(ExitStatus::Clean)
+        );
+    }
+    for r in &header.recipients {
+        out.push_str(&format!("  {r}\n"));
+    }
+    let configured = config.recipients_of(e);
+    let missing: Vec<&String> = configured
+        .iter()
+        .filter(|r| !header.recipients.contains(r))
+        .collect();
+    if !missing.is_empty() {
+        out.push_str(
+            "Listed in .envault.yml but not given access (run `envault recipients add`):\n",
+        );
+        for r in missing {
+            out.push_str(&format!("  {r}\n"));
         }
     }
+    emit(&out)?;
+    Ok(ExitStatus::Clean)
+}
+
+/// Wraps the data key to one more recipient.
+fn add(
+    ctx: &Ctx,
+    config: &Config,
+    recipient: &str,
+    env: &str,
+    yes: bool,
+) -> anyhow::Result<ExitStatus> {
+    config.env(env)?;
+    let new: Recipient = recipient.parse()?;
+    let mut l = source::load_env(config, env, false)?;
+    let header = header_of(&l)?;
+    if header.recipients.iter().any(|r| r == new.as_str()) {
+        emit(&format!(
+            "{} can already be opened by {}\n",
+            l.path().display(),
+            new.as_str()
+        ))?;
+        return Ok(ExitStatus::Clean);
+    }
+    // Opening the key checks the header against it: recipient lines written by someone
+    // without the key are refused here, before anything is wrapped to them.
+    let key =
+        super::crypt::open_loaded_key(ctx, &l, &header, Some(env), super::crypt::Access::Write)?;
+    let mut recipients = header
+        .recipients
+        .iter()
+        .map(|r| r.parse::<Recipient>())
+        .collect::<Result<Vec<_>, _>>()?;
+    recipients.push(new);
+    let everyone: Vec<&str> = recipients.iter().map(Recipient::as_str).collect();
+    if header.version < crypt::HEADER_VERSION {
+        warn_unauthenticated(&l, &everyone);
+    }
+    confirm(
+        yes,
+        &format!(
+            "Give {} access to every secret of {}? The data key will be wrapped to:\n  {}\n",
+            recipient.trim(),
+            l.path().display(),
+            everyone.join("\n  ")
+        ),
+    )?;
+    let wrapped = Header::wrap(&key, header.file_id, &recipients)?;
+    l.doc
+        .set_leading_lines(crypt::HEADER_PREFIX, &wrapped.lines());
+    fsutil::write_atomic(&l.snapshot, l.doc.render().as_bytes())?;
+    emit(&format!(
+        "{}: added {}; the data key is wrapped to:\n  {}\n",
+        l.path().display(),
+        recipient.trim(),
+        everyone.join("\n  ")
+    ))?;
+    Ok(ExitStatus::Clean)
+}
+
+/// Removes a recipient: a new data key, every value sealed again.
+fn remove(
+    ctx: &Ctx,
+    config: &Config,
+    recipient: &str,
+    env: &str,
+    yes: bool,
+) -> anyhow::Result<ExitStatus> {
+    config.env(env)?;
+    let mut l = source::load_env(config, env, false)?;
+    let header = header_of(&l)?;
+    let gone = recipient.trim();
+    if !header.recipients.iter().any(|r| r == gone) {
+        return Err(hinted(
+            format!("{gone} is not a recipient of {}", l.path().display()),
+            format!("see `envault recipients list --env {env}`"),
+        ));
+    }
+    let remaining = header
+        .recipients
+        .iter()
+        .filter(|r| *r != gone)
+        .map(|r| r.parse::<Recipient>())
+        .collect::<Result<Vec<_>, _>>()?;
+    if remaining.is_empty() {
+        return Err(hinted(
+            format!(
+                "{gone} is the only recipient of {}; nobody could open it",
+                l.path().display()
+            ),
+            "add the new recipient first, then remove this one",
+        ));
+    }
+    let label = l.path().display().to_string();
+    let key =
+        super::crypt::open_loaded_key(ctx, &l, &header, Some(env), super::crypt::Access::Write)?;
+    let everyone: Vec<&str> = remaining.iter().map(Recipient::as_str).collect();
+    if header.version < crypt::HEADER_VERSION {
+        warn_unauthenticated(&l, &everyone);
+    }
+    confirm(
+        yes,
+        &format!(
+            "Remove {gone} from {} (every value is sealed again)? The new data key will be wrapped to:\n  {}\n",
+            l.path().display(),
+            everyone.join("\n  ")
+        ),
+    )?;
+    let clear = crypt::clear_keys(&l.doc);
+    let exposed: Vec<String> = l
+        .doc
+        .entries()
+        .filter(|e| crypt::is_sealed(e.raw_value()))
+        .map(|e| e.key().to_owned())
+        .collect();
+    let mut plain = crypt::decrypt_document(&l.doc, &key, &header)?;
+    let new_key = DataKey::generate()?;
+    let new_header = Header::seal_key(&new_key, &remaining)?;
+    crypt::encrypt_document(&mut plain, &new_key, &new_header, &GlobSet::new(clear))?;
+    l.doc = plain;
+    fsutil::write_atomic(&l.snapshot, l.doc.render().as_bytes())?;
+    // A key this user made: the one they accept for the file from now on.
+    super::crypt::record_known(&l, &new_header)?;
+    emit(&format!(
+        "{label}: removed {gone}; new data key, {} values sealed again.\n{gone} could read: {}\nThose values are still known to it: rotate them with `envault rotate-all --env {env}`.\n",
+        exposed.len(),
+        exposed.join(", ")
+    ))?;
+    Ok(ExitStatus::Clean)
 }

@@ -286,48 +286,7 @@ pub fn install(repo: &Repo, exe: &Path) -> Result<Vec<Action>, GitError> {
         }
         HookSetup::Dir(dir) => {
             for hook in HOOKS {
-                let path = dir.join(hook);
-                let want = hook_text(hook, exe);
-                let (snap, text) = read_text(&path)?;
-                match text {
-                    Some(t) if t == want => {
-                        ensure_executable(&path)?;
-                        done.push(Action::HookUpToDate { path });
-                    }
-                    Some(t) if t.contains(HOOK_MARKER) => {
-                        write_file(repo, &path, &snap, &want, 0o755)?;
-                        ensure_executable(&path)?;
-                        done.push(Action::Hook {
-                            path,
-                            chained: false,
-                        });
-                    }
-                    Some(_) => {
-                        let chained = dir.join(format!("{hook}{CHAINED_SUFFIX}"));
-                        if chained.exists() {
-                            return Err(GitError::Git(format!(
-                                "{} and {} both exist; move one away and run install again",
-                                path.display(),
-                                chained.display()
-                            )));
-                        }
-                        confined(repo, &chained)?;
-                        std::fs::rename(&path, &chained).map_err(io(&path))?;
-                        let fresh = fsutil::Snapshot::new(&path, None);
-                        write_file(repo, &path, &fresh, &want, 0o755)?;
-                        done.push(Action::Hook {
-                            path,
-                            chained: true,
-                        });
-                    }
-                    None => {
-                        write_file(repo, &path, &snap, &want, 0o755)?;
-                        done.push(Action::Hook {
-                            path,
-                            chained: false,
-                        });
-                    }
-                }
+                done.push(install_hook(repo, &dir, hook, exe)?);
             }
         }
     }
@@ -359,6 +318,53 @@ pub fn install(repo: &Repo, exe: &Path) -> Result<Vec<Action>, GitError> {
         lines: files.len(),
     });
     Ok(done)
+}
+
+/// Installs one hook in the hooks folder: up to date, replaced (ours), or written after moving
+/// another tool's hook aside to be chained.
+fn install_hook(repo: &Repo, dir: &Path, hook: &str, exe: &Path) -> Result<Action, GitError> {
+    let path = dir.join(hook);
+    let want = hook_text(hook, exe);
+    let (snap, text) = read_text(&path)?;
+    Ok(match text {
+        Some(t) if t == want => {
+            ensure_executable(&path)?;
+            Action::HookUpToDate { path }
+        }
+        Some(t) if t.contains(HOOK_MARKER) => {
+            write_file(repo, &path, &snap, &want, 0o755)?;
+            ensure_executable(&path)?;
+            Action::Hook {
+                path,
+                chained: false,
+            }
+        }
+        Some(_) => {
+            let chained = dir.join(format!("{hook}{CHAINED_SUFFIX}"));
+            if chained.exists() {
+                return Err(GitError::Git(format!(
+                    "{} and {} both exist; move one away and run install again",
+                    path.display(),
+                    chained.display()
+                )));
+            }
+            confined(repo, &chained)?;
+            std::fs::rename(&path, &chained).map_err(io(&path))?;
+            let fresh = fsutil::Snapshot::new(&path, None);
+            write_file(repo, &path, &fresh, &want, 0o755)?;
+            Action::Hook {
+                path,
+                chained: true,
+            }
+        }
+        None => {
+            write_file(repo, &path, &snap, &want, 0o755)?;
+            Action::Hook {
+                path,
+                chained: false,
+            }
+        }
+    })
 }
 
 fn ensure_executable(path: &Path) -> Result<(), GitError> {
@@ -454,24 +460,51 @@ pub fn uninstall(repo: &Repo) -> Result<Vec<Action>, GitError> {
     Ok(done)
 }
 
-/// Every way the protections can silently not run.
-pub fn doctor(repo: &Repo) -> Result<Vec<Check>, GitError> {
-    let mut checks = Vec::new();
-    let mut check = |ok: bool, what: String, fix: Option<String>| {
-        checks.push(Check {
+/// The checks of `envault git doctor`, as they are made.
+#[derive(Default)]
+struct Checks(Vec<Check>);
+
+impl Checks {
+    fn check(&mut self, ok: bool, what: String, fix: Option<String>) {
+        self.0.push(Check {
             ok,
             what,
             fix: if ok { None } else { fix },
-        })
-    };
-    let install = Some("run `envault git install`".to_owned());
+        });
+    }
+}
 
+/// The fix for a missing part: install it.
+fn run_install() -> Option<String> {
+    Some("run `envault git install`".to_owned())
+}
+
+/// Every way the protections can silently not run.
+pub fn doctor(repo: &Repo) -> Result<Vec<Check>, GitError> {
+    let mut c = Checks::default();
+    hook_checks(repo, &mut c);
+    config_checks(repo, &mut c);
+    // Attributes.
+    for f in repo.env_files()? {
+        let merge = repo.attr(&f, "merge");
+        let diff = repo.attr(&f, "diff");
+        c.check(
+            merge.as_deref() == Some("envault") && diff.as_deref() == Some("envault"),
+            format!("{f} has merge=envault diff=envault in .gitattributes"),
+            run_install(),
+        );
+    }
+    Ok(c.0)
+}
+
+/// The hooks run envault, are executable and name a binary that exists.
+fn hook_checks(repo: &Repo, c: &mut Checks) {
     // Hooks.
     match repo.hook_setup() {
         HookSetup::PreCommit => {
             let cfg = std::fs::read_to_string(repo.root().join(".pre-commit-config.yaml"))
                 .unwrap_or_default();
-            check(
+            c.check(
                 cfg.contains("id: envault"),
                 "the pre-commit framework runs `envault scan --staged`".into(),
                 Some(format!(
@@ -481,10 +514,10 @@ pub fn doctor(repo: &Repo) -> Result<Vec<Check>, GitError> {
         }
         HookSetup::Husky(path) => {
             let has = std::fs::read_to_string(&path).is_ok_and(|t| t.contains(BLOCK_START));
-            check(
+            c.check(
                 has,
                 format!("{} runs `envault scan --staged`", rel(repo, &path)),
-                install.clone(),
+                run_install(),
             );
         }
         HookSetup::Dir(dir) => {
@@ -492,38 +525,42 @@ pub fn doctor(repo: &Repo) -> Result<Vec<Check>, GitError> {
                 let path = dir.join(hook);
                 let text = std::fs::read_to_string(&path).unwrap_or_default();
                 let ours = text.contains(HOOK_MARKER);
-                check(
+                c.check(
                     ours,
                     format!("the {hook} hook in {} runs envault", rel(repo, &dir)),
-                    install.clone(),
+                    run_install(),
                 );
                 if ours {
                     let exec =
                         std::fs::metadata(&path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0);
-                    check(
+                    c.check(
                         exec,
                         format!("{} is executable", rel(repo, &path)),
                         Some(format!("chmod +x {}", path.display())),
                     );
                     if let Some(exe) = text.lines().find_map(|l| l.strip_prefix("envault=")) {
                         let exe = exe.trim_matches('\'');
-                        check(
+                        c.check(
                             Path::new(exe).is_file(),
                             format!("the {hook} hook's envault ({exe}) exists"),
-                            install.clone(),
+                            run_install(),
                         );
                     }
                 }
             }
         }
     }
+}
+
+/// No stray hook; the merge driver and textconv are configured, and textconv not cached.
+fn config_checks(repo: &Repo, c: &mut Checks) {
     // A hook installed where git does not look.
     let default = repo.git_dirs().1.join("hooks");
     if repo.hooks_dir() != default {
         let stray = HOOKS.iter().any(|h| {
             std::fs::read_to_string(default.join(h)).is_ok_and(|t| t.contains(HOOK_MARKER))
         });
-        check(
+        c.check(
             !stray,
             format!("no envault hook sits unused in {} (core.hooksPath points elsewhere)", rel(repo, &default)),
             Some("run `envault git uninstall` then `envault git install`, which writes to the folder git uses".into()),
@@ -531,10 +568,10 @@ pub fn doctor(repo: &Repo) -> Result<Vec<Check>, GitError> {
     }
     // Driver and textconv configuration.
     let driver = repo.config_get("merge.envault.driver");
-    check(
+    c.check(
         driver.is_some(),
         "merge.envault.driver is configured (without it git silently line-merges files marked merge=envault)".into(),
-        install.clone(),
+        run_install(),
     );
     if let Some(d) = &driver {
         let exe = d
@@ -544,36 +581,25 @@ pub fn doctor(repo: &Repo) -> Result<Vec<Check>, GitError> {
             .trim_matches('\'')
             .to_owned();
         let exists = Path::new(&exe).is_file() || (!exe.contains('/') && !exe.is_empty());
-        check(
+        c.check(
             exists,
             format!("the merge driver's binary ({exe}) exists"),
-            install.clone(),
+            run_install(),
         );
     }
-    check(
+    c.check(
         repo.config_get("diff.envault.textconv").is_some(),
         "diff.envault.textconv is configured".into(),
-        install.clone(),
+        run_install(),
     );
     let cached = repo
         .config_get("diff.envault.cachetextconv")
         .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "yes" | "on" | "1"));
-    check(
+    c.check(
         !cached,
         "git does not cache envault's textconv output (it may hold decrypted values)".into(),
         Some("git config --unset diff.envault.cachetextconv && git update-ref -d refs/notes/textconv/envault".into()),
     );
-    // Attributes.
-    for f in repo.env_files()? {
-        let merge = repo.attr(&f, "merge");
-        let diff = repo.attr(&f, "diff");
-        check(
-            merge.as_deref() == Some("envault") && diff.as_deref() == Some("envault"),
-            format!("{f} has merge=envault diff=envault in .gitattributes"),
-            install.clone(),
-        );
-    }
-    Ok(checks)
 }
 
 fn rel(repo: &Repo, p: &Path) -> String {
