@@ -87,14 +87,26 @@ fn replays(
     Ok(replays_in(path, &incoming, &retired, |_| true))
 }
 
+/// What became of a merge before anything is written.
+enum Outcome {
+    /// The merged text and the keys left in conflict.
+    Merged(Vec<u8>, Vec<String>),
+    /// The driver refused (reported on stderr): ours stays as it was and git records a
+    /// conflict.
+    Refused,
+}
+
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     let read = |p: &PathBuf| std::fs::read(ctx.cwd.join(p));
     let (base, ours, theirs) = (read(&args.base)?, read(&args.ours)?, read(&args.theirs)?);
     let marker_len = given(&args.marker_len)
         .and_then(|l| l.parse().ok())
         .unwrap_or(7usize);
-    let ours_label = given(&args.ours_label).unwrap_or("ours");
-    let theirs_label = given(&args.theirs_label).unwrap_or("theirs");
+    let labels = Labels {
+        ours: given(&args.ours_label).unwrap_or("ours"),
+        theirs: given(&args.theirs_label).unwrap_or("theirs"),
+        marker_len,
+    };
     let path = given(&args.path).unwrap_or("the env file");
     let disabled = crate::env_vars::ENVAULT_MERGE_DISABLE.is("1");
     let parsed = (
@@ -102,60 +114,15 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
         Document::parse_bytes(&ours),
         Document::parse_bytes(&theirs),
     );
-    let (text, conflicts) = match parsed {
+    let outcome = match parsed {
         (Ok(b), Ok(o), Ok(t)) if !disabled => {
-            let labels = Labels {
-                ours: ours_label,
-                theirs: theirs_label,
-                marker_len,
-            };
             // A damaged header counts as encrypted: the encrypted merge then refuses it.
             let encrypted = |d: &Document| crate::crypt::header_of(d).map_or(true, |h| h.is_some());
             if encrypted(&o) || encrypted(&t) {
-                let ids = load_identities(ctx).unwrap_or_else(|e| {
-                    warn(&format!("{e:#}"));
-                    Identities::empty()
-                });
-                match merge::merge_encrypted(&b, &o, &t, labels, &ids) {
-                    Ok(m) => {
-                        let brought_back = replays(ctx, given(&args.path), &ours, &m.text)?;
-                        if !brought_back.is_empty() {
-                            // Ours stays as it was; git records the conflict.
-                            for r in &brought_back {
-                                eprintln!("envault merge: {path}: {}", r.message());
-                            }
-                            eprintln!(
-                                "hint: {}; then resolve it with `git checkout --ours -- {path}` \
-                                 and redo the other side's changes with `envault set`",
-                                brought_back[0].fix(env_of(ctx, given(&args.path)).as_deref())
-                            );
-                            return Ok(ExitStatus::Found);
-                        }
-                        (m.text.into_bytes(), m.conflicts)
-                    }
-                    Err(why) => {
-                        // Ours stays as it was; git records the conflict.
-                        eprintln!("envault merge: {path}: cannot merge: {why}");
-                        if matches!(why, merge::NeedsDecision::Header(_)) {
-                            eprintln!(
-                                "hint: review who changed the header (`git log -p -- {path}`); keep \
-                                 one side with `git checkout --ours/--theirs -- {path}`, redo the \
-                                 other side's value changes with `envault set`, and grant access \
-                                 only with `envault recipients add`"
-                            );
-                        } else {
-                            eprintln!(
-                                "hint: make an identity available (ENVAULT_IDENTITY, or `envault keygen`) \
-                                 and run `git checkout -m -- {path}` to merge again, or resolve it \
-                                 with `git checkout --ours/--theirs -- {path}` and `envault edit`"
-                            );
-                        }
-                        return Ok(ExitStatus::Found);
-                    }
-                }
+                merge_sealed(ctx, &args, [&b, &o, &t], &ours, labels)?
             } else {
                 let m = merge::merge(&b, &o, &t, labels);
-                (m.text.into_bytes(), m.conflicts)
+                Outcome::Merged(m.text.into_bytes(), m.conflicts)
             }
         }
         _ if [&base, &ours, &theirs].iter().any(|b| has_header(b)) => {
@@ -172,7 +139,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
             eprintln!(
                 "hint: resolve it with `git checkout --ours/--theirs -- {path}` and `envault edit`"
             );
-            return Ok(ExitStatus::Found);
+            Outcome::Refused
         }
         _ => {
             if !disabled {
@@ -180,29 +147,27 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
                     "{path}: a side is not a valid env file; falling back to a line merge"
                 ));
             }
-            fn input(c: &[u8]) -> git2::MergeFileInput<'_> {
-                let mut i = git2::MergeFileInput::new();
-                i.content(c).path(".env").mode(Some(git2::FileMode::Blob));
-                i
-            }
-            // merge_file does not initialise libgit2 itself; creating any config object does.
-            let _ = git2::Config::new();
-            let mut opts = git2::MergeFileOptions::new();
-            opts.our_label(ours_label)
-                .their_label(theirs_label)
-                .marker_size(marker_len as u16);
-            if let Some(l) = given(&args.base_label) {
-                opts.ancestor_label(l);
-            }
-            let (bi, oi, ti) = (input(&base), input(&ours), input(&theirs));
-            let r = git2::merge_file(&bi, &oi, &ti, Some(&mut opts))?;
-            let conflicts = if r.is_automergeable() {
-                Vec::new()
-            } else {
-                vec!["(lines)".to_owned()]
-            };
-            (r.content().to_vec(), conflicts)
+            let (text, clean) = crate::git::line_merge(
+                [&base, &ours, &theirs],
+                [
+                    Some(labels.ours),
+                    Some(labels.theirs),
+                    given(&args.base_label),
+                ],
+                labels.marker_len,
+            )?;
+            Outcome::Merged(
+                text,
+                if clean {
+                    Vec::new()
+                } else {
+                    vec!["(lines)".to_owned()]
+                },
+            )
         }
+    };
+    let Outcome::Merged(text, conflicts) = outcome else {
+        return Ok(ExitStatus::Found);
     };
     let target = ctx.cwd.join(&args.ours);
     let (snap, _) = fsutil::read(&target)?;
@@ -216,4 +181,54 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
         );
         Ok(ExitStatus::Found)
     }
+}
+
+/// The merge of sides of which one is encrypted: refused when it would bring back a sealed
+/// value history replaced, or when it needs a decision only a key holder can make.
+fn merge_sealed(
+    ctx: &Ctx,
+    args: &Args,
+    [b, o, t]: [&Document; 3],
+    ours: &[u8],
+    labels: Labels,
+) -> anyhow::Result<Outcome> {
+    let path = given(&args.path).unwrap_or("the env file");
+    let ids = load_identities(ctx).unwrap_or_else(|e| {
+        warn(&format!("{e:#}"));
+        Identities::empty()
+    });
+    match merge::merge_encrypted(b, o, t, labels, &ids) {
+        Ok(m) => {
+            let brought_back = replays(ctx, given(&args.path), ours, &m.text)?;
+            if brought_back.is_empty() {
+                return Ok(Outcome::Merged(m.text.into_bytes(), m.conflicts));
+            }
+            for r in &brought_back {
+                eprintln!("envault merge: {path}: {}", r.message());
+            }
+            eprintln!(
+                "hint: {}; then resolve it with `git checkout --ours -- {path}` \
+                 and redo the other side's changes with `envault set`",
+                brought_back[0].fix(env_of(ctx, given(&args.path)).as_deref())
+            );
+        }
+        Err(why) => {
+            eprintln!("envault merge: {path}: cannot merge: {why}");
+            if matches!(why, merge::NeedsDecision::Header(_)) {
+                eprintln!(
+                    "hint: review who changed the header (`git log -p -- {path}`); keep \
+                     one side with `git checkout --ours/--theirs -- {path}`, redo the \
+                     other side's value changes with `envault set`, and grant access \
+                     only with `envault recipients add`"
+                );
+            } else {
+                eprintln!(
+                    "hint: make an identity available (ENVAULT_IDENTITY, or `envault keygen`) \
+                     and run `git checkout -m -- {path}` to merge again, or resolve it \
+                     with `git checkout --ours/--theirs -- {path}` and `envault edit`"
+                );
+            }
+        }
+    }
+    Ok(Outcome::Refused)
 }

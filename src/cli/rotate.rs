@@ -254,30 +254,26 @@ fn format_for(config: &Config, key: &str, class: &Classification) -> (Format, Op
     (format, spec.length, spec.kind.is_some())
 }
 
-pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
-    if args.undo {
-        return undo(ctx, args.common.force);
-    }
-    let key = args.key.as_deref().unwrap_or_default();
-    let c = &args.common;
-    let config = ctx.load_config()?;
-    for e in &args.envs {
-        config.env(e)?;
-    }
-    let explicit = !args.envs.is_empty();
+/// The environments to rotate `key` in, opened for writing: those given with `--env`, else
+/// every environment that has the key.
+fn load_holding(
+    ctx: &Ctx,
+    config: &Config,
+    key: &str,
+    envs: &[String],
+) -> anyhow::Result<Vec<(Loaded, Option<super::crypt::Sealing>)>> {
+    let explicit = !envs.is_empty();
     let names: Vec<String> = if explicit {
-        args.envs.clone()
+        envs.to_vec()
     } else {
         config.environments.keys().cloned().collect()
     };
     let mut loaded = Vec::new();
     for name in &names {
-        let mut l = source::load_env(&config, name, true)?;
-        let sealing = super::crypt::open_for_writing(ctx, &config, name, &mut l)?;
+        let mut l = source::load_env(config, name, true)?;
+        let sealing = super::crypt::open_for_writing(ctx, config, name, &mut l)?;
         if explicit || l.doc.get(key).is_some() {
             loaded.push((l, sealing));
-        } else if !l.snapshot.exists() {
-            continue;
         }
     }
     if loaded.is_empty() {
@@ -290,6 +286,40 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
             format!("check the spelling, or create it with --env ENV (e.g. envault rotate {key} --env dev)"),
         ));
     }
+    Ok(loaded)
+}
+
+/// `Generated:` with one new value per file, masked unless shown (a URL shows all but its
+/// password).
+fn generated_lines(labels: &[String], news: &[String], show: bool) -> String {
+    let width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let mut out = "Generated:\n".to_owned();
+    for (label, new) in labels.iter().zip(news) {
+        let shown = match url_password(new).filter(|_| !show) {
+            Some(r) => format!(
+                "{}{}{}",
+                &new[..r.start],
+                masked(&new[r.clone()], false),
+                &new[r.end..]
+            ),
+            None => masked(new, show),
+        };
+        out.push_str(&format!("  {label:<width$}   {shown}\n"));
+    }
+    out
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
+    if args.undo {
+        return undo(ctx, args.common.force);
+    }
+    let key = args.key.as_deref().unwrap_or_default();
+    let c = &args.common;
+    let config = ctx.load_config()?;
+    for e in &args.envs {
+        config.env(e)?;
+    }
+    let loaded = load_holding(ctx, &config, key, &args.envs)?;
     let first_value = loaded.iter().find_map(|(l, _)| l.doc.get(key));
     let class = config.classifier.classify(key, first_value);
     let currents: Vec<(String, &str)> = loaded
@@ -319,7 +349,6 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
         .iter()
         .map(|t| t.loaded.path().display().to_string())
         .collect();
-    let width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
     let mut out = format!(
         "Key: {key}\nType: {}\n",
         describe(key, format, &class, from_config)
@@ -327,19 +356,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     if args.same_value {
         out.push_str(&format!("Generated: {}\n", masked(&news[0], c.show)));
     } else {
-        out.push_str("Generated:\n");
-        for (label, new) in labels.iter().zip(&news) {
-            let shown = match url_password(new).filter(|_| !c.show) {
-                Some(r) => format!(
-                    "{}{}{}",
-                    &new[..r.start],
-                    masked(&new[r.clone()], false),
-                    &new[r.end..]
-                ),
-                None => masked(new, c.show),
-            };
-            out.push_str(&format!("  {label:<width$}   {shown}\n"));
-        }
+        out.push_str(&generated_lines(&labels, &news, c.show));
     }
     let added: Vec<&str> = targets
         .iter()
@@ -431,6 +448,48 @@ fn left_alone_reason(config: &Config, key: &str, value: &str, force: bool) -> Op
     None
 }
 
+/// rotate-all's report: what was rotated (masked unless shown), what follows, what is left
+/// alone and why.
+fn all_report(
+    env: &str,
+    label: &str,
+    rotated: &[(String, String, String)],
+    plan: &DocPlan,
+    left: &[(String, String)],
+    show: bool,
+) -> String {
+    let mut out = format!("Rotated in {env} ({label}):\n");
+    if rotated.is_empty() {
+        out.push_str("  (none)\n");
+    }
+    let kw = rotated.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    let tw = rotated
+        .iter()
+        .map(|r| r.1.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (key, kind, new) in rotated {
+        out.push_str(&format!(
+            "  {key:<kw$}  {kind:<tw$}  {}\n",
+            masked(new, show)
+        ));
+    }
+    if !plan.also.is_empty() {
+        out.push_str("Also updated (they embed a rotated value):\n");
+        for a in &plan.also {
+            out.push_str(&format!("  {}\n", a.key));
+        }
+    }
+    if !left.is_empty() {
+        out.push_str("Left alone:\n");
+        let lw = left.iter().map(|l| l.0.len()).max().unwrap_or(0);
+        for (key, why) in left {
+            out.push_str(&format!("  {key:<lw$}  {why}\n"));
+        }
+    }
+    out
+}
+
 pub fn run_all(ctx: &Ctx, args: AllArgs) -> anyhow::Result<ExitStatus> {
     let c = &args.common;
     let config = ctx.load_config()?;
@@ -474,40 +533,14 @@ pub fn run_all(ctx: &Ctx, args: AllArgs) -> anyhow::Result<ExitStatus> {
     let plan = rotate::plan_doc(&loaded.doc, &news);
     drop(map);
 
-    let mut out = format!("Rotated in {} ({label}):\n", args.env);
-    if rotated.is_empty() {
-        out.push_str("  (none)\n");
-    }
-    let kw = rotated.iter().map(|r| r.0.len()).max().unwrap_or(0);
-    let tw = rotated
-        .iter()
-        .map(|r| r.1.chars().count())
-        .max()
-        .unwrap_or(0);
-    for (key, kind, new) in &rotated {
-        out.push_str(&format!(
-            "  {key:<kw$}  {kind:<tw$}  {}\n",
-            masked(new, c.show)
-        ));
-    }
-    if !plan.also.is_empty() {
-        out.push_str("Also updated (they embed a rotated value):\n");
-        for a in &plan.also {
-            out.push_str(&format!("  {}\n", a.key));
-        }
-    }
-    if !left.is_empty() {
-        out.push_str("Left alone:\n");
-        let lw = left.iter().map(|l| l.0.len()).max().unwrap_or(0);
-        for (key, why) in &left {
-            out.push_str(&format!("  {key:<lw$}  {why}\n"));
-        }
-    }
+    let out = all_report(&args.env, &label, &rotated, &plan, &left, c.show);
     if c.dry_run || rotated.is_empty() {
-        if c.dry_run {
-            out.push_str("Dry run: nothing written.\n");
-        }
-        emit(&out)?;
+        let dry = if c.dry_run {
+            "Dry run: nothing written.\n"
+        } else {
+            ""
+        };
+        emit(&format!("{out}{dry}"))?;
         return Ok(ExitStatus::Clean);
     }
     if !args.yes

@@ -145,6 +145,37 @@ impl Repo {
 
 /// The root of the git work tree `path` (which need not exist yet) would sit in, unless git
 /// ignores it there: a file at such a path is one `git add -A` away from being committed.
+/// git's own line merge of three texts (libgit2's `merge_file`), for files the key-aware merge
+/// cannot read: the merged bytes, and whether they are free of conflicts.
+pub fn line_merge(
+    [base, ours, theirs]: [&[u8]; 3],
+    [ours_label, theirs_label, base_label]: [Option<&str>; 3],
+    marker_len: usize,
+) -> Result<(Vec<u8>, bool), GitError> {
+    fn input(c: &[u8]) -> git2::MergeFileInput<'_> {
+        let mut i = git2::MergeFileInput::new();
+        i.content(c).path(".env").mode(Some(git2::FileMode::Blob));
+        i
+    }
+    // merge_file does not initialise libgit2 itself; creating any config object does.
+    let _ = git2::Config::new();
+    let mut opts = git2::MergeFileOptions::new();
+    opts.marker_size(u16::try_from(marker_len).unwrap_or(u16::MAX));
+    if let Some(l) = ours_label {
+        opts.our_label(l);
+    }
+    if let Some(l) = theirs_label {
+        opts.their_label(l);
+    }
+    if let Some(l) = base_label {
+        opts.ancestor_label(l);
+    }
+    let (b, o, t) = (input(base), input(ours), input(theirs));
+    let r = git2::merge_file(&b, &o, &t, Some(&mut opts))
+        .map_err(|e| GitError::Git(e.message().to_owned()))?;
+    Ok((r.content().to_vec(), r.is_automergeable()))
+}
+
 pub fn committable_in(path: &Path) -> Option<PathBuf> {
     // A symlink (dangling ones too) is judged by where the write would land.
     let mut path = path.to_owned();
