@@ -323,126 +323,149 @@ pub(crate) fn replay_finding(r: &Replay, env: Option<&str>) -> Finding {
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     let ids = identities(ctx);
-    let (located, scanned, what) =
-        if args.staged {
-            let repo = Repo::from_env()?;
-            let index_file = crate::env_vars::GIT_INDEX_FILE
-                .os()
-                .map(|p| ctx.cwd.join(p));
-            let new = repo.index_files(index_file.as_deref())?;
-            let old = repo.tree_files("HEAD")?;
-            let (f, n) = scan_states(ctx, &repo, &new, &old, false, &ids)?;
-            let located = f
-                .into_iter()
-                .map(|finding| Located {
-                    commit: None,
-                    finding,
-                })
-                .collect();
-            (located, n, "staged file")
-        } else if let Some(range) = &args.range {
-            let repo = Repo::discover(&ctx.cwd)?;
-            if !range.contains("..") {
-                return Err(hinted(
-                    format!("`{range}` is not a range"),
-                    "give two revisions, e.g. `--range origin/main..HEAD`",
-                ));
-            }
-            let mut located = Vec::new();
-            let mut scanned = 0;
-            let commits = repo.range(range)?;
-            let (base, tip) = range_ends(range);
-            let mut replays = Replays::new(&repo, base, tip)?;
-            let bar = super::progress(commits.len() as u64, "scanning commits");
-            for c in commits {
-                bar.inc(1);
-                let new = repo.tree_files(&c.id)?;
-                let old = match &c.parent {
-                    Some(p) => repo.tree_files(p)?,
-                    None => Files::default(),
-                };
-                let (f, n) = scan_states(ctx, &repo, &new, &old, true, &ids)?;
-                scanned += n;
-                located.extend(f.into_iter().chain(replays.in_commit(&repo, &c.id)?).map(
-                    |finding| Located {
-                        commit: Some(c.short.clone()),
-                        finding,
-                    },
-                ));
-            }
-            bar.finish_and_clear();
-            located.extend(between_ends(ctx, &repo, base, tip, &ids, &located)?);
-            (located, scanned, "changed file")
-        } else {
-            let (root, files) = match Repo::discover(&ctx.cwd) {
-                Ok(repo) => (repo.root().to_owned(), repo.worktree_files()?),
-                Err(_) => {
-                    let root = ctx.cwd.clone();
-                    let mut files = Vec::new();
-                    walk(&root, &root, &mut files);
-                    (root, files)
-                }
-            };
-            let wanted: Vec<String> = args
-                .paths
-                .iter()
-                .map(|p| {
-                    let abs = ctx.cwd.join(p);
-                    let abs = abs.canonicalize().unwrap_or(abs);
-                    abs.strip_prefix(&root)
-                        .map(|r| r.to_string_lossy().into_owned())
-                        .map_err(|_| {
-                            hinted(
-                                format!("{} is outside {}", p.display(), root.display()),
-                                "scan paths inside the repository",
-                            )
-                        })
-                })
-                .collect::<anyhow::Result<_>>()?;
-            let under = |f: &str| {
-                wanted.is_empty()
-                    || wanted
-                        .iter()
-                        .any(|w| w.is_empty() || f == w || f.starts_with(&format!("{w}/")))
-            };
-            let source = WorkTree { root: root.clone() };
-            let mut changed = Vec::new();
-            for f in files.iter().filter(|f| under(f)) {
-                if let Some(new) = source.new_file(f) {
-                    changed.push(Changed {
-                        path: f.clone(),
-                        new,
-                        old: None,
-                    });
-                }
-            }
-            let n = changed.len();
-            let configs = files
-                .iter()
-                .filter(|f| is_config_path(f))
-                .cloned()
-                .collect();
-            let found = scan::scan(&Input {
-                changed,
-                configs,
-                source: &source,
-                identities: &ids,
-                whole_files: true,
-                check_data_keys: false,
-            })?;
-            let located = found
-                .into_iter()
-                .map(|finding| Located {
-                    commit: None,
-                    finding,
-                })
-                .collect();
-            (located, n, "file")
-        };
+    let (located, scanned, what) = if args.staged {
+        scan_staged(ctx, &ids)?
+    } else if let Some(range) = &args.range {
+        scan_range(ctx, range, &ids)?
+    } else {
+        scan_worktree(ctx, &args.paths, &ids)?
+    };
     report(ctx, &args, &located, scanned, what)?;
     Ok(ExitStatus::found_if(
         !located.iter().all(|l| l.finding.warning),
     ))
+}
+
+/// What is staged, against HEAD (the pre-commit hook).
+fn scan_staged(ctx: &Ctx, ids: &Identities) -> anyhow::Result<(Vec<Located>, usize, &'static str)> {
+    let repo = Repo::from_env()?;
+    let index_file = crate::env_vars::GIT_INDEX_FILE
+        .os()
+        .map(|p| ctx.cwd.join(p));
+    let new = repo.index_files(index_file.as_deref())?;
+    let old = repo.tree_files("HEAD")?;
+    let (f, n) = scan_states(ctx, &repo, &new, &old, false, ids)?;
+    let located = f
+        .into_iter()
+        .map(|finding| Located {
+            commit: None,
+            finding,
+        })
+        .collect();
+    Ok((located, n, "staged file"))
+}
+
+/// Every commit of a range, against its parent; then the range's ends against each other.
+fn scan_range(
+    ctx: &Ctx,
+    range: &str,
+    ids: &Identities,
+) -> anyhow::Result<(Vec<Located>, usize, &'static str)> {
+    let repo = Repo::discover(&ctx.cwd)?;
+    if !range.contains("..") {
+        return Err(hinted(
+            format!("`{range}` is not a range"),
+            "give two revisions, e.g. `--range origin/main..HEAD`",
+        ));
+    }
+    let mut located = Vec::new();
+    let mut scanned = 0;
+    let commits = repo.range(range)?;
+    let (base, tip) = range_ends(range);
+    let mut replays = Replays::new(&repo, base, tip)?;
+    let bar = super::progress(commits.len() as u64, "scanning commits");
+    for c in commits {
+        bar.inc(1);
+        let new = repo.tree_files(&c.id)?;
+        let old = match &c.parent {
+            Some(p) => repo.tree_files(p)?,
+            None => Files::default(),
+        };
+        let (f, n) = scan_states(ctx, &repo, &new, &old, true, ids)?;
+        scanned += n;
+        located.extend(
+            f.into_iter()
+                .chain(replays.in_commit(&repo, &c.id)?)
+                .map(|finding| Located {
+                    commit: Some(c.short.clone()),
+                    finding,
+                }),
+        );
+    }
+    bar.finish_and_clear();
+    located.extend(between_ends(ctx, &repo, base, tip, ids, &located)?);
+    Ok((located, scanned, "changed file"))
+}
+
+/// Files of the working tree (every file, or those under `paths`).
+fn scan_worktree(
+    ctx: &Ctx,
+    paths: &[PathBuf],
+    ids: &Identities,
+) -> anyhow::Result<(Vec<Located>, usize, &'static str)> {
+    let (root, files) = match Repo::discover(&ctx.cwd) {
+        Ok(repo) => (repo.root().to_owned(), repo.worktree_files()?),
+        Err(_) => {
+            let root = ctx.cwd.clone();
+            let mut files = Vec::new();
+            walk(&root, &root, &mut files);
+            (root, files)
+        }
+    };
+    let wanted: Vec<String> = paths
+        .iter()
+        .map(|p| {
+            let abs = ctx.cwd.join(p);
+            let abs = abs.canonicalize().unwrap_or(abs);
+            abs.strip_prefix(&root)
+                .map(|r| r.to_string_lossy().into_owned())
+                .map_err(|_| {
+                    hinted(
+                        format!("{} is outside {}", p.display(), root.display()),
+                        "scan paths inside the repository",
+                    )
+                })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let under = |f: &str| {
+        wanted.is_empty()
+            || wanted
+                .iter()
+                .any(|w| w.is_empty() || f == w || f.starts_with(&format!("{w}/")))
+    };
+    let source = WorkTree { root: root.clone() };
+    let mut changed = Vec::new();
+    for f in files.iter().filter(|f| under(f)) {
+        if let Some(new) = source.new_file(f) {
+            changed.push(Changed {
+                path: f.clone(),
+                new,
+                old: None,
+            });
+        }
+    }
+    let n = changed.len();
+    let configs = files
+        .iter()
+        .filter(|f| is_config_path(f))
+        .cloned()
+        .collect();
+    let found = scan::scan(&Input {
+        changed,
+        configs,
+        source: &source,
+        identities: ids,
+        whole_files: true,
+        check_data_keys: false,
+    })?;
+    let located = found
+        .into_iter()
+        .map(|finding| Located {
+            commit: None,
+            finding,
+        })
+        .collect();
+    Ok((located, n, "file"))
 }
 
 /// Files under `dir` outside git (no repository): everything but `.git` folders.

@@ -434,80 +434,89 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
             prefix,
             show_secrets,
             format,
-        } => {
-            let names: Vec<String> = match store {
-                Some(s) => {
-                    spec(&config, &s)?;
-                    vec![s]
-                }
-                None if config.stores.is_empty() => {
-                    return Err(hinted(
-                        "no stores are declared",
-                        "declare them under `stores:` in .envault.yml (see the README)",
-                    ))
-                }
-                None => config.stores.keys().cloned().collect(),
-            };
-            let rt = runtime()?;
-            let mut failed = 0;
-            let mut text = String::new();
-            let mut items = Vec::new();
-            let paint = ctx.paint(format);
-            for name in &names {
-                let r = rt.block_on(async {
-                    let s = open(ctx, &config, name).await?;
-                    if prefix.is_some() && !s.capabilities().paths {
-                        warn(&format!(
-                            "store '{name}' has no paths; --prefix filters its key names"
-                        ));
-                    }
-                    let entries = s.list(prefix.as_deref()).await?;
-                    anyhow::Ok((s.named().endpoint.clone(), entries))
-                });
-                let (endpoint, entries) = match r {
-                    Ok(x) => x,
-                    Err(e) => {
-                        failed += 1;
-                        super::report(&e);
-                        continue;
-                    }
-                };
-                let shown = |k: &str, v: &str| -> String {
-                    if !show_secrets && config.classifier.is_secret(k, &[v]) {
-                        MASK.to_owned()
-                    } else {
-                        v.to_owned()
-                    }
-                };
-                let kind = config.stores[name].type_name();
-                text.push_str(&format!(
-                    "{} ({kind}, {endpoint}): {} key(s)\n",
-                    paint.bold(&format!("store '{name}'")),
-                    entries.len()
-                ));
-                for (k, v) in &entries {
-                    text.push_str(&format!("  {k}={}\n", shown(k, v.expose())));
-                }
-                items.push(json!({
-                    "store": name,
-                    "type": kind,
-                    "endpoint": endpoint,
-                    "keys": entries.iter().map(|(k, v)| json!({"key": k, "value": shown(k, v.expose())})).collect::<Vec<_>>(),
-                }));
-            }
-            match format {
-                Format::Text => emit(&text)?,
-                Format::Json => {
-                    emit(&(serde_json::to_string_pretty(&json!({"stores": items}))? + "\n"))?
-                }
-            }
-            Ok(if failed > 0 {
-                ExitStatus::Error
-            } else {
-                ExitStatus::Clean
-            })
-        }
+        } => list(ctx, &config, store, prefix.as_deref(), show_secrets, format),
     }
+}
+
+/// `store list`: every store's keys (or one store's), secrets masked unless asked for; a
+/// store that fails is reported and the others are still listed.
+fn list(
+    ctx: &Ctx,
+    config: &Config,
+    store: Option<String>,
+    prefix: Option<&str>,
+    show_secrets: bool,
+    format: Format,
+) -> anyhow::Result<ExitStatus> {
+    let names: Vec<String> = match store {
+        Some(s) => {
+            spec(config, &s)?;
+            vec![s]
+        }
+        None if config.stores.is_empty() => {
+            return Err(hinted(
+                "no stores are declared",
+                "declare them under `stores:` in .envault.yml (see the README)",
+            ))
+        }
+        None => config.stores.keys().cloned().collect(),
+    };
+    let rt = runtime()?;
+    let mut failed = 0;
+    let mut text = String::new();
+    let mut items = Vec::new();
+    let paint = ctx.paint(format);
+    for name in &names {
+        let r = rt.block_on(async {
+            let s = open(ctx, config, name).await?;
+            if prefix.is_some() && !s.capabilities().paths {
+                warn(&format!(
+                    "store '{name}' has no paths; --prefix filters its key names"
+                ));
+            }
+            let entries = s.list(prefix).await?;
+            anyhow::Ok((s.named().endpoint.clone(), entries))
+        });
+        let (endpoint, entries) = match r {
+            Ok(x) => x,
+            Err(e) => {
+                failed += 1;
+                super::report(&e);
+                continue;
+            }
+        };
+        let shown = |k: &str, v: &str| -> String {
+            if !show_secrets && config.classifier.is_secret(k, &[v]) {
+                MASK.to_owned()
+            } else {
+                v.to_owned()
+            }
+        };
+        let kind = config.stores[name].type_name();
+        text.push_str(&format!(
+            "{} ({kind}, {endpoint}): {} key(s)\n",
+            paint.bold(&format!("store '{name}'")),
+            entries.len()
+        ));
+        for (k, v) in &entries {
+            text.push_str(&format!("  {k}={}\n", shown(k, v.expose())));
+        }
+        items.push(json!({
+            "store": name,
+            "type": kind,
+            "endpoint": endpoint,
+            "keys": entries.iter().map(|(k, v)| json!({"key": k, "value": shown(k, v.expose())})).collect::<Vec<_>>(),
+        }));
+    }
+    match format {
+        Format::Text => emit(&text)?,
+        Format::Json => emit(&(serde_json::to_string_pretty(&json!({"stores": items}))? + "\n"))?,
+    }
+    Ok(if failed > 0 {
+        ExitStatus::Error
+    } else {
+        ExitStatus::Clean
+    })
 }
 
 pub fn trust(ctx: &Ctx, args: TrustArgs) -> anyhow::Result<ExitStatus> {
