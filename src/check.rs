@@ -30,6 +30,51 @@ pub struct EnvRead<'a> {
     pub doc: Result<Document, ParseError>,
 }
 
+/// `store-drift`: the keys that differ between an environment's file and its store. When
+/// the file's sealed values could not be opened (`opened` false), they are compared as keys
+/// only.
+pub fn store_drift(
+    (env, path, doc): (&str, &str, &Document),
+    (store, store_doc): (&str, &Document),
+    opened: bool,
+) -> Vec<Problem> {
+    let mut d = crate::diff::diff_documents(doc, store_doc);
+    if !opened {
+        d.set_aside(|a, _| crate::crypt::is_sealed(a));
+    }
+    let fix = format!(
+        "see it with `envault diff {env} store:{store}`; bring them together with `envault store pull {env}` or `envault store push {env}`"
+    );
+    let problem = |key: &str, message: String| Problem {
+        path: path.to_owned(),
+        line: doc.entry(key).map_or(1, |e| e.line()),
+        rule: Rule::StoreDrift,
+        key: Some(key.to_owned()),
+        message,
+        fix: fix.clone(),
+    };
+    let mut out = Vec::new();
+    for o in &d.only_in_source {
+        out.push(problem(
+            o.key,
+            format!("{} is in {env} but not in store '{store}'", o.key),
+        ));
+    }
+    for o in &d.only_in_target {
+        out.push(problem(
+            o.key,
+            format!("{} is in store '{store}' but not in {env}", o.key),
+        ));
+    }
+    for c in &d.changed {
+        out.push(problem(
+            c.key,
+            format!("{} differs between {env} and store '{store}'", c.key),
+        ));
+    }
+    out
+}
+
 /// Which environments hold each key, and with what value.
 type Holders<'a> = BTreeMap<&'a str, Vec<(&'a str, &'a str)>>;
 

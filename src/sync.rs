@@ -86,6 +86,19 @@ impl Plan {
     pub fn changes_target(&self) -> bool {
         !(self.add.is_empty() && self.update.is_empty() && self.delete.is_empty())
     }
+
+    /// What applying the plan to a key-value target writes: the keys set, with their new
+    /// values (added, then updated), and the keys deleted.
+    pub fn writes(&self) -> (Vec<(&str, &str)>, Vec<&str>) {
+        let sets = self
+            .add
+            .iter()
+            .map(|a| (a.key.as_str(), a.value.as_str()))
+            .chain(self.update.iter().map(|u| (u.key.as_str(), u.to.as_str())))
+            .collect();
+        let deletes = self.delete.iter().map(|d| d.key.as_str()).collect();
+        (sets, deletes)
+    }
 }
 
 /// The words that name an environment: its own name, plus its family's usual spellings.

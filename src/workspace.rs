@@ -565,3 +565,11 @@ pub fn seal_for_writing(
     }
     Ok(())
 }
+
+/// Seals an edited document again (as [`seal_for_writing`]) and writes it atomically, unless
+/// the file changed since it was read: the last step of every edit of one working file.
+pub fn commit(sealing: Option<&Sealing>, plaintext_keys: &GlobSet, l: &mut Loaded) -> Result<()> {
+    seal_for_writing(sealing, plaintext_keys, l)?;
+    fsutil::write_atomic(&l.snapshot, l.doc.render().as_bytes())?;
+    Ok(())
+}

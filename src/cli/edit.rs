@@ -5,7 +5,6 @@ use std::process::Command;
 
 use super::{emit, hinted, Ctx, ExitStatus};
 use crate::dotenv::Document;
-use crate::fsutil;
 use crate::source;
 
 /// Edit an environment in $VISUAL / $EDITOR; encrypted ones are decrypted into a private (0700)
@@ -121,8 +120,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
         return Ok(ExitStatus::Clean);
     }
     l.doc = Document::parse(&text).map_err(|e| e.with_path(l.path()))?;
-    super::crypt::seal_for_writing(sealing.as_ref(), &config.plaintext_keys, &mut l)?;
-    fsutil::write_atomic(&l.snapshot, l.doc.render().as_bytes())?;
+    crate::workspace::commit(sealing.as_ref(), &config.plaintext_keys, &mut l)?;
     emit(&format!(
         "{}: saved{}\n",
         ctx.display_path(l.path()),

@@ -27,6 +27,7 @@ mod init;
 mod log;
 mod matrix;
 mod merge_driver;
+mod plan;
 mod recipients;
 mod rotate;
 mod run;

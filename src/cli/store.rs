@@ -8,12 +8,11 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::crypt::{default_identity, load_identities};
-use super::sync::{apply_and_write, make_plan, print_plan, PlanArgs};
+use super::plan::{apply_and_write, make_plan, print_plan, PlanArgs};
 use super::{emit, hinted, warn, Ctx, ExitStatus, Format};
 use crate::config::{Config, StoreSpec};
-use crate::dotenv::{Document, Edit, MASK};
+use crate::dotenv::{Document, MASK};
 use crate::fsutil;
-use crate::rule::Rule;
 use crate::source::{self, Loaded};
 use crate::store::{self, trust::Trust, Entries, SecretStore, Store};
 
@@ -213,22 +212,13 @@ async fn open(ctx: &Ctx, config: &Config, name: &str) -> anyhow::Result<Store> {
 
 /// The store's entries as an env document (keys that cannot be env keys are left out, with a
 /// warning).
-pub(crate) fn entries_doc(store: &str, entries: &Entries) -> anyhow::Result<Document> {
-    let mut doc = Document::default();
-    let mut edits = Vec::new();
-    for (k, v) in entries {
-        if crate::dotenv::is_valid_key(k) {
-            edits.push(Edit::Set {
-                key: k,
-                value: v.expose(),
-            });
-        } else {
-            warn(&format!(
-                "store '{store}': `{k}` is not a valid env key name; left out"
-            ));
-        }
+fn entries_doc(store: &str, entries: &Entries) -> anyhow::Result<Document> {
+    let (doc, left_out) = store::entries_doc(entries)?;
+    for k in left_out {
+        warn(&format!(
+            "store '{store}': `{k}` is not a valid env key name; left out"
+        ));
     }
-    doc.edit(&edits)?;
     Ok(doc)
 }
 
@@ -315,40 +305,22 @@ pub(crate) fn push(
         let plan = make_plan(config, plan_args, true, (env, &src.doc), (env, &tgt_doc));
         let mut wrote = None;
         if !plan_args.dry_run && plan.changes_target() {
-            let sets: Vec<(String, store::Secret)> = plan
-                .add
-                .iter()
-                .map(|a| (a.key.clone(), store::Secret::new(a.value.clone())))
-                .chain(
-                    plan.update
-                        .iter()
-                        .map(|u| (u.key.clone(), store::Secret::new(u.to.clone()))),
-                )
+            let (sets, deletes) = plan.writes();
+            let sets: Vec<(String, store::Secret)> = sets
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), store::Secret::new(v)))
                 .collect();
+            let deletes: Vec<String> = deletes.into_iter().map(str::to_owned).collect();
             let public = |k: &str| !config.classifier.is_declared_public(k);
-            if !sets.is_empty() {
-                let spin =
-                    super::spinner(&format!("writing {} keys to store '{name}'", sets.len()));
-                let r = s.set_many(&sets, &public).await;
-                spin.finish_and_clear();
-                r?;
-            }
-            let deletes: Vec<String> = plan.delete.iter().map(|d| d.key.clone()).collect();
-            let deleted = if deletes.is_empty() {
-                Ok(())
-            } else {
-                s.delete_many(&deletes).await
-            };
-            if let Err(mut partial) = deleted {
-                // Every set landed before the deletions started.
-                let mut written: Vec<String> = sets.iter().map(|(k, _)| k.clone()).collect();
-                written.extend(partial.written.drain(..).map(|k| format!("{k} (deleted)")));
-                partial.written = written;
-                return Err(partial.into());
-            }
+            let spin = super::spinner(&format!(
+                "writing {} keys to store '{name}'",
+                sets.len() + deletes.len()
+            ));
+            let r = store::write_changes(&s, &sets, &deletes, &public).await;
+            spin.finish_and_clear();
             wrote = Some(format!(
                 "{} key(s) to store '{name}' ({})",
-                sets.len() + deletes.len(),
+                r?,
                 s.named().endpoint
             ));
         }
@@ -583,49 +555,17 @@ pub(crate) fn drift(
         let opened = super::crypt::decrypt_for_reading(ctx, &mut l, None).is_ok();
         let entries = list_store(ctx, config, store)?;
         let store_doc = entries_doc(store, &entries)?;
-        let mut d = crate::diff::diff_documents(&l.doc, &store_doc);
-        if !opened {
-            d.set_aside(|a, _| crate::crypt::is_sealed(a));
-        }
         let path = l
             .path()
             .strip_prefix(root)
             .unwrap_or(l.path())
             .display()
             .to_string();
-        let line_of = |k: &str| l.doc.entry(k).map_or(1, |e| e.line());
-        let fix = format!(
-            "see it with `envault diff {} store:{store}`; bring them together with `envault store pull {}` or `envault store push {}`",
-            env.name, env.name, env.name
-        );
-        let mut add = |key: &str, what: String| {
-            out.push(crate::check::Problem {
-                path: path.clone(),
-                line: line_of(key),
-                rule: Rule::StoreDrift,
-                key: Some(key.to_owned()),
-                message: what,
-                fix: fix.clone(),
-            })
-        };
-        for o in &d.only_in_source {
-            add(
-                o.key,
-                format!("{} is in {} but not in store '{store}'", o.key, env.name),
-            );
-        }
-        for o in &d.only_in_target {
-            add(
-                o.key,
-                format!("{} is in store '{store}' but not in {}", o.key, env.name),
-            );
-        }
-        for c in &d.changed {
-            add(
-                c.key,
-                format!("{} differs between {} and store '{store}'", c.key, env.name),
-            );
-        }
+        out.extend(crate::check::store_drift(
+            (&env.name, &path, &l.doc),
+            (store, &store_doc),
+            opened,
+        ));
     }
     Ok(out)
 }

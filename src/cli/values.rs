@@ -5,7 +5,6 @@ use std::io::Read;
 
 use super::{emit, hinted, Ctx, ExitStatus};
 use crate::dotenv::Document;
-use crate::fsutil;
 use crate::source;
 
 /// Print one value (decrypted) on stdout.
@@ -96,8 +95,7 @@ pub fn set(ctx: &Ctx, args: SetArgs) -> anyhow::Result<ExitStatus> {
         )
     })?;
     super::warn_quoting(&args.key, &peers);
-    super::crypt::seal_for_writing(sealing.as_ref(), &config.plaintext_keys, &mut l)?;
-    fsutil::write_atomic(&l.snapshot, l.doc.render().as_bytes())?;
+    crate::workspace::commit(sealing.as_ref(), &config.plaintext_keys, &mut l)?;
     emit(&format!(
         "{} {} in {}{}\n",
         if existed { "Updated" } else { "Added" },

@@ -299,3 +299,135 @@ pub async fn open(name: &str, spec: &StoreSpec, cx: &Context<'_>) -> Result<Stor
         StoreSpec::File { path } => Store::File(file::FileStore::open(name, path, cx)?),
     })
 }
+
+/// A store's entries as an env document, and the keys left out because they cannot be env
+/// keys.
+pub fn entries_doc(
+    entries: &Entries,
+) -> Result<(crate::dotenv::Document, Vec<String>), crate::dotenv::EditError> {
+    let mut doc = crate::dotenv::Document::default();
+    let mut edits = Vec::new();
+    let mut left_out = Vec::new();
+    for (k, v) in entries {
+        if crate::dotenv::is_valid_key(k) {
+            edits.push(crate::dotenv::Edit::Set {
+                key: k,
+                value: v.expose(),
+            });
+        } else {
+            left_out.push(k.clone());
+        }
+    }
+    doc.edit(&edits)?;
+    Ok((doc, left_out))
+}
+
+/// Writes a change to a store: `sets` first, then `deletes`; returns how many keys were
+/// written. A failure part of the way says which keys were written before it (every set
+/// lands before the deletions start).
+pub async fn write_changes(
+    store: &Store,
+    sets: &[(String, Secret)],
+    deletes: &[String],
+    secret: &(dyn Fn(&str) -> bool + Sync),
+) -> Result<usize, PartialWrite> {
+    if !sets.is_empty() {
+        store.set_many(sets, secret).await?;
+    }
+    if !deletes.is_empty() {
+        if let Err(mut partial) = store.delete_many(deletes).await {
+            let mut written: Vec<String> = sets.iter().map(|(k, _)| k.clone()).collect();
+            written.extend(partial.written.drain(..).map(|k| format!("{k} (deleted)")));
+            partial.written = written;
+            return Err(partial);
+        }
+    }
+    Ok(sets.len() + deletes.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dotenv::Document;
+    use crate::glob::GlobSet;
+    use crate::sync::{plan, Options};
+
+    /// The shared sync engine against a real store (the file store, age-encrypted, no
+    /// server): plan an environment into it, write the plan, read it back.
+    #[tokio::test]
+    async fn a_sync_plan_is_written_to_a_store_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (secret, public) = crate::crypt::generate_identity();
+        let trust = trust::Trust::new("", "");
+        let cx = Context {
+            trust: &trust,
+            identities: std::sync::Arc::new(
+                crate::crypt::Identities::parse(&secret, "test").unwrap(),
+            ),
+            recipients: vec![public],
+            config_dir: dir.path().to_owned(),
+            root: crate::confine::Root::new(dir.path()),
+            home: None,
+        };
+        let spec = StoreSpec::File {
+            path: "store.age".into(),
+        };
+        let store = open("local", &spec, &cx).await.unwrap();
+        store
+            .set_many(
+                &[
+                    ("OLD".into(), Secret::new("gone soon")),
+                    ("LOG_LEVEL".into(), Secret::new("warn")),
+                ],
+                &|_| true,
+            )
+            .await
+            .unwrap();
+
+        let env =
+            Document::parse("LOG_LEVEL=debug\nAPI_TOKEN=\"a b#c\"\nMULTI=\"one\ntwo\"\n").unwrap();
+        let current = entries_doc(&store.list(None).await.unwrap()).unwrap().0;
+        let (none, classifier) = (GlobSet::default(), crate::classify::Classifier::default());
+        let opts = Options {
+            source_env: "prod",
+            target_env: "prod",
+            strategy: crate::config::Strategy::SourceWins,
+            allow_delete: true,
+            skip: &none,
+            env_specific_keys: &none,
+            shared_keys: &none,
+            include_env_specific: true,
+            classifier: &classifier,
+        };
+        let p = plan(&env, &current, &opts);
+        let (sets, deletes) = p.writes();
+        let sets: Vec<(String, Secret)> = sets
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), Secret::new(v)))
+            .collect();
+        let deletes: Vec<String> = deletes.into_iter().map(str::to_owned).collect();
+        let written = write_changes(&store, &sets, &deletes, &|_| true)
+            .await
+            .unwrap();
+        assert_eq!(written, 4, "3 set (2 added, 1 updated), 1 deleted");
+
+        let after = store.list(None).await.unwrap();
+        let got: Vec<(&str, &str)> = after
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.expose()))
+            .collect();
+        let mut got = got;
+        got.sort_unstable();
+        assert_eq!(
+            got,
+            [
+                ("API_TOKEN", "a b#c"),
+                ("LOG_LEVEL", "debug"),
+                ("MULTI", "one\ntwo")
+            ]
+        );
+        // Planned again, nothing is left to write.
+        let current = entries_doc(&after).unwrap().0;
+        assert!(!plan(&env, &current, &opts).changes_target());
+    }
+}
