@@ -40,6 +40,7 @@ hinted_errors!(
     crate::fsutil::FsError,
     crate::git::GitError,
     crate::merge::NeedsDecision,
+    crate::rotate::BackupError,
     crate::rotate::RotateError,
     crate::scan::ScanError,
     crate::source::LoadError,

@@ -4,13 +4,9 @@
 use std::io::{IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use super::{emit, hinted, Ctx, ExitStatus};
 use crate::classify::{provider_format, url_password, Classification, Reason, SecretKind};
 use crate::config::Config;
-use crate::dotenv::Edit;
-use crate::fsutil::{self, Snapshot};
 use crate::rotate::{self, DocPlan, Format};
 use crate::source::{self, Loaded};
 
@@ -82,23 +78,6 @@ struct Common {
     force: bool,
 }
 
-/// The replaced values of one rotation, kept so that `--undo` can put them back.
-#[derive(Serialize, Deserialize)]
-struct Backup {
-    version: u32,
-    command: String,
-    changes: Vec<BackupChange>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct BackupChange {
-    file: PathBuf,
-    key: String,
-    /// `None`: the rotation added the key.
-    old: Option<String>,
-    new: String,
-}
-
 /// One environment a rotation writes.
 struct Target {
     loaded: Loaded,
@@ -156,54 +135,16 @@ fn save_backup(
     targets: &[Target],
     keep_previous: bool,
 ) -> anyhow::Result<PathBuf> {
-    let mut changes = Vec::new();
-    for t in targets {
-        let file = ctx.cwd.join(t.loaded.path());
-        for c in t.plan.rotated.iter().chain(&t.plan.also) {
-            changes.push(BackupChange {
-                file: file.clone(),
-                key: c.key.clone(),
-                old: c.old.clone(),
-                new: c.new.clone(),
-            });
-        }
-        if keep_previous {
-            for c in &t.plan.rotated {
-                if let Some(old) = &c.old {
-                    let key = format!("{}_PREVIOUS", c.key);
-                    changes.push(BackupChange {
-                        file: file.clone(),
-                        old: t.loaded.doc.get(&key).map(str::to_owned),
-                        key,
-                        new: old.clone(),
-                    });
-                }
-            }
-        }
-    }
-    let dir = rotations_dir()?;
-    create_private_dir(&dir)?;
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    let path = dir.join(format!("{stamp}.json"));
-    let body = serde_json::to_vec_pretty(&Backup {
+    let mut backup = rotate::Backup {
         version: 1,
         command: command.to_owned(),
-        changes,
-    })?;
-    fsutil::write_atomic(&Snapshot::new(&path, None), &body)?;
-    Ok(path)
-}
-
-fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| anyhow::Error::new(e).context(format!("cannot create {}", dir.display())))
+        changes: Vec::new(),
+    };
+    for t in targets {
+        let file = ctx.cwd.join(t.loaded.path());
+        backup.record(&file, &t.loaded.doc, &t.plan, keep_previous);
+    }
+    Ok(backup.save(&rotations_dir()?)?)
 }
 
 /// Applies the plans and writes every file at once; nothing is written if any write fails.
@@ -431,23 +372,6 @@ fn home_relative(path: &Path) -> String {
     }
 }
 
-/// Why rotate-all leaves a key alone.
-fn left_alone_reason(config: &Config, key: &str, value: &str, force: bool) -> Option<String> {
-    let class = config.classifier.classify(key, Some(value));
-    if !class.is_secret() {
-        return Some("not a secret".into());
-    }
-    if value.is_empty() {
-        return Some("empty: nothing to rotate".into());
-    }
-    if !force {
-        if let Some(p) = provider_format(key, value) {
-            return Some(format!("issued by {p}: rotate at the provider"));
-        }
-    }
-    None
-}
-
 /// rotate-all's report: what was rotated (masked unless shown), what follows, what is left
 /// alone and why.
 fn all_report(
@@ -501,7 +425,7 @@ pub fn run_all(ctx: &Ctx, args: AllArgs) -> anyhow::Result<ExitStatus> {
     let mut left: Vec<(String, String)> = Vec::new();
     let mut candidates: Vec<&str> = Vec::new();
     for (&key, &value) in &map {
-        match left_alone_reason(&config, key, value, c.force) {
+        match rotate::left_alone_reason(&config.classifier, key, value, c.force) {
             Some(why) => left.push((key.to_owned(), why)),
             None => candidates.push(key),
         }
@@ -582,60 +506,19 @@ fn confirm(question: &str) -> anyhow::Result<bool> {
 
 /// Restores the values of the newest rotation backup.
 fn undo(ctx: &Ctx, force: bool) -> anyhow::Result<ExitStatus> {
-    let dir = rotations_dir()?;
-    let mut backups: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "json"))
-                .collect()
-        })
-        .unwrap_or_default();
-    backups.sort();
-    let Some(path) = backups.pop() else {
-        return Err(hinted(
-            format!("no rotation to undo (looked in {})", dir.display()),
-            "backups are written by `envault rotate` and `envault rotate-all`",
-        ));
-    };
-    let backup: Backup = serde_json::from_slice(&std::fs::read(&path)?)
-        .map_err(|e| anyhow::Error::new(e).context(format!("cannot read {}", path.display())))?;
-    let mut files: Vec<PathBuf> = backup.changes.iter().map(|c| c.file.clone()).collect();
-    files.sort();
-    files.dedup();
+    let (path, backup) = rotate::Backup::newest(&rotations_dir()?)?;
     let mut loaded = Vec::new();
-    for file in files {
+    for file in backup.files() {
         let mut l = source::load_path(&file, file.display().to_string(), false)?;
         let sealing = super::crypt::open_file_for_writing(ctx, &mut l)?;
-        let mut edits = Vec::new();
-        for ch in backup.changes.iter().filter(|c| c.file == file) {
-            if l.doc.get(&ch.key) != Some(ch.new.as_str()) && !force {
-                return Err(hinted(
-                    format!(
-                        "{}: {} changed after the rotation; undoing would overwrite that change",
-                        ctx.display_path(&file),
-                        ch.key
-                    ),
-                    "pass --force to restore the old values anyway",
-                ));
-            }
-            // A key the rotation added is removed again.
-            edits.push(match &ch.old {
-                Some(old) => Edit::Set {
-                    key: &ch.key,
-                    value: old,
-                },
-                None => Edit::Remove { key: &ch.key },
-            });
-        }
-        l.doc.edit(&edits)?;
+        backup.undo_in((&file, &ctx.display_path(&file)), &mut l.doc, force)?;
         if let Some((s, clear)) = &sealing {
             super::crypt::seal_for_writing(Some(s), clear, &mut l)?;
         }
         loaded.push(l);
     }
     super::write_all(loaded.iter())?;
-    let done = path.with_extension("undone");
-    std::fs::rename(&path, &done)?;
+    rotate::Backup::mark_undone(&path)?;
     let names: Vec<String> = loaded.iter().map(|l| ctx.display_path(l.path())).collect();
     emit(&format!(
         "Undid `envault {}`: restored {} value(s) in {}\n",

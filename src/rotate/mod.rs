@@ -8,7 +8,10 @@ use rand::rngs::OsRng;
 use rand::TryRngCore;
 
 use crate::classify::url_password;
+
+mod backup;
 use crate::dotenv::{Document, Edit, EditError, QuoteWarning};
+pub use backup::{Backup, BackupChange, BackupError};
 
 pub use crate::classify::Format;
 
@@ -447,6 +450,29 @@ pub fn apply(
         });
     }
     Ok(doc.edit(&edits)?.warnings)
+}
+
+/// Why rotate-all leaves a key alone: not a secret, empty, or (unless forced) issued by a
+/// provider, where only the provider can rotate it.
+pub fn left_alone_reason(
+    classifier: &crate::classify::Classifier,
+    key: &str,
+    value: &str,
+    force: bool,
+) -> Option<String> {
+    let class = classifier.classify(key, Some(value));
+    if !class.is_secret() {
+        return Some("not a secret".into());
+    }
+    if value.is_empty() {
+        return Some("empty: nothing to rotate".into());
+    }
+    if !force {
+        if let Some(p) = crate::classify::provider_format(key, value) {
+            return Some(format!("issued by {p}: rotate at the provider"));
+        }
+    }
+    None
 }
 
 #[cfg(test)]
