@@ -4,6 +4,7 @@
 //! and return values and never print, exit or read the process environment; `cli` is the only
 //! edge that talks to the terminal.
 
+pub mod audit;
 pub mod check;
 pub mod classify;
 pub mod cli;

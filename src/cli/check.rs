@@ -3,17 +3,16 @@
 //! secrets where `scan` would block them, recipients out of date, and (with --stores) drift
 //! from the secret stores.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::json;
 
 use super::{emit, Ctx, ExitStatus};
-use crate::check::{self, EnvRead, Problem};
+use crate::audit;
+use crate::check::Problem;
 use crate::dotenv::Document;
 use crate::git::Repo;
 use crate::output;
-use crate::rule::Rule;
-use crate::scan::{self, Changed, Input};
 
 /// Check every environment of every .envault.yml in the repository.
 ///
@@ -64,13 +63,6 @@ fn configs(ctx: &Ctx) -> anyhow::Result<(PathBuf, Vec<PathBuf>)> {
     Ok((ctx.cwd.clone(), vec![path]))
 }
 
-fn rel(root: &Path, p: &Path) -> String {
-    p.strip_prefix(root)
-        .unwrap_or(p)
-        .to_string_lossy()
-        .into_owned()
-}
-
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     let (root, paths) = configs(ctx)?;
     let mut problems: Vec<Problem> = Vec::new();
@@ -102,65 +94,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
                 eprint!("{report}");
             }
         }
-        let mut reads = Vec::new();
-        let mut changed = Vec::new();
-        for env in config.environments.values() {
-            let path = rel(&root, &env.file);
-            match std::fs::read(&env.file) {
-                Ok(bytes) => {
-                    changed.push(Changed {
-                        path: path.clone(),
-                        new: bytes.clone(),
-                        old: None,
-                    });
-                    reads.push(EnvRead {
-                        name: &env.name,
-                        path: path.clone(),
-                        doc: Document::parse_vec(bytes).map_err(|e| e.with_path(&path)),
-                    });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => problems.push(Problem {
-                    path: path.clone(),
-                    line: 1,
-                    rule: Rule::MissingFile,
-                    key: None,
-                    message: format!("{path} (environment '{}') does not exist", env.name),
-                    fix: format!(
-                        "create it (`envault sync <env> {} --dry-run` shows what it would get), or fix its path in {}",
-                        env.name,
-                        rel(&root, cfg_path)
-                    ),
-                }),
-                Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot read {path}"))),
-            }
-        }
-        envs_checked += reads.len();
-        problems.extend(check::check(&config, &reads));
-        problems.extend(replays(&root, &config, &changed)?);
-
-        // Plaintext secrets, judged as `scan` judges them.
-        let source = super::scan::WorkTree { root: root.clone() };
-        let ids = crate::crypt::Identities::empty();
-        let found = scan::scan(&Input {
-            changed,
-            configs: vec![rel(&root, cfg_path)],
-            source: &source,
-            identities: &ids,
-            whole_files: true,
-            check_data_keys: false,
-        })?;
-        for f in found {
-            if matches!(f.rule, Rule::PlaintextSecret | Rule::UnencryptedValue) {
-                problems.push(Problem {
-                    path: f.path,
-                    line: f.line,
-                    rule: f.rule,
-                    key: f.key,
-                    message: f.message,
-                    fix: f.fix,
-                });
-            }
-        }
+        let found = audit::check_config(&root, cfg_path, &config)?;
+        envs_checked += found.envs_checked;
+        problems.extend(found.problems);
         if args.stores {
             problems.extend(super::store::drift(ctx, &config, &root)?);
         }
@@ -169,47 +105,6 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     problems.sort_by(|a, b| (&a.path, a.line, a.rule.id()).cmp(&(&b.path, b.line, b.rule.id())));
     report(ctx, &args, &problems, envs_checked, paths.len())?;
     Ok(ExitStatus::found_if(!problems.is_empty()))
-}
-
-/// Sealed values of the working files that the repository's history had replaced
-/// (`replayed-value`): an old value pasted back. Outside a repository there is no history.
-fn replays(
-    root: &Path,
-    config: &crate::config::Config,
-    files: &[Changed],
-) -> anyhow::Result<Vec<Problem>> {
-    let Ok(repo) = Repo::discover(root) else {
-        return Ok(Vec::new());
-    };
-    // (path from the repository root, environment, the file as read)
-    let mut targets = Vec::new();
-    for env in config.environments.values() {
-        let Ok(in_repo) = repo.relative(root, &env.file) else {
-            continue;
-        };
-        let in_repo = in_repo.to_string_lossy().into_owned();
-        let shown = rel(root, &env.file);
-        if let Some(f) = files.iter().find(|f| f.path == shown) {
-            targets.push((in_repo, env.name.as_str(), f));
-        }
-    }
-    let paths: Vec<String> = targets.iter().map(|(p, _, _)| p.clone()).collect();
-    let retired = repo.retired_values("HEAD", &paths)?;
-    let mut out = Vec::new();
-    for (path, env, f) in &targets {
-        let values = crate::git::replay::sealed_values(&f.new);
-        for r in crate::git::replay::replays_in(path, &values, &retired, |_| true) {
-            out.push(Problem {
-                path: f.path.clone(),
-                line: r.line,
-                rule: Rule::ReplayedValue,
-                key: Some(r.key.clone()),
-                message: r.message(),
-                fix: r.fix(Some(env)),
-            });
-        }
-    }
-    Ok(out)
 }
 
 fn report(

@@ -30,6 +30,7 @@ macro_rules! hinted_errors {
 
 hinted_errors!(
     crate::error::Hinted,
+    crate::audit::AuditError,
     crate::config::ConfigError,
     crate::confine::ConfineError,
     crate::crypt::CryptError,

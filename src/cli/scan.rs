@@ -2,16 +2,17 @@
 //! pre-commit hook runs), in the working tree (`PATH…`) and in commit ranges (`--range`, for CI).
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::json;
 
 use super::crypt::load_identities;
 use super::{emit, hinted, warn, Ctx, ExitStatus};
+use crate::audit::{self, GitSource, WorkTree};
 use crate::config::is_config_path;
 use crate::crypt::Identities;
 use crate::git::replay::{Replay, Retired};
-use crate::git::{BlobId, Files, Repo};
+use crate::git::{Files, Repo};
 use crate::output;
 use crate::rule::Rule;
 use crate::scan::{self, Changed, Finding, Input, Source, IGNORE_FILE};
@@ -60,61 +61,6 @@ struct Located {
     finding: Finding,
 }
 
-struct GitSource<'r> {
-    repo: &'r Repo,
-    new: &'r Files,
-    old: &'r Files,
-}
-
-impl Source for GitSource<'_> {
-    fn new_file(&self, path: &str) -> Option<Vec<u8>> {
-        self.repo.blob(*self.new.files.get(path)?).ok()
-    }
-    fn old_file(&self, path: &str) -> Option<Vec<u8>> {
-        self.repo.blob(*self.old.files.get(path)?).ok()
-    }
-    fn resolve_new(&self, path: &str) -> String {
-        self.repo
-            .resolve_in(self.new, path)
-            .unwrap_or_else(|| path.to_owned())
-    }
-    fn resolve_old(&self, path: &str) -> String {
-        self.repo
-            .resolve_in(self.old, path)
-            .unwrap_or_else(|| path.to_owned())
-    }
-}
-
-/// The working tree below `root`, as scanned: there is no older state.
-pub(crate) struct WorkTree {
-    pub(crate) root: PathBuf,
-}
-
-impl Source for WorkTree {
-    fn new_file(&self, path: &str) -> Option<Vec<u8>> {
-        std::fs::read(self.root.join(path)).ok()
-    }
-    fn resolve_new(&self, path: &str) -> String {
-        let root = self
-            .root
-            .canonicalize()
-            .unwrap_or_else(|_| self.root.clone());
-        self.root
-            .join(path)
-            .canonicalize()
-            .ok()
-            .and_then(|p| {
-                p.strip_prefix(&root)
-                    .ok()
-                    .map(|r| r.to_string_lossy().into_owned())
-            })
-            .unwrap_or_else(|| path.to_owned())
-    }
-    fn old_file(&self, _: &str) -> Option<Vec<u8>> {
-        None
-    }
-}
-
 fn identities(ctx: &Ctx) -> Identities {
     load_identities(ctx).unwrap_or_else(|e| {
         warn(&format!(
@@ -122,78 +68,6 @@ fn identities(ctx: &Ctx) -> Identities {
         ));
         Identities::empty()
     })
-}
-
-/// Reads the changed blobs, two threads at a time (inflating is the cost).
-fn read_changed(
-    repo_root: &Path,
-    changes: &[(String, BlobId, Option<BlobId>)],
-) -> anyhow::Result<Vec<Changed>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    let chunk = changes.len().div_ceil(threads).max(1);
-    let results: Vec<anyhow::Result<Vec<Changed>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = changes
-            .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || -> anyhow::Result<Vec<Changed>> {
-                    // Each thread opens its own handle: libgit2 repositories are not shared.
-                    let repo = Repo::discover(repo_root)?;
-                    part.iter()
-                        .map(|(path, new, old)| {
-                            Ok(Changed {
-                                path: path.clone(),
-                                new: repo.blob(*new)?,
-                                old: match old {
-                                    Some(o) => Some(repo.blob(*o)?),
-                                    None => None,
-                                },
-                            })
-                        })
-                        .collect()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("reader thread"))
-            .collect()
-    });
-    let mut out = Vec::with_capacity(changes.len());
-    for r in results {
-        out.extend(r?);
-    }
-    Ok(out)
-}
-
-fn scan_states(
-    ctx: &Ctx,
-    repo: &Repo,
-    new: &Files,
-    old: &Files,
-    check_data_keys: bool,
-    ids: &Identities,
-) -> anyhow::Result<(Vec<Finding>, usize)> {
-    let changes = new.changed_from(old);
-    let changed = read_changed(repo.root(), &changes)?;
-    let n = changed.len();
-    let mut configs: Vec<String> = new
-        .files
-        .keys()
-        .filter(|p| is_config_path(p))
-        .cloned()
-        .collect();
-    configs.sort();
-    let source = GitSource { repo, new, old };
-    let _ = ctx;
-    let findings = scan::scan(&Input {
-        changed,
-        configs,
-        source: &source,
-        identities: ids,
-        whole_files: false,
-        check_data_keys,
-    })?;
-    Ok((findings, n))
 }
 
 /// The base and the end of a range `A..B` (`HEAD` for a side left out).
@@ -278,7 +152,6 @@ impl<'r> Replays<'r> {
 /// commit showed: a key replaced in steps (the header removed in one commit, a new one written
 /// in the next) shows only there.
 fn between_ends(
-    ctx: &Ctx,
     repo: &Repo,
     base: &str,
     tip: &str,
@@ -290,7 +163,7 @@ fn between_ends(
     };
     let new = repo.tree_files(tip)?;
     let old = repo.tree_files(&fork)?;
-    let (found, _) = scan_states(ctx, repo, &new, &old, true, ids)?;
+    let (found, _) = audit::scan_between(repo, (&new, &old), true, ids)?;
     Ok(found
         .into_iter()
         .filter(|f| matches!(f.rule, Rule::DataKeyReplaced | Rule::RecipientsChanged))
@@ -344,7 +217,7 @@ fn scan_staged(ctx: &Ctx, ids: &Identities) -> anyhow::Result<(Vec<Located>, usi
         .map(|p| ctx.cwd.join(p));
     let new = repo.index_files(index_file.as_deref())?;
     let old = repo.tree_files("HEAD")?;
-    let (f, n) = scan_states(ctx, &repo, &new, &old, false, ids)?;
+    let (f, n) = audit::scan_between(&repo, (&new, &old), false, ids)?;
     let located = f
         .into_iter()
         .map(|finding| Located {
@@ -381,7 +254,7 @@ fn scan_range(
             Some(p) => repo.tree_files(p)?,
             None => Files::default(),
         };
-        let (f, n) = scan_states(ctx, &repo, &new, &old, true, ids)?;
+        let (f, n) = audit::scan_between(&repo, (&new, &old), true, ids)?;
         scanned += n;
         located.extend(
             f.into_iter()
@@ -393,7 +266,7 @@ fn scan_range(
         );
     }
     bar.finish_and_clear();
-    located.extend(between_ends(ctx, &repo, base, tip, ids, &located)?);
+    located.extend(between_ends(&repo, base, tip, ids, &located)?);
     Ok((located, scanned, "changed file"))
 }
 
@@ -407,8 +280,7 @@ fn scan_worktree(
         Ok(repo) => (repo.root().to_owned(), repo.worktree_files()?),
         Err(_) => {
             let root = ctx.cwd.clone();
-            let mut files = Vec::new();
-            walk(&root, &root, &mut files);
+            let files = audit::walk_files(&root);
             (root, files)
         }
     };
@@ -466,27 +338,6 @@ fn scan_worktree(
         })
         .collect();
     Ok((located, n, "file"))
-}
-
-/// Files under `dir` outside git (no repository): everything but `.git` folders.
-fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        let Ok(t) = e.file_type() else { continue };
-        if t.is_dir() {
-            if e.file_name() != ".git" {
-                walk(root, &p, out);
-            }
-        } else if t.is_file() {
-            if let Ok(rel) = p.strip_prefix(root) {
-                out.push(rel.to_string_lossy().into_owned());
-            }
-        }
-    }
-    out.sort();
 }
 
 fn plural(n: usize, word: &str) -> String {
