@@ -22,6 +22,10 @@ pub enum LoadError {
     Config(#[from] crate::config::ConfigError),
     #[error("there is no {} at {rev}", .path.display())]
     NoConfigAt { rev: String, path: PathBuf },
+    #[error("environments are named in .envault.yml, and there is none here")]
+    NoConfig,
+    #[error("store:{0} is read from the store, not loaded as a file")]
+    StoreSide(String),
 }
 
 impl crate::error::Hint for LoadError {
@@ -35,10 +39,84 @@ impl crate::error::Hint for LoadError {
             LoadError::Missing { env: None, .. } => None,
             LoadError::Git(e) => e.hint(),
             LoadError::Config(e) => e.hint(),
+            LoadError::NoConfig => Some("run `envault init`, or compare files with diff-files".into()),
+            LoadError::StoreSide(_) => None,
             LoadError::NoConfigAt { .. } => Some(
                 "an environment name at a revision is resolved through .envault.yml as it was then; compare files instead with diff-files REV:PATH"
                     .into(),
             ),
+        }
+    }
+}
+
+/// What a command names as one side of a comparison or a sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Spec {
+    /// An environment of the configuration: `prod`.
+    Env(String),
+    /// An environment as it was at a revision, through the configuration of then: `prod@v1.2`.
+    EnvAt { env: String, rev: String },
+    /// A secret store of the configuration: `store:NAME`.
+    Store(String),
+    /// A file: `.env.local`.
+    File(PathBuf),
+    /// A file at a revision: `HEAD~3:.env.prod`.
+    FileAt { rev: String, path: PathBuf },
+}
+
+impl Spec {
+    /// A side of `diff` or `sync`: `store:NAME`, `ENV@REV` or `ENV`.
+    pub fn env_side(arg: &str) -> Spec {
+        if let Some(store) = arg.strip_prefix("store:") {
+            return Spec::Store(store.to_owned());
+        }
+        match arg.split_once('@') {
+            Some((env, rev)) => Spec::EnvAt {
+                env: env.to_owned(),
+                rev: rev.to_owned(),
+            },
+            None => Spec::Env(arg.to_owned()),
+        }
+    }
+
+    /// A side of `diff-files`: `REV:PATH` names a file at a revision, unless a file of that
+    /// name exists under `cwd`; anything else is a path.
+    pub fn file_side(cwd: &Path, arg: &Path) -> Spec {
+        let at_rev = arg.to_str().and_then(|t| t.split_once(':'));
+        match at_rev {
+            Some((rev, path)) if !rev.is_empty() && !cwd.join(arg).exists() => Spec::FileAt {
+                rev: rev.to_owned(),
+                path: PathBuf::from(path),
+            },
+            _ => Spec::File(arg.to_owned()),
+        }
+    }
+
+    /// Whether the side is read from git (and may not have existed there).
+    pub fn at_revision(&self) -> bool {
+        matches!(self, Spec::EnvAt { .. } | Spec::FileAt { .. })
+    }
+
+    /// Loads the side (not a store: reading one needs the network, which the caller does),
+    /// environments through `config`, paths and revisions from `cwd`.
+    pub fn load(&self, config: Option<&Config>, cwd: &Path) -> Result<Loaded, LoadError> {
+        let config = || config.ok_or(LoadError::NoConfig);
+        match self {
+            Spec::Env(name) => {
+                let config = config()?;
+                config.env(name)?;
+                load_env(config, name, false)
+            }
+            Spec::EnvAt { env, rev } => {
+                let repo = crate::git::Repo::discover(cwd)?;
+                load_env_at(&repo, cwd, &config()?.path, env, rev)
+            }
+            Spec::File(p) => load_path(&cwd.join(p), p.display().to_string(), false),
+            Spec::FileAt { rev, path } => {
+                let repo = crate::git::Repo::discover(cwd)?;
+                load_path_at(&repo, cwd, path, rev)
+            }
+            Spec::Store(name) => Err(LoadError::StoreSide(name.clone())),
         }
     }
 }
@@ -154,4 +232,42 @@ pub fn load_path_at(
         working_file: false,
         env_id: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sides_are_told_apart() {
+        assert_eq!(Spec::env_side("prod"), Spec::Env("prod".into()));
+        assert_eq!(Spec::env_side("store:ssm"), Spec::Store("ssm".into()));
+        assert_eq!(
+            Spec::env_side("prod@HEAD~2"),
+            Spec::EnvAt {
+                env: "prod".into(),
+                rev: "HEAD~2".into()
+            }
+        );
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            Spec::file_side(dir.path(), Path::new("HEAD:.env.prod")),
+            Spec::FileAt {
+                rev: "HEAD".into(),
+                path: ".env.prod".into()
+            }
+        );
+        // A file whose name has a colon is that file.
+        std::fs::write(dir.path().join("a:b"), "").unwrap();
+        assert_eq!(
+            Spec::file_side(dir.path(), Path::new("a:b")),
+            Spec::File("a:b".into())
+        );
+        assert_eq!(
+            Spec::file_side(dir.path(), Path::new(":x")),
+            Spec::File(":x".into())
+        );
+        assert!(Spec::env_side("prod@v1").at_revision());
+        assert!(!Spec::env_side("prod").at_revision());
+    }
 }

@@ -1,13 +1,12 @@
 //! `envault diff` (two environments) and `envault diff-files` (two files, no config).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::{emit, warn_duplicates, Ctx, ExitStatus, Format};
 use crate::classify::Classifier;
 use crate::diff::diff_documents;
-use crate::git::Repo;
 use crate::output::{self, Masker};
-use crate::source::{self, Loaded};
+use crate::source::{Loaded, Spec};
 
 /// Show key-level differences between two environments.
 ///
@@ -58,22 +57,16 @@ struct Common {
 
 pub fn run_envs(ctx: &Ctx, args: EnvArgs) -> anyhow::Result<ExitStatus> {
     let config = ctx.load_config()?;
-    let load = |spec: &str| -> anyhow::Result<Loaded> {
-        if let Some(store) = spec.strip_prefix("store:") {
+    let load = |arg: &str| -> anyhow::Result<Loaded> {
+        let spec = Spec::env_side(arg);
+        if let Spec::Store(store) = &spec {
             return super::store::load_store(ctx, &config, store);
         }
-        match spec.split_once('@') {
-            Some((name, rev)) => {
-                let repo = Repo::discover(&ctx.cwd)?;
-                let l = source::load_env_at(&repo, &ctx.cwd, &config.path, name, rev)?;
-                warn_if_absent(&l);
-                Ok(l)
-            }
-            None => {
-                config.env(spec)?;
-                Ok(source::load_env(&config, spec, false)?)
-            }
+        let l = spec.load(Some(&config), &ctx.cwd)?;
+        if spec.at_revision() {
+            warn_if_absent(&l);
         }
+        Ok(l)
     };
     let (mut src, mut tgt) = (load(&args.source)?, load(&args.target)?);
     open_or_compare_keys(ctx, &mut src, Some(&config.plaintext_keys))?;
@@ -93,28 +86,14 @@ fn warn_if_absent(l: &Loaded) {
     }
 }
 
-/// `REV:PATH` names a file at a revision, unless a file of that name exists here.
-fn revision_path(ctx: &Ctx, arg: &Path) -> Option<(String, PathBuf)> {
-    let text = arg.to_str()?;
-    let (rev, path) = text.split_once(':')?;
-    (!rev.is_empty() && !ctx.cwd.join(arg).exists()).then(|| (rev.to_owned(), PathBuf::from(path)))
-}
-
 pub fn run_files(ctx: &Ctx, args: FileArgs) -> anyhow::Result<ExitStatus> {
     let load = |p: &PathBuf| -> anyhow::Result<Loaded> {
-        match revision_path(ctx, p) {
-            Some((rev, path)) => {
-                let repo = Repo::discover(&ctx.cwd)?;
-                let l = source::load_path_at(&repo, &ctx.cwd, &path, &rev)?;
-                warn_if_absent(&l);
-                Ok(l)
-            }
-            None => Ok(source::load_path(
-                &ctx.cwd.join(p),
-                p.display().to_string(),
-                false,
-            )?),
+        let spec = Spec::file_side(&ctx.cwd, p);
+        let l = spec.load(None, &ctx.cwd)?;
+        if spec.at_revision() {
+            warn_if_absent(&l);
         }
+        Ok(l)
     };
     let (src, tgt) = both(|| load(&args.file1), || load(&args.file2));
     let (mut src, mut tgt) = (src?, tgt?);

@@ -3,7 +3,7 @@
 
 use super::plan::{apply_and_write, make_plan, print_plan, PlanArgs};
 use super::{hinted, warn_duplicates, Ctx, ExitStatus};
-use crate::source;
+use crate::source::{self, Spec};
 
 /// Copy missing and changed keys from one environment into another.
 ///
@@ -29,23 +29,20 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     let config = ctx.load_config()?;
-    match (
-        args.source.strip_prefix("store:"),
-        args.target.strip_prefix("store:"),
-    ) {
-        (Some(_), Some(_)) => {
+    match (Spec::env_side(&args.source), Spec::env_side(&args.target)) {
+        (Spec::Store(_), Spec::Store(_)) => {
             return Err(hinted(
                 "cannot sync one store into another",
                 "sync a store with an environment: envault sync store:NAME prod",
             ))
         }
-        (Some(store), None) => {
-            return super::store::pull(ctx, &config, &args.target, Some(store), &args.plan)
+        (Spec::Store(store), _) => {
+            return super::store::pull(ctx, &config, &args.target, Some(&store), &args.plan)
         }
-        (None, Some(store)) => {
-            return super::store::push(ctx, &config, &args.source, Some(store), &args.plan)
+        (_, Spec::Store(store)) => {
+            return super::store::push(ctx, &config, &args.source, Some(&store), &args.plan)
         }
-        (None, None) => {}
+        _ => {}
     }
     config.env(&args.source)?;
     config.env(&args.target)?;
