@@ -254,27 +254,17 @@ mod tests {
     /// No code outside this module reads the environment itself.
     #[test]
     fn the_environment_is_read_here_only() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let mut stack = vec![root.clone()];
         let mut offenders = Vec::new();
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(dir).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    stack.push(path);
-                    continue;
-                }
-                if path.ends_with("env_vars.rs") {
-                    continue;
-                }
-                let text = std::fs::read_to_string(&path).unwrap();
-                for (i, line) in text.lines().enumerate() {
-                    if ["env::var(", "env::var_os(", "env::vars(", "env::home_dir("]
-                        .iter()
-                        .any(|p| line.contains(p))
-                    {
-                        offenders.push(format!("{}:{}: {line}", path.display(), i + 1));
-                    }
+        for (path, text) in crate::source_files() {
+            if path.ends_with("env_vars.rs") {
+                continue;
+            }
+            for (i, line) in text.lines().enumerate() {
+                if ["env::var(", "env::var_os(", "env::vars(", "env::home_dir("]
+                    .iter()
+                    .any(|p| line.contains(p))
+                {
+                    offenders.push(format!("{}:{}: {line}", path.display(), i + 1));
                 }
             }
         }

@@ -29,6 +29,26 @@ pub mod store;
 pub mod sync;
 pub mod workspace;
 
+/// Every `.rs` file under src/, with its text (for the tests that read the source itself).
+#[cfg(test)]
+pub(crate) fn source_files() -> Vec<(std::path::PathBuf, String)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut out = Vec::new();
+    let mut stack = vec![root];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                out.push((path, text));
+            }
+        }
+    }
+    out
+}
+
 /// The layering of ARCHITECTURE.md, enforced: every `crate::module` path a module uses names a
 /// module of a lower layer. The table is read from ARCHITECTURE.md, so the map and the check
 /// cannot drift apart. Run it alone with `cargo test --lib layering`.
@@ -68,47 +88,38 @@ mod layering {
         assert!(layers.len() > 15, "the table was not found: {layers:?}");
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let mut problems = Vec::new();
-        let mut stack = vec![src.clone()];
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(dir).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    stack.push(path);
-                    continue;
-                }
-                let rel = path.strip_prefix(&src).unwrap();
-                let top = rel.iter().next().unwrap().to_str().unwrap();
-                let module = top.trim_end_matches(".rs");
-                if matches!(module, "lib" | "main") || rel.ends_with("tests.rs") {
-                    continue;
-                }
-                let Some(&mine) = layers.get(module) else {
-                    problems.push(format!("{module} is not in ARCHITECTURE.md's table"));
-                    continue;
-                };
-                let text = std::fs::read_to_string(&path).unwrap();
-                for (i, line) in code_of(&text).lines().enumerate() {
-                    for (at, _) in line.match_indices("crate::") {
-                        let used: String = line[at + "crate::".len()..]
-                            .chars()
-                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                            .collect();
-                        if used == module || used.is_empty() {
-                            continue;
-                        }
-                        match layers.get(&used) {
-                            Some(&theirs) if theirs < mine => {}
-                            Some(&theirs) => problems.push(format!(
-                                "{}:{}: {module} (layer {mine}) uses {used} (layer {theirs})",
-                                rel.display(),
-                                i + 1
-                            )),
-                            None => problems.push(format!(
-                                "{}:{}: {used} is not in ARCHITECTURE.md's table",
-                                rel.display(),
-                                i + 1
-                            )),
-                        }
+        for (path, text) in crate::source_files() {
+            let rel = path.strip_prefix(&src).unwrap();
+            let top = rel.iter().next().unwrap().to_str().unwrap();
+            let module = top.trim_end_matches(".rs");
+            if matches!(module, "lib" | "main") || rel.ends_with("tests.rs") {
+                continue;
+            }
+            let Some(&mine) = layers.get(module) else {
+                problems.push(format!("{module} is not in ARCHITECTURE.md's table"));
+                continue;
+            };
+            for (i, line) in code_of(&text).lines().enumerate() {
+                for (at, _) in line.match_indices("crate::") {
+                    let used: String = line[at + "crate::".len()..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    if used == module || used.is_empty() {
+                        continue;
+                    }
+                    match layers.get(&used) {
+                        Some(&theirs) if theirs < mine => {}
+                        Some(&theirs) => problems.push(format!(
+                            "{}:{}: {module} (layer {mine}) uses {used} (layer {theirs})",
+                            rel.display(),
+                            i + 1
+                        )),
+                        None => problems.push(format!(
+                            "{}:{}: {used} is not in ARCHITECTURE.md's table",
+                            rel.display(),
+                            i + 1
+                        )),
                     }
                 }
             }

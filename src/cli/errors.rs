@@ -59,20 +59,10 @@ mod tests {
     /// the table of [`hint_in`]; one missing would lose its hint in every message.
     #[test]
     fn every_error_type_is_listed() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let mut declared = Vec::new();
-        let mut stack = vec![root];
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(dir).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    stack.push(path);
-                    continue;
-                }
-                let text = std::fs::read_to_string(&path).unwrap();
-                declared.extend(error_types_in(&text));
-            }
-        }
+        let declared: Vec<String> = crate::source_files()
+            .iter()
+            .flat_map(|(_, text)| error_types_in(text))
+            .collect();
         assert!(declared.len() >= 15, "found only {declared:?}");
         for name in declared {
             assert!(

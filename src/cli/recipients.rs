@@ -83,6 +83,25 @@ pub(crate) fn confirm(yes: bool, question: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Opens the file's data key to change who reads it: the header is checked against the key
+/// (recipient lines written by someone without it are refused before anything is wrapped to
+/// them), a version 1 header is warned about, and the user confirms `question`.
+fn open_to_change_readers(
+    ctx: &Ctx,
+    (l, header, env): (&Loaded, &Header, &str),
+    everyone: &[&str],
+    question: &str,
+    yes: bool,
+) -> anyhow::Result<DataKey> {
+    let key =
+        super::crypt::open_loaded_key(ctx, l, header, Some(env), super::crypt::Access::Write)?;
+    if header.version < crypt::HEADER_VERSION {
+        warn_unauthenticated(l, everyone);
+    }
+    confirm(yes, question)?;
+    Ok(key)
+}
+
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     let config = ctx.load_config()?;
     match args.action {
@@ -175,10 +194,6 @@ fn add(
         ))?;
         return Ok(ExitStatus::Clean);
     }
-    // Opening the key checks the header against it: recipient lines written by someone
-    // without the key are refused here, before anything is wrapped to them.
-    let key =
-        super::crypt::open_loaded_key(ctx, &l, &header, Some(env), super::crypt::Access::Write)?;
     let mut recipients = header
         .recipients
         .iter()
@@ -186,18 +201,13 @@ fn add(
         .collect::<Result<Vec<_>, _>>()?;
     recipients.push(new);
     let everyone: Vec<&str> = recipients.iter().map(Recipient::as_str).collect();
-    if header.version < crypt::HEADER_VERSION {
-        warn_unauthenticated(&l, &everyone);
-    }
-    confirm(
-        yes,
-        &format!(
-            "Give {} access to every secret of {}? The data key will be wrapped to:\n  {}\n",
-            recipient.trim(),
-            l.path().display(),
-            everyone.join("\n  ")
-        ),
-    )?;
+    let question = format!(
+        "Give {} access to every secret of {}? The data key will be wrapped to:\n  {}\n",
+        recipient.trim(),
+        l.path().display(),
+        everyone.join("\n  ")
+    );
+    let key = open_to_change_readers(ctx, (&l, &header, env), &everyone, &question, yes)?;
     let wrapped = Header::wrap(&key, header.file_id, &recipients)?;
     l.doc
         .set_leading_lines(crypt::HEADER_PREFIX, &wrapped.lines());
@@ -245,20 +255,13 @@ fn remove(
         ));
     }
     let label = l.path().display().to_string();
-    let key =
-        super::crypt::open_loaded_key(ctx, &l, &header, Some(env), super::crypt::Access::Write)?;
     let everyone: Vec<&str> = remaining.iter().map(Recipient::as_str).collect();
-    if header.version < crypt::HEADER_VERSION {
-        warn_unauthenticated(&l, &everyone);
-    }
-    confirm(
-        yes,
-        &format!(
-            "Remove {gone} from {} (every value is sealed again)? The new data key will be wrapped to:\n  {}\n",
-            l.path().display(),
-            everyone.join("\n  ")
-        ),
-    )?;
+    let question = format!(
+        "Remove {gone} from {} (every value is sealed again)? The new data key will be wrapped to:\n  {}\n",
+        l.path().display(),
+        everyone.join("\n  ")
+    );
+    let key = open_to_change_readers(ctx, (&l, &header, env), &everyone, &question, yes)?;
     let clear = crypt::clear_keys(&l.doc);
     let exposed: Vec<String> = l
         .doc
