@@ -61,9 +61,12 @@ pub enum WorkspaceError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Fs(#[from] FsError),
-    /// The caller's identities could not be loaded.
-    #[error(transparent)]
-    Identities(anyhow::Error),
+    #[error("cannot read identity {}", .path.display())]
+    IdentityFile {
+        path: PathBuf,
+        #[source]
+        error: std::io::Error,
+    },
 }
 
 impl crate::error::Hint for WorkspaceError {
@@ -125,7 +128,7 @@ type Result<T, E = WorkspaceError> = std::result::Result<T, E>;
 /// What the user brings to open encrypted files: their identities (loaded the first time a key
 /// is needed), their record of accepted data keys, and where warnings go.
 pub struct Keys<'a> {
-    load: Box<dyn Fn() -> anyhow::Result<Identities> + 'a>,
+    load: Box<dyn Fn() -> Result<Identities> + 'a>,
     identities: OnceCell<Identities>,
     /// The record of accepted keys (`known-keys.json` in the user's state folder); `None`
     /// when the user has no state folder.
@@ -216,7 +219,7 @@ impl<'a> Keys<'a> {
     /// `load` gives the user's identities; `record` is their record of accepted keys; `warn`
     /// receives warnings (values left in clear in an encrypted file).
     pub fn new(
-        load: impl Fn() -> anyhow::Result<Identities> + 'a,
+        load: impl Fn() -> Result<Identities> + 'a,
         record: Option<PathBuf>,
         warn: impl Fn(&str) + 'a,
     ) -> Keys<'a> {
@@ -233,7 +236,7 @@ impl<'a> Keys<'a> {
         if let Some(ids) = self.identities.get() {
             return Ok(ids);
         }
-        let ids = (self.load)().map_err(WorkspaceError::Identities)?;
+        let ids = (self.load)()?;
         Ok(self.identities.get_or_init(|| ids))
     }
 
@@ -572,4 +575,76 @@ pub fn commit(sealing: Option<&Sealing>, plaintext_keys: &GlobSet, l: &mut Loade
     seal_for_writing(sealing, plaintext_keys, l)?;
     fsutil::write_atomic(&l.snapshot, l.doc.render().as_bytes())?;
     Ok(())
+}
+
+/// The default identity file: `identity.txt` in the user's envault config folder.
+pub fn default_identity() -> Option<PathBuf> {
+    crate::env_vars::folders()
+        .config
+        .as_ref()
+        .map(|d| d.join("identity.txt"))
+}
+
+/// Every identity available, in order: `flag` (`--identity`), `ENVAULT_IDENTITY` (a path),
+/// `ENVAULT_IDENTITY_KEY` (the key itself, for CI), the default file, then `~/.ssh/id_ed25519`
+/// and `~/.ssh/id_rsa`. An identity file others can read is warned about.
+pub fn load_identities(flag: Option<&Path>, warn: &dyn Fn(&str)) -> Result<Identities> {
+    use crate::env_vars::{folders, ENVAULT_IDENTITY, ENVAULT_IDENTITY_KEY};
+    let mut ids = Identities::empty();
+    if let Some(p) = flag {
+        ids.extend(read_identity_file(p, true, warn)?.unwrap_or_else(Identities::empty));
+    }
+    if let Some(p) = ENVAULT_IDENTITY.os() {
+        ids.extend(
+            read_identity_file(Path::new(&p), true, warn)?.unwrap_or_else(Identities::empty),
+        );
+    }
+    if let Some(key) = ENVAULT_IDENTITY_KEY.non_empty() {
+        ids.extend(Identities::parse(&key, ENVAULT_IDENTITY_KEY.name)?);
+    }
+    if let Some(path) = default_identity() {
+        if let Some(found) = read_identity_file(&path, false, warn)? {
+            ids.extend(found);
+        }
+    }
+    let Some(home) = &folders().home else {
+        return Ok(ids);
+    };
+    for name in ["id_ed25519", "id_rsa"] {
+        // SSH keys are a fallback: one that cannot be used (passphrase-protected) is skipped.
+        if let Ok(text) = std::fs::read_to_string(home.join(".ssh").join(name)) {
+            if let Ok(found) = Identities::parse(&text, name) {
+                ids.extend(found);
+            }
+        }
+    }
+    Ok(ids)
+}
+
+fn read_identity_file(
+    path: &Path,
+    required: bool,
+    warn: &dyn Fn(&str),
+) -> Result<Option<Identities>> {
+    use std::os::unix::fs::PermissionsExt;
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => {
+            return Err(WorkspaceError::IdentityFile {
+                path: path.to_owned(),
+                error,
+            })
+        }
+    };
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.permissions().mode() & 0o077 != 0 {
+            warn(&format!(
+                "identity {} is readable by other users; run `chmod 600 {}`",
+                path.display(),
+                path.display()
+            ));
+        }
+    }
+    Ok(Some(Identities::parse(&text, &path.display().to_string())?))
 }

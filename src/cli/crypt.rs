@@ -1,7 +1,6 @@
 //! `envault keygen`, `envault encrypt`, `envault decrypt`, and where identities come from.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::{emit, hinted, warn, Ctx, ExitStatus};
 use crate::config::Config;
@@ -70,66 +69,12 @@ pub fn config_file(name: &str) -> Option<PathBuf> {
     env_vars::folders().config.as_ref().map(|d| d.join(name))
 }
 
-/// The default identity file.
-pub fn default_identity() -> Option<PathBuf> {
-    config_file("identity.txt")
-}
+pub use crate::workspace::default_identity;
 
-fn read_identity_file(path: &Path, required: bool) -> anyhow::Result<Option<Identities>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(
-                anyhow::Error::new(e).context(format!("cannot read identity {}", path.display()))
-            )
-        }
-    };
-    if let Ok(meta) = std::fs::metadata(path) {
-        if meta.permissions().mode() & 0o077 != 0 {
-            warn(&format!(
-                "identity {} is readable by other users; run `chmod 600 {}`",
-                path.display(),
-                path.display()
-            ));
-        }
-    }
-    Ok(Some(Identities::parse(&text, &path.display().to_string())?))
-}
-
-/// Every identity available: `--identity`, `ENVAULT_IDENTITY` (a path), `ENVAULT_IDENTITY_KEY`
-/// (the key itself, for CI), the default file, then `~/.ssh/id_ed25519` and `~/.ssh/id_rsa`.
+/// Every identity available (see `workspace::load_identities`), loaded afresh.
 pub fn load_identities(ctx: &Ctx) -> anyhow::Result<Identities> {
-    let mut ids = Identities::empty();
-    if let Some(p) = &ctx.identity_flag {
-        ids.extend(read_identity_file(&ctx.cwd.join(p), true)?.unwrap_or_else(Identities::empty));
-    }
-    if let Some(p) = env_vars::ENVAULT_IDENTITY.os() {
-        ids.extend(read_identity_file(Path::new(&p), true)?.unwrap_or_else(Identities::empty));
-    }
-    if let Some(key) = env_vars::ENVAULT_IDENTITY_KEY.non_empty() {
-        ids.extend(Identities::parse(
-            &key,
-            env_vars::ENVAULT_IDENTITY_KEY.name,
-        )?);
-    }
-    if let Some(path) = default_identity() {
-        if let Some(found) = read_identity_file(&path, false)? {
-            ids.extend(found);
-        }
-    }
-    let Some(home) = home_dir() else {
-        return Ok(ids);
-    };
-    for name in ["id_ed25519", "id_rsa"] {
-        // SSH keys are a fallback: one that cannot be used (passphrase-protected) is skipped.
-        if let Ok(text) = std::fs::read_to_string(home.join(".ssh").join(name)) {
-            if let Ok(found) = Identities::parse(&text, name) {
-                ids.extend(found);
-            }
-        }
-    }
-    Ok(ids)
+    let flag = ctx.identity_flag.as_ref().map(|p| ctx.cwd.join(p));
+    Ok(crate::workspace::load_identities(flag.as_deref(), &warn)?)
 }
 
 pub fn keygen(ctx: &Ctx, args: KeygenArgs) -> anyhow::Result<ExitStatus> {
@@ -189,8 +134,15 @@ fn known_keys_path() -> Option<PathBuf> {
 
 /// The user's side of opening encrypted files, from the command line and the environment: the
 /// library's [`Keys`] does the opening, checking and sealing.
-pub fn keys(ctx: &Ctx) -> Keys<'_> {
-    Keys::new(move || load_identities(ctx), known_keys_path(), warn)
+pub fn keys(ctx: &Ctx) -> &Keys<'static> {
+    ctx.keys.get_or_init(|| {
+        let flag = ctx.identity_flag.as_ref().map(|p| ctx.cwd.join(p));
+        Keys::new(
+            move || crate::workspace::load_identities(flag.as_deref(), &warn),
+            known_keys_path(),
+            warn,
+        )
+    })
 }
 
 pub use crate::workspace::{seal_for_writing, Sealing};

@@ -87,9 +87,11 @@ fn warn_if_absent(l: &Loaded) {
 }
 
 pub fn run_files(ctx: &Ctx, args: FileArgs) -> anyhow::Result<ExitStatus> {
+    // Only the folder crosses to the loading thread.
+    let cwd = &ctx.cwd;
     let load = |p: &PathBuf| -> anyhow::Result<Loaded> {
-        let spec = Spec::file_side(&ctx.cwd, p);
-        let l = spec.load(None, &ctx.cwd)?;
+        let spec = Spec::file_side(cwd, p);
+        let l = spec.load(None, cwd)?;
         if spec.at_revision() {
             warn_if_absent(&l);
         }

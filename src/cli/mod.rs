@@ -223,6 +223,8 @@ struct CompletionsArgs {
 /// What every command needs from the process: where it runs and how to print.
 pub struct Ctx {
     cwd: PathBuf,
+    /// The user's keys, identities loaded once, the first time a command needs them.
+    keys: std::cell::OnceCell<crate::workspace::Keys<'static>>,
     config_flag: Option<PathBuf>,
     identity_flag: Option<PathBuf>,
     color: ColorChoice,
@@ -379,6 +381,7 @@ pub fn main() -> ExitCode {
     };
     let ctx = Ctx {
         cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+        keys: std::cell::OnceCell::new(),
         config_flag: cli.config.clone(),
         identity_flag: cli.identity.clone(),
         color: match cli.color {
