@@ -648,3 +648,70 @@ fn read_identity_file(
     }
     Ok(Some(Identities::parse(&text, &path.display().to_string())?))
 }
+
+/// Writes loaded documents back, all at once or not at all (new files get mode 0600).
+pub fn commit_all<'a>(docs: impl Iterator<Item = &'a Loaded>) -> Result<()> {
+    let docs: Vec<&Loaded> = docs.collect();
+    let rendered: Vec<String> = docs.iter().map(|l| l.doc.render()).collect();
+    let writes: Vec<fsutil::FileWrite> = docs
+        .iter()
+        .zip(&rendered)
+        .map(|(l, text)| fsutil::FileWrite {
+            snapshot: &l.snapshot,
+            contents: text.as_bytes(),
+            new_mode: 0o600,
+        })
+        .collect();
+    fsutil::write_all_atomic(&writes)?;
+    Ok(())
+}
+
+/// Gives `recipients` (the current ones and new ones) the file's data key: the key block is
+/// wrapped again, the values are untouched, and the file is written.
+pub fn rewrap(
+    l: &mut Loaded,
+    key: &DataKey,
+    header: &Header,
+    recipients: &[Recipient],
+) -> Result<()> {
+    let wrapped = Header::wrap(key, header.file_id, recipients)?;
+    l.doc
+        .set_leading_lines(crypt::HEADER_PREFIX, &wrapped.lines());
+    fsutil::write_atomic(&l.snapshot, l.doc.render().as_bytes())?;
+    Ok(())
+}
+
+/// Takes a reader away: a new data key for `remaining`, every sealed value sealed again under
+/// it (values in clear stay in clear), and the file written. Returns the new header and the
+/// keys whose values the removed reader could read.
+pub fn rekey(
+    l: &mut Loaded,
+    key: &DataKey,
+    header: &Header,
+    remaining: &[Recipient],
+) -> Result<(Header, Vec<String>)> {
+    let label = l.path().display().to_string();
+    let doc_err = |action: &'static str| {
+        let label = label.clone();
+        move |error| WorkspaceError::Document {
+            action,
+            label,
+            error,
+        }
+    };
+    let clear = crypt::clear_keys(&l.doc);
+    let exposed: Vec<String> = l
+        .doc
+        .entries()
+        .filter(|e| crypt::is_sealed(e.raw_value()))
+        .map(|e| e.key().to_owned())
+        .collect();
+    let mut plain = crypt::decrypt_document(&l.doc, key, header).map_err(doc_err("decrypt"))?;
+    let new_key = DataKey::generate()?;
+    let new_header = Header::seal_key(&new_key, remaining)?;
+    crypt::encrypt_document(&mut plain, &new_key, &new_header, &GlobSet::new(clear))
+        .map_err(doc_err("encrypt"))?;
+    l.doc = plain;
+    fsutil::write_atomic(&l.snapshot, l.doc.render().as_bytes())?;
+    Ok((new_header, exposed))
+}

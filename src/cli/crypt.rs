@@ -265,7 +265,7 @@ pub fn encrypt_envs(ctx: &Ctx, config: &Config, names: &[String]) -> anyhow::Res
             loaded.push(l);
         }
     }
-    super::write_all(loaded.iter())?;
+    crate::workspace::commit_all(loaded.iter())?;
     // The user's own new keys (and upgraded headers) are the ones they accept.
     for l in &loaded {
         if let Ok(Some(h)) = crypt::header_of(&l.doc) {

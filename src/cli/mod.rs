@@ -507,25 +507,6 @@ pub(crate) fn hinted(msg: impl Into<String>, hint: impl Into<String>) -> anyhow:
     crate::error::Hinted::new(msg, hint).into()
 }
 
-/// Writes loaded documents back, all at once or not at all (new files get mode 0600).
-pub(crate) fn write_all<'a>(
-    docs: impl Iterator<Item = &'a crate::source::Loaded>,
-) -> anyhow::Result<()> {
-    let docs: Vec<&crate::source::Loaded> = docs.collect();
-    let rendered: Vec<String> = docs.iter().map(|l| l.doc.render()).collect();
-    let writes: Vec<crate::fsutil::FileWrite> = docs
-        .iter()
-        .zip(&rendered)
-        .map(|(l, text)| crate::fsutil::FileWrite {
-            snapshot: &l.snapshot,
-            contents: text.as_bytes(),
-            new_mode: 0o600,
-        })
-        .collect();
-    crate::fsutil::write_all_atomic(&writes)?;
-    Ok(())
-}
-
 /// Warns that a written value reads differently in some dotenv libraries.
 fn warn_quoting(key: &str, peers: &[crate::dotenv::Peer]) {
     if peers.is_empty() {

@@ -6,8 +6,6 @@ use std::io::IsTerminal;
 use super::{emit, hinted, Ctx, ExitStatus};
 use crate::config::Config;
 use crate::crypt::{self, DataKey, Header, Recipient};
-use crate::fsutil;
-use crate::glob::GlobSet;
 use crate::source::{self, Loaded};
 
 /// List, add or remove the recipients of an encrypted environment.
@@ -208,10 +206,7 @@ fn add(
         everyone.join("\n  ")
     );
     let key = open_to_change_readers(ctx, (&l, &header, env), &everyone, &question, yes)?;
-    let wrapped = Header::wrap(&key, header.file_id, &recipients)?;
-    l.doc
-        .set_leading_lines(crypt::HEADER_PREFIX, &wrapped.lines());
-    fsutil::write_atomic(&l.snapshot, l.doc.render().as_bytes())?;
+    crate::workspace::rewrap(&mut l, &key, &header, &recipients)?;
     emit(&format!(
         "{}: added {}; the data key is wrapped to:\n  {}\n",
         l.path().display(),
@@ -262,19 +257,7 @@ fn remove(
         everyone.join("\n  ")
     );
     let key = open_to_change_readers(ctx, (&l, &header, env), &everyone, &question, yes)?;
-    let clear = crypt::clear_keys(&l.doc);
-    let exposed: Vec<String> = l
-        .doc
-        .entries()
-        .filter(|e| crypt::is_sealed(e.raw_value()))
-        .map(|e| e.key().to_owned())
-        .collect();
-    let mut plain = crypt::decrypt_document(&l.doc, &key, &header)?;
-    let new_key = DataKey::generate()?;
-    let new_header = Header::seal_key(&new_key, &remaining)?;
-    crypt::encrypt_document(&mut plain, &new_key, &new_header, &GlobSet::new(clear))?;
-    l.doc = plain;
-    fsutil::write_atomic(&l.snapshot, l.doc.render().as_bytes())?;
+    let (new_header, exposed) = crate::workspace::rekey(&mut l, &key, &header, &remaining)?;
     // A key this user made: the one they accept for the file from now on.
     super::crypt::record_known(&l, &new_header)?;
     emit(&format!(

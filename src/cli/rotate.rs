@@ -159,7 +159,9 @@ fn write_targets(
         }
         super::crypt::seal_for_writing(t.sealing.as_ref(), &config.plaintext_keys, &mut t.loaded)?;
     }
-    super::write_all(targets.iter().map(|t| &t.loaded))
+    Ok(crate::workspace::commit_all(
+        targets.iter().map(|t| &t.loaded),
+    )?)
 }
 
 /// Refuses keys that are not secrets and values a provider issued, unless forced.
@@ -517,7 +519,7 @@ fn undo(ctx: &Ctx, force: bool) -> anyhow::Result<ExitStatus> {
         }
         loaded.push(l);
     }
-    super::write_all(loaded.iter())?;
+    crate::workspace::commit_all(loaded.iter())?;
     rotate::Backup::mark_undone(&path)?;
     let names: Vec<String> = loaded.iter().map(|l| ctx.display_path(l.path())).collect();
     emit(&format!(
