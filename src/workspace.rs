@@ -544,6 +544,58 @@ impl<'a> Keys<'a> {
     }
 }
 
+/// What `encrypt` did to one environment's document (in memory; the caller writes it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Encrypted {
+    /// Nothing to seal, but a version 1 header was upgraded (same key, same recipients).
+    Upgraded,
+    /// Nothing changed.
+    AlreadyEncrypted,
+    /// Values sealed, values left in clear (`plaintext_keys`), and who can read them.
+    Sealed {
+        sealed: usize,
+        clear: usize,
+        recipients: Vec<String>,
+    },
+}
+
+impl Keys<'_> {
+    /// Seals the values in clear (except `plaintext_keys`) of environment `name`, loaded as
+    /// `l`, under its data key (a new one for a file not encrypted yet).
+    pub fn encrypt_env(
+        &self,
+        config: &Config,
+        name: &str,
+        mut l: Loaded,
+    ) -> Result<(Loaded, Encrypted)> {
+        let was_v1 = crypt::header_of(&l.doc)
+            .ok()
+            .flatten()
+            .is_some_and(|h| h.version < crypt::HEADER_VERSION);
+        let (key, header) = self.key_for(config, name, &l)?;
+        let before = l.doc.render();
+        let label = l.path().display().to_string();
+        let sealed = crypt::encrypt_document(&mut l.doc, &key, &header, &config.plaintext_keys)
+            .map_err(|error| WorkspaceError::Document {
+                action: "encrypt",
+                label,
+                error,
+            })?;
+        let outcome = if sealed == 0 && was_v1 {
+            Encrypted::Upgraded
+        } else if l.doc.render() == before {
+            Encrypted::AlreadyEncrypted
+        } else {
+            Encrypted::Sealed {
+                sealed,
+                clear: crypt::clear_keys(&l.doc).len(),
+                recipients: header.recipients.clone(),
+            }
+        };
+        Ok((l, outcome))
+    }
+}
+
 /// Seals an edited plaintext document again, keeping the ciphertext of unchanged values;
 /// `plaintext_keys` stay in clear.
 pub fn seal_for_writing(

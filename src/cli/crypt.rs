@@ -226,42 +226,32 @@ pub fn encrypt(ctx: &Ctx, args: EncryptArgs) -> anyhow::Result<ExitStatus> {
 /// Seals the values in clear of `names` (all files written together, or none); returns what
 /// was done, a line per file.
 pub fn encrypt_envs(ctx: &Ctx, config: &Config, names: &[String]) -> anyhow::Result<String> {
-    let config = config.clone();
+    use crate::workspace::Encrypted;
     let mut loaded = Vec::new();
     let mut report = String::new();
     for name in names {
-        let mut l = source::load_env(&config, name, false)?;
-        let was_v1 = crypt::header_of(&l.doc)
-            .ok()
-            .flatten()
-            .is_some_and(|h| h.version < crypt::HEADER_VERSION);
-        let (key, header) = keys(ctx).key_for(&config, name, &l)?;
-        let before = l.doc.render();
-        let sealed = crypt::encrypt_document(&mut l.doc, &key, &header, &config.plaintext_keys)
-            .map_err(|e| {
-                anyhow::Error::new(e).context(format!("cannot encrypt {}", l.path().display()))
-            })?;
-        let clear = crypt::clear_keys(&l.doc).len();
-        let upgraded = sealed == 0 && was_v1;
-        if upgraded {
-            report.push_str(&format!(
-                "{}: header upgraded to format version {} (same data key, same recipients)\n",
-                l.path().display(),
+        let l = source::load_env(config, name, false)?;
+        let (l, outcome) = keys(ctx).encrypt_env(config, name, l)?;
+        let path = l.path().display();
+        match &outcome {
+            Encrypted::Upgraded => report.push_str(&format!(
+                "{path}: header upgraded to format version {} (same data key, same recipients)\n",
                 crypt::HEADER_VERSION
-            ));
-            loaded.push(l);
-        } else if l.doc.render() == before {
-            report.push_str(&format!(
-                "{}: already encrypted; nothing to do\n",
-                l.path().display()
-            ));
-        } else {
-            report.push_str(&format!(
-                "{}: {sealed} value{} sealed, {clear} left in clear (plaintext_keys); recipients: {}\n",
-                l.path().display(),
-                if sealed == 1 { "" } else { "s" },
-                header.recipients.join(", ")
-            ));
+            )),
+            Encrypted::AlreadyEncrypted => {
+                report.push_str(&format!("{path}: already encrypted; nothing to do\n"));
+            }
+            Encrypted::Sealed {
+                sealed,
+                clear,
+                recipients,
+            } => report.push_str(&format!(
+                "{path}: {sealed} value{} sealed, {clear} left in clear (plaintext_keys); recipients: {}\n",
+                if *sealed == 1 { "" } else { "s" },
+                recipients.join(", ")
+            )),
+        }
+        if outcome != Encrypted::AlreadyEncrypted {
             loaded.push(l);
         }
     }
