@@ -61,6 +61,9 @@ pub enum WorkspaceError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Fs(#[from] FsError),
+    /// The environment's file could not be read (its own error says why).
+    #[error(transparent)]
+    Load(#[from] crate::source::LoadError),
     #[error("cannot read identity {}", .path.display())]
     IdentityFile {
         path: PathBuf,
@@ -105,6 +108,7 @@ impl crate::error::Hint for WorkspaceError {
             )),
             WorkspaceError::Config(e) => e.hint(),
             WorkspaceError::Fs(e) => e.hint(),
+            WorkspaceError::Load(e) => e.hint(),
             _ => None,
         }
     }
@@ -541,6 +545,39 @@ impl<'a> Keys<'a> {
             old_plain,
         };
         Ok(Some((sealing, GlobSet::new(clear))))
+    }
+}
+
+/// An environment opened for a change: its plaintext to edit, and how it is sealed again.
+pub struct Editing {
+    pub loaded: Loaded,
+    /// Set when the file is encrypted (or declared `encrypted: true`).
+    pub sealing: Option<Sealing>,
+}
+
+impl Editing {
+    /// Seals the edited document again and writes it (see [`commit`]).
+    pub fn commit(&mut self, plaintext_keys: &GlobSet) -> Result<()> {
+        commit(self.sealing.as_ref(), plaintext_keys, &mut self.loaded)
+    }
+}
+
+impl Keys<'_> {
+    /// Environment `name` of `config`, read and opened: the document holds its plaintext.
+    pub fn read(&self, config: &Config, name: &str) -> Result<Loaded> {
+        config.env(name)?;
+        let mut l = crate::source::load_env(config, name, false)?;
+        self.decrypt_for_reading(&mut l, Some(&config.plaintext_keys))?;
+        Ok(l)
+    }
+
+    /// Environment `name` of `config`, opened for a change (a missing file is an empty
+    /// document, created on commit).
+    pub fn edit(&self, config: &Config, name: &str) -> Result<Editing> {
+        config.env(name)?;
+        let mut loaded = crate::source::load_env(config, name, true)?;
+        let sealing = self.open_for_writing(config, name, &mut loaded)?;
+        Ok(Editing { loaded, sealing })
     }
 }
 

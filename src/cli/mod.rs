@@ -480,7 +480,13 @@ pub(crate) fn report(e: &anyhow::Error) {
         text.push_str(&format!("  caused by: {cause}\n"));
     }
     for cause in e.chain() {
-        let parse = match cause.downcast_ref::<LoadError>() {
+        let load = cause.downcast_ref::<LoadError>().or_else(|| {
+            match cause.downcast_ref::<crate::workspace::WorkspaceError>() {
+                Some(crate::workspace::WorkspaceError::Load(le)) => Some(le),
+                _ => None,
+            }
+        });
+        let parse = match load {
             Some(LoadError::Parse(pe)) => Some(pe),
             _ => cause.downcast_ref::<ParseError>(),
         };

@@ -4,7 +4,6 @@
 use super::{emit, warn, Ctx, Format};
 use crate::config::{Config, Strategy};
 use crate::output::{self, Masker};
-use crate::source;
 use crate::sync::{self, Options, Plan};
 
 /// How a sync, push or pull plans and reports.
@@ -119,12 +118,11 @@ pub(crate) fn apply_and_write(
     config: &Config,
     plan: &Plan,
     src: &crate::dotenv::Document,
-    tgt: &mut source::Loaded,
-    sealing: Option<super::crypt::Sealing>,
+    tgt: &mut crate::workspace::Editing,
 ) -> anyhow::Result<String> {
-    for w in sync::apply(plan, src, &mut tgt.doc)? {
+    for w in sync::apply(plan, src, &mut tgt.loaded.doc)? {
         super::warn_quoting(&w.key, &w.peers);
     }
-    crate::workspace::commit(sealing.as_ref(), &config.plaintext_keys, tgt)?;
-    Ok(ctx.display_path(tgt.path()))
+    tgt.commit(&config.plaintext_keys)?;
+    Ok(ctx.display_path(tgt.loaded.path()))
 }

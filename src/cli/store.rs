@@ -270,16 +270,19 @@ pub(crate) fn pull(
     // Nothing is written locally unless the whole store was read.
     let src = list_store(ctx, config, &name)?;
     let src_doc = entries_doc(&name, &src)?;
-    let mut tgt = source::load_env(config, env, true)?;
-    let sealing = super::crypt::open_for_writing(ctx, config, env, &mut tgt)?;
+    let mut tgt = super::crypt::keys(ctx).edit(config, env)?;
     let label = format!("store:{name}");
     // The store holds this same environment: its values are not another environment's.
-    let plan = make_plan(config, plan_args, true, (env, &src_doc), (env, &tgt.doc));
+    let plan = make_plan(
+        config,
+        plan_args,
+        true,
+        (env, &src_doc),
+        (env, &tgt.loaded.doc),
+    );
     let mut wrote = None;
     if !plan_args.dry_run && plan.changes_target() {
-        wrote = Some(apply_and_write(
-            ctx, config, &plan, &src_doc, &mut tgt, sealing,
-        )?);
+        wrote = Some(apply_and_write(ctx, config, &plan, &src_doc, &mut tgt)?);
     }
     print_plan(ctx, config, plan_args, &plan, (&label, env), wrote)?;
     Ok(ExitStatus::Clean)
@@ -294,8 +297,7 @@ pub(crate) fn push(
     plan_args: &PlanArgs,
 ) -> anyhow::Result<ExitStatus> {
     let name = store_for_env(config, env, named)?;
-    let mut src = source::load_env(config, env, false)?;
-    super::crypt::decrypt_for_reading(ctx, &mut src, Some(&config.plaintext_keys))?;
+    let src = super::crypt::keys(ctx).read(config, env)?;
     let rt = runtime()?;
     let label = format!("store:{name}");
     rt.block_on(async {

@@ -3,7 +3,7 @@
 
 use super::plan::{apply_and_write, make_plan, print_plan, PlanArgs};
 use super::{hinted, warn_duplicates, Ctx, ExitStatus};
-use crate::source::{self, Spec};
+use crate::source::Spec;
 
 /// Copy missing and changed keys from one environment into another.
 ///
@@ -52,25 +52,21 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
             "name two different environments: envault sync <source> <target>",
         ));
     }
-    let mut src = source::load_env(&config, &args.source, false)?;
-    let mut tgt = source::load_env(&config, &args.target, true)?;
-    super::crypt::decrypt_for_reading(ctx, &mut src, Some(&config.plaintext_keys))?;
-    let sealing = super::crypt::open_for_writing(ctx, &config, &args.target, &mut tgt)?;
+    let src = super::crypt::keys(ctx).read(&config, &args.source)?;
+    let mut tgt = super::crypt::keys(ctx).edit(&config, &args.target)?;
     warn_duplicates(&src.label, &src.doc);
-    warn_duplicates(&tgt.label, &tgt.doc);
+    warn_duplicates(&tgt.loaded.label, &tgt.loaded.doc);
 
     let plan = make_plan(
         &config,
         &args.plan,
         args.include_env_specific,
         (&args.source, &src.doc),
-        (&args.target, &tgt.doc),
+        (&args.target, &tgt.loaded.doc),
     );
     let mut wrote = None;
     if !args.plan.dry_run && plan.changes_target() {
-        wrote = Some(apply_and_write(
-            ctx, &config, &plan, &src.doc, &mut tgt, sealing,
-        )?);
+        wrote = Some(apply_and_write(ctx, &config, &plan, &src.doc, &mut tgt)?);
     }
     print_plan(
         ctx,

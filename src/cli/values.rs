@@ -5,7 +5,6 @@ use std::io::Read;
 
 use super::{emit, hinted, Ctx, ExitStatus};
 use crate::dotenv::Document;
-use crate::source;
 
 /// Print one value (decrypted) on stdout.
 #[derive(Debug, clap::Args)]
@@ -52,9 +51,7 @@ enum ExportFormat {
 
 pub fn get(ctx: &Ctx, args: GetArgs) -> anyhow::Result<ExitStatus> {
     let config = ctx.load_config()?;
-    config.env(&args.env)?;
-    let mut l = source::load_env(&config, &args.env, false)?;
-    super::crypt::decrypt_for_reading(ctx, &mut l, Some(&config.plaintext_keys))?;
+    let l = super::crypt::keys(ctx).read(&config, &args.env)?;
     match l.doc.get(&args.key) {
         Some(v) => {
             emit(&format!("{v}\n"))?;
@@ -81,27 +78,25 @@ pub fn set(ctx: &Ctx, args: SetArgs) -> anyhow::Result<ExitStatus> {
         }
     };
     let config = ctx.load_config()?;
-    config.env(&args.env)?;
-    let mut l = source::load_env(&config, &args.env, true)?;
-    let mut sealing = super::crypt::open_for_writing(ctx, &config, &args.env, &mut l)?;
-    if let Some(s) = sealing.as_mut() {
+    let mut e = super::crypt::keys(ctx).edit(&config, &args.env)?;
+    if let Some(s) = e.sealing.as_mut() {
         s.seal_afresh(&args.key);
     }
-    let existed = l.doc.get(&args.key).is_some();
-    let peers = l.doc.set(&args.key, &value).map_err(|e| {
+    let existed = e.loaded.doc.get(&args.key).is_some();
+    let peers = e.loaded.doc.set(&args.key, &value).map_err(|e| {
         hinted(
             e.to_string(),
             "key names are letters, digits, `_` and `.`, not starting with a digit",
         )
     })?;
     super::warn_quoting(&args.key, &peers);
-    crate::workspace::commit(sealing.as_ref(), &config.plaintext_keys, &mut l)?;
+    e.commit(&config.plaintext_keys)?;
     emit(&format!(
         "{} {} in {}{}\n",
         if existed { "Updated" } else { "Added" },
         args.key,
-        ctx.display_path(l.path()),
-        if sealing.is_some() { " (sealed)" } else { "" }
+        ctx.display_path(e.loaded.path()),
+        if e.sealing.is_some() { " (sealed)" } else { "" }
     ))?;
     Ok(ExitStatus::Clean)
 }
@@ -113,9 +108,7 @@ fn shell_quote(v: &str) -> String {
 
 pub fn export(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<ExitStatus> {
     let config = ctx.load_config()?;
-    config.env(&args.env)?;
-    let mut l = source::load_env(&config, &args.env, false)?;
-    super::crypt::decrypt_for_reading(ctx, &mut l, Some(&config.plaintext_keys))?;
+    let l = super::crypt::keys(ctx).read(&config, &args.env)?;
     let map = l.doc.to_map();
     let text = match args.format {
         ExportFormat::Json => {
