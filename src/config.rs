@@ -733,6 +733,70 @@ fn promotion_rank(name: &str) -> u8 {
     }
 }
 
+/// Why `envault init` wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("{} already exists; it was left as it is", .0.display())]
+    Exists(PathBuf),
+    #[error("cannot list {}", .path.display())]
+    List {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Fs(#[from] crate::fsutil::FsError),
+}
+
+impl crate::error::Hint for InitError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            InitError::Exists(_) => Some("pass --force to replace it".to_owned()),
+            InitError::Config(e) => e.hint(),
+            InitError::Fs(e) => e.hint(),
+            InitError::List { .. } => None,
+        }
+    }
+}
+
+/// Writes a new configuration at `path` (mode 0644), its environments taken from the
+/// `.env.*` files beside it; refuses to replace one unless `force`. Returns it, parsed, and
+/// the env files it found.
+pub fn init(
+    path: &Path,
+    project: Option<&str>,
+    force: bool,
+) -> Result<(Config, Vec<String>), InitError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let (snap, _) = crate::fsutil::read(path)?;
+    if snap.exists() && !force {
+        return Err(InitError::Exists(path.to_owned()));
+    }
+    let mut env_files: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|source| InitError::List {
+            path: dir.to_owned(),
+            source,
+        })?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file() || t.is_symlink()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| env_name_of_file(n).is_some())
+        .collect();
+    env_files.sort();
+    let project = project.map(str::to_owned).unwrap_or_else(|| {
+        dir.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "my-project".into())
+    });
+    let text = init_text(&project, &env_files);
+    // Validate what is about to be written with the same parser every command uses.
+    let cfg = Config::parse(&text, path)?;
+    crate::fsutil::write_atomic_mode(&snap, text.as_bytes(), 0o644)?;
+    Ok((cfg, env_files))
+}
+
 /// The text `envault init` writes. `env_files` are file names found beside it (may be empty).
 pub fn init_text(project: &str, env_files: &[String]) -> String {
     let mut envs: Vec<(&str, &str)> = env_files

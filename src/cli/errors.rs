@@ -32,6 +32,7 @@ hinted_errors!(
     crate::error::Hinted,
     crate::audit::AuditError,
     crate::config::ConfigError,
+    crate::config::InitError,
     crate::confine::ConfineError,
     crate::crypt::CryptError,
     crate::crypt::DocError,

@@ -1,10 +1,7 @@
 //! `envault init`: writes `.envault.yml`, taking environments from existing `.env.*` files.
 
-use anyhow::Context;
-
-use super::{emit, hinted, Ctx, ExitStatus};
-use crate::config::{self, env_name_of_file, FILE_NAME};
-use crate::fsutil;
+use super::{emit, Ctx, ExitStatus};
+use crate::config::{self, FILE_NAME};
 
 /// Create .envault.yml in the current folder.
 ///
@@ -27,31 +24,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
         Some(p) => ctx.cwd.join(p),
         None => ctx.cwd.join(FILE_NAME),
     };
-    let dir = path.parent().unwrap_or(&ctx.cwd).to_owned();
-    let (snap, _) = fsutil::read(&path)?;
-    if snap.exists() && !args.force {
-        return Err(hinted(
-            format!("{} already exists; it was left as it is", path.display()),
-            "pass --force to replace it",
-        ));
-    }
-    let mut env_files: Vec<String> = std::fs::read_dir(&dir)
-        .with_context(|| format!("cannot list {}", dir.display()))?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file() || t.is_symlink()))
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| env_name_of_file(n).is_some())
-        .collect();
-    env_files.sort();
-    let project = args.project.unwrap_or_else(|| {
-        dir.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "my-project".into())
-    });
-    let text = config::init_text(&project, &env_files);
-    // Validate what we are about to write with the same parser every command uses.
-    let cfg = config::Config::parse(&text, &path)?;
-    fsutil::write_atomic_mode(&snap, text.as_bytes(), 0o644)?;
+    let (cfg, env_files) = config::init(&path, args.project.as_deref(), args.force)?;
     let names: Vec<&str> = cfg.environments.keys().map(String::as_str).collect();
     let found = if env_files.is_empty() {
         String::new()

@@ -515,26 +515,11 @@ pub fn trust(ctx: &Ctx, args: TrustArgs) -> anyhow::Result<ExitStatus> {
             "set HOME (or XDG_CONFIG_HOME), or list the endpoint in ENVAULT_TRUSTED_ENDPOINTS",
         )
     })?;
-    let (snap, bytes) = fsutil::read(&path)?;
-    let mut text = bytes
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
-    if Trust::new(&text, "").accepts(&url) {
+    let note = format!("store '{}' of {}", args.store, config.path.display());
+    if !store::trust::record(&path, &origin, &note)? {
         emit(&format!("{origin} is already trusted\n"))?;
         return Ok(ExitStatus::Clean);
     }
-    if !text.is_empty() && !text.ends_with('\n') {
-        text.push('\n');
-    }
-    text.push_str(&format!(
-        "{origin}  # store '{}' of {}\n",
-        args.store,
-        config.path.display()
-    ));
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    fsutil::write_atomic(&snap, text.as_bytes())?;
     emit(&format!(
         "Trusted {origin} (store '{}'): your credentials for it may now be sent there.\nRecorded in {}.\n",
         args.store,

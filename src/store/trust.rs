@@ -90,6 +90,35 @@ impl Trust {
     }
 }
 
+/// Records `origin` as trusted in the user's trust file at `path` (one origin a line, with a
+/// comment naming the store and its config). Returns `false` when it was already trusted.
+pub fn record(
+    path: &std::path::Path,
+    origin: &str,
+    note: &str,
+) -> Result<bool, crate::fsutil::FsError> {
+    let (snap, bytes) = crate::fsutil::read(path)?;
+    let mut text = bytes
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    if Trust::new(&text, "").accepts(origin) {
+        return Ok(false);
+    }
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&format!("{origin}  # {note}\n"));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| crate::fsutil::FsError::Io {
+            op: "create",
+            path: dir.to_owned(),
+            source,
+        })?;
+    }
+    crate::fsutil::write_atomic(&snap, text.as_bytes())?;
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -638,6 +638,19 @@ fn endpoints_named_by_the_config_need_trust() {
     // Or by the user, once.
     let a = p.run(&["trust", "doppler"]).success();
     assert!(stdout(&a).contains("Trusted http://envault-test.invalid:9 (store 'doppler')"));
+    // Trusting it again records nothing twice.
+    let a = p.run(&["trust", "doppler"]).success();
+    assert!(
+        stdout(&a).contains("http://envault-test.invalid:9 is already trusted"),
+        "{}",
+        stdout(&a)
+    );
+    let recorded = p.read("home/.config/envault/trusted-endpoints");
+    assert_eq!(
+        recorded.matches("http://envault-test.invalid:9").count(),
+        1,
+        "{recorded}"
+    );
     let a = p
         .cmd()
         .env("DOPPLER_TOKEN", "secret-token")
