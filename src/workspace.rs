@@ -64,6 +64,10 @@ pub enum WorkspaceError {
     /// The environment's file could not be read (its own error says why).
     #[error(transparent)]
     Load(#[from] crate::source::LoadError),
+    #[error("{} is inside the git work tree at {}, where `git add` would commit your private key; nothing was written", .path.display(), .root.display())]
+    IdentityInWorkTree { path: PathBuf, root: PathBuf },
+    #[error("{} already exists; an identity is never overwritten", .0.display())]
+    IdentityExists(PathBuf),
     #[error("cannot read identity {}", .path.display())]
     IdentityFile {
         path: PathBuf,
@@ -108,6 +112,12 @@ impl crate::error::Hint for WorkspaceError {
             )),
             WorkspaceError::Config(e) => e.hint(),
             WorkspaceError::Fs(e) => e.hint(),
+            WorkspaceError::IdentityInWorkTree { .. } => Some(
+                "pass --output with a path outside every repository (or one git ignores), or set HOME / XDG_CONFIG_HOME to your own folders".to_owned(),
+            ),
+            WorkspaceError::IdentityExists(_) => Some(
+                "keep using it, or remove it yourself if you really mean to lose access to what it opens".to_owned(),
+            ),
             WorkspaceError::Load(e) => e.hint(),
             _ => None,
         }
@@ -803,4 +813,37 @@ pub fn rekey(
     l.doc = plain;
     fsutil::write_atomic(&l.snapshot, l.doc.render().as_bytes())?;
     Ok((new_header, exposed))
+}
+
+/// Creates a new identity at `path` (its folder made private, 0700; the file written as a new
+/// private file) and returns its public recipient. Refuses a path git could commit, and never
+/// overwrites an identity.
+pub fn create_identity(path: &Path) -> Result<String> {
+    if let Some(root) = crate::git::committable_in(path) {
+        return Err(WorkspaceError::IdentityInWorkTree {
+            path: path.to_owned(),
+            root,
+        });
+    }
+    if path.exists() {
+        return Err(WorkspaceError::IdentityExists(path.to_owned()));
+    }
+    if let Some(dir) = path.parent() {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|error| WorkspaceError::Io {
+                path: dir.to_owned(),
+                error,
+            })?;
+    }
+    let (secret, public) = crypt::generate_identity();
+    let text = zeroize::Zeroizing::new(format!(
+        "# envault identity: keep this file private\n# public key: {public}\n{}\n",
+        secret.as_str()
+    ));
+    fsutil::write_atomic(&Snapshot::new(path, None), text.as_bytes())?;
+    Ok(public)
 }

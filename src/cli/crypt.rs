@@ -6,7 +6,7 @@ use super::{emit, hinted, warn, Ctx, ExitStatus};
 use crate::config::Config;
 use crate::crypt::{self, DataKey, Header, Identities};
 use crate::env_vars;
-use crate::fsutil::{self, Snapshot};
+use crate::fsutil;
 use crate::source::{self, Loaded};
 pub use crate::workspace::Access;
 use crate::workspace::Keys;
@@ -87,35 +87,7 @@ pub fn keygen(ctx: &Ctx, args: KeygenArgs) -> anyhow::Result<ExitStatus> {
             )
         })?,
     };
-    if let Some(root) = crate::git::committable_in(&path) {
-        return Err(hinted(
-            format!(
-                "{} is inside the git work tree at {}, where `git add` would commit your private key; nothing was written",
-                path.display(),
-                root.display()
-            ),
-            "pass --output with a path outside every repository (or one git ignores), or set HOME / XDG_CONFIG_HOME to your own folders",
-        ));
-    }
-    if path.exists() {
-        return Err(hinted(
-            format!("{} already exists; an identity is never overwritten", path.display()),
-            "keep using it, or remove it yourself if you really mean to lose access to what it opens",
-        ));
-    }
-    if let Some(dir) = path.parent() {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
-    }
-    let (secret, public) = crypt::generate_identity();
-    let text = format!(
-        "# envault identity: keep this file private\n# public key: {public}\n{}\n",
-        secret.as_str()
-    );
-    fsutil::write_atomic(&Snapshot::new(&path, None), text.as_bytes())?;
+    let public = crate::workspace::create_identity(&path)?;
     emit(&format!(
         "Wrote your identity to {}\nYour recipient (share it; list it under recipients: in .envault.yml):\n{public}\n",
         path.display()
