@@ -46,6 +46,17 @@ impl crate::error::Hint for FsError {
     }
 }
 
+/// Creates `dir` and its missing parents, new folders private to the user (0700): where the
+/// user's keys, records and backups live.
+pub fn create_private_dir(dir: &Path) -> Result<(), FsError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io_err("create", dir))
+}
+
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> FsError + 'a {
     move |source| FsError::Io {
         op,

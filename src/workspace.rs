@@ -49,12 +49,6 @@ pub enum WorkspaceError {
     },
     #[error("{} is not valid: {msg}", .path.display())]
     BadRecord { path: PathBuf, msg: String },
-    #[error("cannot write {}", .path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        error: std::io::Error,
-    },
     #[error(transparent)]
     Crypt(#[from] CryptError),
     #[error(transparent)]
@@ -418,15 +412,7 @@ impl<'a> Keys<'a> {
             }
         }
         if let Some(dir) = record.parent() {
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(|error| WorkspaceError::Io {
-                    path: dir.to_owned(),
-                    error,
-                })?;
+            fsutil::create_private_dir(dir)?;
         }
         let text = serde_json::to_string_pretty(&known).expect("the record serializes") + "\n";
         fsutil::write_atomic(&snap, text.as_bytes())?;
@@ -829,15 +815,7 @@ pub fn create_identity(path: &Path) -> Result<String> {
         return Err(WorkspaceError::IdentityExists(path.to_owned()));
     }
     if let Some(dir) = path.parent() {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|error| WorkspaceError::Io {
-                path: dir.to_owned(),
-                error,
-            })?;
+        fsutil::create_private_dir(dir)?;
     }
     let (secret, public) = crypt::generate_identity();
     let text = zeroize::Zeroizing::new(format!(

@@ -92,16 +92,7 @@ impl Backup {
 
     /// Saves the backup in `dir` (made private, 0700), named by the time; returns its path.
     pub fn save(&self, dir: &Path) -> Result<PathBuf, BackupError> {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| BackupError::Unreadable {
-                what: "create",
-                path: dir.to_owned(),
-                why: e.to_string(),
-            })?;
+        fsutil::create_private_dir(dir)?;
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
