@@ -1366,22 +1366,10 @@ fn a_linked_folder_on_the_way_is_followed() {
     git(&p, &["commit", "-q", "-m", "base"]);
     p.run(&["get", "--env", "prod", "DB_PASSWORD"]).success();
     git(&p, &["checkout", "-q", "-b", "pr"]);
-    let recipient = p
-        .read(".envault.yml")
-        .lines()
-        .find_map(|l| l.strip_prefix("recipients: ["))
-        .unwrap()
-        .trim_end_matches(']')
-        .to_owned();
-    let other = Project::tutorial();
-    other.write(
-        ".envault.yml",
-        &format!("{}recipients: [{recipient}]\n", other.read(".envault.yml")),
-    );
-    other.run(&["encrypt", "prod"]).success();
+    let forged = forged_prod(&p);
     git(&p, &["rm", "-q", "-r", "cfg"]);
     std::fs::create_dir(p.path("evil")).unwrap();
-    p.write("evil/.env.prod", &other.read(".env.prod"));
+    p.write("evil/.env.prod", &forged);
     symlink("evil", p.path("cfg")).unwrap();
     git(&p, &["add", "-A"]);
     git(&p, &["commit", "-q", "--no-verify", "-m", "move"]);
