@@ -271,6 +271,44 @@ pub fn write_atomic_private(snap: &Snapshot, contents: &[u8]) -> Result<(), FsEr
     replace(snap, st, &mut done)
 }
 
+/// Who may read a file envault writes whole on request (a report, a man page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readers {
+    /// Only the user: 0600 whatever mode the file had (it holds secret values).
+    Owner,
+    /// Anyone the folder lets: a new file gets 0644, an existing one keeps its mode.
+    Anyone,
+}
+
+/// Writes the whole file at `path` (created, or replaced atomically as [`write_atomic`] does).
+pub fn write_whole(path: &Path, contents: &[u8], readers: Readers) -> Result<(), FsError> {
+    let (snap, _) = read(path)?;
+    match readers {
+        Readers::Owner => write_atomic_private(&snap, contents),
+        Readers::Anyone => write_atomic_mode(&snap, contents, 0o644),
+    }
+}
+
+/// Writes `files` (name, contents) into `dir`, created if missing, all or nothing; new files
+/// get 0644.
+pub fn write_files_in(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), FsError> {
+    fs::create_dir_all(dir).map_err(io_err("create", dir))?;
+    let mut snaps = Vec::new();
+    for (name, _) in files {
+        snaps.push(read(&dir.join(name))?.0);
+    }
+    let writes: Vec<FileWrite> = snaps
+        .iter()
+        .zip(files)
+        .map(|(snapshot, (_, contents))| FileWrite {
+            snapshot,
+            contents,
+            new_mode: 0o644,
+        })
+        .collect();
+    write_all_atomic(&writes)
+}
+
 /// One file of a group write.
 pub struct FileWrite<'a> {
     pub snapshot: &'a Snapshot,

@@ -24,6 +24,7 @@ pub mod output;
 pub mod rotate;
 pub mod rule;
 pub mod scan;
+pub mod settings;
 pub mod source;
 pub mod store;
 pub mod sync;

@@ -6,7 +6,6 @@ use super::{emit, hinted, warn, Ctx, ExitStatus};
 use crate::config::Config;
 use crate::crypt::{self, DataKey, Header, Identities};
 use crate::env_vars;
-use crate::fsutil;
 use crate::source::{self, Loaded};
 pub use crate::workspace::Access;
 use crate::workspace::Keys;
@@ -62,11 +61,6 @@ pub struct DecryptArgs {
 /// The user's home folder (see `env_vars::Folders`).
 pub fn home_dir() -> Option<PathBuf> {
     env_vars::folders().home.clone()
-}
-
-/// A file in the user's config folder, when there is one.
-pub fn config_file(name: &str) -> Option<PathBuf> {
-    env_vars::folders().config.as_ref().map(|d| d.join(name))
 }
 
 pub use crate::workspace::default_identity;
@@ -245,25 +239,15 @@ pub fn decrypt(ctx: &Ctx, args: DecryptArgs) -> anyhow::Result<ExitStatus> {
         ));
     }
     let config = ctx.load_config()?;
-    config.env(&args.env)?;
-    let l = source::load_env(&config, &args.env, false)?;
-    let label = l.path().display().to_string();
-    let Some(header) = crypt::header_of(&l.doc)? else {
-        return Err(hinted(
-            format!("{label} is not encrypted"),
-            format!("read it directly, or run `envault encrypt {}`", args.env),
-        ));
-    };
-    let key = open_loaded_key(ctx, &l, &header, Some(&args.env), Access::Read)?;
-    let plain = crypt::decrypt_document(&l.doc, &key, &header)
-        .map_err(|e| anyhow::Error::new(e).context(format!("cannot decrypt {label}")))?;
-    let text = zeroize::Zeroizing::new(plain.render());
+    let clear = keys(ctx).in_clear(&config, &args.env)?;
     if args.stdout {
-        emit(&text)?;
+        emit(&clear.text)?;
     } else {
-        // Secrets in clear: private (0600) whatever the file's mode was.
-        fsutil::write_atomic_private(&l.snapshot, text.as_bytes())?;
-        emit(&format!("{label}: written in clear (mode 0600)\n"))?;
+        clear.write()?;
+        emit(&format!(
+            "{}: written in clear (mode 0600)\n",
+            clear.loaded.path().display()
+        ))?;
     }
     Ok(ExitStatus::Clean)
 }

@@ -69,16 +69,15 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     match &args.output {
         Some(path) => {
             let path = ctx.cwd.join(path);
-            let (snap, _) = fsutil::read(&path)?;
             if args.show_secrets {
                 // Secret values in clear: private, whatever mode an earlier report had.
-                fsutil::write_atomic_private(&snap, text.as_bytes())?;
+                fsutil::write_whole(&path, text.as_bytes(), fsutil::Readers::Owner)?;
                 eprintln!(
                     "Wrote {} (mode 0600: it holds secret values).",
                     ctx.display_path(&path)
                 );
             } else {
-                fsutil::write_atomic_mode(&snap, text.as_bytes(), 0o644)?;
+                fsutil::write_whole(&path, text.as_bytes(), fsutil::Readers::Anyone)?;
                 eprintln!("Wrote {}.", ctx.display_path(&path));
             }
         }

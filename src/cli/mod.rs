@@ -172,17 +172,12 @@ fn man(args: ManArgs) -> anyhow::Result<ExitStatus> {
             io::stdout().write_all(&render(cmd)?)?;
         }
         Some(dir) => {
-            std::fs::create_dir_all(&dir)?;
             let mut pages = vec![("envault.1".to_owned(), render(cmd.clone())?)];
             for sub in cmd.get_subcommands() {
                 let name = format!("envault-{}", sub.get_name());
                 pages.push((format!("{name}.1"), render(sub.clone().name(name))?));
             }
-            for (file, bytes) in pages {
-                let path = dir.join(&file);
-                let (snap, _) = crate::fsutil::read(&path)?;
-                crate::fsutil::write_atomic_mode(&snap, &bytes, 0o644)?;
-            }
+            crate::fsutil::write_files_in(&dir, &pages)?;
             eprintln!("Wrote the man pages to {}.", dir.display());
         }
     }
@@ -272,14 +267,7 @@ impl Ctx {
     /// data folder (`$XDG_DATA_HOME/envault`, for `file` stores), and the folders the user
     /// allowed in their own config (`allowed-paths`, one absolute folder a line).
     fn load_config_at(&self, path: &std::path::Path) -> Result<Config, ConfigError> {
-        let mut allowed: Vec<std::path::PathBuf> = crypt::config_file("allowed-paths")
-            .and_then(|p| std::fs::read_to_string(p).ok())
-            .unwrap_or_default()
-            .lines()
-            .map(|l| l.split('#').next().unwrap_or("").trim())
-            .filter(|l| !l.is_empty())
-            .map(std::path::PathBuf::from)
-            .collect();
+        let mut allowed = crate::settings::allowed_paths();
         allowed.extend(crate::env_vars::folders().data.clone());
         let mut config = Config::load_allowing(path, &allowed)?;
         // Name env files as users see them from here (`.env.prod`, not an absolute path).

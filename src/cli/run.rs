@@ -41,13 +41,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     // Repository content must not choose the code the program runs: variables such as
     // LD_PRELOAD or NODE_OPTIONS from an env file are refused unless you allowed them by name
     // in your own config.
-    let allowed: Vec<String> = super::crypt::config_file("run-allowed-variables")
-        .and_then(|p| std::fs::read_to_string(p).ok())
-        .unwrap_or_default()
-        .lines()
-        .map(|l| l.split('#').next().unwrap_or("").trim().to_owned())
-        .filter(|l| !l.is_empty())
-        .collect();
+    let allowed = crate::settings::run_allowed_variables();
     for name in &args.envs {
         let mut l = source::load_env(&config, name, false)?;
         if let Some(e) = l.doc.entries().find(|e| {

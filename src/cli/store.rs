@@ -2,19 +2,16 @@
 //! .envault.yml. The tokio runtime exists only while one of these runs.
 
 use std::io::Read;
-use std::path::PathBuf;
-use std::sync::Arc;
 
 use serde_json::json;
 
-use super::crypt::{default_identity, load_identities};
 use super::plan::{apply_and_write, make_plan, print_plan, PlanArgs};
 use super::{emit, hinted, warn, Ctx, ExitStatus, Format};
 use crate::config::{Config, StoreSpec};
 use crate::dotenv::{Document, MASK};
 use crate::fsutil;
 use crate::source::{self, Loaded};
-use crate::store::{self, trust::Trust, Entries, SecretStore, Store};
+use crate::store::{self, Entries, SecretStore, Store};
 
 /// Work with the secret stores declared under `stores:` in .envault.yml.
 ///
@@ -109,20 +106,6 @@ pub struct TrustArgs {
     store: String,
 }
 
-fn trust_file() -> Option<PathBuf> {
-    super::crypt::config_file("trusted-endpoints")
-}
-
-fn load_trust() -> Trust {
-    let text = trust_file()
-        .and_then(|p| std::fs::read_to_string(p).ok())
-        .unwrap_or_default();
-    let env = crate::env_vars::ENVAULT_TRUSTED_ENDPOINTS
-        .get()
-        .unwrap_or_default();
-    Trust::new(&text, &env)
-}
-
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -172,42 +155,9 @@ fn only_store(config: &Config, named: Option<&str>) -> anyhow::Result<String> {
 
 async fn open(ctx: &Ctx, config: &Config, name: &str) -> anyhow::Result<Store> {
     let spec = spec(config, name)?;
-    let identities = if matches!(spec, StoreSpec::File { .. }) {
-        load_identities(ctx)?
-    } else {
-        crate::crypt::Identities::empty()
-    };
-    // The file store is sealed to the user's own keys, else the project's recipients.
-    let mut recipients: Vec<String> = Vec::new();
-    if matches!(spec, StoreSpec::File { .. }) {
-        for p in [
-            default_identity(),
-            crate::env_vars::ENVAULT_IDENTITY.os().map(PathBuf::from),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            if let Ok(t) = std::fs::read_to_string(&p) {
-                recipients.extend(crate::crypt::public_keys_in(&t));
-            }
-        }
-        if let Some(t) = crate::env_vars::ENVAULT_IDENTITY_KEY.get() {
-            recipients.extend(crate::crypt::public_keys_in(&t));
-        }
-        if recipients.is_empty() {
-            recipients = config.recipients.clone();
-        }
-    }
-    let trust = load_trust();
-    let cx = store::Context {
-        trust: &trust,
-        identities: Arc::new(identities),
-        recipients,
-        config_dir: config.path.parent().map(PathBuf::from).unwrap_or_default(),
-        root: config.root.clone(),
-        home: super::crypt::home_dir(),
-    };
-    Ok(store::open(name, spec, &cx).await?)
+    Ok(super::crypt::keys(ctx)
+        .open_store(config, name, spec)
+        .await?)
 }
 
 /// The store's entries as an env document (keys that cannot be env keys are left out, with a
@@ -509,7 +459,7 @@ pub fn trust(ctx: &Ctx, args: TrustArgs) -> anyhow::Result<ExitStatus> {
             "fix the store's endpoint in .envault.yml",
         )
     })?;
-    let path = trust_file().ok_or_else(|| {
+    let path = crate::settings::file(store::trust::FILE).ok_or_else(|| {
         hinted(
             "cannot find your home folder, so there is no place to record trust",
             "set HOME (or XDG_CONFIG_HOME), or list the endpoint in ENVAULT_TRUSTED_ENDPOINTS",

@@ -28,6 +28,9 @@ pub fn is_loopback(url: &str) -> bool {
     }
 }
 
+/// The user's trust file, one of their settings (see `settings`).
+pub const FILE: &str = "trusted-endpoints";
+
 /// The endpoints the user accepted.
 #[derive(Debug, Clone, Default)]
 pub struct Trust {
@@ -46,6 +49,15 @@ impl Trust {
             .filter_map(origin)
             .collect();
         Trust { accepted }
+    }
+
+    /// What this user accepted: their trust file (`settings::file`) and
+    /// ENVAULT_TRUSTED_ENDPOINTS.
+    pub fn of_user() -> Trust {
+        let env = crate::env_vars::ENVAULT_TRUSTED_ENDPOINTS
+            .get()
+            .unwrap_or_default();
+        Trust::new(&crate::settings::text(FILE), &env)
     }
 
     pub fn accepts(&self, url: &str) -> bool {

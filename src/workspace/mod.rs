@@ -8,6 +8,7 @@
 
 use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::config::{Config, ConfigError};
 use crate::crypt::{self, CryptError, DataKey, DocError, Header, Identities, Recipient};
@@ -15,6 +16,11 @@ use crate::dotenv::Document;
 use crate::fsutil::{self, FsError, Snapshot};
 use crate::glob::GlobSet;
 use crate::source::Loaded;
+
+mod identities;
+mod scratch;
+pub use identities::{create_identity, default_identity, load_identities, own_recipients};
+pub use scratch::Scratch;
 
 /// Why a file's key could not be opened, or a file could not be sealed.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +40,10 @@ pub enum WorkspaceError {
     Downgraded { path: PathBuf, version: u8 },
     #[error("{env} has no recipients: nobody could decrypt {label}")]
     NoRecipients { env: String, label: String },
+    #[error("the temporary folder {} is inside the git work tree at {}: the decrypted file would be one `git add` away from a commit; nothing was written", .tmp.display(), .root.display())]
+    ScratchInWorkTree { tmp: PathBuf, root: PathBuf },
+    #[error("{label} is not encrypted")]
+    NotEncrypted { label: String, env: String },
     #[error("cannot read the header of {label}")]
     Header {
         label: String,
@@ -55,6 +65,8 @@ pub enum WorkspaceError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Fs(#[from] FsError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// The environment's file could not be read (its own error says why).
     #[error(transparent)]
     Load(#[from] crate::source::LoadError),
@@ -104,8 +116,15 @@ impl crate::error::Hint for WorkspaceError {
             WorkspaceError::Header { label, .. } => Some(format!(
                 "see who changed the `#envault:` lines (`git log -p -- {label}`) and restore the header from a commit you trust; nothing was read or written"
             )),
+            WorkspaceError::ScratchInWorkTree { .. } => {
+                Some("set TMPDIR to a folder outside every repository".to_owned())
+            }
+            WorkspaceError::NotEncrypted { env, .. } => Some(format!(
+                "read it directly, or run `envault encrypt {env}`"
+            )),
             WorkspaceError::Config(e) => e.hint(),
             WorkspaceError::Fs(e) => e.hint(),
+            WorkspaceError::Store(e) => e.hint(),
             WorkspaceError::IdentityInWorkTree { .. } => Some(
                 "pass --output with a path outside every repository (or one git ignores), or set HOME / XDG_CONFIG_HOME to your own folders".to_owned(),
             ),
@@ -137,7 +156,7 @@ type Result<T, E = WorkspaceError> = std::result::Result<T, E>;
 /// is needed), their record of accepted data keys, and where warnings go.
 pub struct Keys<'a> {
     load: Box<dyn Fn() -> Result<Identities> + 'a>,
-    identities: OnceCell<Identities>,
+    identities: OnceCell<Arc<Identities>>,
     /// The record of accepted keys (`known-keys.json` in the user's state folder); `None`
     /// when the user has no state folder.
     record: Option<PathBuf>,
@@ -241,11 +260,49 @@ impl<'a> Keys<'a> {
 
     /// The user's identities, loaded once.
     pub fn identities(&self) -> Result<&Identities> {
+        Ok(self.shared_identities()?)
+    }
+
+    fn shared_identities(&self) -> Result<&Arc<Identities>> {
         if let Some(ids) = self.identities.get() {
             return Ok(ids);
         }
-        let ids = (self.load)()?;
+        let ids = Arc::new((self.load)()?);
         Ok(self.identities.get_or_init(|| ids))
+    }
+
+    /// Opens the store `name` of `config`, declared as `spec`, for this user: endpoints are
+    /// checked against what they trust (`Trust::of_user`) before any credential is read; a
+    /// file store opens with their identities and is sealed to their own keys, else to the
+    /// project's recipients.
+    pub async fn open_store(
+        &self,
+        config: &Config,
+        name: &str,
+        spec: &crate::config::StoreSpec,
+    ) -> Result<crate::store::Store> {
+        use crate::config::StoreSpec;
+        let (identities, recipients) = if matches!(spec, StoreSpec::File { .. }) {
+            let own = own_recipients();
+            let recipients = if own.is_empty() {
+                config.recipients.clone()
+            } else {
+                own
+            };
+            (self.shared_identities()?.clone(), recipients)
+        } else {
+            (Arc::new(Identities::empty()), Vec::new())
+        };
+        let trust = crate::store::trust::Trust::of_user();
+        let cx = crate::store::Context {
+            trust: &trust,
+            identities,
+            recipients,
+            config_dir: config.path.parent().map(PathBuf::from).unwrap_or_default(),
+            root: config.root.clone(),
+            home: crate::env_vars::folders().home.clone(),
+        };
+        Ok(crate::store::open(name, spec, &cx).await?)
     }
 
     /// Opens `header`'s data key with the user's identities; `label` names the file in errors.
@@ -544,6 +601,38 @@ impl<'a> Keys<'a> {
     }
 }
 
+/// An encrypted environment's plaintext, for `decrypt`.
+pub struct InClear {
+    pub loaded: Loaded,
+    pub text: zeroize::Zeroizing<String>,
+}
+
+impl InClear {
+    /// Writes the plaintext over the encrypted file, private (0600) whatever the file's mode
+    /// was.
+    pub fn write(&self) -> Result<()> {
+        fsutil::write_atomic_private(&self.loaded.snapshot, self.text.as_bytes())?;
+        Ok(())
+    }
+}
+
+impl Keys<'_> {
+    /// The plaintext of environment `name`, whose file must be encrypted.
+    pub fn in_clear(&self, config: &Config, name: &str) -> Result<InClear> {
+        config.env(name)?;
+        let loaded = crate::source::load_env(config, name, false)?;
+        let Some(header) = header_of(&loaded)? else {
+            return Err(WorkspaceError::NotEncrypted {
+                label: loaded.path().display().to_string(),
+                env: name.to_owned(),
+            });
+        };
+        let key = self.open(&loaded, &header, Some(name), Access::Read)?;
+        let text = zeroize::Zeroizing::new(decrypted(&loaded, &key, &header)?.render());
+        Ok(InClear { loaded, text })
+    }
+}
+
 /// An environment opened for a change: its plaintext to edit, and how it is sealed again.
 pub struct Editing {
     pub loaded: Loaded,
@@ -662,78 +751,6 @@ pub fn commit(sealing: Option<&Sealing>, plaintext_keys: &GlobSet, l: &mut Loade
     Ok(())
 }
 
-/// The default identity file: `identity.txt` in the user's envault config folder.
-pub fn default_identity() -> Option<PathBuf> {
-    crate::env_vars::folders()
-        .config
-        .as_ref()
-        .map(|d| d.join("identity.txt"))
-}
-
-/// Every identity available, in order: `flag` (`--identity`), `ENVAULT_IDENTITY` (a path),
-/// `ENVAULT_IDENTITY_KEY` (the key itself, for CI), the default file, then `~/.ssh/id_ed25519`
-/// and `~/.ssh/id_rsa`. An identity file others can read is warned about.
-pub fn load_identities(flag: Option<&Path>, warn: &dyn Fn(&str)) -> Result<Identities> {
-    use crate::env_vars::{folders, ENVAULT_IDENTITY, ENVAULT_IDENTITY_KEY};
-    let mut ids = Identities::empty();
-    if let Some(p) = flag {
-        ids.extend(read_identity_file(p, true, warn)?.unwrap_or_else(Identities::empty));
-    }
-    if let Some(p) = ENVAULT_IDENTITY.os() {
-        ids.extend(
-            read_identity_file(Path::new(&p), true, warn)?.unwrap_or_else(Identities::empty),
-        );
-    }
-    if let Some(key) = ENVAULT_IDENTITY_KEY.non_empty() {
-        ids.extend(Identities::parse(&key, ENVAULT_IDENTITY_KEY.name)?);
-    }
-    if let Some(path) = default_identity() {
-        if let Some(found) = read_identity_file(&path, false, warn)? {
-            ids.extend(found);
-        }
-    }
-    let Some(home) = &folders().home else {
-        return Ok(ids);
-    };
-    for name in ["id_ed25519", "id_rsa"] {
-        // SSH keys are a fallback: one that cannot be used (passphrase-protected) is skipped.
-        if let Ok(text) = std::fs::read_to_string(home.join(".ssh").join(name)) {
-            if let Ok(found) = Identities::parse(&text, name) {
-                ids.extend(found);
-            }
-        }
-    }
-    Ok(ids)
-}
-
-fn read_identity_file(
-    path: &Path,
-    required: bool,
-    warn: &dyn Fn(&str),
-) -> Result<Option<Identities>> {
-    use std::os::unix::fs::PermissionsExt;
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => {
-            return Err(WorkspaceError::IdentityFile {
-                path: path.to_owned(),
-                error,
-            })
-        }
-    };
-    if let Ok(meta) = std::fs::metadata(path) {
-        if meta.permissions().mode() & 0o077 != 0 {
-            warn(&format!(
-                "identity {} is readable by other users; run `chmod 600 {}`",
-                path.display(),
-                path.display()
-            ));
-        }
-    }
-    Ok(Some(Identities::parse(&text, &path.display().to_string())?))
-}
-
 /// Writes loaded documents back, all at once or not at all (new files get mode 0600).
 pub fn commit_all<'a>(docs: impl Iterator<Item = &'a Loaded>) -> Result<()> {
     let docs: Vec<&Loaded> = docs.collect();
@@ -799,29 +816,4 @@ pub fn rekey(
     l.doc = plain;
     fsutil::write_atomic(&l.snapshot, l.doc.render().as_bytes())?;
     Ok((new_header, exposed))
-}
-
-/// Creates a new identity at `path` (its folder made private, 0700; the file written as a new
-/// private file) and returns its public recipient. Refuses a path git could commit, and never
-/// overwrites an identity.
-pub fn create_identity(path: &Path) -> Result<String> {
-    if let Some(root) = crate::git::committable_in(path) {
-        return Err(WorkspaceError::IdentityInWorkTree {
-            path: path.to_owned(),
-            root,
-        });
-    }
-    if path.exists() {
-        return Err(WorkspaceError::IdentityExists(path.to_owned()));
-    }
-    if let Some(dir) = path.parent() {
-        fsutil::create_private_dir(dir)?;
-    }
-    let (secret, public) = crypt::generate_identity();
-    let text = zeroize::Zeroizing::new(format!(
-        "# envault identity: keep this file private\n# public key: {public}\n{}\n",
-        secret.as_str()
-    ));
-    fsutil::write_atomic(&Snapshot::new(path, None), text.as_bytes())?;
-    Ok(public)
 }
