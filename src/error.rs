@@ -34,3 +34,15 @@ impl Hint for Hinted {
         Some(self.hint.clone())
     }
 }
+
+/// An error and its causes on one line, `: ` between them (as anyhow's `{:#}` shows them).
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    out
+}

@@ -10,7 +10,6 @@ use serde_json::json;
 use super::{emit, Ctx, ExitStatus};
 use crate::audit;
 use crate::check::Problem;
-use crate::dotenv::Document;
 use crate::git::Repo;
 use crate::output;
 
@@ -72,23 +71,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
         bar.inc(1);
         let config = ctx.load_config_at(cfg_path)?;
         if args.fix {
-            let names: Vec<String> = config
-                .environments
-                .values()
-                .filter(|e| e.encrypted == Some(true) && e.file.is_file())
-                .filter(|e| {
-                    std::fs::read(&e.file)
-                        .ok()
-                        .and_then(|b| Document::parse_vec(b).ok())
-                        .is_some_and(|d| {
-                            d.entries().any(|x| {
-                                !crate::crypt::is_sealed(x.raw_value())
-                                    && !config.plaintext_keys.matches(x.key())
-                            })
-                        })
-                })
-                .map(|e| e.name.clone())
-                .collect();
+            let names = crate::workspace::with_values_in_clear(&config);
             if !names.is_empty() {
                 let report = super::crypt::encrypt_envs(ctx, &config, &names)?;
                 eprint!("{report}");

@@ -6,7 +6,7 @@ use super::{emit, hinted, warn, Ctx, ExitStatus};
 use crate::config::Config;
 use crate::crypt::{self, DataKey, Header, Identities};
 use crate::env_vars;
-use crate::source::{self, Loaded};
+use crate::source::Loaded;
 pub use crate::workspace::Access;
 use crate::workspace::Keys;
 
@@ -193,12 +193,9 @@ pub fn encrypt(ctx: &Ctx, args: EncryptArgs) -> anyhow::Result<ExitStatus> {
 /// was done, a line per file.
 pub fn encrypt_envs(ctx: &Ctx, config: &Config, names: &[String]) -> anyhow::Result<String> {
     use crate::workspace::Encrypted;
-    let mut loaded = Vec::new();
     let mut report = String::new();
-    for name in names {
-        let l = source::load_env(config, name, false)?;
-        let (l, outcome) = keys(ctx).encrypt_env(config, name, l)?;
-        let path = l.path().display();
+    for (path, outcome) in keys(ctx).encrypt_envs(config, names)? {
+        let path = path.display();
         match &outcome {
             Encrypted::Upgraded => report.push_str(&format!(
                 "{path}: header upgraded to format version {} (same data key, same recipients)\n",
@@ -216,16 +213,6 @@ pub fn encrypt_envs(ctx: &Ctx, config: &Config, names: &[String]) -> anyhow::Res
                 if *sealed == 1 { "" } else { "s" },
                 recipients.join(", ")
             )),
-        }
-        if outcome != Encrypted::AlreadyEncrypted {
-            loaded.push(l);
-        }
-    }
-    crate::workspace::commit_all(loaded.iter())?;
-    // The user's own new keys (and upgraded headers) are the ones they accept.
-    for l in &loaded {
-        if let Ok(Some(h)) = crypt::header_of(&l.doc) {
-            record_known(l, &h)?;
         }
     }
     Ok(report)

@@ -48,6 +48,7 @@ hinted_errors!(
     crate::source::LoadError,
     crate::store::PartialWrite,
     crate::store::StoreError,
+    crate::workspace::Refusal,
     crate::workspace::WorkspaceError,
 );
 

@@ -18,6 +18,8 @@ use crate::glob::GlobSet;
 use crate::source::Loaded;
 
 mod identities;
+mod merge_driver;
+pub use merge_driver::{MergeFiles, MergeOutcome, Refusal};
 mod scratch;
 pub use identities::{create_identity, default_identity, load_identities, own_recipients};
 pub use scratch::Scratch;
@@ -65,6 +67,8 @@ pub enum WorkspaceError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Fs(#[from] FsError),
+    #[error(transparent)]
+    Git(#[from] crate::git::GitError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     /// The environment's file could not be read (its own error says why).
@@ -124,6 +128,7 @@ impl crate::error::Hint for WorkspaceError {
             )),
             WorkspaceError::Config(e) => e.hint(),
             WorkspaceError::Fs(e) => e.hint(),
+            WorkspaceError::Git(e) => e.hint(),
             WorkspaceError::Store(e) => e.hint(),
             WorkspaceError::IdentityInWorkTree { .. } => Some(
                 "pass --output with a path outside every repository (or one git ignores), or set HOME / XDG_CONFIG_HOME to your own folders".to_owned(),
@@ -716,6 +721,55 @@ impl Keys<'_> {
         };
         Ok((l, outcome))
     }
+}
+
+impl Keys<'_> {
+    /// Seals the values in clear of environments `names` ([`Keys::encrypt_env`]) and writes
+    /// the files that changed, all together or none. The keys written are the ones this user
+    /// accepts from then on. Returns each environment's file and what was done to it.
+    pub fn encrypt_envs(
+        &self,
+        config: &Config,
+        names: &[String],
+    ) -> Result<Vec<(PathBuf, Encrypted)>> {
+        let mut changed = Vec::new();
+        let mut done = Vec::new();
+        for name in names {
+            config.env(name)?;
+            let l = crate::source::load_env(config, name, false)?;
+            let (l, outcome) = self.encrypt_env(config, name, l)?;
+            done.push((l.path().to_owned(), outcome.clone()));
+            if outcome != Encrypted::AlreadyEncrypted {
+                changed.push(l);
+            }
+        }
+        commit_all(changed.iter())?;
+        for l in &changed {
+            if let Some(h) = header_of(l)? {
+                self.accept(l, &h)?;
+            }
+        }
+        Ok(done)
+    }
+}
+
+/// The encrypted environments of `config` that hold values in clear beyond its
+/// `plaintext_keys` (what `check --fix` seals). Files that cannot be read are left to the
+/// check itself to report.
+pub fn with_values_in_clear(config: &Config) -> Vec<String> {
+    config
+        .environments
+        .values()
+        .filter(|e| e.encrypted == Some(true))
+        .filter(|e| {
+            crate::source::load_env(config, &e.name, false).is_ok_and(|l| {
+                l.doc.entries().any(|x| {
+                    !crypt::is_sealed(x.raw_value()) && !config.plaintext_keys.matches(x.key())
+                })
+            })
+        })
+        .map(|e| e.name.clone())
+        .collect()
 }
 
 /// Seals an edited plaintext document again, keeping the ciphertext of unchanged values;
