@@ -111,8 +111,6 @@ pub fn keys(ctx: &Ctx) -> &Keys<'static> {
     })
 }
 
-pub use crate::workspace::{seal_for_writing, Sealing};
-
 pub fn open_key(ctx: &Ctx, label: &str, header: &Header) -> anyhow::Result<DataKey> {
     Ok(keys(ctx).open_header(label, header)?)
 }
@@ -141,24 +139,6 @@ pub fn decrypt_for_reading(
     plaintext_keys: Option<&crate::glob::GlobSet>,
 ) -> anyhow::Result<()> {
     Ok(keys(ctx).decrypt_for_reading(l, plaintext_keys)?)
-}
-
-/// Prepares a file that a command will write (see [`Keys::open_for_writing`]).
-pub fn open_for_writing(
-    ctx: &Ctx,
-    config: &Config,
-    env: &str,
-    l: &mut Loaded,
-) -> anyhow::Result<Option<Sealing>> {
-    Ok(keys(ctx).open_for_writing(config, env, l)?)
-}
-
-/// Opens an encrypted file for editing without a config (see [`Keys::open_file_for_writing`]).
-pub fn open_file_for_writing(
-    ctx: &Ctx,
-    l: &mut Loaded,
-) -> anyhow::Result<Option<(Sealing, crate::glob::GlobSet)>> {
-    Ok(keys(ctx).open_file_for_writing(l)?)
 }
 
 pub fn encrypt(ctx: &Ctx, args: EncryptArgs) -> anyhow::Result<ExitStatus> {

@@ -2,13 +2,13 @@
 //! replaced values for `--undo`.
 
 use std::io::{IsTerminal, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::{emit, hinted, Ctx, ExitStatus};
 use crate::classify::{provider_format, url_password, Classification, Reason, SecretKind};
 use crate::config::Config;
 use crate::rotate::{self, DocPlan, Format};
-use crate::source::{self, Loaded};
+use crate::workspace::{self, Editing, RotationTarget};
 
 const LENGTH_HELP: &str = "Length of the new value: characters for passwords, URL passwords, API keys and random strings; random BYTES for JWT/signing (base64) and webhook (hex) secrets. Lengths under 128 bits are refused";
 
@@ -78,14 +78,6 @@ struct Common {
     force: bool,
 }
 
-/// One environment a rotation writes.
-struct Target {
-    loaded: Loaded,
-    plan: DocPlan,
-    /// Set when the file is encrypted: the plan is made on its plaintext and sealed back.
-    sealing: Option<super::crypt::Sealing>,
-}
-
 fn masked(value: &str, show: bool) -> String {
     if show {
         value.to_owned()
@@ -113,55 +105,6 @@ fn describe(key: &str, format: Format, class: &Classification, from_config: bool
         }
     };
     format!("{what} ({why})")
-}
-
-fn state_dir() -> anyhow::Result<PathBuf> {
-    crate::env_vars::folders().state.clone().ok_or_else(|| {
-        hinted(
-            "cannot find your home folder, so there is no place for rotation backups",
-            "set HOME (or XDG_STATE_HOME)",
-        )
-    })
-}
-
-fn rotations_dir() -> anyhow::Result<PathBuf> {
-    Ok(state_dir()?.join("rotations"))
-}
-
-/// Saves the values a rotation replaces; returns the backup's path.
-fn save_backup(
-    ctx: &Ctx,
-    command: &str,
-    targets: &[Target],
-    keep_previous: bool,
-) -> anyhow::Result<PathBuf> {
-    let mut backup = rotate::Backup {
-        version: 1,
-        command: command.to_owned(),
-        changes: Vec::new(),
-    };
-    for t in targets {
-        let file = ctx.cwd.join(t.loaded.path());
-        backup.record(&file, &t.loaded.doc, &t.plan, keep_previous);
-    }
-    Ok(backup.save(&rotations_dir()?)?)
-}
-
-/// Applies the plans and writes every file at once; nothing is written if any write fails.
-fn write_targets(
-    config: &Config,
-    targets: &mut [Target],
-    keep_previous: bool,
-) -> anyhow::Result<()> {
-    for t in targets.iter_mut() {
-        for w in rotate::apply(&mut t.loaded.doc, &t.plan, keep_previous)? {
-            super::warn_quoting(&w.key, &w.peers);
-        }
-        super::crypt::seal_for_writing(t.sealing.as_ref(), &config.plaintext_keys, &mut t.loaded)?;
-    }
-    Ok(crate::workspace::commit_all(
-        targets.iter().map(|t| &t.loaded),
-    )?)
 }
 
 /// Refuses keys that are not secrets and values a provider issued, unless forced.
@@ -204,7 +147,7 @@ fn load_holding(
     config: &Config,
     key: &str,
     envs: &[String],
-) -> anyhow::Result<Vec<(Loaded, Option<super::crypt::Sealing>)>> {
+) -> anyhow::Result<Vec<Editing>> {
     let explicit = !envs.is_empty();
     let names: Vec<String> = if explicit {
         envs.to_vec()
@@ -213,10 +156,9 @@ fn load_holding(
     };
     let mut loaded = Vec::new();
     for name in &names {
-        let mut l = source::load_env(config, name, true)?;
-        let sealing = super::crypt::open_for_writing(ctx, config, name, &mut l)?;
-        if explicit || l.doc.get(key).is_some() {
-            loaded.push((l, sealing));
+        let e = super::crypt::keys(ctx).edit(config, name)?;
+        if explicit || e.loaded.doc.get(key).is_some() {
+            loaded.push(e);
         }
     }
     if loaded.is_empty() {
@@ -263,11 +205,14 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
         config.env(e)?;
     }
     let loaded = load_holding(ctx, &config, key, &args.envs)?;
-    let first_value = loaded.iter().find_map(|(l, _)| l.doc.get(key));
+    let first_value = loaded.iter().find_map(|e| e.loaded.doc.get(key));
     let class = config.classifier.classify(key, first_value);
     let currents: Vec<(String, &str)> = loaded
         .iter()
-        .map(|(l, _)| (l.path().display().to_string(), l.doc.get(key).unwrap_or("")))
+        .map(|e| {
+            let l = &e.loaded;
+            (l.path().display().to_string(), l.doc.get(key).unwrap_or(""))
+        })
         .collect();
     let pairs: Vec<(&str, &str)> = currents.iter().map(|(f, v)| (f.as_str(), *v)).collect();
     check_rotatable(key, &class, &pairs, c.force)?;
@@ -275,22 +220,18 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     let values: Vec<&str> = currents.iter().map(|(_, v)| *v).collect();
     let news = rotate::generate_each(format, &values, c.length.or(spec_length), args.same_value)
         .map_err(|e| anyhow::Error::new(e).context(format!("cannot rotate {key} ({format})")))?;
-    let mut targets: Vec<Target> = loaded
+    let mut targets: Vec<RotationTarget> = loaded
         .into_iter()
         .zip(&news)
-        .map(|((l, sealing), new)| {
-            let plan = rotate::plan_doc(&l.doc, &[(key.to_owned(), new.clone())]);
-            Target {
-                loaded: l,
-                plan,
-                sealing,
-            }
+        .map(|(editing, new)| {
+            let plan = rotate::plan_doc(&editing.loaded.doc, &[(key.to_owned(), new.clone())]);
+            RotationTarget { editing, plan }
         })
         .collect();
 
     let labels: Vec<String> = targets
         .iter()
-        .map(|t| t.loaded.path().display().to_string())
+        .map(|t| t.editing.loaded.path().display().to_string())
         .collect();
     let mut out = format!(
         "Key: {key}\nType: {}\n",
@@ -333,7 +274,6 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
         return Ok(ExitStatus::Clean);
     }
     commit(
-        ctx,
         &config,
         &format!("rotate {key}"),
         &mut targets,
@@ -342,20 +282,19 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     )
 }
 
-/// Saves the backup, writes every target, and prints the report with the backup's path. A
-/// failed write removes the backup again: there is nothing to undo.
+/// Saves the backup, writes every target, and prints the report with the backup's path (see
+/// `workspace::commit_rotation`).
 fn commit(
-    ctx: &Ctx,
     config: &Config,
     command: &str,
-    targets: &mut [Target],
+    targets: &mut [RotationTarget],
     keep_previous: bool,
     mut out: String,
 ) -> anyhow::Result<ExitStatus> {
-    let backup = save_backup(ctx, command, targets, keep_previous)?;
-    if let Err(e) = write_targets(config, targets, keep_previous) {
-        let _ = std::fs::remove_file(&backup);
-        return Err(e);
+    let (backup, warnings) =
+        workspace::commit_rotation(command, targets, keep_previous, &config.plaintext_keys)?;
+    for w in warnings {
+        super::warn_quoting(&w.key, &w.peers);
     }
     out.push_str(&format!(
         "Previous values saved to {} (restore with `envault rotate --undo`)\n",
@@ -419,9 +358,8 @@ fn all_report(
 pub fn run_all(ctx: &Ctx, args: AllArgs) -> anyhow::Result<ExitStatus> {
     let c = &args.common;
     let config = ctx.load_config()?;
-    config.env(&args.env)?;
-    let mut loaded = source::load_env(&config, &args.env, false)?;
-    let sealing = super::crypt::open_for_writing(ctx, &config, &args.env, &mut loaded)?;
+    let editing = super::crypt::keys(ctx).edit_existing(&config, &args.env)?;
+    let loaded = &editing.loaded;
     let label = loaded.path().display().to_string();
     let map = loaded.doc.to_map();
     let mut left: Vec<(String, String)> = Vec::new();
@@ -483,13 +421,8 @@ pub fn run_all(ctx: &Ctx, args: AllArgs) -> anyhow::Result<ExitStatus> {
             "pass --yes to rotate without asking",
         ));
     }
-    let mut targets = vec![Target {
-        loaded,
-        plan,
-        sealing,
-    }];
+    let mut targets = vec![RotationTarget { editing, plan }];
     commit(
-        ctx,
         &config,
         &format!("rotate-all --env {}", args.env),
         &mut targets,
@@ -508,24 +441,12 @@ fn confirm(question: &str) -> anyhow::Result<bool> {
 
 /// Restores the values of the newest rotation backup.
 fn undo(ctx: &Ctx, force: bool) -> anyhow::Result<ExitStatus> {
-    let (path, backup) = rotate::Backup::newest(&rotations_dir()?)?;
-    let mut loaded = Vec::new();
-    for file in backup.files() {
-        let mut l = source::load_path(&file, file.display().to_string(), false)?;
-        let sealing = super::crypt::open_file_for_writing(ctx, &mut l)?;
-        backup.undo_in((&file, &ctx.display_path(&file)), &mut l.doc, force)?;
-        if let Some((s, clear)) = &sealing {
-            super::crypt::seal_for_writing(Some(s), clear, &mut l)?;
-        }
-        loaded.push(l);
-    }
-    crate::workspace::commit_all(loaded.iter())?;
-    rotate::Backup::mark_undone(&path)?;
-    let names: Vec<String> = loaded.iter().map(|l| ctx.display_path(l.path())).collect();
+    let undone = super::crypt::keys(ctx).undo_rotation(force, &|p| ctx.display_path(p))?;
+    let names: Vec<String> = undone.files.iter().map(|f| ctx.display_path(f)).collect();
     emit(&format!(
         "Undid `envault {}`: restored {} value(s) in {}\n",
-        backup.command,
-        backup.changes.len(),
+        undone.command,
+        undone.values,
         names.join(", ")
     ))?;
     Ok(ExitStatus::Clean)

@@ -163,6 +163,12 @@ impl Backup {
         Ok(())
     }
 
+    /// Removes the backup at `path` (its rotation was never written: there is nothing to
+    /// undo). Best effort: a backup left behind only offers an undo that changes nothing.
+    pub fn discard(path: &Path) {
+        let _ = std::fs::remove_file(path);
+    }
+
     /// Marks the backup at `path` undone (it is kept, as `.undone`).
     pub fn mark_undone(path: &Path) -> Result<(), BackupError> {
         std::fs::rename(path, path.with_extension("undone")).map_err(|e| BackupError::Unreadable {

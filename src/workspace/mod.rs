@@ -19,7 +19,9 @@ use crate::source::Loaded;
 
 mod identities;
 mod merge_driver;
+mod rotation;
 pub use merge_driver::{MergeFiles, MergeOutcome, Refusal};
+pub use rotation::{commit_rotation, RotationTarget, Undone};
 mod scratch;
 pub use identities::{create_identity, default_identity, load_identities, own_recipients};
 pub use scratch::Scratch;
@@ -44,6 +46,14 @@ pub enum WorkspaceError {
     NoRecipients { env: String, label: String },
     #[error("the temporary folder {} is inside the git work tree at {}: the decrypted file would be one `git add` away from a commit; nothing was written", .tmp.display(), .root.display())]
     ScratchInWorkTree { tmp: PathBuf, root: PathBuf },
+    #[error("cannot find your home folder, so there is no place for rotation backups")]
+    NoStateFolder,
+    #[error(transparent)]
+    Rotate(#[from] crate::rotate::RotateError),
+    #[error(transparent)]
+    Backup(#[from] crate::rotate::BackupError),
+    #[error(transparent)]
+    Edit(#[from] crate::dotenv::EditError),
     #[error("{label} is not encrypted")]
     NotEncrypted { label: String, env: String },
     #[error("cannot read the header of {label}")]
@@ -123,6 +133,10 @@ impl crate::error::Hint for WorkspaceError {
             WorkspaceError::ScratchInWorkTree { .. } => {
                 Some("set TMPDIR to a folder outside every repository".to_owned())
             }
+            WorkspaceError::NoStateFolder => Some("set HOME (or XDG_STATE_HOME)".to_owned()),
+            WorkspaceError::Rotate(e) => e.hint(),
+            WorkspaceError::Backup(e) => e.hint(),
+            WorkspaceError::Edit(e) => e.hint(),
             WorkspaceError::NotEncrypted { env, .. } => Some(format!(
                 "read it directly, or run `envault encrypt {env}`"
             )),
@@ -664,8 +678,17 @@ impl Keys<'_> {
     /// Environment `name` of `config`, opened for a change (a missing file is an empty
     /// document, created on commit).
     pub fn edit(&self, config: &Config, name: &str) -> Result<Editing> {
+        self.open_editing(config, name, true)
+    }
+
+    /// [`Keys::edit`] for a file that must exist.
+    pub fn edit_existing(&self, config: &Config, name: &str) -> Result<Editing> {
+        self.open_editing(config, name, false)
+    }
+
+    fn open_editing(&self, config: &Config, name: &str, allow_missing: bool) -> Result<Editing> {
         config.env(name)?;
-        let mut loaded = crate::source::load_env(config, name, true)?;
+        let mut loaded = crate::source::load_env(config, name, allow_missing)?;
         let sealing = self.open_for_writing(config, name, &mut loaded)?;
         Ok(Editing { loaded, sealing })
     }

@@ -1,0 +1,104 @@
+//! Writing a rotation and undoing it: the backup of the replaced values is saved in the
+//! user's state folder before any file is written, and removed again when the write fails.
+
+use std::path::{Path, PathBuf};
+
+use super::{commit_all, seal_for_writing, Editing, Keys, Result, WorkspaceError};
+use crate::dotenv::QuoteWarning;
+use crate::glob::GlobSet;
+use crate::rotate::{self, Backup, DocPlan};
+
+/// One environment a rotation writes: opened for editing (its plaintext, when encrypted), and
+/// the plan made on it.
+pub struct RotationTarget {
+    pub editing: Editing,
+    pub plan: DocPlan,
+}
+
+/// Where rotation backups live: `rotations/` in the user's state folder.
+fn rotations_dir() -> Result<PathBuf> {
+    crate::env_vars::folders()
+        .state
+        .as_ref()
+        .map(|d| d.join("rotations"))
+        .ok_or(WorkspaceError::NoStateFolder)
+}
+
+/// Saves the backup of what `targets` replace (named by `command`), applies every plan, seals
+/// encrypted files again and writes them all together. When the write fails the backup is
+/// removed again. Returns the backup's path and the quoting warnings of the values written.
+pub fn commit_rotation(
+    command: &str,
+    targets: &mut [RotationTarget],
+    keep_previous: bool,
+    plaintext_keys: &GlobSet,
+) -> Result<(PathBuf, Vec<QuoteWarning>)> {
+    let mut backup = Backup {
+        version: 1,
+        command: command.to_owned(),
+        changes: Vec::new(),
+    };
+    for t in targets.iter() {
+        let path = t.editing.loaded.path();
+        let file = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        backup.record(&file, &t.editing.loaded.doc, &t.plan, keep_previous);
+    }
+    let path = backup.save(&rotations_dir()?)?;
+    let written = apply_and_write(targets, keep_previous, plaintext_keys);
+    if written.is_err() {
+        Backup::discard(&path);
+    }
+    Ok((path, written?))
+}
+
+fn apply_and_write(
+    targets: &mut [RotationTarget],
+    keep_previous: bool,
+    plaintext_keys: &GlobSet,
+) -> Result<Vec<QuoteWarning>> {
+    let mut warnings = Vec::new();
+    for t in targets.iter_mut() {
+        let l = &mut t.editing.loaded;
+        warnings.extend(rotate::apply(&mut l.doc, &t.plan, keep_previous)?);
+        seal_for_writing(t.editing.sealing.as_ref(), plaintext_keys, l)?;
+    }
+    commit_all(targets.iter().map(|t| &t.editing.loaded))?;
+    Ok(warnings)
+}
+
+/// What an undo restored.
+pub struct Undone {
+    /// The command the undone rotation ran (`rotate DB_PASSWORD`).
+    pub command: String,
+    /// How many values were put back.
+    pub values: usize,
+    /// The files written.
+    pub files: Vec<PathBuf>,
+}
+
+impl Keys<'_> {
+    /// Restores the values of the newest rotation backup in every file it changed (sealed
+    /// again when encrypted), all together, and marks the backup undone. Unless `force`,
+    /// refuses when a value is no longer the one the rotation wrote. `label` names a file in
+    /// errors.
+    pub fn undo_rotation(&self, force: bool, label: &dyn Fn(&Path) -> String) -> Result<Undone> {
+        let (path, backup) = Backup::newest(&rotations_dir()?)?;
+        let mut loaded = Vec::new();
+        for file in backup.files() {
+            let mut l = crate::source::load_path(&file, file.display().to_string(), false)?;
+            let sealing = self.open_file_for_writing(&mut l)?;
+            backup.undo_in((&file, &label(&file)), &mut l.doc, force)?;
+            if let Some((s, clear)) = &sealing {
+                seal_for_writing(Some(s), clear, &mut l)?;
+            }
+            loaded.push(l);
+        }
+        commit_all(loaded.iter())?;
+        Backup::mark_undone(&path)?;
+        Ok(Undone {
+            command: backup.command,
+            values: backup.changes.len(),
+            files: loaded.iter().map(|l| l.path().to_owned()).collect(),
+        })
+    }
+}
