@@ -65,12 +65,6 @@ pub fn home_dir() -> Option<PathBuf> {
 
 pub use crate::workspace::default_identity;
 
-/// Every identity available (see `workspace::load_identities`), loaded afresh.
-pub fn load_identities(ctx: &Ctx) -> anyhow::Result<Identities> {
-    let flag = ctx.identity_flag.as_ref().map(|p| ctx.cwd.join(p));
-    Ok(crate::workspace::load_identities(flag.as_deref(), &warn)?)
-}
-
 pub fn keygen(ctx: &Ctx, args: KeygenArgs) -> anyhow::Result<ExitStatus> {
     let path = match args.output {
         Some(p) => ctx.cwd.join(p),

@@ -12,6 +12,9 @@ use crate::git::{BlobId, Files, GitError, Repo};
 use crate::rule::Rule;
 use crate::scan::{self, Changed, Finding, Input, ScanError, Source};
 
+pub mod scans;
+pub use scans::{Located, Scanned};
+
 /// Why a check or a scan could not be done.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
@@ -19,6 +22,10 @@ pub enum AuditError {
     Git(#[from] GitError),
     #[error(transparent)]
     Scan(#[from] ScanError),
+    #[error("`{0}` is not a range")]
+    NotARange(String),
+    #[error("{} is outside {}", .path.display(), .root.display())]
+    OutsideRoot { path: PathBuf, root: PathBuf },
     #[error("cannot read {path}: {source}")]
     Io {
         path: String,
@@ -32,6 +39,10 @@ impl crate::error::Hint for AuditError {
         match self {
             AuditError::Git(e) => e.hint(),
             AuditError::Scan(e) => e.hint(),
+            AuditError::NotARange(_) => {
+                Some("give two revisions, e.g. `--range origin/main..HEAD`".to_owned())
+            }
+            AuditError::OutsideRoot { .. } => Some("scan paths inside the repository".to_owned()),
             AuditError::Io { .. } => None,
         }
     }
