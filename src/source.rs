@@ -138,6 +138,17 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// A document no file holds (a store's keys), named `label` wherever a path would show.
+    pub fn detached(label: String, doc: Document) -> Loaded {
+        Loaded {
+            snapshot: Snapshot::new(Path::new(&label), None),
+            label,
+            doc,
+            working_file: false,
+            env_id: None,
+        }
+    }
+
     pub fn path(&self) -> &Path {
         self.snapshot.path()
     }

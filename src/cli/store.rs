@@ -9,7 +9,6 @@ use super::plan::{apply_and_write, make_plan, print_plan, PlanArgs};
 use super::{emit, hinted, warn, Ctx, ExitStatus, Format};
 use crate::config::{Config, StoreSpec};
 use crate::dotenv::{Document, MASK};
-use crate::fsutil;
 use crate::source::{self, Loaded};
 use crate::store::{self, Entries, SecretStore, Store};
 
@@ -186,13 +185,10 @@ fn list_store(ctx: &Ctx, config: &Config, name: &str) -> anyhow::Result<Entries>
 /// `store:NAME` loaded as an environment (for `diff`).
 pub(crate) fn load_store(ctx: &Ctx, config: &Config, name: &str) -> anyhow::Result<Loaded> {
     let entries = list_store(ctx, config, name)?;
-    Ok(Loaded {
-        label: format!("store:{name}"),
-        snapshot: fsutil::Snapshot::new(std::path::Path::new(&format!("store:{name}")), None),
-        doc: entries_doc(name, &entries)?,
-        working_file: false,
-        env_id: None,
-    })
+    Ok(Loaded::detached(
+        format!("store:{name}"),
+        entries_doc(name, &entries)?,
+    ))
 }
 
 fn store_for_env(config: &Config, env: &str, named: Option<&str>) -> anyhow::Result<String> {
@@ -257,18 +253,13 @@ pub(crate) fn push(
         let plan = make_plan(config, plan_args, true, (env, &src.doc), (env, &tgt_doc));
         let mut wrote = None;
         if !plan_args.dry_run && plan.changes_target() {
-            let (sets, deletes) = plan.writes();
-            let sets: Vec<(String, store::Secret)> = sets
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), store::Secret::new(v)))
-                .collect();
-            let deletes: Vec<String> = deletes.into_iter().map(str::to_owned).collect();
             let public = |k: &str| !config.classifier.is_declared_public(k);
+            let (sets, deletes) = plan.writes();
             let spin = super::spinner(&format!(
                 "writing {} keys to store '{name}'",
                 sets.len() + deletes.len()
             ));
-            let r = store::write_changes(&s, &sets, &deletes, &public).await;
+            let r = store::push(&s, &plan, &public).await;
             spin.finish_and_clear();
             wrote = Some(format!(
                 "{} key(s) to store '{name}' ({})",

@@ -322,6 +322,22 @@ pub fn entries_doc(
     Ok((doc, left_out))
 }
 
+/// Writes a sync plan into a store (`store push`): the keys it adds and updates, then the keys
+/// it deletes (see [`write_changes`]); `secret` says which keys are stored as secrets.
+pub async fn push(
+    store: &Store,
+    plan: &crate::sync::Plan,
+    secret: &(dyn Fn(&str) -> bool + Sync),
+) -> Result<usize, PartialWrite> {
+    let (sets, deletes) = plan.writes();
+    let sets: Vec<(String, Secret)> = sets
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), Secret::new(v)))
+        .collect();
+    let deletes: Vec<String> = deletes.into_iter().map(str::to_owned).collect();
+    write_changes(store, &sets, &deletes, secret).await
+}
+
 /// Writes a change to a store: `sets` first, then `deletes`; returns how many keys were
 /// written. A failure part of the way says which keys were written before it (every set
 /// lands before the deletions start).
@@ -400,15 +416,7 @@ mod tests {
             classifier: &classifier,
         };
         let p = plan(&env, &current, &opts);
-        let (sets, deletes) = p.writes();
-        let sets: Vec<(String, Secret)> = sets
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), Secret::new(v)))
-            .collect();
-        let deletes: Vec<String> = deletes.into_iter().map(str::to_owned).collect();
-        let written = write_changes(&store, &sets, &deletes, &|_| true)
-            .await
-            .unwrap();
+        let written = push(&store, &p, &|_| true).await.unwrap();
         assert_eq!(written, 4, "3 set (2 added, 1 updated), 1 deleted");
 
         let after = store.list(None).await.unwrap();
