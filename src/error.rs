@@ -10,6 +10,22 @@ use std::error::Error;
 pub trait Hint: Error + 'static {
     /// One sentence for the user, or `None` when the message says it all.
     fn hint(&self) -> Option<String>;
+
+    /// The input line the error points at, as the user may see it (every byte of a value
+    /// masked), for errors about a place in a file. Errors that wrap one transparently pass
+    /// it on: a transparent wrapper hides its inner error from the cause chain.
+    fn excerpt(&self) -> Option<Excerpt> {
+        None
+    }
+}
+
+/// A line of input shown under an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Excerpt {
+    /// Its number in the file, from 1.
+    pub line: usize,
+    /// The line, masked.
+    pub text: String,
 }
 
 /// A message and its hint, for errors that are made where they are found.

@@ -47,6 +47,13 @@ impl crate::error::Hint for LoadError {
             ),
         }
     }
+
+    fn excerpt(&self) -> Option<crate::error::Excerpt> {
+        match self {
+            LoadError::Parse(e) => e.excerpt(),
+            _ => None,
+        }
+    }
 }
 
 /// What a command names as one side of a comparison or a sync.

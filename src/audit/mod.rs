@@ -46,6 +46,13 @@ impl crate::error::Hint for AuditError {
             AuditError::Io { .. } => None,
         }
     }
+
+    fn excerpt(&self) -> Option<crate::error::Excerpt> {
+        match self {
+            AuditError::Scan(e) => e.excerpt(),
+            _ => None,
+        }
+    }
 }
 
 /// The working tree below `root`, as scanned: there is no older state.

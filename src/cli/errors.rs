@@ -22,6 +22,20 @@ macro_rules! hinted_errors {
             })
         }
 
+        /// The excerpt of the outermost error in `chain` that points into a file.
+        pub fn excerpt_in<'a>(
+            chain: impl IntoIterator<Item = &'a (dyn Error + 'static)>,
+        ) -> Option<crate::error::Excerpt> {
+            chain.into_iter().find_map(|e| {
+                $(
+                    if let Some(e) = e.downcast_ref::<$t>() {
+                        return Hint::excerpt(e);
+                    }
+                )*
+                None
+            })
+        }
+
         /// The names of the error types [`hint_in`] knows (for the completeness test).
         #[cfg(test)]
         const LISTED: &[&str] = &[$(stringify!($t)),*];
@@ -118,6 +132,21 @@ mod tests {
                 .next()?
                 .to_owned(),
         )
+    }
+
+    /// A parse error's line shows however it was wrapped, transparent wrappers included.
+    #[test]
+    fn a_parse_error_shows_its_line_through_every_wrapper() {
+        let pe = crate::dotenv::Document::parse("A=1\nB=\"open\nTOKEN=s3cr3t \\q\n")
+            .expect_err("an unsupported escape");
+        let want = crate::error::Hint::excerpt(&pe).expect("a line to show");
+        assert!(!want.text.contains("s3cr3t"), "{want:?}");
+        let load = crate::source::LoadError::Parse(pe);
+        let wrapped = anyhow::Error::new(crate::workspace::WorkspaceError::Load(load))
+            .context("cannot read prod");
+        assert_eq!(excerpt_in(wrapped.chain()), Some(want));
+        let plain = anyhow::anyhow!("no file here");
+        assert_eq!(excerpt_in(plain.chain()), None);
     }
 
     #[test]

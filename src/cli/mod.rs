@@ -44,9 +44,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::config::{Config, ConfigError};
-use crate::dotenv::ParseError;
 use crate::output::{self, ColorChoice, Paint};
-use crate::source::LoadError;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -467,34 +465,14 @@ pub(crate) fn report(e: &anyhow::Error) {
     for cause in e.chain().skip(1) {
         text.push_str(&format!("  caused by: {cause}\n"));
     }
-    for cause in e.chain() {
-        let load = cause.downcast_ref::<LoadError>().or_else(|| {
-            match cause.downcast_ref::<crate::workspace::WorkspaceError>() {
-                Some(crate::workspace::WorkspaceError::Load(le)) => Some(le),
-                _ => None,
-            }
-        });
-        let parse = match load {
-            Some(LoadError::Parse(pe)) => Some(pe),
-            _ => cause.downcast_ref::<ParseError>(),
-        };
-        if let Some(pe) = parse {
-            text.push_str(&parse_detail(pe));
-        }
+    if let Some(x) = errors::excerpt_in(e.chain()) {
+        text.push_str(&format!("{:>5} | {}\n", x.line, x.text));
     }
     let hint = errors::hint_in(e.chain());
     if let Some(h) = hint {
         text.push_str(&format!("hint: {h}\n"));
     }
     eprint!("{text}");
-}
-
-fn parse_detail(pe: &ParseError) -> String {
-    let line = pe.masked_line();
-    if line.is_empty() {
-        return String::new();
-    }
-    format!("{:>5} | {line}\n", pe.line)
 }
 
 pub(crate) fn hinted(msg: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {

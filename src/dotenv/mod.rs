@@ -340,6 +340,14 @@ impl crate::error::Hint for ParseError {
     fn hint(&self) -> Option<String> {
         Some(self.kind.hint().to_owned())
     }
+
+    fn excerpt(&self) -> Option<crate::error::Excerpt> {
+        let text = self.masked_line();
+        (!text.is_empty()).then_some(crate::error::Excerpt {
+            line: self.line,
+            text,
+        })
+    }
 }
 
 /// The mask shown in place of a secret.

@@ -111,6 +111,13 @@ impl crate::error::Hint for ScanError {
             ScanError::Parse(e) => e.hint(),
         }
     }
+
+    fn excerpt(&self) -> Option<crate::error::Excerpt> {
+        match self {
+            ScanError::Parse(e) => e.excerpt(),
+            ScanError::Config(_) => None,
+        }
+    }
 }
 
 /// The redacted form of a secret: its first two characters and its length.

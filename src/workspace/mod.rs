@@ -154,6 +154,13 @@ impl crate::error::Hint for WorkspaceError {
             _ => None,
         }
     }
+
+    fn excerpt(&self) -> Option<crate::error::Excerpt> {
+        match self {
+            WorkspaceError::Load(e) => e.excerpt(),
+            _ => None,
+        }
+    }
 }
 
 impl WorkspaceError {
