@@ -38,8 +38,11 @@ fn init_never_overwrites_without_force() {
     let p = Project::empty();
     p.write(".envault.yml", "project: mine\nenvironments: {a: .env.a}\n");
     let a = p.run(&["init", "other"]).code(2);
-    assert!(stderr(&a).contains("already exists"), "{}", stderr(&a));
-    assert!(stderr(&a).contains("hint: pass --force"));
+    assert_eq!(
+        stderr(&a).replace(p.path("").to_str().unwrap().trim_end_matches('/'), "<root>"),
+        "error: <root>/.envault.yml already exists; it was left as it is\n\
+         hint: pass --force to replace it\n"
+    );
     assert_eq!(
         p.read(".envault.yml"),
         "project: mine\nenvironments: {a: .env.a}\n"
@@ -211,10 +214,11 @@ fn missing_config_says_where_it_looked() {
         .args(["diff", "dev", "prod"])
         .assert()
         .code(2);
-    let err = stderr(&a);
-    assert!(err.contains("no .envault.yml found in"), "{err}");
-    assert!(err.contains("/sub"), "{err}");
-    assert!(err.contains("hint: run `envault init <project>`"), "{err}");
+    assert_eq!(
+        stderr(&a).replace(p.path("").to_str().unwrap().trim_end_matches('/'), "<root>"),
+        "error: no .envault.yml found in <root>/sub or any folder above it up to <root>\n\
+         hint: run `envault init <project>` to create one, or point at it with --config PATH or ENVAULT_CONFIG\n"
+    );
 }
 
 #[test]
@@ -270,13 +274,12 @@ fn parse_errors_name_the_place_and_mask_the_value() {
     let before = p.read(".env.dev");
     let a = p.run(&["sync", "prod", "dev"]).code(2);
     let err = stderr(&a);
-    assert!(err.starts_with("error: "), "{err}");
-    assert!(
-        err.contains(".env.prod:2:18: whitespace inside an unquoted value"),
-        "{err}"
+    assert_eq!(
+        err,
+        "error: .env.prod:2:18: whitespace inside an unquoted value\n    \
+         2 | DB_PASSWORD=••••••\n\
+         hint: quote the value (KEY=\"a b\"), or put whitespace before `#` to start a comment\n"
     );
-    assert!(err.contains("    2 | DB_PASSWORD=••••••"), "{err}");
-    assert!(err.contains("hint: quote the value"), "{err}");
     assert!(
         !err.contains("super") && !err.contains("secret value"),
         "{err}"
