@@ -21,34 +21,6 @@ pub struct Args {
     yes: bool,
 }
 
-/// The newest commit whose version of `rel` carries the commitment `c` while its first
-/// parent's does not: the commit that brought the key.
-fn commit_of(repo: &Repo, rel: &std::path::Path, c: &str) -> Option<crate::git::Commit> {
-    let has = |rev: &str| {
-        repo.file_at(rev, rel)
-            .ok()
-            .flatten()
-            .and_then(|b| {
-                crypt::Header::parse(&String::from_utf8_lossy(&b))
-                    .ok()
-                    .flatten()
-            })
-            .and_then(|h| h.commitment_text())
-            .is_some_and(|x| x == c)
-    };
-    let history = repo.history("HEAD").ok()?;
-    for commit in history {
-        if !has(&commit.id) {
-            // Older commits came before the key; the one after this was its origin.
-            return None;
-        }
-        if !commit.parent.as_deref().is_some_and(has) {
-            return Some(commit);
-        }
-    }
-    None
-}
-
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     let config = ctx.load_config()?;
     config.env(&args.env)?;
@@ -66,7 +38,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     let c = header.commitment_text().unwrap_or_default();
     let origin = Repo::discover(&ctx.cwd).ok().and_then(|repo| {
         let rel = repo.relative(&ctx.cwd, l.path()).ok()?;
-        Some(match commit_of(&repo, &rel, &c) {
+        Some(match repo.commit_that_brought_key(&rel, &c) {
             Some(commit) => format!(
                 "  brought by commit {} by {}: {}\n",
                 commit.short, commit.author, commit.summary

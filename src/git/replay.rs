@@ -140,6 +140,35 @@ fn git(e: git2::Error) -> GitError {
 }
 
 impl Repo {
+    /// The commit that brought the data key with commitment `commitment` into the file `rel`
+    /// (from the repository root): the newest commit of HEAD's history whose version carries
+    /// it while its first parent's does not. `None` when HEAD does not carry it (the change is
+    /// in the working tree) or history cannot be read.
+    pub fn commit_that_brought_key(&self, rel: &Path, commitment: &str) -> Option<super::Commit> {
+        let has = |rev: &str| {
+            self.file_at(rev, rel)
+                .ok()
+                .flatten()
+                .and_then(|b| {
+                    crate::crypt::Header::parse(&String::from_utf8_lossy(&b))
+                        .ok()
+                        .flatten()
+                })
+                .and_then(|h| h.commitment_text())
+                .is_some_and(|x| x == commitment)
+        };
+        for commit in self.history("HEAD").ok()? {
+            if !has(&commit.id) {
+                // Older commits came before the key; the one after this was its origin.
+                return None;
+            }
+            if !commit.parent.as_deref().is_some_and(has) {
+                return Some(commit);
+            }
+        }
+        None
+    }
+
     fn commit_of(&self, rev: &str) -> Result<git2::Commit<'_>, GitError> {
         self.repo
             .revparse_single(rev)
