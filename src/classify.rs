@@ -79,9 +79,13 @@ impl Classifier {
         }
     }
 
-    /// Classifies `key`, looking at `value` too when one is given. An explicit `secret_keys:`
-    /// match wins over `public_keys:`, so a key listed in both stays masked.
+    /// Classifies `key`, looking at `value` too when one is given. The order of precedence:
+    /// `secret_keys:` (a key listed in both stays masked), then `public_keys:`, then a value
+    /// of a family public by design (a publishable key, an OAuth client id: not secret
+    /// whatever its name), then the key's name, then a value of a credential family or a URL
+    /// with a password (secret whatever its name).
     pub fn classify(&self, key: &str, value: Option<&str>) -> Classification {
+        let public_value = value.is_some_and(is_public_value);
         let inferred = kind_from_name(key)
             .map(|k| (k, Reason::KeyName))
             .or_else(|| value.and_then(kind_from_value).map(|k| (k, Reason::Value)));
@@ -95,6 +99,12 @@ impl Classifier {
             return Classification {
                 kind: None,
                 reason: Reason::ConfigPublicKeys,
+            };
+        }
+        if public_value {
+            return Classification {
+                kind: None,
+                reason: Reason::Value,
             };
         }
         match inferred {
@@ -121,6 +131,9 @@ impl Classifier {
             return true;
         }
         if self.public_keys.matches(key) {
+            return false;
+        }
+        if !values.is_empty() && values.iter().all(|v| is_public_value(v)) {
             return false;
         }
         kind_from_name(key).is_some() || values.iter().any(|v| kind_from_value(v).is_some())
@@ -260,7 +273,18 @@ pub fn controls_execution(name: &str) -> bool {
 }
 
 pub fn kind_from_value(value: &str) -> Option<SecretKind> {
-    url_password(value).map(|_| SecretKind::DatabaseUrl)
+    if url_password(value).is_some() {
+        return Some(SecretKind::DatabaseUrl);
+    }
+    crate::catalogue::identify(value)
+        .filter(|f| !f.public)
+        .map(|_| SecretKind::ApiKey)
+}
+
+/// Whether `value` is a credential family's value that is public by design (Stripe's
+/// publishable keys, Google OAuth client ids).
+pub fn is_public_value(value: &str) -> bool {
+    crate::catalogue::identify(value).is_some_and(|f| f.public)
 }
 
 /// The byte range of the password inside `scheme://user:password@host…`, if there is one.
@@ -476,69 +500,15 @@ mod tests {
     }
 }
 
-/// The outside provider that issued `value`, when it has a provider's format: such values
-/// cannot be rotated locally (a fresh random `ghp_…` is rejected by GitHub).
+/// The outside provider that issued `value`, when it has a provider's format (see
+/// `catalogue::issuer_of`): such values cannot be rotated locally (a fresh random `ghp_…` is
+/// rejected by GitHub).
 pub fn provider_format(key: &str, value: &str) -> Option<&'static str> {
     let v = value.trim();
-    let rest_is = |prefix: &str, min: usize, ok: fn(u8) -> bool| {
-        v.strip_prefix(prefix)
-            .is_some_and(|r| r.len() >= min && r.bytes().all(ok))
-    };
-    let token_char = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
-    let dash_token = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
-    let upper_alnum = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit();
-    if ["ghp_", "gho_", "ghu_", "ghs_", "ghr_"]
-        .iter()
-        .any(|p| rest_is(p, 30, token_char))
-        || rest_is("github_pat_", 40, token_char)
-    {
-        return Some("GitHub");
-    }
-    if rest_is("glpat-", 20, dash_token) {
-        return Some("GitLab");
-    }
-    if ["xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-", "xapp-"]
-        .iter()
-        .any(|p| rest_is(p, 10, dash_token))
-    {
-        return Some("Slack");
-    }
-    // Stripe's own keys; envault's rotated keys carry a `v<N>_` marker after the prefix.
-    for p in [
-        "sk_live_", "sk_test_", "rk_live_", "rk_test_", "pk_live_", "pk_test_",
-    ] {
-        if let Some(r) = v.strip_prefix(p) {
-            let ours = r.strip_prefix('v').is_some_and(|r| {
-                let digits = r.bytes().take_while(u8::is_ascii_digit).count();
-                digits > 0 && r[digits..].starts_with('_')
-            });
-            if !ours && r.len() >= 16 && r.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                return Some("Stripe");
-            }
-        }
-    }
-    if (v.starts_with("AKIA") || v.starts_with("ASIA"))
-        && v.len() == 20
-        && v.bytes().all(upper_alnum)
-    {
-        return Some("AWS");
-    }
-    let upper_key = key.to_ascii_uppercase();
-    if upper_key.contains("AWS")
-        && upper_key.ends_with("SECRET_ACCESS_KEY")
-        && v.len() == 40
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'/' || b == b'+')
-    {
-        return Some("AWS");
-    }
-    if rest_is("AIza", 35, dash_token) {
-        return Some("Google");
-    }
     if v.starts_with("-----BEGIN ") && v.contains("PRIVATE KEY") {
         return Some("a PEM private key (issued with its certificate or by its owner)");
     }
-    None
+    crate::catalogue::issuer_of(key, v).map(|f| f.provider)
 }
 
 #[cfg(test)]

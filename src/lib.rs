@@ -5,6 +5,7 @@
 //! edge that talks to the terminal.
 
 pub mod audit;
+pub mod catalogue;
 pub mod check;
 pub mod classify;
 pub mod cli;

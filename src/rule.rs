@@ -5,57 +5,8 @@
 
 use std::fmt;
 
-/// A credential format the scanner recognises (a rule of its own: `Rule::Credential`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Credential {
-    AwsAccessKeyId,
-    PrivateKey,
-    GitHub,
-    GitLab,
-    Slack,
-    Stripe,
-    Google,
-    AgeSecretKey,
-}
-
-impl Credential {
-    pub const ALL: [Credential; 8] = [
-        Credential::AwsAccessKeyId,
-        Credential::PrivateKey,
-        Credential::GitHub,
-        Credential::GitLab,
-        Credential::Slack,
-        Credential::Stripe,
-        Credential::Google,
-        Credential::AgeSecretKey,
-    ];
-
-    pub fn id(self) -> &'static str {
-        match self {
-            Credential::AwsAccessKeyId => "aws-access-key-id",
-            Credential::PrivateKey => "private-key",
-            Credential::GitHub => "github-token",
-            Credential::GitLab => "gitlab-token",
-            Credential::Slack => "slack-token",
-            Credential::Stripe => "stripe-key",
-            Credential::Google => "google-api-key",
-            Credential::AgeSecretKey => "age-secret-key",
-        }
-    }
-
-    pub fn describe(self) -> &'static str {
-        match self {
-            Credential::AwsAccessKeyId => "an AWS access key id",
-            Credential::PrivateKey => "a PEM private key",
-            Credential::GitHub => "a GitHub token",
-            Credential::GitLab => "a GitLab token",
-            Credential::Slack => "a Slack token",
-            Credential::Stripe => "a Stripe secret key",
-            Credential::Google => "a Google API key",
-            Credential::AgeSecretKey => "an age secret key (an envault identity)",
-        }
-    }
-}
+/// A credential family of the catalogue (a rule of its own: `Rule::Credential`).
+pub use crate::catalogue::Family as Credential;
 
 /// A rule of `check` or `scan`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -84,7 +35,7 @@ pub enum Rule {
     /// A configured env file does not parse, so `scan` cannot judge it.
     EnvParseError,
     /// A value in a provider's credential format.
-    Credential(Credential),
+    Credential(&'static Credential),
 }
 
 impl Rule {
@@ -133,7 +84,7 @@ impl Rule {
             Rule::DataKeyReplaced => "data-key-replaced",
             Rule::RecipientsChanged => "recipients-changed",
             Rule::EnvParseError => "env-parse-error",
-            Rule::Credential(f) => f.id(),
+            Rule::Credential(f) => f.id,
         }
     }
 
@@ -254,7 +205,11 @@ mod tests {
         let mut ids: Vec<&str> = Rule::CONSISTENCY_AND_SECRETS
             .iter()
             .map(|r| r.id())
-            .chain(Credential::ALL.iter().map(|f| Rule::Credential(*f).id()))
+            .chain(
+                crate::catalogue::FAMILIES
+                    .iter()
+                    .map(|f| Rule::Credential(f).id()),
+            )
             .collect();
         for id in &ids {
             assert!(

@@ -1,67 +1,16 @@
-//! Detectors for rule 4 (well-known credential formats and high-entropy values assigned to
-//! secret-named keys) and the placeholder test of rule 2. Every detector is driven by one
-//! Aho-Corasick pass over a file's bytes; candidates are then checked where they were found.
+//! Rule 4 over a text: the catalogue's credential families (`crate::catalogue`) anywhere, and
+//! high-entropy values assigned to secret-named keys; and the placeholder test of rule 2.
 
 use std::ops::Range;
 use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
+use crate::catalogue::{self, Confidence};
 use crate::classify::Classifier;
 use crate::rule::Rule;
 
-pub use crate::rule::Credential as Format;
-
-/// Prefixes that start a credential, with the rule and the token's shape after the prefix:
-/// (minimum length, maximum length, allowed bytes).
-type Shape = (usize, usize, fn(u8) -> bool);
-
-fn token(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
-}
-fn dash_token(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
-}
-fn upper_alnum(b: u8) -> bool {
-    b.is_ascii_uppercase() || b.is_ascii_digit()
-}
-fn alnum(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-}
-fn any(_: u8) -> bool {
-    true
-}
-/// Bech32's data characters, upper case (age secret keys are written upper case).
-fn bech32_upper(b: u8) -> bool {
-    b"QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L".contains(&b)
-}
-
-const PREFIXES: &[(&str, Format, Shape)] = &[
-    ("AKIA", Format::AwsAccessKeyId, (16, 16, upper_alnum)),
-    ("ASIA", Format::AwsAccessKeyId, (16, 16, upper_alnum)),
-    ("-----BEGIN ", Format::PrivateKey, (0, 0, any)),
-    ("ghp_", Format::GitHub, (30, 255, token)),
-    ("gho_", Format::GitHub, (30, 255, token)),
-    ("ghu_", Format::GitHub, (30, 255, token)),
-    ("ghs_", Format::GitHub, (30, 255, token)),
-    ("ghr_", Format::GitHub, (30, 255, token)),
-    ("github_pat_", Format::GitHub, (40, 255, token)),
-    ("glpat-", Format::GitLab, (20, 255, dash_token)),
-    ("xoxb-", Format::Slack, (10, 255, dash_token)),
-    ("xoxp-", Format::Slack, (10, 255, dash_token)),
-    ("xoxa-", Format::Slack, (10, 255, dash_token)),
-    ("xoxr-", Format::Slack, (10, 255, dash_token)),
-    ("xoxs-", Format::Slack, (10, 255, dash_token)),
-    ("xapp-", Format::Slack, (10, 255, dash_token)),
-    ("sk_live_", Format::Stripe, (16, 255, alnum)),
-    ("rk_live_", Format::Stripe, (16, 255, alnum)),
-    ("AIza", Format::Google, (35, 35, dash_token)),
-    (
-        "AGE-SECRET-KEY-1",
-        Format::AgeSecretKey,
-        (58, 58, bech32_upper),
-    ),
-];
+pub use crate::catalogue::{entropy, is_placeholder, looks_random};
 
 /// Fragments of secret-like names (matched ignoring ASCII case) that start the check for a
 /// high-entropy assignment.
@@ -80,112 +29,61 @@ const NAME_WORDS: &[&str] = &[
     "pwd",
 ];
 
-/// What one pass over a text found: credential formats and candidate names.
-enum Pattern {
-    Prefix(usize),
-    Name,
-}
-
-struct Automaton {
-    ac: AhoCorasick,
-    kinds: Vec<Pattern>,
-}
-
-fn automaton() -> &'static Automaton {
-    static A: OnceLock<Automaton> = OnceLock::new();
+fn names() -> &'static AhoCorasick {
+    static A: OnceLock<AhoCorasick> = OnceLock::new();
     A.get_or_init(|| {
-        let mut pats: Vec<String> = Vec::new();
-        let mut kinds = Vec::new();
-        for (i, (p, _, _)) in PREFIXES.iter().enumerate() {
-            pats.push((*p).to_owned());
-            kinds.push(Pattern::Prefix(i));
-        }
-        for w in NAME_WORDS {
-            pats.push((*w).to_owned());
-            kinds.push(Pattern::Name);
-        }
-        // Names match in any case (`apiKey`, `DB_PASSWORD`); prefixes are checked for their
-        // exact case where they are found.
-        let ac = AhoCorasickBuilder::new()
+        AhoCorasickBuilder::new()
             .match_kind(MatchKind::Standard)
             .ascii_case_insensitive(true)
-            .build(&pats)
-            .expect("static patterns build");
-        Automaton { ac, kinds }
+            .build(NAME_WORDS)
+            .expect("static patterns build")
     })
 }
 
 /// A credential found in a text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hit {
-    /// The rule id.
+    /// The rule: the credential's family, or `high-entropy-secret`.
     pub rule: Rule,
     pub what: String,
     /// The secret's byte range in the text.
     pub span: Range<usize>,
-    /// The key it was assigned to, for the entropy rule.
+    /// The key it was assigned to, when a name told (keyword families, high entropy).
     pub key: Option<String>,
+    pub confidence: Confidence,
 }
 
-fn boundary_before(text: &[u8], at: usize) -> bool {
-    at == 0 || !(text[at - 1].is_ascii_alphanumeric() || text[at - 1] == b'_')
-}
-
-/// Rule 4 over `text`: credential formats anywhere, and high-entropy values assigned to
-/// secret-named keys.
+/// Rule 4 over `text`: credential families anywhere (public ones left out), and
+/// high-entropy values assigned to secret-named keys.
 pub fn credentials(text: &[u8], classifier: &Classifier) -> Vec<Hit> {
-    let a = automaton();
-    let mut hits: Vec<Hit> = Vec::new();
-    let mut names: Vec<Hit> = Vec::new();
-    for m in a.ac.find_overlapping_iter(text) {
-        match a.kinds[m.pattern().as_usize()] {
-            Pattern::Prefix(i) => {
-                let (prefix, format, (min, max, ok)) = PREFIXES[i];
-                if &text[m.range()] != prefix.as_bytes() || !boundary_before(text, m.start()) {
-                    continue;
-                }
-                let rest = &text[m.end()..];
-                let span = if format == Format::PrivateKey {
-                    // `-----BEGIN [RSA |EC |OPENSSH ]PRIVATE KEY-----`
-                    let line_end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
-                    let line = &rest[..line_end];
-                    let is_key = line.ends_with(b"PRIVATE KEY-----")
-                        || line.ends_with(b"PRIVATE KEY-----\r")
-                        || line.ends_with(b"PRIVATE KEY BLOCK-----");
-                    if !is_key {
-                        continue;
-                    }
-                    m.start()..m.end() + line_end
-                } else {
-                    let n = rest.iter().take(max + 1).take_while(|b| ok(**b)).count();
-                    if n < min || n > max {
-                        continue;
-                    }
-                    // Tokens end at a non-token byte.
-                    m.start()..m.end() + n
-                };
-                if !hits
-                    .iter()
-                    .any(|h| h.span.start <= span.start && span.end <= h.span.end)
-                {
-                    hits.push(Hit {
-                        rule: Rule::Credential(format),
-                        what: format.describe().to_owned(),
-                        span,
-                        key: None,
-                    });
-                }
-            }
-            Pattern::Name => {
-                if let Some(hit) = assignment_at(text, m.start(), m.end(), classifier) {
-                    names.push(hit);
-                }
-            }
-        }
-    }
-    // A credential format says more than "random-looking": it wins where both match.
-    for hit in names {
-        if !hits.iter().any(|h| overlaps(&h.span, &hit.span)) {
+    let mut hits: Vec<Hit> = catalogue::find(text)
+        .into_iter()
+        .filter(|m| !m.family.public)
+        .map(|m| Hit {
+            rule: Rule::Credential(m.family),
+            what: m.family.what.to_owned(),
+            span: m.span,
+            key: m.name,
+            confidence: m.confidence,
+        })
+        .collect();
+    let public: Vec<Range<usize>> = catalogue::find(text)
+        .into_iter()
+        .filter(|m| m.family.public)
+        .map(|m| m.span)
+        .collect();
+    // A credential family says more than "random-looking": it wins where both match, and a
+    // value public by design is no secret whatever its name.
+    for m in names().find_overlapping_iter(text) {
+        let Some(hit) = assignment_at(text, m.start(), m.end(), classifier) else {
+            continue;
+        };
+        if !hits
+            .iter()
+            .map(|h| &h.span)
+            .chain(&public)
+            .any(|s| overlaps(s, &hit.span))
+        {
             hits.push(hit);
         }
     }
@@ -193,175 +91,38 @@ pub fn credentials(text: &[u8], classifier: &Classifier) -> Vec<Hit> {
     hits
 }
 
-/// The provider format a value holds (a token whose format says it is a credential, whatever
-/// the key it is assigned to), if any. Formats public by design (Stripe's `pk_` keys) are not
-/// in the catalogue.
-pub fn provider_token(value: &str) -> Option<&'static str> {
-    credentials(value.as_bytes(), &Classifier::default())
-        .into_iter()
-        .find(|h| h.key.is_none())
-        .map(|h| h.rule.id())
+/// The family of the credential `value` holds, assigned to `key` (a token whose format says
+/// it is a credential whatever the key's name, or a keyword family's value under its name),
+/// if any. Families public by design are not credentials.
+pub fn provider_token(key: &str, value: &str) -> Option<&'static str> {
+    catalogue::identify_assigned(key, value)
+        .filter(|f| !f.public)
+        .map(|f| f.id)
 }
 
 fn overlaps(a: &Range<usize>, b: &Range<usize>) -> bool {
     a.start < b.end && b.start < a.end
 }
 
-fn ident_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.'
-}
-
-/// `NAME = value`, `NAME: value`, `"name": "value"`, `name := "value"`, `name => 'value'`
-/// around a name word found at `start..end`: the value's span when the name is secret-like
-/// and the value looks random.
+/// The value of the assignment around a name word found at `start..end`, when the name is
+/// secret-like (as the classifier judges it) and the value looks random.
 fn assignment_at(text: &[u8], start: usize, end: usize, classifier: &Classifier) -> Option<Hit> {
-    let mut s = start;
-    while s > 0 && ident_byte(text[s - 1]) {
-        s -= 1;
-    }
-    let mut e = end;
-    while e < text.len() && ident_byte(text[e]) {
-        e += 1;
-    }
-    let name = std::str::from_utf8(&text[s..e]).ok()?;
-    let key = snake_upper(name.rsplit('.').next().unwrap_or(name));
-    if !classifier.is_secret(&key, &[]) {
+    let asg = catalogue::assignment_around(text, start, end)?;
+    if !classifier.is_secret(&asg.name, &[]) {
         return None;
     }
-    let mut i = e;
-    let skip_ws = |i: &mut usize| {
-        while *i < text.len() && (text[*i] == b' ' || text[*i] == b'\t') {
-            *i += 1;
-        }
-    };
-    if i < text.len() && (text[i] == b'"' || text[i] == b'\'') {
-        i += 1;
-    }
-    skip_ws(&mut i);
-    let op: &[&[u8]] = &[b":=", b"=>", b"=", b":"];
-    let op = op.iter().find(|o| text[i..].starts_with(o))?;
-    if op == b"=" && text[i..].starts_with(b"==") {
-        return None;
-    }
-    i += op.len();
-    skip_ws(&mut i);
-    let (vs, ve) = if i < text.len() && matches!(text[i], b'"' | b'\'' | b'`') {
-        let q = text[i];
-        let close = memchr::memchr2(q, b'\n', &text[i + 1..])?;
-        if text[i + 1 + close] != q {
-            return None;
-        }
-        (i + 1, i + 1 + close)
-    } else {
-        let n = text[i..]
-            .iter()
-            .take_while(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b',' | b';' | b'#'))
-            .count();
-        (i, i + n)
-    };
-    let value = std::str::from_utf8(&text[vs..ve]).ok()?;
+    let value = std::str::from_utf8(&text[asg.value.clone()]).ok()?;
     if !looks_random(value) {
         return None;
     }
+    let name = String::from_utf8_lossy(&text[asg.name_span]).into_owned();
     Some(Hit {
         rule: Rule::HighEntropySecret,
         what: format!("a random-looking value assigned to {name}"),
-        span: vs..ve,
-        key: Some(name.to_owned()),
+        span: asg.value,
+        key: Some(name),
+        confidence: Confidence::Shape,
     })
-}
-
-/// `dbPassword` / `db-password` / `db.password` → `DB_PASSWORD`.
-fn snake_upper(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 4);
-    let mut prev_lower = false;
-    for c in name.chars() {
-        if c.is_ascii_uppercase() && prev_lower {
-            out.push('_');
-        }
-        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
-        out.push(match c {
-            '-' | '.' => '_',
-            c => c.to_ascii_uppercase(),
-        });
-    }
-    out
-}
-
-/// Shannon entropy in bits per character.
-pub fn entropy(s: &str) -> f64 {
-    let mut counts = [0u32; 256];
-    for b in s.bytes() {
-        counts[b as usize] += 1;
-    }
-    let n = s.len() as f64;
-    counts
-        .iter()
-        .filter(|c| **c > 0)
-        .map(|c| {
-            let p = *c as f64 / n;
-            -p * p.log2()
-        })
-        .sum()
-}
-
-/// At least 16 characters, no spaces or references, mixed classes, and ≥ 3.5 bits of entropy
-/// per character: what generated secrets look like, not words or expressions.
-pub fn looks_random(v: &str) -> bool {
-    if v.len() < 16 || v.len() > 512 || is_placeholder(v) {
-        return false;
-    }
-    if v.bytes()
-        .any(|b| b.is_ascii_whitespace() || b == b'(' || b == b'$' || b == b'{')
-    {
-        return false;
-    }
-    let classes = [
-        v.bytes().any(|b| b.is_ascii_lowercase()),
-        v.bytes().any(|b| b.is_ascii_uppercase()),
-        v.bytes().any(|b| b.is_ascii_digit()),
-        v.bytes().any(|b| !b.is_ascii_alphanumeric()),
-    ];
-    classes.iter().filter(|c| **c).count() >= 2 && entropy(v) >= 3.5
-}
-
-/// Values that stand for a secret without being one: `changeme`, `<your key>`, `xxxx`,
-/// `${DB_PASSWORD}`, `your-api-key-here`…
-pub fn is_placeholder(v: &str) -> bool {
-    let v = v.trim();
-    if v.is_empty() {
-        return true;
-    }
-    let lower = v.to_ascii_lowercase();
-    const WORDS: &[&str] = &[
-        "changeme",
-        "change_me",
-        "change-me",
-        "placeholder",
-        "example",
-        "your_",
-        "your-",
-        "yourkey",
-        "replace",
-        "dummy",
-        "sample",
-        "redacted",
-        "todo",
-        "fixme",
-        "insert",
-        "xxxx",
-        "****",
-        "....",
-        "<",
-        "${",
-        "{{",
-        "%(",
-    ];
-    if WORDS.iter().any(|w| lower.contains(w)) {
-        return true;
-    }
-    let first = v.as_bytes()[0];
-    v.bytes().all(|b| b == first)
 }
 
 #[cfg(test)]
@@ -377,24 +138,24 @@ mod tests {
 
     #[test]
     fn credential_formats() {
-        assert_eq!(rules("key = 'AKIAIOSFODNN7EXAMPLE'"), ["aws-access-key-id"]);
-        assert_eq!(rules("xAKIAIOSFODNN7EXAMPLE"), Vec::<&str>::new());
-        assert_eq!(rules("AKIAIOSFODNN7EXAMPL"), Vec::<&str>::new());
+        assert_eq!(rules("key = 'AKIAIS5COUHFUMVGU6H4'"), ["aws-access-key-id"]);
+        assert_eq!(rules("key = 'AKIAIOSFODNN7EXAMPLE'"), Vec::<&str>::new());
+        assert_eq!(rules("xAKIAIS5COUHFUMVGU6H4"), Vec::<&str>::new());
         assert_eq!(
-            rules("-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl\n"),
-            ["private-key"]
-        );
-        assert_eq!(rules("-----BEGIN CERTIFICATE-----\n"), Vec::<&str>::new());
-        assert_eq!(
-            rules("token: ghp_0123456789abcdefghijABCDEFGHIJ0123"),
+            rules("token: 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"),
             ["github-token"]
         );
-        assert_eq!(rules("glpat-abcdefghij0123456789"), ["gitlab-token"]);
-        assert_eq!(rules("SLACK=xoxb-1234567890-abcdef"), ["slack-token"]);
-        assert_eq!(rules("sk_live_abcdefghijklmnop1234"), ["stripe-key"]);
-        assert_eq!(rules("sk_test_abcdefghijklmnop1234"), Vec::<&str>::new());
         assert_eq!(
-            rules("AIzaSyA-abcdefghijklmnopqrstuvwxyz01234"),
+            rules("sk_test_TeH9h3V8czKBuemqNttfBZvr"),
+            ["stripe-test-key"]
+        );
+        assert_eq!(
+            rules("STRIPE_PUBLISHABLE_KEY=pk_live_uaka8jkhBv8rwz8VhIraCCrd"),
+            Vec::<&str>::new(),
+            "public by design, whatever the name"
+        );
+        assert_eq!(
+            rules("AIzasOnFg4xarI6F3H_r-up8cUb1ErTHEZnVwX5"),
             ["google-api-key"]
         );
     }
@@ -426,6 +187,14 @@ mod tests {
             rules("password = get_password_from_env()"),
             Vec::<&str>::new()
         );
+        for reference in [
+            "SECRET_KEY = os.environ[\"DJANGO_SECRET_KEY\"]",
+            "password = random_password.master.result",
+            "DB_PASSWORD=$DATABASE_PASSWORD_FROM_VAULT",
+            "api_key: \"{{ .Values.apiKey }}\"",
+        ] {
+            assert_eq!(rules(reference), Vec::<&str>::new(), "{reference}");
+        }
         assert_eq!(rules("LOG_LEVEL=Xk9_mQ2-vL8pW4nZr7tY"), Vec::<&str>::new());
         assert_eq!(
             rules("if password == 'Xk9_mQ2-vL8pW4nZr7tY'"),

@@ -228,7 +228,7 @@ fn plaintext_in_environments(state: &State, out: &mut Findings) {
                         e.env
                     ),
                 )
-            } else if cfg.classifier.is_secret(k, &[v]) || detect::provider_token(v).is_some() {
+            } else if cfg.classifier.is_secret(k, &[v]) || detect::provider_token(k, v).is_some() {
                 // A provider's token format is a secret whatever the key's name.
                 (
                     Rule::PlaintextSecret,
@@ -362,7 +362,7 @@ impl Weakenings<'_> {
     fn secret(&self, k: &str, v: &str) -> bool {
         self.old.classifier.is_secret(k, &[v])
             || self.new.classifier.is_secret(k, &[v])
-            || detect::provider_token(v).is_some()
+            || detect::provider_token(k, v).is_some()
     }
 
     fn holds_secrets(&self, file: &str) -> bool {

@@ -120,7 +120,7 @@ fn known_secrets_elsewhere_and_credential_formats() {
             ("docs/setup.md", "Use `dev_password_123` to log in.\n"),
             (
                 "deploy.sh",
-                "export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\n",
+                "export AWS_ACCESS_KEY_ID=AKIAIS5COUHFUMVGU6H4\n",
             ),
         ],
     );
@@ -136,8 +136,8 @@ fn known_secrets_elsewhere_and_credential_formats() {
 
 #[test]
 fn only_added_lines_count_in_modified_files() {
-    let old = "line one\ntoken = 'ghp_0123456789abcdefghijABCDEFGHIJ0123'\n";
-    let new = format!("{old}AKIAIOSFODNN7EXAMPLE\n");
+    let old = "line one\ntoken = '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'\n";
+    let new = format!("{old}AKIAIS5COUHFUMVGU6H4\n");
     let f = scan_commit(&[("a.txt", old)], &[("a.txt", &new)]);
     assert_eq!(rules(&f), [("a.txt", 3, "aws-access-key-id")]);
 }
@@ -145,7 +145,7 @@ fn only_added_lines_count_in_modified_files() {
 #[test]
 fn allow_comments_and_ignore_file() {
     let text =
-        "key: AKIAIOSFODNN7EXAMPLE  # envault:allow test fixture\nother: AKIAIOSFODNN7EXAMPLF\n";
+        "key: AKIAIS5COUHFUMVGU6H4  # envault:allow test fixture\nother: AKIAIS5COUHFUMVGU6H5\n";
     let errors = |f: &[Finding]| f.iter().filter(|f| !f.warning).cloned().collect::<Vec<_>>();
     let warnings = |f: &[Finding]| f.iter().filter(|f| f.warning).cloned().collect::<Vec<_>>();
     let f = scan_commit(&[], &[("a.yml", text)]);

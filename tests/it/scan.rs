@@ -159,7 +159,10 @@ fn ranges_find_no_verify_commits_and_replaced_data_keys() {
     git(&p, &["add", "-A"]);
     git(&p, &["commit", "-q", "-m", "base"]);
     git(&p, &["checkout", "-q", "-b", "pr"]);
-    p.write("ci.yml", "token: ghp_0123456789abcdefghijABCDEFGHIJ0123\n");
+    p.write(
+        "ci.yml",
+        "token: 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\n",
+    );
     git(&p, &["add", "ci.yml"]);
     git(&p, &["commit", "-q", "--no-verify", "-m", "oops"]);
     // A whole new file under a new data key, as anyone with the public recipient could write.
@@ -206,7 +209,7 @@ fn working_tree_paths() {
     let p = Project::tutorial_git();
     p.protect();
     std::fs::create_dir(p.path("src")).unwrap();
-    p.write("src/a.rs", "const KEY: &str = \"AKIAIOSFODNN7EXAMPLE\";\n");
+    p.write("src/a.rs", "const KEY: &str = \"AKIAIS5COUHFUMVGU6H4\";\n");
     p.write("README.md", "nothing here\n");
     let a = p.run(&["scan", "src"]).code(1);
     assert_eq!(

@@ -1,0 +1,371 @@
+//! What tells a secret from a look-alike: entropy, placeholders, references and templates,
+//! the assignment a value sits in, and checksums.
+
+use std::ops::Range;
+
+/// Shannon entropy in bits per byte.
+pub fn entropy(s: &str) -> f64 {
+    entropy_of(s.as_bytes())
+}
+
+fn entropy_of(s: &[u8]) -> f64 {
+    let mut counts = [0u32; 256];
+    for b in s {
+        counts[*b as usize] += 1;
+    }
+    let n = s.len() as f64;
+    counts
+        .iter()
+        .filter(|c| **c > 0)
+        .map(|c| {
+            let p = f64::from(*c) / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// At least 16 characters, no spaces, references or expressions, mixed classes, and ≥ 3.5 bits
+/// of entropy per character: what generated secrets look like, not words or code.
+pub fn looks_random(v: &str) -> bool {
+    if v.len() < 16 || v.len() > 512 || is_placeholder(v) || is_reference(v) {
+        return false;
+    }
+    if v.bytes()
+        .any(|b| b.is_ascii_whitespace() || matches!(b, b'(' | b'$' | b'{' | b'['))
+    {
+        return false;
+    }
+    let classes = [
+        v.bytes().any(|b| b.is_ascii_lowercase()),
+        v.bytes().any(|b| b.is_ascii_uppercase()),
+        v.bytes().any(|b| b.is_ascii_digit()),
+        v.bytes().any(|b| !b.is_ascii_alphanumeric()),
+    ];
+    classes.iter().filter(|c| **c).count() >= 2 && entropy(v) >= 3.5
+}
+
+/// Words that mark a value as standing in for a secret.
+const PLACEHOLDER_WORDS: &[&str] = &[
+    "changeme",
+    "change_me",
+    "change-me",
+    "placeholder",
+    "example",
+    "your_",
+    "your-",
+    "yourkey",
+    "replace",
+    "dummy",
+    "sample",
+    "redacted",
+    "todo",
+    "fixme",
+    "insert",
+    "xxxx",
+    "****",
+    "....",
+    "<",
+    "${",
+    "{{",
+    "%(",
+];
+
+/// Values that stand for a secret without being one: empty, `changeme`, `<your key>`, `xxxx`,
+/// `${DB_PASSWORD}`, `your-api-key-here`, one character repeated.
+pub fn is_placeholder(v: &str) -> bool {
+    let v = v.trim();
+    if v.is_empty() {
+        return true;
+    }
+    let lower = v.to_ascii_lowercase();
+    if PLACEHOLDER_WORDS.iter().any(|w| lower.contains(w)) {
+        return true;
+    }
+    let first = v.as_bytes()[0];
+    v.bytes().all(|b| b == first)
+}
+
+/// A value that names where a secret comes from instead of holding it: `$VAR`, `${VAR}`,
+/// `%(var)s`, `{{ .Values.x }}`, `<...>`, `os.environ["X"]`, `os.getenv("X")`,
+/// `process.env.X`, `ENV["X"]`, a Terraform or code expression (`random_password.db.result`,
+/// `var.db_password`), or nothing at all.
+pub fn is_reference(v: &str) -> bool {
+    let v = v.trim();
+    if v.is_empty() {
+        return true;
+    }
+    let b = v.as_bytes();
+    if b[0] == b'$'
+        && b.get(1)
+            .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_' || *c == b'{' || *c == b'(')
+    {
+        return true;
+    }
+    if v.contains("${") || v.contains("{{") || v.contains("%(") || v.contains("#{") {
+        return true;
+    }
+    if b[0] == b'<' && b[b.len() - 1] == b'>' {
+        return true;
+    }
+    let lower = v.to_ascii_lowercase();
+    const CALLS: &[&str] = &[
+        "os.environ",
+        "os.getenv",
+        "getenv(",
+        "process.env",
+        "env[",
+        "env.fetch",
+        "env(",
+        "environ.get",
+        "config(",
+        "settings.",
+        "secrets.",
+        "vault(",
+        "import.meta.env",
+    ];
+    if CALLS
+        .iter()
+        .any(|c| lower.starts_with(c) || lower.contains(&format!(" {c}")))
+    {
+        return true;
+    }
+    is_expression(v)
+}
+
+/// Code, not data: a dotted chain of identifiers that starts with a lower-case one
+/// (`random_password.master.result`, `var.db_password`, `config.secretKey`), optionally called
+/// or indexed. A part that looks generated (mixed case and digits, 12 characters or more)
+/// makes it data: `s.UJ6HiMmgOFFXU92Ig5GodXuW` is a token.
+fn is_expression(v: &str) -> bool {
+    let head = v.split(['(', '[']).next().unwrap_or(v);
+    let parts: Vec<&str> = head.split('.').collect();
+    let generated = |p: &str| {
+        p.len() >= 12
+            && p.bytes().any(|c| c.is_ascii_uppercase())
+            && p.bytes().any(|c| c.is_ascii_lowercase())
+            && p.bytes().any(|c| c.is_ascii_digit())
+    };
+    parts.len() >= 2
+        && parts[0]
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+        && parts.iter().all(|p| {
+            p.bytes()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+                && p.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+                && !generated(p)
+        })
+}
+
+/// A token body that is not a real one: a documented example (`…EXAMPLE…`), a placeholder
+/// word, too few distinct characters (`xxxx…`, `AAAA…1234`), a counting sequence
+/// (`abcdef…`, `0123…`) or a short pattern repeated.
+pub fn placeholder_body(body: &[u8]) -> bool {
+    let Ok(s) = std::str::from_utf8(body) else {
+        return true;
+    };
+    let lower = s.to_ascii_lowercase();
+    if [
+        "example",
+        "xxxxx",
+        "*****",
+        "placeholder",
+        "changeme",
+        "dummy",
+        "redacted",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
+    {
+        return true;
+    }
+    let n = body.len();
+    if n == 0 {
+        return true;
+    }
+    let mut seen = [false; 256];
+    for b in body {
+        seen[*b as usize] = true;
+    }
+    let distinct = seen.iter().filter(|s| **s).count();
+    if n >= 12 && distinct < 6.min(n / 3) {
+        return true;
+    }
+    if n >= 8 {
+        let steps = body
+            .windows(2)
+            .filter(|w| w[1] == w[0].wrapping_add(1))
+            .count();
+        if steps * 10 >= (n - 1) * 7 {
+            return true;
+        }
+        for p in 1..=8.min(n / 3) {
+            if body.iter().enumerate().all(|(i, b)| *b == body[i % p]) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Whether `name` (an identifier in any case style) contains the word `w`.
+pub fn has_word(name: &str, w: &str) -> bool {
+    name.to_ascii_lowercase()
+        .replace(['-', '.', ' '], "_")
+        .contains(&w.to_ascii_lowercase())
+}
+
+/// `NAME = value` and its kin around a name fragment found at `start..end`.
+pub struct Assignment {
+    /// The whole name, in upper snake case (`dbPassword` → `DB_PASSWORD`).
+    pub name: String,
+    /// The name as written.
+    pub name_span: Range<usize>,
+    /// The value, quotes excluded.
+    pub value: Range<usize>,
+    /// Whether the value was quoted.
+    pub quoted: bool,
+}
+
+fn ident_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.'
+}
+
+/// The assignment whose name contains `start..end`: `NAME=value`, `NAME: value`,
+/// `"name": "value"`, `name := "value"`, `name => 'value'`, `name <- "value"`, and Android's
+/// `<string name="api_key">value</string>`. `None` when the fragment is not inside a name
+/// followed by an assignment, when the value is a reference or an expression, or for
+/// comparisons (`==`).
+pub fn assignment_around(text: &[u8], start: usize, end: usize) -> Option<Assignment> {
+    let mut s = start;
+    while s > 0 && ident_byte(text[s - 1]) {
+        s -= 1;
+    }
+    let mut e = end;
+    while e < text.len() && ident_byte(text[e]) {
+        e += 1;
+    }
+    let raw = std::str::from_utf8(&text[s..e]).ok()?;
+    let name = snake_upper(raw.rsplit('.').next().unwrap_or(raw));
+    let mut i = e;
+    let skip_ws = |i: &mut usize| {
+        while *i < text.len() && (text[*i] == b' ' || text[*i] == b'\t') {
+            *i += 1;
+        }
+    };
+    // Android resources: `<string name="aws_secret">value</string>`.
+    if text[i..].starts_with(b"\">") && s > 0 && text[s - 1] == b'"' {
+        let vs = i + 2;
+        let ve = vs + memchr::memchr2(b'<', b'\n', &text[vs..])?;
+        return valued(name, s..e, vs..ve, false, text);
+    }
+    if i < text.len() && (text[i] == b'"' || text[i] == b'\'') {
+        i += 1;
+    }
+    skip_ws(&mut i);
+    let ops: &[&[u8]] = &[b":=", b"=>", b"<-", b"=", b":"];
+    let op = ops.iter().find(|o| text[i..].starts_with(o))?;
+    if *op == b"=" && text[i..].starts_with(b"==") {
+        return None;
+    }
+    i += op.len();
+    skip_ws(&mut i);
+    let (vs, ve, quoted) = if i < text.len() && matches!(text[i], b'"' | b'\'' | b'`') {
+        let q = text[i];
+        let close = memchr::memchr2(q, b'\n', &text[i + 1..])?;
+        if text[i + 1 + close] != q {
+            return None;
+        }
+        (i + 1, i + 1 + close, true)
+    } else {
+        let n = text[i..]
+            .iter()
+            .take_while(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b',' | b';' | b'#' | b'<'))
+            .count();
+        (i, i + n, false)
+    };
+    valued(name, s..e, vs..ve, quoted, text)
+}
+
+fn valued(
+    name: String,
+    name_span: Range<usize>,
+    value: Range<usize>,
+    quoted: bool,
+    text: &[u8],
+) -> Option<Assignment> {
+    let v = std::str::from_utf8(&text[value.clone()]).ok()?;
+    if is_reference(v) || (!quoted && v.ends_with(')')) {
+        return None;
+    }
+    Some(Assignment {
+        name,
+        name_span,
+        value,
+        quoted,
+    })
+}
+
+/// `dbPassword` / `db-password` / `db.password` → `DB_PASSWORD`.
+pub fn snake_upper(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    let mut prev_lower = false;
+    for c in name.chars() {
+        if c.is_ascii_uppercase() && prev_lower {
+            out.push('_');
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        out.push(match c {
+            '-' | '.' => '_',
+            c => c.to_ascii_uppercase(),
+        });
+    }
+    out
+}
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// Whether a token (`prefix_` + random part + 6 checksum characters) ends in the base62
+/// CRC-32 of its random part, as GitHub and npm tokens do.
+pub fn crc32_base62_holds(token: &[u8]) -> bool {
+    let start = token.iter().position(|b| *b == b'_').map_or(0, |i| i + 1);
+    let body = &token[start..];
+    if body.len() <= 6 {
+        return false;
+    }
+    let (random, check) = body.split_at(body.len() - 6);
+    let mut n: u64 = 0;
+    for c in check {
+        let Some(d) = BASE62.iter().position(|x| x == c) else {
+            return false;
+        };
+        n = n * 62 + d as u64;
+    }
+    n == u64::from(crc32fast::hash(random))
+}
+
+/// The 6 base62 checksum characters of a token's random part (for tests and fixtures).
+#[cfg(test)]
+pub fn crc32_base62(random: &[u8]) -> String {
+    let mut n = crc32fast::hash(random);
+    let mut out = [b'0'; 6];
+    for slot in out.iter_mut().rev() {
+        *slot = BASE62[(n % 62) as usize];
+        n /= 62;
+    }
+    String::from_utf8(out.to_vec()).expect("base62 is ASCII")
+}
+
+/// The bytes `v` decodes to as URL-safe base64 without padding, if it is that.
+pub fn base64url_decode(v: &[u8]) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(v.strip_suffix(b"=").unwrap_or(v))
+        .ok()
+}
+
+/// Entropy of a body, for floors on structure families.
+pub fn body_entropy(v: &[u8]) -> f64 {
+    entropy_of(v)
+}
