@@ -149,6 +149,24 @@ impl Family {
         FAMILIES.iter().find(|f| f.id == id)
     }
 
+    /// How much a match says: a provider's own token form says most, a keyword family's value
+    /// less, a password in a URL least (it could be any provider's).
+    fn specificity(&self) -> u8 {
+        if self
+            .anchors
+            .iter()
+            .any(|a| matches!(a, Anchor::Prefix { .. }))
+        {
+            3
+        } else if matches!(self.id, "database-url" | "url-credentials") {
+            0
+        } else if self.is_keyword() {
+            1
+        } else {
+            2
+        }
+    }
+
     /// Whether this family is found only by the name a value is assigned to.
     pub fn is_keyword(&self) -> bool {
         self.anchors
@@ -356,7 +374,10 @@ fn push(
 ) {
     let overlaps = |a: &Range<usize>, b: &Range<usize>| a.start < b.end && b.start < a.end;
     if let Some(i) = found.iter().position(|m| overlaps(&m.span, &span)) {
-        if found[i].span.len() >= span.len() {
+        // The more specific family wins (a GitHub token used as a URL's password is a GitHub
+        // token), then the longer match.
+        let old = (found[i].family.specificity(), found[i].span.len());
+        if old >= (family.specificity(), span.len()) {
             return;
         }
         found.remove(i);

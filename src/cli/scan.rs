@@ -11,6 +11,7 @@ use crate::audit::{self, Located};
 use crate::crypt::Identities;
 use crate::git::Repo;
 use crate::output;
+use crate::rule::Rule;
 use crate::scan::IGNORE_FILE;
 
 /// Find plaintext secrets: in what is staged (--staged), in commits (--range A..B), or in
@@ -18,15 +19,16 @@ use crate::scan::IGNORE_FILE;
 ///
 /// Rules: plaintext values in configured environments (unless `encrypted: false` or
 /// `plaintext_keys`) and config changes that weaken protection; secrets in .env* files no
-/// .envault.yml manages; known secret values (of your environments) anywhere else; and
-/// credential formats (AWS, PEM keys, GitHub, GitLab, Slack, Stripe, Google, random values
-/// under secret names) in added lines. Exit 1 when something is found.
+/// .envault.yml manages; known secret values (of your environments) anywhere else; and, in
+/// added lines of every file, the catalogue's credential families (cloud, code hosting, CI,
+/// payment, AI, messaging and secret-store tokens, private keys, URLs with passwords; see
+/// --rules) and random values under secret names. Exit 1 when something is found.
 ///
 /// Allow a finding with an `envault:allow` comment on its line, or by adding its fingerprint
 /// to .envaultignore (fingerprints never depend on the secret).
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  envault scan --staged                      what the pre-commit hook runs\n  envault scan --range origin/main..HEAD     every commit of a pull request, in CI\n  envault scan --range origin/main..HEAD --format github\n  envault scan src/ config/                  files of the working tree"
+    after_help = "Examples:\n  envault scan --staged                      what the pre-commit hook runs\n  envault scan --range origin/main..HEAD     every commit of a pull request, in CI\n  envault scan --range origin/main..HEAD --format github\n  envault scan src/ config/                  files of the working tree\n  envault scan --rules                       every rule and credential family"
 )]
 pub struct Args {
     /// Working-tree files or folders to scan (default: the whole repository).
@@ -38,6 +40,10 @@ pub struct Args {
     /// Scan each commit of a range such as origin/main..HEAD.
     #[arg(long, value_name = "A..B", conflicts_with = "staged")]
     range: Option<String>,
+    /// Print the rules and the catalogue of credential families (what each catches and what
+    /// it leaves alone), then exit.
+    #[arg(long, conflicts_with_all = ["paths", "staged", "range"])]
+    rules: bool,
     #[arg(long, value_enum, default_value_t = ScanFormat::Text)]
     format: ScanFormat,
 }
@@ -51,7 +57,61 @@ enum ScanFormat {
     Github,
 }
 
+/// `scan --rules`: every rule, then every credential family.
+fn print_rules(format: ScanFormat) -> anyhow::Result<ExitStatus> {
+    use crate::catalogue::FAMILIES;
+    if format == ScanFormat::Json {
+        let mut rules: Vec<serde_json::Value> = Rule::CONSISTENCY_AND_SECRETS
+            .iter()
+            .map(|r| {
+                json!({"id": r.id(), "kind": "rule", "description": r.describe(), "fix": r.fix(), "allowable": r.allowable()})
+            })
+            .collect();
+        rules.extend(FAMILIES.iter().map(|f| {
+            json!({
+                "id": f.id, "kind": "credential", "provider": f.provider, "description": f.what,
+                "public": f.public, "checksum": f.checksum.is_some(), "catches": f.catches,
+                "leaves": f.leaves, "doc": f.doc,
+            })
+        }));
+        emit(&format!("{}\n", serde_json::to_string_pretty(&rules)?))?;
+        return Ok(ExitStatus::Clean);
+    }
+    let mut out = String::from("Rules:\n");
+    let width = Rule::CONSISTENCY_AND_SECRETS
+        .iter()
+        .map(|r| r.id().len())
+        .chain(FAMILIES.iter().map(|f| f.id.len()))
+        .max()
+        .unwrap_or(0);
+    for r in Rule::CONSISTENCY_AND_SECRETS {
+        out.push_str(&format!("  {:width$}  {}\n", r.id(), r.describe()));
+    }
+    out.push_str(&format!(
+        "\nCredential families ({}; found in every file, whatever the key's name):\n",
+        FAMILIES.len()
+    ));
+    for f in FAMILIES {
+        let note = match (f.public, f.checksum.is_some()) {
+            (true, _) => " [public by design: never reported]",
+            (false, true) => " [checksum verified]",
+            _ => "",
+        };
+        out.push_str(&format!(
+            "  {:width$}  {} ({}){note}\n",
+            f.id, f.what, f.provider
+        ));
+        out.push_str(&format!("  {:width$}    catches: {}\n", "", f.catches));
+        out.push_str(&format!("  {:width$}    leaves:  {}\n", "", f.leaves));
+    }
+    emit(&out)?;
+    Ok(ExitStatus::Clean)
+}
+
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
+    if args.rules {
+        return print_rules(args.format);
+    }
     // The user's identities recognise their encrypted values; without them (warned about)
     // those are not searched for.
     let none;

@@ -10,6 +10,7 @@ mod common;
 mod check;
 mod cli;
 mod crypt_interop;
+mod detection;
 mod dotenvy_oracle;
 mod encrypt;
 mod git_install;
