@@ -494,6 +494,7 @@ mod tests {
 pub struct Annotation<'a> {
     pub path: &'a str,
     pub line: usize,
+    pub column: Option<usize>,
     pub rule: crate::rule::Rule,
     /// The whole message, fix included.
     pub message: String,
@@ -529,9 +530,10 @@ fn gh_property(s: &str) -> String {
 pub fn github_annotations(tool: &str, items: &[Annotation]) -> String {
     let mut out = String::new();
     for a in items {
+        let col = a.column.map(|c| format!(",col={c}")).unwrap_or_default();
         let _ = writeln!(
             out,
-            "::{} file={},line={},title={}::{}",
+            "::{} file={},line={}{col},title={}::{}",
             a.level(),
             gh_property(a.path),
             a.line.max(1),
@@ -558,7 +560,10 @@ pub fn sarif(items: &[Annotation]) -> serde_json::Value {
                 "locations": [{
                     "physicalLocation": {
                         "artifactLocation": {"uri": a.path},
-                        "region": {"startLine": a.line.max(1)}
+                        "region": match a.column {
+                            Some(c) => serde_json::json!({"startLine": a.line.max(1), "startColumn": c}),
+                            None => serde_json::json!({"startLine": a.line.max(1)}),
+                        }
                     }
                 }],
             });

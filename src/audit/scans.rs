@@ -205,7 +205,10 @@ fn replay_finding(r: &Replay, env: Option<&str>) -> Finding {
     Finding {
         path: r.path.clone(),
         line: r.line,
+        column: None,
         rule: Rule::ReplayedValue,
+        family: None,
+        checksum: false,
         key: Some(r.key.clone()),
         redacted: None,
         message: r.message(),

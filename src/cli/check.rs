@@ -103,6 +103,7 @@ fn report(
             .map(|p| output::Annotation {
                 path: &p.path,
                 line: p.line,
+                column: None,
                 rule: p.rule,
                 message: format!("{}. Fix: {}", p.message, p.fix),
                 fingerprint: None,

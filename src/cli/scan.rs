@@ -158,6 +158,85 @@ fn plural(n: usize, word: &str) -> String {
     }
 }
 
+/// The text report: each finding with its value (redacted), fix and allow-list entry, then a
+/// summary on stderr.
+fn report_text(
+    ctx: &Ctx,
+    args: &Args,
+    found: &[Located],
+    scanned: usize,
+    what: &str,
+) -> anyhow::Result<()> {
+    let paint = ctx.paint(super::Format::Text);
+    let mut out = String::new();
+    for l in found {
+        let f = &l.finding;
+        let place = match f.column {
+            Some(c) => format!("{}:{}:{c}", f.path, f.line),
+            None => format!("{}:{}", f.path, f.line),
+        };
+        let at = match &l.commit {
+            Some(c) => format!("{c} {place}"),
+            None => place,
+        };
+        let label = format!("warning: {}", f.rule);
+        let rule = if f.warning {
+            paint.yellow(&label)
+        } else {
+            paint.red(f.rule.id())
+        };
+        out.push_str(&format!("{}: {rule}: {}\n", paint.bold(&at), f.message));
+        if let Some(v) = &f.redacted {
+            let family = match f.family {
+                Some(fam) if !matches!(f.rule, Rule::Credential(_)) => {
+                    format!(" ({})", fam.what)
+                }
+                _ => String::new(),
+            };
+            let checked = if f.checksum {
+                ", checksum verified"
+            } else {
+                ""
+            };
+            out.push_str(&format!("    value: {v}{family}{checked}\n"));
+        }
+        out.push_str(&format!("    fix:   {}\n", f.fix));
+        if f.rule.allowable() && !f.warning {
+            out.push_str(&format!(
+                "    allow: add `{}` to {IGNORE_FILE}, or an `envault:allow` comment on the line\n",
+                f.fingerprint
+            ));
+        }
+    }
+    emit(&out)?;
+    let errors = found.iter().filter(|l| !l.finding.warning).count();
+    let warnings = found.len() - errors;
+    if !found.is_empty() {
+        let files: std::collections::HashSet<&str> =
+            found.iter().map(|l| l.finding.path.as_str()).collect();
+        eprintln!(
+            "envault scan: {}{} in {} ({} scanned)",
+            plural(errors, "finding"),
+            if warnings > 0 {
+                format!(" and {}", plural(warnings, "warning"))
+            } else {
+                String::new()
+            },
+            plural(files.len(), "file"),
+            plural(scanned, what)
+        );
+        if args.staged && errors > 0 {
+            eprintln!("envault scan: commit blocked; fix the findings above (bypass once: git commit --no-verify)");
+        }
+    } else if std::io::stderr().is_terminal() {
+        eprintln!(
+            "envault scan: no secrets found ({} scanned)",
+            plural(scanned, what)
+        );
+    }
+    Ok(())
+}
+
 fn report(
     ctx: &Ctx,
     args: &Args,
@@ -166,60 +245,7 @@ fn report(
     what: &str,
 ) -> anyhow::Result<()> {
     match args.format {
-        ScanFormat::Text => {
-            let paint = ctx.paint(super::Format::Text);
-            let mut out = String::new();
-            for l in found {
-                let f = &l.finding;
-                let at = match &l.commit {
-                    Some(c) => format!("{c} {}:{}", f.path, f.line),
-                    None => format!("{}:{}", f.path, f.line),
-                };
-                let label = format!("warning: {}", f.rule);
-                let rule = if f.warning {
-                    paint.yellow(&label)
-                } else {
-                    paint.red(f.rule.id())
-                };
-                out.push_str(&format!("{}: {rule}: {}\n", paint.bold(&at), f.message));
-                if let Some(v) = &f.redacted {
-                    out.push_str(&format!("    value: {v}\n"));
-                }
-                out.push_str(&format!("    fix:   {}\n", f.fix));
-                if f.rule.allowable() && !f.warning {
-                    out.push_str(&format!(
-                        "    allow: add `{}` to {IGNORE_FILE}, or an `envault:allow` comment on the line\n",
-                        f.fingerprint
-                    ));
-                }
-            }
-            emit(&out)?;
-            let errors = found.iter().filter(|l| !l.finding.warning).count();
-            let warnings = found.len() - errors;
-            if !found.is_empty() {
-                let files: std::collections::HashSet<&str> =
-                    found.iter().map(|l| l.finding.path.as_str()).collect();
-                eprintln!(
-                    "envault scan: {}{} in {} ({} scanned)",
-                    plural(errors, "finding"),
-                    if warnings > 0 {
-                        format!(" and {}", plural(warnings, "warning"))
-                    } else {
-                        String::new()
-                    },
-                    plural(files.len(), "file"),
-                    plural(scanned, what)
-                );
-                if args.staged && errors > 0 {
-                    eprintln!("envault scan: commit blocked; fix the findings above (bypass once: git commit --no-verify)");
-                }
-            } else if std::io::stderr().is_terminal() {
-                eprintln!(
-                    "envault scan: no secrets found ({} scanned)",
-                    plural(scanned, what)
-                );
-            }
-        }
+        ScanFormat::Text => report_text(ctx, args, found, scanned, what)?,
         ScanFormat::Json => {
             let items: Vec<serde_json::Value> = found
                 .iter()
@@ -229,7 +255,10 @@ fn report(
                         "commit": l.commit,
                         "path": f.path,
                         "line": f.line,
+                        "column": f.column,
                         "rule": f.rule,
+                        "family": f.family.map(|fam| fam.id),
+                        "confidence": f.family.map(|_| if f.checksum { "checksum-verified" } else { "format" }),
                         "key": f.key,
                         "value": f.redacted,
                         "message": f.message,
@@ -273,6 +302,7 @@ fn annotations(found: &[Located]) -> Vec<output::Annotation<'_>> {
             output::Annotation {
                 path: &f.path,
                 line: f.line,
+                column: f.column,
                 rule: f.rule,
                 message: format!("{msg}. Fix: {}.{allow}", f.fix),
                 fingerprint: Some(&f.fingerprint),

@@ -95,9 +95,12 @@ pub fn credentials(text: &[u8], classifier: &Classifier) -> Vec<Hit> {
 /// it is a credential whatever the key's name, or a keyword family's value under its name),
 /// if any. Families public by design are not credentials.
 pub fn provider_token(key: &str, value: &str) -> Option<&'static str> {
-    catalogue::identify_assigned(key, value)
-        .filter(|f| !f.public)
-        .map(|f| f.id)
+    family_of(key, value).map(|f| f.id)
+}
+
+/// The (not public) credential family of `value` assigned to `key`, if any.
+pub fn family_of(key: &str, value: &str) -> Option<&'static catalogue::Family> {
+    catalogue::identify_assigned(key, value).filter(|f| !f.public)
 }
 
 fn overlaps(a: &Range<usize>, b: &Range<usize>) -> bool {

@@ -83,7 +83,14 @@ pub struct Input<'a> {
 pub struct Finding {
     pub path: String,
     pub line: usize,
+    /// Where on the line the secret starts (from 1, in characters), when the rule knows.
+    pub column: Option<usize>,
     pub rule: Rule,
+    /// The credential family the value belongs to (its rule, for a family's finding; the
+    /// family a plaintext or stray env value has, when it has one).
+    pub family: Option<&'static crate::catalogue::Family>,
+    /// The provider's checksum holds: the value is almost surely a real token.
+    pub checksum: bool,
     pub key: Option<String>,
     /// The value's first two characters and its length; never the value.
     pub redacted: Option<String>,
@@ -307,7 +314,10 @@ impl Allowance {
             fingerprint: fingerprint(&self.path, "config-weakened", &what),
             path: self.path,
             line: self.line,
+            column: None,
             rule: Rule::ConfigWeakened,
+            family: None,
+            checksum: false,
             key: None,
             redacted: None,
             message,

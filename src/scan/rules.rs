@@ -27,7 +27,13 @@ impl Findings {
         self.0.push(Finding {
             path: r.path.to_owned(),
             line: r.line,
+            column: None,
             rule: r.rule,
+            family: match r.rule {
+                Rule::Credential(f) => Some(f),
+                _ => None,
+            },
+            checksum: false,
             key: r.key.map(str::to_owned),
             redacted: r.value.map(redact),
             message: r.message,
@@ -35,6 +41,11 @@ impl Findings {
             fingerprint: fingerprint(r.path, r.rule.id(), r.bare_line),
             warning: false,
         });
+    }
+
+    /// The finding reported last, to complete what its rule knows beyond a [`Report`].
+    fn last(&mut self) -> &mut Finding {
+        self.0.last_mut().expect("a finding was reported")
     }
 
     /// Whether a finding is already reported on this line.
@@ -247,6 +258,7 @@ fn plaintext_in_environments(state: &State, out: &mut Findings) {
                 message,
                 fix: &fix,
             });
+            out.last().family = detect::family_of(k, v);
         }
     }
 }
@@ -624,6 +636,7 @@ fn stray_env_file(out: &mut Findings, c: &Changed, classifier: &Classifier) -> b
             message: format!("{k} holds a secret in {}, which no .envault.yml manages", c.path),
             fix: "add the file to .envault.yml as an environment (then `envault encrypt`), or leave the value empty as in a .env.example",
         });
+        out.last().family = detect::family_of(k, v);
     }
     true
 }
@@ -670,8 +683,17 @@ fn credentials(out: &mut Findings, f: &FileScan, env_like: bool, classifier: &Cl
         let Some(bare) = f.bare_line(hit.span.clone()) else {
             continue;
         };
+        let line_start = f.lines.span(hit.span.start).start;
         let end = hit.span.end.min(f.lines.span(hit.span.start).end);
         let value = String::from_utf8_lossy(&f.c.new[hit.span.start..end]);
+        let fix = match hit.rule {
+            Rule::Credential(family) if family.id == "age-secret-key" => "remove it: anyone who read it opens every file sealed to it; make a new identity (`envault keygen`), `envault recipients add` its key and `envault recipients remove` this one".to_owned(),
+            Rule::Credential(family) => format!(
+                "move it into an encrypted environment (`envault set`) or a store, and read it at run time; if it was ever pushed, revoke it at {} ({})",
+                family.provider, family.doc
+            ),
+            _ => "move it into an encrypted environment (`envault set`) or a store, and read it at run time; rotate it if it was ever pushed".to_owned(),
+        };
         out.report(Report {
             path: &f.c.path,
             line,
@@ -680,8 +702,16 @@ fn credentials(out: &mut Findings, f: &FileScan, env_like: bool, classifier: &Cl
             value: Some(&value),
             bare_line: &bare,
             message: format!("{} in a committed file", hit.what),
-            fix: "move it into an encrypted environment and read it at run time; revoke it at its issuer if it was ever pushed",
+            fix: &fix,
         });
+        let reported = out.last();
+        reported.column = Some(
+            String::from_utf8_lossy(&f.c.new[line_start..hit.span.start])
+                .chars()
+                .count()
+                + 1,
+        );
+        reported.checksum = hit.confidence == crate::catalogue::Confidence::Checksum;
     }
 }
 

@@ -178,14 +178,14 @@ fn ranges_find_no_verify_commits_and_replaced_data_keys() {
     git(&p, &["commit", "-q", "-am", "rekey"]);
     let a = p.run(&["scan", "--range", "main..pr"]).code(1);
     let out = stdout(&a);
-    assert!(out.contains(" ci.yml:1: github-token"), "{out}");
+    assert!(out.contains(" ci.yml:1:8: github-token"), "{out}");
     assert!(out.contains(" .env.prod:1: data-key-replaced"), "{out}");
     // GitHub annotations and SARIF.
     let a = p
         .run(&["scan", "--range", "main..pr", "--format", "github"])
         .code(1);
     assert!(
-        stdout(&a).contains("::error file=ci.yml,line=1,title=envault github-token::"),
+        stdout(&a).contains("::error file=ci.yml,line=1,col=8,title=envault github-token::"),
         "{}",
         stdout(&a)
     );
@@ -214,7 +214,7 @@ fn working_tree_paths() {
     let a = p.run(&["scan", "src"]).code(1);
     assert_eq!(
         stdout(&a).lines().next().unwrap(),
-        "src/a.rs:1: aws-access-key-id: an AWS access key id in a committed file"
+        "src/a.rs:1:20: aws-access-key-id: an AWS access key id in a committed file"
     );
     p.run(&["scan", "README.md"]).code(0);
 }
@@ -250,4 +250,43 @@ fn a_progress_bar_on_a_terminal_only() {
     let tty = String::from_utf8_lossy(&out.stdout);
     assert!(tty.contains("scanning commits ["), "{tty}");
     assert!(tty.contains("] 3/3"), "{tty}");
+}
+
+/// A token whose provider checksum holds says so; one whose checksum fails is still reported.
+#[test]
+fn checksums_raise_confidence_and_never_hide_a_token() {
+    let p = Project::tutorial_git();
+    p.protect();
+    p.write(
+        "deploy.sh",
+        "export GITHUB_TOKEN=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\nexport OTHER_TOKEN=ghp_cZzfLcZrrkGPwTdbb6WNZS1kkHJztBuR2PdL\n",
+    );
+    let a = p.run(&["scan", "deploy.sh", "--format", "json"]).code(1);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&a)).unwrap();
+    let got: Vec<(u64, u64, &str, &str)> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["line"].as_u64().unwrap(),
+                f["column"].as_u64().unwrap(),
+                f["family"].as_str().unwrap(),
+                f["confidence"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (1, 21, "github-token", "checksum-verified"),
+            (2, 20, "github-token", "format"),
+        ]
+    );
+    let a = p.run(&["scan", "deploy.sh"]).code(1);
+    assert!(
+        stdout(&a).contains("    value: gh… (40 chars), checksum verified\n"),
+        "{}",
+        stdout(&a)
+    );
 }

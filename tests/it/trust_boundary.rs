@@ -772,24 +772,26 @@ fn the_hook_judges_env_files_by_value_and_by_file() {
         .to_owned();
     // dev is `encrypted: false` (dummy values): real tokens there are still blocked.
     let dev = p.read(".env.dev");
-    for (line, rule) in [
+    for (line, rule, col) in [
         (
             "GITHUB_PAT=ghp_R8vK2mQ7xT4nW9pL3sZ6yB1cF5hJ0dG8aE2u".to_owned(),
             "github-token",
+            12,
         ),
         (
             "AWS_KEY_ID=AKIAZ7Q3W5N2R8T4Y6UB".to_owned(),
             "aws-access-key-id",
+            12,
         ),
-        (format!("SSH_KEY=\"{}\"", pem.trim_end()), "private-key"),
-        (format!("IDENTITY={age_key}"), "age-secret-key"),
+        (format!("SSH_KEY=\"{}\"", pem.trim_end()), "private-key", 10),
+        (format!("IDENTITY={age_key}"), "age-secret-key", 10),
     ] {
         p.write(".env.dev", &format!("{dev}{line}\n"));
         git(&p, &["add", ".env.dev"]);
         let a = p.run(&["scan", "--staged"]).code(1);
         let n = dev.lines().count() + 1;
         assert!(
-            stdout(&a).contains(&format!(".env.dev:{n}: {rule}")),
+            stdout(&a).contains(&format!(".env.dev:{n}:{col}: {rule}")),
             "{line}: {}",
             stdout(&a)
         );
@@ -800,7 +802,7 @@ fn the_hook_judges_env_files_by_value_and_by_file() {
     git(&p, &["add", "-A"]);
     let a = p.run(&["scan", "--staged"]).code(1);
     assert!(
-        stdout(&a).contains("notes.md:1: age-secret-key"),
+        stdout(&a).contains("notes.md:1:9: age-secret-key"),
         "{}",
         stdout(&a)
     );
