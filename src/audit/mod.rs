@@ -13,7 +13,7 @@ use crate::rule::Rule;
 use crate::scan::{self, Changed, Finding, Input, ScanError, Source};
 
 pub mod scans;
-pub use scans::{Located, Scanned};
+pub use scans::{Judge, Located, Scanned};
 
 /// Why a check or a scan could not be done.
 #[derive(Debug, thiserror::Error)]
@@ -183,7 +183,7 @@ pub fn scan_between(
     repo: &Repo,
     (new, old): (&Files, &Files),
     check_data_keys: bool,
-    identities: &Identities,
+    (identities, baseline): (&Identities, Option<&str>),
 ) -> Result<(Vec<Finding>, usize), AuditError> {
     let changes = new.changed_from(old);
     let changed = read_changed(repo.root(), &changes)?;
@@ -203,6 +203,7 @@ pub fn scan_between(
         identities,
         whole_files: false,
         check_data_keys,
+        baseline: baseline.map(str::to_owned),
     })?;
     Ok((findings, n))
 }
@@ -277,6 +278,7 @@ pub fn check_config(
         identities: &Identities::empty(),
         whole_files: true,
         check_data_keys: false,
+        baseline: None,
     })?;
     for f in found {
         if matches!(f.rule, Rule::PlaintextSecret | Rule::UnencryptedValue) {

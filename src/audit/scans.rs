@@ -21,6 +21,19 @@ pub struct Located {
     pub finding: Finding,
 }
 
+/// The baseline a scan uses unless told another: this file at the root, when it exists in
+/// the scanned state (a committed baseline holds for the pre-commit hook too).
+pub const DEFAULT_BASELINE: &str = ".envault-baseline";
+
+/// The folder a working-tree scan of `cwd` covers: its repository's root, else `cwd`.
+pub fn worktree_root(cwd: &Path) -> PathBuf {
+    Repo::discover(cwd).map_or_else(|_| cwd.to_owned(), |r| r.root().to_owned())
+}
+
+/// What judges a scan beyond its files: the user's identities (to recognise their sealed
+/// values) and the baseline file, if any (path from the root).
+pub type Judge<'a> = (&'a Identities, Option<&'a str>);
+
 /// What a scan found, and how many files it read ("3 staged files").
 #[derive(Debug)]
 pub struct Scanned {
@@ -39,14 +52,10 @@ fn unlocated(found: Vec<Finding>, commit: Option<&str>) -> impl Iterator<Item = 
 
 /// What is staged in the repository at `cwd` (the index `index_file`, else git's own),
 /// against HEAD: what the pre-commit hook runs.
-pub fn staged(
-    repo: &Repo,
-    index_file: Option<&Path>,
-    ids: &Identities,
-) -> Result<Scanned, AuditError> {
+pub fn staged(repo: &Repo, index_file: Option<&Path>, judge: Judge) -> Result<Scanned, AuditError> {
     let new = repo.index_files(index_file)?;
     let old = repo.tree_files("HEAD")?;
-    let (found, files) = scan_between(repo, (&new, &old), false, ids)?;
+    let (found, files) = scan_between(repo, (&new, &old), false, judge)?;
     Ok(Scanned {
         found: unlocated(found, None).collect(),
         files,
@@ -71,7 +80,7 @@ fn range_ends(range: &str) -> Option<(&str, &str)> {
 pub fn range(
     repo: &Repo,
     range: &str,
-    ids: &Identities,
+    judge: Judge,
     progress: &mut dyn FnMut(usize),
 ) -> Result<Scanned, AuditError> {
     let (base, tip) = range_ends(range).ok_or_else(|| AuditError::NotARange(range.to_owned()))?;
@@ -86,13 +95,13 @@ pub fn range(
             Some(p) => repo.tree_files(p)?,
             None => Files::default(),
         };
-        let (f, n) = scan_between(repo, (&new, &old), true, ids)?;
+        let (f, n) = scan_between(repo, (&new, &old), true, judge)?;
         files += n;
         let mut f = f;
         f.extend(replays.in_commit(repo, &c.id)?);
         found.extend(unlocated(f, Some(&c.short)));
     }
-    let between = between_ends(repo, base, tip, ids, &found)?;
+    let between = between_ends(repo, (base, tip), judge, &found)?;
     found.extend(between);
     Ok(Scanned {
         found,
@@ -173,9 +182,8 @@ impl<'r> Replays<'r> {
 /// in the next) shows only there.
 fn between_ends(
     repo: &Repo,
-    base: &str,
-    tip: &str,
-    ids: &Identities,
+    (base, tip): (&str, &str),
+    judge: Judge,
     seen: &[Located],
 ) -> Result<Vec<Located>, AuditError> {
     let Some(fork) = repo.merge_base(base, tip)? else {
@@ -183,7 +191,7 @@ fn between_ends(
     };
     let new = repo.tree_files(tip)?;
     let old = repo.tree_files(&fork)?;
-    let (found, _) = scan_between(repo, (&new, &old), true, ids)?;
+    let (found, _) = scan_between(repo, (&new, &old), true, judge)?;
     let ends = format!("{}..{tip}", &fork[..7]);
     Ok(found
         .into_iter()
@@ -220,7 +228,8 @@ fn replay_finding(r: &Replay, env: Option<&str>) -> Finding {
 
 /// Files of the working tree at `cwd` (of its repository, else of `cwd` itself): every file,
 /// or those under `paths` (relative to `cwd`; each must be inside the root).
-pub fn worktree(cwd: &Path, paths: &[PathBuf], ids: &Identities) -> Result<Scanned, AuditError> {
+pub fn worktree(cwd: &Path, paths: &[PathBuf], judge: Judge) -> Result<Scanned, AuditError> {
+    let (ids, baseline) = judge;
     let (root, files) = match Repo::discover(cwd) {
         Ok(repo) => (repo.root().to_owned(), repo.worktree_files()?),
         Err(_) => (cwd.to_owned(), walk_files(cwd)),
@@ -268,6 +277,7 @@ pub fn worktree(cwd: &Path, paths: &[PathBuf], ids: &Identities) -> Result<Scann
         identities: ids,
         whole_files: true,
         check_data_keys: false,
+        baseline: baseline.map(str::to_owned),
     })?;
     Ok(Scanned {
         found: unlocated(found, None).collect(),

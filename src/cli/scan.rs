@@ -6,13 +6,14 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use super::{emit, warn, Ctx, ExitStatus};
+use super::{emit, hinted, warn, Ctx, ExitStatus};
 use crate::audit::{self, Located};
 use crate::crypt::Identities;
+use crate::fsutil;
 use crate::git::Repo;
 use crate::output;
 use crate::rule::Rule;
-use crate::scan::IGNORE_FILE;
+use crate::scan::{Finding, IGNORE_FILE};
 
 /// Find plaintext secrets: in what is staged (--staged), in commits (--range A..B), or in
 /// working-tree files (PATH…, default the whole repository).
@@ -40,6 +41,15 @@ pub struct Args {
     /// Scan each commit of a range such as origin/main..HEAD.
     #[arg(long, value_name = "A..B", conflicts_with = "staged")]
     range: Option<String>,
+    /// Report only findings not in this baseline (default: .envault-baseline at the root,
+    /// which every scan honours when it is committed); a baseline that does not exist yet is
+    /// written with the current findings, so a repository adopts the scan without fixing its
+    /// past first. Entries a change adds to it are reported for review.
+    #[arg(long, value_name = "FILE", num_args = 0..=1)]
+    baseline: Option<Option<PathBuf>>,
+    /// Write the baseline afresh with the current findings (after fixing some of them).
+    #[arg(long, requires = "baseline")]
+    update_baseline: bool,
     /// Print the rules and the catalogue of credential families (what each catches and what
     /// it leaves alone), then exit.
     #[arg(long, conflicts_with_all = ["paths", "staged", "range"])]
@@ -55,6 +65,27 @@ enum ScanFormat {
     Sarif,
     /// GitHub Actions workflow commands (annotations on the pull request).
     Github,
+}
+
+/// The baseline's path from the root: `--baseline FILE` (from the current folder; it must be
+/// inside the repository, where it is committed and reviewed), else the default.
+fn baseline_file(ctx: &Ctx, args: &Args, root: &std::path::Path) -> anyhow::Result<String> {
+    let Some(Some(given)) = &args.baseline else {
+        return Ok(audit::scans::DEFAULT_BASELINE.to_owned());
+    };
+    let abs = crate::confine::absolute_lexical(&ctx.cwd.join(given));
+    let root = crate::confine::absolute_lexical(root);
+    match abs.strip_prefix(&root) {
+        Ok(rel) if !rel.as_os_str().is_empty() => Ok(rel.to_string_lossy().into_owned()),
+        _ => Err(hinted(
+            format!(
+                "the baseline {} is outside {}",
+                given.display(),
+                root.display()
+            ),
+            "keep the baseline in the repository, where it is committed and reviewed",
+        )),
+    }
 }
 
 /// `scan --rules`: every rule, then every credential family.
@@ -126,24 +157,53 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
             &none
         }
     };
-    let scanned = if args.staged {
-        let repo = Repo::from_env()?;
-        let index_file = crate::env_vars::GIT_INDEX_FILE
-            .os()
-            .map(|p| ctx.cwd.join(p));
-        audit::scans::staged(&repo, index_file.as_deref(), ids)?
-    } else if let Some(range) = &args.range {
-        let repo = Repo::discover(&ctx.cwd)?;
-        let bar = super::progress(0, "scanning commits");
-        let scanned = audit::scans::range(&repo, range, ids, &mut |n| {
-            bar.set_length(n as u64);
-            bar.inc(1);
-        })?;
-        bar.finish_and_clear();
-        scanned
+    let repo = if args.staged {
+        Some(Repo::from_env()?)
+    } else if args.range.is_some() {
+        Some(Repo::discover(&ctx.cwd)?)
     } else {
-        audit::scans::worktree(&ctx.cwd, &args.paths, ids)?
+        None
     };
+    let root = match &repo {
+        Some(r) => r.root().to_owned(),
+        None => audit::scans::worktree_root(&ctx.cwd),
+    };
+    let baseline = baseline_file(ctx, &args, &root)?;
+    // A baseline is written, not used, when it is asked for and does not exist yet.
+    let write_baseline =
+        args.baseline.is_some() && (args.update_baseline || !root.join(&baseline).exists());
+    let judge = (ids, (!write_baseline).then_some(baseline.as_str()));
+    let scanned = match (&repo, &args.range) {
+        (Some(repo), Some(range)) => {
+            let bar = super::progress(0, "scanning commits");
+            let scanned = audit::scans::range(repo, range, judge, &mut |n| {
+                bar.set_length(n as u64);
+                bar.inc(1);
+            })?;
+            bar.finish_and_clear();
+            scanned
+        }
+        (Some(repo), None) => {
+            let index_file = crate::env_vars::GIT_INDEX_FILE
+                .os()
+                .map(|p| ctx.cwd.join(p));
+            audit::scans::staged(repo, index_file.as_deref(), judge)?
+        }
+        (None, _) => audit::scans::worktree(&ctx.cwd, &args.paths, judge)?,
+    };
+    if write_baseline {
+        let findings: Vec<Finding> = scanned.found.into_iter().map(|l| l.finding).collect();
+        let text = crate::scan::baseline_text(&findings);
+        let entries = text.lines().filter(|l| !l.starts_with('#')).count();
+        let path = root.join(&baseline);
+        fsutil::write_whole(&path, text.as_bytes(), fsutil::Readers::Anyone)?;
+        eprintln!(
+            "envault scan: wrote {entries} baseline {} to {}; scans now report only findings not listed there (commit it)",
+            if entries == 1 { "entry" } else { "entries" },
+            ctx.display_path(&path)
+        );
+        return Ok(ExitStatus::Clean);
+    }
     report(ctx, &args, &scanned.found, scanned.files, scanned.what)?;
     Ok(ExitStatus::found_if(
         !scanned.found.iter().all(|l| l.finding.warning),

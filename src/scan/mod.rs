@@ -76,6 +76,49 @@ pub struct Input<'a> {
     pub whole_files: bool,
     /// Report replaced data keys (commit ranges).
     pub check_data_keys: bool,
+    /// A baseline (path from the root): an allow-list like `.envaultignore` that lists the
+    /// findings a repository had when it adopted the scan (`scan --baseline`).
+    pub baseline: Option<String>,
+}
+
+impl Input<'_> {
+    /// The allow-list files: `.envaultignore`, and the baseline when there is one.
+    fn allow_lists(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(IGNORE_FILE).chain(self.baseline.as_deref())
+    }
+
+    fn is_allow_list(&self, path: &str) -> bool {
+        self.allow_lists().any(|a| a == path)
+    }
+}
+
+/// A baseline file: the fingerprint of every finding that an allow-list may silence, each
+/// with a comment naming where it was and what (never the value), sorted and deduplicated so
+/// that the file reads well in a review and changes only when findings do.
+pub fn baseline_text(findings: &[Finding]) -> String {
+    let mut entries: Vec<String> = findings
+        .iter()
+        .filter(|f| f.rule.allowable() && !f.warning)
+        .map(|f| {
+            let key = f
+                .key
+                .as_deref()
+                .map(|k| format!(" {k}"))
+                .unwrap_or_default();
+            format!("{}  # {}: {}{key}\n", f.fingerprint, f.path, f.rule)
+        })
+        .collect();
+    entries.sort();
+    entries.dedup_by(|a, b| a.split_whitespace().next() == b.split_whitespace().next());
+    let mut out = String::from(
+        "# envault scan baseline: findings this repository had when it adopted the scan.\n\
+         # Scans given --baseline report only findings not listed here. Each entry is a\n\
+         # fingerprint of the file, the rule and the line without its value; never the secret.\n",
+    );
+    for e in entries {
+        out.push_str(&e);
+    }
+    out
 }
 
 /// One finding.
@@ -260,6 +303,7 @@ pub fn scan(input: &Input) -> Result<Vec<Finding>, ScanError> {
             identities: input.identities,
             whole_files: input.whole_files,
             check_data_keys: input.check_data_keys,
+            baseline: input.baseline.clone(),
         };
         return rules::scan_text(&decoded);
     }
@@ -302,7 +346,7 @@ struct Allowance {
 impl Allowance {
     fn finding(self) -> Finding {
         let what = match &self.fingerprint {
-            Some(fp) => format!("`{IGNORE_FILE}` gains the allow-list entry {fp}"),
+            Some(fp) => format!("`{}` gains the allow-list entry {fp}", self.path),
             None => format!("an `{ALLOW_MARKER}` comment was added"),
         };
         let message = if self.silences.is_empty() {
@@ -339,7 +383,7 @@ fn added_allowances(input: &Input) -> Vec<Allowance> {
             if !added.contains(line) {
                 continue;
             }
-            let fingerprint = if c.path == IGNORE_FILE {
+            let fingerprint = if input.is_allow_list(&c.path) {
                 match parse_ignore(&String::from_utf8_lossy(line))
                     .into_iter()
                     .next()

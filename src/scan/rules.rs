@@ -120,7 +120,7 @@ pub(super) fn scan_text(input: &Input) -> Result<Vec<Finding>, ScanError> {
     let known = KnownSecrets::of(&state);
     let classifier = state.default_classifier();
     for c in &input.changed {
-        if c.path != IGNORE_FILE {
+        if !input.is_allow_list(&c.path) {
             changed_file(&state, &mut out, c, &known, &classifier);
         }
     }
@@ -842,10 +842,12 @@ fn header_changes(
 /// Drops the findings an allow-list silences (`.envaultignore` fingerprints, `envault:allow`
 /// comments), adds a warning for each allowance the change itself adds, and sorts.
 fn allow_listed(state: &State, mut findings: Vec<Finding>) -> Vec<Finding> {
-    let ignore = state
-        .new_of(IGNORE_FILE)
-        .map(|b| parse_ignore(&String::from_utf8_lossy(&b)))
-        .unwrap_or_default();
+    let ignore: HashSet<String> = state
+        .input
+        .allow_lists()
+        .filter_map(|f| state.new_of(f))
+        .flat_map(|b| parse_ignore(&String::from_utf8_lossy(&b)))
+        .collect();
     let mut allowances = added_allowances(state.input);
     // Each file is parsed once for the marker check, however many findings it has.
     let mut parsed: HashMap<String, Option<Document>> = HashMap::new();

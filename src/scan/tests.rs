@@ -50,6 +50,7 @@ fn scan_commit(head: &[(&str, &str)], staged: &[(&str, &str)]) -> Vec<Finding> {
         identities: &ids,
         whole_files: false,
         check_data_keys: true,
+        baseline: None,
     })
     .unwrap()
 }
@@ -295,6 +296,7 @@ fn utf16_files_are_scanned_as_text() {
             identities: &ids,
             whole_files: false,
             check_data_keys: false,
+            baseline: None,
         })
         .unwrap();
         assert_eq!(rules(&f), [("notes.txt", 1, "github-token")], "{le}");

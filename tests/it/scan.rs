@@ -290,3 +290,92 @@ fn checksums_raise_confidence_and_never_hide_a_token() {
         stdout(&a)
     );
 }
+
+/// A repository with secrets in its past adopts the scan with a baseline: it lists what is
+/// there (fingerprints, never values), later scans report only what is new, moving lines
+/// changes nothing, and entries a change adds to it are shown to the reviewer.
+#[test]
+fn baselines_let_a_repository_adopt_the_scan() {
+    let p = Project::tutorial_git();
+    p.protect();
+    let legacy = "import os\nAWS_KEY = \"AKIAIS5COUHFUMVGU6H4\"\nTOKEN = \"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\"\n";
+    p.write("legacy.py", legacy);
+    git(&p, &["add", "-A"]);
+    git(&p, &["commit", "-q", "--no-verify", "-m", "legacy"]);
+    p.run(&["scan"]).code(1);
+
+    let a = p.run(&["scan", "--baseline"]).code(0);
+    assert_eq!(
+        stderr(&a),
+        "envault scan: wrote 2 baseline entries to .envault-baseline; scans now report only findings not listed there (commit it)\n"
+    );
+    let baseline = p.read(".envault-baseline");
+    assert!(
+        !baseline.contains("AKIAIS5") && !baseline.contains("ghp_9vz"),
+        "{baseline}"
+    );
+    let entries: Vec<&str> = baseline.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(entries.len(), 2, "{baseline}");
+    assert!(
+        entries.iter().all(|e| e.contains("# legacy.py: ")),
+        "{baseline}"
+    );
+
+    // Honoured without the flag, and stable when lines move.
+    p.run(&["scan"]).code(0);
+    p.write("legacy.py", &format!("# moved down\n\n{legacy}"));
+    p.run(&["scan"]).code(0);
+    // Something new is reported, alone.
+    p.write("new.py", "KEY = \"AKIAQ7XW3N5R2T8Y4UBZ\"\n");
+    let a = p.run(&["scan", "--format", "json"]).code(1);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&a)).unwrap();
+    let paths: Vec<&str> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["new.py"]);
+
+    // A change that lists its own secret in the baseline is shown for review.
+    git(&p, &["add", ".envault-baseline", "legacy.py"]);
+    git(&p, &["commit", "-q", "--no-verify", "-m", "baseline"]);
+    let a = p
+        .run(&["scan", "new.py", "--baseline", "--update-baseline"])
+        .code(0);
+    assert!(
+        stderr(&a).contains("wrote 1 baseline entry"),
+        "{}",
+        stderr(&a)
+    );
+    let fp = p.read(".envault-baseline");
+    let fp = fp
+        .lines()
+        .find(|l| !l.starts_with('#'))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    git(&p, &["checkout", "-q", ".envault-baseline"]);
+    p.write(
+        ".envault-baseline",
+        &format!(
+            "{}{fp}  # new.py: aws-access-key-id\n",
+            p.read(".envault-baseline")
+        ),
+    );
+    git(&p, &["add", "new.py", ".envault-baseline"]);
+    let a = p.run(&["scan", "--staged"]).code(0);
+    assert!(
+        stdout(&a).contains(&format!(".envault-baseline:6: warning: config-weakened: `.envault-baseline` gains the allow-list entry {fp}, which silences aws-access-key-id at new.py:1")),
+        "{}",
+        stdout(&a)
+    );
+
+    // The baseline belongs in the repository.
+    let a = p
+        .run(&["scan", "--baseline", "../outside-baseline"])
+        .code(2);
+    assert!(stderr(&a).contains("is outside"), "{}", stderr(&a));
+}
