@@ -350,7 +350,7 @@ pub static FAMILIES: &[Family] = &[
         public: false,
         doc: "https://learn.microsoft.com/azure/storage/common/storage-account-keys-manage",
         catches: "`AccountKey=…`/`SharedAccessKey=…` in connection strings, and 88-character storage keys under such names",
-        leaves: "connection strings to the local emulator's published key are still reported: move them too",
+        leaves: "the storage emulator's published key (`devstoreaccount1`)",
     },
     Family {
         id: "azure-client-secret",

@@ -365,6 +365,13 @@ pub fn find(text: &[u8]) -> Vec<Match> {
     found
 }
 
+/// Values providers publish in their documentation as examples or for local emulators:
+/// they open nothing (AWS's `…EXAMPLE` keys are caught by the word; these are not).
+const DOCUMENTED_EXAMPLES: &[&str] = &[
+    // Azure Storage emulator (Azurite) account key, published for `devstoreaccount1`.
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==",
+];
+
 fn push(
     found: &mut Vec<Match>,
     family: &'static Family,
@@ -372,6 +379,12 @@ fn push(
     name: Option<String>,
     text: &[u8],
 ) {
+    if DOCUMENTED_EXAMPLES
+        .iter()
+        .any(|e| text[span.clone()] == *e.as_bytes())
+    {
+        return;
+    }
     let overlaps = |a: &Range<usize>, b: &Range<usize>| a.start < b.end && b.start < a.end;
     if let Some(i) = found.iter().position(|m| overlaps(&m.span, &span)) {
         // The more specific family wins (a GitHub token used as a URL's password is a GitHub

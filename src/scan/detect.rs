@@ -56,9 +56,12 @@ pub struct Hit {
 /// Rule 4 over `text`: credential families anywhere (public ones left out), and
 /// high-entropy values assigned to secret-named keys.
 pub fn credentials(text: &[u8], classifier: &Classifier) -> Vec<Hit> {
-    let mut hits: Vec<Hit> = catalogue::find(text)
+    let (public, found): (Vec<_>, Vec<_>) = catalogue::find(text)
         .into_iter()
-        .filter(|m| !m.family.public)
+        .partition(|m| m.family.public);
+    let public: Vec<Range<usize>> = public.into_iter().map(|m| m.span).collect();
+    let mut hits: Vec<Hit> = found
+        .into_iter()
         .map(|m| Hit {
             rule: Rule::Credential(m.family),
             what: m.family.what.to_owned(),
@@ -66,11 +69,6 @@ pub fn credentials(text: &[u8], classifier: &Classifier) -> Vec<Hit> {
             key: m.name,
             confidence: m.confidence,
         })
-        .collect();
-    let public: Vec<Range<usize>> = catalogue::find(text)
-        .into_iter()
-        .filter(|m| m.family.public)
-        .map(|m| m.span)
         .collect();
     // A credential family says more than "random-looking": it wins where both match, and a
     // value public by design is no secret whatever its name.

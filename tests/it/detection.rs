@@ -128,3 +128,33 @@ fn every_family_has_cases() {
     }
     assert!(without.is_empty(), "families without cases: {without:?}");
 }
+
+/// The README's table of families lists every family of the catalogue, with its catches and
+/// leaves-alone text as `scan --rules` prints them.
+#[test]
+fn the_readme_lists_every_family() {
+    let readme =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let out = Project::empty()
+        .cmd()
+        .args(["scan", "--rules", "--format", "json"])
+        .output()
+        .unwrap();
+    let rules: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut missing = Vec::new();
+    for r in rules.as_array().unwrap() {
+        if r["kind"] != "credential" {
+            continue;
+        }
+        let row = format!("| `{}`", r["id"].as_str().unwrap());
+        let catches = r["catches"].as_str().unwrap().replace('|', "\\|");
+        let leaves = r["leaves"].as_str().unwrap().replace('|', "\\|");
+        let listed = readme
+            .lines()
+            .any(|l| l.starts_with(&row) && l.contains(&catches) && l.contains(&leaves));
+        if !listed {
+            missing.push(r["id"].as_str().unwrap().to_owned());
+        }
+    }
+    assert!(missing.is_empty(), "not in the README's table: {missing:?}");
+}
