@@ -778,7 +778,14 @@ fn pem_private_key(text: &[u8], at: usize, len: usize) -> Option<Range<usize>> {
                 .unwrap_or(tail.len());
             body_end + n
         }
-        None => body_end,
+        // No end line: the block ends with its last material, not with what follows.
+        None => {
+            let mut e = body_end;
+            while e > body_start && text[e - 1].is_ascii_whitespace() {
+                e -= 1;
+            }
+            e
+        }
     };
     Some(at..end)
 }

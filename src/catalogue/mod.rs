@@ -386,15 +386,17 @@ fn push(
         return;
     }
     let overlaps = |a: &Range<usize>, b: &Range<usize>| a.start < b.end && b.start < a.end;
-    if let Some(i) = found.iter().position(|m| overlaps(&m.span, &span)) {
-        // The more specific family wins (a GitHub token used as a URL's password is a GitHub
-        // token), then the longer match.
-        let old = (found[i].family.specificity(), found[i].span.len());
-        if old >= (family.specificity(), span.len()) {
-            return;
-        }
-        found.remove(i);
+    // The more specific family wins an overlap (a GitHub token used as a URL's password is a
+    // GitHub token), then the longer match; a match that loses to any it overlaps is dropped,
+    // one that beats them all replaces them.
+    let rank = (family.specificity(), span.len());
+    if found
+        .iter()
+        .any(|m| overlaps(&m.span, &span) && (m.family.specificity(), m.span.len()) >= rank)
+    {
+        return;
     }
+    found.retain(|m| !overlaps(&m.span, &span));
     let confidence = match family.checksum {
         Some(Checksum::Crc32Base62) if shapes::crc32_base62_holds(&text[span.clone()]) => {
             Confidence::Checksum

@@ -469,3 +469,30 @@ fn checksum_round_trip() {
     broken[last] = if broken[last] == b'A' { b'B' } else { b'A' };
     assert!(!shapes::crc32_base62_holds(&broken));
 }
+
+/// Found by fuzzing: a value that covers several smaller matches replaces them all, once.
+#[test]
+fn a_match_replaces_every_match_it_covers() {
+    let text = "//r.example/:_authToken=x://a:Qw3rTy9Ui0pLm@h.internal:1/x://b:Zx8cVb7Nm6LkJ@h2.internal/\n";
+    let found = find(text.as_bytes());
+    assert_eq!(
+        found.iter().map(|m| m.family.id).collect::<Vec<_>>(),
+        ["npm-token"],
+        "{found:?}"
+    );
+}
+
+/// Found by fuzzing: a key block with no end line ends with its last material, whatever
+/// follows it.
+#[test]
+fn a_key_block_without_an_end_ends_with_its_material() {
+    let block = "-----BEGIN EC PRIVATE KEY-----\nZMS8rluXZrQerJnKLwWmKcFEL1XAy5foxwRKbEBwt1XGwF1DFJsChvAIz5rpoTzY\n";
+    let spans = |t: &str| {
+        find(t.as_bytes())
+            .into_iter()
+            .map(|m| (m.span.start, m.span.end))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(spans(block), [(0, block.len() - 1)]);
+    assert_eq!(spans(&format!("{block}\n\n")), [(0, block.len() - 1)]);
+}
