@@ -127,7 +127,7 @@ pub static FAMILIES: &[Family] = &[
         id: "slack-webhook",
         provider: "Slack",
         what: "a Slack incoming-webhook URL",
-        anchors: &[structure(&["hooks.slack.com/"], slack_webhook)],
+        anchors: &[structure(&["hooks.slack.com/", "hooks.slack.com\\/"], slack_webhook)],
         checksum: None,
         public: false,
         doc: "https://api.slack.com/messaging/webhooks",
@@ -215,11 +215,14 @@ pub static FAMILIES: &[Family] = &[
         id: "private-key",
         provider: "PEM",
         what: "a private key",
-        anchors: &[structure(&["-----BEGIN "], pem_private_key)],
+        anchors: &[
+            structure(&["-----BEGIN "], pem_private_key),
+            structure(&["LS0tLS1CRUdJTi"], base64_private_key),
+        ],
         checksum: None,
         public: false,
         doc: "https://www.rfc-editor.org/rfc/rfc7468",
-        catches: "`-----BEGIN … PRIVATE KEY-----` blocks with a key body, on several lines or on one with `\\n` escapes (service-account JSON)",
+        catches: "`-----BEGIN … PRIVATE KEY-----` blocks with a key body, on several lines or on one with `\\n` escapes (service-account JSON), and base64-encoded blocks (Kubernetes Secrets' `data:`)",
         leaves: "certificates and public keys, and blocks around a placeholder body",
     },
     Family {
@@ -665,6 +668,72 @@ pub static FAMILIES: &[Family] = &[
         leaves: "placeholder bodies",
     },
     Family {
+        id: "docker-hub-token",
+        provider: "Docker Hub",
+        what: "a Docker Hub access token",
+        anchors: &[prefix(&["dckr_pat_", "dckr_oat_"], body(Base64Url, 24, 64))],
+        checksum: None,
+        public: false,
+        doc: "https://docs.docker.com/security/for-developers/access-tokens/",
+        catches: "personal and organisation access tokens (`dckr_pat_…`, `dckr_oat_…`)",
+        leaves: "placeholder bodies",
+    },
+    Family {
+        id: "discord-webhook",
+        provider: "Discord",
+        what: "a Discord webhook URL",
+        anchors: &[structure(&["discord.com/api/webhooks/", "discordapp.com/api/webhooks/"], discord_webhook)],
+        checksum: None,
+        public: false,
+        doc: "https://discord.com/developers/docs/resources/webhook",
+        catches: "`https://discord.com/api/webhooks/<id>/<token>`",
+        leaves: "the bare API path",
+    },
+    Family {
+        id: "teams-webhook",
+        provider: "Microsoft Teams",
+        what: "a Microsoft Teams incoming-webhook URL",
+        anchors: &[structure(&[".webhook.office.com/webhookb2/"], teams_webhook)],
+        checksum: None,
+        public: false,
+        doc: "https://learn.microsoft.com/microsoftteams/platform/webhooks-and-connectors/how-to/add-incoming-webhook",
+        catches: "`https://<tenant>.webhook.office.com/webhookb2/…`",
+        leaves: "the bare host",
+    },
+    Family {
+        id: "azure-sas-token",
+        provider: "Azure",
+        what: "an Azure shared access signature",
+        anchors: &[structure(&["sig="], azure_sas)],
+        checksum: None,
+        public: false,
+        doc: "https://learn.microsoft.com/azure/storage/common/storage-sas-overview",
+        catches: "`sig=` of a SAS URL or token that also names its version (`sv=`)",
+        leaves: "other `sig=` parameters",
+    },
+    Family {
+        id: "authorization-header",
+        provider: "HTTP",
+        what: "a credential in an Authorization header",
+        anchors: &[structure(&["Bearer ", "Basic ", "bearer ", "Token "], authorization_header)],
+        checksum: None,
+        public: false,
+        doc: "https://www.rfc-editor.org/rfc/rfc9110#section-11.6.2",
+        catches: "`Authorization: Bearer <token>` and `Basic <base64 of user:password>` with a literal credential",
+        leaves: "headers built from a variable (`Bearer $TOKEN`, `f\"Bearer {token}\"`)",
+    },
+    Family {
+        id: "netrc-password",
+        provider: "netrc",
+        what: "a password in a netrc file",
+        anchors: &[structure(&["password "], netrc_password)],
+        checksum: None,
+        public: false,
+        doc: "https://everything.curl.dev/usingcurl/netrc.html",
+        catches: "`machine <host> login <user> password <secret>`",
+        leaves: "placeholder passwords",
+    },
+    Family {
         id: "docker-registry-auth",
         provider: "Docker",
         what: "a registry password in a Docker config",
@@ -694,9 +763,12 @@ fn slack_webhook(text: &[u8], at: usize, len: usize) -> Option<Range<usize>> {
     let rest = &text[at + len..];
     let path_len = rest
         .iter()
-        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-'))
+        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-' | b'\\'))
         .count();
-    let path = std::str::from_utf8(&rest[..path_len]).ok()?;
+    // JSON may escape the slashes (`https:\/\/hooks.slack.com\/services\/…`).
+    let path = std::str::from_utf8(&rest[..path_len])
+        .ok()?
+        .replace("\\/", "/");
     let parts: Vec<&str> = path.split('/').collect();
     let secret = match parts.as_slice() {
         ["services", t, b, secret, ..] if t.starts_with('T') && b.starts_with('B') => *secret,
@@ -706,7 +778,7 @@ fn slack_webhook(text: &[u8], at: usize, len: usize) -> Option<Range<usize>> {
     if secret.len() < 16 || placeholder_body(secret.as_bytes()) {
         return None;
     }
-    let start = ["https://", "http://"]
+    let start = ["https://", "http://", "https:\\/\\/"]
         .iter()
         .find(|s| text[..at].ends_with(s.as_bytes()))
         .map_or(at, |s| at - s.len());
@@ -738,56 +810,82 @@ fn pem_private_key(text: &[u8], at: usize, len: usize) -> Option<Range<usize>> {
         return None;
     }
     let body_start = at + len + line_end;
-    let end_marker = memchr::memmem::find(&text[body_start..], b"-----END");
-    let body_end = end_marker.map_or(text.len().min(body_start + 16384), |e| body_start + e);
-    let body = &text[body_start..body_end];
-    // Key material: base64 characters, whatever breaks the lines (newlines, `\n` escapes,
-    // indentation, quotes of a string split over lines). Header lines (`Proc-Type: …`) are
-    // skipped.
+    let limit = text.len().min(body_start + 16384);
+    // Key material, line by line, whatever breaks the lines (newlines or `\n` escapes) and
+    // wraps them (indentation, the quotes and `+` of a string split over lines). Header lines
+    // (`Proc-Type: …`) are skipped; the block ends at its `-----END` line, or at the first
+    // line that is neither (a constant after a lone header line is not its body).
     let mut material = Vec::new();
-    let mut i = 0;
-    while i < body.len() {
-        let b = body[i];
-        if b == b'\\' && body.get(i + 1).is_some_and(|c| matches!(c, b'n' | b'r')) {
-            i += 2;
-            continue;
+    let mut last_material_end = body_start;
+    let mut closed_at = None;
+    let mut i = body_start;
+    while i < limit {
+        let line_len = text[i..limit]
+            .windows(2)
+            .position(|w| w[0] == b'\n' || (w[0] == b'\\' && matches!(w[1], b'n' | b'r')))
+            .map_or(limit - i, |n| n);
+        let (line, next) = (&text[i..i + line_len], i + line_len);
+        let next = if text.get(next) == Some(&b'\\') {
+            next + 2
+        } else {
+            next + 1
+        };
+        let trimmed = trim_wrapping(line);
+        if trimmed.starts_with(b"-----END") {
+            closed_at = Some(i + line.iter().position(|b| *b == b'-').unwrap_or(0));
+            break;
         }
-        if b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=' {
-            material.push(b);
-        } else if b == b':' {
-            // A header line: drop what was collected of it.
-            while material
-                .last()
-                .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'-')
+        if !trimmed.is_empty() {
+            if trimmed
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
             {
-                material.pop();
+                material.extend(trimmed.iter().filter(|b| **b != b'='));
+                last_material_end = i + line_len;
+            } else if !(trimmed.contains(&b':') && material.is_empty()) {
+                break;
             }
         }
-        i += 1;
+        i = next;
     }
-    let material: Vec<u8> = material.into_iter().filter(|b| *b != b'=').collect();
     if material.len() < 16 || placeholder_body(&material) || body_entropy(&material) < 3.5 {
         return None;
     }
-    let end = match end_marker {
-        Some(_) => {
-            let tail = &text[body_end..];
+    let end = match closed_at {
+        Some(e) => {
+            let tail = &text[e..];
             let n = tail
                 .iter()
                 .position(|b| *b == b'\n' || *b == b'\\' || *b == b'"')
                 .unwrap_or(tail.len());
-            body_end + n
+            let mut end = e + n;
+            while end > e && text[end - 1].is_ascii_whitespace() {
+                end -= 1;
+            }
+            end
         }
         // No end line: the block ends with its last material, not with what follows.
         None => {
-            let mut e = body_end;
-            while e > body_start && text[e - 1].is_ascii_whitespace() {
+            let mut e = last_material_end;
+            while e > body_start && !text[e - 1].is_ascii_alphanumeric() && text[e - 1] != b'=' {
                 e -= 1;
             }
             e
         }
     };
     Some(at..end)
+}
+
+/// A line of a key block without what wraps it in code: indentation, quotes, and the `+`,
+/// `,`, `;`, `)` of a string split over lines.
+fn trim_wrapping(line: &[u8]) -> &[u8] {
+    let wrap = |b: &u8| {
+        b.is_ascii_whitespace()
+            || matches!(b, b'"' | b'\'' | b'+' | b',' | b';' | b')' | b'(' | b'`')
+    };
+    let start = line.iter().position(|b| !wrap(b)).unwrap_or(line.len());
+    let end = line.iter().rposition(|b| !wrap(b)).map_or(start, |e| e + 1);
+    &line[start..end]
 }
 
 /// Database schemes (a URL of one of these with a password is a database credential).
@@ -1044,7 +1142,9 @@ fn telegram_bot_token(text: &[u8], at: usize, len: usize) -> Option<Range<usize>
         .rev()
         .take_while(|b| b.is_ascii_digit())
         .count();
-    if !(8..=10).contains(&digits) || !word_start(text, at - digits) {
+    // The bare token, or inside its API URL (`https://api.telegram.org/bot<token>/…`).
+    let in_url = text[..at - digits].ends_with(b"/bot");
+    if !(8..=10).contains(&digits) || !(word_start(text, at - digits) || in_url) {
         return None;
     }
     let rest = &text[at + len..];
@@ -1121,4 +1221,146 @@ fn docker_auth(text: &[u8], at: usize, len: usize) -> Option<Range<usize>> {
         return None;
     }
     Some(vs..vs + n)
+}
+
+fn discord_webhook(text: &[u8], at: usize, len: usize) -> Option<Range<usize>> {
+    let rest = &text[at + len..];
+    let id = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if !(15..=25).contains(&id) || rest.get(id) != Some(&b'/') {
+        return None;
+    }
+    let token = run(&rest[id + 1..], Base64Url, 100);
+    if token < 60 || placeholder_body(&rest[id + 1..id + 1 + token]) {
+        return None;
+    }
+    Some(at..at + len + id + 1 + token)
+}
+
+fn teams_webhook(text: &[u8], at: usize, len: usize) -> Option<Range<usize>> {
+    let rest = &text[at + len..];
+    let n = rest
+        .iter()
+        .take(512)
+        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'@' | b'_'))
+        .count();
+    let secret: Vec<u8> = rest[..n]
+        .iter()
+        .copied()
+        .filter(u8::is_ascii_alphanumeric)
+        .collect();
+    if secret.len() < 60 || placeholder_body(&secret) {
+        return None;
+    }
+    let host = text[..at]
+        .iter()
+        .rev()
+        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.'))
+        .count();
+    Some(at - host..at + len + n)
+}
+
+/// `sig=` of a SAS: the URL or token around it names its service version (`sv=`).
+fn azure_sas(text: &[u8], at: usize, len: usize) -> Option<Range<usize>> {
+    if at == 0 || !matches!(text[at - 1], b'?' | b'&' | b';' | b'"' | b'\'') {
+        return None;
+    }
+    let start = text[..at]
+        .iter()
+        .rposition(|b| b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b'`'))
+        .map_or(0, |p| p + 1);
+    memchr::memmem::find(&text[start..at], b"sv=")?;
+    let rest = &text[at + len..];
+    let n = rest
+        .iter()
+        .take(200)
+        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'%' | b'+' | b'/' | b'='))
+        .count();
+    if n < 30 || placeholder_body(&rest[..n]) {
+        return None;
+    }
+    Some(at + len..at + len + n)
+}
+
+/// `Bearer <token>` / `Basic <base64 of user:password>` after `Authorization`, with a
+/// literal credential (not `$TOKEN`, `{token}`, `" + token`).
+fn authorization_header(text: &[u8], at: usize, len: usize) -> Option<Range<usize>> {
+    let line_start = text[..at]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |p| p + 1);
+    let before = String::from_utf8_lossy(&text[line_start..at]).to_ascii_lowercase();
+    if !before.contains("authorization") {
+        return None;
+    }
+    let rest = &text[at + len..];
+    let n = run(rest, Dotted, 4096);
+    let n = n + rest[n..]
+        .iter()
+        .take(2)
+        .take_while(|b| **b == b'=' || **b == b'/' || **b == b'+')
+        .count();
+    let token = &rest[..n];
+    if text[at..].starts_with(b"Basic ") {
+        use base64::Engine as _;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(token)
+            .ok()?;
+        let decoded = String::from_utf8(decoded).ok()?;
+        let (user, password) = decoded.split_once(':')?;
+        if password.is_empty() || placeholder_password(user, password) {
+            return None;
+        }
+    } else {
+        let t = std::str::from_utf8(token).ok()?;
+        if t.len() < 20 || placeholder_body(token) || !crate::catalogue::looks_random(t) {
+            return None;
+        }
+    }
+    Some(at + len..at + len + n)
+}
+
+/// `machine <host> login <user> password <secret>` (`.netrc`, `_netrc`).
+fn netrc_password(text: &[u8], at: usize, len: usize) -> Option<Range<usize>> {
+    let line_start = text[..at]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |p| p + 1);
+    let before = &text[line_start..at];
+    let has = |w: &[u8]| memchr::memmem::find(before, w).is_some();
+    if !(has(b"machine ") || has(b"default ")) || !has(b"login ") {
+        return None;
+    }
+    let rest = &text[at + len..];
+    let n = rest.iter().take_while(|b| b.is_ascii_graphic()).count();
+    let password = std::str::from_utf8(&rest[..n]).ok()?;
+    if n < 6 || placeholder_password("", password) {
+        return None;
+    }
+    Some(at + len..at + len + n)
+}
+
+/// A base64-encoded PEM private key (`LS0tLS1CRUdJTi…` is `-----BEGIN`), as Kubernetes
+/// Secrets' `data:` hold them.
+fn base64_private_key(text: &[u8], at: usize, _len: usize) -> Option<Range<usize>> {
+    if !word_start(text, at) {
+        return None;
+    }
+    let n = text[at..]
+        .iter()
+        .take(16384)
+        .take_while(|b| Base64.contains(**b) || **b == b'=')
+        .count();
+    use base64::Engine as _;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(&text[at..at + n])
+        .ok()?;
+    find_pem(&decoded)?;
+    Some(at..at + n)
+}
+
+/// Whether decoded bytes hold a private key block with key material.
+fn find_pem(decoded: &[u8]) -> Option<()> {
+    let marker = b"-----BEGIN ";
+    let p = memchr::memmem::find(decoded, marker)?;
+    pem_private_key(decoded, p, marker.len()).map(|_| ())
 }

@@ -150,7 +150,7 @@ impl Family {
     }
 
     /// How much a match says: a provider's own token form says most, a keyword family's value
-    /// less, a password in a URL least (it could be any provider's).
+    /// less, a password in a URL, a header or a netrc file least (it could be any provider's).
     fn specificity(&self) -> u8 {
         if self
             .anchors
@@ -158,7 +158,10 @@ impl Family {
             .any(|a| matches!(a, Anchor::Prefix { .. }))
         {
             3
-        } else if matches!(self.id, "database-url" | "url-credentials") {
+        } else if matches!(
+            self.id,
+            "database-url" | "url-credentials" | "authorization-header" | "netrc-password"
+        ) {
             0
         } else if self.is_keyword() {
             1

@@ -24,24 +24,38 @@ fn entropy_of(s: &[u8]) -> f64 {
         .sum()
 }
 
-/// At least 16 characters, no spaces, references or expressions, mixed classes, and ≥ 3.5 bits
-/// of entropy per character: what generated secrets look like, not words or code.
+/// At least 16 characters, no spaces, not a reference, a placeholder or a word-like name,
+/// mixed classes, and enough entropy per character for its length and alphabet: what
+/// generated secrets look like, not words or code.
 pub fn looks_random(v: &str) -> bool {
     if v.len() < 16 || v.len() > 512 || is_placeholder(v) || is_reference(v) {
         return false;
     }
-    if v.bytes()
-        .any(|b| b.is_ascii_whitespace() || matches!(b, b'(' | b'$' | b'{' | b'['))
-    {
+    if v.bytes().any(|b| b.is_ascii_whitespace()) {
         return false;
     }
-    let classes = [
-        v.bytes().any(|b| b.is_ascii_lowercase()),
-        v.bytes().any(|b| b.is_ascii_uppercase()),
-        v.bytes().any(|b| b.is_ascii_digit()),
-        v.bytes().any(|b| !b.is_ascii_alphanumeric()),
-    ];
-    classes.iter().filter(|c| **c).count() >= 2 && entropy(v) >= 3.5
+    let has = |f: fn(&u8) -> bool| v.as_bytes().iter().any(f);
+    let (lower, upper, digit) = (
+        has(u8::is_ascii_lowercase),
+        has(u8::is_ascii_uppercase),
+        has(u8::is_ascii_digit),
+    );
+    let other = v.bytes().any(|b| !b.is_ascii_alphanumeric());
+    // `content_type_header`, `APPLICATION_JSON`, `application/json`: names, not secrets.
+    if !(digit || (lower && upper)) {
+        return false;
+    }
+    let classes = [lower, upper, digit, other].iter().filter(|c| **c).count();
+    // Hex draws from 16 symbols: its entropy tops out at 4 bits, and a random 32-digit string
+    // often has less than 3.5.
+    let floor = if v.bytes().all(|b| b.is_ascii_hexdigit()) {
+        3.0
+    } else if v.len() < 24 {
+        3.2
+    } else {
+        3.5
+    };
+    classes >= 2 && entropy(v) >= floor
 }
 
 /// Words that mark a value as standing in for a secret.
@@ -63,7 +77,8 @@ const PLACEHOLDER_WORDS: &[&str] = &[
     "insert",
     "xxxx",
     "****",
-    "....",
+    "...",
+    "…",
     "<",
     "${",
     "{{",
@@ -132,9 +147,9 @@ pub fn is_reference(v: &str) -> bool {
     is_expression(v)
 }
 
-/// Code, not data: a dotted chain of identifiers that starts with a lower-case one
-/// (`random_password.master.result`, `var.db_password`, `config.secretKey`), optionally called
-/// or indexed. A part that looks generated (mixed case and digits, 12 characters or more)
+/// Code, not data: a dotted chain of identifiers (`random_password.master.result`,
+/// `var.db_password`, `BuildConfig.API_KEY`, `Rails.application.credentials.db`), optionally
+/// called or indexed. A part that looks generated (mixed case and digits, 12 characters or more)
 /// makes it data: `s.UJ6HiMmgOFFXU92Ig5GodXuW` is a token.
 fn is_expression(v: &str) -> bool {
     let head = v.split(['(', '[']).next().unwrap_or(v);
@@ -146,9 +161,6 @@ fn is_expression(v: &str) -> bool {
             && p.bytes().any(|c| c.is_ascii_digit())
     };
     parts.len() >= 2
-        && parts[0]
-            .bytes()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
         && parts.iter().all(|p| {
             p.bytes()
                 .next()
@@ -182,6 +194,15 @@ pub fn placeholder_body(body: &[u8]) -> bool {
     }
     let n = body.len();
     if n == 0 {
+        return true;
+    }
+    // In a short body these words are no accident (`xoxb-your-token`, `sk_live_fake_key`); in
+    // a long random one (a key block) a short word can be.
+    if n <= 64
+        && ["your", "here", "fake", "token", "sample"]
+            .iter()
+            .any(|w| lower.contains(w))
+    {
         return true;
     }
     let mut seen = [false; 256];
@@ -246,6 +267,10 @@ pub fn assignment_around(text: &[u8], start: usize, end: usize) -> Option<Assign
     while e < text.len() && ident_byte(text[e]) {
         e += 1;
     }
+    // `${DB_PASSWORD:-postgres}`, `$DB_PASSWORD`: a reference to the name, not an assignment.
+    if text[..s].ends_with(b"${") || text[..s].ends_with(b"$") {
+        return None;
+    }
     let raw = std::str::from_utf8(&text[s..e]).ok()?;
     let name = snake_upper(raw.rsplit('.').next().unwrap_or(raw));
     let mut i = e;
@@ -260,17 +285,40 @@ pub fn assignment_around(text: &[u8], start: usize, end: usize) -> Option<Assign
         let ve = vs + memchr::memchr2(b'<', b'\n', &text[vs..])?;
         return valued(name, s..e, vs..ve, false, text);
     }
+    // XML elements: `<password>value</password>`.
+    if s > 0 && text[s - 1] == b'<' && text.get(i) == Some(&b'>') {
+        let vs = i + 1;
+        let ve = vs + memchr::memchr2(b'<', b'\n', &text[vs..])?;
+        return valued(name, s..e, vs..ve, false, text);
+    }
+    let name_quoted = s > 0 && matches!(text[s - 1], b'"' | b'\'');
     if i < text.len() && (text[i] == b'"' || text[i] == b'\'') {
         i += 1;
     }
-    skip_ws(&mut i);
-    let ops: &[&[u8]] = &[b":=", b"=>", b"<-", b"=", b":"];
-    let op = ops.iter().find(|o| text[i..].starts_with(o))?;
-    if *op == b"=" && text[i..].starts_with(b"==") {
-        return None;
+    // `config['SECRET_KEY'] = …`
+    if name_quoted && text.get(i) == Some(&b']') {
+        i += 1;
     }
-    i += op.len();
     skip_ws(&mut i);
+    // A quoted name and a quoted value as a call's two arguments: `os.Setenv("API_TOKEN",
+    // "…")`, `define('DB_PASSWORD', '…')`; and .NET's `<add key="ApiKey" value="…"/>`.
+    let call = name_quoted && text.get(i) == Some(&b',');
+    let xml_pair = name_quoted && text[i..].starts_with(b"value=");
+    if call || xml_pair {
+        i += if call { 1 } else { "value=".len() };
+        skip_ws(&mut i);
+        if !text.get(i).is_some_and(|q| matches!(q, b'"' | b'\'')) {
+            return None;
+        }
+    } else {
+        let ops: &[&[u8]] = &[b":=", b"=>", b"<-", b"=", b":"];
+        let op = ops.iter().find(|o| text[i..].starts_with(o))?;
+        if *op == b"=" && text[i..].starts_with(b"==") {
+            return None;
+        }
+        i += op.len();
+        skip_ws(&mut i);
+    }
     let (vs, ve, quoted) = if i < text.len() && matches!(text[i], b'"' | b'\'' | b'`') {
         let q = text[i];
         let close = memchr::memchr2(q, b'\n', &text[i + 1..])?;

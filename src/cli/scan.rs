@@ -125,7 +125,7 @@ fn print_rules(format: ScanFormat) -> anyhow::Result<ExitStatus> {
     for f in FAMILIES {
         let note = match (f.public, f.checksum.is_some()) {
             (true, _) => " [public by design: never reported]",
-            (false, true) => " [checksum verified]",
+            (false, true) => " [checksum checked when present: a valid one is marked, a failed one still reported]",
             _ => "",
         };
         out.push_str(&format!(

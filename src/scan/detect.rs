@@ -15,10 +15,10 @@ pub use crate::catalogue::{entropy, is_placeholder, looks_random};
 /// Fragments of secret-like names (matched ignoring ASCII case) that start the check for a
 /// high-entropy assignment.
 const NAME_WORDS: &[&str] = &[
-    "password",
-    "passwd",
-    "passphrase",
+    "pass",
     "secret",
+    "privatekey",
+    "signing",
     "token",
     "apikey",
     "api_key",
@@ -113,8 +113,13 @@ fn assignment_at(text: &[u8], start: usize, end: usize, classifier: &Classifier)
         return None;
     }
     let value = std::str::from_utf8(&text[asg.value.clone()]).ok()?;
+    // Unquoted, `$`, brackets and braces are code or shell expansion, not a literal.
+    let code = !asg.quoted
+        && value
+            .bytes()
+            .any(|b| matches!(b, b'$' | b'(' | b'[' | b'{'));
     // envault's own sealed values are random by design, and safe.
-    if crate::crypt::is_sealed(value) || !looks_random(value) {
+    if code || crate::crypt::is_sealed(value) || !looks_random(value) {
         return None;
     }
     let name = String::from_utf8_lossy(&text[asg.name_span]).into_owned();

@@ -618,12 +618,21 @@ fn stray_env_file(out: &mut Findings, c: &Changed, classifier: &Classifier) -> b
     let Ok(doc) = Document::parse_bytes(&c.new) else {
         return false;
     };
+    // Files of sample or test values (`.env.example`, `.env.test`): only what looks generated
+    // or has a provider's form is a secret there, not `SECRET_KEY=dev`.
+    let samples = ["example", "sample", "template", "dist", "test", "defaults"]
+        .iter()
+        .any(|w| name.to_ascii_lowercase().contains(w));
     for entry in doc.entries() {
         let (k, v) = (entry.key(), entry.value());
         if is_sealed(entry.raw_value())
             || detect::is_placeholder(v)
             || !classifier.is_secret(k, &[v])
+            || !holds_a_secret(v)
         {
+            continue;
+        }
+        if samples && !detect::looks_random(v) && detect::family_of(k, v).is_none() {
             continue;
         }
         out.report(Report {
@@ -639,6 +648,28 @@ fn stray_env_file(out: &mut Findings, c: &Changed, classifier: &Classifier) -> b
         out.last().family = detect::family_of(k, v);
     }
     true
+}
+
+/// Whether an env value can hold a secret at all: not a reference (`$API_KEY`, `op://…`,
+/// `vault:…`), a boolean or a number, or a URL without a password.
+fn holds_a_secret(v: &str) -> bool {
+    let lower = v.trim().to_ascii_lowercase();
+    if crate::catalogue::is_reference(v)
+        || [
+            "op://",
+            "vault:",
+            "secret://",
+            "arn:aws:secretsmanager:",
+            "arn:aws:ssm:",
+        ]
+        .iter()
+        .any(|p| lower.starts_with(p))
+        || ["true", "false", "yes", "no", "on", "off", "null", "none"].contains(&lower.as_str())
+        || lower.parse::<f64>().is_ok()
+    {
+        return false;
+    }
+    !(v.contains("://") && crate::classify::url_password(v).is_none())
 }
 
 /// `known-secret`: a secret value of a configured environment on a new line elsewhere.
@@ -672,8 +703,14 @@ fn known_secrets(out: &mut Findings, f: &FileScan, known: &KnownSecrets) {
 /// Credential formats, looked for in every file, env files included (there the secret-name
 /// rules already judged each key, so only formats are added, once per line).
 fn credentials(out: &mut Findings, f: &FileScan, env_like: bool, classifier: &Classifier) {
+    // Bitnami's SealedSecret manifests hold ciphertext that only the cluster opens: made to
+    // be committed, and random by design.
+    let sealed_secrets = memchr::memmem::find(&f.c.new, b"kind: SealedSecret").is_some();
     for hit in detect::credentials(&f.c.new, classifier) {
         if env_like && hit.key.is_some() {
+            continue;
+        }
+        if sealed_secrets && hit.rule == Rule::HighEntropySecret {
             continue;
         }
         let line = f.lines.number(hit.span.start);
