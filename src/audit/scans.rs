@@ -53,6 +53,7 @@ fn unlocated(found: Vec<Finding>, commit: Option<&str>) -> impl Iterator<Item = 
 /// What is staged in the repository at `cwd` (the index `index_file`, else git's own),
 /// against HEAD: what the pre-commit hook runs.
 pub fn staged(repo: &Repo, index_file: Option<&Path>, judge: Judge) -> Result<Scanned, AuditError> {
+    crate::git::read_objects_unverified();
     let new = repo.index_files(index_file)?;
     let old = repo.tree_files("HEAD")?;
     let (found, files) = scan_between(repo, (&new, &old), false, judge)?;
@@ -84,6 +85,7 @@ pub fn range(
     progress: &mut dyn FnMut(usize),
 ) -> Result<Scanned, AuditError> {
     let (base, tip) = range_ends(range).ok_or_else(|| AuditError::NotARange(range.to_owned()))?;
+    crate::git::read_objects_unverified();
     let mut found = Vec::new();
     let mut files = 0;
     let commits = repo.range(range)?;
