@@ -39,6 +39,7 @@ fuzz_target!(|data: &[u8]| {
         identities: &ids,
         whole_files: false,
         check_data_keys: true,
+        baseline: None,
     })
     .expect("the config is valid");
     for f in findings {
