@@ -26,6 +26,10 @@ pub enum AuditError {
     NotARange(String),
     #[error("{} is outside {}", .path.display(), .root.display())]
     OutsideRoot { path: PathBuf, root: PathBuf },
+    #[error(transparent)]
+    Confine(#[from] crate::confine::ConfineError),
+    #[error(transparent)]
+    Write(#[from] crate::fsutil::FsError),
     #[error("cannot read {path}: {source}")]
     Io {
         path: String,
@@ -43,6 +47,8 @@ impl crate::error::Hint for AuditError {
                 Some("give two revisions, e.g. `--range origin/main..HEAD`".to_owned())
             }
             AuditError::OutsideRoot { .. } => Some("scan paths inside the repository".to_owned()),
+            AuditError::Confine(e) => e.hint(),
+            AuditError::Write(e) => e.hint(),
             AuditError::Io { .. } => None,
         }
     }
@@ -61,8 +67,24 @@ pub struct WorkTree {
 }
 
 impl Source for WorkTree {
+    /// The file's bytes; for a symlink, its target's text, as git stores it: a link in a
+    /// repository is never followed (it may point anywhere on this machine), and neither is a
+    /// file whose folder leads out of the root.
     fn new_file(&self, path: &str) -> Option<Vec<u8>> {
-        std::fs::read(self.root.join(path)).ok()
+        let full = self.root.join(path);
+        let meta = std::fs::symlink_metadata(&full).ok()?;
+        if meta.file_type().is_symlink() {
+            use std::os::unix::ffi::OsStrExt;
+            return Some(
+                std::fs::read_link(&full)
+                    .ok()?
+                    .as_os_str()
+                    .as_bytes()
+                    .to_vec(),
+            );
+        }
+        let inside = crate::confine::Root::new(&self.root).confine_strictly(Path::new(path));
+        std::fs::read(inside.ok()?).ok()
     }
     fn resolve_new(&self, path: &str) -> String {
         let root = self

@@ -228,6 +228,21 @@ fn replay_finding(r: &Replay, env: Option<&str>) -> Finding {
     }
 }
 
+/// Writes `findings` as the baseline `file` (path from `root`) and returns the path written
+/// and the number of entries. The file must resolve inside the repository with every symlink
+/// followed: a committed `.envault-baseline` link cannot send the write elsewhere.
+pub fn write_baseline(
+    root: &Path,
+    file: &str,
+    findings: &[Finding],
+) -> Result<(PathBuf, usize), AuditError> {
+    let path = crate::confine::Root::new(root).confine_strictly(Path::new(file))?;
+    let text = scan::baseline_text(findings);
+    let entries = text.lines().filter(|l| !l.starts_with('#')).count();
+    crate::fsutil::write_whole(&path, text.as_bytes(), crate::fsutil::Readers::Anyone)?;
+    Ok((path, entries))
+}
+
 /// Files of the working tree at `cwd` (of its repository, else of `cwd` itself): every file,
 /// or those under `paths` (relative to `cwd`; each must be inside the root).
 pub fn worktree(cwd: &Path, paths: &[PathBuf], judge: Judge) -> Result<Scanned, AuditError> {
@@ -239,8 +254,13 @@ pub fn worktree(cwd: &Path, paths: &[PathBuf], judge: Judge) -> Result<Scanned, 
     let wanted: Vec<String> = paths
         .iter()
         .map(|p| {
-            let abs = cwd.join(p);
-            let abs = abs.canonicalize().unwrap_or(abs);
+            // The folder is resolved, the last part is not: a named symlink is scanned as a
+            // link, like any other.
+            let abs = crate::confine::absolute_lexical(&cwd.join(p));
+            let abs = match (abs.parent(), abs.file_name()) {
+                (Some(dir), Some(name)) => dir.canonicalize().map_or(abs.clone(), |d| d.join(name)),
+                _ => abs.canonicalize().unwrap_or(abs),
+            };
             abs.strip_prefix(&root)
                 .map(|r| r.to_string_lossy().into_owned())
                 .map_err(|_| AuditError::OutsideRoot {

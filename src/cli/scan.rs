@@ -9,7 +9,6 @@ use serde_json::json;
 use super::{emit, hinted, warn, Ctx, ExitStatus};
 use crate::audit::{self, Located};
 use crate::crypt::Identities;
-use crate::fsutil;
 use crate::git::Repo;
 use crate::output;
 use crate::rule::Rule;
@@ -29,7 +28,7 @@ use crate::scan::{Finding, IGNORE_FILE};
 /// to .envaultignore (fingerprints never depend on the secret).
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  envault scan --staged                      what the pre-commit hook runs\n  envault scan --range origin/main..HEAD     every commit of a pull request, in CI\n  envault scan --range origin/main..HEAD --format github\n  envault scan src/ config/                  files of the working tree\n  envault scan --rules                       every rule and credential family"
+    after_help = "Examples:\n  envault scan --staged                      what the pre-commit hook runs\n  envault scan --range origin/main..HEAD     every commit of a pull request, in CI\n  envault scan --range origin/main..HEAD --format github\n  envault scan src/ config/                  files of the working tree\n  envault scan --baseline                    adopt the scan: list today's findings in .envault-baseline\n  envault scan --rules                       every rule and credential family"
 )]
 pub struct Args {
     /// Working-tree files or folders to scan (default: the whole repository).
@@ -193,10 +192,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     };
     if write_baseline {
         let findings: Vec<Finding> = scanned.found.into_iter().map(|l| l.finding).collect();
-        let text = crate::scan::baseline_text(&findings);
-        let entries = text.lines().filter(|l| !l.starts_with('#')).count();
-        let path = root.join(&baseline);
-        fsutil::write_whole(&path, text.as_bytes(), fsutil::Readers::Anyone)?;
+        let (path, entries) = audit::scans::write_baseline(&root, &baseline, &findings)?;
         eprintln!(
             "envault scan: wrote {entries} baseline {} to {}; scans now report only findings not listed there (commit it)",
             if entries == 1 { "entry" } else { "entries" },

@@ -92,14 +92,9 @@ pub fn credentials(text: &[u8], classifier: &Classifier) -> Vec<Hit> {
     hits
 }
 
-/// The family of the credential `value` holds, assigned to `key` (a token whose format says
-/// it is a credential whatever the key's name, or a keyword family's value under its name),
-/// if any. Families public by design are not credentials.
-pub fn provider_token(key: &str, value: &str) -> Option<&'static str> {
-    family_of(key, value).map(|f| f.id)
-}
-
-/// The (not public) credential family of `value` assigned to `key`, if any.
+/// The credential family of `value` assigned to `key` (a token whose format says it is a
+/// credential whatever the key's name, or a keyword family's value under its name), if any.
+/// Families public by design are not credentials.
 pub fn family_of(key: &str, value: &str) -> Option<&'static catalogue::Family> {
     catalogue::identify_assigned(key, value).filter(|f| !f.public)
 }

@@ -103,17 +103,23 @@ pub fn baseline_text(findings: &[Finding]) -> String {
             let key = f
                 .key
                 .as_deref()
-                .map(|k| format!(" {k}"))
+                .map(|k| format!(" {}", k.escape_debug()))
                 .unwrap_or_default();
-            format!("{}  # {}: {}{key}\n", f.fingerprint, f.path, f.rule)
+            // The path comes from the repository: a newline in it must not start a line.
+            format!(
+                "{}  # {}: {}{key}\n",
+                f.fingerprint,
+                f.path.escape_debug(),
+                f.rule
+            )
         })
         .collect();
     entries.sort();
     entries.dedup_by(|a, b| a.split_whitespace().next() == b.split_whitespace().next());
     let mut out = String::from(
         "# envault scan baseline: findings this repository had when it adopted the scan.\n\
-         # Scans given --baseline report only findings not listed here. Each entry is a\n\
-         # fingerprint of the file, the rule and the line without its value; never the secret.\n",
+         # envault scan reports only findings not listed here. Each entry is a fingerprint\n\
+         # of the file, the rule and the line without its value; never the secret.\n",
     );
     for e in entries {
         out.push_str(&e);

@@ -239,7 +239,7 @@ fn plaintext_in_environments(state: &State, out: &mut Findings) {
                         e.env
                     ),
                 )
-            } else if cfg.classifier.is_secret(k, &[v]) || detect::provider_token(k, v).is_some() {
+            } else if cfg.classifier.is_secret(k, &[v]) || detect::family_of(k, v).is_some() {
                 // A provider's token format is a secret whatever the key's name.
                 (
                     Rule::PlaintextSecret,
@@ -374,7 +374,7 @@ impl Weakenings<'_> {
     fn secret(&self, k: &str, v: &str) -> bool {
         self.old.classifier.is_secret(k, &[v])
             || self.new.classifier.is_secret(k, &[v])
-            || detect::provider_token(k, v).is_some()
+            || detect::family_of(k, v).is_some()
     }
 
     fn holds_secrets(&self, file: &str) -> bool {

@@ -1421,3 +1421,68 @@ fn a_key_replaced_in_steps_or_by_a_planted_config_is_reported() {
     let a = p.run(&["scan", "--range", "main..planted"]).code(1);
     assert!(stdout(&a).contains("takes over commands"), "{}", stdout(&a));
 }
+
+/// `scan --baseline` writes into the repository. A pull request that commits the baseline as a
+/// symlink (or a folder link on its way) must not turn that write into one outside it; a work
+/// tree scan reads a symlink's text as git stores it, never the file it points to; and a file
+/// name cannot add lines to the baseline it is listed in.
+#[test]
+fn a_baseline_write_stays_in_the_repository() {
+    let p = Project::tutorial_git();
+    p.protect();
+    let outside = tempfile::tempdir().unwrap();
+    let victim = outside.path().join("bashrc");
+    std::fs::write(&victim, "alias ls='ls --color'\n").unwrap();
+    p.write(
+        "legacy.py",
+        "TOKEN = \"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\"\n",
+    );
+
+    // The default baseline, committed as a link out.
+    symlink(&victim, p.path(".envault-baseline")).unwrap();
+    let a = p.run(&["scan", "--baseline", "--update-baseline"]).code(2);
+    assert!(
+        stderr(&a).contains("outside the repository"),
+        "{}",
+        stderr(&a)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "alias ls='ls --color'\n"
+    );
+    // A dangling one: the write would create the target.
+    std::fs::remove_file(p.path(".envault-baseline")).unwrap();
+    let planted = outside.path().join("planted");
+    symlink(&planted, p.path(".envault-baseline")).unwrap();
+    p.run(&["scan", "--baseline"]).code(2);
+    assert!(!planted.exists());
+    // A named baseline below a folder that links out.
+    std::fs::remove_file(p.path(".envault-baseline")).unwrap();
+    symlink(outside.path(), p.path("ci")).unwrap();
+    let a = p.run(&["scan", "--baseline", "ci/baseline"]).code(2);
+    assert!(stderr(&a).contains("outside"), "{}", stderr(&a));
+    assert!(!outside.path().join("baseline").exists());
+
+    // A link to a secret elsewhere is scanned as its text, not followed.
+    std::fs::remove_file(p.path("ci")).unwrap();
+    std::fs::write(
+        outside.path().join("credentials"),
+        "aws_secret_access_key = 9sK2vLq8ZtR4xW1nB6mC3pH7jD5fG0aQeYuIoT2k\n",
+    )
+    .unwrap();
+    symlink(outside.path().join("credentials"), p.path("creds")).unwrap();
+    let a = p.run(&["scan", "creds", "--format", "json"]).code(0);
+    assert!(!stdout(&a).contains("creds"), "{}", stdout(&a));
+
+    // A file name with a newline stays on its comment line.
+    std::fs::remove_file(p.path("creds")).unwrap();
+    let fake = "0123456789abcdef0123456789abcdef";
+    p.write(
+        &format!("x\n{fake}  # .py"),
+        "TOKEN = \"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\"\n",
+    );
+    p.run(&["scan", "--baseline"]).code(0);
+    let baseline = p.read(".envault-baseline");
+    assert!(!baseline.lines().any(|l| l.starts_with(fake)), "{baseline}");
+    assert!(baseline.contains("# x\\n0123"), "{baseline}");
+}
