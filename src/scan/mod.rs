@@ -384,12 +384,17 @@ fn added_allowances(input: &Input) -> Vec<Allowance> {
         return out;
     }
     for c in &input.changed {
+        let allow_list = input.is_allow_list(&c.path);
+        if !allow_list && memchr::memmem::find(&c.new, ALLOW_MARKER.as_bytes()).is_none() {
+            continue;
+        }
         let added = AddedLines::new(c, false);
         for (i, line) in c.new.split(|b| *b == b'\n').enumerate() {
-            if !added.contains(line) {
+            let marked = memchr::memmem::find(line, ALLOW_MARKER.as_bytes()).is_some();
+            if !(allow_list || marked) || !added.contains(line) {
                 continue;
             }
-            let fingerprint = if input.is_allow_list(&c.path) {
+            let fingerprint = if allow_list {
                 match parse_ignore(&String::from_utf8_lossy(line))
                     .into_iter()
                     .next()
@@ -397,10 +402,8 @@ fn added_allowances(input: &Input) -> Vec<Allowance> {
                     Some(fp) => Some(fp),
                     None => continue,
                 }
-            } else if memchr::memmem::find(line, ALLOW_MARKER.as_bytes()).is_some() {
-                None
             } else {
-                continue;
+                None
             };
             out.push(Allowance {
                 path: c.path.clone(),

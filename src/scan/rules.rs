@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::classify::Classifier;
+use rayon::prelude::*;
 
 /// One finding as a rule reports it.
 struct Report<'a> {
@@ -119,10 +120,29 @@ pub(super) fn scan_text(input: &Input) -> Result<Vec<Finding>, ScanError> {
     config_changes(&state, &mut out);
     let known = KnownSecrets::of(&state);
     let classifier = state.default_classifier();
-    for c in &input.changed {
-        if !input.is_allow_list(&c.path) {
-            changed_file(&state, &mut out, c, &known, &classifier);
-        }
+    let envs: HashSet<&str> = state
+        .envs
+        .iter()
+        .flat_map(|e| [e.path.as_str(), e.declared.as_str()])
+        .collect();
+    let files = FileRules {
+        prior: &out,
+        envs: &envs,
+        whole_files: input.whole_files,
+        known: &known,
+        classifier: &classifier,
+    };
+    let allow_lists: Vec<&str> = input.allow_lists().collect();
+    // Files are judged on their own, so a big commit is judged on every core.
+    let per_file: Vec<Findings> = input
+        .changed
+        .par_iter()
+        .with_min_len(16)
+        .filter(|c| !allow_lists.contains(&c.path.as_str()))
+        .map(|c| files.changed_file(c))
+        .collect();
+    for f in per_file {
+        out.0.extend(f.0);
     }
     if input.check_data_keys {
         replaced_data_keys(&state, &mut out);
@@ -587,25 +607,34 @@ impl FileScan<'_> {
 
 /// The rules over each changed file: secrets in `.env` files no config manages, known
 /// secrets outside their environments, and credential formats.
-fn changed_file(
-    state: &State,
-    out: &mut Findings,
-    c: &Changed,
-    known: &KnownSecrets,
-    classifier: &Classifier,
-) {
-    let f = FileScan {
-        c,
-        added: AddedLines::new(c, state.input.whole_files),
-        lines: Lines { text: &c.new },
-    };
-    let is_env = state
-        .envs
-        .iter()
-        .any(|e| e.path == c.path || e.declared == c.path);
-    let stray_env = !is_env && stray_env_file(out, c, classifier);
-    known_secrets(out, &f, known);
-    credentials(out, &f, is_env || stray_env, classifier);
+/// What judges one changed file: read-only, shared by the threads that judge files.
+struct FileRules<'a> {
+    /// The findings of the rules that look at the whole change (credentials in env files are
+    /// not reported again on a line these reported).
+    prior: &'a Findings,
+    /// The configured environments' files (as found and as declared).
+    envs: &'a HashSet<&'a str>,
+    whole_files: bool,
+    known: &'a KnownSecrets,
+    classifier: &'a Classifier,
+}
+
+impl FileRules<'_> {
+    fn changed_file(&self, c: &Changed) -> Findings {
+        let mut out = Findings::default();
+        let f = FileScan {
+            c,
+            added: AddedLines::new(c, self.whole_files),
+            lines: Lines { text: &c.new },
+        };
+        let is_env = self.envs.contains(c.path.as_str());
+        let stray_env = !is_env && stray_env_file(&mut out, c, self.classifier);
+        known_secrets(&mut out, &f, self.known);
+        let reported =
+            |out: &Findings, line| self.prior.on_line(&c.path, line) || out.on_line(&c.path, line);
+        credentials(&mut out, &f, is_env || stray_env, self.classifier, reported);
+        out
+    }
 }
 
 /// `env-file-secret`: a `.env` file that no config manages and that holds secrets. Returns
@@ -702,7 +731,13 @@ fn known_secrets(out: &mut Findings, f: &FileScan, known: &KnownSecrets) {
 
 /// Credential formats, looked for in every file, env files included (there the secret-name
 /// rules already judged each key, so only formats are added, once per line).
-fn credentials(out: &mut Findings, f: &FileScan, env_like: bool, classifier: &Classifier) {
+fn credentials(
+    out: &mut Findings,
+    f: &FileScan,
+    env_like: bool,
+    classifier: &Classifier,
+    reported: impl Fn(&Findings, usize) -> bool,
+) {
     // Bitnami's SealedSecret manifests hold ciphertext that only the cluster opens: made to
     // be committed, and random by design.
     let sealed_secrets = memchr::memmem::find(&f.c.new, b"kind: SealedSecret").is_some();
@@ -714,7 +749,7 @@ fn credentials(out: &mut Findings, f: &FileScan, env_like: bool, classifier: &Cl
             continue;
         }
         let line = f.lines.number(hit.span.start);
-        if env_like && out.on_line(&f.c.path, line) {
+        if env_like && reported(out, line) {
             continue;
         }
         let Some(bare) = f.bare_line(hit.span.clone()) else {
