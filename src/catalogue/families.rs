@@ -240,11 +240,14 @@ pub static FAMILIES: &[Family] = &[
         id: "database-url",
         provider: "database",
         what: "a database URL with a password",
-        anchors: &[structure(&["://"], database_url)],
+        anchors: &[
+            structure(&["://"], database_url),
+            structure(&["@tcp(", "@unix("], go_mysql_dsn),
+        ],
         checksum: None,
         public: false,
         doc: "https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING-URIS",
-        catches: "`postgres://user:password@host/db` and the MySQL, MongoDB, Redis, AMQP… equivalents, in any file",
+        catches: "`postgres://user:password@host/db` and the MySQL, MongoDB, Redis, AMQP… equivalents, and Go's MySQL DSN `user:password@tcp(host)/db`, in any file",
         leaves: "URLs without a password, and passwords that are references or placeholders (`${DB_PASSWORD}`, `password`)",
     },
     Family {
@@ -1002,6 +1005,30 @@ fn url_password(text: &[u8], at: usize, len: usize, database: bool) -> Option<Ra
 
 fn database_url(text: &[u8], at: usize, len: usize) -> Option<Range<usize>> {
     url_password(text, at, len, true)
+}
+
+/// Go's MySQL driver names a database without a scheme: `user:password@tcp(host:3306)/db`.
+fn go_mysql_dsn(text: &[u8], at: usize, _len: usize) -> Option<Range<usize>> {
+    let start = at
+        - text[..at]
+            .iter()
+            .rev()
+            .take(256)
+            .take_while(|b| {
+                !b.is_ascii_whitespace() && !matches!(b, b'"' | b'\'' | b'`' | b'=' | b'(' | b',')
+            })
+            .count();
+    let userinfo = &text[start..at];
+    let colon = userinfo.iter().position(|b| *b == b':')?;
+    let (user, password) = (&userinfo[..colon], &userinfo[colon + 1..]);
+    let (user_s, password_s) = (
+        std::str::from_utf8(user).ok()?,
+        std::str::from_utf8(password).ok()?,
+    );
+    if password.is_empty() || placeholder_password(user_s, password_s) {
+        return None;
+    }
+    Some(start + colon + 1..at)
 }
 
 fn url_credentials(text: &[u8], at: usize, len: usize) -> Option<Range<usize>> {

@@ -254,10 +254,12 @@ fn ident_byte(b: u8) -> bool {
 }
 
 /// The assignment whose name contains `start..end`: `NAME=value`, `NAME: value`,
-/// `"name": "value"`, `name := "value"`, `name => 'value'`, `name <- "value"`, and Android's
-/// `<string name="api_key">value</string>`. `None` when the fragment is not inside a name
-/// followed by an assignment, when the value is a reference or an expression, or for
-/// comparisons (`==`).
+/// `"name": "value"`, `name := "value"`, `name => 'value'`, `name <- "value"`, Android's
+/// `<string name="api_key">value</string>` and `buildConfigField("String", "API_KEY",
+/// "\"value\"")`, a name and its value as a pair (Kubernetes' `- name: DB_PASSWORD` with
+/// `value: …` on the next line, ECS's `{"name": …, "value": …}`), and a Terraform variable's
+/// `default`. `None` when the fragment is not inside a name followed by an assignment, when
+/// the value is a reference or an expression, or for comparisons (`==`).
 pub fn assignment_around(text: &[u8], start: usize, end: usize) -> Option<Assignment> {
     let mut s = start;
     while s > 0 && ident_byte(text[s - 1]) {
@@ -274,11 +276,6 @@ pub fn assignment_around(text: &[u8], start: usize, end: usize) -> Option<Assign
     let raw = std::str::from_utf8(&text[s..e]).ok()?;
     let name = snake_upper(raw.rsplit('.').next().unwrap_or(raw));
     let mut i = e;
-    let skip_ws = |i: &mut usize| {
-        while *i < text.len() && (text[*i] == b' ' || text[*i] == b'\t') {
-            *i += 1;
-        }
-    };
     // Android resources: `<string name="aws_secret">value</string>`.
     if text[i..].starts_with(b"\">") && s > 0 && text[s - 1] == b'"' {
         let vs = i + 2;
@@ -291,6 +288,10 @@ pub fn assignment_around(text: &[u8], start: usize, end: usize) -> Option<Assign
         let ve = vs + memchr::memchr2(b'<', b'\n', &text[vs..])?;
         return valued(name, s..e, vs..ve, false, text);
     }
+    if let Some(v) = paired_value(text, s, e).or_else(|| terraform_default(text, s, e)) {
+        let (vs, ve, quoted) = value_at(text, v)?;
+        return valued(name, s..e, vs..ve, quoted, text);
+    }
     let name_quoted = s > 0 && matches!(text[s - 1], b'"' | b'\'');
     if i < text.len() && (text[i] == b'"' || text[i] == b'\'') {
         i += 1;
@@ -299,14 +300,14 @@ pub fn assignment_around(text: &[u8], start: usize, end: usize) -> Option<Assign
     if name_quoted && text.get(i) == Some(&b']') {
         i += 1;
     }
-    skip_ws(&mut i);
+    skip_blanks(text, &mut i);
     // A quoted name and a quoted value as a call's two arguments: `os.Setenv("API_TOKEN",
     // "…")`, `define('DB_PASSWORD', '…')`; and .NET's `<add key="ApiKey" value="…"/>`.
     let call = name_quoted && text.get(i) == Some(&b',');
     let xml_pair = name_quoted && text[i..].starts_with(b"value=");
     if call || xml_pair {
         i += if call { 1 } else { "value=".len() };
-        skip_ws(&mut i);
+        skip_blanks(text, &mut i);
         if !text.get(i).is_some_and(|q| matches!(q, b'"' | b'\'')) {
             return None;
         }
@@ -317,23 +318,149 @@ pub fn assignment_around(text: &[u8], start: usize, end: usize) -> Option<Assign
             return None;
         }
         i += op.len();
-        skip_ws(&mut i);
+        skip_blanks(text, &mut i);
     }
-    let (vs, ve, quoted) = if i < text.len() && matches!(text[i], b'"' | b'\'' | b'`') {
+    let (vs, ve, quoted) = value_at(text, i)?;
+    valued(name, s..e, vs..ve, quoted, text)
+}
+
+fn skip_blanks(text: &[u8], i: &mut usize) {
+    while *i < text.len() && (text[*i] == b' ' || text[*i] == b'\t') {
+        *i += 1;
+    }
+}
+
+/// The value that starts at `i`: quoted (Gradle's `"\"…\""` too) or bare, up to a blank,
+/// a separator, a comment or a URL's next parameter.
+fn value_at(text: &[u8], i: usize) -> Option<(usize, usize, bool)> {
+    if text[i..].starts_with(b"\"\\\"") {
+        let vs = i + 3;
+        let close = memchr::memmem::find(&text[vs..], b"\\\"")?;
+        if memchr::memchr(b'\n', &text[vs..vs + close]).is_some() {
+            return None;
+        }
+        return Some((vs, vs + close, true));
+    }
+    if i < text.len() && matches!(text[i], b'"' | b'\'' | b'`') {
         let q = text[i];
         let close = memchr::memchr2(q, b'\n', &text[i + 1..])?;
         if text[i + 1 + close] != q {
             return None;
         }
-        (i + 1, i + 1 + close, true)
-    } else {
-        let n = text[i..]
-            .iter()
-            .take_while(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b',' | b';' | b'#' | b'<'))
-            .count();
-        (i, i + n, false)
-    };
-    valued(name, s..e, vs..ve, quoted, text)
+        return Some((i + 1, i + 1 + close, true));
+    }
+    let n = text[i..]
+        .iter()
+        .take_while(|b| {
+            !matches!(
+                b,
+                b' ' | b'\t'
+                    | b'\r'
+                    | b'\n'
+                    | b','
+                    | b';'
+                    | b'#'
+                    | b'<'
+                    | b'"'
+                    | b'\''
+                    | b'`'
+                    | b'&'
+            )
+        })
+        .count();
+    Some((i, i + n, false))
+}
+
+/// A name given as the value of a `name` (or `key`) field whose value sits in the `value`
+/// field after it, on the same line or the next: `- name: DB_PASSWORD⏎  value: "…"`,
+/// `{"name": "DB_PASSWORD", "value": "…"}`. Returns where the value starts.
+fn paired_value(text: &[u8], s: usize, e: usize) -> Option<usize> {
+    let line_start = memchr::memrchr(b'\n', &text[..s]).map_or(0, |n| n + 1);
+    let before = text[line_start..s].trim_ascii_end();
+    let before = before
+        .strip_suffix(b"\"")
+        .or(before.strip_suffix(b"'"))
+        .unwrap_or(before);
+    let before = before.trim_ascii_end().strip_suffix(b":")?.trim_ascii_end();
+    let before = before.strip_suffix(b"\"").unwrap_or(before);
+    let field_start = before.len() - before.iter().rev().take_while(|b| ident_byte(**b)).count();
+    let field = &before[field_start..];
+    if !(field.eq_ignore_ascii_case(b"name") || field.eq_ignore_ascii_case(b"key")) {
+        return None;
+    }
+    let mut i = e;
+    if matches!(text.get(i), Some(b'"' | b'\'')) {
+        i += 1;
+    }
+    skip_blanks(text, &mut i);
+    if text.get(i) == Some(&b',') {
+        i += 1;
+        skip_blanks(text, &mut i);
+    }
+    // The next line, when the name ends its line.
+    if text[i..].starts_with(b"\r\n") {
+        i += 1;
+    }
+    if text.get(i) == Some(&b'\n') {
+        i += 1;
+        skip_blanks(text, &mut i);
+    }
+    if text.get(i) == Some(&b'"') {
+        i += 1;
+    }
+    if !text[i..]
+        .get(..5)
+        .is_some_and(|w| w.eq_ignore_ascii_case(b"value"))
+    {
+        return None;
+    }
+    i += 5;
+    if text.get(i) == Some(&b'"') {
+        i += 1;
+    }
+    skip_blanks(text, &mut i);
+    if !matches!(text.get(i), Some(b':' | b'=')) {
+        return None;
+    }
+    i += 1;
+    skip_blanks(text, &mut i);
+    Some(i)
+}
+
+/// A Terraform variable named by the fragment: `variable "db_password" {` and, inside its
+/// block, `default = "…"`. Returns where the default value starts.
+fn terraform_default(text: &[u8], s: usize, e: usize) -> Option<usize> {
+    let line_start = memchr::memrchr(b'\n', &text[..s]).map_or(0, |n| n + 1);
+    if text[line_start..s].trim_ascii_start() != b"variable \"" {
+        return None;
+    }
+    let mut i = e;
+    if text.get(i) != Some(&b'"') {
+        return None;
+    }
+    i += 1;
+    skip_blanks(text, &mut i);
+    if text.get(i) != Some(&b'{') {
+        return None;
+    }
+    let body_start = i + 1;
+    let body_end =
+        memchr::memmem::find(&text[body_start..], b"\n}").map_or(text.len(), |n| body_start + n);
+    let mut at = body_start;
+    for line in text[body_start..body_end].split(|b| *b == b'\n') {
+        let lead = line.len() - line.trim_ascii_start().len();
+        let rest = &line[lead..];
+        if let Some(after) = rest.strip_prefix(b"default") {
+            let eq = after.len() - after.trim_ascii_start().len();
+            if after[eq..].starts_with(b"=") && !after[eq..].starts_with(b"==") {
+                let mut i = at + lead + "default".len() + eq + 1;
+                skip_blanks(text, &mut i);
+                return Some(i);
+            }
+        }
+        at += line.len() + 1;
+    }
+    None
 }
 
 fn valued(

@@ -214,6 +214,13 @@ fn urls_with_passwords() {
         "3hT9kLq2Vx",
     );
     none("see https://example.com/path:with@sign");
+    one(
+        "database-url",
+        "sql.Open(\"mysql\", \"orders:Tq8vN2xK7pLmR4wZ@tcp(db:3306)/orders\")",
+        "Tq8vN2xK7pLmR4wZ",
+    );
+    none("fmt.Sprintf(\"%s:%s@tcp(%s)/%s\", user, pass, host, name)");
+    none("dsn := \"root:root@tcp(127.0.0.1:3306)/app\"");
     none("proxy = http://user:pass@proxy:3128");
 }
 
@@ -495,4 +502,54 @@ fn a_key_block_without_an_end_ends_with_its_material() {
     };
     assert_eq!(spans(block), [(0, block.len() - 1)]);
     assert_eq!(spans(&format!("{block}\n\n")), [(0, block.len() - 1)]);
+}
+
+/// The value of the assignment around `word` in `text`, as the scanner sees it.
+fn assigned(text: &str, word: &str) -> Option<(String, String)> {
+    let at = text.find(word).expect("the word is in the text");
+    let a = assignment_around(text.as_bytes(), at, at + word.len())?;
+    Some((a.name, text[a.value].to_owned()))
+}
+
+#[test]
+fn assignments_in_every_placement() {
+    let pair = |n: &str, v: &str| Some((n.to_owned(), v.to_owned()));
+    assert_eq!(
+        assigned("db_password = 'x1'", "password"),
+        pair("DB_PASSWORD", "x1")
+    );
+    // Kubernetes, Compose and ECS give a name and its value as two fields.
+    let k8s = "env:\n  - name: DB_PASSWORD\n    value: \"Wq7vR2tZ\"\n";
+    assert_eq!(assigned(k8s, "PASSWORD"), pair("DB_PASSWORD", "Wq7vR2tZ"));
+    let ecs = r#"{ "name": "SIGNING_SECRET", "value": "b8Vq2LmZ" }"#;
+    assert_eq!(assigned(ecs, "SECRET"), pair("SIGNING_SECRET", "b8Vq2LmZ"));
+    let crlf = "- name: API_TOKEN\r\n  value: t0k3n\r\n";
+    assert_eq!(assigned(crlf, "TOKEN"), pair("API_TOKEN", "t0k3n"));
+    assert_eq!(
+        assigned("- name: DB_PASSWORD\n  valueFrom:\n", "PASSWORD"),
+        None
+    );
+    assert_eq!(assigned("- name: DB_PASSWORD\n", "PASSWORD"), None);
+    assert_eq!(
+        assigned(
+            "- name: DB_PASSWORD\n  image: app\n  value: x\n",
+            "PASSWORD"
+        ),
+        None,
+        "the value must follow its name"
+    );
+    // A Terraform variable's default, wherever it sits in the block.
+    let tf = "variable \"admin_password\" {\n  type = string\n  default = \"pN4xR8vT\"\n}\n";
+    assert_eq!(assigned(tf, "password"), pair("ADMIN_PASSWORD", "pN4xR8vT"));
+    let later =
+        "variable \"admin_password\" {\n  type = string\n}\nlocals {\n  default = \"x\"\n}\n";
+    assert_eq!(assigned(later, "password"), None, "another block's default");
+    // Gradle's escaped quotes, and a URL's query parameter.
+    let gradle = r#"buildConfigField "String", "MAPS_API_KEY", "\"c4f8a1e9\"""#;
+    assert_eq!(
+        assigned(gradle, "API_KEY"),
+        pair("MAPS_API_KEY", "c4f8a1e9")
+    );
+    let url = r#"get("https://h/v2?city=x&api_key=f3a9c27e&page=2")"#;
+    assert_eq!(assigned(url, "api_key"), pair("API_KEY", "f3a9c27e"));
 }
