@@ -1,14 +1,29 @@
-//! Three-way, key-aware merge of env files: the result follows "ours" (its order, comments and
-//! layout), takes each key changed on one side only from that side, and marks conflicts
-//! around the conflicting key's lines only. Values are compared as written, so encrypted
-//! files that share a data key merge on their (stable) ciphertext.
+//! Three-way, key-aware merge of env files.
+//!
+//! The merge aligns the three sides as a line merge (diff3) aligns lines, except that an
+//! entry is known by its key: a changed value is the same entry changed, not a line removed
+//! and another added. Blank lines and comments are lines, known by their text. An entry or a
+//! line changed on one side is taken whole from that side; an entry changed on both sides
+//! differently is a conflict around that entry only. Where both sides inserted or removed
+//! lines at the same place, which a line merge calls a conflict, the entries are matched by
+//! key: different keys added on both sides are both kept, theirs first (after what they
+//! follow there), each with the comment lines written above it. A key that appears once per
+//! side is merged by key wherever a side moved it, and written once. Values are compared as
+//! written, so encrypted files that share a data key merge on their (stable) ciphertext. The
+//! leading `#envault:` lines (the header) are merged on their own, never as comments.
+//!
+//! Comments are lines rather than part of the entry below them: a comment attached to its
+//! entry made one side's comment edit and the other side's removal of that entry a conflict,
+//! where a line merge takes both.
 
 mod sealed;
 
 pub use sealed::{merge_encrypted, NeedsDecision};
 
+use std::collections::{HashMap, HashSet};
+
 use crate::crypt::HEADER_PREFIX;
-use crate::dotenv::{Document, Entry, Item};
+use crate::dotenv::{Document, Item};
 
 /// Conflict-marker settings, as git passes them to a merge driver.
 #[derive(Debug, Clone, Copy)]
@@ -25,7 +40,7 @@ pub struct Merged {
     pub conflicts: Vec<String>,
 }
 
-/// What happens to one key.
+/// What happens to one part of a unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Take {
     Ours,
@@ -33,11 +48,15 @@ enum Take {
     Conflict,
 }
 
-fn raw<'a>(doc: &'a Document, key: &str) -> Option<&'a str> {
-    doc.entry(key).map(Entry::raw_value)
+/// `text` without its final line ending: a last line that gained or lost one is unchanged.
+fn content(text: &str) -> &str {
+    text.strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(text)
 }
 
 fn decide(b: Option<&str>, o: Option<&str>, t: Option<&str>) -> Take {
+    let (b, o, t) = (b.map(content), o.map(content), t.map(content));
     if o == t || t == b {
         Take::Ours
     } else if o == b {
@@ -47,104 +66,363 @@ fn decide(b: Option<&str>, o: Option<&str>, t: Option<&str>) -> Take {
     }
 }
 
-fn header_lines(doc: &Document) -> Vec<&str> {
-    doc.leading_lines(HEADER_PREFIX)
+/// One unit: an entry, or a line that is not one (blank, comment).
+#[derive(Debug)]
+struct Unit<'d> {
+    /// The entry's key; `None` for a free line.
+    key: Option<&'d str>,
+    /// The entry, or the line, as written.
+    body: &'d str,
 }
 
-/// Comment lines directly above `key`'s entry in `doc` (they travel with an added key).
-fn comments_above(doc: &Document, key: &str) -> Vec<String> {
-    let items = doc.items();
-    let Some(i) = items
-        .iter()
-        .rposition(|it| matches!(it, Item::Entry(e) if e.key() == key))
-    else {
-        return Vec::new();
-    };
-    let mut out: Vec<String> = items[..i]
-        .iter()
-        .rev()
-        .map_while(|it| match it {
-            Item::Trivia(t) if t.trim_start().starts_with('#') && !t.starts_with(HEADER_PREFIX) => {
-                Some(t.to_string())
-            }
-            _ => None,
-        })
-        .collect();
-    out.reverse();
-    out
-}
+impl Unit<'_> {
+    /// The same unit on another side: the same key, or the same line.
+    fn matches(&self, other: &Unit) -> bool {
+        match (self.key, other.key) {
+            (Some(a), Some(b)) => a == b,
+            (None, None) => content(self.body) == content(other.body),
+            _ => false,
+        }
+    }
 
-fn ensure_eol(out: &mut String, eol: &str) {
-    if !out.is_empty() && !out.ends_with('\n') {
-        out.push_str(eol);
+    fn same(&self, other: &Unit) -> bool {
+        self.key == other.key && content(self.body) == content(other.body)
     }
 }
 
-fn with_eol(text: &str, eol: &str) -> String {
-    if text.ends_with('\n') {
-        text.to_owned()
-    } else {
-        format!("{text}{eol}")
+/// How many leading items of `doc` are its header (`#envault:` lines).
+fn header_len(doc: &Document) -> usize {
+    doc.items()
+        .iter()
+        .take_while(|i| matches!(i, Item::Trivia(t) if t.starts_with(HEADER_PREFIX)))
+        .count()
+}
+
+/// The units of `doc` below its header.
+fn units(doc: &Document) -> Vec<Unit<'_>> {
+    doc.items()[header_len(doc)..]
+        .iter()
+        .map(|item| match item {
+            Item::Trivia(t) => Unit { key: None, body: t },
+            Item::Entry(e) => Unit {
+                key: Some(e.key()),
+                body: e.raw(),
+            },
+        })
+        .collect()
+}
+
+/// For each unit of `a`, the unit of `b` it is aligned with (a longest common subsequence of
+/// identities, as a line diff aligns lines).
+fn alignment(a: &[u32], b: &[u32]) -> Vec<Option<usize>> {
+    let mut m = vec![None; a.len()];
+    for op in similar::capture_diff_slices(similar::Algorithm::Myers, a, b) {
+        if let similar::DiffOp::Equal {
+            old_index,
+            new_index,
+            len,
+        } = op
+        {
+            for k in 0..len {
+                m[old_index + k] = Some(new_index + k);
+            }
+        }
+    }
+    m
+}
+
+/// A stretch of the three sides: one unit aligned on all three, or what lies between two
+/// such units (base, ours, theirs ranges).
+enum Chunk {
+    Stable(usize, usize, usize),
+    Unstable(
+        std::ops::Range<usize>,
+        std::ops::Range<usize>,
+        std::ops::Range<usize>,
+    ),
+}
+
+/// The three-way alignment of the units, as diff3 computes it for lines.
+fn diff3<'d>(b: &[Unit<'d>], o: &[Unit<'d>], t: &[Unit<'d>]) -> Vec<Chunk> {
+    let mut table: HashMap<(bool, &'d str), u32> = HashMap::new();
+    let mut ids = |units: &[Unit<'d>]| -> Vec<u32> {
+        units
+            .iter()
+            .map(|u| {
+                let id = match u.key {
+                    Some(k) => (true, k),
+                    None => (false, content(u.body)),
+                };
+                let next = table.len() as u32;
+                *table.entry(id).or_insert(next)
+            })
+            .collect()
+    };
+    let (bi, oi, ti) = (ids(b), ids(o), ids(t));
+    let (mo, mt) = (alignment(&bi, &oi), alignment(&bi, &ti));
+    let (mut ib, mut io, mut it) = (0, 0, 0);
+    let mut chunks = Vec::new();
+    loop {
+        while ib < b.len() && mo[ib] == Some(io) && mt[ib] == Some(it) {
+            chunks.push(Chunk::Stable(ib, io, it));
+            (ib, io, it) = (ib + 1, io + 1, it + 1);
+        }
+        let next = (ib..b.len()).find(|&j| mo[j].is_some() && mt[j].is_some());
+        let (jb, jo, jt) = match next {
+            Some(j) => (j, mo[j].unwrap_or(io), mt[j].unwrap_or(it)),
+            None => (b.len(), o.len(), t.len()),
+        };
+        if (jb, jo, jt) != (ib, io, it) {
+            chunks.push(Chunk::Unstable(ib..jb, io..jo, it..jt));
+        }
+        (ib, io, it) = (jb, jo, jt);
+        if next.is_none() {
+            return chunks;
+        }
+    }
+}
+
+/// Where the result holds a unit, before what it holds is decided.
+enum Slot<'u, 'd> {
+    /// A key that appears at most once on every side: merged by key, written at its first
+    /// slot only.
+    Key(&'d str),
+    /// A unit merged where it stands (free lines, and keys that appear more than once).
+    Here {
+        b: Option<&'u Unit<'d>>,
+        o: Option<&'u Unit<'d>>,
+        t: Option<&'u Unit<'d>>,
+    },
+    /// Lines (no entry) that both sides replaced differently: a conflict, as in a line merge.
+    Lines(&'u [Unit<'d>], &'u [Unit<'d>]),
+}
+
+/// What the result holds for one unit.
+enum Outcome {
+    Keep(String),
+    Drop,
+    Conflict {
+        key: String,
+        ours: Option<String>,
+        theirs: Option<String>,
+    },
+}
+
+/// Merges one unit given as it is on each side (`None`: not there).
+fn merge_unit(b: Option<&Unit>, o: Option<&Unit>, t: Option<&Unit>) -> Outcome {
+    let text = |u: Option<&Unit>| u.map(|u| u.body.to_owned());
+    match decide(b.map(|u| u.body), o.map(|u| u.body), t.map(|u| u.body)) {
+        Take::Ours => text(o).map_or(Outcome::Drop, Outcome::Keep),
+        Take::Theirs => text(t).map_or(Outcome::Drop, Outcome::Keep),
+        Take::Conflict => Outcome::Conflict {
+            key: o
+                .or(t)
+                .and_then(|u| u.key)
+                .map_or_else(|| "(comment)".to_owned(), str::to_owned),
+            ours: text(o),
+            theirs: text(t),
+        },
     }
 }
 
 /// Merges `ours` and `theirs`, which both descend from `base`.
 pub fn merge(base: &Document, ours: &Document, theirs: &Document, labels: Labels) -> Merged {
     let mut m = Merger {
-        base,
-        ours,
-        theirs,
         labels,
         eol: ours.eol(),
         out: String::new(),
         conflicts: Vec::new(),
-        added_after: Vec::new(),
     };
     if ours.has_bom() {
         m.out.push('\u{feff}');
     }
-    let header_items = m.header();
-    m.added_after = m.added_by_theirs();
-    m.emit_added(None);
-    // The header was written above.
-    for item in ours.items().iter().skip(header_items) {
-        match item {
-            Item::Trivia(t) => m.out.push_str(t),
-            // Keys theirs added after this one follow its effective (last) occurrence.
-            Item::Entry(e) => {
-                if m.entry(e) {
-                    m.emit_added(Some(e.key()));
+    let (ub, uo, ut) = (units(base), units(ours), units(theirs));
+    m.header(base, ours, theirs, !uo.is_empty());
+    let slots = layout(&ub, &uo, &ut);
+
+    // Keys that appear at most once on every side merge by key, wherever they stand.
+    let (kb, ko, kt) = (by_key(&ub), by_key(&uo), by_key(&ut));
+    let unit_of = |k: &str| {
+        (
+            kb.get(k).map(|&i| &ub[i]),
+            ko.get(k).map(|&i| &uo[i]),
+            kt.get(k).map(|&i| &ut[i]),
+        )
+    };
+    let mut written: HashSet<&str> = HashSet::new();
+    for slot in &slots {
+        let outcome = match *slot {
+            Slot::Key(k) => {
+                if !written.insert(k) {
+                    continue;
+                }
+                let (b, o, t) = unit_of(k);
+                merge_unit(b, o, t)
+            }
+            Slot::Here { b, o, t } => merge_unit(b, o, t),
+            Slot::Lines(o, t) => {
+                let text = |units: &[Unit]| -> String {
+                    units.iter().map(|u| with_eol(u.body, m.eol)).collect()
+                };
+                Outcome::Conflict {
+                    key: "(comment)".to_owned(),
+                    ours: Some(text(o)).filter(|s| !s.is_empty()),
+                    theirs: Some(text(t)).filter(|s| !s.is_empty()),
                 }
             }
-        }
+        };
+        m.write(outcome);
     }
-    m.deleted_by_ours_changed_by_theirs();
+    // A side's key that no slot placed was deleted by the other side: merged here, so that a
+    // deletion against a change is a conflict and a value is never lost.
+    for k in uo.iter().chain(&ut).filter_map(|u| u.key) {
+        if written.contains(k) || !unique(k, &ub, &uo, &ut) {
+            continue;
+        }
+        written.insert(k);
+        let (b, o, t) = unit_of(k);
+        m.write(merge_unit(b, o, t));
+    }
     Merged {
         text: m.out,
         conflicts: m.conflicts,
     }
 }
 
-/// One merge in progress: the three documents, the text so far and the conflicts.
-struct Merger<'d> {
-    base: &'d Document,
-    ours: &'d Document,
-    theirs: &'d Document,
-    labels: Labels<'d>,
+/// Each key's last unit.
+fn by_key<'d>(units: &[Unit<'d>]) -> HashMap<&'d str, usize> {
+    units
+        .iter()
+        .enumerate()
+        .filter_map(|(i, u)| Some((u.key?, i)))
+        .collect()
+}
+
+/// Whether `key` appears at most once on every side.
+fn unique(key: &str, b: &[Unit], o: &[Unit], t: &[Unit]) -> bool {
+    [b, o, t]
+        .iter()
+        .all(|units| units.iter().filter(|u| u.key == Some(key)).count() <= 1)
+}
+
+/// The slots of the result, in order: the aligned units, and between them what one side
+/// changed, or, where both did, theirs' new units then ours'.
+fn layout<'u, 'd>(ub: &'u [Unit<'d>], uo: &'u [Unit<'d>], ut: &'u [Unit<'d>]) -> Vec<Slot<'u, 'd>> {
+    let mut count: HashMap<&str, [u32; 3]> = HashMap::new();
+    for (side, units) in [ub, uo, ut].iter().enumerate() {
+        for k in units.iter().filter_map(|u| u.key) {
+            count.entry(k).or_default()[side] += 1;
+        }
+    }
+    let unique = |u: &Unit<'d>| u.key.filter(|k| count[k].iter().all(|n| *n <= 1));
+    let mut slots = Vec::new();
+    type Side<'u, 'd> = Option<&'u Unit<'d>>;
+    let slot = |b: Side<'u, 'd>, o: Side<'u, 'd>, t: Side<'u, 'd>, u: &'u Unit<'d>| match unique(u)
+    {
+        Some(k) => Slot::Key(k),
+        None => Slot::Here { b, o, t },
+    };
+    for chunk in diff3(ub, uo, ut) {
+        match chunk {
+            Chunk::Stable(b, o, t) => {
+                slots.push(slot(Some(&ub[b]), Some(&uo[o]), Some(&ut[t]), &uo[o]));
+            }
+            Chunk::Unstable(rb, ro, rt) => {
+                let (b, o, t) = (&ub[rb], &uo[ro], &ut[rt]);
+                let same = |x: &[Unit], y: &[Unit]| {
+                    x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.same(q))
+                };
+                // One side changed this stretch: its units, as they are there.
+                let one_side = if same(b, o) {
+                    Some(t)
+                } else if same(b, t) || same(o, t) {
+                    Some(o)
+                } else {
+                    None
+                };
+                if let Some(side) = one_side {
+                    for u in side {
+                        slots.push(slot(None, Some(u), None, u));
+                    }
+                    continue;
+                }
+                // Both replaced the same lines, and no entry is among them: a conflict.
+                let free = |units: &[Unit]| units.iter().all(|u| u.key.is_none());
+                if !b.is_empty() && free(b) && free(o) && free(t) {
+                    slots.push(Slot::Lines(o, t));
+                    continue;
+                }
+                // Both changed it: ours' and theirs' units aligned by key (free lines by
+                // text); where both inserted, theirs' units come first, after the unit they
+                // follow there.
+                let find =
+                    |units: &'u [Unit<'d>], u: &Unit| units.iter().rev().find(|x| x.matches(u));
+                let ids = |units: &[Unit<'d>]| -> Vec<(bool, &'d str)> {
+                    units
+                        .iter()
+                        .map(|u| u.key.map_or((false, content(u.body)), |k| (true, k)))
+                        .collect()
+                };
+                let mut ops =
+                    similar::capture_diff_slices(similar::Algorithm::Myers, &ids(o), &ids(t));
+                for i in 1..ops.len() {
+                    let pair = (ops[i - 1].tag(), ops[i].tag());
+                    if pair == (similar::DiffTag::Delete, similar::DiffTag::Insert) {
+                        ops.swap(i - 1, i);
+                    }
+                }
+                for op in ops {
+                    let (_, ro, rt) = op.as_tag_tuple();
+                    match op.tag() {
+                        similar::DiffTag::Equal => {
+                            for (u, v) in o[ro].iter().zip(&t[rt]) {
+                                slots.push(slot(find(b, u), Some(u), Some(v), u));
+                            }
+                        }
+                        _ => {
+                            for v in &t[rt] {
+                                slots.push(slot(find(b, v), find(o, v), Some(v), v));
+                            }
+                            for u in &o[ro] {
+                                slots.push(slot(find(b, u), Some(u), find(t, u), u));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    slots
+}
+
+/// The merge's output in progress.
+struct Merger<'l> {
+    labels: Labels<'l>,
     eol: &'static str,
     out: String,
     conflicts: Vec<String>,
-    /// Keys that theirs adds, each with the key of theirs it follows in the result.
-    added_after: Vec<(Option<&'d str>, &'d str)>,
 }
 
-impl<'d> Merger<'d> {
-    fn decide(&self, k: &str) -> Take {
-        decide(raw(self.base, k), raw(self.ours, k), raw(self.theirs, k))
+impl Merger<'_> {
+    /// Appends `text`, first ending the line before it if needed.
+    fn push(&mut self, text: &str) {
+        let so_far = self.out.strip_prefix('\u{feff}').unwrap_or(&self.out);
+        if !so_far.is_empty() && !so_far.ends_with('\n') && !text.is_empty() {
+            self.out.push_str(self.eol);
+        }
+        self.out.push_str(text);
     }
 
-    fn theirs_entry(&self, k: &str) -> Option<String> {
-        self.theirs.entry(k).map(|e| e.raw().to_owned())
+    fn write(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Keep(text) => self.push(&text),
+            Outcome::Drop => {}
+            Outcome::Conflict { key, ours, theirs } => {
+                self.conflicts.push(key);
+                let block = self.conflict_block(ours.as_deref(), theirs.as_deref());
+                self.push(&block);
+            }
+        }
     }
 
     fn conflict_block(&self, o: Option<&str>, t: Option<&str>) -> String {
@@ -162,178 +440,39 @@ impl<'d> Merger<'d> {
         s
     }
 
-    /// The header: one side's change wins; both changed differently is a conflict. Returns
-    /// how many of ours' items it spans (only the leading `#envault:` lines are the header).
-    fn header(&mut self) -> usize {
-        let (hb, ho, ht) = (
-            header_lines(self.base),
-            header_lines(self.ours),
-            header_lines(self.theirs),
-        );
+    /// The header: one side's change wins; both changed differently is a conflict. Only the
+    /// leading `#envault:` lines are the header.
+    fn header(&mut self, base: &Document, ours: &Document, theirs: &Document, has_body: bool) {
         let raw_header = |doc: &Document| -> String {
-            doc.items()
+            doc.items()[..header_len(doc)]
                 .iter()
-                .map_while(|i| match i {
-                    Item::Trivia(t) if t.starts_with(HEADER_PREFIX) => Some(t.to_string()),
-                    _ => None,
+                .map(|i| match i {
+                    Item::Trivia(t) => t.to_string(),
+                    Item::Entry(e) => e.raw().to_owned(),
                 })
                 .collect()
         };
-        let header = match decide(
-            Some(&hb.join("\n")),
-            Some(&ho.join("\n")),
-            Some(&ht.join("\n")),
-        ) {
-            Take::Ours => raw_header(self.ours),
-            Take::Theirs => raw_header(self.theirs),
+        let (hb, ho, ht) = (raw_header(base), raw_header(ours), raw_header(theirs));
+        let header = match decide(Some(&hb), Some(&ho), Some(&ht)) {
+            Take::Ours => ho,
+            Take::Theirs => ht,
             Take::Conflict => {
                 self.conflicts.push("(encryption header)".to_owned());
-                raw_header(self.ours)
+                ho
             }
         };
         self.out.push_str(&header);
-        let header_items = self
-            .ours
-            .items()
-            .iter()
-            .take_while(|i| matches!(i, Item::Trivia(t) if t.starts_with(HEADER_PREFIX)))
-            .count();
-        let has_body = self.ours.items().len() > header_items;
-        if has_body && !header.is_empty() {
-            ensure_eol(&mut self.out, self.eol);
-        }
-        header_items
-    }
-
-    /// Whether key `k` is in the merged result.
-    fn in_result(&self, k: &str) -> bool {
-        match self.decide(k) {
-            Take::Ours => raw(self.ours, k).is_some(),
-            Take::Theirs => raw(self.theirs, k).is_some(),
-            Take::Conflict => true,
+        if has_body && !header.is_empty() && !self.out.ends_with('\n') {
+            self.out.push_str(self.eol);
         }
     }
+}
 
-    /// Theirs' keys, each once, in their order.
-    fn theirs_keys(&self) -> Vec<&'d str> {
-        let mut seen = std::collections::HashSet::new();
-        self.theirs
-            .entries()
-            .map(Entry::key)
-            .filter(|k| seen.insert(*k))
-            .collect()
-    }
-
-    /// Keys that theirs adds, anchored after the nearest preceding key of theirs that the
-    /// result has; each travels with the comments directly above it.
-    fn added_by_theirs(&self) -> Vec<(Option<&'d str>, &'d str)> {
-        let mut added_after = Vec::new();
-        let mut prev: Option<&str> = None;
-        for k in self.theirs_keys() {
-            if raw(self.ours, k).is_none() && self.in_result(k) {
-                added_after.push((prev, k));
-            }
-            if self.in_result(k) {
-                prev = Some(k);
-            }
-        }
-        added_after
-    }
-
-    /// Emits the keys anchored after `after`, each followed by the keys anchored after it.
-    fn emit_added(&mut self, after: Option<&str>) {
-        let anchored = |m: &Merger<'d>, a: Option<&str>| -> Vec<&'d str> {
-            m.added_after
-                .iter()
-                .filter(|(x, _)| *x == a)
-                .map(|(_, k)| *k)
-                .rev()
-                .collect()
-        };
-        let mut pending = anchored(self, after);
-        while let Some(k) = pending.pop() {
-            ensure_eol(&mut self.out, self.eol);
-            for c in comments_above(self.theirs, k) {
-                if !self
-                    .ours
-                    .items()
-                    .iter()
-                    .any(|it| matches!(it, Item::Trivia(t) if t.as_str() == c))
-                {
-                    self.out.push_str(&with_eol(&c, self.eol));
-                }
-            }
-            match decide(raw(self.base, k), None, raw(self.theirs, k)) {
-                Take::Conflict => {
-                    self.conflicts.push(k.to_owned());
-                    let block = self.conflict_block(None, self.theirs_entry(k).as_deref());
-                    self.out.push_str(&block);
-                }
-                _ => {
-                    let line = with_eol(&self.theirs_entry(k).unwrap_or_default(), self.eol);
-                    self.out.push_str(&line);
-                }
-            }
-            pending.extend(anchored(self, Some(k)));
-        }
-    }
-
-    /// One entry of ours, merged; returns whether it is the key's effective occurrence.
-    fn entry(&mut self, e: &Entry) -> bool {
-        let k = e.key();
-        // Only the effective (last) occurrence of a key is merged.
-        let last = self.ours.entry(k).is_some_and(|x| std::ptr::eq(x, e));
-        if !last {
-            // An earlier duplicate goes with a deletion, so it cannot resurface.
-            let deleted = self.decide(k) == Take::Theirs && raw(self.theirs, k).is_none();
-            if !deleted {
-                self.out.push_str(e.raw());
-            }
-            return false;
-        }
-        let t = raw(self.theirs, k);
-        match decide(raw(self.base, k), Some(e.raw_value()), t) {
-            Take::Ours => self.out.push_str(e.raw()),
-            // Unchanged on ours: theirs' value, or nothing when they deleted it.
-            Take::Theirs => {
-                let Some(t) = t else { return true };
-                match e.with_raw_value(t) {
-                    Some(updated) => self.out.push_str(updated.raw()),
-                    // Theirs' whole entry; it may have been their last line, without a line
-                    // ending that ours' place needs.
-                    None => {
-                        let line = self.theirs_entry(k).unwrap_or_default();
-                        if e.raw().ends_with('\n') {
-                            self.out.push_str(&with_eol(&line, self.eol));
-                        } else {
-                            self.out.push_str(&line);
-                        }
-                    }
-                }
-            }
-            Take::Conflict => {
-                self.conflicts.push(k.to_owned());
-                let block = self.conflict_block(Some(e.raw()), self.theirs_entry(k).as_deref());
-                self.out.push_str(&block);
-            }
-        }
-        true
-    }
-
-    /// Keys deleted on our side but changed on theirs are conflicts, shown at the end.
-    fn deleted_by_ours_changed_by_theirs(&mut self) {
-        for k in self.theirs_keys() {
-            if raw(self.ours, k).is_none()
-                && raw(self.base, k).is_some()
-                && decide(raw(self.base, k), None, raw(self.theirs, k)) == Take::Conflict
-                && !self.conflicts.iter().any(|c| c == k)
-            {
-                ensure_eol(&mut self.out, self.eol);
-                self.conflicts.push(k.to_owned());
-                let block = self.conflict_block(None, self.theirs_entry(k).as_deref());
-                self.out.push_str(&block);
-            }
-        }
+fn with_eol(text: &str, eol: &str) -> String {
+    if text.ends_with('\n') {
+        text.to_owned()
+    } else {
+        format!("{text}{eol}")
     }
 }
 

@@ -315,3 +315,168 @@ proptest! {
         }
     }
 }
+
+/// A line of a generated file for the git law below: an entry (its key's number, its value
+/// and maybe a trailing comment), a comment line or a blank line.
+#[derive(Debug, Clone)]
+enum GenLine {
+    Entry(String, String, Option<String>),
+    Comment(String),
+    Blank,
+}
+
+impl GenLine {
+    fn render(&self) -> String {
+        match self {
+            GenLine::Entry(k, v, None) => format!("{k}={v}\n"),
+            GenLine::Entry(k, v, Some(c)) => format!("{k}={v} # {c}\n"),
+            GenLine::Comment(c) => format!("# {c}\n"),
+            GenLine::Blank => "\n".to_owned(),
+        }
+    }
+}
+
+/// What one side does to one line of the base.
+#[derive(Debug, Clone)]
+enum GenEdit {
+    Keep,
+    /// A new value for an entry, new text for a comment line.
+    Change(String),
+    /// A new trailing comment for an entry.
+    Note(String),
+    Delete,
+    /// A line inserted after this one (a new entry's key is made unique to the side).
+    Insert(GenLine),
+}
+
+fn gen_line() -> impl Strategy<Value = GenLine> {
+    prop_oneof![
+        5 => ("[a-z0-9]{0,5}", prop::option::weighted(0.3, "[a-z]{1,6}"))
+            .prop_map(|(v, c)| GenLine::Entry(String::new(), v, c)),
+        2 => "[a-z ]{0,8}".prop_map(GenLine::Comment),
+        1 => Just(GenLine::Blank),
+    ]
+}
+
+fn gen_edit() -> impl Strategy<Value = GenEdit> {
+    prop_oneof![
+        8 => Just(GenEdit::Keep),
+        2 => "[a-z0-9]{1,5}".prop_map(GenEdit::Change),
+        1 => "[a-z]{1,6}".prop_map(GenEdit::Note),
+        1 => Just(GenEdit::Delete),
+        2 => gen_line().prop_map(GenEdit::Insert),
+    ]
+}
+
+/// The base's lines, each entry given its own key.
+fn keyed(lines: Vec<GenLine>) -> Vec<GenLine> {
+    lines
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| match l {
+            GenLine::Entry(_, v, c) => GenLine::Entry(format!("K{i}"), v, c),
+            l => l,
+        })
+        .collect()
+}
+
+/// `base` after `edits`, as text; `side` names the keys the side adds. Without a final
+/// newline when `cut` (as some real files end).
+fn edited(base: &[GenLine], edits: &[GenEdit], side: &str, cut: bool) -> String {
+    let mut out = String::new();
+    for (i, line) in base.iter().enumerate() {
+        let edit = edits.get(i).cloned().unwrap_or(GenEdit::Keep);
+        let line = match (&edit, line) {
+            (GenEdit::Delete, _) => None,
+            (GenEdit::Change(v), GenLine::Entry(k, _, c)) => {
+                Some(GenLine::Entry(k.clone(), v.clone(), c.clone()))
+            }
+            (GenEdit::Change(v), GenLine::Comment(_)) => Some(GenLine::Comment(v.clone())),
+            (GenEdit::Note(n), GenLine::Entry(k, v, _)) => {
+                Some(GenLine::Entry(k.clone(), v.clone(), Some(n.clone())))
+            }
+            _ => Some(line.clone()),
+        };
+        if let Some(l) = line {
+            out.push_str(&l.render());
+        }
+        if let GenEdit::Insert(new) = edit {
+            let new = match new {
+                GenLine::Entry(_, v, c) => GenLine::Entry(format!("{side}{i}"), v, c),
+                l => l,
+            };
+            out.push_str(&new.render());
+        }
+    }
+    if cut && out.ends_with('\n') {
+        out.pop();
+    }
+    out
+}
+
+/// The keys whose value `side` added, changed or removed against `base`.
+fn touched(base: &str, side: &str) -> std::collections::BTreeSet<String> {
+    let (b, s) = (values_of(base), values_of(side));
+    b.keys()
+        .chain(s.keys())
+        .filter(|k| b.get(*k) != s.get(*k))
+        .cloned()
+        .collect()
+}
+
+/// The merge of `ours` and `theirs` by the real `git merge-file`, if it is clean.
+fn git_merge_file(base: &str, ours: &str, theirs: &str) -> Option<String> {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in [("base", base), ("ours", ours), ("theirs", theirs)] {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let out = std::process::Command::new("git")
+        .args(["merge-file", "-p", "ours", "base", "theirs"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    (out.status.code() == Some(0)).then(|| String::from_utf8(out.stdout).unwrap())
+}
+
+fn comment_lines(text: &str) -> std::collections::BTreeMap<&str, usize> {
+    let mut n = std::collections::BTreeMap::new();
+    for l in text.lines().filter(|l| l.trim_start().starts_with('#')) {
+        *n.entry(l).or_default() += 1;
+    }
+    n
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 600, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// A key-aware merge is at least as good as a line merge: whenever `git merge-file` merges
+    /// cleanly and the sides touch different entries, envault's merge is clean too, parses to
+    /// the same entries, and holds every comment line of git's result.
+    #[test]
+    fn merges_every_change_git_merges(
+        base in prop::collection::vec(gen_line(), 1..12),
+        ours in prop::collection::vec(gen_edit(), 12),
+        theirs in prop::collection::vec(gen_edit(), 12),
+        cuts in any::<(bool, bool, bool)>(),
+    ) {
+        let base = keyed(base);
+        let b = edited(&base, &[], "B", cuts.0);
+        let o = edited(&base, &ours, "O", cuts.1);
+        let t = edited(&base, &theirs, "T", cuts.2);
+        let Some(git) = git_merge_file(&b, &o, &t) else { return Ok(()) };
+        if !touched(&b, &o).is_disjoint(&touched(&b, &t)) {
+            return Ok(());
+        }
+        let parse = |s: &str| Document::parse(s).unwrap();
+        let merged = envault::merge::merge(&parse(&b), &parse(&o), &parse(&t), LABELS);
+        prop_assert!(merged.conflicts.is_empty(), "{:?}\n{}", merged.conflicts, merged.text);
+        prop_assert_eq!(values_of(&merged.text), values_of(&git), "git gave:\n{}\nenvault:\n{}", git, merged.text);
+        let (ours_comments, git_comments) = (comment_lines(&merged.text), comment_lines(&git));
+        for (line, n) in &git_comments {
+            prop_assert!(
+                ours_comments.get(line).copied().unwrap_or(0) >= *n,
+                "`{}` is missing; git gave:\n{}\nenvault:\n{}", line, git, merged.text
+            );
+        }
+    }
+}

@@ -334,7 +334,10 @@ macro_rules! merge_cases {
             let mut failing: Vec<String> = vec![$(stringify!($f).replace('_', "-")),*];
             failing.sort();
             assert_eq!(listed(fixtures()), passing, "fixtures/merge and merge_cases! differ");
-            assert_eq!(listed(fixtures().join("failing")), failing, "fixtures/merge/failing and merge_cases! differ");
+            // Git keeps no empty folder: no failing/ is no known gap.
+            let gaps = fixtures().join("failing");
+            let gaps = if gaps.exists() { listed(gaps) } else { Vec::new() };
+            assert_eq!(gaps, failing, "fixtures/merge/failing and merge_cases! differ");
         }
     };
 }
@@ -343,18 +346,24 @@ merge_cases!(
     passing:
         add_add_no_base,
         both_add_after_predecessors,
+        comment_and_value_of_one_entry,
+        comment_edit_from_theirs,
+        comment_edited_on_both_sides,
         comments_travel_with_keys,
         conflict_one_key,
         crlf_kept,
         delete_versus_change,
         deletion_one_side,
         identical_changes,
+        key_moved_on_one_side_changed_on_the_other,
         multiline_values,
         one_sided_changes,
         quoting_and_export_kept,
+        section_comments_and_blank_lines_from_theirs,
+        trailing_comment_edit_from_theirs,
+        trailing_comment_of_a_rewritten_entry,
+        trailing_comment_without_final_newline,
         unchanged_both;
     failing:
-        comment_edit_from_theirs,
-        trailing_comment_without_final_newline,
-        trailing_comment_of_a_rewritten_entry,
+        lines_of_one_multiline_value,
 );
