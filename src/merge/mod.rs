@@ -20,7 +20,10 @@ mod sealed;
 
 pub use sealed::{merge_encrypted, NeedsDecision};
 
-use std::collections::{HashMap, HashSet};
+/// Keys come from the files merged, and the hasher is seeded per process, so a fast one is
+/// safe here as in `dotenv`.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 use crate::crypt::HEADER_PREFIX;
 use crate::dotenv::{Document, Item};
@@ -144,7 +147,7 @@ enum Chunk {
 
 /// The three-way alignment of the units, as diff3 computes it for lines.
 fn diff3<'d>(b: &[Unit<'d>], o: &[Unit<'d>], t: &[Unit<'d>]) -> Vec<Chunk> {
-    let mut table: HashMap<(bool, &'d str), u32> = HashMap::new();
+    let mut table: HashMap<(bool, &'d str), u32> = HashMap::default();
     let mut ids = |units: &[Unit<'d>]| -> Vec<u32> {
         units
             .iter()
@@ -249,7 +252,7 @@ pub fn merge(base: &Document, ours: &Document, theirs: &Document, labels: Labels
             kt.get(k).map(|&i| &ut[i]),
         )
     };
-    let mut written: HashSet<&str> = HashSet::new();
+    let mut written: HashSet<&str> = HashSet::default();
     for slot in &slots {
         let outcome = match *slot {
             Slot::Key(k) => {
@@ -308,7 +311,7 @@ fn unique(key: &str, b: &[Unit], o: &[Unit], t: &[Unit]) -> bool {
 /// The slots of the result, in order: the aligned units, and between them what one side
 /// changed, or, where both did, theirs' new units then ours'.
 fn layout<'u, 'd>(ub: &'u [Unit<'d>], uo: &'u [Unit<'d>], ut: &'u [Unit<'d>]) -> Vec<Slot<'u, 'd>> {
-    let mut count: HashMap<&str, [u32; 3]> = HashMap::new();
+    let mut count: HashMap<&str, [u32; 3]> = HashMap::default();
     for (side, units) in [ub, uo, ut].iter().enumerate() {
         for k in units.iter().filter_map(|u| u.key) {
             count.entry(k).or_default()[side] += 1;
