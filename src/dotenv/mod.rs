@@ -312,6 +312,8 @@ pub struct ParseError {
     pub column: usize,
     pub kind: ParseErrorKind,
     line_text: String,
+    /// Whether the line continues an entry begun above (a multi-line value): all value.
+    continuation: bool,
 }
 
 impl fmt::Debug for ParseError {
@@ -361,9 +363,16 @@ impl ParseError {
     }
 
     /// The offending line with everything after the key name masked; a line that does not
-    /// start with a key (a continuation of a quoted value) is masked whole.
+    /// start with a key, or that continues a value begun above, is masked whole.
     pub fn masked_line(&self) -> String {
         let t = &self.line_text;
+        if self.continuation {
+            return if t.trim().is_empty() {
+                String::new()
+            } else {
+                MASK.to_owned()
+            };
+        }
         let mut i = t.len() - t.trim_start().len();
         let body = &t[i..];
         if let Some(rest) = body.strip_prefix("export") {
@@ -460,6 +469,7 @@ impl Document {
                 column,
                 kind: ParseErrorKind::NulByte,
                 line_text: String::new(),
+                continuation: false,
             });
         }
         let items = parse::parse_items(&Arc::new(Buf(src)), from)?;
@@ -487,6 +497,7 @@ impl Document {
                     column,
                     kind: ParseErrorKind::InvalidUtf8,
                     line_text: String::new(),
+                    continuation: false,
                 })
             }
         }

@@ -380,14 +380,15 @@ fn unterminated(src: &str, start: usize, end: usize, state: State) -> ParseError
     } else {
         ParseErrorKind::UnterminatedQuote('"')
     };
-    error_at(src, at, kind)
+    error_at(src, start, at, kind)
 }
 
-fn error_at(src: &str, offset: usize, kind: ParseErrorKind) -> ParseError {
+/// The error `kind` at byte `offset` of `src`, in the entry that starts at `entry_start`.
+fn error_at(src: &str, entry_start: usize, offset: usize, kind: ParseErrorKind) -> ParseError {
     // Positions count from after a byte-order mark.
-    let (src, offset) = match src.strip_prefix('\u{feff}') {
-        Some(rest) => (rest, offset - 3),
-        None => (src, offset),
+    let (src, offset, entry_start) = match src.strip_prefix('\u{feff}') {
+        Some(rest) => (rest, offset - 3, entry_start.saturating_sub(3)),
+        None => (src, offset, entry_start),
     };
     let (line, column) = line_col(src, offset);
     let line_start = src[..offset.min(src.len())]
@@ -400,6 +401,7 @@ fn error_at(src: &str, offset: usize, kind: ParseErrorKind) -> ParseError {
         column,
         kind,
         line_text,
+        continuation: line_start > entry_start,
     }
 }
 
@@ -415,7 +417,7 @@ fn parse_logical(
     if i == content.len() || content[i..].starts_with('#') {
         return Ok(Item::Trivia(raw));
     }
-    let err = |at: usize, kind| Err(error_at(src, start + at, kind));
+    let err = |at: usize, kind| Err(error_at(src, start, start + at, kind));
     if !content[i..].starts_with(is_key_start) {
         return err(i, ParseErrorKind::BadKeyStart);
     }

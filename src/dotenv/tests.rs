@@ -240,3 +240,45 @@ fn raw_values_and_leading_lines() {
     doc.set_leading_lines("#envault:", &[]);
     assert!(doc.render().starts_with("# note\n"));
 }
+
+/// Found by a real-world check: an error on a continuation line of a multi-line value showed
+/// that line's first word, as if it were a key.
+#[test]
+fn an_error_on_a_continuation_line_masks_the_whole_line() {
+    let e = err("PRIVATE_KEY=\"-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC \\q\n-----END KEY-----\"\n");
+    assert_eq!((e.line, &e.kind), (2, &ParseErrorKind::BadEscape('q')));
+    assert_eq!(e.masked_line(), MASK);
+    let e = err("A=1\nexport TOKEN='abc\nKEY=notakey\nmore \" words\n");
+    assert_eq!(e.masked_line(), format!("export TOKEN={MASK}"));
+}
+
+proptest::proptest! {
+    /// No parse error shows a byte of a value: whatever line of a multi-line value the error
+    /// sits on, its excerpt is the key (on the entry's first line) and the mask.
+    #[test]
+    fn no_parse_error_shows_a_value(
+        words in proptest::collection::vec("[A-Za-z0-9+/=_.-]{6,12}( [A-Za-z0-9+/]{1,8})?", 1..6),
+        bad in 0usize..6,
+        export in proptest::bool::ANY,
+    ) {
+        let bad = bad % words.len();
+        let lines: Vec<String> = words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| if i == bad { format!("{w} \\q") } else { w.clone() })
+            .collect();
+        let export = if export { "export " } else { "" };
+        let src = format!("{export}SECRET_VALUE=\"{}\"\nNEXT=1\n", lines.join("\n"));
+        let Err(e) = Document::parse(&src) else { return Ok(()) };
+        let shown = e.masked_line();
+        let rest = shown.replace(MASK, "");
+        proptest::prop_assert!(
+            rest.is_empty() || rest == format!("{export}SECRET_VALUE="),
+            "{shown:?} from {src:?}"
+        );
+        proptest::prop_assert!(
+            !format!("{e} {e:?}").contains(&words[bad]),
+            "{e} from {src:?}"
+        );
+    }
+}
