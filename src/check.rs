@@ -114,11 +114,74 @@ pub fn check(config: &Config, envs: &[EnvRead]) -> Vec<Problem> {
         duplicate_keys(e, d, &mut out);
         empty_values(&holders, e, d, &mut out);
         headers(config, e, d, &mut out);
+        dotenvy_expansion(e, d, &mut out);
     }
     out.sort_by(|a, b| {
         (&a.path, a.line, a.rule.id(), &a.key).cmp(&(&b.path, b.line, b.rule.id(), &b.key))
     });
     out
+}
+
+/// `reader-disagreement` (a warning): values whose `$` references an app reading the file
+/// with dotenvy expands differently from `envault run`, shells and node's dotenv-expand
+/// (`$DB_USER` is `$DB` then `_USER` in dotenvy). Found by expanding each value both ways with
+/// every name standing for itself, so no value is read or shown.
+fn dotenvy_expansion(e: &EnvRead, d: &Document, out: &mut Vec<Problem>) {
+    use crate::dotenv::expand::{expand_raw, Style};
+    let symbol = |name: &str| Some(format!("\u{0}{name}\u{0}"));
+    for entry in d.entries() {
+        let raw = entry.raw_value();
+        if !raw.contains('$') || crate::crypt::is_sealed(raw) {
+            continue;
+        }
+        if expand_raw(raw, &symbol, Style::Shell) == expand_raw(raw, &symbol, Style::Dotenvy) {
+            continue;
+        }
+        let example = underscored_reference(raw).map_or_else(
+            || {
+                " (a `$` that starts no name is dropped there, and `${NAME:-default}` is not read)"
+                    .to_owned()
+            },
+            |name| {
+                let cut = name
+                    .find(|c: char| !c.is_alphanumeric())
+                    .unwrap_or(name.len());
+                format!(
+                    " (`${name}` is `${}` followed by `{}` there)",
+                    &name[..cut],
+                    &name[cut..]
+                )
+            },
+        );
+        out.push(Problem {
+            path: e.path.clone(),
+            line: entry.line(),
+            rule: Rule::ReaderDisagreement,
+            key: Some(entry.key().to_owned()),
+            message: format!(
+                "{} expands differently in an app that reads {} with dotenvy{example}; envault run, shells and node's dotenv-expand read whole names",
+                entry.key(),
+                e.path
+            ),
+            fix: "write references with braces (`${DB_USER}`) and a literal dollar as `\\$`, which every reader reads alike".to_owned(),
+        });
+    }
+}
+
+/// The first `$NAME` of `raw` whose name holds a character that ends a dotenvy name (`_`).
+fn underscored_reference(raw: &str) -> Option<&str> {
+    raw.match_indices('$').find_map(|(i, _)| {
+        let rest = &raw[i + 1..];
+        let n = rest
+            .char_indices()
+            .find(|(j, c)| {
+                !(c.is_ascii_alphanumeric() || *c == '_') || (*j == 0 && c.is_ascii_digit())
+            })
+            .map_or(rest.len(), |(j, _)| j);
+        let name = &rest[..n];
+        (name.contains('_') && name.starts_with(|c: char| c.is_ascii_alphanumeric()))
+            .then_some(name)
+    })
 }
 
 /// `missing-key`: keys other environments hold and this one lacks.

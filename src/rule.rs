@@ -34,13 +34,15 @@ pub enum Rule {
     RecipientsChanged,
     /// A configured env file does not parse, so `scan` cannot judge it.
     EnvParseError,
+    /// A line that readers of env files read differently (a warning of `check`).
+    ReaderDisagreement,
     /// A value in a provider's credential format.
     Credential(&'static Credential),
 }
 
 impl Rule {
     /// Every rule that is not a credential format, in the order the docs list them.
-    pub const CONSISTENCY_AND_SECRETS: [Rule; 19] = [
+    pub const CONSISTENCY_AND_SECRETS: [Rule; 20] = [
         Rule::MissingKey,
         Rule::MissingFile,
         Rule::DuplicateKey,
@@ -60,6 +62,7 @@ impl Rule {
         Rule::DataKeyReplaced,
         Rule::RecipientsChanged,
         Rule::EnvParseError,
+        Rule::ReaderDisagreement,
     ];
 
     /// The rule's stable id.
@@ -84,6 +87,7 @@ impl Rule {
             Rule::DataKeyReplaced => "data-key-replaced",
             Rule::RecipientsChanged => "recipients-changed",
             Rule::EnvParseError => "env-parse-error",
+            Rule::ReaderDisagreement => "reader-disagreement",
             Rule::Credential(f) => f.id,
         }
     }
@@ -118,6 +122,9 @@ impl Rule {
             Rule::DataKeyReplaced => "An encrypted file's data key was replaced.",
             Rule::RecipientsChanged => "An encrypted file's header names a new recipient.",
             Rule::EnvParseError => "A configured env file does not parse, so it cannot be judged.",
+            Rule::ReaderDisagreement => {
+                "A value that an app reading the file with another .env reader would get differently."
+            }
             Rule::Credential(_) => "A well-known credential format.",
         }
     }
@@ -169,7 +176,15 @@ impl Rule {
             Rule::RecipientsChanged => {
                 "check that a key holder ran `envault recipients add` for someone you expect"
             }
+            Rule::ReaderDisagreement => {
+                "write the value so that every reader reads it alike (braces: `${DB_USER}`), or name the app's reader with `dialect:`"
+            }
         }
+    }
+
+    /// Whether the rule's findings are warnings: shown, without failing the command.
+    pub fn is_warning(self) -> bool {
+        matches!(self, Rule::ReaderDisagreement)
     }
 
     /// Whether an allow-list may silence the rule's findings. A sealed value brought back

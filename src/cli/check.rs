@@ -87,7 +87,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     bar.finish_and_clear();
     problems.sort_by(|a, b| (&a.path, a.line, a.rule.id()).cmp(&(&b.path, b.line, b.rule.id())));
     report(ctx, &args, &problems, envs_checked, paths.len())?;
-    Ok(ExitStatus::found_if(!problems.is_empty()))
+    // Warnings are shown without failing the check.
+    Ok(ExitStatus::found_if(
+        problems.iter().any(|p| !p.rule.is_warning()),
+    ))
 }
 
 fn report(
@@ -107,7 +110,7 @@ fn report(
                 rule: p.rule,
                 message: format!("{}. Fix: {}", p.message, p.fix),
                 fingerprint: None,
-                warning: false,
+                warning: p.rule.is_warning(),
             })
             .collect()
     };
@@ -119,7 +122,13 @@ fn report(
                 out.push_str(&format!(
                     "{}: {}: {}\n    fix: {}\n",
                     paint.bold(&format!("{}:{}", p.path, p.line)),
-                    paint.red(p.rule.id()),
+                    if p.rule.is_warning() {
+                        paint
+                            .yellow(&format!("warning: {}", p.rule.id()))
+                            .into_owned()
+                    } else {
+                        paint.red(p.rule.id()).into_owned()
+                    },
                     p.message,
                     p.fix
                 ));
@@ -130,22 +139,25 @@ fn report(
                 if envs == 1 { "" } else { "s" },
                 if configs == 1 { "" } else { "s" }
             );
-            if problems.is_empty() {
-                eprintln!("envault check: no problems ({what} checked)");
-            } else {
-                eprintln!(
-                    "envault check: {} problem{} ({what} checked)",
-                    problems.len(),
-                    if problems.len() == 1 { "" } else { "s" }
-                );
+            let warnings = problems.iter().filter(|p| p.rule.is_warning()).count();
+            let errors = problems.len() - warnings;
+            let count = |n: usize, word: &str| match n {
+                0 if word == "problem" => "no problems".to_owned(),
+                1 => format!("1 {word}"),
+                n => format!("{n} {word}s"),
+            };
+            let mut summary = count(errors, "problem");
+            if warnings > 0 {
+                summary.push_str(&format!(", {}", count(warnings, "warning")));
             }
+            eprintln!("envault check: {summary} ({what} checked)");
         }
         CheckFormat::Json => {
             let items: Vec<serde_json::Value> = problems
                 .iter()
                 .map(|p| {
                     json!({"path": p.path, "line": p.line, "rule": p.rule, "key": p.key,
-                           "message": p.message, "fix": p.fix})
+                           "message": p.message, "fix": p.fix, "warning": p.rule.is_warning()})
                 })
                 .collect();
             emit(

@@ -3,15 +3,16 @@
 use std::os::unix::process::CommandExt;
 
 use super::{hinted, Ctx, ExitStatus};
-use crate::dotenv::expand::expand_document;
+use crate::dotenv::expand::{expand_document, Precedence, Style};
 use crate::source;
 
 /// Run a program with the values of one or more environments in its environment.
 ///
 /// The program is executed directly (no shell), replacing envault, so its exit status and
-/// signals are its own. Encrypted environments are decrypted with your identities. `$VAR` and
-/// `${VAR}` expand as dotenvy does (never inside single quotes). Variables already set in the
-/// environment win unless --override; a later --env wins over an earlier one.
+/// signals are its own. Encrypted environments are decrypted with your identities. `$VAR`,
+/// `${VAR}` and `${VAR:-default}` expand as a shell reads them (never inside single quotes;
+/// `$DB_USER` is the variable DB_USER). Variables already set in the environment win unless
+/// --override; a later --env wins over an earlier one.
 /// ENVAULT_IDENTITY_KEY is never passed on. Variables that make a program run other code
 /// (LD_PRELOAD, NODE_OPTIONS, BASH_ENV, PATH…) are refused when an env file sets them, unless
 /// ~/.config/envault/run-allowed-variables names them.
@@ -61,15 +62,14 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
             ));
         }
         super::crypt::decrypt_for_reading(ctx, &mut l, Some(&config.plaintext_keys))?;
-        // The process environment wins inside expansion too, unless overriding.
-        let lookup = |n: &str| {
-            if args.override_existing {
-                None
-            } else {
-                process(n)
-            }
+        // The process environment wins inside expansion too, unless overriding: then the
+        // file's earlier keys come first, and the process environment after them.
+        let precedence = if args.override_existing {
+            Precedence::File
+        } else {
+            Precedence::Process
         };
-        expand_document(&l.doc, &lookup, &mut values).map_err(|e| {
+        expand_document(&l.doc, &process, &mut values, (Style::Shell, precedence)).map_err(|e| {
             hinted(
                 format!("{}: {e}", l.path().display()),
                 "a value that references another several times, level after level, doubles at each level; reference it once",

@@ -31,15 +31,24 @@ pub struct SetArgs {
 }
 
 /// Print an environment's values (decrypted) as dotenv, JSON or shell exports.
+///
+/// Values are printed as the file holds them: `$NAME` references stay as written. With
+/// --expand they are expanded as `envault run` expands them (the process environment first,
+/// then the keys above).
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  envault export --env prod --format json\n  eval \"$(envault export --env dev --format shell)\""
+    after_help = "Examples:\n  envault export --env prod --format json\n  eval \"$(envault export --env dev --format shell --expand)\""
 )]
 pub struct ExportArgs {
+    /// The environment to print.
     #[arg(long = "env", value_name = "ENV")]
     env: String,
+    /// The output format.
     #[arg(long, value_enum, default_value_t = ExportFormat::Dotenv)]
     format: ExportFormat,
+    /// Expand `$NAME` and `${NAME}` references as `envault run` does.
+    #[arg(long)]
+    expand: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -109,7 +118,30 @@ fn shell_quote(v: &str) -> String {
 pub fn export(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<ExitStatus> {
     let config = ctx.load_config()?;
     let l = super::crypt::keys(ctx).read(&config, &args.env)?;
-    let map = l.doc.to_map();
+    let mut expanded: Vec<(String, String)> = Vec::new();
+    if args.expand {
+        use crate::dotenv::expand::{expand_document, Precedence, Style};
+        expand_document(
+            &l.doc,
+            &crate::env_vars::process,
+            &mut expanded,
+            (Style::Shell, Precedence::Process),
+        )
+        .map_err(|e| {
+            super::hinted(
+                format!("{}: {e}", l.path().display()),
+                "a value that references another several times, level after level, doubles at each level; reference it once",
+            )
+        })?;
+    }
+    let map: crate::dotenv::KeyMap = if args.expand {
+        expanded
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    } else {
+        l.doc.to_map()
+    };
     let text = match args.format {
         ExportFormat::Json => {
             let obj: serde_json::Map<String, serde_json::Value> = map

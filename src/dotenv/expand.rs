@@ -1,11 +1,32 @@
-//! Variable expansion for `envault run`, following dotenvy 0.15.7: `$NAME` and `${NAME}` in
-//! unquoted and double-quoted values, never in single-quoted ones; `\$` is a literal dollar.
+//! Variable expansion for `envault run`: `$NAME` and `${NAME}` in unquoted and double-quoted
+//! values, never in single-quoted ones; `\$` is a literal dollar.
+//!
+//! Three readings, one per reader ([`Style`]). The default reads names as shells and node's
+//! dotenv-expand do (`$DB_USER` is the variable `DB_USER`, with `${NAME:-default}` and
+//! `${NAME-default}`), a deliberate departure from dotenvy, whose `$DB_USER` is `$DB` followed by
+//! `_USER` (a rule its own users report as a bug). dotenvy's reading is kept to say where an app
+//! that reads the file with dotenvy would see something else (`check`).
 //!
 //! Parsing never expands (a diff shows what the file says); expansion happens only when a
 //! program is given the environment. Names are looked up with `lookup` first (the process
 //! environment, which wins as in dotenvy) and then among the values expanded so far.
 
 use super::Document;
+
+/// How `$` reads in a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Style {
+    /// Shells and dotenv-expand: `$NAME` with `NAME` = `[A-Za-z_][A-Za-z0-9_]*`; `${NAME}`,
+    /// `${NAME:-default}` (unset or empty) and `${NAME-default}` (unset); a `$` that starts no
+    /// name stays a `$`.
+    #[default]
+    Shell,
+    /// dotenvy 0.15.7: `$NAME` ends at the first character that is not alphanumeric (so `_`
+    /// ends it), `${…}` takes everything up to `}` as the name, and a lone `$` vanishes.
+    Dotenvy,
+    /// python-dotenv: only `${NAME}` and `${NAME:-default}`; `$NAME` is literal.
+    Braces,
+}
 
 /// The longest value expansion may produce (Linux's `MAX_ARG_STRLEN`, the most one variable
 /// can hold when a program is started). Nested references double at each level, so without
@@ -29,83 +50,181 @@ impl crate::error::Hint for TooLong {
     }
 }
 
-/// Expands one raw value text (as written in the file, quotes included).
+/// Expands one raw value text (as written in the file, quotes included) as `style` reads it.
 ///
-/// Where dotenvy 0.15.7 accepts the value, the result is dotenvy's. Where dotenvy would fail,
-/// the result is the sensible reading: a closing quote right after a variable name closes the
-/// quote (dotenvy keeps it as a character), and an unterminated `${…` stays literal.
-pub fn expand_raw(raw: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
-    expand_capped(raw, lookup, usize::MAX).unwrap_or_default()
+/// Where dotenvy 0.15.7 accepts the value, [`Style::Dotenvy`] gives dotenvy's result. Where
+/// dotenvy would fail, the result is the sensible reading: a closing quote right after a
+/// variable name closes the quote (dotenvy keeps it as a character), and an unterminated `${…`
+/// stays literal.
+pub fn expand_raw(raw: &str, lookup: &dyn Fn(&str) -> Option<String>, style: Style) -> String {
+    expand_capped(raw, lookup, usize::MAX, style).unwrap_or_default()
+}
+
+fn name_start(c: char) -> bool {
+    c.is_ascii_alphabetic() || c == '_'
+}
+
+fn name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// Whether `c` continues the unbraced name `name` read so far.
+fn continues_name(style: Style, name: &str, c: char) -> bool {
+    match style {
+        Style::Dotenvy => c.is_alphanumeric(),
+        Style::Shell if name.is_empty() => name_start(c),
+        Style::Shell => name_char(c),
+        Style::Braces => false,
+    }
+}
+
+/// The expansion's output, which stops growing past `cap` bytes.
+struct Sink<'l> {
+    out: String,
+    cap: usize,
+    over: bool,
+    lookup: &'l dyn Fn(&str) -> Option<String>,
+    style: Style,
+}
+
+impl Sink<'_> {
+    fn push(&mut self, text: &str) {
+        if self.out.len() + text.len() > self.cap {
+            self.over = true;
+        } else {
+            self.out.push_str(text);
+        }
+    }
+
+    fn substitute(&mut self, name: &str) {
+        if let Some(v) = (self.lookup)(name) {
+            self.push(&v);
+        }
+    }
+
+    /// The end of an unbraced name: its value; for a `$` that starts no name, a `$` (dotenvy
+    /// drops it).
+    fn end_name(&mut self, name: &str) {
+        if name.is_empty() && self.style != Style::Dotenvy {
+            self.out.push('$');
+        } else {
+            self.substitute(name);
+        }
+    }
+
+    /// `${…}`'s inside: a name, and for shells and python-dotenv a default.
+    fn braced(&mut self, inner: &str) {
+        if self.style == Style::Dotenvy {
+            return self.substitute(inner);
+        }
+        let n = inner.chars().take_while(|c| name_char(*c)).count();
+        let (name, rest) = inner.split_at(n);
+        let (default, empty_too) = if let Some(d) = rest.strip_prefix(":-") {
+            (Some(d), true)
+        } else if let Some(d) = rest
+            .strip_prefix('-')
+            .filter(|_| self.style == Style::Shell)
+        {
+            (Some(d), false)
+        } else {
+            (None, false)
+        };
+        let Some(default) = default.filter(|_| !name.is_empty()) else {
+            return self.substitute(inner);
+        };
+        match (self.lookup)(name) {
+            Some(v) if !(empty_too && v.is_empty()) => self.push(&v),
+            _ if self.style == Style::Shell => {
+                // The default expands too, its characters otherwise literal.
+                let quoted = format!("\"{}\"", default.replace('\\', "\\\\").replace('"', "\\\""));
+                let room = self.cap.saturating_sub(self.out.len());
+                match expand_capped(&quoted, self.lookup, room, self.style) {
+                    Some(v) => self.push(&v),
+                    None => self.over = true,
+                }
+            }
+            _ => self.push(default),
+        }
+    }
 }
 
 /// [`expand_raw`], or `None` as soon as the result would exceed `cap` bytes.
-fn expand_capped(raw: &str, lookup: &dyn Fn(&str) -> Option<String>, cap: usize) -> Option<String> {
+fn expand_capped(
+    raw: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    cap: usize,
+    style: Style,
+) -> Option<String> {
     #[derive(PartialEq)]
     enum Mode {
         None,
         Block,
         Braced,
     }
-    let mut out = String::with_capacity(raw.len());
+    let chars: Vec<char> = raw.chars().collect();
+    let mut sink = Sink {
+        out: String::with_capacity(raw.len()),
+        cap,
+        over: false,
+        lookup,
+        style,
+    };
     let (mut strong, mut weak, mut escaped, mut ended) = (false, false, false, false);
     let mut mode = Mode::None;
     let mut name = String::new();
-    let mut braced_start = 0;
-    let over = std::cell::Cell::new(false);
-    let substitute = |name: &str, out: &mut String| {
-        if let Some(v) = lookup(name) {
-            if out.len() + v.len() > cap {
-                over.set(true);
-            } else {
-                out.push_str(&v);
-            }
-        }
-    };
-    for c in raw.chars() {
-        if ended || over.get() {
+    let (mut braced_start, mut depth) = (0, 0usize);
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        i += 1;
+        if ended || sink.over {
             break;
         } else if escaped {
-            match c {
-                'n' => out.push('\n'),
-                c => out.push(c),
-            }
+            sink.out.push(if c == 'n' { '\n' } else { c });
             escaped = false;
         } else if strong {
-            if c == '\'' {
-                strong = false;
-            } else {
-                out.push(c);
+            match c {
+                '\'' => strong = false,
+                c => sink.out.push(c),
             }
-        } else if mode != Mode::None {
-            if c.is_alphanumeric() {
-                name.push(c);
-                continue;
-            }
-            if mode == Mode::Braced {
-                if c == '}' {
-                    substitute(&name, &mut out);
+        } else if mode == Mode::Braced {
+            if c == '{' && style != Style::Dotenvy {
+                depth += 1;
+            } else if c == '}' {
+                depth -= 1;
+                if depth == 0 || style == Style::Dotenvy {
+                    sink.braced(&name);
                     name.clear();
                     mode = Mode::None;
-                } else {
-                    name.push(c);
+                    continue;
                 }
+            }
+            name.push(c);
+        } else if mode == Mode::Block {
+            if continues_name(style, &name, c) {
+                name.push(c);
                 continue;
             }
             if c == '{' && name.is_empty() {
                 mode = Mode::Braced;
-                braced_start = out.len();
+                braced_start = sink.out.len();
+                depth = 1;
                 continue;
             }
-            substitute(&name, &mut out);
+            sink.end_name(&name);
             name.clear();
-            if c == '$' {
-                continue; // a new name starts
-            }
-            mode = Mode::None;
-            if weak && c == '"' {
-                weak = false;
-            } else {
-                out.push(c);
+            if style != Style::Dotenvy {
+                // Shells: this character is read again on its own.
+                mode = Mode::None;
+                i -= 1;
+            } else if c != '$' {
+                // dotenvy keeps the character as it is, a closing quote excepted; a `$` starts
+                // a new name.
+                mode = Mode::None;
+                match c {
+                    '"' if weak => weak = false,
+                    c => sink.out.push(c),
+                }
             }
         } else if c == '$' {
             mode = Mode::Block;
@@ -113,7 +232,7 @@ fn expand_capped(raw: &str, lookup: &dyn Fn(&str) -> Option<String>, cap: usize)
             match c {
                 '"' => weak = false,
                 '\\' => escaped = true,
-                c => out.push(c),
+                c => sink.out.push(c),
             }
         } else {
             match c {
@@ -121,41 +240,56 @@ fn expand_capped(raw: &str, lookup: &dyn Fn(&str) -> Option<String>, cap: usize)
                 '"' => weak = true,
                 '\\' => escaped = true,
                 ' ' | '\t' => ended = true,
-                c => out.push(c),
+                c => sink.out.push(c),
             }
         }
     }
     match mode {
-        Mode::Block => substitute(&name, &mut out),
+        Mode::Block => sink.end_name(&name),
         Mode::Braced => {
-            out.truncate(braced_start);
-            out.push_str("${");
-            out.push_str(&name);
+            sink.out.truncate(braced_start);
+            sink.out.push_str("${");
+            sink.out.push_str(&name);
         }
         Mode::None => {}
     }
-    (!over.get() && out.len() <= cap).then_some(out)
+    (!sink.over && sink.out.len() <= cap).then_some(sink.out)
 }
 
-/// The document's values, expanded in file order: each value sees `lookup` first, then the
-/// values expanded before it (the file's earlier keys, and whatever `known` already holds).
+/// Where a name is looked up first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precedence {
+    /// The process environment, then the keys defined above (the values a program is given
+    /// when the process's own win).
+    Process,
+    /// The keys defined above, then the process environment (`run --override`, where the
+    /// file's values replace the process's: as dotenvy, which sets each before reading on).
+    File,
+}
+
+/// The document's values, expanded in file order as `style` reads them: each value sees
+/// `lookup` (the process environment) and the values expanded before it (the file's earlier
+/// keys, and whatever `known` already holds), in the order `precedence` says.
 pub fn expand_document(
     doc: &Document,
     lookup: &dyn Fn(&str) -> Option<String>,
     known: &mut Vec<(String, String)>,
+    (style, precedence): (Style, Precedence),
 ) -> Result<(), TooLong> {
     for e in doc.entries() {
         let value = {
-            let find = |name: &str| {
-                lookup(name).or_else(|| {
-                    known
-                        .iter()
-                        .rev()
-                        .find(|(k, _)| k == name)
-                        .map(|(_, v)| v.clone())
-                })
+            let earlier = |name: &str| {
+                known
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
             };
-            expand_capped(e.raw_value(), &find, MAX_VALUE_LEN).ok_or_else(|| TooLong {
+            let find = |name: &str| match precedence {
+                Precedence::Process => lookup(name).or_else(|| earlier(name)),
+                Precedence::File => earlier(name).or_else(|| lookup(name)),
+            };
+            expand_capped(e.raw_value(), &find, MAX_VALUE_LEN, style).ok_or_else(|| TooLong {
                 key: e.key().to_owned(),
                 line: e.line(),
             })?
@@ -169,12 +303,16 @@ pub fn expand_document(
 mod tests {
     use super::*;
 
-    fn expand(text: &str) -> Vec<(String, String)> {
+    fn expand_as(text: &str, style: Style) -> Vec<(String, String)> {
         let doc = Document::parse(text).unwrap();
         let env = |n: &str| (n == "FROMENV").then(|| "env".to_owned());
         let mut known = Vec::new();
-        expand_document(&doc, &env, &mut known).unwrap();
+        expand_document(&doc, &env, &mut known, (style, Precedence::Process)).unwrap();
         known
+    }
+
+    fn expand(text: &str) -> Vec<(String, String)> {
+        expand_as(text, Style::Dotenvy)
     }
 
     /// Each level doubles the last: 26 levels would be 2^26 copies of `xxxxxxxxxx`.
@@ -186,7 +324,13 @@ mod tests {
         }
         let doc = Document::parse(&text).unwrap();
         let mut known = Vec::new();
-        let e = expand_document(&doc, &|_| None, &mut known).unwrap_err();
+        let e = expand_document(
+            &doc,
+            &|_| None,
+            &mut known,
+            (Style::Shell, Precedence::Process),
+        )
+        .unwrap_err();
         assert_eq!(e.key, "A14", "10 * 2^14 > 128 KiB");
         assert!(known.iter().all(|(_, v)| v.len() <= MAX_VALUE_LEN));
     }
@@ -208,5 +352,41 @@ mod tests {
         assert_eq!(get("J"), "${A", "unterminated braces stay literal");
         assert_eq!(get("K"), "a", "a lone dollar vanishes, as in dotenvy");
         assert_eq!(get("L"), "x 1 y");
+    }
+
+    #[test]
+    fn shells_read_whole_names_and_defaults() {
+        let v = expand_as(
+            "DB_USER=app\nA=1\nB=$DB_USER\nC=\"$DB_USER-x\"\nD=a$\nE=$1x\nF=${MISSING:-dflt}\nG=${A:-dflt}\nH=${MISSING-d}\nI=\"${EMPTY:-e}\"\nEMPTY=\nJ=${EMPTY-kept}${EMPTY:-used}\nK=${MISSING:-${A}b}\nL=$A_B\nM=\"pre${A}post$A\"\nN=${A\n",
+            Style::Shell,
+        );
+        let get = |k: &str| v.iter().rev().find(|(n, _)| n == k).unwrap().1.clone();
+        assert_eq!(get("B"), "app", "the whole name, as shells read it");
+        assert_eq!(get("C"), "app-x");
+        assert_eq!(get("D"), "a$", "a `$` that starts no name stays");
+        assert_eq!(get("E"), "$1x");
+        assert_eq!(get("F"), "dflt");
+        assert_eq!(get("G"), "1");
+        assert_eq!(get("H"), "d");
+        assert_eq!(get("I"), "e");
+        assert_eq!(
+            get("J"),
+            "used",
+            "`-` keeps an empty value, `:-` replaces it"
+        );
+        assert_eq!(get("K"), "1b", "defaults expand too");
+        assert_eq!(get("L"), "", "A_B is unset");
+        assert_eq!(get("M"), "pre1post1");
+        assert_eq!(get("N"), "${A", "unterminated braces stay literal");
+    }
+
+    #[test]
+    fn python_dotenv_reads_braces_only() {
+        let v = expand_as("A=1\nB=$A\nC=${A}\nD=${MISSING:-d}\n", Style::Braces);
+        let get = |k: &str| v.iter().rev().find(|(n, _)| n == k).unwrap().1.clone();
+        assert_eq!(
+            (get("B"), get("C"), get("D")),
+            ("$A".into(), "1".into(), "d".into())
+        );
     }
 }

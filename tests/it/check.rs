@@ -158,3 +158,41 @@ fn stores_drift_with_the_stores_flag() {
         stdout(&a)
     );
 }
+
+/// A value that dotenvy expands differently from `envault run` is a warning: shown with the
+/// reference, never the value, and the check still passes.
+#[test]
+fn dotenvy_expansion_differences_are_warnings() {
+    let p = protected();
+    p.write(
+        ".envault.yml",
+        &(p.read(".envault.yml").replace(
+            "  dev: {file: .env.dev, encrypted: false}",
+            "  dev: {file: .env.dev, encrypted: false, only: [FEATURE_*, DATABASE_URL, SAFE]}",
+        ) + "optional_keys: [API_KEY]\n"),
+    );
+    p.write(
+        ".env.dev",
+        &(p.read(".env.dev")
+            + "DATABASE_URL=postgres://$DB_USER:${DB_PASSWORD}@db/app\nSAFE=\"${DB_HOST}:5432\"\n"),
+    );
+    let a = p.run(&["check"]).code(0);
+    let out = stdout(&a);
+    assert!(
+        out.contains(".env.dev:10: warning: reader-disagreement: DATABASE_URL expands differently in an app that reads .env.dev with dotenvy (`$DB_USER` is `$DB` followed by `_USER` there)"),
+        "{out}"
+    );
+    assert!(!out.contains("SAFE"), "braces read alike: {out}");
+    assert!(!out.contains("@db/app"), "{out}");
+    assert!(
+        stderr(&a).contains("envault check: no problems, 1 warning"),
+        "{}",
+        stderr(&a)
+    );
+    let a = p.run(&["check", "--format", "github"]).code(0);
+    assert!(
+        stdout(&a).contains("::warning file=.env.dev,line=10,"),
+        "{}",
+        stdout(&a)
+    );
+}

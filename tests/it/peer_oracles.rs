@@ -220,3 +220,86 @@ fn documented_reader_differences_hold() {
         "every key is documented"
     );
 }
+
+/// What node's dotenv-expand gives a program for `path`, with `env` as the process
+/// environment (which wins over the file, as in `envault run`).
+fn node_expands(path: &Path, env: &BTreeMap<&str, &str>) -> Values {
+    let dir = peers_dir();
+    crate::common::peer(
+        "node/node_modules/dotenv-expand/package.json",
+        "node's dotenv-expand",
+    );
+    run_json(
+        Command::new("node")
+            .arg("-e")
+            .arg("const d = require(process.argv[1]); const {expand} = require(process.argv[2]); const parsed = d.parse(require('fs').readFileSync(process.argv[3])); process.stdout.write(JSON.stringify(expand({parsed, processEnv: JSON.parse(process.argv[4])}).parsed))")
+            .arg(dir.join("node/node_modules/dotenv"))
+            .arg(dir.join("node/node_modules/dotenv-expand"))
+            .arg(path)
+            .arg(serde_json::to_string(env).unwrap()),
+    )
+}
+
+/// `envault run` expands `$NAME`, `${NAME}` and `${NAME:-default}` as node's dotenv-expand
+/// does (names read as shells read them), on generated files of references to each other and
+/// to the process environment.
+#[test]
+fn run_expands_as_dotenv_expand() {
+    use envault::dotenv::expand::{expand_document, Precedence, Style};
+    let names = ["A", "A_B", "DB_USER", "_U", "B1", "HOME", "UNSET"];
+    let name = || prop::sample::select(names.to_vec());
+    let piece = prop_oneof![
+        3 => "[a-z0-9/:.@-]{1,4}",
+        2 => name().prop_map(|n| format!("${n}")),
+        2 => name().prop_map(|n| format!("${{{n}}}")),
+        1 => (name(), "[a-z0-9]{0,3}").prop_map(|(n, d)| format!("${{{n}:-{d}}}")),
+    ];
+    let value = prop::collection::vec(piece, 1..5).prop_map(|p| p.concat());
+    let line = (
+        prop::sample::select(names[..5].to_vec()),
+        value,
+        any::<bool>(),
+    )
+        .prop_map(|(k, v, quoted)| {
+            if quoted {
+                format!("{k}=\"{v}\"\n")
+            } else {
+                format!("{k}={v}\n")
+            }
+        });
+    // Each key once: node's dotenv keeps a repeated key's last value before expanding.
+    let file = prop::collection::vec(line, 1..6).prop_map(|lines| {
+        let mut seen = std::collections::HashSet::new();
+        lines
+            .into_iter()
+            .filter(|l| seen.insert(l.split('=').next().unwrap().to_owned()))
+            .collect::<String>()
+    });
+    let env: BTreeMap<&str, &str> = [("HOME", "/home/dev"), ("B1", "from-process")].into();
+    let dir = tempfile::tempdir().unwrap();
+    let mut runner = TestRunner::deterministic();
+    for case in 0..60 {
+        let text = file.new_tree(&mut runner).unwrap().current();
+        let path = dir.path().join(format!("case{case}.env"));
+        std::fs::write(&path, &text).unwrap();
+        let doc = Document::parse(&text).unwrap();
+        let mut values = Vec::new();
+        let process = |n: &str| env.get(n).map(|v| (*v).to_owned());
+        expand_document(
+            &doc,
+            &process,
+            &mut values,
+            (Style::Shell, Precedence::Process),
+        )
+        .unwrap();
+        // What the program is given: the process's own values win.
+        let ours: Values = values
+            .into_iter()
+            .map(|(k, v)| {
+                let given = env.get(k.as_str()).map_or(v, |p| (*p).to_owned());
+                (k, Some(given))
+            })
+            .collect();
+        assert_eq!(ours, node_expands(&path, &env), "reading {text:?}");
+    }
+}

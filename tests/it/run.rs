@@ -63,8 +63,10 @@ fn expansion_is_the_same_before_and_after_encryption() {
         "printf '%s|%s|%s|%s' \"$DATABASE_URL\" \"$SHORT\" \"$LITERAL\" \"$ESCAPED\"",
     ];
     let a = p.run(&show).success();
-    // As in dotenvy, an unbraced name stops at `_`: `$DB_HOST` is `$DB` then `_HOST`.
-    let want = "postgres://app:prod_password_789@prod-db.internal/db|_HOST|$DB_HOST|$DB_HOST";
+    // As shells read it, not as dotenvy: `$DB_HOST` is the variable DB_HOST, not `$DB` then
+    // `_HOST`.
+    let want =
+        "postgres://app:prod_password_789@prod-db.internal/db|prod-db.internal|$DB_HOST|$DB_HOST";
     assert_eq!(stdout(&a), want);
 
     p.add_identity("");
@@ -156,4 +158,35 @@ fn env_files_cannot_make_the_program_run_their_code() {
     p.run(&["run", "--env", "prod", "--", "bash", "-c", "true"])
         .success();
     assert!(p.path("pwned").exists());
+}
+
+/// `--override` lets the file's values replace the process's, and expansion follows: the
+/// file's earlier keys first, then the process environment (`${HOME}` is still the home
+/// folder, not empty).
+#[test]
+fn override_expands_from_the_file_then_the_process() {
+    let p = Project::tutorial();
+    p.write(
+        ".env.dev",
+        "DB_HOST=filehost\nCACHE=${HOME}/cache\nURL=http://$DB_HOST:${PORT:-8080}\n",
+    );
+    let show = |extra: &[&str]| {
+        let mut args = vec!["run", "--env", "dev"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", "sh", "-c", "printf '%s|%s' \"$CACHE\" \"$URL\""]);
+        let a = p
+            .cmd()
+            .env("DB_HOST", "prochost")
+            .args(&args)
+            .assert()
+            .success();
+        stdout(&a)
+    };
+    let home = p.path("home");
+    let home = home.to_str().unwrap();
+    assert_eq!(show(&[]), format!("{home}/cache|http://prochost:8080"));
+    assert_eq!(
+        show(&["--override"]),
+        format!("{home}/cache|http://filehost:8080")
+    );
 }
