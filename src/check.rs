@@ -115,6 +115,7 @@ pub fn check(config: &Config, envs: &[EnvRead]) -> Vec<Problem> {
         empty_values(&holders, e, d, &mut out);
         headers(config, e, d, &mut out);
         dotenvy_expansion(e, d, &mut out);
+        opaque_lines(e, d, &mut out);
     }
     out.sort_by(|a, b| {
         (&a.path, a.line, a.rule.id(), &a.key).cmp(&(&b.path, b.line, b.rule.id(), &b.key))
@@ -164,6 +165,25 @@ fn dotenvy_expansion(e: &EnvRead, d: &Document, out: &mut Vec<Problem>) {
                 e.path
             ),
             fix: "write references with braces (`${DB_USER}`) and a literal dollar as `\\$`, which every reader reads alike".to_owned(),
+        });
+    }
+}
+
+/// `reader-disagreement` (a warning): lines dotenvy refuses that other readers read, kept as
+/// they are and left out of every comparison.
+fn opaque_lines(e: &EnvRead, d: &Document, out: &mut Vec<Problem>) {
+    for o in d.opaque_lines() {
+        let key = o
+            .readings()
+            .into_iter()
+            .find_map(|(_, r)| r.map(|(k, _)| k));
+        out.push(Problem {
+            path: e.path.clone(),
+            line: o.line,
+            rule: Rule::ReaderDisagreement,
+            key,
+            message: format!("line {} of {}: {}", o.line, e.path, o.describe()),
+            fix: "write it so that every reader reads it alike: quote a value with spaces (KEY=\"a b\"), give a bare key `=`, turn `//` into `#`, and in double quotes escape a backslash as `\\\\`".to_owned(),
         });
     }
 }

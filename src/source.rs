@@ -165,7 +165,7 @@ impl Loaded {
 pub fn load_path(path: &Path, label: String, allow_missing: bool) -> Result<Loaded, LoadError> {
     let (snapshot, bytes) = fsutil::read(path)?;
     let doc = match bytes {
-        Some(bytes) => Document::parse_vec(bytes).map_err(|e| e.with_path(path))?,
+        Some(bytes) => Document::read(bytes).map_err(|e| e.with_path(path))?,
         None if allow_missing => Document::default(),
         None => {
             return Err(LoadError::Missing {
@@ -240,7 +240,7 @@ pub fn load_path_at(
     let bytes = repo.file_at(rev, &rel)?;
     let label = format!("{rev}:{}", rel.display());
     let doc = match &bytes {
-        Some(b) => Document::parse_bytes(b).map_err(|e| e.with_path(&label))?,
+        Some(b) => Document::read(b.clone()).map_err(|e| e.with_path(&label))?,
         None => Document::default(),
     };
     Ok(Loaded {

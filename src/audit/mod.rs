@@ -268,7 +268,7 @@ pub fn check_config(
                 reads.push(EnvRead {
                     name: &env.name,
                     path: path.clone(),
-                    doc: Document::parse_vec(bytes).map_err(|e| e.with_path(&path)),
+                    doc: Document::read(bytes).map_err(|e| e.with_path(&path)),
                 });
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => problems.push(Problem {

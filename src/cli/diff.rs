@@ -154,8 +154,8 @@ fn report(
     c: &Common,
 ) -> anyhow::Result<ExitStatus> {
     if !c.quiet {
-        warn_duplicates(&src.label, &src.doc);
-        warn_duplicates(&tgt.label, &tgt.doc);
+        warn_duplicates(src);
+        warn_duplicates(tgt);
     }
     let mut d = diff_documents(&src.doc, &tgt.doc);
     // Ciphertexts can only be compared under one data key: the same file (same id), e.g. a

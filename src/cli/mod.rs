@@ -491,8 +491,18 @@ fn warn_quoting(key: &str, peers: &[crate::dotenv::Peer]) {
     ));
 }
 
-/// Warns about keys defined more than once in a loaded file.
-fn warn_duplicates(label: &str, doc: &crate::dotenv::Document) {
+/// Warns about keys defined more than once in a loaded file, and about lines kept as they are
+/// because dotenvy refuses them (what the other readers read there, values masked).
+fn warn_duplicates(l: &crate::source::Loaded) {
+    let (label, doc) = (&l.label, &l.doc);
+    for o in doc.opaque_lines() {
+        warn(&format!(
+            "{}:{}: {}",
+            l.path().display(),
+            o.line,
+            o.describe()
+        ));
+    }
     for d in doc.duplicates() {
         let lines: Vec<String> = d.lines.iter().map(usize::to_string).collect();
         warn(&format!(

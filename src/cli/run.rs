@@ -45,6 +45,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     let allowed = crate::settings::run_allowed_variables();
     for name in &args.envs {
         let mut l = source::load_env(&config, name, false)?;
+        super::warn_duplicates(&l);
         if let Some(e) = l.doc.entries().find(|e| {
             crate::classify::controls_execution(e.key()) && !allowed.iter().any(|a| a == e.key())
         }) {

@@ -54,8 +54,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     }
     let src = super::crypt::keys(ctx).read(&config, &args.source)?;
     let mut tgt = super::crypt::keys(ctx).edit(&config, &args.target)?;
-    warn_duplicates(&src.label, &src.doc);
-    warn_duplicates(&tgt.loaded.label, &tgt.loaded.doc);
+    warn_duplicates(&src);
+    warn_duplicates(&tgt.loaded);
 
     let plan = make_plan(
         &config,

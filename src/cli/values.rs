@@ -118,6 +118,7 @@ fn shell_quote(v: &str) -> String {
 pub fn export(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<ExitStatus> {
     let config = ctx.load_config()?;
     let l = super::crypt::keys(ctx).read(&config, &args.env)?;
+    super::warn_duplicates(&l);
     let mut expanded: Vec<(String, String)> = Vec::new();
     if args.expand {
         use crate::dotenv::expand::{expand_document, Precedence, Style};

@@ -740,6 +740,19 @@ pub enum DocError {
         "{key} is defined more than once (lines {lines}); an older definition would stay in clear"
     )]
     Duplicate { key: String, lines: String },
+    #[error("line {line} is not an entry every reader agrees on ({why}); it would stay in clear")]
+    Opaque { line: usize, why: String },
+}
+
+/// Refuses a document with lines that are not entries: sealing leaves them in clear.
+fn refuse_opaque(doc: &crate::dotenv::Document) -> Result<(), DocError> {
+    match doc.opaque_lines().first() {
+        Some(o) => Err(DocError::Opaque {
+            line: o.line,
+            why: o.error.kind.to_string(),
+        }),
+        None => Ok(()),
+    }
 }
 
 impl crate::error::Hint for DocError {
@@ -750,6 +763,10 @@ impl crate::error::Hint for DocError {
             DocError::Duplicate { .. } => {
                 Some("remove the older definitions, then run the command again".to_owned())
             }
+            DocError::Opaque { .. } => Some(
+                "write the line as KEY=value (quote a value with spaces: KEY=\"a b\"), or make it a `#` comment, then run the command again"
+                    .to_owned(),
+            ),
         }
     }
 }
@@ -762,6 +779,7 @@ pub fn encrypt_document(
     header: &Header,
     plaintext_keys: &crate::glob::GlobSet,
 ) -> Result<usize, DocError> {
+    refuse_opaque(doc)?;
     if let Some(d) = doc.duplicates().into_iter().next() {
         let lines: Vec<String> = d.lines.iter().map(usize::to_string).collect();
         return Err(DocError::Duplicate {
@@ -828,6 +846,7 @@ pub fn reseal_document(
     header: &Header,
     plaintext_keys: &crate::glob::GlobSet,
 ) -> Result<(), DocError> {
+    refuse_opaque(new_plain)?;
     let mut raws: Vec<(String, String)> = Vec::new();
     for e in new_plain.entries() {
         let k = e.key();

@@ -3,6 +3,7 @@
 pub mod expand;
 mod parse;
 pub mod quote;
+pub mod readers;
 
 use std::fmt;
 use std::ops::Deref;
@@ -26,6 +27,66 @@ pub struct Document {
     bom: bool,
     items: Vec<Item>,
     index: KeyIndex,
+    /// Lines kept as they are because they do not parse (files read with [`Document::read`]).
+    opaque: Vec<Opaque>,
+}
+
+/// A line that dotenvy refuses but other readers read (an unquoted value with spaces, a `//`
+/// comment, a bare key, an escape dotenvy does not know): kept byte for byte as a line that is
+/// not an entry, and reported, rather than failing the file.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Opaque {
+    /// Its line number (1-based).
+    pub line: usize,
+    /// Why dotenvy refuses it.
+    pub error: ParseError,
+    /// The line as written: it may hold a secret, so it is shown only through [`Opaque::readings`]
+    /// and [`ParseError::masked_line`].
+    text: String,
+}
+
+impl fmt::Debug for Opaque {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Opaque")
+            .field("line", &self.line)
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one reader reads on a line: a key and its value (`None`: a bare key), or nothing.
+pub type Reading = Option<(String, Option<String>)>;
+
+impl Opaque {
+    /// How node's dotenv and python-dotenv read the line: the key and value each finds, if
+    /// any (python-dotenv reads a bare key as a key without a value).
+    pub fn readings(&self) -> [(Peer, Reading); 2] {
+        [
+            (
+                Peer::NodeDotenv,
+                readers::node_line(&self.text).map(|(k, v)| (k, Some(v))),
+            ),
+            (Peer::PythonDotenv, readers::python_line(&self.text)),
+        ]
+    }
+
+    /// One line for a warning: what dotenvy says and what the other readers read, every
+    /// value masked.
+    pub fn describe(&self) -> String {
+        let mut read = Vec::new();
+        for (peer, reading) in self.readings() {
+            read.push(match reading {
+                Some((k, Some(_))) => format!("{peer} reads {k}={MASK}"),
+                Some((k, None)) => format!("{peer} reads {k} without a value"),
+                None => format!("{peer} skips it"),
+            });
+        }
+        format!(
+            "dotenvy refuses it ({}); {}; envault keeps the line as written and leaves it out of diff and sync",
+            self.error.kind,
+            read.join(", ")
+        )
+    }
 }
 
 /// For each key, the item index of its effective (last) entry; rebuilt whenever items move.
@@ -472,9 +533,43 @@ impl Document {
                 continuation: false,
             });
         }
-        let items = parse::parse_items(&Arc::new(Buf(src)), from)?;
+        let items = parse::parse_items(&Arc::new(Buf(src)), from, None)?;
         let index = KeyIndex::build(&items);
-        Ok(Document { bom, items, index })
+        Ok(Document {
+            bom,
+            items,
+            index,
+            opaque: Vec::new(),
+        })
+    }
+
+    /// Reads an env file's bytes as envault reads files: as [`Document::parse_vec`], except
+    /// that a line that does not parse is kept as it is, not an entry, and listed in
+    /// [`Document::opaque_lines`]. Only bytes that are not text (invalid UTF-8, NUL) fail.
+    pub fn read(bytes: Vec<u8>) -> Result<Document, ParseError> {
+        let src = match String::from_utf8(bytes) {
+            Ok(s) => s,
+            Err(e) => return Document::parse_vec(e.into_bytes()),
+        };
+        if src.contains('\0') {
+            return Document::parse_owned(src);
+        }
+        let bom = src.starts_with(BOM);
+        let from = if bom { BOM.len() } else { 0 };
+        let mut opaque = Vec::new();
+        let items = parse::parse_items(&Arc::new(Buf(src)), from, Some(&mut opaque))?;
+        let index = KeyIndex::build(&items);
+        Ok(Document {
+            bom,
+            items,
+            index,
+            opaque,
+        })
+    }
+
+    /// The lines [`Document::read`] kept as they are because they do not parse.
+    pub fn opaque_lines(&self) -> &[Opaque] {
+        &self.opaque
     }
 
     /// Parses raw bytes, rejecting invalid UTF-8 with the position of the first bad byte.
@@ -959,7 +1054,7 @@ fn eol_of(raw: &str) -> &'static str {
 
 /// Parses the text of one entry; `None` when it is not exactly one entry.
 fn reparse_entry(raw: &str, line: u32) -> Option<Entry> {
-    let mut items = parse::parse_items(&Arc::new(Buf(raw.to_owned())), 0).ok()?;
+    let mut items = parse::parse_items(&Arc::new(Buf(raw.to_owned())), 0, None).ok()?;
     if items.len() != 1 {
         return None;
     }

@@ -313,8 +313,15 @@ pub(super) fn line_col(src: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-/// Parses `shared` from byte `from` (past a BOM) into items.
-pub(super) fn parse_items(shared: &Arc<Buf>, from: usize) -> Result<Vec<Item>, ParseError> {
+/// Parses `shared` from byte `from` (past a BOM) into items. When `opaque` is given, a line
+/// that does not parse is kept as it is (a trivia item) and recorded there, with its error,
+/// instead of failing the whole text: the first physical line of the entry that fails, so
+/// that the lines after it are read on their own.
+pub(super) fn parse_items(
+    shared: &Arc<Buf>,
+    from: usize,
+    mut opaque: Option<&mut Vec<super::Opaque>>,
+) -> Result<Vec<Item>, ParseError> {
     let src: &str = shared;
     let bytes = src.as_bytes();
     let mut items = Vec::with_capacity(src.len() / 40 + 1);
@@ -339,30 +346,55 @@ pub(super) fn parse_items(shared: &Arc<Buf>, from: usize) -> Result<Vec<Item>, P
         // Join physical lines while a quote is open.
         let mut state = State::Complete;
         let mut lines = 0;
-        let (end, content_end) = if plain {
+        // The logical line's end and where its content ends, or, when a quote is still open
+        // at the end of the input, the end and the state.
+        let span: Result<(usize, usize), (usize, State)> = if plain {
             lines = 1;
-            (first_end, start + strip_eol(&src[start..first_end]).len())
+            Ok((first_end, start + strip_eol(&src[start..first_end]).len()))
         } else {
             loop {
                 let (scan, end) = scan_line(state, src, pos);
                 lines += 1;
                 match scan {
                     // A comment ends the logical line; the comment stays in the entry's text.
-                    Err(hash_at) => break (end, hash_at),
-                    Ok(State::Complete) => break (end, start + strip_eol(&src[start..end]).len()),
+                    Err(hash_at) => break Ok((end, hash_at)),
+                    Ok(State::Complete) => {
+                        break Ok((end, start + strip_eol(&src[start..end]).len()))
+                    }
                     // Blanks at the very end of the input (dotenvy rejects a lone trailing blank).
-                    Ok(State::WhiteSpace) if end >= src.len() => break (end, end),
-                    Ok(s) if end >= src.len() => return Err(unterminated(src, start, end, s)),
+                    Ok(State::WhiteSpace) if end >= src.len() => break Ok((end, end)),
+                    Ok(s) if end >= src.len() => break Err((end, s)),
                     Ok(s) => state = s,
                 }
                 pos = end;
             }
         };
-        let content = src[start..content_end].trim_end();
-        let raw = Text::span(shared, start, end);
-        items.push(parse_logical(src, start, content, raw, start_line)?);
-        pos = end;
-        line_no = start_line + lines;
+        let (end, parsed) = match span {
+            Ok((end, content_end)) => {
+                let content = src[start..content_end].trim_end();
+                let raw = Text::span(shared, start, end);
+                (end, parse_logical(src, start, content, raw, start_line))
+            }
+            Err((end, s)) => (end, Err(unterminated(src, start, end, s))),
+        };
+        match (parsed, opaque.as_deref_mut()) {
+            (Ok(item), _) => {
+                items.push(item);
+                pos = end;
+                line_no = start_line + lines;
+            }
+            (Err(e), Some(opaque)) => {
+                items.push(Item::Trivia(Text::span(shared, start, first_end)));
+                opaque.push(super::Opaque {
+                    line: start_line,
+                    text: strip_eol(&src[start..first_end]).to_owned(),
+                    error: e,
+                });
+                pos = first_end;
+                line_no = start_line + 1;
+            }
+            (Err(e), None) => return Err(e),
+        }
     }
     Ok(items)
 }
@@ -464,7 +496,7 @@ fn parse_logical(
 #[cfg(test)]
 pub(super) fn read_value(text: &str) -> Option<String> {
     let src = Arc::new(Buf(format!("K={text}\n")));
-    match parse_items(&src, 0).ok()?.as_slice() {
+    match parse_items(&src, 0, None).ok()?.as_slice() {
         [Item::Entry(e)] => Some(e.value().to_owned()),
         _ => None,
     }

@@ -83,7 +83,7 @@ impl Replay {
 /// The sealed values of an env file, by key: (raw value, line). A file that does not parse
 /// has none (other rules report it).
 pub fn sealed_values(bytes: &[u8]) -> BTreeMap<String, (String, usize)> {
-    let Ok(doc) = Document::parse_bytes(bytes) else {
+    let Ok(doc) = Document::read(bytes.to_vec()) else {
         return BTreeMap::new();
     };
     doc.entries()

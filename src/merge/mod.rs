@@ -116,8 +116,19 @@ fn units(doc: &Document) -> Vec<Unit<'_>> {
 }
 
 /// For each unit of `a`, the unit of `b` it is aligned with (a longest common subsequence of
-/// identities, as a line diff aligns lines).
-fn alignment(a: &[u32], b: &[u32]) -> Vec<Option<usize>> {
+/// identities, as a line diff aligns lines). Where equal lines make several alignments
+/// equally long (a blank line inserted next to a blank line), `late` prefers the one that
+/// places the change last rather than first.
+fn alignment(a: &[u32], b: &[u32], late: bool) -> Vec<Option<usize>> {
+    if late {
+        let rev = |x: &[u32]| x.iter().rev().copied().collect::<Vec<u32>>();
+        let m = alignment(&rev(a), &rev(b), false);
+        return m
+            .into_iter()
+            .rev()
+            .map(|j| j.map(|j| b.len() - 1 - j))
+            .collect();
+    }
     let mut m = vec![None; a.len()];
     for op in similar::capture_diff_slices(similar::Algorithm::Myers, a, b) {
         if let similar::DiffOp::Equal {
@@ -146,7 +157,7 @@ enum Chunk {
 }
 
 /// The three-way alignment of the units, as diff3 computes it for lines.
-fn diff3<'d>(b: &[Unit<'d>], o: &[Unit<'d>], t: &[Unit<'d>]) -> Vec<Chunk> {
+fn diff3<'d>(b: &[Unit<'d>], o: &[Unit<'d>], t: &[Unit<'d>], late: (bool, bool)) -> Vec<Chunk> {
     let mut table: HashMap<(bool, &'d str), u32> = HashMap::default();
     let mut ids = |units: &[Unit<'d>]| -> Vec<u32> {
         units
@@ -162,7 +173,7 @@ fn diff3<'d>(b: &[Unit<'d>], o: &[Unit<'d>], t: &[Unit<'d>]) -> Vec<Chunk> {
             .collect()
     };
     let (bi, oi, ti) = (ids(b), ids(o), ids(t));
-    let (mo, mt) = (alignment(&bi, &oi), alignment(&bi, &ti));
+    let (mo, mt) = (alignment(&bi, &oi, late.0), alignment(&bi, &ti, late.1));
     let (mut ib, mut io, mut it) = (0, 0, 0);
     let mut chunks = Vec::new();
     loop {
@@ -230,6 +241,29 @@ fn merge_unit(b: Option<&Unit>, o: Option<&Unit>, t: Option<&Unit>) -> Outcome {
 
 /// Merges `ours` and `theirs`, which both descend from `base`.
 pub fn merge(base: &Document, ours: &Document, theirs: &Document, labels: Labels) -> Merged {
+    // Where equal lines allow several alignments, a conflict may come from the one chosen (a
+    // line merge slides such changes apart): the other alignments are tried, and the merge
+    // with the fewest conflicts wins.
+    let mut best = merge_aligned(base, ours, theirs, labels, (false, false));
+    for late in [(true, true), (false, true), (true, false)] {
+        if best.conflicts.is_empty() {
+            break;
+        }
+        let other = merge_aligned(base, ours, theirs, labels, late);
+        if other.conflicts.len() < best.conflicts.len() {
+            best = other;
+        }
+    }
+    best
+}
+
+fn merge_aligned(
+    base: &Document,
+    ours: &Document,
+    theirs: &Document,
+    labels: Labels,
+    late: (bool, bool),
+) -> Merged {
     let mut m = Merger {
         labels,
         eol: ours.eol(),
@@ -241,7 +275,7 @@ pub fn merge(base: &Document, ours: &Document, theirs: &Document, labels: Labels
     }
     let (ub, uo, ut) = (units(base), units(ours), units(theirs));
     m.header(base, ours, theirs, !uo.is_empty());
-    let slots = layout(&ub, &uo, &ut);
+    let slots = layout(&ub, &uo, &ut, late);
 
     // Keys that appear at most once on every side merge by key, wherever they stand.
     let (kb, ko, kt) = (by_key(&ub), by_key(&uo), by_key(&ut));
@@ -310,7 +344,12 @@ fn unique(key: &str, b: &[Unit], o: &[Unit], t: &[Unit]) -> bool {
 
 /// The slots of the result, in order: the aligned units, and between them what one side
 /// changed, or, where both did, theirs' new units then ours'.
-fn layout<'u, 'd>(ub: &'u [Unit<'d>], uo: &'u [Unit<'d>], ut: &'u [Unit<'d>]) -> Vec<Slot<'u, 'd>> {
+fn layout<'u, 'd>(
+    ub: &'u [Unit<'d>],
+    uo: &'u [Unit<'d>],
+    ut: &'u [Unit<'d>],
+    late: (bool, bool),
+) -> Vec<Slot<'u, 'd>> {
     let mut count: HashMap<&str, [u32; 3]> = HashMap::default();
     for (side, units) in [ub, uo, ut].iter().enumerate() {
         for k in units.iter().filter_map(|u| u.key) {
@@ -325,7 +364,7 @@ fn layout<'u, 'd>(ub: &'u [Unit<'d>], uo: &'u [Unit<'d>], ut: &'u [Unit<'d>]) ->
         Some(k) => Slot::Key(k),
         None => Slot::Here { b, o, t },
     };
-    for chunk in diff3(ub, uo, ut) {
+    for chunk in diff3(ub, uo, ut, late) {
         match chunk {
             Chunk::Stable(b, o, t) => {
                 slots.push(slot(Some(&ub[b]), Some(&uo[o]), Some(&ut[t]), &uo[o]));

@@ -160,7 +160,7 @@ fn read_env_files(state: &mut State) -> Vec<(String, ParseError)> {
             let declared = normalize(&env.file);
             let path = state.input.source.resolve_new(&declared);
             let doc = match state.new_of(&path) {
-                Some(bytes) => match Document::parse_bytes(&bytes) {
+                Some(bytes) => match Document::read(bytes.into_owned()) {
                     Ok(d) => Some(d),
                     Err(e) => {
                         // It cannot be judged, so it cannot pass.
@@ -246,9 +246,25 @@ fn plaintext_in_environments(state: &State, out: &mut Findings) {
             "run `envault encrypt {}`; if these are dummy values, mark the environment `encrypted: false` in {cp}",
             e.env
         );
-        for entry in doc.entries() {
-            let (k, v) = (entry.key(), entry.value());
-            if is_sealed(entry.raw_value()) || v.is_empty() || cfg.plaintext_keys.matches(k) {
+        // The entries, and the lines kept as they are under every reading other readers
+        // give them (a line dotenvy refuses still holds what an app reads).
+        let mut values: Vec<(String, String, usize, String)> = doc
+            .entries()
+            .filter(|entry| !is_sealed(entry.raw_value()))
+            .map(|entry| {
+                let k = entry.key();
+                (
+                    k.to_owned(),
+                    entry.value().to_owned(),
+                    entry.line(),
+                    entry_line_without_value(doc, k),
+                )
+            })
+            .collect();
+        values.extend(opaque_readings(doc));
+        for (k, v, line, bare) in &values {
+            let (k, v) = (k.as_str(), v.as_str());
+            if v.is_empty() || cfg.plaintext_keys.matches(k) {
                 continue;
             }
             let (rule, message) = if e.encrypted == Some(true) {
@@ -270,17 +286,37 @@ fn plaintext_in_environments(state: &State, out: &mut Findings) {
             };
             out.report(Report {
                 path: &e.path,
-                line: entry.line(),
+                line: *line,
                 rule,
                 key: Some(k),
                 value: Some(v),
-                bare_line: &entry_line_without_value(doc, k),
+                bare_line: bare,
                 message,
                 fix: &fix,
             });
             out.last().family = detect::family_of(k, v);
         }
     }
+}
+
+/// What other readers read on the lines dotenvy refuses: (key, value, line, the line without
+/// its value), each reading once.
+fn opaque_readings(doc: &Document) -> Vec<(String, String, usize, String)> {
+    let mut out: Vec<(String, String, usize, String)> = Vec::new();
+    for o in doc.opaque_lines() {
+        for (_, reading) in o.readings() {
+            let Some((k, Some(v))) = reading else {
+                continue;
+            };
+            if !out
+                .iter()
+                .any(|(ok, ov, ol, _)| *ol == o.line && *ok == k && *ov == v)
+            {
+                out.push((k.clone(), v, o.line, format!("{k}=")));
+            }
+        }
+    }
+    out
 }
 
 /// `config-weakened`: changed configs that weaken protection, and new configs that take
@@ -644,7 +680,7 @@ fn stray_env_file(out: &mut Findings, c: &Changed, classifier: &Classifier) -> b
     if !name.starts_with(".env") || name == ".envault.yml" || name == ".envrc" {
         return false;
     }
-    let Ok(doc) = Document::parse_bytes(&c.new) else {
+    let Ok(doc) = Document::read(c.new.clone()) else {
         return false;
     };
     // Files of sample or test values (`.env.example`, `.env.test`): only what looks generated
@@ -652,25 +688,37 @@ fn stray_env_file(out: &mut Findings, c: &Changed, classifier: &Classifier) -> b
     let samples = ["example", "sample", "template", "dist", "test", "defaults"]
         .iter()
         .any(|w| name.to_ascii_lowercase().contains(w));
-    for entry in doc.entries() {
-        let (k, v) = (entry.key(), entry.value());
-        if is_sealed(entry.raw_value())
-            || detect::is_placeholder(v)
-            || !classifier.is_secret(k, &[v])
-            || !holds_a_secret(v)
-        {
+    let mut values: Vec<(String, String, usize, String)> = doc
+        .entries()
+        .filter(|entry| !is_sealed(entry.raw_value()))
+        .map(|entry| {
+            let k = entry.key();
+            (
+                k.to_owned(),
+                entry.value().to_owned(),
+                entry.line(),
+                entry_line_without_value(&doc, k),
+            )
+        })
+        .collect();
+    values.extend(opaque_readings(&doc));
+    for (k, v, line, bare) in &values {
+        let (k, v) = (k.as_str(), v.as_str());
+        if detect::is_placeholder(v) || !classifier.is_secret(k, &[v]) || !holds_a_secret(v) {
             continue;
         }
-        if samples && !detect::looks_random(v) && detect::family_of(k, v).is_none() {
+        // In a URL, the password is what may be random.
+        let judged = crate::classify::url_password(v).map_or(v, |r| &v[r]);
+        if samples && !detect::looks_random(judged) && detect::family_of(k, v).is_none() {
             continue;
         }
         out.report(Report {
             path: &c.path,
-            line: entry.line(),
+            line: *line,
             rule: Rule::EnvFileSecret,
             key: Some(k),
             value: Some(v),
-            bare_line: &entry_line_without_value(&doc, k),
+            bare_line: bare,
             message: format!("{k} holds a secret in {}, which no .envault.yml manages", c.path),
             fix: "add the file to .envault.yml as an environment (then `envault encrypt`), or leave the value empty as in a .env.example",
         });
@@ -804,7 +852,7 @@ fn replaced_data_keys(state: &State, out: &mut Findings) {
         let (Some(old), Some(new)) = (old, &e.doc) else {
             continue;
         };
-        let Ok(old) = Document::parse_bytes(&old) else {
+        let Ok(old) = Document::read(old) else {
             continue;
         };
         match (header_of(&old), header_of(new)) {
@@ -934,7 +982,7 @@ fn allow_listed(state: &State, mut findings: Vec<Finding>) -> Vec<Finding> {
                 let entry_text = f.key.as_deref().and_then(|k| {
                     let doc = parsed
                         .entry(f.path.clone())
-                        .or_insert_with(|| Document::parse_bytes(&t).ok())
+                        .or_insert_with(|| Document::read(t.to_vec()).ok())
                         .as_ref()?;
                     let e = doc.entry(k)?;
                     Some(e.raw().replacen(e.raw_value(), "", 1))

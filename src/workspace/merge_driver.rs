@@ -82,7 +82,7 @@ impl Refusal {
                 if *line_merge_asked {
                     "ENVAULT_MERGE_DISABLE asks for a line merge, which could merge its header as text"
                 } else {
-                    "another is not a valid env file"
+                    "a side is not a valid env file or holds a line that is not an entry (it would stay in clear)"
                 }
             )],
             Refusal::Replayed { replays, .. } => replays.iter().map(Replay::message).collect(),
@@ -195,16 +195,23 @@ impl Keys<'_> {
         let ours = read(files.cwd, files.ours)?;
         let theirs = read(files.cwd, files.theirs)?;
         let parsed = (
-            Document::parse_bytes(&base),
-            Document::parse_bytes(&ours),
-            Document::parse_bytes(&theirs),
+            Document::read(base.clone()),
+            Document::read(ours.clone()),
+            Document::read(theirs.clone()),
         );
         let merged = match parsed {
             (Ok(b), Ok(o), Ok(t)) if !files.line_merge_only => {
                 // A damaged header counts as encrypted: the encrypted merge then refuses it.
                 let encrypted =
                     |d: &Document| crate::crypt::header_of(d).map_or(true, |h| h.is_some());
-                if encrypted(&o) || encrypted(&t) {
+                let opaque = [&b, &o, &t].iter().any(|d| !d.opaque_lines().is_empty());
+                if (encrypted(&o) || encrypted(&t)) && opaque {
+                    // A line that is not an entry would stay in clear in the merged file.
+                    Err(Refusal::EncryptedNotParsed {
+                        path: files.path().to_owned(),
+                        line_merge_asked: false,
+                    })
+                } else if encrypted(&o) || encrypted(&t) {
                     self.merge_sealed(files, [&b, &o, &t], &ours)?
                 } else {
                     let m = merge::merge(&b, &o, &t, files.labels);

@@ -71,12 +71,17 @@ fn every_config_of_a_monorepo_and_parse_errors() {
     let p = protected();
     std::fs::create_dir_all(p.path("svc/api")).unwrap();
     p.write("svc/api/.envault.yml", "environments:\n  dev: {file: .env.dev, encrypted: false}\n  prod: {file: .env.prod, encrypted: false}\n");
+    // A line dotenvy refuses is a warning; a file that is not text does not parse.
     p.write("svc/api/.env.dev", "A=1\nB='unterminated\n");
-    p.write("svc/api/.env.prod", "A=1\n");
+    std::fs::write(p.path("svc/api/.env.prod"), b"A=1\nB=\xff\n").unwrap();
     git(&p, &["add", "-A"]);
     let a = p.run(&["check"]).code(1);
     let out = stdout(&a);
-    assert!(out.contains("svc/api/.env.dev:2: parse-error: "), "{out}");
+    assert!(out.contains("svc/api/.env.prod:2: parse-error: "), "{out}");
+    assert!(
+        out.contains("svc/api/.env.dev:2: warning: reader-disagreement: "),
+        "{out}"
+    );
     assert!(
         stderr(&a).contains("of 2 configs checked"),
         "{}",

@@ -548,3 +548,32 @@ fn copies_of_one_encrypted_file_compare_by_ciphertext() {
     );
     assert!(!out.contains("Not compared"), "{out}");
 }
+
+/// A line that is not an entry (dotenvy refuses it; other readers read a key and a value)
+/// would stay in clear in an encrypted file: encrypt, set and the merge driver refuse it and
+/// leave every file as it was.
+#[test]
+fn lines_that_are_not_entries_are_never_left_in_clear() {
+    let (p, _) = project_with_identity("");
+    let prod = p.read(".env.prod") + "STRIPE_SECRET=sk live with spaces\n";
+    p.write(".env.prod", &prod);
+    let a = p.run(&["encrypt", "prod"]).code(2);
+    assert!(
+        stderr(&a).contains("line 7 is not an entry every reader agrees on (whitespace inside an unquoted value); it would stay in clear"),
+        "{}",
+        stderr(&a)
+    );
+    assert!(!stderr(&a).contains("sk live"), "{}", stderr(&a));
+    assert_eq!(p.read(".env.prod"), prod, "untouched");
+    // Once fixed, it encrypts; a line added in clear later blocks writes again.
+    p.write(
+        ".env.prod",
+        &prod.replace("sk live with spaces", "\"sk live with spaces\""),
+    );
+    p.run(&["encrypt", "prod"]).success();
+    let sealed = p.read(".env.prod") + "OOPS=a b\n";
+    p.write(".env.prod", &sealed);
+    p.run(&["set", "LOG_LEVEL", "info", "--env", "prod"])
+        .code(2);
+    assert_eq!(p.read(".env.prod"), sealed, "untouched");
+}

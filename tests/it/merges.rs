@@ -345,6 +345,7 @@ macro_rules! merge_cases {
 merge_cases!(
     passing:
         add_add_no_base,
+        blank_line_inserted_beside_a_blank,
         both_add_after_predecessors,
         comment_and_value_of_one_entry,
         comment_edit_from_theirs,
@@ -367,3 +368,23 @@ merge_cases!(
     failing:
         lines_of_one_multiline_value,
 );
+
+/// A pull request that appends a line in clear to an encrypted file, written so that dotenvy
+/// refuses it (other readers read a key and its value there), is refused by the driver rather
+/// than merged into the file in clear.
+#[test]
+fn an_encrypted_file_never_takes_a_line_that_is_not_an_entry() {
+    let p = merge_repo(true);
+    branch_with(&p, "left", "main", |p| set(p, "LOG_LEVEL", "error"));
+    branch_with(&p, "right", "main", |p| {
+        p.write(
+            ".env.prod",
+            &(p.read(".env.prod") + "LEAKED_TOKEN=ghp live token\n"),
+        )
+    });
+    let out = git_fails(&p, &["merge", "--no-edit", "left"]);
+    assert!(
+        out.contains("holds a line that is not an entry (it would stay in clear)"),
+        "{out}"
+    );
+}

@@ -303,3 +303,93 @@ fn run_expands_as_dotenv_expand() {
         assert_eq!(ours, node_expands(&path, &env), "reading {text:?}");
     }
 }
+
+/// Each of `files` read by a peer in one run: a JSON array of objects.
+fn peer_reads_each(program: &str, script: &str, files: &[PathBuf]) -> Vec<Values> {
+    let dir = peers_dir();
+    let mut cmd = if program == "python" {
+        let mut c = Command::new(dir.join("venv/bin/python"));
+        c.arg("-c").arg(script);
+        c
+    } else {
+        let mut c = Command::new("node");
+        c.arg("-e")
+            .arg(script)
+            .arg(dir.join("node/node_modules/dotenv"));
+        c
+    };
+    let out = cmd.args(files).output().expect("peer reader runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("peer reader prints JSON")
+}
+
+/// How node's dotenv and python-dotenv read a line that dotenvy refuses, as envault tells
+/// the user in its warning, equals what the real readers read, on generated lines built from
+/// the constructs real files hold (spaces, quotes, escapes, comments, bare keys, `//`).
+#[test]
+fn line_readers_match_node_and_python() {
+    use envault::dotenv::readers::{node_line, python_line};
+    let piece = prop_oneof![
+        4 => "[A-Za-z0-9_./:-]{1,6}",
+        2 => Just(" ".to_owned()),
+        1 => Just("\t".to_owned()),
+        1 => prop::sample::select(vec!["'", "\"", "`", "\\", "#", " #", "=", ":", "\\'", "\\\"", "\\n", "\\C", "//", "$"])
+            .prop_map(str::to_owned),
+    ];
+    let value = prop::collection::vec(piece, 0..7).prop_map(|p| p.concat());
+    let line = (
+        prop::sample::select(vec!["", "export ", "  "]),
+        "[A-Z][A-Z0-9_]{0,6}",
+        prop::sample::select(vec!["=", " = ", ": ", ":", " ", ""]),
+        value,
+    )
+        .prop_map(|(pre, k, sep, v)| format!("{pre}{k}{sep}{v}"));
+    let mut runner = TestRunner::deterministic();
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines: Vec<String> = [
+        "OIDC_DISPLAY_NAME=OpenID Connect",
+        "// Vite reads VITE_ variables",
+        "FEATURE_FLAG",
+        r#"CACHE_ADAPTER="Symfony\Component\Cache\Adapter""#,
+        r"GREETING='it\'s'",
+        "DJANGO_SECRET_KEY=!!!SET DJANGO_SECRET_KEY!!!",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    for _ in 0..400 {
+        lines.push(line.new_tree(&mut runner).unwrap().current());
+    }
+    let files: Vec<PathBuf> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let p = dir.path().join(format!("l{i}.env"));
+            std::fs::write(&p, format!("{l}\n")).unwrap();
+            p
+        })
+        .collect();
+    let python = peer_reads_each(
+        "python",
+        "import json, sys, logging\nlogging.disable(logging.CRITICAL)\nfrom dotenv import dotenv_values\nprint(json.dumps([dotenv_values(p, interpolate=False) for p in sys.argv[1:]]))",
+        &files,
+    );
+    let node = peer_reads_each(
+        "node",
+        "const d = require(process.argv[1]); const fs = require('fs'); process.stdout.write(JSON.stringify(process.argv.slice(2).map(p => d.parse(fs.readFileSync(p)))))",
+        &files,
+    );
+    for (i, l) in lines.iter().enumerate() {
+        let ours_node: Values = node_line(l)
+            .into_iter()
+            .map(|(k, v)| (k, Some(v)))
+            .collect();
+        assert_eq!(ours_node, node[i], "node's dotenv reading {l:?}");
+        let ours_python: Values = python_line(l).into_iter().collect();
+        assert_eq!(ours_python, python[i], "python-dotenv reading {l:?}");
+    }
+}

@@ -293,7 +293,7 @@ const DRIVER_ARGS: [&str; 9] = [
 fn merge_driver_falls_back_to_a_line_merge() {
     let p = Project::empty();
     p.write("base", "A=1\nB=2\n");
-    p.write("ours", "A=1\nB=2\nnot an entry\n");
+    std::fs::write(p.path("ours"), b"A=1\nB=2\nNOT_TEXT=\xff\n").unwrap();
     p.write("theirs", "A=one\nB=2\n");
     let a = p.run(&DRIVER_ARGS).code(0);
     assert!(
@@ -301,6 +301,14 @@ fn merge_driver_falls_back_to_a_line_merge() {
         "{}",
         stderr(&a)
     );
+    assert_eq!(
+        std::fs::read(p.path("ours")).unwrap(),
+        b"A=one\nB=2\nNOT_TEXT=\xff\n"
+    );
+    // A line that is not an entry is merged as a line, without falling back.
+    p.write("ours", "A=1\nB=2\nnot an entry\n");
+    let a = p.run(&DRIVER_ARGS).code(0);
+    assert!(!stderr(&a).contains("falling back"), "{}", stderr(&a));
     assert_eq!(p.read("ours"), "A=one\nB=2\nnot an entry\n");
     // ENVAULT_MERGE_DISABLE=1 forces the line merge: both appended lines conflict there.
     p.write("ours", "A=1\nB=2\nO=1\n");
