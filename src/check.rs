@@ -116,6 +116,7 @@ pub fn check(config: &Config, envs: &[EnvRead]) -> Vec<Problem> {
         headers(config, e, d, &mut out);
         dotenvy_expansion(e, d, &mut out);
         opaque_lines(e, d, &mut out);
+        other_readings(e, d, &mut out);
     }
     out.sort_by(|a, b| {
         (&a.path, a.line, a.rule.id(), &a.key).cmp(&(&b.path, b.line, b.rule.id(), &b.key))
@@ -184,6 +185,21 @@ fn opaque_lines(e: &EnvRead, d: &Document, out: &mut Vec<Problem>) {
             key,
             message: format!("line {} of {}: {}", o.line, e.path, o.describe()),
             fix: "write it so that every reader reads it alike: quote a value with spaces (KEY=\"a b\"), give a bare key `=`, turn `//` into `#`, and in double quotes escape a backslash as `\\\\`".to_owned(),
+        });
+    }
+}
+
+/// `reader-disagreement` (a warning): entries that node's dotenv or python-dotenv reads
+/// differently from dotenvy, so that the app sees something other than envault shows.
+fn other_readings(e: &EnvRead, d: &Document, out: &mut Vec<Problem>) {
+    for dis in d.disagreements() {
+        out.push(Problem {
+            path: e.path.clone(),
+            line: dis.line,
+            rule: Rule::ReaderDisagreement,
+            key: Some(dis.key.clone()),
+            message: format!("{} (in {})", dis.describe(), e.path),
+            fix: "quote the value so that every reader reads it alike (`envault set` writes such a quoting when one exists)".to_owned(),
         });
     }
 }

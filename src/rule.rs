@@ -177,7 +177,7 @@ impl Rule {
                 "check that a key holder ran `envault recipients add` for someone you expect"
             }
             Rule::ReaderDisagreement => {
-                "write the value so that every reader reads it alike (braces: `${DB_USER}`), or name the app's reader with `dialect:`"
+                "write the value so that every reader reads it alike: quote it, and write references with braces (`${DB_USER}`)"
             }
         }
     }

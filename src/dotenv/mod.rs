@@ -57,17 +57,66 @@ impl fmt::Debug for Opaque {
 /// What one reader reads on a line: a key and its value (`None`: a bare key), or nothing.
 pub type Reading = Option<(String, Option<String>)>;
 
+/// How node's dotenv and python-dotenv read one line.
+fn peer_readings(line: &str) -> [(Peer, Reading); 2] {
+    [
+        (
+            Peer::NodeDotenv,
+            readers::node_line(line).map(|(k, v)| (k, Some(v))),
+        ),
+        (Peer::PythonDotenv, readers::python_line(line)),
+    ]
+}
+
+/// An entry on one line that another reader reads differently from dotenvy (another value,
+/// or no entry at all). Values are held, never shown: Debug lists only where and who.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Disagreement {
+    pub line: usize,
+    pub key: String,
+    /// dotenvy's value.
+    pub value: String,
+    /// The readers that read the line otherwise, and what they read.
+    pub others: Vec<(Peer, Reading)>,
+}
+
+impl fmt::Debug for Disagreement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let peers: Vec<Peer> = self.others.iter().map(|(p, _)| *p).collect();
+        f.debug_struct("Disagreement")
+            .field("line", &self.line)
+            .field("key", &self.key)
+            .field("others", &peers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Disagreement {
+    /// One line for a warning, values described by their length only.
+    pub fn describe(&self) -> String {
+        let size = |v: &str| match v.chars().count() {
+            0 => "an empty value".to_owned(),
+            1 => "a value of 1 character".to_owned(),
+            n => format!("a value of {n} characters"),
+        };
+        let mut parts = vec![format!("dotenvy reads {}", size(&self.value))];
+        for (peer, reading) in &self.others {
+            parts.push(match reading {
+                Some((k, Some(v))) if *k == self.key => format!("{peer} reads {}", size(v)),
+                Some((k, Some(v))) => format!("{peer} reads the key {k} with {}", size(v)),
+                Some((k, None)) => format!("{peer} reads {k} without a value"),
+                None => format!("{peer} skips the line"),
+            });
+        }
+        format!("{} is read differently: {}", self.key, parts.join(", "))
+    }
+}
+
 impl Opaque {
     /// How node's dotenv and python-dotenv read the line: the key and value each finds, if
     /// any (python-dotenv reads a bare key as a key without a value).
     pub fn readings(&self) -> [(Peer, Reading); 2] {
-        [
-            (
-                Peer::NodeDotenv,
-                readers::node_line(&self.text).map(|(k, v)| (k, Some(v))),
-            ),
-            (Peer::PythonDotenv, readers::python_line(&self.text)),
-        ]
+        peer_readings(&self.text)
     }
 
     /// One line for a warning: what dotenvy says and what the other readers read, every
@@ -570,6 +619,36 @@ impl Document {
     /// The lines [`Document::read`] kept as they are because they do not parse.
     pub fn opaque_lines(&self) -> &[Opaque] {
         &self.opaque
+    }
+
+    /// The one-line entries that node's dotenv or python-dotenv reads differently from
+    /// dotenvy (entries that span lines are left out: the line readers read one line).
+    pub fn disagreements(&self) -> Vec<Disagreement> {
+        let mut out = Vec::new();
+        for e in self.entries() {
+            let raw = e.raw();
+            let line = raw
+                .strip_suffix("\r\n")
+                .or_else(|| raw.strip_suffix('\n'))
+                .unwrap_or(raw);
+            if line.contains(['\n', '\r']) {
+                continue;
+            }
+            let same = Some((e.key().to_owned(), Some(e.value().to_owned())));
+            let others: Vec<(Peer, Reading)> = peer_readings(line)
+                .into_iter()
+                .filter(|(_, r)| *r != same)
+                .collect();
+            if !others.is_empty() {
+                out.push(Disagreement {
+                    line: e.line(),
+                    key: e.key().to_owned(),
+                    value: e.value().to_owned(),
+                    others,
+                });
+            }
+        }
+        out
     }
 
     /// Parses raw bytes, rejecting invalid UTF-8 with the position of the first bad byte.

@@ -282,3 +282,16 @@ proptest::proptest! {
         );
     }
 }
+
+#[test]
+fn disagreements_name_readers_never_values() {
+    let doc = Document::parse("A=1\nDOCS= #see readme\nNOTE=a#b\nQ=\"x\"\n").unwrap();
+    let d = doc.disagreements();
+    let lines: Vec<usize> = d.iter().map(|x| x.line).collect();
+    assert_eq!(lines, [2, 3]);
+    assert_eq!(
+        d[0].describe(),
+        "DOCS is read differently: dotenvy reads an empty value, python-dotenv reads a value of 11 characters"
+    );
+    assert!(!format!("{d:?}").contains("readme"), "{d:?}");
+}

@@ -299,20 +299,26 @@ fn plaintext_in_environments(state: &State, out: &mut Findings) {
     }
 }
 
-/// What other readers read on the lines dotenvy refuses: (key, value, line, the line without
-/// its value), each reading once.
+/// What other readers read where they read otherwise than dotenvy: on the lines dotenvy
+/// refuses, and on entries they read differently. (key, value, line, the line without its
+/// value), each reading once: the hook judges a line under every reading an app may give it.
 fn opaque_readings(doc: &Document) -> Vec<(String, String, usize, String)> {
     let mut out: Vec<(String, String, usize, String)> = Vec::new();
-    for o in doc.opaque_lines() {
-        for (_, reading) in o.readings() {
+    let lines = doc
+        .opaque_lines()
+        .iter()
+        .map(|o| (o.line, o.readings().to_vec()))
+        .chain(doc.disagreements().into_iter().map(|d| (d.line, d.others)));
+    for (line, readings) in lines {
+        for (_, reading) in readings {
             let Some((k, Some(v))) = reading else {
                 continue;
             };
             if !out
                 .iter()
-                .any(|(ok, ov, ol, _)| *ol == o.line && *ok == k && *ov == v)
+                .any(|(ok, ov, ol, _)| *ol == line && *ok == k && *ov == v)
             {
-                out.push((k.clone(), v, o.line, format!("{k}=")));
+                out.push((k.clone(), v, line, format!("{k}=")));
             }
         }
     }

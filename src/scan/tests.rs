@@ -81,6 +81,33 @@ fn plaintext_secrets_in_configured_environments() {
     assert!(!format!("{f:?}").contains("prod_password_789"));
 }
 
+/// A line the hook judges under every reading an app may give it: a secret that dotenvy
+/// reads as an empty value (python-dotenv reads it), or on a line dotenvy refuses.
+#[test]
+fn every_reader_s_reading_is_judged() {
+    let f = scan_commit(
+        &[],
+        &[
+            (".envault.yml", CONFIG),
+            (
+                ".env.prod",
+                "DB_HOST=db\nDB_PASSWORD= #Xk9pL2mQ7vR4zT8wBn3\nAPI_TOKEN=Wq7vR2tZ k9LmX4pB8sNc\n",
+            ),
+            (".env.local", "SIGNING_SECRET= #b8Vq2LmZ7xK4rT9wN3pH\n"),
+        ],
+    );
+    assert_eq!(
+        rules(&f),
+        [
+            (".env.local", 1, "env-file-secret"),
+            (".env.prod", 2, "plaintext-secret"),
+            (".env.prod", 3, "plaintext-secret"),
+        ],
+        "{f:?}"
+    );
+    assert!(!format!("{f:?}").contains("Xk9pL2mQ7vR4zT8wBn3"));
+}
+
 #[test]
 fn encrypted_true_wants_every_value_sealed_but_plaintext_keys() {
     let config =

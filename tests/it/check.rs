@@ -201,3 +201,32 @@ fn dotenvy_expansion_differences_are_warnings() {
         stdout(&a)
     );
 }
+
+/// Where node's dotenv or python-dotenv reads an entry otherwise than dotenvy (and so than
+/// envault), check warns, describing the values by their length only.
+#[test]
+fn entries_other_readers_read_differently_are_warnings() {
+    let p = protected();
+    p.write(
+        ".envault.yml",
+        &(p.read(".envault.yml").replace(
+            "  dev: {file: .env.dev, encrypted: false}",
+            "  dev: {file: .env.dev, encrypted: false, only: [FEATURE_*, DOCS_URL, NOTE]}",
+        ) + "optional_keys: [API_KEY]\n"),
+    );
+    p.write(
+        ".env.dev",
+        &(p.read(".env.dev") + "DOCS_URL= #see the readme\nNOTE=a#b\n"),
+    );
+    let a = p.run(&["check"]).code(0);
+    let out = stdout(&a);
+    assert!(
+        out.contains(".env.dev:10: warning: reader-disagreement: DOCS_URL is read differently: dotenvy reads an empty value, python-dotenv reads a value of 15 characters"),
+        "{out}"
+    );
+    assert!(
+        out.contains(".env.dev:11: warning: reader-disagreement: NOTE is read differently: dotenvy reads a value of 3 characters, node dotenv reads a value of 1 character"),
+        "{out}"
+    );
+    assert!(!out.contains("see the readme"), "{out}");
+}
