@@ -114,7 +114,11 @@ pub fn check(config: &Config, envs: &[EnvRead]) -> Vec<Problem> {
         duplicate_keys(e, d, &mut out);
         empty_values(&holders, e, d, &mut out);
         headers(config, e, d, &mut out);
-        dotenvy_expansion(e, d, &mut out);
+        // An app that names another reader does not expand as dotenvy does.
+        let dialect = config.environments.get(e.name).and_then(|x| x.dialect);
+        if matches!(dialect, None | Some(crate::dotenv::Dialect::Dotenvy)) {
+            dotenvy_expansion(e, d, &mut out);
+        }
         opaque_lines(e, d, &mut out);
         other_readings(e, d, &mut out);
     }

@@ -133,6 +133,8 @@ pub struct Environment {
     pub store: Option<String>,
     /// Keys that belong to this environment only (`only:`): not expected elsewhere.
     pub only: GlobSet,
+    /// The reader the environment's app uses (`dialect:`, else the top-level one), if named.
+    pub dialect: Option<crate::dotenv::Dialect>,
 }
 
 /// What wins when source and target disagree on a value during sync.
@@ -265,6 +267,8 @@ struct RawConfig {
     stores: IndexMap<String, StoreSpec>,
     #[serde(default)]
     optional_keys: Vec<String>,
+    #[serde(default)]
+    dialect: Option<crate::dotenv::Dialect>,
 }
 
 const TOP_FIELDS: &[&str] = &[
@@ -281,9 +285,17 @@ const TOP_FIELDS: &[&str] = &[
     "plaintext_keys",
     "stores",
     "optional_keys",
+    "dialect",
 ];
 
-const ENV_FIELDS: &[&str] = &["file", "encrypted", "recipients", "store", "only"];
+const ENV_FIELDS: &[&str] = &[
+    "file",
+    "encrypted",
+    "recipients",
+    "store",
+    "only",
+    "dialect",
+];
 const ROTATION_FIELDS: &[&str] = &["kind", "length"];
 
 /// An environment is a path, or a map with `file:`.
@@ -299,6 +311,8 @@ struct RawEnvMap {
     store: Option<String>,
     #[serde(default)]
     only: Vec<String>,
+    #[serde(default)]
+    dialect: Option<crate::dotenv::Dialect>,
 }
 
 struct RawEnvironments(Vec<(String, RawEnvMap)>);
@@ -346,6 +360,7 @@ impl<'de> Deserialize<'de> for RawEnvSpec {
                     recipients: Vec::new(),
                     store: None,
                     only: Vec::new(),
+                    dialect: None,
                 }))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
@@ -479,6 +494,7 @@ impl Config {
                 recipients: spec.recipients,
                 store: spec.store,
                 only: GlobSet::new(spec.only),
+                dialect: spec.dialect.or(raw.dialect),
             };
             if let Some(store) = &env.store {
                 if !raw.stores.contains_key(store) {

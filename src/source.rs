@@ -200,6 +200,9 @@ pub fn load_env(config: &Config, name: &str, allow_missing: bool) -> Result<Load
         "{}#{name}",
         crate::confine::absolute_lexical(&config.path).display()
     ));
+    if let Some(d) = env.dialect {
+        l.doc.apply_dialect(d);
+    }
     Ok(l)
 }
 
@@ -225,6 +228,9 @@ pub fn load_env_at(
     let env = config.env(name)?;
     let mut l = load_path_at(repo, cwd, &env.file, rev)?;
     l.label = format!("{name}@{rev}");
+    if let Some(d) = env.dialect {
+        l.doc.apply_dialect(d);
+    }
     Ok(l)
 }
 

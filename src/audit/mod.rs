@@ -265,10 +265,14 @@ pub fn check_config(
                     new: bytes.clone(),
                     old: None,
                 });
+                let mut doc = Document::read(bytes).map_err(|e| e.with_path(&path));
+                if let (Ok(d), Some(dialect)) = (&mut doc, env.dialect) {
+                    d.apply_dialect(dialect);
+                }
                 reads.push(EnvRead {
                     name: &env.name,
                     path: path.clone(),
-                    doc: Document::read(bytes).map_err(|e| e.with_path(&path)),
+                    doc,
                 });
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => problems.push(Problem {

@@ -70,7 +70,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
         } else {
             Precedence::Process
         };
-        expand_document(&l.doc, &process, &mut values, (Style::Shell, precedence)).map_err(|e| {
+        // An environment whose app reads it with a named reader expands as that reader does.
+        let style = config
+            .env(name)?
+            .dialect
+            .map_or(Style::Shell, crate::dotenv::Dialect::expansion);
+        expand_document(&l.doc, &process, &mut values, (style, precedence)).map_err(|e| {
             hinted(
                 format!("{}: {e}", l.path().display()),
                 "a value that references another several times, level after level, doubles at each level; reference it once",

@@ -126,7 +126,13 @@ pub fn export(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<ExitStatus> {
             &l.doc,
             &crate::env_vars::process,
             &mut expanded,
-            (Style::Shell, Precedence::Process),
+            (
+                config
+                    .env(&args.env)?
+                    .dialect
+                    .map_or(Style::Shell, crate::dotenv::Dialect::expansion),
+                Precedence::Process,
+            ),
         )
         .map_err(|e| {
             super::hinted(

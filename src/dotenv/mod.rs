@@ -29,6 +29,9 @@ pub struct Document {
     index: KeyIndex,
     /// Lines kept as they are because they do not parse (files read with [`Document::read`]).
     opaque: Vec<Opaque>,
+    /// The reader whose reading the values are ([`Document::apply_dialect`]); dotenvy's when
+    /// `None`.
+    dialect: Option<Dialect>,
 }
 
 /// A line that dotenvy refuses but other readers read (an unquoted value with spaces, a `//`
@@ -57,6 +60,48 @@ impl fmt::Debug for Opaque {
 /// What one reader reads on a line: a key and its value (`None`: a bare key), or nothing.
 pub type Reading = Option<(String, Option<String>)>;
 
+/// The reader an environment's app uses (`dialect:` in `.envault.yml`): it decides what a
+/// one-line entry's value is, and how `envault run` expands `$`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+pub enum Dialect {
+    #[serde(rename = "dotenvy")]
+    Dotenvy,
+    #[serde(rename = "python-dotenv")]
+    PythonDotenv,
+    #[serde(rename = "node")]
+    Node,
+}
+
+impl fmt::Display for Dialect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Dialect::Dotenvy => "dotenvy",
+            Dialect::PythonDotenv => "python-dotenv",
+            Dialect::Node => "node",
+        })
+    }
+}
+
+impl Dialect {
+    /// How the dialect's reader reads one line.
+    fn reading(self, line: &str) -> Option<Reading> {
+        match self {
+            Dialect::Dotenvy => None,
+            Dialect::Node => Some(readers::node_line(line).map(|(k, v)| (k, Some(v)))),
+            Dialect::PythonDotenv => Some(readers::python_line(line)),
+        }
+    }
+
+    /// How the dialect's reader expands `$` in `envault run`.
+    pub fn expansion(self) -> expand::Style {
+        match self {
+            Dialect::Dotenvy => expand::Style::Dotenvy,
+            Dialect::PythonDotenv => expand::Style::Braces,
+            Dialect::Node => expand::Style::Shell,
+        }
+    }
+}
+
 /// How node's dotenv and python-dotenv read one line.
 fn peer_readings(line: &str) -> [(Peer, Reading); 2] {
     [
@@ -74,7 +119,9 @@ fn peer_readings(line: &str) -> [(Peer, Reading); 2] {
 pub struct Disagreement {
     pub line: usize,
     pub key: String,
-    /// dotenvy's value.
+    /// The reader whose value the document holds (dotenvy, or the environment's dialect).
+    pub reader: Dialect,
+    /// That reader's value.
     pub value: String,
     /// The readers that read the line otherwise, and what they read.
     pub others: Vec<(Peer, Reading)>,
@@ -99,7 +146,7 @@ impl Disagreement {
             1 => "a value of 1 character".to_owned(),
             n => format!("a value of {n} characters"),
         };
-        let mut parts = vec![format!("dotenvy reads {}", size(&self.value))];
+        let mut parts = vec![format!("{} reads {}", self.reader, size(&self.value))];
         for (peer, reading) in &self.others {
             parts.push(match reading {
                 Some((k, Some(v))) if *k == self.key => format!("{peer} reads {}", size(v)),
@@ -267,6 +314,34 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// The entry another reader reads on the line `raw`: `key` where it is written, and
+    /// `value` as that reader reads it, its text the rest of the line.
+    fn from_reading(raw: Text, key: &str, value: String, line: usize) -> Option<Entry> {
+        let text: &str = &raw;
+        let lead = text.len() - text.trim_start().len();
+        let export = text[lead..].starts_with("export")
+            && text[lead + "export".len()..].starts_with(char::is_whitespace);
+        let key_start = lead + text[lead..].find(key)?;
+        let key_end = key_start + key.len();
+        let after = &text[key_end..];
+        let sep = after.find(['=', ':'])?;
+        let mut value_start = key_end + sep + 1;
+        value_start +=
+            text[value_start..].len() - text[value_start..].trim_start_matches([' ', '\t']).len();
+        let body = text.trim_end_matches(['\n', '\r']);
+        let value_end = body.len().max(value_start);
+        Some(Entry {
+            key_start: key_start as u32,
+            key_end: key_end as u32,
+            value_start: value_start as u32,
+            value_end: value_end as u32,
+            value: Unescaped::Owned(zeroize::Zeroizing::new(value)),
+            export,
+            line: line as u32,
+            raw,
+        })
+    }
+
     pub fn key(&self) -> &str {
         &self.raw[self.key_start as usize..self.key_end as usize]
     }
@@ -589,6 +664,7 @@ impl Document {
             items,
             index,
             opaque: Vec::new(),
+            dialect: None,
         })
     }
 
@@ -613,12 +689,58 @@ impl Document {
             items,
             index,
             opaque,
+            dialect: None,
         })
     }
 
     /// The lines [`Document::read`] kept as they are because they do not parse.
     pub fn opaque_lines(&self) -> &[Opaque] {
         &self.opaque
+    }
+
+    /// Reads the document as `dialect`'s reader does: a one-line entry gets the value that
+    /// reader reads there, and a line kept as it is becomes an entry when that reader reads a
+    /// key and a value on it. Entries that span lines keep dotenvy's reading.
+    pub fn apply_dialect(&mut self, dialect: Dialect) {
+        self.dialect = Some(dialect);
+        if dialect == Dialect::Dotenvy {
+            return;
+        }
+        for item in &mut self.items {
+            let Item::Entry(e) = item else { continue };
+            let raw = e.raw();
+            let line = raw
+                .strip_suffix("\r\n")
+                .or_else(|| raw.strip_suffix('\n'))
+                .unwrap_or(raw);
+            if line.contains(['\n', '\r']) {
+                continue;
+            }
+            if let Some(Some((k, Some(v)))) = dialect.reading(line) {
+                if k == e.key() && v != e.value() {
+                    e.value = Unescaped::Owned(zeroize::Zeroizing::new(v));
+                }
+            }
+        }
+        let opaque = std::mem::take(&mut self.opaque);
+        for o in opaque {
+            let Some(Some((k, Some(v)))) = dialect.reading(&o.text) else {
+                self.opaque.push(o);
+                continue;
+            };
+            let at = self.items.iter().position(|it| {
+                matches!(it, Item::Trivia(t) if t.strip_suffix('\n').unwrap_or(t).trim_end_matches('\r') == o.text)
+            });
+            let entry = at.and_then(|i| match &self.items[i] {
+                Item::Trivia(t) => Entry::from_reading(t.clone(), &k, v, o.line),
+                Item::Entry(_) => None,
+            });
+            match (at, entry) {
+                (Some(i), Some(e)) => self.items[i] = Item::Entry(e),
+                _ => self.opaque.push(o),
+            }
+        }
+        self.index = KeyIndex::build(&self.items);
     }
 
     /// The one-line entries that node's dotenv or python-dotenv reads differently from
@@ -643,6 +765,7 @@ impl Document {
                 out.push(Disagreement {
                     line: e.line(),
                     key: e.key().to_owned(),
+                    reader: self.dialect.unwrap_or(Dialect::Dotenvy),
                     value: e.value().to_owned(),
                     others,
                 });

@@ -408,6 +408,7 @@ struct Weakenings<'a> {
 impl Weakenings<'_> {
     fn all(&self) -> Vec<(usize, String)> {
         let mut out = self.environments();
+        out.extend(self.dialects());
         out.extend(self.made_public());
         out.extend(self.left_in_clear());
         out.extend(self.recipients_added());
@@ -487,6 +488,37 @@ impl Weakenings<'_> {
                     self.line_of(name),
                     format!(
                         "`{name}` is marked `encrypted: false` but its file {file} holds secrets"
+                    ),
+                ));
+            }
+        }
+        out
+    }
+
+    /// A changed `dialect:` changes what every line of the file means, so a change could
+    /// read a line as a value its app never sees, or the reverse: a reviewer must see it. (The
+    /// hook itself judges every reader's reading, whatever the dialect.)
+    fn dialects(&self) -> Vec<(usize, String)> {
+        let file_of = |e: &crate::config::Environment| normalize(&e.file);
+        let name = |d: Option<crate::dotenv::Dialect>| {
+            d.map_or("dotenvy (the default)".to_owned(), |d| d.to_string())
+        };
+        let mut out = Vec::new();
+        for n in self.new.environments.values() {
+            let old = self
+                .old
+                .environments
+                .values()
+                .find(|o| file_of(o) == file_of(n));
+            if let Some(o) = old.filter(|o| o.dialect != n.dialect) {
+                out.push((
+                    self.line_of("dialect"),
+                    format!(
+                        "`{}` ({}) is now read as {} instead of {}",
+                        n.name,
+                        file_of(n),
+                        name(n.dialect),
+                        name(o.dialect)
                     ),
                 ));
             }

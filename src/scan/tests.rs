@@ -285,6 +285,27 @@ fn config_changes_that_weaken_protection() {
             .any(|f| f.rule == Rule::ConfigWeakened && f.message.contains("DB_PASSWORD")),
         "{f:?}"
     );
+
+    // A new `dialect:` changes what every line means: a reviewer sees it.
+    let f = scan_commit(
+        &[
+            (
+                ".envault.yml",
+                "environments:\n  dev: {file: .env.dev, encrypted: false}\n",
+            ),
+            (".env.dev", "LOG_LEVEL=debug\n"),
+        ],
+        &[(
+            ".envault.yml",
+            "environments:\n  dev: {file: .env.dev, encrypted: false, dialect: node}\n",
+        )],
+    );
+    assert_eq!(rules(&f), [(".envault.yml", 2, "config-weakened")], "{f:?}");
+    assert!(
+        f[0].message
+            .contains("`dev` (.env.dev) is now read as node instead of dotenvy (the default)"),
+        "{f:?}"
+    );
 }
 
 #[test]

@@ -230,3 +230,50 @@ fn entries_other_readers_read_differently_are_warnings() {
     );
     assert!(!out.contains("see the readme"), "{out}");
 }
+
+/// `dialect:` names the reader an environment's app uses: its lines are read as that reader
+/// reads them (a line dotenvy refuses becomes an entry), `run` expands as it does, and an
+/// unknown dialect is a configuration error.
+#[test]
+fn a_dialect_reads_the_file_as_the_app_does() {
+    let p = Project::tutorial();
+    p.write(
+        ".envault.yml",
+        &p.read(".envault.yml").replace(
+            "  dev: .env.dev",
+            "  dev: {file: .env.dev, encrypted: false, dialect: python-dotenv}",
+        ),
+    );
+    p.write(
+        ".env.dev",
+        &(p.read(".env.dev")
+            + "OIDC_DISPLAY_NAME=OpenID Connect\nDOCS= #see readme\nHOME_URL=$DB_HOST/x\nCACHE=${DB_HOST}/y\n"),
+    );
+    let a = p
+        .run(&["get", "OIDC_DISPLAY_NAME", "--env", "dev"])
+        .success();
+    assert_eq!(stdout(&a), "OpenID Connect\n");
+    assert!(!stderr(&a).contains("refuses"), "{}", stderr(&a));
+    let a = p.run(&["get", "DOCS", "--env", "dev"]).success();
+    assert_eq!(stdout(&a), "#see readme\n");
+    // python-dotenv expands braces only.
+    let a = p
+        .run(&[
+            "run",
+            "--env",
+            "dev",
+            "--",
+            "sh",
+            "-c",
+            "printf '%s|%s' \"$HOME_URL\" \"$CACHE\"",
+        ])
+        .success();
+    assert_eq!(stdout(&a), "$DB_HOST/x|localhost/y");
+    p.write(
+        ".envault.yml",
+        &p.read(".envault.yml")
+            .replace("dialect: python-dotenv", "dialect: ruby-ish"),
+    );
+    let a = p.run(&["get", "DOCS", "--env", "dev"]).code(2);
+    assert!(stderr(&a).contains("ruby-ish"), "{}", stderr(&a));
+}

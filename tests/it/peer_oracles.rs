@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use envault::dotenv::{Document, Peer};
+use envault::dotenv::{Dialect, Document, Peer};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
@@ -391,5 +391,25 @@ fn line_readers_match_node_and_python() {
         assert_eq!(ours_node, node[i], "node's dotenv reading {l:?}");
         let ours_python: Values = python_line(l).into_iter().collect();
         assert_eq!(ours_python, python[i], "python-dotenv reading {l:?}");
+        // A file read under `dialect:` holds what that reader reads (a bare key has no value
+        // to hold), wherever dotenvy reads the line or refuses it.
+        for (dialect, theirs) in [
+            (Dialect::Node, &node[i]),
+            (Dialect::PythonDotenv, &python[i]),
+        ] {
+            let mut doc = Document::read(format!("{l}\n").into_bytes()).unwrap();
+            doc.apply_dialect(dialect);
+            let ours: Values = doc
+                .to_map()
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), Some(v.to_owned())))
+                .collect();
+            let theirs: Values = theirs
+                .iter()
+                .filter(|(_, v)| v.is_some())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            assert_eq!(ours, theirs, "dialect {dialect} reading {l:?}");
+        }
     }
 }
