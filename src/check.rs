@@ -181,7 +181,8 @@ fn opaque_lines(e: &EnvRead, d: &Document, out: &mut Vec<Problem>) {
         let key = o
             .readings()
             .into_iter()
-            .find_map(|(_, r)| r.map(|(k, _)| k));
+            .find_map(|(_, r)| r.map(|(k, _)| k))
+            .filter(|k| crate::dotenv::shown_key(k).is_some());
         out.push(Problem {
             path: e.path.clone(),
             line: o.line,
@@ -201,7 +202,7 @@ fn other_readings(e: &EnvRead, d: &Document, out: &mut Vec<Problem>) {
             path: e.path.clone(),
             line: dis.line,
             rule: Rule::ReaderDisagreement,
-            key: Some(dis.key.clone()),
+            key: crate::dotenv::shown_key(&dis.key).map(str::to_owned),
             message: format!("{} (in {})", dis.describe(), e.path),
             fix: "quote the value so that every reader reads it alike (`envault set` writes such a quoting when one exists)".to_owned(),
         });

@@ -42,6 +42,8 @@ pub enum ConfineError {
     },
     #[error("{} passes through more than {MAX_HOPS} symlinks", .path.display())]
     SymlinkLoop { path: PathBuf },
+    #[error("{} resolves to {}, inside the repository's .git folder", .path.display(), .resolved.display())]
+    GitDir { path: PathBuf, resolved: PathBuf },
     #[error("{what} `{text}` contains {found}, which envault never writes into {into}")]
     Unsafe {
         what: &'static str,
@@ -59,6 +61,10 @@ impl crate::error::Hint for ConfineError {
                     .into(),
             ),
             ConfineError::SymlinkLoop { .. } => Some("replace the symlink by the file".into()),
+            ConfineError::GitDir { .. } => Some(
+                "git's own files (hooks, config) are never env or store files: a write there could run code; point the path at a file of the work tree"
+                    .into(),
+            ),
             ConfineError::Unsafe { .. } => Some(format!(
                 "rename the file: paths envault writes into git's files may hold only {SAFE_DESCRIPTION}"
             )),
@@ -145,6 +151,17 @@ impl Root {
         let resolved = resolve(&full)?;
         let inside =
             resolved.starts_with(&self.dir) || self.allowed.iter().any(|a| resolved.starts_with(a));
+        // Inside the root, git's own folder is out of bounds: its hooks and config run code.
+        let in_git_dir = resolved.strip_prefix(&self.dir).is_ok_and(|rel| {
+            rel.components()
+                .any(|c| c.as_os_str().to_string_lossy().eq_ignore_ascii_case(".git"))
+        });
+        if in_git_dir {
+            return Err(ConfineError::GitDir {
+                path: path.to_owned(),
+                resolved,
+            });
+        }
         if inside {
             Ok(resolved)
         } else {

@@ -193,6 +193,16 @@ pub fn process(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
+/// A variable of the process environment as `$NAME` in an env file may read it: every one but
+/// the identity key, which a file (repository content) must never copy into a variable the
+/// program sees, as `run` never passes it on itself.
+pub fn process_for_expansion(name: &str) -> Option<String> {
+    if name == ENVAULT_IDENTITY_KEY.name {
+        return None;
+    }
+    process(name)
+}
+
 /// Whether the process environment sets `name` (for `envault run`, which keeps what is set).
 pub fn process_has(name: &str) -> bool {
     std::env::var_os(name).is_some()

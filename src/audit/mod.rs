@@ -28,6 +28,8 @@ pub enum AuditError {
     OutsideRoot { path: PathBuf, root: PathBuf },
     #[error(transparent)]
     Confine(#[from] crate::confine::ConfineError),
+    #[error("the baseline {0} is a symlink; envault writes a baseline only as a file of its own")]
+    BaselineLink(String),
     #[error(transparent)]
     Write(#[from] crate::fsutil::FsError),
     #[error("cannot read {path}: {source}")]
@@ -48,6 +50,10 @@ impl crate::error::Hint for AuditError {
             }
             AuditError::OutsideRoot { .. } => Some("scan paths inside the repository".to_owned()),
             AuditError::Confine(e) => e.hint(),
+            AuditError::BaselineLink(_) => Some(
+                "remove the link (a committed link would send the write to the file it names), then run the command again"
+                    .to_owned(),
+            ),
             AuditError::Write(e) => e.hint(),
             AuditError::Io { .. } => None,
         }

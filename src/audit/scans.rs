@@ -229,13 +229,17 @@ fn replay_finding(r: &Replay, env: Option<&str>) -> Finding {
 }
 
 /// Writes `findings` as the baseline `file` (path from `root`) and returns the path written
-/// and the number of entries. The file must resolve inside the repository with every symlink
-/// followed: a committed `.envault-baseline` link cannot send the write elsewhere.
+/// and the number of entries. The file must not be a symlink, and its folder must resolve
+/// inside the repository and outside `.git`: a committed `.envault-baseline` link cannot send
+/// the write elsewhere.
 pub fn write_baseline(
     root: &Path,
     file: &str,
     findings: &[Finding],
 ) -> Result<(PathBuf, usize), AuditError> {
+    if std::fs::symlink_metadata(root.join(file)).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(AuditError::BaselineLink(file.to_owned()));
+    }
     let path = crate::confine::Root::new(root).confine_strictly(Path::new(file))?;
     let text = scan::baseline_text(findings);
     let entries = text.lines().filter(|l| !l.starts_with('#')).count();

@@ -37,7 +37,6 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     for e in &args.envs {
         config.env(e)?;
     }
-    let process = crate::env_vars::process;
     let mut values: Vec<(String, String)> = Vec::new();
     // Repository content must not choose the code the program runs: variables such as
     // LD_PRELOAD or NODE_OPTIONS from an env file are refused unless you allowed them by name
@@ -75,7 +74,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
             .env(name)?
             .dialect
             .map_or(Style::Shell, crate::dotenv::Dialect::expansion);
-        expand_document(&l.doc, &process, &mut values, (style, precedence)).map_err(|e| {
+        expand_document(&l.doc, &crate::env_vars::process_for_expansion, &mut values, (style, precedence)).map_err(|e| {
             hinted(
                 format!("{}: {e}", l.path().display()),
                 "a value that references another several times, level after level, doubles at each level; reference it once",

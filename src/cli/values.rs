@@ -124,7 +124,7 @@ pub fn export(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<ExitStatus> {
         use crate::dotenv::expand::{expand_document, Precedence, Style};
         expand_document(
             &l.doc,
-            &crate::env_vars::process,
+            &crate::env_vars::process_for_expansion,
             &mut expanded,
             (
                 config

@@ -744,12 +744,24 @@ pub enum DocError {
     Opaque { line: usize, why: String },
 }
 
-/// Refuses a document with lines that are not entries: sealing leaves them in clear.
+/// Refuses a document with lines that are not entries, or with a value that another reader
+/// reads in what dotenvy takes for a comment (`KEY= #value` for python-dotenv): sealing leaves
+/// those in clear.
 fn refuse_opaque(doc: &crate::dotenv::Document) -> Result<(), DocError> {
-    match doc.opaque_lines().first() {
-        Some(o) => Err(DocError::Opaque {
+    if let Some(o) = doc.opaque_lines().first() {
+        return Err(DocError::Opaque {
             line: o.line,
             why: o.error.kind.to_string(),
+        });
+    }
+    match doc
+        .disagreements()
+        .into_iter()
+        .find(|d| d.value_in_comment())
+    {
+        Some(d) => Err(DocError::Opaque {
+            line: d.line,
+            why: "another reader reads a value in what dotenvy takes for a comment".to_owned(),
         }),
         None => Ok(()),
     }
@@ -884,23 +896,24 @@ pub fn reseal_document(
 pub fn header_of(doc: &crate::dotenv::Document) -> Result<Option<Header>, CryptError> {
     use crate::dotenv::Item;
     let leading = doc.leading_lines(HEADER_PREFIX);
-    let mut line = 1;
-    for (i, item) in doc.items().iter().enumerate() {
-        let text = match item {
-            Item::Trivia(t) => t.as_str(),
-            Item::Entry(e) => e.raw(),
-        };
-        if i >= leading.len() {
-            if let Item::Trivia(t) = item {
-                if t.as_str().trim_start().starts_with(HEADER_PREFIX) {
-                    return Err(CryptError::Damaged {
-                        line,
-                        what: "an `#envault:` line below the header (header lines come first, together, at the top of the file)".to_owned(),
-                    });
-                }
-            }
-        }
-        line += text.matches('\n').count();
+    let items = doc.items();
+    let below = items.iter().enumerate().skip(leading.len()).find(|(_, item)| {
+        matches!(item, Item::Trivia(t) if t.as_str().trim_start().starts_with(HEADER_PREFIX))
+    });
+    if let Some((i, _)) = below {
+        // Its line: one more than the line endings before it (counted only here).
+        let line = 1 + items[..i]
+            .iter()
+            .map(|item| match item {
+                Item::Trivia(t) => t.as_str(),
+                Item::Entry(e) => e.raw(),
+            })
+            .map(|text| memchr::memchr_iter(b'\n', text.as_bytes()).count())
+            .sum::<usize>();
+        return Err(CryptError::Damaged {
+            line,
+            what: "an `#envault:` line below the header (header lines come first, together, at the top of the file)".to_owned(),
+        });
     }
     if leading.is_empty() {
         // A header and sealed values wrapped inside a quoted value read as one plaintext value.

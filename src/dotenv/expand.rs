@@ -33,12 +33,19 @@ pub enum Style {
 /// a cap 26 levels reach half a gigabyte.
 pub const MAX_VALUE_LEN: usize = 128 * 1024;
 
-/// A value whose expansion would exceed [`MAX_VALUE_LEN`].
+/// The most all the values of one run may expand to together (Linux's default `ARG_MAX`:
+/// a program cannot be given more), so that many values that each stay under
+/// [`MAX_VALUE_LEN`] cannot exhaust memory either.
+pub const MAX_TOTAL_LEN: usize = 2 * 1024 * 1024;
+
+/// A value whose expansion would exceed [`MAX_VALUE_LEN`], or that takes the values expanded
+/// so far past [`MAX_TOTAL_LEN`] (`total`).
 #[derive(Debug, thiserror::Error)]
-#[error("{key} (line {line}) expands to more than {MAX_VALUE_LEN} bytes, more than a program can be given")]
+#[error("{key} (line {line}) expands to more than {} bytes{}, more than a program can be given", if *.total { MAX_TOTAL_LEN } else { MAX_VALUE_LEN }, if *.total { " with the values before it" } else { "" })]
 pub struct TooLong {
     pub key: String,
     pub line: usize,
+    pub total: bool,
 }
 
 impl crate::error::Hint for TooLong {
@@ -276,6 +283,7 @@ pub fn expand_document(
     known: &mut Vec<(String, String)>,
     (style, precedence): (Style, Precedence),
 ) -> Result<(), TooLong> {
+    let mut total: usize = known.iter().map(|(_, v)| v.len()).sum();
     for e in doc.entries() {
         let value = {
             let earlier = |name: &str| {
@@ -292,8 +300,17 @@ pub fn expand_document(
             expand_capped(e.raw_value(), &find, MAX_VALUE_LEN, style).ok_or_else(|| TooLong {
                 key: e.key().to_owned(),
                 line: e.line(),
+                total: false,
             })?
         };
+        total += value.len();
+        if total > MAX_TOTAL_LEN {
+            return Err(TooLong {
+                key: e.key().to_owned(),
+                line: e.line(),
+                total: true,
+            });
+        }
         known.push((e.key().to_owned(), value));
     }
     Ok(())
@@ -332,6 +349,7 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.key, "A14", "10 * 2^14 > 128 KiB");
+        assert!(!e.total);
         assert!(known.iter().all(|(_, v)| v.len() <= MAX_VALUE_LEN));
     }
 
@@ -388,5 +406,29 @@ mod tests {
             (get("B"), get("C"), get("D")),
             ("$A".into(), "1".into(), "d".into())
         );
+    }
+
+    /// Many values, each under the cap, stop at the total cap (a 30 KB file used to reach a
+    /// gigabyte).
+    #[test]
+    fn many_large_values_stop_at_the_total_cap() {
+        let mut text = format!("X0={}\n", "a".repeat(1000));
+        for i in 1..=7 {
+            text.push_str(&format!("X{i}=$X{p}$X{p}\n", p = i - 1));
+        }
+        for n in 0..3000 {
+            text.push_str(&format!("Y{n}=$X7\n"));
+        }
+        let doc = Document::parse(&text).unwrap();
+        let mut known = Vec::new();
+        let e = expand_document(
+            &doc,
+            &|_| None,
+            &mut known,
+            (Style::Shell, Precedence::Process),
+        )
+        .unwrap_err();
+        assert!(e.total, "{e}");
+        assert!(known.iter().map(|(_, v)| v.len()).sum::<usize>() <= MAX_TOTAL_LEN);
     }
 }

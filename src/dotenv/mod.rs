@@ -102,6 +102,22 @@ impl Dialect {
     }
 }
 
+/// A key as a warning may name it: `None` when it does not look like a name (a line that is
+/// not an entry may be a token, or a line of a private key, that a reader takes for a key).
+pub fn shown_key(key: &str) -> Option<&str> {
+    (is_valid_key(key)
+        && crate::catalogue::identify(key).is_none()
+        && !crate::catalogue::looks_random(key))
+    .then_some(key)
+}
+
+fn key_words(key: &str) -> String {
+    shown_key(key).map_or_else(
+        || format!("a key of {} characters", key.chars().count()),
+        str::to_owned,
+    )
+}
+
 /// How node's dotenv and python-dotenv read one line.
 fn peer_readings(line: &str) -> [(Peer, Reading); 2] {
     [
@@ -125,6 +141,18 @@ pub struct Disagreement {
     pub value: String,
     /// The readers that read the line otherwise, and what they read.
     pub others: Vec<(Peer, Reading)>,
+    /// The line after the value's text (a comment, for dotenvy).
+    pub after_value: String,
+}
+
+impl Disagreement {
+    /// Whether another reader reads a value in what dotenvy takes for a comment: sealing the
+    /// value would leave that one in clear.
+    pub fn value_in_comment(&self) -> bool {
+        self.others.iter().any(|(_, r)| {
+            matches!(r, Some((_, Some(v))) if !v.is_empty() && self.after_value.contains(v.as_str()))
+        })
+    }
 }
 
 impl fmt::Debug for Disagreement {
@@ -150,12 +178,16 @@ impl Disagreement {
         for (peer, reading) in &self.others {
             parts.push(match reading {
                 Some((k, Some(v))) if *k == self.key => format!("{peer} reads {}", size(v)),
-                Some((k, Some(v))) => format!("{peer} reads the key {k} with {}", size(v)),
-                Some((k, None)) => format!("{peer} reads {k} without a value"),
+                Some((k, Some(v))) => format!("{peer} reads {} with {}", key_words(k), size(v)),
+                Some((k, None)) => format!("{peer} reads {} without a value", key_words(k)),
                 None => format!("{peer} skips the line"),
             });
         }
-        format!("{} is read differently: {}", self.key, parts.join(", "))
+        format!(
+            "{} is read differently: {}",
+            key_words(&self.key),
+            parts.join(", ")
+        )
     }
 }
 
@@ -172,13 +204,16 @@ impl Opaque {
         let mut read = Vec::new();
         for (peer, reading) in self.readings() {
             read.push(match reading {
-                Some((k, Some(_))) => format!("{peer} reads {k}={MASK}"),
-                Some((k, None)) => format!("{peer} reads {k} without a value"),
+                Some((k, Some(_))) => match shown_key(&k) {
+                    Some(k) => format!("{peer} reads {k}={MASK}"),
+                    None => format!("{peer} reads {}={MASK}", key_words(&k)),
+                },
+                Some((k, None)) => format!("{peer} reads {} without a value", key_words(&k)),
                 None => format!("{peer} skips it"),
             });
         }
         format!(
-            "dotenvy refuses it ({}); {}; envault keeps the line as written and leaves it out of diff and sync",
+            "dotenvy refuses it ({}); read on its own, {}; envault keeps the line as written and leaves it out of diff and sync",
             self.error.kind,
             read.join(", ")
         )
@@ -753,12 +788,15 @@ impl Document {
                 .strip_suffix("\r\n")
                 .or_else(|| raw.strip_suffix('\n'))
                 .unwrap_or(raw);
-            if line.contains(['\n', '\r']) {
+            if line.contains('\n') {
                 continue;
             }
+            // node's dotenv and python-dotenv end a line at a lone carriage return too, where
+            // dotenvy reads on: each piece is a line for them.
             let same = Some((e.key().to_owned(), Some(e.value().to_owned())));
-            let others: Vec<(Peer, Reading)> = peer_readings(line)
-                .into_iter()
+            let others: Vec<(Peer, Reading)> = line
+                .split('\r')
+                .flat_map(peer_readings)
                 .filter(|(_, r)| *r != same)
                 .collect();
             if !others.is_empty() {
@@ -767,6 +805,7 @@ impl Document {
                     key: e.key().to_owned(),
                     reader: self.dialect.unwrap_or(Dialect::Dotenvy),
                     value: e.value().to_owned(),
+                    after_value: line[(e.value_end as usize).min(line.len())..].to_owned(),
                     others,
                 });
             }

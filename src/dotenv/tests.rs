@@ -295,3 +295,46 @@ fn disagreements_name_readers_never_values() {
     );
     assert!(!format!("{d:?}").contains("readme"), "{d:?}");
 }
+
+/// Found by a red-team: a line with no `=` that python-dotenv reads as a bare key was named in
+/// the warning, and such a line may be a token or a line of a private key.
+#[test]
+fn warnings_never_name_a_key_that_looks_like_a_secret() {
+    let token = "ghp_fxlAPhqu8Ftypfh2TbTQVrNGwlXAoVAZ0ZHU";
+    let body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7";
+    let doc =
+        Document::read(format!("GITHUB_TOKEN=\n{token}\nFEATURE_FLAG\n{body}\n").into_bytes())
+            .unwrap();
+    let told: Vec<String> = doc.opaque_lines().iter().map(Opaque::describe).collect();
+    assert_eq!(told.len(), 3, "{told:?}");
+    let all = told.join("\n");
+    assert!(!all.contains("ghp_") && !all.contains("MIIE"), "{all}");
+    assert!(
+        all.contains("python-dotenv reads FEATURE_FLAG without a value"),
+        "{all}"
+    );
+    assert!(
+        all.contains("python-dotenv reads a key of 40 characters without a value"),
+        "{all}"
+    );
+}
+
+/// node's dotenv and python-dotenv end a line at a lone carriage return, where dotenvy reads on.
+#[test]
+fn a_lone_carriage_return_splits_the_line_for_other_readers() {
+    let doc = Document::parse("X=1\rDB_PASSWORD=Xk9pL2mQ7vR4zT8wBn3\n").unwrap();
+    let d = doc.disagreements();
+    assert_eq!(d.len(), 1);
+    assert!(d[0].others.iter().any(
+        |(_, r)| matches!(r, Some((k, Some(v))) if k == "DB_PASSWORD" && v == "Xk9pL2mQ7vR4zT8wBn3")
+    ));
+    // A value another reader finds in dotenvy's comment is flagged for sealing.
+    let doc = Document::parse("API_TOKEN= #Xk9pL2mQ7vR4zT8wBn3\nLOG=info # debug\n").unwrap();
+    let flagged: Vec<usize> = doc
+        .disagreements()
+        .iter()
+        .filter(|d| d.value_in_comment())
+        .map(|d| d.line)
+        .collect();
+    assert_eq!(flagged, [1]);
+}

@@ -391,7 +391,20 @@ fn layout<'u, 'd>(
                 // Both replaced the same lines, and no entry is among them: a conflict.
                 let free = |units: &[Unit]| units.iter().all(|u| u.key.is_none());
                 if !b.is_empty() && free(b) && free(o) && free(t) {
-                    slots.push(Slot::Lines(o, t));
+                    // One side only added lines before or after the lines the other changed
+                    // (a blank line beside a blank line can be aligned either way): both.
+                    match extended(b, o, t).or_else(|| extended(b, t, o).map(|(x, y)| (y, x))) {
+                        Some((first, then)) => {
+                            for u in first.iter().chain(then) {
+                                slots.push(Slot::Here {
+                                    b: None,
+                                    o: Some(u),
+                                    t: None,
+                                });
+                            }
+                        }
+                        None => slots.push(Slot::Lines(o, t)),
+                    }
                     continue;
                 }
                 // Both changed it: ours' and theirs' units aligned by key (free lines by
@@ -435,6 +448,28 @@ fn layout<'u, 'd>(
         }
     }
     slots
+}
+
+/// When `grown` is `base` with lines added before or after it, and `changed` is the other
+/// side's version of `base`: the two parts of the merge, in order.
+fn extended<'u, 'd>(
+    base: &[Unit<'d>],
+    grown: &'u [Unit<'d>],
+    changed: &'u [Unit<'d>],
+) -> Option<(&'u [Unit<'d>], &'u [Unit<'d>])> {
+    let same =
+        |x: &[Unit], y: &[Unit]| x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.same(q));
+    let n = base.len();
+    if grown.len() <= n {
+        return None;
+    }
+    if same(&grown[..n], base) {
+        return Some((changed, &grown[n..]));
+    }
+    if same(&grown[grown.len() - n..], base) {
+        return Some((&grown[..grown.len() - n], changed));
+    }
+    None
 }
 
 /// The merge's output in progress.

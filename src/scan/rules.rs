@@ -740,9 +740,23 @@ fn stray_env_file(out: &mut Findings, c: &Changed, classifier: &Classifier) -> b
         })
         .collect();
     values.extend(opaque_readings(&doc));
+    // Inside single quotes `$` is a character for every reader, never a reference.
+    let single_quoted: HashSet<usize> = doc
+        .entries()
+        .filter(|e| e.raw_value().starts_with('\''))
+        .map(|e| e.line())
+        .collect();
     for (k, v, line, bare) in &values {
         let (k, v) = (k.as_str(), v.as_str());
-        if detect::is_placeholder(v) || !classifier.is_secret(k, &[v]) || !holds_a_secret(v) {
+        let literal = single_quoted.contains(line)
+            && v.strip_prefix('$')
+                .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_alphanumeric()));
+        let holds = if literal {
+            holds_a_secret(&v[1..])
+        } else {
+            holds_a_secret(v)
+        };
+        if detect::is_placeholder(v) || !classifier.is_secret(k, &[v]) || !holds {
             continue;
         }
         // In a URL, the password is what may be random.

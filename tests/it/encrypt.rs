@@ -577,3 +577,20 @@ fn lines_that_are_not_entries_are_never_left_in_clear() {
         .code(2);
     assert_eq!(p.read(".env.prod"), sealed, "untouched");
 }
+
+/// Found by a red-team: `KEY= #value` is an empty value for dotenvy but `#value` for
+/// python-dotenv; sealing the empty value left the other in clear, and the hook then passed.
+#[test]
+fn a_value_only_another_reader_sees_is_never_left_in_clear() {
+    let (p, _) = project_with_identity("");
+    let prod = p.read(".env.prod") + "API_TOKEN= #Xk9pL2mQ7vR4zT8wBn3\n";
+    p.write(".env.prod", &prod);
+    let a = p.run(&["encrypt", "prod"]).code(2);
+    assert!(
+        stderr(&a).contains("another reader reads a value in what dotenvy takes for a comment"),
+        "{}",
+        stderr(&a)
+    );
+    assert!(!stderr(&a).contains("Xk9pL2"), "{}", stderr(&a));
+    assert_eq!(p.read(".env.prod"), prod, "untouched");
+}

@@ -348,6 +348,7 @@ merge_cases!(
         blank_line_inserted_beside_a_blank,
         both_add_after_predecessors,
         comment_and_value_of_one_entry,
+        comment_changed_beside_blank_lines_added,
         comment_edit_from_theirs,
         comment_edited_on_both_sides,
         comments_travel_with_keys,

@@ -1441,11 +1441,7 @@ fn a_baseline_write_stays_in_the_repository() {
     // The default baseline, committed as a link out.
     symlink(&victim, p.path(".envault-baseline")).unwrap();
     let a = p.run(&["scan", "--baseline", "--update-baseline"]).code(2);
-    assert!(
-        stderr(&a).contains("outside the repository"),
-        "{}",
-        stderr(&a)
-    );
+    assert!(stderr(&a).contains("is a symlink"), "{}", stderr(&a));
     assert_eq!(
         std::fs::read_to_string(&victim).unwrap(),
         "alias ls='ls --color'\n"
@@ -1456,8 +1452,25 @@ fn a_baseline_write_stays_in_the_repository() {
     symlink(&planted, p.path(".envault-baseline")).unwrap();
     p.run(&["scan", "--baseline"]).code(2);
     assert!(!planted.exists());
-    // A named baseline below a folder that links out.
+    // A link into git's own folder (a hook that would then let every secret through), and
+    // a path there named outright.
     std::fs::remove_file(p.path(".envault-baseline")).unwrap();
+    std::fs::create_dir_all(p.path(".git/hooks")).unwrap();
+    let hook = "#!/bin/sh\nexec envault scan --staged\n";
+    std::fs::write(p.path(".git/hooks/pre-commit"), hook).unwrap();
+    symlink(".git/hooks/pre-commit", p.path(".envault-baseline")).unwrap();
+    p.run(&["scan", "--baseline", "--update-baseline"]).code(2);
+    std::fs::remove_file(p.path(".envault-baseline")).unwrap();
+    let a = p
+        .run(&["scan", "--baseline", ".git/info/attributes"])
+        .code(2);
+    assert!(stderr(&a).contains(".git folder"), "{}", stderr(&a));
+    assert!(!p.path(".git/info/attributes").exists());
+    assert_eq!(
+        std::fs::read_to_string(p.path(".git/hooks/pre-commit")).unwrap(),
+        hook
+    );
+    // A named baseline below a folder that links out.
     symlink(outside.path(), p.path("ci")).unwrap();
     let a = p.run(&["scan", "--baseline", "ci/baseline"]).code(2);
     assert!(stderr(&a).contains("outside"), "{}", stderr(&a));
@@ -1485,4 +1498,59 @@ fn a_baseline_write_stays_in_the_repository() {
     let baseline = p.read(".envault-baseline");
     assert!(!baseline.lines().any(|l| l.starts_with(fake)), "{baseline}");
     assert!(baseline.contains("# x\\n0123"), "{baseline}");
+}
+
+/// A repository's `.envault.yml` cannot make envault write into git's own folder: a hook or
+/// git's config there would run code the next time git runs.
+#[test]
+fn env_files_never_live_in_the_git_folder() {
+    let p = Project::tutorial_git();
+    std::fs::create_dir_all(p.path(".git/hooks")).unwrap();
+    let hook = "#!/bin/sh\necho checked\n";
+    std::fs::write(p.path(".git/hooks/post-checkout"), hook).unwrap();
+    p.write(
+        ".envault.yml",
+        &p.read(".envault.yml").replace(
+            "  prod: .env.prod\n",
+            "  prod: .env.prod\n  hook: {file: .git/hooks/post-checkout, encrypted: false}\n",
+        ),
+    );
+    let a = p.run(&["sync", "dev", "hook"]).code(2);
+    assert!(stderr(&a).contains(".git folder"), "{}", stderr(&a));
+    assert_eq!(
+        std::fs::read_to_string(p.path(".git/hooks/post-checkout")).unwrap(),
+        hook
+    );
+}
+
+/// `$ENVAULT_IDENTITY_KEY` in a repository's env file never expands to the key `run` holds.
+#[test]
+fn an_env_file_cannot_copy_the_identity_key() {
+    let p = Project::tutorial();
+    p.write(
+        ".env.dev",
+        "LEAK=${ENVAULT_IDENTITY_KEY}\nALSO=${UNSET:-${LEAK:-none}}x\n",
+    );
+    let key = "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ";
+    let a = p
+        .cmd()
+        .env("ENVAULT_IDENTITY_KEY", key)
+        .args([
+            "run",
+            "--env",
+            "dev",
+            "--",
+            "sh",
+            "-c",
+            "printf '%s|%s' \"$LEAK\" \"$ALSO\"",
+        ])
+        .assert()
+        .success();
+    assert_eq!(stdout(&a), "|nonex");
+    let a = p
+        .cmd()
+        .env("ENVAULT_IDENTITY_KEY", key)
+        .args(["export", "--env", "dev", "--expand"])
+        .assert();
+    assert!(!stdout(&a).contains("AGE-SECRET"), "{}", stdout(&a));
 }
