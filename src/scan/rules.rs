@@ -246,22 +246,7 @@ fn plaintext_in_environments(state: &State, out: &mut Findings) {
             "run `envault encrypt {}`; if these are dummy values, mark the environment `encrypted: false` in {cp}",
             e.env
         );
-        // The entries, and the lines kept as they are under every reading other readers
-        // give them (a line dotenvy refuses still holds what an app reads).
-        let mut values: Vec<(String, String, usize, String)> = doc
-            .entries()
-            .filter(|entry| !is_sealed(entry.raw_value()))
-            .map(|entry| {
-                let k = entry.key();
-                (
-                    k.to_owned(),
-                    entry.value().to_owned(),
-                    entry.line(),
-                    entry_line_without_value(doc, k),
-                )
-            })
-            .collect();
-        values.extend(opaque_readings(doc));
+        let values = judged_values(doc);
         for (k, v, line, bare) in &values {
             let (k, v) = (k.as_str(), v.as_str());
             if v.is_empty() || cfg.plaintext_keys.matches(k) {
@@ -297,6 +282,27 @@ fn plaintext_in_environments(state: &State, out: &mut Findings) {
             out.last().family = detect::family_of(k, v);
         }
     }
+}
+
+/// Every value the hook judges in an env file: (key, value, line, the line without its
+/// value) for each entry not sealed, and every reading other readers give where they read
+/// otherwise (a line dotenvy refuses still holds what an app reads).
+fn judged_values(doc: &Document) -> Vec<(String, String, usize, String)> {
+    let mut values: Vec<(String, String, usize, String)> = doc
+        .entries()
+        .filter(|entry| !is_sealed(entry.raw_value()))
+        .map(|entry| {
+            let k = entry.key();
+            (
+                k.to_owned(),
+                entry.value().to_owned(),
+                entry.line(),
+                entry_line_without_value(doc, k),
+            )
+        })
+        .collect();
+    values.extend(opaque_readings(doc));
+    values
 }
 
 /// What other readers read where they read otherwise than dotenvy: on the lines dotenvy
@@ -726,20 +732,7 @@ fn stray_env_file(out: &mut Findings, c: &Changed, classifier: &Classifier) -> b
     let samples = ["example", "sample", "template", "dist", "test", "defaults"]
         .iter()
         .any(|w| name.to_ascii_lowercase().contains(w));
-    let mut values: Vec<(String, String, usize, String)> = doc
-        .entries()
-        .filter(|entry| !is_sealed(entry.raw_value()))
-        .map(|entry| {
-            let k = entry.key();
-            (
-                k.to_owned(),
-                entry.value().to_owned(),
-                entry.line(),
-                entry_line_without_value(&doc, k),
-            )
-        })
-        .collect();
-    values.extend(opaque_readings(&doc));
+    let values = judged_values(&doc);
     // Inside single quotes `$` is a character for every reader, never a reference.
     let single_quoted: HashSet<usize> = doc
         .entries()
