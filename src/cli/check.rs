@@ -121,7 +121,7 @@ fn report(
             for p in problems {
                 out.push_str(&format!(
                     "{}: {}: {}\n    fix: {}\n",
-                    paint.bold(&format!("{}:{}", p.path, p.line)),
+                    paint.bold(&format!("{}:{}", crate::output::one_line(&p.path), p.line)),
                     if p.rule.is_warning() {
                         paint
                             .yellow(&format!("warning: {}", p.rule.id()))
@@ -129,8 +129,8 @@ fn report(
                     } else {
                         paint.red(p.rule.id()).into_owned()
                     },
-                    p.message,
-                    p.fix
+                    crate::output::one_line(&p.message),
+                    crate::output::one_line(&p.fix)
                 ));
             }
             emit(&out)?;

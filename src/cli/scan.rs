@@ -227,9 +227,12 @@ fn report_text(
     let mut out = String::new();
     for l in found {
         let f = &l.finding;
+        // Paths and messages come from the repository: a control character in a file name
+        // must not reach the terminal as such.
+        let path = crate::output::one_line(&f.path);
         let place = match f.column {
-            Some(c) => format!("{}:{}:{c}", f.path, f.line),
-            None => format!("{}:{}", f.path, f.line),
+            Some(c) => format!("{path}:{}:{c}", f.line),
+            None => format!("{path}:{}", f.line),
         };
         let at = match &l.commit {
             Some(c) => format!("{c} {place}"),
@@ -241,7 +244,11 @@ fn report_text(
         } else {
             paint.red(f.rule.id())
         };
-        out.push_str(&format!("{}: {rule}: {}\n", paint.bold(&at), f.message));
+        out.push_str(&format!(
+            "{}: {rule}: {}\n",
+            paint.bold(&at),
+            crate::output::one_line(&f.message)
+        ));
         if let Some(v) = &f.redacted {
             let family = match f.family {
                 Some(fam) if !matches!(f.rule, Rule::Credential(_)) => {
@@ -256,7 +263,7 @@ fn report_text(
             };
             out.push_str(&format!("    value: {v}{family}{checked}\n"));
         }
-        out.push_str(&format!("    fix:   {}\n", f.fix));
+        out.push_str(&format!("    fix:   {}\n", crate::output::one_line(&f.fix)));
         if f.rule.allowable() && !f.warning {
             out.push_str(&format!(
                 "    allow: add `{}` to {IGNORE_FILE}, or an `envault:allow` comment on the line\n",

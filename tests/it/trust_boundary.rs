@@ -1554,3 +1554,23 @@ fn an_env_file_cannot_copy_the_identity_key() {
         .assert();
     assert!(!stdout(&a).contains("AGE-SECRET"), "{}", stdout(&a));
 }
+
+/// A file name is repository content: an escape sequence in it must reach the terminal as
+/// text, never as a control character that rewrites what the user sees.
+#[test]
+fn control_characters_in_file_names_are_shown_escaped() {
+    let p = Project::tutorial_git();
+    p.protect();
+    let name = "notes\u{1b}[2K\rclean.txt";
+    p.write(
+        name,
+        "TOKEN = \"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\"\n",
+    );
+    let a = p.run(&["scan", "--format", "text"]).code(1);
+    let out = stdout(&a);
+    assert!(!out.contains('\u{1b}') && !out.contains('\r'), "{out:?}");
+    assert!(
+        out.contains("notes\\u{1b}[2K\\rclean.txt:1:10: github-token"),
+        "{out}"
+    );
+}
