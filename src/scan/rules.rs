@@ -710,8 +710,14 @@ impl FileRules<'_> {
         let is_env = self.envs.contains(c.path.as_str());
         let stray_env = !is_env && stray_env_file(&mut out, c, self.classifier);
         known_secrets(&mut out, &f, self.known);
-        let reported =
-            |out: &Findings, line| self.prior.on_line(&c.path, line) || out.on_line(&c.path, line);
+        // A line an env rule already reported is not reported again for its format; two
+        // credentials on one line are two findings (allowing one must not hide the other).
+        let reported = |out: &Findings, line| {
+            self.prior.on_line(&c.path, line)
+                || out.0.iter().any(|f| {
+                    f.path == c.path && f.line == line && !matches!(f.rule, Rule::Credential(_))
+                })
+        };
         credentials(&mut out, &f, is_env || stray_env, self.classifier, reported);
         out
     }

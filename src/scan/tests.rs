@@ -81,6 +81,22 @@ fn plaintext_secrets_in_configured_environments() {
     assert!(!format!("{f:?}").contains("prod_password_789"));
 }
 
+/// Found by a red-team: in an env file, a second credential on a line that already had one
+/// was dropped, so allowing the first hid the second.
+#[test]
+fn two_credentials_on_one_env_line_are_two_findings() {
+    let f = scan_commit(
+        &[],
+        &[(
+            ".env.local",
+            "TOKENS=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,AKIAIS5COUHFUMVGU6H4\n",
+        )],
+    );
+    let mut ids: Vec<&str> = f.iter().map(|x| x.rule.id()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["aws-access-key-id", "github-token"], "{f:?}");
+}
+
 /// A line the hook judges under every reading an app may give it: a secret that dotenvy
 /// reads as an empty value (python-dotenv reads it), or on a line dotenvy refuses.
 #[test]
