@@ -990,7 +990,13 @@ fn url_password(text: &[u8], at: usize, len: usize, database: bool) -> Option<Ra
         .count();
     let auth = &text[start..start + auth_len];
     let at_sign = auth.iter().rposition(|b| *b == b'@')?;
-    let userinfo = &auth[..at_sign];
+    let password = userinfo_password(&auth[..at_sign])?;
+    Some(start + password.start..start + password.end)
+}
+
+/// The password of `user:password` (a URL's or a DSN's userinfo), as a range of it, unless
+/// it is empty, a placeholder or a reference.
+fn userinfo_password(userinfo: &[u8]) -> Option<Range<usize>> {
     let colon = userinfo.iter().position(|b| *b == b':')?;
     let (user, password) = (&userinfo[..colon], &userinfo[colon + 1..]);
     let (user_s, password_s) = (
@@ -1000,7 +1006,7 @@ fn url_password(text: &[u8], at: usize, len: usize, database: bool) -> Option<Ra
     if password.is_empty() || placeholder_password(user_s, password_s) {
         return None;
     }
-    Some(start + colon + 1..start + at_sign)
+    Some(colon + 1..userinfo.len())
 }
 
 fn database_url(text: &[u8], at: usize, len: usize) -> Option<Range<usize>> {
@@ -1018,17 +1024,8 @@ fn go_mysql_dsn(text: &[u8], at: usize, _len: usize) -> Option<Range<usize>> {
                 !b.is_ascii_whitespace() && !matches!(b, b'"' | b'\'' | b'`' | b'=' | b'(' | b',')
             })
             .count();
-    let userinfo = &text[start..at];
-    let colon = userinfo.iter().position(|b| *b == b':')?;
-    let (user, password) = (&userinfo[..colon], &userinfo[colon + 1..]);
-    let (user_s, password_s) = (
-        std::str::from_utf8(user).ok()?,
-        std::str::from_utf8(password).ok()?,
-    );
-    if password.is_empty() || placeholder_password(user_s, password_s) {
-        return None;
-    }
-    Some(start + colon + 1..at)
+    let password = userinfo_password(&text[start..at])?;
+    Some(start + password.start..start + password.end)
 }
 
 fn url_credentials(text: &[u8], at: usize, len: usize) -> Option<Range<usize>> {

@@ -87,7 +87,7 @@ impl Dialect {
     fn reading(self, line: &str) -> Option<Reading> {
         match self {
             Dialect::Dotenvy => None,
-            Dialect::Node => Some(readers::node_line(line).map(|(k, v)| (k, Some(v)))),
+            Dialect::Node => Some(node_reading(line)),
             Dialect::PythonDotenv => Some(readers::python_line(line)),
         }
     }
@@ -118,13 +118,15 @@ fn key_words(key: &str) -> String {
     )
 }
 
+/// Node's dotenv's reading of one line (it has no bare keys).
+fn node_reading(line: &str) -> Reading {
+    readers::node_line(line).map(|(k, v)| (k, Some(v)))
+}
+
 /// How node's dotenv and python-dotenv read one line.
 fn peer_readings(line: &str) -> [(Peer, Reading); 2] {
     [
-        (
-            Peer::NodeDotenv,
-            readers::node_line(line).map(|(k, v)| (k, Some(v))),
-        ),
+        (Peer::NodeDotenv, node_reading(line)),
         (Peer::PythonDotenv, readers::python_line(line)),
     ]
 }
@@ -743,11 +745,7 @@ impl Document {
         }
         for item in &mut self.items {
             let Item::Entry(e) = item else { continue };
-            let raw = e.raw();
-            let line = raw
-                .strip_suffix("\r\n")
-                .or_else(|| raw.strip_suffix('\n'))
-                .unwrap_or(raw);
+            let line = parse::strip_eol(e.raw());
             if line.contains(['\n', '\r']) {
                 continue;
             }
@@ -763,9 +761,10 @@ impl Document {
                 self.opaque.push(o);
                 continue;
             };
-            let at = self.items.iter().position(|it| {
-                matches!(it, Item::Trivia(t) if t.strip_suffix('\n').unwrap_or(t).trim_end_matches('\r') == o.text)
-            });
+            let at = self
+                .items
+                .iter()
+                .position(|it| matches!(it, Item::Trivia(t) if parse::strip_eol(t) == o.text));
             let entry = at.and_then(|i| match &self.items[i] {
                 Item::Trivia(t) => Entry::from_reading(t.clone(), &k, v, o.line),
                 Item::Entry(_) => None,
@@ -783,11 +782,7 @@ impl Document {
     pub fn disagreements(&self) -> Vec<Disagreement> {
         let mut out = Vec::new();
         for e in self.entries() {
-            let raw = e.raw();
-            let line = raw
-                .strip_suffix("\r\n")
-                .or_else(|| raw.strip_suffix('\n'))
-                .unwrap_or(raw);
+            let line = parse::strip_eol(e.raw());
             if line.contains('\n') {
                 continue;
             }

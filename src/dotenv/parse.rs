@@ -131,7 +131,7 @@ fn is_comment_line(src: &str, start: usize) -> bool {
 }
 
 /// Strips one trailing `\n` or `\r\n`.
-fn strip_eol(s: &str) -> &str {
+pub(super) fn strip_eol(s: &str) -> &str {
     match s.strip_suffix('\n') {
         Some(s) => s.strip_suffix('\r').unwrap_or(s),
         None => s,
