@@ -26,6 +26,13 @@ pub enum Style {
     Dotenvy,
     /// python-dotenv: only `${NAME}` and `${NAME:-default}`; `$NAME` is literal.
     Braces,
+    /// vlucas/phpdotenv: only `${NAME}` (names may hold dots), on the value as phpdotenv reads
+    /// it; a `$` escaped in double quotes is literal, and an unknown name stays as written.
+    Php,
+    /// The Ruby dotenv gem: `$NAME`, `${NAME}` (names `[A-Za-z0-9_]+`) on the value as the gem
+    /// reads it, unknown names empty, `\$` a literal `$`. `$(command)` stays as written: the
+    /// gem would run the command, envault never does.
+    Ruby,
 }
 
 /// The longest value expansion may produce (Linux's `MAX_ARG_STRLEN`, the most one variable
@@ -81,7 +88,8 @@ fn continues_name(style: Style, name: &str, c: char) -> bool {
         Style::Dotenvy => c.is_alphanumeric(),
         Style::Shell if name.is_empty() => name_start(c),
         Style::Shell => name_char(c),
-        Style::Braces => false,
+        Style::Braces | Style::Php => false,
+        Style::Ruby => name_char(c),
     }
 }
 
@@ -274,6 +282,99 @@ pub enum Precedence {
     File,
 }
 
+/// A one-line entry expanded as phpdotenv or the Ruby gem does, on the value that reader
+/// reads (`None` where it reads no value on the line: the caller falls back to the raw text);
+/// `Some(None)` past `cap` bytes.
+fn expand_as_reader(
+    line: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    cap: usize,
+    style: Style,
+) -> Option<Option<String>> {
+    let mut out = String::new();
+    let push = |out: &mut String, text: &str| {
+        if out.len() + text.len() > cap {
+            return false;
+        }
+        out.push_str(text);
+        true
+    };
+    if style == Style::Php {
+        let (_, v) = line.split_once('=')?;
+        let (chars, vars) =
+            super::readers::php_value(v.trim_matches(super::readers::PHP_TRIM)).ok()?;
+        // Each `$` the reader marked starts a reference if `{NAME}` follows.
+        let mut at = 0;
+        for start in vars {
+            let rest = &chars[start..];
+            let name = rest.strip_prefix("${").and_then(|r| {
+                let n = r
+                    .bytes()
+                    .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'.')
+                    .count();
+                (n > 0 && r[n..].starts_with('}')).then(|| &r[..n])
+            });
+            let Some(name) = name else { continue };
+            let Some(value) = lookup(name) else { continue };
+            if !(push(&mut out, &chars[at..start]) && push(&mut out, &value)) {
+                return Some(None);
+            }
+            at = start + name.len() + 3;
+        }
+        return Some(push(&mut out, &chars[at..]).then_some(out));
+    }
+    let (_, value, quote) = super::readers::ruby_line(line).ok()??;
+    if quote == Some('\'') {
+        return Some((value.len() <= cap).then_some(value));
+    }
+    // `(\\)?\$(?!\()\{?([A-Za-z0-9_]+)?\}?`, case-insensitive, in one pass.
+    let b = value.as_bytes();
+    let (mut i, mut at) = (0, 0);
+    while i < b.len() {
+        let escaped = b[i] == b'\\' && b.get(i + 1) == Some(&b'$');
+        if escaped && b.get(i + 2) == Some(&b'(') && value[i..].contains(')') {
+            // `\$(command)`: the gem drops the backslash and runs nothing.
+            if !push(&mut out, &value[at..i]) {
+                return Some(None);
+            }
+            at = i + 1;
+            i += 3;
+            continue;
+        }
+        let dollar = if escaped { i + 1 } else { i };
+        if b[dollar] != b'$' || b.get(dollar + 1) == Some(&b'(') {
+            i += 1;
+            continue;
+        }
+        let mut j = dollar + 1;
+        if b.get(j) == Some(&b'{') {
+            j += 1;
+        }
+        let n = b[j..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+            .count();
+        let name = &value[j..j + n];
+        j += n;
+        if b.get(j) == Some(&b'}') {
+            j += 1;
+        }
+        let with = if escaped {
+            value[dollar..j].to_owned()
+        } else if n > 0 {
+            lookup(name).unwrap_or_default()
+        } else {
+            value[i..j].to_owned()
+        };
+        if !(push(&mut out, &value[at..i]) && push(&mut out, &with)) {
+            return Some(None);
+        }
+        at = j;
+        i = j;
+    }
+    Some(push(&mut out, &value[at..]).then_some(out))
+}
+
 /// The document's values, expanded in file order as `style` reads them: each value sees
 /// `lookup` (the process environment) and the values expanded before it (the file's earlier
 /// keys, and whatever `known` already holds), in the order `precedence` says.
@@ -297,11 +398,19 @@ pub fn expand_document(
                 Precedence::Process => lookup(name).or_else(|| earlier(name)),
                 Precedence::File => earlier(name).or_else(|| lookup(name)),
             };
-            expand_capped(e.raw_value(), &find, MAX_VALUE_LEN, style).ok_or_else(|| TooLong {
-                key: e.key().to_owned(),
-                line: e.line(),
-                total: false,
-            })?
+            let line = super::parse::strip_eol(e.raw());
+            let read = match style {
+                Style::Php | Style::Ruby if !line.contains(['\n', '\r']) => {
+                    expand_as_reader(line, &find, MAX_VALUE_LEN, style)
+                }
+                _ => None,
+            };
+            read.unwrap_or_else(|| expand_capped(e.raw_value(), &find, MAX_VALUE_LEN, style))
+                .ok_or_else(|| TooLong {
+                    key: e.key().to_owned(),
+                    line: e.line(),
+                    total: false,
+                })?
         };
         total += value.len();
         if total > MAX_TOTAL_LEN {
@@ -406,6 +515,60 @@ mod tests {
             (get("B"), get("C"), get("D")),
             ("$A".into(), "1".into(), "d".into())
         );
+    }
+
+    /// A file read as `dialect`'s reader reads it, then expanded as it expands.
+    fn expand_in(text: &str, dialect: super::super::Dialect) -> Vec<(String, String)> {
+        let mut doc = Document::read(text.as_bytes().to_vec()).unwrap();
+        doc.apply_dialect(dialect);
+        let env = |n: &str| (n == "FROMENV").then(|| "env".to_owned());
+        let mut known = Vec::new();
+        expand_document(
+            &doc,
+            &env,
+            &mut known,
+            (dialect.expansion(), Precedence::Process),
+        )
+        .unwrap();
+        known
+    }
+
+    /// phpdotenv resolves `${NAME}` only (dots allowed), keeps an unknown reference as written,
+    /// and never resolves a `$` escaped in double quotes or one in single quotes.
+    #[test]
+    fn phpdotenv_resolves_braced_names_it_knows() {
+        let v = expand_in(
+            "A=1\nB=\"${A}x\"\nC='${A}'\nD=${MISSING}\nE=\"\\${A}\"\nF=$A\nG=${FROMENV}/x y\nH=a${A}b${A}c\n",
+            super::super::Dialect::Php,
+        );
+        let get = |k: &str| v.iter().rev().find(|(n, _)| n == k).unwrap().1.clone();
+        assert_eq!(get("B"), "1x");
+        assert_eq!(get("C"), "${A}");
+        assert_eq!(get("D"), "${MISSING}");
+        assert_eq!(get("E"), "${A}");
+        assert_eq!(get("F"), "$A");
+        assert!(!v.iter().any(|(k, _)| k == "G"), "phpdotenv refuses `x y`");
+        assert_eq!(get("H"), "a1b1c");
+    }
+
+    /// The Ruby gem reads `$NAME` and `${NAME}`, empties unknown names, keeps `\$` as a `$`,
+    /// and leaves `$(command)` as written (envault never runs it).
+    #[test]
+    fn the_ruby_gem_substitutes_dollar_names() {
+        let v = expand_in(
+            "A=1\nB=$A\nC=${A}x\nD='$A'\nE=\"\\$A\"\nF=$MISSING.\nG=\"$(echo hi)\"\nH=$A_B\nI=\"\\$(id)\"\nJ=${FROMENV}\n",
+            super::super::Dialect::Ruby,
+        );
+        let get = |k: &str| v.iter().rev().find(|(n, _)| n == k).unwrap().1.clone();
+        assert_eq!(get("B"), "1");
+        assert_eq!(get("C"), "1x");
+        assert_eq!(get("D"), "$A");
+        assert_eq!(get("E"), "$A");
+        assert_eq!(get("F"), ".");
+        assert_eq!(get("G"), "$(echo hi)");
+        assert_eq!(get("H"), "");
+        assert_eq!(get("I"), "$(id)");
+        assert_eq!(get("J"), "env");
     }
 
     /// Many values, each under the cap, stop at the total cap (a 30 KB file used to reach a

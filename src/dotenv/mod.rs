@@ -70,6 +70,12 @@ pub enum Dialect {
     PythonDotenv,
     #[serde(rename = "node")]
     Node,
+    /// vlucas/phpdotenv 5.
+    #[serde(rename = "php")]
+    Php,
+    /// The Ruby dotenv gem 2.
+    #[serde(rename = "ruby")]
+    Ruby,
 }
 
 impl fmt::Display for Dialect {
@@ -78,6 +84,8 @@ impl fmt::Display for Dialect {
             Dialect::Dotenvy => "dotenvy",
             Dialect::PythonDotenv => "python-dotenv",
             Dialect::Node => "node",
+            Dialect::Php => "php",
+            Dialect::Ruby => "ruby",
         })
     }
 }
@@ -89,6 +97,8 @@ impl Dialect {
             Dialect::Dotenvy => None,
             Dialect::Node => Some(node_reading(line)),
             Dialect::PythonDotenv => Some(readers::python_line(line)),
+            Dialect::Php => Some(php_reading(line)),
+            Dialect::Ruby => Some(ruby_reading(line)),
         }
     }
 
@@ -98,6 +108,8 @@ impl Dialect {
             Dialect::Dotenvy => expand::Style::Dotenvy,
             Dialect::PythonDotenv => expand::Style::Braces,
             Dialect::Node => expand::Style::Shell,
+            Dialect::Php => expand::Style::Php,
+            Dialect::Ruby => expand::Style::Ruby,
         }
     }
 }
@@ -123,12 +135,65 @@ fn node_reading(line: &str) -> Reading {
     readers::node_line(line).map(|(k, v)| (k, Some(v)))
 }
 
-/// How node's dotenv and python-dotenv read one line.
-fn peer_readings(line: &str) -> [(Peer, Reading); 2] {
+/// phpdotenv's reading of one line (nothing where it fails the file).
+fn php_reading(line: &str) -> Reading {
+    readers::php_line(line).ok().flatten()
+}
+
+/// The Ruby gem's reading of one line, before its substitutions (it has no bare keys).
+fn ruby_reading(line: &str) -> Reading {
+    readers::ruby_line(line)
+        .ok()
+        .flatten()
+        .map(|(k, v, _)| (k, Some(v)))
+}
+
+/// How the other readers read one line.
+fn peer_readings(line: &str) -> [(Peer, Reading); 4] {
     [
         (Peer::NodeDotenv, node_reading(line)),
         (Peer::PythonDotenv, readers::python_line(line)),
+        (Peer::Php, php_reading(line)),
+        (Peer::Ruby, ruby_reading(line)),
     ]
+}
+
+/// The readers that fail the whole file on this line (phpdotenv and the Ruby gem throw).
+fn refusing(line: &str) -> Vec<Peer> {
+    let mut out = Vec::new();
+    if readers::php_line(line).is_err() {
+        out.push(Peer::Php);
+    }
+    if readers::ruby_line(line).is_err() {
+        out.push(Peer::Ruby);
+    }
+    out
+}
+
+/// How a warning says what `peer` reads (`None`: it reads no entry on the line).
+fn reading_words(peer: Peer, reading: &Reading, refused: bool, line_key: Option<&str>) -> String {
+    match reading {
+        Some((k, Some(_))) if line_key.is_none() => match shown_key(k) {
+            Some(k) => format!("{peer} reads {k}={MASK}"),
+            None => format!("{peer} reads {}={MASK}", key_words(k)),
+        },
+        Some((k, Some(v))) if Some(k.as_str()) == line_key => {
+            format!("{peer} reads {}", value_size(v))
+        }
+        Some((k, Some(v))) => format!("{peer} reads {} with {}", key_words(k), value_size(v)),
+        Some((k, None)) => format!("{peer} reads {} without a value", key_words(k)),
+        None if refused => format!("{peer} refuses it and fails the whole file"),
+        None => format!("{peer} skips it"),
+    }
+}
+
+/// A value described by its length only.
+fn value_size(v: &str) -> String {
+    match v.chars().count() {
+        0 => "an empty value".to_owned(),
+        1 => "a value of 1 character".to_owned(),
+        n => format!("a value of {n} characters"),
+    }
 }
 
 /// An entry on one line that another reader reads differently from dotenvy (another value,
@@ -145,6 +210,8 @@ pub struct Disagreement {
     pub others: Vec<(Peer, Reading)>,
     /// The line after the value's text (a comment, for dotenvy).
     pub after_value: String,
+    /// The readers among `others` that fail the whole file on the line.
+    pub refused: Vec<Peer>,
 }
 
 impl Disagreement {
@@ -171,19 +238,14 @@ impl fmt::Debug for Disagreement {
 impl Disagreement {
     /// One line for a warning, values described by their length only.
     pub fn describe(&self) -> String {
-        let size = |v: &str| match v.chars().count() {
-            0 => "an empty value".to_owned(),
-            1 => "a value of 1 character".to_owned(),
-            n => format!("a value of {n} characters"),
-        };
-        let mut parts = vec![format!("{} reads {}", self.reader, size(&self.value))];
+        let mut parts = vec![format!("{} reads {}", self.reader, value_size(&self.value))];
         for (peer, reading) in &self.others {
-            parts.push(match reading {
-                Some((k, Some(v))) if *k == self.key => format!("{peer} reads {}", size(v)),
-                Some((k, Some(v))) => format!("{peer} reads {} with {}", key_words(k), size(v)),
-                Some((k, None)) => format!("{peer} reads {} without a value", key_words(k)),
-                None => format!("{peer} skips the line"),
-            });
+            parts.push(reading_words(
+                *peer,
+                reading,
+                self.refused.contains(peer),
+                Some(&self.key),
+            ));
         }
         format!(
             "{} is read differently: {}",
@@ -194,26 +256,21 @@ impl Disagreement {
 }
 
 impl Opaque {
-    /// How node's dotenv and python-dotenv read the line: the key and value each finds, if
-    /// any (python-dotenv reads a bare key as a key without a value).
-    pub fn readings(&self) -> [(Peer, Reading); 2] {
+    /// How the other readers read the line: the key and value each finds, if any
+    /// (python-dotenv and phpdotenv read a bare key as a key without a value).
+    pub fn readings(&self) -> [(Peer, Reading); 4] {
         peer_readings(&self.text)
     }
 
     /// One line for a warning: what dotenvy says and what the other readers read, every
     /// value masked.
     pub fn describe(&self) -> String {
-        let mut read = Vec::new();
-        for (peer, reading) in self.readings() {
-            read.push(match reading {
-                Some((k, Some(_))) => match shown_key(&k) {
-                    Some(k) => format!("{peer} reads {k}={MASK}"),
-                    None => format!("{peer} reads {}={MASK}", key_words(&k)),
-                },
-                Some((k, None)) => format!("{peer} reads {} without a value", key_words(&k)),
-                None => format!("{peer} skips it"),
-            });
-        }
+        let refused = refusing(&self.text);
+        let read: Vec<String> = self
+            .readings()
+            .iter()
+            .map(|(peer, r)| reading_words(*peer, r, refused.contains(peer), None))
+            .collect();
         format!(
             "dotenvy refuses it ({}); read on its own, {}; envault keeps the line as written and leaves it out of diff and sync",
             self.error.kind,
@@ -794,14 +851,20 @@ impl Document {
                 .flat_map(peer_readings)
                 .filter(|(_, r)| *r != same)
                 .collect();
+            let refused = line.split('\r').flat_map(refusing).collect();
             if !others.is_empty() {
                 out.push(Disagreement {
                     line: e.line(),
                     key: e.key().to_owned(),
-                    reader: self.dialect.unwrap_or(Dialect::Dotenvy),
+                    // The held value is the dialect's where its reader read this entry.
+                    reader: self
+                        .dialect
+                        .filter(|d| d.reading(line) == Some(same.clone()))
+                        .unwrap_or(Dialect::Dotenvy),
                     value: e.value().to_owned(),
                     after_value: line[(e.value_end as usize).min(line.len())..].to_owned(),
                     others,
+                    refused,
                 });
             }
         }

@@ -31,6 +31,10 @@ impl Style {
 pub enum Peer {
     PythonDotenv,
     NodeDotenv,
+    /// vlucas/phpdotenv (read for warnings; written values are checked against the two above).
+    Php,
+    /// The Ruby dotenv gem (as `Php`).
+    Ruby,
 }
 
 impl fmt::Display for Peer {
@@ -38,6 +42,8 @@ impl fmt::Display for Peer {
         f.write_str(match self {
             Peer::PythonDotenv => "python-dotenv",
             Peer::NodeDotenv => "node dotenv",
+            Peer::Php => "phpdotenv",
+            Peer::Ruby => "ruby dotenv",
         })
     }
 }

@@ -196,6 +196,323 @@ fn decode_escapes(text: &str, known: &[char]) -> String {
     out
 }
 
+/// Why phpdotenv or the Ruby gem fails a whole file on a line: the app does not start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused;
+
+/// PHP's `trim`: blanks, line endings, NUL and vertical tab.
+pub(crate) const PHP_TRIM: &[char] = &[' ', '\t', '\n', '\r', '\0', '\u{b}'];
+
+/// PCRE's `\s` (and PHP's `ctype_space`) on ASCII: what phpdotenv's lexer calls whitespace.
+fn php_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r' | '\u{b}' | '\u{c}')
+}
+
+/// vlucas/phpdotenv (5.x) on one line: `Ok(None)` when it skips the line (blank, a comment,
+/// or the start of a double-quoted value that runs on, which it joins with the lines after
+/// it); a key without `=` reads as the key without a value (phpdotenv clears it); `Err` when
+/// it throws, which fails the whole file.
+pub fn php_line(line: &str) -> Result<Option<(String, Option<String>)>, Refused> {
+    let trimmed = line.trim_matches(PHP_TRIM);
+    if trimmed.is_empty() || trimmed.starts_with('#') || php_starts_multiline(line) {
+        return Ok(None);
+    }
+    let (name, value) = match line.split_once('=') {
+        Some((n, v)) => (n.trim_matches(PHP_TRIM), Some(v.trim_matches(PHP_TRIM))),
+        // Without `=` the line is the name as it stands: blanks around it make it invalid.
+        None => (line, None),
+    };
+    if name.is_empty() {
+        return Err(Refused);
+    }
+    let mut name = name;
+    if name.chars().count() > 8 {
+        if let Some(rest) = name.strip_prefix("export") {
+            if rest.starts_with(php_space) {
+                name = rest.trim_start_matches(PHP_TRIM);
+            }
+        }
+    }
+    if name.chars().count() >= 3 {
+        for q in ['"', '\''] {
+            if name.starts_with(q) && name.ends_with(q) {
+                name = &name[1..name.len() - 1];
+                break;
+            }
+        }
+    }
+    let valid = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
+    if !valid {
+        return Err(Refused);
+    }
+    let value = match value {
+        None => None,
+        Some(v) => Some(php_value(v)?.0),
+    };
+    Ok(Some((name.to_owned(), value)))
+}
+
+/// Whether phpdotenv takes the line for the first line of a double-quoted value that goes on
+/// over the next lines: it holds `="` and fewer than two quotes not after a backslash.
+fn php_starts_multiline(line: &str) -> bool {
+    line.contains("=\"") && !php_stops_multiline(line, true)
+}
+
+fn php_stops_multiline(line: &str, started: bool) -> bool {
+    if line == "\"" {
+        return true;
+    }
+    let text = line.replace("\\\\", "");
+    let b = text.as_bytes();
+    let count = (1..b.len())
+        .filter(|&i| b[i] == b'"' && b[i - 1] != b'\\')
+        .count();
+    if started {
+        count > 1
+    } else {
+        count >= 1
+    }
+}
+
+/// A value as phpdotenv's lexer and state machine read it (the text after `=`, trimmed), with
+/// the byte offsets in the result where a `$` starts a reference it resolves (`${NAME}`); a
+/// `$` escaped in double quotes, or in single quotes, is none.
+pub fn php_value(v: &str) -> Result<(String, Vec<usize>), Refused> {
+    #[derive(PartialEq, Clone, Copy)]
+    enum S {
+        Initial,
+        Unquoted,
+        Single,
+        Double,
+        Escape,
+        Space,
+        Comment,
+    }
+    if v.trim_matches(PHP_TRIM).is_empty() {
+        return Ok((String::new(), Vec::new()));
+    }
+    let mut out = String::with_capacity(v.len());
+    let mut vars = Vec::new();
+    let mut state = S::Initial;
+    let mut rest = v;
+    while let Some(c) = rest.chars().next() {
+        // The lexer's tokens: a run of line endings, a run of other blanks, one of
+        // `\ ' " # $`, or a run of anything else.
+        let len = if c == '\r' || c == '\n' {
+            rest.find(|c| c != '\r' && c != '\n').unwrap_or(rest.len())
+        } else if php_space(c) {
+            rest.find(|c: char| !php_space(c) || c == '\r' || c == '\n')
+                .unwrap_or(rest.len())
+        } else if matches!(c, '\\' | '\'' | '"' | '#' | '$') {
+            1
+        } else {
+            rest.find(|c: char| php_space(c) || matches!(c, '\\' | '\'' | '"' | '#' | '$'))
+                .unwrap_or(rest.len())
+        };
+        let token = &rest[..len];
+        rest = &rest[len..];
+        let space = token.chars().all(php_space);
+        state = match (state, token) {
+            (S::Initial, "'") => S::Single,
+            (S::Initial, "\"") => S::Double,
+            (S::Initial | S::Unquoted | S::Space, "#") => S::Comment,
+            (S::Initial | S::Unquoted, "$") => {
+                vars.push(out.len());
+                out.push('$');
+                S::Unquoted
+            }
+            (S::Unquoted, _) if space => S::Space,
+            (S::Initial | S::Unquoted, t) => {
+                out.push_str(t);
+                S::Unquoted
+            }
+            (S::Single, "'") | (S::Double, "\"") => S::Space,
+            (S::Single, t) => {
+                out.push_str(t);
+                S::Single
+            }
+            (S::Double, "\\") => S::Escape,
+            (S::Double, "$") => {
+                vars.push(out.len());
+                out.push('$');
+                S::Double
+            }
+            (S::Double, t) => {
+                out.push_str(t);
+                S::Double
+            }
+            (S::Escape, t @ ("\"" | "\\" | "$")) => {
+                out.push_str(t);
+                S::Double
+            }
+            (S::Escape, t) => {
+                let first = t.chars().next().unwrap_or_default();
+                out.push(match first {
+                    'f' => '\u{c}',
+                    'n' => '\n',
+                    'r' => '\r',
+                    't' => '\t',
+                    'v' => '\u{b}',
+                    _ => return Err(Refused),
+                });
+                out.push_str(&t[1..]);
+                S::Double
+            }
+            (S::Space, _) if space => S::Space,
+            (S::Space, _) => return Err(Refused),
+            (S::Comment, _) => S::Comment,
+        };
+    }
+    if matches!(state, S::Single | S::Double | S::Escape) {
+        return Err(Refused);
+    }
+    Ok((out, vars))
+}
+
+/// The Ruby dotenv gem (2.x) on one line, without its `$VAR` and `$(command)` substitutions
+/// (they happen when a program is run): `Ok(None)` when it skips the line; `Err` when it
+/// raises (an `export NAME` line naming a key the file has not set), which fails the file.
+/// It reads `KEY=value`, `export KEY=value` and `KEY: value`; keys are `[A-Za-z0-9_.]+`.
+/// The second value is the quote the value was in (`'`, `"`, or none).
+pub fn ruby_line(line: &str) -> Result<Option<(String, String, Option<char>)>, Refused> {
+    let Some((key, value)) = ruby_match(line) else {
+        let mut words = line.split_ascii_whitespace();
+        if words.next() == Some("export") && words.next().is_some() {
+            return Err(Refused);
+        }
+        return Ok(None);
+    };
+    // Strip one pair of surrounding quotes; in double quotes, `\n` and `\r` become line
+    // endings, then a backslash before anything but `$` is dropped.
+    let value = value.trim_matches(ruby_space);
+    let quote = value
+        .chars()
+        .next()
+        .filter(|q| matches!(q, '\'' | '"') && value.len() >= 2 && value.ends_with(*q));
+    let out = match quote {
+        Some('"') => {
+            let inner = value[1..value.len() - 1]
+                .replace("\\n", "\n")
+                .replace("\\r", "\r");
+            let mut out = String::with_capacity(inner.len());
+            let mut chars = inner.chars().peekable();
+            while let Some(c) = chars.next() {
+                match (c, chars.peek()) {
+                    ('\\', Some(&n)) if n != '$' => {
+                        out.push(n);
+                        chars.next();
+                    }
+                    _ => out.push(c),
+                }
+            }
+            out
+        }
+        Some(_) => value[1..value.len() - 1].to_owned(),
+        None => value.to_owned(),
+    };
+    Ok(Some((key.to_owned(), out, quote)))
+}
+
+/// Ruby's `\s`.
+fn ruby_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r' | '\u{b}' | '\u{c}')
+}
+
+/// The gem's line expression,
+/// `\A\s*(?:export\s+)?([\w.]+)(?:\s*=\s*|:\s+?)('(?:'|[^'])*'|"(?:"|[^"])*"|[^#\n]+)?\s*(?:#.*)?\z`,
+/// with Ruby's backtracking: the key and the value text it captures.
+fn ruby_match(line: &str) -> Option<(&str, &str)> {
+    let key_char = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'.';
+    let b = line.as_bytes();
+    let start = line.len() - line.trim_start_matches(ruby_space).len();
+    // Where the key may start: after `export` and blanks, or right away (`export` is a key
+    // too, when no blank follows).
+    // The optional `export\s+` is tried first; its greedy blanks can only give back to a
+    // blank, where no key starts. Then the line without it (`export` is a key too).
+    let mut order = Vec::with_capacity(2);
+    if let Some(after) = line[start..].strip_prefix("export") {
+        let blanks = after.len() - after.trim_start_matches(ruby_space).len();
+        if blanks > 0 {
+            order.push(start + 6 + blanks);
+        }
+    }
+    order.push(start);
+    for k0 in order {
+        let mut kend = k0;
+        while kend < b.len() && key_char(b[kend]) {
+            kend += 1;
+        }
+        // A shorter key would leave a key character where the separator must be.
+        if kend == k0 {
+            continue;
+        }
+        for vstart in ruby_separators(line, kend) {
+            if let Some(v) = ruby_value(&line[vstart..]) {
+                return Some((&line[k0..kend], v));
+            }
+        }
+    }
+    None
+}
+
+/// Where the value may start after a key ending at `at`: `\s*=\s*` (greedy, then giving back)
+/// or `:\s+?` (lazy: one blank first).
+fn ruby_separators(line: &str, at: usize) -> Vec<usize> {
+    let rest = &line[at..];
+    let mut out = Vec::new();
+    let lead = rest.len() - rest.trim_start_matches(ruby_space).len();
+    if let Some(after) = rest[lead..].strip_prefix('=') {
+        let blanks = after.len() - after.trim_start_matches(ruby_space).len();
+        for n in (0..=blanks).rev() {
+            out.push(at + lead + 1 + n);
+        }
+    }
+    if let Some(after) = rest.strip_prefix(':') {
+        let blanks = after.len() - after.trim_start_matches(ruby_space).len();
+        for n in 1..=blanks {
+            out.push(at + 1 + n);
+        }
+    }
+    out
+}
+
+/// The value alternatives on `v` (the text after the separator), then `\s*(?:#.*)?\z`: the
+/// captured value text, if the line matches.
+fn ruby_value(v: &str) -> Option<&str> {
+    let tail_ok = |t: &str| {
+        let t = t.trim_start_matches(ruby_space);
+        t.is_empty() || t.starts_with('#')
+    };
+    for q in ['\'', '"'] {
+        if v.starts_with(q) {
+            // `'.*'` with backtracking: the last closing quote first.
+            let mut ends: Vec<usize> = v
+                .char_indices()
+                .skip(1)
+                .filter(|&(_, c)| c == q)
+                .map(|(i, _)| i)
+                .collect();
+            ends.reverse();
+            for e in ends {
+                if tail_ok(&v[e + 1..]) {
+                    return Some(&v[..=e]);
+                }
+            }
+        }
+    }
+    // `[^#\n]+`, greedy, giving back to a blank tail; or no value at all.
+    let run = v.find('#').unwrap_or(v.len());
+    for end in (1..=run).rev() {
+        if v.is_char_boundary(end) && tail_ok(&v[end..]) {
+            return Some(&v[..end]);
+        }
+    }
+    tail_ok(v).then_some("")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,5 +561,34 @@ mod tests {
             python("A=x#y # note"),
             Some(("A".into(), Some("x#y".into())))
         );
+    }
+
+    /// phpdotenv's and the gem's quirks that real files meet (the oracle test holds all of
+    /// them to the real libraries).
+    #[test]
+    fn php_and_ruby_quirks() {
+        assert_eq!(
+            php_line("export A=1"),
+            Err(Refused),
+            "a name of one character"
+        );
+        assert_eq!(
+            php_line("export AB=1"),
+            Ok(Some(("AB".into(), Some("1".into()))))
+        );
+        assert_eq!(php_line("A=x y"), Err(Refused));
+        assert_eq!(php_line("FLAG"), Ok(Some(("FLAG".into(), None))));
+        assert_eq!(php_line(" FLAG"), Err(Refused));
+        assert_eq!(php_line("A=\"x"), Ok(None), "runs on over the next lines");
+        assert_eq!(
+            php_line("A=\"a\\tb\" # c"),
+            Ok(Some(("A".into(), Some("a\tb".into()))))
+        );
+        let ruby = |l: &str| ruby_line(l).map(|r| r.map(|(k, v, _)| (k, v)));
+        assert_eq!(ruby("SMTP: mail"), Ok(Some(("SMTP".into(), "mail".into()))));
+        assert_eq!(ruby("A=\"a\\tb\""), Ok(Some(("A".into(), "atb".into()))));
+        assert_eq!(ruby("A=x#y"), Ok(Some(("A".into(), "x".into()))));
+        assert_eq!(ruby("export A"), Err(Refused));
+        assert_eq!(ruby("// note"), Ok(None));
     }
 }

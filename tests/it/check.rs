@@ -277,3 +277,73 @@ fn a_dialect_reads_the_file_as_the_app_does() {
     let a = p.run(&["get", "DOCS", "--env", "dev"]).code(2);
     assert!(stderr(&a).contains("ruby-ish"), "{}", stderr(&a));
 }
+
+/// `dialect: ruby` and `dialect: php` read and run the file as the Ruby gem and phpdotenv do;
+/// `check` says where phpdotenv would fail the whole file.
+#[test]
+fn ruby_and_php_dialects_read_as_their_libraries() {
+    let p = Project::tutorial();
+    let config = p.read(".envault.yml");
+    p.write(
+        ".envault.yml",
+        &config.replace(
+            "  dev: .env.dev",
+            "  dev: {file: .env.dev, encrypted: false, dialect: ruby}",
+        ),
+    );
+    let dev = p.read(".env.dev");
+    p.write(
+        ".env.dev",
+        &(dev.clone()
+            + "SMTP_HOST: mail.example.com\nTAB=\"a\\tb\"\nURL=\"$DB_HOST:${DB_PORT}\"\nSHA=\"$(id)\"\n"),
+    );
+    let a = p.run(&["get", "SMTP_HOST", "--env", "dev"]).success();
+    assert_eq!(stdout(&a), "mail.example.com\n");
+    let a = p.run(&["get", "TAB", "--env", "dev"]).success();
+    assert_eq!(stdout(&a), "atb\n");
+    let a = p
+        .run(&[
+            "run",
+            "--env",
+            "dev",
+            "--",
+            "sh",
+            "-c",
+            "printf '%s|%s' \"$URL\" \"$SHA\"",
+        ])
+        .success();
+    assert_eq!(stdout(&a), "localhost:5432|$(id)", "never runs a command");
+
+    p.write(
+        ".envault.yml",
+        &config.replace(
+            "  dev: .env.dev",
+            "  dev: {file: .env.dev, encrypted: false, dialect: php}",
+        ),
+    );
+    p.write(
+        ".env.dev",
+        &(dev + "TAB=\"a\\tb\"\nURL=\"${DB_HOST}:${MISSING}\"\nexport A=1\n"),
+    );
+    let a = p.run(&["get", "TAB", "--env", "dev"]).success();
+    assert_eq!(stdout(&a), "a\tb\n");
+    let a = p
+        .run(&[
+            "run",
+            "--env",
+            "dev",
+            "--",
+            "sh",
+            "-c",
+            "printf '%s' \"$URL\"",
+        ])
+        .success();
+    assert_eq!(stdout(&a), "localhost:${MISSING}");
+    // The tutorial's environments differ in keys (problems, exit 1); the line is a warning.
+    let a = p.run(&["check"]).code(1);
+    let out = stdout(&a);
+    assert!(
+        out.contains(".env.dev:12: warning: reader-disagreement: A is read differently: dotenvy reads a value of 1 character, phpdotenv refuses it and fails the whole file"),
+        "{out}"
+    );
+}

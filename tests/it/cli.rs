@@ -274,7 +274,7 @@ fn lines_dotenvy_refuses_are_kept_and_named_with_the_value_masked() {
     let a = p.run(&["sync", "prod", "dev"]).code(0);
     let err = stderr(&a);
     assert!(
-        err.contains("warning: .env.prod:2: dotenvy refuses it (whitespace inside an unquoted value); read on its own, node dotenv reads DB_PASSWORD=••••••, python-dotenv reads DB_PASSWORD=••••••; envault keeps the line as written and leaves it out of diff and sync"),
+        err.contains("warning: .env.prod:2: dotenvy refuses it (whitespace inside an unquoted value); read on its own, node dotenv reads DB_PASSWORD=••••••, python-dotenv reads DB_PASSWORD=••••••, phpdotenv refuses it and fails the whole file, ruby dotenv reads DB_PASSWORD=••••••; envault keeps the line as written and leaves it out of diff and sync"),
         "{err}"
     );
     assert!(

@@ -327,29 +327,27 @@ fn peer_reads_each(program: &str, script: &str, files: &[PathBuf]) -> Vec<Values
     serde_json::from_slice(&out.stdout).expect("peer reader prints JSON")
 }
 
-/// How node's dotenv and python-dotenv read a line that dotenvy refuses, as envault tells
-/// the user in its warning, equals what the real readers read, on generated lines built from
-/// the constructs real files hold (spaces, quotes, escapes, comments, bare keys, `//`).
-#[test]
-fn line_readers_match_node_and_python() {
-    use envault::dotenv::readers::{node_line, python_line};
+/// Lines built from the constructs real files hold (spaces, quotes, escapes, comments, bare
+/// keys, `//`, references), after the real-world lines that started it.
+fn generated_lines(n: usize) -> Vec<String> {
     let piece = prop_oneof![
         4 => "[A-Za-z0-9_./:-]{1,6}",
         2 => Just(" ".to_owned()),
         1 => Just("\t".to_owned()),
         1 => prop::sample::select(vec!["'", "\"", "`", "\\", "#", " #", "=", ":", "\\'", "\\\"", "\\n", "\\C", "//", "$"])
             .prop_map(str::to_owned),
+        1 => prop::sample::select(vec!["\\$", "${", "}", "\\t", "\\f", "\\\\", "$(", ")", "\u{b}"])
+            .prop_map(str::to_owned),
     ];
     let value = prop::collection::vec(piece, 0..7).prop_map(|p| p.concat());
     let line = (
-        prop::sample::select(vec!["", "export ", "  "]),
+        prop::sample::select(vec!["", "export ", "  ", "export  "]),
         "[A-Z][A-Z0-9_]{0,6}",
         prop::sample::select(vec!["=", " = ", ": ", ":", " ", ""]),
         value,
     )
         .prop_map(|(pre, k, sep, v)| format!("{pre}{k}{sep}{v}"));
     let mut runner = TestRunner::deterministic();
-    let dir = tempfile::tempdir().unwrap();
     let mut lines: Vec<String> = [
         "OIDC_DISPLAY_NAME=OpenID Connect",
         "// Vite reads VITE_ variables",
@@ -357,22 +355,61 @@ fn line_readers_match_node_and_python() {
         r#"CACHE_ADAPTER="Symfony\Component\Cache\Adapter""#,
         r"GREETING='it\'s'",
         "DJANGO_SECRET_KEY=!!!SET DJANGO_SECRET_KEY!!!",
+        "export APP_ENV=production",
+        "export DB=1",
+        r#"MAIL_FROM_NAME="${APP_NAME}""#,
+        "SMTP_HOST: mail.example.com",
     ]
     .iter()
     .map(|s| (*s).to_owned())
     .collect();
-    for _ in 0..400 {
+    for _ in 0..n {
         lines.push(line.new_tree(&mut runner).unwrap().current());
     }
-    let files: Vec<PathBuf> = lines
+    lines
+}
+
+/// Each line in a file of its own.
+fn line_files(dir: &Path, lines: &[String]) -> Vec<PathBuf> {
+    lines
         .iter()
         .enumerate()
         .map(|(i, l)| {
-            let p = dir.path().join(format!("l{i}.env"));
+            let p = dir.join(format!("l{i}.env"));
             std::fs::write(&p, format!("{l}\n")).unwrap();
             p
         })
-        .collect();
+        .collect()
+}
+
+/// What `dialect`'s reader gives an app for a file of one line, as envault reads the file.
+fn read_under(dialect: Dialect, line: &str) -> Values {
+    let mut doc = Document::read(format!("{line}\n").into_bytes()).unwrap();
+    doc.apply_dialect(dialect);
+    doc.to_map()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), Some(v.to_owned())))
+        .collect()
+}
+
+/// A peer's values without its bare keys (envault holds values only).
+fn with_values(theirs: &Values) -> Values {
+    theirs
+        .iter()
+        .filter(|(_, v)| v.is_some())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// How node's dotenv and python-dotenv read a line that dotenvy refuses, as envault tells
+/// the user in its warning, equals what the real readers read, on generated lines built from
+/// the constructs real files hold (spaces, quotes, escapes, comments, bare keys, `//`).
+#[test]
+fn line_readers_match_node_and_python() {
+    use envault::dotenv::readers::{node_line, python_line};
+    let dir = tempfile::tempdir().unwrap();
+    let lines = generated_lines(400);
+    let files = line_files(dir.path(), &lines);
     let python = peer_reads_each(
         "python",
         "import json, sys, logging\nlogging.disable(logging.CRITICAL)\nfrom dotenv import dotenv_values\nprint(json.dumps([dotenv_values(p, interpolate=False) for p in sys.argv[1:]]))",
@@ -397,19 +434,202 @@ fn line_readers_match_node_and_python() {
             (Dialect::Node, &node[i]),
             (Dialect::PythonDotenv, &python[i]),
         ] {
-            let mut doc = Document::read(format!("{l}\n").into_bytes()).unwrap();
-            doc.apply_dialect(dialect);
-            let ours: Values = doc
-                .to_map()
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), Some(v.to_owned())))
-                .collect();
-            let theirs: Values = theirs
-                .iter()
-                .filter(|(_, v)| v.is_some())
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
+            let (ours, theirs) = (read_under(dialect, l), with_values(theirs));
             assert_eq!(ours, theirs, "dialect {dialect} reading {l:?}");
         }
     }
+}
+
+/// phpdotenv's and the Ruby gem's reading of each file: its entries, or `"refused"` where the
+/// reader throws (the app does not start).
+fn php_ruby_read_each(files: &[PathBuf]) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
+    let autoload = "/usr/share/php/Dotenv/autoload.php";
+    assert!(
+        Path::new(autoload).exists(),
+        "phpdotenv is not installed at {autoload}: run scripts/install-peers (scripts/test does)"
+    );
+    let php = crate::common::run_ok(
+        Command::new("php")
+            .arg("-r")
+            .arg(format!(
+                r#"require '{autoload}';
+$out = [];
+foreach (array_slice($argv, 1) as $p) {{
+  try {{
+    $m = new stdClass;
+    foreach ((new Dotenv\Parser\Parser())->parse(file_get_contents($p)) as $e) {{
+      $v = $e->getValue();
+      $m->{{$e->getName()}} = $v->isDefined() ? $v->get()->getChars() : null;
+    }}
+    $out[] = $m;
+  }} catch (Dotenv\Exception\InvalidFileException $x) {{ $out[] = "refused"; }}
+}}
+echo json_encode($out);"#
+            ))
+            .arg("--")
+            .args(files),
+    );
+    let ruby = crate::common::run_ok(
+        Command::new("ruby")
+            .arg("-e")
+            .arg(
+                r#"require 'dotenv'; require 'json'
+Dotenv::Parser.instance_variable_set(:@substitutions, [])
+out = ARGV.map do |p|
+  begin
+    Dotenv::Parser.call(File.open(p, "rb:bom|utf-8", &:read))
+  rescue Dotenv::FormatError
+    "refused"
+  end
+end
+print JSON.generate(out)"#,
+            )
+            .args(files),
+    );
+    (
+        serde_json::from_str(&php).expect("php prints JSON"),
+        serde_json::from_str(&ruby).expect("ruby prints JSON"),
+    )
+}
+
+/// envault's models of phpdotenv (vlucas/phpdotenv 5) and the Ruby dotenv gem read each
+/// generated line as the real readers do, refusals included; and a file read under `dialect:
+/// php` or `dialect: ruby` holds what that reader gives the app.
+#[test]
+fn line_readers_match_php_and_ruby() {
+    use envault::dotenv::readers::{php_line, ruby_line};
+    let dir = tempfile::tempdir().unwrap();
+    let lines = generated_lines(600);
+    let files = line_files(dir.path(), &lines);
+    let (php, ruby) = php_ruby_read_each(&files);
+    let refused = serde_json::Value::from("refused");
+    let mut refusals = 0;
+    for (i, l) in lines.iter().enumerate() {
+        let ours_php = match php_line(l) {
+            Err(_) => refused.clone(),
+            Ok(r) => serde_json::json!(r.into_iter().collect::<Values>()),
+        };
+        assert_eq!(ours_php, php[i], "phpdotenv reading {l:?}");
+        let ours_ruby = match ruby_line(l) {
+            Err(_) => refused.clone(),
+            Ok(r) => serde_json::json!(r
+                .into_iter()
+                .map(|(k, v, _)| (k, v))
+                .collect::<BTreeMap<_, _>>()),
+        };
+        assert_eq!(ours_ruby, ruby[i], "ruby dotenv reading {l:?}");
+        for (dialect, theirs) in [(Dialect::Php, &php[i]), (Dialect::Ruby, &ruby[i])] {
+            if *theirs == refused {
+                refusals += 1;
+                continue;
+            }
+            let theirs: Values = serde_json::from_value(theirs.clone()).unwrap();
+            let (ours, theirs) = (read_under(dialect, l), with_values(&theirs));
+            assert_eq!(ours, theirs, "dialect {dialect} reading {l:?}");
+        }
+    }
+    // Refusals are compared above; most lines are also read as a file.
+    assert!(
+        refusals < lines.len(),
+        "{refusals} of {} refused",
+        lines.len()
+    );
+}
+
+/// `envault run` under `dialect: php` and `dialect: ruby` gives what phpdotenv
+/// (`Dotenv::parse`) and the Ruby gem (`Dotenv::Parser` with its `$NAME` substitution) give,
+/// on generated files of references to each other and, for Ruby, to the process environment.
+#[test]
+fn run_expands_as_php_and_ruby() {
+    use envault::dotenv::expand::{expand_document, Precedence};
+    let names = ["A", "A_B", "DB_USER", "B1", "HOME", "UNSET", "X.Y"];
+    let name = || prop::sample::select(names.to_vec());
+    let piece = prop_oneof![
+        3 => "[a-z0-9/:.@-]{1,4}",
+        2 => name().prop_map(|n| format!("${n}")),
+        2 => name().prop_map(|n| format!("${{{n}}}")),
+        1 => name().prop_map(|n| format!("\\${{{n}}}")),
+        1 => name().prop_map(|n| format!("\\${n}")),
+        1 => prop::sample::select(vec!["$", "${", "}", "$}", "${}"]).prop_map(str::to_owned),
+    ];
+    let value = prop::collection::vec(piece, 1..5).prop_map(|p| p.concat());
+    let line = (
+        prop::sample::select(names[..4].to_vec()),
+        value,
+        prop::sample::select(vec!["", "\"", "'"]),
+    )
+        .prop_map(|(k, v, q)| format!("{k}={q}{v}{q}\n"));
+    let file = prop::collection::vec(line, 1..6).prop_map(|lines| {
+        let mut seen = std::collections::HashSet::new();
+        lines
+            .into_iter()
+            .filter(|l| seen.insert(l.split('=').next().unwrap().to_owned()))
+            .collect::<String>()
+    });
+    let env: BTreeMap<&str, &str> = [("HOME", "/home/dev"), ("B1", "from-process")].into();
+    let dir = tempfile::tempdir().unwrap();
+    let mut runner = TestRunner::deterministic();
+    let texts: Vec<String> = (0..300)
+        .map(|_| file.new_tree(&mut runner).unwrap().current())
+        .collect();
+    let files = line_files(dir.path(), &texts);
+    let php: Vec<serde_json::Value> = serde_json::from_str(&crate::common::run_ok(
+        Command::new("php")
+            .arg("-r")
+            .arg(
+                r#"require '/usr/share/php/Dotenv/autoload.php';
+$out = [];
+foreach (array_slice($argv, 1) as $p) {
+  try { $out[] = (object) Dotenv\Dotenv::parse(file_get_contents($p)); }
+  catch (Dotenv\Exception\InvalidFileException $x) { $out[] = "refused"; }
+}
+echo json_encode($out);"#,
+            )
+            .arg("--")
+            .args(&files),
+    ))
+    .unwrap();
+    let ruby: Vec<serde_json::Value> = serde_json::from_str(&crate::common::run_ok(
+        Command::new("/usr/bin/ruby")
+            .env_clear()
+            .envs(&env)
+            .arg("-e")
+            .arg(
+                r#"require 'dotenv'; require 'json'
+Dotenv::Parser.instance_variable_set(:@substitutions, [Dotenv::Substitutions::Variable])
+print JSON.generate(ARGV.map { |p| Dotenv::Parser.call(File.read(p), true) })"#,
+            )
+            .args(&files),
+    ))
+    .unwrap();
+    let mut compared = BTreeMap::new();
+    for (i, text) in texts.iter().enumerate() {
+        for (dialect, theirs, process) in [
+            (Dialect::Php, &php[i], BTreeMap::new()),
+            (Dialect::Ruby, &ruby[i], env.clone()),
+        ] {
+            if *theirs == "refused" {
+                continue;
+            }
+            *compared.entry(dialect.to_string()).or_insert(0) += 1;
+            let mut doc = Document::read(text.clone().into_bytes()).unwrap();
+            doc.apply_dialect(dialect);
+            let mut values = Vec::new();
+            let lookup = |n: &str| process.get(n).map(|v| (*v).to_owned());
+            expand_document(
+                &doc,
+                &lookup,
+                &mut values,
+                (dialect.expansion(), Precedence::Process),
+            )
+            .unwrap();
+            let ours = serde_json::json!(values.into_iter().collect::<BTreeMap<_, _>>());
+            assert_eq!(&ours, theirs, "dialect {dialect} running {text:?}");
+        }
+    }
+    // Most files are compared (phpdotenv refuses some: a `\` before `$` in double quotes).
+    assert!(
+        compared.values().all(|n| *n > 200) && compared.len() == 2,
+        "{compared:?}"
+    );
 }
