@@ -133,10 +133,20 @@ impl Classifier {
         if self.public_keys.matches(key) {
             return false;
         }
-        if !values.is_empty() && values.iter().all(|v| is_public_value(v)) {
+        // Each value is identified once (large diffs judge many values).
+        let families: Vec<_> = values
+            .iter()
+            .map(|v| crate::catalogue::identify(v))
+            .collect();
+        if !values.is_empty() && families.iter().all(|f| f.is_some_and(|f| f.public)) {
             return false;
         }
-        kind_from_name(key).is_some() || values.iter().any(|v| kind_from_value(v).is_some())
+        // As `kind_from_value`: a URL with a password, or a family that is not public.
+        kind_from_name(key).is_some()
+            || values
+                .iter()
+                .zip(&families)
+                .any(|(v, f)| url_password(v).is_some() || f.is_some_and(|f| !f.public))
     }
 }
 

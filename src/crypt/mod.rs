@@ -916,13 +916,26 @@ pub fn header_of(doc: &crate::dotenv::Document) -> Result<Option<Header>, CryptE
         });
     }
     if leading.is_empty() {
-        // A header and sealed values wrapped inside a quoted value read as one plaintext value.
-        if let Some(e) = doc.entries().find(|e| {
-            e.raw_value()
-                .lines()
-                .skip(1)
-                .any(|l| l.trim_start().starts_with(HEADER_PREFIX))
-        }) {
+        // A header and sealed values wrapped inside a quoted value read as one plaintext value;
+        // a sealed value needs a header. One pass over the entries (this runs on every read).
+        let (mut wrapped, mut sealed) = (None, None);
+        for e in doc.entries() {
+            let raw = e.raw_value();
+            if sealed.is_none() && is_sealed(raw) {
+                sealed = Some(e);
+            }
+            // Only a value that spans lines can wrap header lines.
+            if memchr::memchr(b'\n', raw.as_bytes()).is_some()
+                && raw
+                    .lines()
+                    .skip(1)
+                    .any(|l| l.trim_start().starts_with(HEADER_PREFIX))
+            {
+                wrapped = Some(e);
+                break;
+            }
+        }
+        if let Some(e) = wrapped {
             return Err(CryptError::Damaged {
                 line: e.line(),
                 what: format!(
@@ -931,7 +944,7 @@ pub fn header_of(doc: &crate::dotenv::Document) -> Result<Option<Header>, CryptE
                 ),
             });
         }
-        if let Some(e) = doc.entries().find(|e| is_sealed(e.raw_value())) {
+        if let Some(e) = sealed {
             return Err(CryptError::Damaged {
                 line: e.line(),
                 what: format!(

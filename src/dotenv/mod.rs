@@ -300,7 +300,9 @@ fn item_key(item: &Item) -> &str {
 
 impl KeyIndex {
     fn build(items: &[Item]) -> KeyIndex {
-        let mut table = hashbrown::HashTable::with_capacity(items.len());
+        // Sized for the entries, not every item: a smaller table stays in cache.
+        let entries = items.iter().filter(|i| matches!(i, Item::Entry(_))).count();
+        let mut table = hashbrown::HashTable::with_capacity(entries);
         let mut duplicates = false;
         for (i, item) in items.iter().enumerate() {
             let Item::Entry(e) = item else { continue };
