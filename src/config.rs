@@ -68,8 +68,9 @@ pub enum StoreSpec {
         #[serde(default = "default_mount")]
         mount: String,
         path: String,
-        #[serde(default = "default_kv_version")]
-        kv_version: u8,
+        /// Read from the server's mount table when left out.
+        #[serde(default)]
+        kv_version: Option<u8>,
         #[serde(default)]
         namespace: Option<String>,
     },
@@ -93,10 +94,6 @@ pub enum StoreSpec {
 
 fn default_mount() -> String {
     "secret".to_owned()
-}
-
-fn default_kv_version() -> u8 {
-    2
 }
 
 impl StoreSpec {

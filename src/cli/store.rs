@@ -317,7 +317,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
             if !crate::dotenv::is_valid_key(&key) {
                 return Err(hinted(
                     format!("`{key}` is not a valid key name"),
-                    "use letters, digits and _",
+                    "a key starts with a letter or _ and holds letters, digits, _ and .",
                 ));
             }
             let value = store::Secret::new(read_value(value)?);

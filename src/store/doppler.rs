@@ -184,7 +184,13 @@ impl SecretStore for Doppler {
             .await;
             match r {
                 Ok(_) => written.push(k.clone()),
-                Err(error) => return Err(PartialWrite { written, error }),
+                Err(error) => {
+                    return Err(PartialWrite {
+                        written,
+                        error,
+                        unknown: Vec::new(),
+                    })
+                }
             }
         }
         Ok(())

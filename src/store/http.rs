@@ -48,25 +48,45 @@ pub async fn send(
     build: impl Fn() -> reqwest::RequestBuilder,
     auth_hint: &str,
 ) -> Result<reqwest::Response, StoreError> {
+    let resp = send_any(named, build).await?;
+    if resp.status().is_success() {
+        Ok(resp)
+    } else {
+        Err(status_error(named, resp, auth_hint).await)
+    }
+}
+
+/// [`send`] without judging the status: the last response, whatever it says (throttling and
+/// server errors are retried first); an error only when no response came.
+pub async fn send_any(
+    named: &Named,
+    build: impl Fn() -> reqwest::RequestBuilder,
+) -> Result<reqwest::Response, StoreError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
         match build().send().await {
-            Ok(resp) if resp.status().is_success() => return Ok(resp),
             Ok(resp) if retryable(resp.status()) && attempt < ATTEMPTS => {
                 let wait = backoff(attempt, resp.headers().get(reqwest::header::RETRY_AFTER));
                 tokio::time::sleep(wait).await;
             }
-            Ok(resp) => return Err(status_error(named, resp, auth_hint).await),
+            Ok(resp) => return Ok(resp),
             Err(e) if (e.is_connect() || e.is_timeout()) && attempt < ATTEMPTS => {
                 tokio::time::sleep(backoff(attempt, None)).await;
             }
             Err(e) => {
+                // A connection that never opened carried nothing; one that broke after the
+                // request went out may have.
+                let what = if e.is_connect() {
+                    "cannot reach the store"
+                } else {
+                    "no answer from the store"
+                };
                 return Err(named.err_hint(
                     ErrorKind::Unavailable,
-                    format!("cannot reach the store: {}", error_chain(&e)),
+                    format!("{what}: {}", error_chain(&e)),
                     "check the address and your network; the request was retried",
-                ))
+                ));
             }
         }
     }
@@ -104,7 +124,7 @@ pub fn body_message(body: &str) -> String {
     body.chars().take(200).collect()
 }
 
-async fn status_error(named: &Named, resp: reqwest::Response, auth_hint: &str) -> StoreError {
+pub async fn status_error(named: &Named, resp: reqwest::Response, auth_hint: &str) -> StoreError {
     let status = resp.status();
     // Only the origin: a Location's path and query may carry what should not be printed.
     let resp_location = resp

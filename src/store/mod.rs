@@ -88,6 +88,8 @@ impl crate::error::Hint for StoreError {
 pub struct PartialWrite {
     pub written: Vec<String>,
     pub error: StoreError,
+    /// The last request was sent but no answer came: the store may hold its keys or not.
+    pub unknown: Vec<String>,
 }
 
 /// A failure before anything was written (stores that write in one request fail this way).
@@ -96,13 +98,26 @@ impl From<StoreError> for PartialWrite {
         PartialWrite {
             written: Vec::new(),
             error,
+            unknown: Vec::new(),
         }
     }
 }
 
 impl fmt::Display for PartialWrite {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.written.is_empty() {
+        if !self.unknown.is_empty() {
+            write!(
+                f,
+                "{} (no answer came: the store may or may not hold {}{})",
+                self.error,
+                self.unknown.join(", "),
+                if self.written.is_empty() {
+                    String::new()
+                } else {
+                    format!("; written before: {}", self.written.join(", "))
+                }
+            )
+        } else if self.written.is_empty() {
             write!(f, "{} (nothing was written)", self.error)
         } else {
             write!(

@@ -264,6 +264,7 @@ impl SecretStore for Ssm {
             Some(error) => Err(PartialWrite {
                 written: done.into_iter().map(|i| items[i].0.clone()).collect(),
                 error,
+                unknown: Vec::new(),
             }),
         }
     }
@@ -284,6 +285,7 @@ impl SecretStore for Ssm {
                     return Err(PartialWrite {
                         written,
                         error: self.error("deleting parameters", e),
+                        unknown: Vec::new(),
                     })
                 }
             }

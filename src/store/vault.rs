@@ -1,5 +1,6 @@
-//! HashiCorp Vault's KV secrets engine (version 2 by default, or 1) through vaultrs: one secret
-//! path holds the environment's key/value map, as Vault users expect.
+//! HashiCorp Vault's KV secrets engine (version 1 or 2, read from the server's mount table)
+//! through vaultrs: one secret path holds the environment's key/value map, as Vault users
+//! expect.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -24,7 +25,78 @@ pub struct Vault {
     namespace: Option<String>,
     mount: String,
     path: String,
-    v2: bool,
+    /// `kv_version:` from the config, if given.
+    configured: Option<u8>,
+    /// Whether the mount is KV version 2, once the server said (or the config, where the
+    /// server's mount table cannot be read).
+    v2: tokio::sync::OnceCell<bool>,
+}
+
+/// What the server's mount table says about the store's mount.
+enum Mount {
+    Kv(u8),
+    Other(String),
+    /// No such mount; the KV mounts the table lists.
+    Missing(Vec<String>),
+    /// The token may not read the table (or the server has none).
+    Unknown,
+}
+
+/// Vault's message in a 404 body; `None` for the empty answer that means "nothing at this
+/// path" (`{"errors":[]}`, or no body), as opposed to "no such mount or route".
+fn not_found_message(body: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    let mut parts: Vec<String> = v
+        .get("errors")
+        .and_then(|e| e.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
+        parts.push(e.to_owned());
+    }
+    parts.retain(|p| !p.trim().is_empty());
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// A failed write of the path's map: an answer from the server means nothing was written; no
+/// answer (the connection failed after retries) leaves it unknown.
+fn written_or_not(error: StoreError, keys: Vec<String>) -> PartialWrite {
+    let unknown = if error.kind == ErrorKind::Unavailable && error.what.starts_with("no answer") {
+        keys
+    } else {
+        Vec::new()
+    };
+    PartialWrite {
+        written: Vec::new(),
+        error,
+        unknown,
+    }
+}
+
+/// The KV version in a mount's `options` (`{"version": "2"}`); version 1 has none.
+fn mount_kind(m: &serde_json::Value) -> Mount {
+    let kind = m.get("type").and_then(|t| t.as_str()).unwrap_or_default();
+    if kind != "kv" && kind != "generic" {
+        return Mount::Other(kind.to_owned());
+    }
+    let version = m
+        .get("options")
+        .and_then(|o| o.get("version"))
+        .and_then(|v| {
+            v.as_str()
+                .map(str::to_owned)
+                .or_else(|| v.as_u64().map(|n| n.to_string()))
+        });
+    Mount::Kv(if version.as_deref() == Some("2") {
+        2
+    } else {
+        1
+    })
 }
 
 type Map = BTreeMap<String, serde_json::Value>;
@@ -61,7 +133,7 @@ impl Vault {
         address: Option<&str>,
         mount: &str,
         path: &str,
-        kv_version: u8,
+        kv_version: Option<u8>,
         namespace: Option<&str>,
         trust: &Trust,
     ) -> Result<Vault, StoreError> {
@@ -72,7 +144,7 @@ impl Vault {
             .ok_or_else(|| {
                 Named {
                     name: name.to_owned(),
-                    endpoint: "(no address)".into(),
+                    endpoint: "no address".into(),
                 }
                 .err_hint(
                     ErrorKind::Config,
@@ -84,7 +156,7 @@ impl Vault {
             name: name.to_owned(),
             endpoint: address.clone(),
         };
-        if kv_version != 1 && kv_version != 2 {
+        if let Some(kv_version) = kv_version.filter(|v| *v != 1 && *v != 2) {
             return Err(named.err_hint(
                 ErrorKind::Config,
                 format!("kv_version {kv_version} is not a KV engine version"),
@@ -136,12 +208,109 @@ impl Vault {
             namespace,
             mount: mount.trim_matches('/').to_owned(),
             path: path.trim_matches('/').to_owned(),
-            v2: kv_version == 2,
+            configured: kv_version,
+            v2: tokio::sync::OnceCell::new(),
         })
     }
 
+    /// Whether the mount is KV version 2: the server's mount table says, and a `kv_version:`
+    /// that contradicts it is refused; without a table the config must say.
+    async fn is_v2(&self) -> Result<bool, StoreError> {
+        self.v2
+            .get_or_try_init(|| async {
+                let mount = format!("{}/", self.mount);
+                match self.mount_table().await? {
+                    Mount::Kv(v) => match self.configured {
+                        Some(c) if c != v => Err(self.named.err_hint(
+                            ErrorKind::Config,
+                            format!("the mount {mount} is a KV version {v} engine, but the store says kv_version: {c}"),
+                            format!("set kv_version: {v}, or leave it out: envault reads it from the server"),
+                        )),
+                        _ => Ok(v == 2),
+                    },
+                    Mount::Other(kind) => Err(self.named.err_hint(
+                        ErrorKind::Config,
+                        format!("the mount {mount} is a `{kind}` engine, not a KV store"),
+                        "point mount: at a KV secrets engine (`vault secrets list` shows them)",
+                    )),
+                    Mount::Missing(kv) => Err(self.named.err_hint(
+                        ErrorKind::NotFound,
+                        format!("Vault has no mount {mount}"),
+                        if kv.is_empty() {
+                            "check mount: in the store (`vault secrets list` shows the mounts)".to_owned()
+                        } else {
+                            format!("check mount: in the store; the KV mounts are {}", kv.join(", "))
+                        },
+                    )),
+                    Mount::Unknown => match self.configured {
+                        Some(c) => Ok(c == 2),
+                        None => Err(self.named.err_hint(
+                            ErrorKind::Config,
+                            format!("cannot tell the KV version of the mount {mount}: the token may not read sys/internal/ui/mounts/{} or sys/mounts", self.mount),
+                            "set kv_version: 1 or 2 in the store",
+                        )),
+                    },
+                }
+            })
+            .await
+            .copied()
+    }
+
+    /// The store's mount as the server describes it: `sys/internal/ui/mounts/<mount>` (which
+    /// any token with access to the mount may read), else the whole table in `sys/mounts`.
+    async fn mount_table(&self) -> Result<Mount, StoreError> {
+        if let Some(v) = self
+            .sys_get(&format!("sys/internal/ui/mounts/{}", self.mount))
+            .await?
+        {
+            let m = v.get("data").unwrap_or(&v);
+            if m.get("type").is_some() {
+                return Ok(mount_kind(m));
+            }
+        }
+        let Some(v) = self.sys_get("sys/mounts").await? else {
+            return Ok(Mount::Unknown);
+        };
+        // Vault lists the mounts at the top level and again under `data`.
+        let table = v.get("data").filter(|d| d.is_object()).unwrap_or(&v);
+        let Some(table) = table.as_object() else {
+            return Ok(Mount::Unknown);
+        };
+        let mount = format!("{}/", self.mount);
+        if let Some(m) = table.get(&mount) {
+            return Ok(mount_kind(m));
+        }
+        let mut kv: Vec<String> = table
+            .iter()
+            .filter(|(_, m)| matches!(mount_kind(m), Mount::Kv(_)))
+            .map(|(k, _)| k.clone())
+            .collect();
+        kv.sort();
+        Ok(Mount::Missing(kv))
+    }
+
+    /// A `sys/` read: its JSON on 200, `None` on any other answer.
+    async fn sys_get(&self, path: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        let url = format!("{}/v1/{path}", self.address);
+        let resp = super::http::send_any(&self.named, || {
+            let mut b = self
+                .http
+                .get(&url)
+                .header("X-Vault-Token", self.token.expose());
+            if let Some(ns) = &self.namespace {
+                b = b.header("X-Vault-Namespace", ns);
+            }
+            b
+        })
+        .await?;
+        if resp.status() != reqwest::StatusCode::OK {
+            return Ok(None);
+        }
+        Ok(resp.json().await.ok())
+    }
+
     fn where_(&self, path: &str) -> String {
-        if self.v2 {
+        if self.v2.get() == Some(&true) {
             format!("{}/data/{path}", self.mount)
         } else {
             format!("{}/{path}", self.mount)
@@ -232,63 +401,81 @@ impl Vault {
         }
     }
 
-    /// A KV version 1 request: the response's `data`, or `None` for 404.
-    async fn v1(
+    /// A request under the mount (`rel` is the path below it): the response's `data` for a
+    /// read, `None` when Vault says nothing is at the path. A write is done only on a 2xx
+    /// answer; any 404 to a write, and a 404 naming a missing mount or route, is an error.
+    async fn request(
         &self,
         method: &str,
-        path: &str,
-        body: Option<&Map>,
+        rel: &str,
+        body: Option<&serde_json::Value>,
     ) -> Result<Option<serde_json::Value>, StoreError> {
-        let url = format!("{}/v1/{}/{path}", self.address, self.mount);
+        let url = format!("{}/v1/{}/{rel}", self.address, self.mount);
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
-        let r = super::http::send(
-            &self.named,
-            || {
-                let mut b = self
-                    .http
-                    .request(method.clone(), &url)
-                    .header("X-Vault-Token", self.token.expose());
-                if let Some(ns) = &self.namespace {
-                    b = b.header("X-Vault-Namespace", ns);
-                }
-                if let Some(m) = body {
-                    b = b.json(m);
-                }
-                b
-            },
-            AUTH_HINT,
-        )
-        .await;
-        let where_ = self.where_(path);
-        match r {
-            Ok(resp) => {
-                let bytes = resp.bytes().await.unwrap_or_default();
-                if bytes.is_empty() {
-                    return Ok(Some(serde_json::Value::Null));
-                }
-                let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-                    self.named.err(
-                        ErrorKind::Invalid,
-                        format!("unexpected response from {where_}: {e}"),
-                    )
-                })?;
-                Ok(Some(
-                    v.get("data").cloned().unwrap_or(serde_json::Value::Null),
-                ))
+        let read = method == reqwest::Method::GET || method.as_str() == "LIST";
+        let resp = super::http::send_any(&self.named, || {
+            let mut b = self
+                .http
+                .request(method.clone(), &url)
+                .header("X-Vault-Token", self.token.expose());
+            if let Some(ns) = &self.namespace {
+                b = b.header("X-Vault-Namespace", ns);
             }
-            Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
-            Err(e) if matches!(e.kind, ErrorKind::Auth | ErrorKind::Denied) => Err(StoreError {
-                what: format!("permission denied on {where_}"),
-                ..e
-            }),
-            Err(e) => Err(e),
+            if let Some(m) = body {
+                b = b.json(m);
+            }
+            b
+        })
+        .await?;
+        let where_ = format!("{}/{rel}", self.mount);
+        let status = resp.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            let text = resp.text().await.unwrap_or_default();
+            return match not_found_message(&text) {
+                None if read => Ok(None),
+                message => Err(self.named.err_hint(
+                    ErrorKind::NotFound,
+                    format!(
+                        "Vault answered 404 to {} {where_}{}",
+                        method.as_str(),
+                        message.map(|m| format!(": {m}")).unwrap_or_default()
+                    ),
+                    "check mount: and path: in the store (`vault secrets list` shows the mounts)",
+                )),
+            };
         }
+        if !status.is_success() {
+            let e = super::http::status_error(&self.named, resp, AUTH_HINT).await;
+            return Err(match e.kind {
+                ErrorKind::Auth | ErrorKind::Denied => StoreError {
+                    what: format!("permission denied on {where_}"),
+                    ..e
+                },
+                _ => e,
+            });
+        }
+        if !read {
+            return Ok(None);
+        }
+        let bytes = resp.bytes().await.unwrap_or_default();
+        if bytes.is_empty() {
+            return Ok(Some(serde_json::Value::Null));
+        }
+        let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            self.named.err(
+                ErrorKind::Invalid,
+                format!("unexpected response from {where_}: {e}"),
+            )
+        })?;
+        Ok(Some(
+            v.get("data").cloned().unwrap_or(serde_json::Value::Null),
+        ))
     }
 
     /// The map at `path`; empty when nothing is there yet.
     async fn read(&self, path: &str) -> Result<Map, StoreError> {
-        if !self.v2 {
-            return Ok(match self.v1("GET", path, None).await? {
+        if !self.is_v2().await? {
+            return Ok(match self.request("GET", path, None).await? {
                 Some(serde_json::Value::Object(m)) => m.into_iter().collect(),
                 _ => Map::new(),
             });
@@ -305,15 +492,17 @@ impl Vault {
     }
 
     async fn write(&self, map: &Map) -> Result<(), StoreError> {
+        // Written over plain HTTP in both versions: a 2xx answer is the server's word that the
+        // map is stored, whatever its body holds.
         let path = self.path.as_str();
-        if self.v2 {
-            self.retry(path, || {
-                vaultrs::kv2::set(&self.client, &self.mount, path, map)
-            })
-            .await
-            .map(|_| ())
+        if self.is_v2().await? {
+            let body = serde_json::json!({ "data": map });
+            self.request("POST", &format!("data/{path}"), Some(&body))
+                .await
+                .map(|_| ())
         } else {
-            self.v1("POST", path, Some(map)).await.map(|_| ())
+            let body = serde_json::to_value(map).expect("a map is JSON");
+            self.request("POST", path, Some(&body)).await.map(|_| ())
         }
     }
 }
@@ -342,11 +531,11 @@ impl SecretStore for Vault {
                 .collect());
         };
         let dir = prefix.trim_matches('/');
-        let listed = if self.v2 {
+        let listed = if self.is_v2().await? {
             self.retry(dir, || vaultrs::kv2::list(&self.client, &self.mount, dir))
                 .await
         } else {
-            self.v1("LIST", dir, None).await.map(|d| {
+            self.request("LIST", dir, None).await.map(|d| {
                 d.and_then(|d| d.get("keys").and_then(|k| k.as_array()).cloned())
                     .unwrap_or_default()
                     .into_iter()
@@ -390,7 +579,8 @@ impl SecretStore for Vault {
             map.insert(k.clone(), v.expose().into());
         }
         // The path's map is written in one request.
-        self.write(&map).await.map_err(PartialWrite::from)
+        let keys: Vec<String> = items.iter().map(|(k, _)| k.clone()).collect();
+        self.write(&map).await.map_err(|e| written_or_not(e, keys))
     }
 
     async fn delete_many(&self, keys: &[String]) -> Result<(), PartialWrite> {
@@ -398,6 +588,8 @@ impl SecretStore for Vault {
         for k in keys {
             map.remove(k);
         }
-        self.write(&map).await.map_err(PartialWrite::from)
+        self.write(&map)
+            .await
+            .map_err(|e| written_or_not(e, keys.to_vec()))
     }
 }

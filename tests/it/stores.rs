@@ -321,6 +321,132 @@ fn vault_kv1_against_rusty_vault() {
         .success();
 }
 
+/// Vault says where a store's mount is wrong, before anything is written: a mistyped mount,
+/// and a `kv_version:` the mount contradicts; left out, the version is read from the server.
+#[test]
+fn vault_mount_and_version_come_from_the_server() {
+    let (_server, addr, token, _dir) = rvault();
+    let p = project(&format!(
+        "stores:\n  nomount: {{type: vault, address: '{addr}', mount: sceret, path: myapp/prod, kv_version: 1}}\n  wrongv: {{type: vault, address: '{addr}', mount: secret, path: myapp/prod, kv_version: 2}}\n  auto: {{type: vault, address: '{addr}', mount: secret, path: myapp/prod}}\n"
+    ));
+    let vault = |p: &Project| {
+        let mut c = p.cmd();
+        c.env("VAULT_TOKEN", &token).env_remove("VAULT_ADDR");
+        c
+    };
+    let held = |path: &str| {
+        call(
+            "GET",
+            &format!("{addr}/v1/{path}"),
+            &[("X-Vault-Token", &token)],
+            "",
+        )
+        .0
+    };
+    for args in [
+        &["store", "push", "prod", "--store", "nomount"][..],
+        &["store", "set", "DB_NAME", "x", "--store", "nomount"],
+    ] {
+        let a = vault(&p).args(args).assert().code(2);
+        let err = stderr(&a);
+        assert!(err.contains("Vault has no mount sceret/"), "{err}");
+        assert!(err.contains("the KV mounts are secret/"), "{err}");
+        assert!(
+            !stdout(&a).contains("Wrote") && !stdout(&a).contains("Set "),
+            "{}",
+            stdout(&a)
+        );
+    }
+    let a = vault(&p)
+        .args(["store", "push", "prod", "--store", "wrongv"])
+        .assert()
+        .code(2);
+    let err = stderr(&a);
+    assert!(
+        err.contains(
+            "the mount secret/ is a KV version 1 engine, but the store says kv_version: 2"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: set kv_version: 1, or leave it out"),
+        "{err}"
+    );
+    let a = vault(&p)
+        .args(["store", "list", "--store", "wrongv"])
+        .assert()
+        .code(2);
+    assert!(stderr(&a).contains("KV version 1 engine"), "{}", stderr(&a));
+    assert_eq!(held("secret/myapp/prod"), 404, "nothing was written");
+    assert_eq!(held("secret/data/myapp/prod"), 404, "nothing was written");
+    // Left out, the version is the server's.
+    vault(&p)
+        .args(["store", "push", "prod", "--store", "auto"])
+        .assert()
+        .success();
+    assert_eq!(held("secret/myapp/prod"), 200);
+    let a = vault(&p)
+        .args(["store", "get", "DB_NAME", "--store", "auto"])
+        .assert()
+        .success();
+    assert_eq!(stdout(&a), "myapp_prod\n");
+}
+
+/// Where the token may not read the mount table, `kv_version:` must be given; and a write that
+/// Vault answers with 404 (no such route) is an error, never "Wrote".
+#[test]
+fn vault_without_a_mount_table_needs_kv_version_and_404_is_no_write() {
+    let server = Server::start(|r: &Request| match (r.method.as_str(), r.path()) {
+        (_, p) if p.starts_with("/v1/sys/") => reply(403, json!({"errors": ["permission denied"]})),
+        ("GET", _) => reply(404, json!({"errors": []})),
+        _ => reply(
+            404,
+            json!({"errors": ["no handler for route \"kv/myapp/prod\". route entry not found."]}),
+        ),
+    });
+    let p = project(&format!(
+        "stores:\n  unknown: {{type: vault, address: '{u}', mount: kv, path: myapp/prod}}\n  v1: {{type: vault, address: '{u}', mount: kv, path: myapp/prod, kv_version: 1}}\n",
+        u = server.url
+    ));
+    let vault = |p: &Project| {
+        let mut c = p.cmd();
+        c.env("VAULT_TOKEN", "t").env_remove("VAULT_ADDR");
+        c
+    };
+    let a = vault(&p)
+        .args(["store", "push", "prod", "--store", "unknown"])
+        .assert()
+        .code(2);
+    let err = stderr(&a);
+    assert!(
+        err.contains("cannot tell the KV version of the mount kv/"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: set kv_version: 1 or 2 in the store"),
+        "{err}"
+    );
+    assert!(
+        !server.requests().iter().any(|r| r.method == "POST"),
+        "nothing sent"
+    );
+    let a = vault(&p)
+        .args(["store", "push", "prod", "--store", "v1"])
+        .assert()
+        .code(2);
+    let err = stderr(&a);
+    assert!(
+        err.contains("Vault answered 404 to POST kv/myapp/prod: no handler for route"),
+        "{err}"
+    );
+    assert!(!stdout(&a).contains("Wrote"), "{}", stdout(&a));
+    let a = vault(&p)
+        .args(["store", "set", "A", "1", "--store", "v1"])
+        .assert()
+        .code(2);
+    assert!(stderr(&a).contains("Vault answered 404"), "{}", stderr(&a));
+}
+
 /// Vault's KV version 2 API (https://developer.hashicorp.com/vault/api-docs/secret/kv/kv-v2):
 /// data under /v1/<mount>/data/<path>, listing under /metadata/; the first two requests fail
 /// with 503 to exercise the retries.
@@ -343,6 +469,13 @@ fn kv2_server() -> Server {
         }
         let mut s = store.lock().unwrap();
         match (r.method.as_str(), r.path()) {
+            // The mount as Vault describes it to any token that may use it.
+            ("GET", "/v1/sys/internal/ui/mounts/secret") => reply(
+                200,
+                envelope(
+                    json!({"type": "kv", "path": "secret/", "description": "key/value secret storage", "options": {"version": "2"}}),
+                ),
+            ),
             ("GET", p) if p.starts_with("/v1/secret/data/") => {
                 match s.get(&p["/v1/secret/data/".len()..]) {
                     Some(d) => reply(
