@@ -390,7 +390,7 @@ impl Header {
     /// wrapped to them.
     pub fn unwrap(&self, identities: &Identities) -> Result<DataKey, CryptError> {
         let armored = self.wrapped.join("\n") + "\n";
-        let bytes = age_open(&armored, identities).map_err(|e| match e {
+        let bytes = age_open(armored.as_bytes(), identities).map_err(|e| match e {
             CryptError::NotARecipient { .. } => CryptError::NotARecipient {
                 recipients: self.recipients.clone(),
             },
@@ -610,8 +610,9 @@ pub fn age_seal(bytes: &[u8], recipients: &[Recipient]) -> Result<String, CryptE
 }
 
 /// Opens an age file (armored or binary) with any of `identities`.
-pub fn age_open(data: &str, identities: &Identities) -> Result<Zeroizing<Vec<u8>>, CryptError> {
-    let reader = age::armor::ArmoredReader::new(data.as_bytes());
+/// Opens an age file, armored (`age -a`) or binary (age's default).
+pub fn age_open(data: &[u8], identities: &Identities) -> Result<Zeroizing<Vec<u8>>, CryptError> {
+    let reader = age::armor::ArmoredReader::new(data);
     let decryptor =
         age::Decryptor::new_buffered(reader).map_err(|e| CryptError::Unwrap(e.to_string()))?;
     let mut stream = match decryptor.decrypt(

@@ -56,11 +56,20 @@ impl FileStore {
         let Some(bytes) = bytes else {
             return Ok((snap, Document::default()));
         };
-        let text = String::from_utf8_lossy(&bytes);
-        let plain = age_open(&text, &self.identities).map_err(|e| {
+        // Armored or binary (what `age -e` writes by default): age reads both.
+        let plain = age_open(&bytes, &self.identities).map_err(|e| {
+            let what = match e {
+                crate::crypt::CryptError::NotARecipient { .. } => {
+                    "none of your identities opens the store file".to_owned()
+                }
+                crate::crypt::CryptError::Unwrap(m) => {
+                    format!("the store file is not an age file envault can open: {m}")
+                }
+                other => format!("cannot open the store file: {other}"),
+            };
             self.named.err_hint(
                 ErrorKind::Auth,
-                format!("cannot open the store file: {e}"),
+                what,
                 "the file store opens with your identity (`envault keygen`, ENVAULT_IDENTITY)",
             )
         })?;

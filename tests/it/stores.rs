@@ -813,6 +813,55 @@ fn file_store_is_an_age_file_of_the_users_key() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("DB_PASSWORD=prod_password_789\n"));
     let a = p.run(&["store", "get", "DB_PASSWORD"]).success();
     assert_eq!(stdout(&a), "prod_password_789\n");
+
+    // A store file the age CLI wrote in its default binary form opens too.
+    let recipient = p
+        .read("home/.config/envault/identity.txt")
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: ").map(str::to_owned))
+        .expect("the identity file names its public key");
+    let plain = p.path("plain.env");
+    std::fs::write(&plain, "API_TOKEN=from-the-age-cli\n").unwrap();
+    let store = p.path("home/.local/share/envault/store.age");
+    run_ok(
+        Command::new("age")
+            .args(["-e", "-r", &recipient, "-o"])
+            .arg(&store)
+            .arg(&plain),
+    );
+    assert!(
+        !std::fs::read(&store).unwrap().starts_with(b"-----BEGIN"),
+        "binary, not armored"
+    );
+    let a = p.run(&["store", "get", "API_TOKEN"]).success();
+    assert_eq!(stdout(&a), "from-the-age-cli\n");
+    // A file for another key says so in the store's words.
+    let other = run_ok(
+        Command::new("age-keygen")
+            .arg("-y")
+            .arg("/dev/stdin")
+            .stdin(
+                std::fs::File::open({
+                    let k = p.path("other.key");
+                    run_ok(Command::new("age-keygen").arg("-o").arg(&k));
+                    k
+                })
+                .unwrap(),
+            ),
+    );
+    run_ok(
+        Command::new("age")
+            .args(["-e", "-r", other.trim(), "-o"])
+            .arg(&store)
+            .arg(&plain),
+    );
+    let a = p.run(&["store", "get", "API_TOKEN"]).code(2);
+    let err = stderr(&a);
+    assert!(
+        err.contains("none of your identities opens the store file"),
+        "{err}"
+    );
+    assert!(!err.contains("data key"), "{err}");
 }
 
 #[test]
