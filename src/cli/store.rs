@@ -413,8 +413,14 @@ fn list(
             paint.bold(&format!("store '{name}'")),
             entries.len()
         ));
+        // One line per key: a value's line breaks and control characters are escaped, so
+        // one value cannot look like several entries (JSON keeps the value as it is).
         for (k, v) in &entries {
-            text.push_str(&format!("  {k}={}\n", shown(k, v.expose())));
+            text.push_str(&format!(
+                "  {}={}\n",
+                crate::output::one_line(k),
+                crate::output::one_line(&shown(k, v.expose()))
+            ));
         }
         items.push(json!({
             "store": name,

@@ -918,3 +918,29 @@ fn pull_into_an_encrypted_environment_writes_it_sealed() {
     let a = p.run(&["get", "--env", "prod", "DB_PASSWORD"]).success();
     assert_eq!(stdout(&a), "from-the-store\n");
 }
+
+/// `store list` shows one line per key: a value's line breaks are escaped, so a value cannot
+/// pass for more entries.
+#[test]
+fn store_list_escapes_line_breaks_in_values() {
+    let p = project("stores:\n  local: {type: file, path: ~/.local/share/envault/store.age}\n");
+    p.run(&["keygen"]).success();
+    p.run(&[
+        "store",
+        "set",
+        "NOTE",
+        "first\n  FAKE_KEY=injected\r",
+        "--store",
+        "local",
+    ])
+    .success();
+    let a = p
+        .run(&["store", "list", "--store", "local", "--show-secrets"])
+        .success();
+    let out = stdout(&a);
+    assert!(
+        out.contains("  NOTE=first\\n  FAKE_KEY=injected\\r\n"),
+        "{out}"
+    );
+    assert!(!out.lines().any(|l| l.starts_with("  FAKE_KEY")), "{out}");
+}
