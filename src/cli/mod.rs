@@ -480,7 +480,7 @@ pub(crate) fn hinted(msg: impl Into<String>, hint: impl Into<String>) -> anyhow:
 }
 
 /// Warns that a written value reads differently in some dotenv libraries.
-fn warn_quoting(key: &str, peers: &[crate::dotenv::Peer]) {
+pub(crate) fn warn_quoting(key: &str, peers: &[crate::dotenv::Peer]) {
     if peers.is_empty() {
         return;
     }

@@ -321,10 +321,15 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
                 ));
             }
             let value = store::Secret::new(read_value(value)?);
+            // The file store is an env file inside: the same quoting warning as a pull.
+            let unportable = matches!(config.stores[&name], StoreSpec::File { .. })
+                .then(|| crate::dotenv::quote::render(value.expose(), None).disagree)
+                .unwrap_or_default();
             runtime()?.block_on(async {
                 let s = open(ctx, &config, &name).await?;
                 let public = |k: &str| !config.classifier.is_declared_public(k);
                 s.set_many(&[(key.clone(), value)], &public).await?;
+                super::warn_quoting(&key, &unportable);
                 eprintln!("Set {key} in store '{name}'.");
                 anyhow::Ok(ExitStatus::Clean)
             })
