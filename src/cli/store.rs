@@ -30,14 +30,17 @@ enum Sub {
         after_help = "Examples:\n  envault store list\n  envault store list --prefix /production/\n  envault store list --store my-vault --format json"
     )]
     List {
+        /// Only this store, as named under `stores:` in .envault.yml (default: every store).
         #[arg(long, value_name = "STORE")]
         store: Option<String>,
         /// An absolute path in the store's own namespace (an SSM parameter path, a Vault path
         /// under the mount) instead of the configured one.
         #[arg(long)]
         prefix: Option<String>,
+        /// Show secret values instead of masking them.
         #[arg(long)]
         show_secrets: bool,
+        /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -46,7 +49,9 @@ enum Sub {
         after_help = "Examples:\n  envault store get DB_PASSWORD --store my-vault\n  export TOKEN=\"$(envault store get API_TOKEN --store doppler)\""
     )]
     Get {
+        /// The key to print.
         key: String,
+        /// The store, as named under `stores:` in .envault.yml (default: the only one).
         #[arg(long, value_name = "STORE")]
         store: Option<String>,
     },
@@ -55,15 +60,21 @@ enum Sub {
         after_help = "Examples:\n  envault store set DB_PASSWORD new_value --store my-vault\n  printf %s \"$NEW\" | envault store set DB_PASSWORD --store my-vault"
     )]
     Set {
+        /// The key to set (letters, digits, `_` and `.`; not starting with a digit).
         key: String,
+        /// The new value; `-` or nothing reads it from stdin, so it never has to be on a
+        /// command line.
         value: Option<String>,
+        /// The store, as named under `stores:` in .envault.yml (default: the only one).
         #[arg(long, value_name = "STORE")]
         store: Option<String>,
     },
     /// Delete one key.
     #[command(after_help = "Examples:\n  envault store delete OLD_FLAG --store ssm-prod")]
     Delete {
+        /// The key to delete.
         key: String,
+        /// The store, as named under `stores:` in .envault.yml (default: the only one).
         #[arg(long, value_name = "STORE")]
         store: Option<String>,
     },
@@ -72,6 +83,7 @@ enum Sub {
         after_help = "Examples:\n  envault store push prod --dry-run\n  envault store push prod --store ssm-prod --allow-delete"
     )]
     Push {
+        /// The environment whose keys are written (a name under `environments:`).
         env: String,
         /// Default: the environment's `store:`.
         #[arg(long, value_name = "STORE")]
@@ -84,7 +96,9 @@ enum Sub {
         after_help = "Examples:\n  envault store pull prod --dry-run\n  envault store pull prod --store ssm-prod"
     )]
     Pull {
+        /// The environment whose file is written (a name under `environments:`).
         env: String,
+        /// Default: the environment's `store:`.
         #[arg(long, value_name = "STORE")]
         store: Option<String>,
         #[command(flatten)]
@@ -102,6 +116,7 @@ enum Sub {
     after_help = "Examples:\n  envault trust my-vault\n  ENVAULT_TRUSTED_ENDPOINTS=https://vault.internal:8200 envault store list   (CI)"
 )]
 pub struct TrustArgs {
+    /// The store whose endpoint to trust, as named under `stores:` in .envault.yml.
     store: String,
 }
 
