@@ -92,6 +92,11 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = ColorArg::Auto, value_name = "WHEN")]
     color: ColorArg,
 
+    /// On a failure, also print the underlying library's account of it (a store client's
+    /// error chain); never values.
+    #[arg(long, short = 'v', global = true)]
+    verbose: bool,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -365,6 +370,7 @@ pub fn main() -> ExitCode {
             .into();
         }
     };
+    VERBOSE.store(cli.verbose, std::sync::atomic::Ordering::Relaxed);
     let ctx = Ctx {
         cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
         keys: std::cell::OnceCell::new(),
@@ -472,8 +478,16 @@ pub(crate) fn report(e: &anyhow::Error) {
     if let Some(h) = hint {
         text.push_str(&format!("hint: {h}\n"));
     }
+    if VERBOSE.load(std::sync::atomic::Ordering::Relaxed) {
+        if let Some(d) = crate::store::StoreError::detail_in(e.chain()) {
+            text.push_str(&format!("detail: {}\n", output::one_line(&d)));
+        }
+    }
     eprint!("{text}");
 }
+
+/// `--verbose`: set once from the command line, before any command runs.
+static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 pub(crate) fn hinted(msg: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {
     crate::error::Hinted::new(msg, hint).into()

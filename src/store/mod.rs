@@ -63,6 +63,8 @@ pub struct StoreError {
     pub kind: ErrorKind,
     pub what: String,
     pub hint: Option<String>,
+    /// The client library's own account of the failure, shown with `--verbose` only.
+    pub detail: Option<Box<String>>,
 }
 
 impl fmt::Display for StoreError {
@@ -76,6 +78,22 @@ impl fmt::Display for StoreError {
 }
 
 impl std::error::Error for StoreError {}
+
+impl StoreError {
+    /// The library's detail of a store error somewhere in `chain` (for `--verbose`).
+    pub fn detail_in<'a>(
+        chain: impl IntoIterator<Item = &'a (dyn std::error::Error + 'static)>,
+    ) -> Option<String> {
+        chain.into_iter().find_map(|e| {
+            e.downcast_ref::<StoreError>()
+                .and_then(|s| s.detail.as_deref().cloned())
+                .or_else(|| {
+                    e.downcast_ref::<PartialWrite>()
+                        .and_then(|p| p.error.detail.as_deref().cloned())
+                })
+        })
+    }
+}
 
 impl crate::error::Hint for StoreError {
     fn hint(&self) -> Option<String> {
@@ -153,6 +171,7 @@ impl Named {
             kind,
             what: what.into(),
             hint: None,
+            detail: None,
         }
     }
     pub fn err_hint(

@@ -51,10 +51,16 @@ impl Ssm {
             ));
         }
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
+            // Throttling is retried with backoff; an endpoint that refuses connections fails in
+            // about a second rather than after many slow attempts.
+            .retry_config(
+                aws_config::retry::RetryConfig::standard()
+                    .with_max_attempts(4)
+                    .with_initial_backoff(Duration::from_millis(200)),
+            )
             .timeout_config(
                 aws_config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(10))
+                    .connect_timeout(Duration::from_secs(5))
                     .operation_attempt_timeout(Duration::from_secs(30))
                     .build(),
             );
@@ -99,34 +105,87 @@ impl Ssm {
         e: SdkError<E, R>,
     ) -> StoreError {
         let code = e.code().unwrap_or("").to_owned();
-        let detail = match e.message() {
-            Some(m) => format!("{code}: {m}"),
-            None => format!("{}", DisplayErrorContext(&e)),
+        let message = e.message().map(str::to_owned).unwrap_or_default();
+        let detail = format!("{}", DisplayErrorContext(&e));
+        let network = matches!(e, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_));
+        let said = |fallback: &str| {
+            if message.is_empty() {
+                fallback.to_owned()
+            } else {
+                message.clone()
+            }
         };
-        let (kind, hint) = match code.as_str() {
-            "AccessDeniedException" => (ErrorKind::Denied, Some(AUTH_HINT)),
+        // One line that says what failed and what to do; the SDK's account goes behind
+        // --verbose. Credentials come first: a missing one also fails the dispatch.
+        let (kind, what, hint): (ErrorKind, String, Option<&str>) = match code.as_str() {
+            "ExpiredTokenException" | "RequestExpired" => (
+                ErrorKind::Auth,
+                format!("the AWS credentials have expired ({what})"),
+                Some("renew them (`aws sso login`, or new keys) and try again"),
+            ),
             "UnrecognizedClientException"
+            | "InvalidClientTokenId"
             | "InvalidSignatureException"
-            | "ExpiredTokenException" => (ErrorKind::Auth, Some(AUTH_HINT)),
-            "ParameterNotFound" => (ErrorKind::NotFound, None),
-            "ThrottlingException" => (
+            | "SignatureDoesNotMatch"
+            | "IncompleteSignature" => (
+                ErrorKind::Auth,
+                format!(
+                    "AWS did not accept the credentials ({what}): {}",
+                    said(&code)
+                ),
+                Some(AUTH_HINT),
+            ),
+            // AWS's message names the identity, the action and the resource.
+            "AccessDeniedException" => (
+                ErrorKind::Denied,
+                format!("access denied ({what}): {}", said("no detail given")),
+                Some("grant the action on the resource in the identity's IAM policy"),
+            ),
+            "ParameterNotFound" => (
+                ErrorKind::NotFound,
+                format!("{what}: no such parameter"),
+                None,
+            ),
+            "ThrottlingException" | "TooManyUpdates" => (
                 ErrorKind::Unavailable,
+                format!("throttled by AWS ({what})"),
                 Some("throttled after retries; try again later"),
             ),
             "ValidationException"
             | "ParameterMaxVersionLimitExceeded"
-            | "HierarchyLevelLimitExceededException" => (ErrorKind::Invalid, None),
-            _ if matches!(e, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)) => (
-                ErrorKind::Unavailable,
-                Some("check the endpoint and your network"),
+            | "HierarchyLevelLimitExceededException"
+            | "ParameterLimitExceeded" => {
+                (ErrorKind::Invalid, format!("{what}: {}", said(&code)), None)
+            }
+            "" if detail.contains("credentials") || detail.contains("credential provider") => (
+                ErrorKind::Auth,
+                format!("no AWS credentials found ({what})"),
+                Some(AUTH_HINT),
             ),
-            _ if detail.contains("credentials") => (ErrorKind::Auth, Some(AUTH_HINT)),
-            _ => (ErrorKind::Invalid, None),
+            "" if network => (
+                ErrorKind::Unavailable,
+                format!("cannot reach {} ({what})", self.named.endpoint),
+                Some(
+                    "check the region or endpoint_url and your network (--verbose shows the cause)",
+                ),
+            ),
+            _ => (
+                ErrorKind::Invalid,
+                format!(
+                    "{what}: {}",
+                    said(if code.is_empty() {
+                        "the request failed"
+                    } else {
+                        &code
+                    })
+                ),
+                None,
+            ),
         };
-        let err = self.named.err(kind, format!("{what}: {detail}"));
         StoreError {
             hint: hint.map(str::to_owned),
-            ..err
+            detail: Some(Box::new(detail)),
+            ..self.named.err(kind, what)
         }
     }
 

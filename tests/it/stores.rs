@@ -951,3 +951,49 @@ fn store_list_escapes_line_breaks_in_values() {
     );
     assert!(!out.lines().any(|l| l.starts_with("  FAKE_KEY")), "{out}");
 }
+
+/// SSM failures are one line that names the cause and the fix; the SDK's account is shown with
+/// `--verbose` only. Missing credentials are named as such (not as a network problem), and an
+/// endpoint that refuses connections fails at once.
+#[test]
+fn ssm_errors_name_the_cause() {
+    let p = project(
+        "stores:\n  ssm: {type: aws_ssm, region: us-east-1, prefix: /p/}\n  dead: {type: aws_ssm, region: us-east-1, prefix: /p/, endpoint_url: 'http://127.0.0.1:9'}\n",
+    );
+    let no_creds = |p: &Project| {
+        let mut c = aws(p);
+        c.env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+            .env_remove("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+            .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+        c
+    };
+    let a = no_creds(&p)
+        .args(["store", "list", "--store", "ssm"])
+        .assert()
+        .code(2);
+    let err = stderr(&a);
+    assert_eq!(
+        err,
+        "error: store 'ssm' (ssm.us-east-1.amazonaws.com): no AWS credentials found (listing /p)\nhint: check your AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID, `aws sso login`) and their IAM policy\n"
+    );
+    let a = no_creds(&p)
+        .args(["store", "list", "--store", "ssm", "--verbose"])
+        .assert()
+        .code(2);
+    assert!(stderr(&a).contains("\ndetail: "), "{}", stderr(&a));
+
+    let a = aws(&p)
+        .env("ENVAULT_TRUSTED_ENDPOINTS", "http://127.0.0.1:9")
+        .args(["store", "list", "--store", "dead"])
+        .assert()
+        .code(2);
+    let err = stderr(&a);
+    assert!(
+        err.starts_with("error: store 'dead' (http://127.0.0.1:9): cannot reach http://127.0.0.1:9 (listing /p)\nhint: check the region or endpoint_url and your network"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 2, "{err}");
+}
