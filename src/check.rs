@@ -207,6 +207,28 @@ fn other_readings(e: &EnvRead, d: &Document, out: &mut Vec<Problem>) {
             fix: "quote the value so that every reader reads it alike (`envault set` writes such a quoting when one exists)".to_owned(),
         });
     }
+    // Inner lines of a value are the Ruby gem's reading only: named where it is the reader
+    // (the hook judges them for every file).
+    let ruby = d.dialect() == Some(crate::dotenv::Dialect::Ruby);
+    for h in d
+        .hidden_readings()
+        .into_iter()
+        .filter(|h| h.within.is_none() || ruby)
+    {
+        let key = h
+            .readings
+            .iter()
+            .find_map(|(_, r)| r.as_ref().map(|(k, _)| k.clone()))
+            .filter(|k| crate::dotenv::shown_key(k).is_some());
+        out.push(Problem {
+            path: e.path.clone(),
+            line: h.line,
+            rule: Rule::ReaderDisagreement,
+            key,
+            message: format!("line {} of {}: {}", h.line, e.path, h.describe()),
+            fix: "end lines with a line feed only, and keep `KEY=value` lines out of quoted values and comments".to_owned(),
+        });
+    }
 }
 
 /// The first `$NAME` of `raw` whose name holds a character that ends a dotenvy name (`_`).

@@ -125,6 +125,19 @@ impl Classifier {
         self.public_keys.matches(key) && !self.secret_keys.matches(key)
     }
 
+    /// Whether values under `key` are masked on output: [`Classifier::is_secret`], or a
+    /// value holds a token of a family that is not public anywhere in it (a reader may read
+    /// more around a token, as the Ruby gem keeps `" # "` after a quoted one).
+    pub fn masks(&self, key: &str, values: &[&str]) -> bool {
+        self.is_secret(key, values)
+            || (!self.public_keys.matches(key) || self.secret_keys.matches(key))
+                && values.iter().any(|v| {
+                    crate::catalogue::find(v.as_bytes())
+                        .iter()
+                        .any(|m| m.name.is_none() && !m.family.public)
+                })
+    }
+
     /// Whether a value under `key` must be masked: secret by name, or by either value.
     pub fn is_secret(&self, key: &str, values: &[&str]) -> bool {
         if self.secret_keys.matches(key) {

@@ -87,7 +87,7 @@ pub fn build(envs: &[(&str, &Document)], classifier: &Classifier, show_secrets: 
         for k in keys.iter().filter(|k| group_of(k) == *g) {
             let values: Vec<Option<&str>> = maps.iter().map(|m| m.get(k).copied()).collect();
             let present: Vec<&str> = values.iter().flatten().copied().collect();
-            let secret = classifier.is_secret(k, &present);
+            let secret = classifier.masks(k, &present);
             let cells: Vec<Cell> = values
                 .iter()
                 .map(|v| match v {

@@ -81,7 +81,7 @@ pub struct Masker<'a> {
 impl Masker<'_> {
     /// Whether values of `key` are masked, given every value it holds in the comparison.
     pub fn masks(&self, key: &str, values: &[&str]) -> bool {
-        !self.show_secrets && self.classifier.is_secret(key, values)
+        !self.show_secrets && self.classifier.masks(key, values)
     }
 
     fn show<'v>(&self, masked: bool, value: &'v str) -> Cow<'v, str> {

@@ -421,7 +421,7 @@ fn list(
             }
         };
         let shown = |k: &str, v: &str| -> String {
-            if !show_secrets && config.classifier.is_secret(k, &[v]) {
+            if !show_secrets && config.classifier.masks(k, &[v]) {
                 MASK.to_owned()
             } else {
                 v.to_owned()

@@ -64,7 +64,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     render(&l.doc, &mut out, |key, value| {
         if crypt::is_sealed(value) {
             format!("(encrypted) fp:{}", fingerprint(&fp_key, key, value))
-        } else if !args.show_secrets && classifier.is_secret(key, &[value]) {
+        } else if !args.show_secrets && classifier.masks(key, &[value]) {
             format!("{MASK} fp:{}", fingerprint(&fp_key, key, value))
         } else {
             crate::output::one_line(value).into_owned()

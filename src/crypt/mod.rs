@@ -764,7 +764,19 @@ fn refuse_opaque(doc: &crate::dotenv::Document) -> Result<(), DocError> {
             line: d.line,
             why: "another reader reads a value in what dotenvy takes for a comment".to_owned(),
         }),
-        None => Ok(()),
+        // A comment with a lone carriage return holds a line other readers read.
+        None => match doc
+            .hidden_readings()
+            .into_iter()
+            .find(|h| h.within.is_none())
+        {
+            Some(h) => Err(DocError::Opaque {
+                line: h.line,
+                why: "a lone carriage return in a comment starts a line other readers read"
+                    .to_owned(),
+            }),
+            None => Ok(()),
+        },
     }
 }
 

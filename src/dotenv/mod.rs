@@ -224,6 +224,48 @@ impl Disagreement {
     }
 }
 
+/// An entry another reader finds where dotenvy reads none ([`Document::hidden_readings`]):
+/// in a comment (`within` is `None`) or inside the value of the key `within`. Values are held,
+/// never shown.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Hidden {
+    pub line: usize,
+    pub within: Option<String>,
+    pub readings: Vec<(Peer, Reading)>,
+}
+
+impl fmt::Debug for Hidden {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let peers: Vec<Peer> = self.readings.iter().map(|(p, _)| *p).collect();
+        f.debug_struct("Hidden")
+            .field("line", &self.line)
+            .field("readers", &peers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hidden {
+    /// One line for a warning, every value masked.
+    pub fn describe(&self) -> String {
+        let read: Vec<String> = self
+            .readings
+            .iter()
+            .map(|(peer, r)| reading_words(*peer, r, false, None))
+            .collect();
+        match &self.within {
+            None => format!(
+                "dotenvy reads a comment, but a lone carriage return ends the line for other readers: {}",
+                read.join(", ")
+            ),
+            Some(k) => format!(
+                "this line is inside the value of {}, but the Ruby gem reads each line on its own: {}",
+                key_words(k),
+                read.join(", ")
+            ),
+        }
+    }
+}
+
 impl fmt::Debug for Disagreement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let peers: Vec<Peer> = self.others.iter().map(|(p, _)| *p).collect();
@@ -789,6 +831,11 @@ impl Document {
         })
     }
 
+    /// The reader the values were read for (`None`: dotenvy's, no `dialect:`).
+    pub fn dialect(&self) -> Option<Dialect> {
+        self.dialect
+    }
+
     /// The lines [`Document::read`] kept as they are because they do not parse.
     pub fn opaque_lines(&self) -> &[Opaque] {
         &self.opaque
@@ -868,6 +915,57 @@ impl Document {
                     others,
                     refused,
                 });
+            }
+        }
+        out
+    }
+
+    /// Entries other readers find where dotenvy reads none: after a lone carriage return in
+    /// a comment (every other reader ends a line there), and on the inner lines of a value
+    /// that spans lines (the Ruby gem reads each physical line on its own). Only readings
+    /// with a value are listed: they are what an app would load.
+    pub fn hidden_readings(&self) -> Vec<Hidden> {
+        let mut out = Vec::new();
+        let mut line = 1usize;
+        for item in &self.items {
+            match item {
+                Item::Trivia(t) => {
+                    let text = parse::strip_eol(t);
+                    if text.contains('\r') {
+                        let readings: Vec<(Peer, Reading)> = text
+                            .split('\r')
+                            .skip(1)
+                            .flat_map(peer_readings)
+                            .filter(|(_, r)| matches!(r, Some((_, Some(_)))))
+                            .collect();
+                        if !readings.is_empty() {
+                            out.push(Hidden {
+                                line,
+                                within: None,
+                                readings,
+                            });
+                        }
+                    }
+                    line += t.matches('\n').count();
+                }
+                Item::Entry(e) => {
+                    let raw = parse::strip_eol(e.raw());
+                    for (i, physical) in raw.split('\n').enumerate().skip(1) {
+                        let readings: Vec<(Peer, Reading)> = physical
+                            .split('\r')
+                            .map(|piece| (Peer::Ruby, ruby_reading(piece)))
+                            .filter(|(_, r)| matches!(r, Some((_, Some(_)))))
+                            .collect();
+                        if !readings.is_empty() {
+                            out.push(Hidden {
+                                line: line + i,
+                                within: Some(e.key().to_owned()),
+                                readings,
+                            });
+                        }
+                    }
+                    line += e.raw().matches('\n').count();
+                }
             }
         }
         out

@@ -314,7 +314,12 @@ fn opaque_readings(doc: &Document) -> Vec<(String, String, usize, String)> {
         .opaque_lines()
         .iter()
         .map(|o| (o.line, o.readings().to_vec()))
-        .chain(doc.disagreements().into_iter().map(|d| (d.line, d.others)));
+        .chain(doc.disagreements().into_iter().map(|d| (d.line, d.others)))
+        .chain(
+            doc.hidden_readings()
+                .into_iter()
+                .map(|h| (h.line, h.readings)),
+        );
     for (line, readings) in lines {
         for (_, reading) in readings {
             let Some((k, Some(v))) = reading else {

@@ -368,3 +368,40 @@ fn utf16_files_are_scanned_as_text() {
         assert_eq!(rules(&f), [("notes.txt", 1, "github-token")], "{le}");
     }
 }
+
+/// Found by a red-team: lines every other reader reads but dotenvy does not. A lone carriage
+/// return in a comment ends the line for node, python-dotenv, phpdotenv and the Ruby gem; the
+/// Ruby gem reads each line of a multi-line value on its own. Both are judged.
+#[test]
+fn entries_hidden_in_comments_and_multi_line_values_are_judged() {
+    let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYz8Qp3kLm2T";
+    let f = scan_commit(
+        &[],
+        &[
+            (".envault.yml", CONFIG),
+            (
+                ".env.prod",
+                &format!("DB_HOST=db\n#\rAWS_SECRET_ACCESS_KEY={secret}\n"),
+            ),
+            (
+                ".env.local",
+                &format!("NOTE=\"\nAWS_SECRET_ACCESS_KEY={secret}\n\"\n"),
+            ),
+            (
+                ".env.x",
+                &format!("   # x\r\r\rSTRIPE_SECRET_KEY={secret}\n"),
+            ),
+        ],
+    );
+    let found = rules(&f);
+    assert!(
+        found.contains(&(".env.prod", 2, "plaintext-secret")),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().any(|(p, l, _)| *p == ".env.local" && *l == 2),
+        "{found:?}"
+    );
+    assert!(found.iter().any(|(p, _, _)| *p == ".env.x"), "{found:?}");
+    assert!(!format!("{f:?}").contains(secret));
+}

@@ -301,6 +301,27 @@ fn ruby_and_php_dialects_read_as_their_libraries() {
     assert_eq!(stdout(&a), "mail.example.com\n");
     let a = p.run(&["get", "TAB", "--env", "dev"]).success();
     assert_eq!(stdout(&a), "atb\n");
+    // Found by a red-team: the gem reads `token" # "` here; a token inside a value stays masked.
+    let token = "ghp_aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dE3fG5";
+    p.write(
+        ".env.dev",
+        &(p.read(".env.dev") + &format!("x=\"{token}\" # \"\"\n#\rHIDDEN_KEY=abc\n")),
+    );
+    let a = p.run(&["diff", "dev", "prod"]).code(1);
+    assert!(!stdout(&a).contains("ghp_"), "{}", stdout(&a));
+    let a = p.run(&["check"]).code(1);
+    assert!(
+        stdout(&a).contains(
+            "dotenvy reads a comment, but a lone carriage return ends the line for other readers"
+        ),
+        "{}",
+        stdout(&a)
+    );
+    let dev_now = p.read(".env.dev");
+    p.write(
+        ".env.dev",
+        &dev_now.replace(&format!("x=\"{token}\" # \"\"\n#\rHIDDEN_KEY=abc\n"), ""),
+    );
     let a = p
         .run(&[
             "run",

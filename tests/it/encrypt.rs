@@ -576,6 +576,21 @@ fn lines_that_are_not_entries_are_never_left_in_clear() {
     p.run(&["set", "LOG_LEVEL", "info", "--env", "prod"])
         .code(2);
     assert_eq!(p.read(".env.prod"), sealed, "untouched");
+    // A comment whose lone carriage return starts a line every other reader reads (found by
+    // a red-team: encrypt said there was nothing to do, and left the secret in clear).
+    let hidden = sealed.replace(
+        "OOPS=a b\n",
+        "#\rAWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYz8Qp3kLm2T\n",
+    );
+    p.write(".env.prod", &hidden);
+    let a = p.run(&["encrypt", "prod"]).code(2);
+    assert!(
+        stderr(&a).contains("a lone carriage return in a comment starts a line other readers read"),
+        "{}",
+        stderr(&a)
+    );
+    assert!(!stderr(&a).contains("wJalr"), "{}", stderr(&a));
+    assert_eq!(p.read(".env.prod"), hidden, "untouched");
 }
 
 /// Found by a red-team: `KEY= #value` is an empty value for dotenvy but `#value` for
