@@ -221,6 +221,23 @@ fn documented_reader_differences_hold() {
     );
 }
 
+/// Files of 1 to 5 generated lines, each key once (node's dotenv keeps a repeated key's last
+/// value before expanding).
+fn files_of(line: impl Strategy<Value = String>) -> impl Strategy<Value = String> {
+    prop::collection::vec(line, 1..6).prop_map(|lines| {
+        let mut seen = std::collections::HashSet::new();
+        lines
+            .into_iter()
+            .filter(|l| seen.insert(l.split('=').next().unwrap().to_owned()))
+            .collect::<String>()
+    })
+}
+
+/// The process environment the expansion tests give the program.
+fn process_env() -> BTreeMap<&'static str, &'static str> {
+    [("HOME", "/home/dev"), ("B1", "from-process")].into()
+}
+
 /// What node's dotenv-expand gives a program for `path`, with `env` as the process
 /// environment (which wins over the file, as in `envault run`).
 fn node_expands(path: &Path, env: &BTreeMap<&str, &str>) -> Values {
@@ -267,15 +284,8 @@ fn run_expands_as_dotenv_expand() {
                 format!("{k}={v}\n")
             }
         });
-    // Each key once: node's dotenv keeps a repeated key's last value before expanding.
-    let file = prop::collection::vec(line, 1..6).prop_map(|lines| {
-        let mut seen = std::collections::HashSet::new();
-        lines
-            .into_iter()
-            .filter(|l| seen.insert(l.split('=').next().unwrap().to_owned()))
-            .collect::<String>()
-    });
-    let env: BTreeMap<&str, &str> = [("HOME", "/home/dev"), ("B1", "from-process")].into();
+    let file = files_of(line);
+    let env = process_env();
     let dir = tempfile::tempdir().unwrap();
     let mut runner = TestRunner::deterministic();
     for case in 0..60 {
@@ -559,14 +569,8 @@ fn run_expands_as_php_and_ruby() {
         prop::sample::select(vec!["", "\"", "'"]),
     )
         .prop_map(|(k, v, q)| format!("{k}={q}{v}{q}\n"));
-    let file = prop::collection::vec(line, 1..6).prop_map(|lines| {
-        let mut seen = std::collections::HashSet::new();
-        lines
-            .into_iter()
-            .filter(|l| seen.insert(l.split('=').next().unwrap().to_owned()))
-            .collect::<String>()
-    });
-    let env: BTreeMap<&str, &str> = [("HOME", "/home/dev"), ("B1", "from-process")].into();
+    let file = files_of(line);
+    let env = process_env();
     let dir = tempfile::tempdir().unwrap();
     let mut runner = TestRunner::deterministic();
     let texts: Vec<String> = (0..300)
