@@ -129,13 +129,28 @@ impl Classifier {
     /// value holds a token of a family that is not public anywhere in it (a reader may read
     /// more around a token, as the Ruby gem keeps `" # "` after a quoted one).
     pub fn masks(&self, key: &str, values: &[&str]) -> bool {
-        self.is_secret(key, values)
-            || (!self.public_keys.matches(key) || self.secret_keys.matches(key))
-                && values.iter().any(|v| {
-                    crate::catalogue::find(v.as_bytes())
-                        .iter()
-                        .any(|m| m.name.is_none() && !m.family.public)
-                })
+        if self.secret_keys.matches(key) {
+            return true;
+        }
+        if self.public_keys.matches(key) {
+            return false;
+        }
+        // One catalogue pass per value (large diffs judge many): whether it is one public
+        // token, and whether it holds a secret one anywhere (a secret token is never inside a
+        // value that is one public token).
+        let mut all_public = !values.is_empty();
+        for v in values {
+            let t = v.trim();
+            let found = crate::catalogue::find(t.as_bytes());
+            if found.iter().any(|m| m.name.is_none() && !m.family.public) {
+                return true;
+            }
+            all_public &= found.iter().any(|m| {
+                m.name.is_none() && m.family.public && m.span.start == 0 && m.span.end == t.len()
+            });
+        }
+        !all_public
+            && (kind_from_name(key).is_some() || values.iter().any(|v| url_password(v).is_some()))
     }
 
     /// Whether a value under `key` must be masked: secret by name, or by either value.
