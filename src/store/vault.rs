@@ -289,20 +289,23 @@ impl Vault {
         Ok(Mount::Missing(kv))
     }
 
+    /// A request to `url` with the token and, when set, the namespace.
+    fn authed(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+        let b = self
+            .http
+            .request(method, url)
+            .header("X-Vault-Token", self.token.expose());
+        match &self.namespace {
+            Some(ns) => b.header("X-Vault-Namespace", ns),
+            None => b,
+        }
+    }
+
     /// A `sys/` read: its JSON on 200, `None` on any other answer.
     async fn sys_get(&self, path: &str) -> Result<Option<serde_json::Value>, StoreError> {
         let url = format!("{}/v1/{path}", self.address);
-        let resp = super::http::send_any(&self.named, || {
-            let mut b = self
-                .http
-                .get(&url)
-                .header("X-Vault-Token", self.token.expose());
-            if let Some(ns) = &self.namespace {
-                b = b.header("X-Vault-Namespace", ns);
-            }
-            b
-        })
-        .await?;
+        let resp =
+            super::http::send_any(&self.named, || self.authed(reqwest::Method::GET, &url)).await?;
         if resp.status() != reqwest::StatusCode::OK {
             return Ok(None);
         }
@@ -414,13 +417,7 @@ impl Vault {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
         let read = method == reqwest::Method::GET || method.as_str() == "LIST";
         let resp = super::http::send_any(&self.named, || {
-            let mut b = self
-                .http
-                .request(method.clone(), &url)
-                .header("X-Vault-Token", self.token.expose());
-            if let Some(ns) = &self.namespace {
-                b = b.header("X-Vault-Namespace", ns);
-            }
+            let mut b = self.authed(method.clone(), &url);
             if let Some(m) = body {
                 b = b.json(m);
             }
