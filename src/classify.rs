@@ -129,52 +129,43 @@ impl Classifier {
     /// value holds a token of a family that is not public anywhere in it (a reader may read
     /// more around a token, as the Ruby gem keeps `" # "` after a quoted one).
     pub fn masks(&self, key: &str, values: &[&str]) -> bool {
-        if self.secret_keys.matches(key) {
-            return true;
-        }
-        if self.public_keys.matches(key) {
-            return false;
-        }
-        // One catalogue pass per value (large diffs judge many): whether it is one public
-        // token, and whether it holds a secret one anywhere (a secret token is never inside a
-        // value that is one public token).
-        let mut all_public = !values.is_empty();
-        for v in values {
-            let t = v.trim();
-            let found = crate::catalogue::find(t.as_bytes());
-            if found.iter().any(|m| m.name.is_none() && !m.family.public) {
-                return true;
-            }
-            all_public &= found.iter().any(|m| {
-                m.name.is_none() && m.family.public && m.span.start == 0 && m.span.end == t.len()
-            });
-        }
-        !all_public
-            && (kind_from_name(key).is_some() || values.iter().any(|v| url_password(v).is_some()))
+        self.judge(key, values, true)
     }
 
     /// Whether a value under `key` must be masked: secret by name, or by either value.
     pub fn is_secret(&self, key: &str, values: &[&str]) -> bool {
+        self.judge(key, values, false)
+    }
+
+    /// [`Classifier::is_secret`], and with `anywhere` a secret token inside a value counts
+    /// too. The catalogue runs once per value (large diffs judge many values).
+    fn judge(&self, key: &str, values: &[&str], anywhere: bool) -> bool {
         if self.secret_keys.matches(key) {
             return true;
         }
         if self.public_keys.matches(key) {
             return false;
         }
-        // Each value is identified once (large diffs judge many values).
-        let families: Vec<_> = values
-            .iter()
-            .map(|v| crate::catalogue::identify(v))
-            .collect();
-        if !values.is_empty() && families.iter().all(|f| f.is_some_and(|f| f.public)) {
+        let (mut all_public, mut secret_token) = (!values.is_empty(), false);
+        for v in values {
+            let t = v.trim();
+            let found = crate::catalogue::find(t.as_bytes());
+            let whole = |m: &crate::catalogue::Match| {
+                m.name.is_none() && m.span.start == 0 && m.span.end == t.len()
+            };
+            // A secret token is never inside a value that is one public token.
+            secret_token |= found
+                .iter()
+                .any(|m| m.name.is_none() && !m.family.public && (anywhere || whole(m)));
+            all_public &= found.iter().any(|m| whole(m) && m.family.public);
+        }
+        if all_public {
             return false;
         }
-        // As `kind_from_value`: a URL with a password, or a family that is not public.
-        kind_from_name(key).is_some()
-            || values
-                .iter()
-                .zip(&families)
-                .any(|(v, f)| url_password(v).is_some() || f.is_some_and(|f| !f.public))
+        // As `kind_from_value`: a URL with a password, or a token that is not public.
+        secret_token
+            || kind_from_name(key).is_some()
+            || values.iter().any(|v| url_password(v).is_some())
     }
 }
 
