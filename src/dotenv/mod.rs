@@ -137,37 +137,47 @@ fn node_reading(line: &str) -> Reading {
 
 /// phpdotenv's reading of one line (nothing where it fails the file).
 fn php_reading(line: &str) -> Reading {
-    readers::php_line(line).ok().flatten()
+    php_of(readers::php_line(line))
+}
+
+fn php_of(r: Result<Reading, readers::Refused>) -> Reading {
+    r.ok().flatten()
 }
 
 /// The Ruby gem's reading of one line, before its substitutions (it has no bare keys).
 fn ruby_reading(line: &str) -> Reading {
-    readers::ruby_line(line)
-        .ok()
-        .flatten()
-        .map(|(k, v, _)| (k, Some(v)))
+    ruby_of(readers::ruby_line(line))
+}
+
+fn ruby_of(r: Result<Option<(String, String, Option<char>)>, readers::Refused>) -> Reading {
+    r.ok().flatten().map(|(k, v, _)| (k, Some(v)))
 }
 
 /// How the other readers read one line.
 fn peer_readings(line: &str) -> [(Peer, Reading); 4] {
-    [
-        (Peer::NodeDotenv, node_reading(line)),
-        (Peer::PythonDotenv, readers::python_line(line)),
-        (Peer::Php, php_reading(line)),
-        (Peer::Ruby, ruby_reading(line)),
-    ]
+    read_by_peers(line).0
 }
 
-/// The readers that fail the whole file on this line (phpdotenv and the Ruby gem throw).
-fn refusing(line: &str) -> Vec<Peer> {
-    let mut out = Vec::new();
-    if readers::php_line(line).is_err() {
-        out.push(Peer::Php);
+/// How the other readers read one line, and which of them fail the whole file on it
+/// (phpdotenv and the Ruby gem throw); each reader reads the line once.
+fn read_by_peers(line: &str) -> ([(Peer, Reading); 4], Vec<Peer>) {
+    let (php, ruby) = (readers::php_line(line), readers::ruby_line(line));
+    let mut refused = Vec::new();
+    if php.is_err() {
+        refused.push(Peer::Php);
     }
-    if readers::ruby_line(line).is_err() {
-        out.push(Peer::Ruby);
+    if ruby.is_err() {
+        refused.push(Peer::Ruby);
     }
-    out
+    (
+        [
+            (Peer::NodeDotenv, node_reading(line)),
+            (Peer::PythonDotenv, readers::python_line(line)),
+            (Peer::Php, php_of(php)),
+            (Peer::Ruby, ruby_of(ruby)),
+        ],
+        refused,
+    )
 }
 
 /// How a warning says what `peer` reads (`None`: it reads no entry on the line).
@@ -307,9 +317,8 @@ impl Opaque {
     /// One line for a warning: what dotenvy says and what the other readers read, every
     /// value masked.
     pub fn describe(&self) -> String {
-        let refused = refusing(&self.text);
-        let read: Vec<String> = self
-            .readings()
+        let (readings, refused) = read_by_peers(&self.text);
+        let read: Vec<String> = readings
             .iter()
             .map(|(peer, r)| reading_words(*peer, r, refused.contains(peer), None))
             .collect();
@@ -895,12 +904,12 @@ impl Document {
             // node's dotenv and python-dotenv end a line at a lone carriage return too, where
             // dotenvy reads on: each piece is a line for them.
             let same = Some((e.key().to_owned(), Some(e.value().to_owned())));
-            let others: Vec<(Peer, Reading)> = line
-                .split('\r')
-                .flat_map(peer_readings)
-                .filter(|(_, r)| *r != same)
-                .collect();
-            let refused = line.split('\r').flat_map(refusing).collect();
+            let (mut others, mut refused) = (Vec::new(), Vec::new());
+            for piece in line.split('\r') {
+                let (readings, refusing) = read_by_peers(piece);
+                others.extend(readings.into_iter().filter(|(_, r)| *r != same));
+                refused.extend(refusing);
+            }
             if !others.is_empty() {
                 out.push(Disagreement {
                     line: e.line(),
