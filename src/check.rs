@@ -174,15 +174,21 @@ fn dotenvy_expansion(e: &EnvRead, d: &Document, out: &mut Vec<Problem>) {
     }
 }
 
+/// The first key another reader reads on a line, if a warning may name it (not one that
+/// looks like a token).
+fn named_key(readings: &[(crate::dotenv::Peer, crate::dotenv::Reading)]) -> Option<String> {
+    readings
+        .iter()
+        .find_map(|(_, r)| r.as_ref().map(|(k, _)| k.as_str()))
+        .and_then(crate::dotenv::shown_key)
+        .map(str::to_owned)
+}
+
 /// `reader-disagreement` (a warning): lines dotenvy refuses that other readers read, kept as
 /// they are and left out of every comparison.
 fn opaque_lines(e: &EnvRead, d: &Document, out: &mut Vec<Problem>) {
     for o in d.opaque_lines() {
-        let key = o
-            .readings()
-            .into_iter()
-            .find_map(|(_, r)| r.map(|(k, _)| k))
-            .filter(|k| crate::dotenv::shown_key(k).is_some());
+        let key = named_key(&o.readings());
         out.push(Problem {
             path: e.path.clone(),
             line: o.line,
@@ -215,11 +221,7 @@ fn other_readings(e: &EnvRead, d: &Document, out: &mut Vec<Problem>) {
         .into_iter()
         .filter(|h| h.within.is_none() || ruby)
     {
-        let key = h
-            .readings
-            .iter()
-            .find_map(|(_, r)| r.as_ref().map(|(k, _)| k.clone()))
-            .filter(|k| crate::dotenv::shown_key(k).is_some());
+        let key = named_key(&h.readings);
         out.push(Problem {
             path: e.path.clone(),
             line: h.line,
