@@ -291,52 +291,62 @@ fn expand_as_reader(
     cap: usize,
     style: Style,
 ) -> Option<Option<String>> {
-    let mut out = String::new();
-    let push = |out: &mut String, text: &str| {
-        if out.len() + text.len() > cap {
-            return false;
-        }
-        out.push_str(text);
-        true
+    let mut sink = Sink {
+        out: String::new(),
+        cap,
+        over: false,
+        lookup,
+        style,
     };
     if style == Style::Php {
-        let (_, v) = line.split_once('=')?;
-        let (chars, vars) =
-            super::readers::php_value(v.trim_matches(super::readers::PHP_TRIM)).ok()?;
-        // Each `$` the reader marked starts a reference if `{NAME}` follows.
-        let mut at = 0;
-        for start in vars {
-            let rest = &chars[start..];
-            let name = rest.strip_prefix("${").and_then(|r| {
-                let n = r
-                    .bytes()
-                    .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'.')
-                    .count();
-                (n > 0 && r[n..].starts_with('}')).then(|| &r[..n])
-            });
-            let Some(name) = name else { continue };
-            let Some(value) = lookup(name) else { continue };
-            if !(push(&mut out, &chars[at..start]) && push(&mut out, &value)) {
-                return Some(None);
-            }
-            at = start + name.len() + 3;
-        }
-        return Some(push(&mut out, &chars[at..]).then_some(out));
+        expand_php(line, &mut sink)?;
+    } else {
+        expand_ruby(line, &mut sink)?;
     }
+    Some((!sink.over).then_some(sink.out))
+}
+
+/// phpdotenv: each `$` its reader marked starts a reference if `{NAME}` follows and NAME is
+/// known; anything else stays as read.
+fn expand_php(line: &str, sink: &mut Sink<'_>) -> Option<()> {
+    let (_, v) = super::readers::php_split(line)?;
+    let (chars, vars) = super::readers::php_value(v).ok()?;
+    let mut at = 0;
+    for start in vars {
+        let name = chars[start..].strip_prefix("${").and_then(|r| {
+            let n = r
+                .bytes()
+                .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'.')
+                .count();
+            (n > 0 && r[n..].starts_with('}')).then(|| &r[..n])
+        });
+        let Some(name) = name else { continue };
+        let Some(value) = (sink.lookup)(name) else {
+            continue;
+        };
+        sink.push(&chars[at..start]);
+        sink.push(&value);
+        at = start + name.len() + 3;
+    }
+    sink.push(&chars[at..]);
+    Some(())
+}
+
+/// The Ruby gem: `(\\)?\$(?!\()\{?([A-Za-z0-9_]+)?\}?`, case-insensitive, in one pass over
+/// the value it reads; nothing in single quotes.
+fn expand_ruby(line: &str, sink: &mut Sink<'_>) -> Option<()> {
     let (_, value, quote) = super::readers::ruby_line(line).ok()??;
     if quote == Some('\'') {
-        return Some((value.len() <= cap).then_some(value));
+        sink.push(&value);
+        return Some(());
     }
-    // `(\\)?\$(?!\()\{?([A-Za-z0-9_]+)?\}?`, case-insensitive, in one pass.
     let b = value.as_bytes();
     let (mut i, mut at) = (0, 0);
     while i < b.len() {
         let escaped = b[i] == b'\\' && b.get(i + 1) == Some(&b'$');
         if escaped && b.get(i + 2) == Some(&b'(') && value[i..].contains(')') {
             // `\$(command)`: the gem drops the backslash and runs nothing.
-            if !push(&mut out, &value[at..i]) {
-                return Some(None);
-            }
+            sink.push(&value[at..i]);
             at = i + 1;
             i += 3;
             continue;
@@ -359,20 +369,19 @@ fn expand_as_reader(
         if b.get(j) == Some(&b'}') {
             j += 1;
         }
-        let with = if escaped {
-            value[dollar..j].to_owned()
+        sink.push(&value[at..i]);
+        if escaped {
+            sink.push(&value[dollar..j]);
         } else if n > 0 {
-            lookup(name).unwrap_or_default()
+            sink.substitute(name);
         } else {
-            value[i..j].to_owned()
-        };
-        if !(push(&mut out, &value[at..i]) && push(&mut out, &with)) {
-            return Some(None);
+            sink.push(&value[i..j]);
         }
         at = j;
         i = j;
     }
-    Some(push(&mut out, &value[at..]).then_some(out))
+    sink.push(&value[at..]);
+    Some(())
 }
 
 /// The document's values, expanded in file order as `style` reads them: each value sees

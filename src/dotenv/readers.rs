@@ -201,7 +201,7 @@ fn decode_escapes(text: &str, known: &[char]) -> String {
 pub struct Refused;
 
 /// PHP's `trim`: blanks, line endings, NUL and vertical tab.
-pub(crate) const PHP_TRIM: &[char] = &[' ', '\t', '\n', '\r', '\0', '\u{b}'];
+const PHP_TRIM: &[char] = &[' ', '\t', '\n', '\r', '\0', '\u{b}'];
 
 /// PCRE's `\s` (and PHP's `ctype_space`) on ASCII: what phpdotenv's lexer calls whitespace.
 fn php_space(c: char) -> bool {
@@ -217,8 +217,8 @@ pub fn php_line(line: &str) -> Result<Option<(String, Option<String>)>, Refused>
     if trimmed.is_empty() || trimmed.starts_with('#') || php_starts_multiline(line) {
         return Ok(None);
     }
-    let (name, value) = match line.split_once('=') {
-        Some((n, v)) => (n.trim_matches(PHP_TRIM), Some(v.trim_matches(PHP_TRIM))),
+    let (name, value) = match php_split(line) {
+        Some((n, v)) => (n, Some(v)),
         // Without `=` the line is the name as it stands: blanks around it make it invalid.
         None => (line, None),
     };
@@ -253,6 +253,13 @@ pub fn php_line(line: &str) -> Result<Option<(String, Option<String>)>, Refused>
         Some(v) => Some(php_value(v)?.0),
     };
     Ok(Some((name.to_owned(), value)))
+}
+
+/// The name and value text of a line with `=`, as phpdotenv splits it: at the first `=`,
+/// each side trimmed.
+pub fn php_split(line: &str) -> Option<(&str, &str)> {
+    line.split_once('=')
+        .map(|(n, v)| (n.trim_matches(PHP_TRIM), v.trim_matches(PHP_TRIM)))
 }
 
 /// Whether phpdotenv takes the line for the first line of a double-quoted value that goes on
