@@ -89,18 +89,23 @@ fn warn_if_absent(l: &Loaded) {
 pub fn run_files(ctx: &Ctx, args: FileArgs) -> anyhow::Result<ExitStatus> {
     // Only the folder crosses to the loading thread.
     let cwd = &ctx.cwd;
-    let load = |p: &PathBuf| -> anyhow::Result<Loaded> {
+    // Whether a file is encrypted is a pass over all of it: each thread looks at its own.
+    let load = |p: &PathBuf| -> anyhow::Result<(Loaded, bool)> {
         let spec = Spec::file_side(cwd, p);
         let l = spec.load(None, cwd)?;
         if spec.at_revision() {
             warn_if_absent(&l);
         }
-        Ok(l)
+        let encrypted = crate::workspace::is_encrypted(&l);
+        Ok((l, encrypted))
     };
     let (src, tgt) = both(|| load(&args.file1), || load(&args.file2));
-    let (mut src, mut tgt) = (src?, tgt?);
-    open_or_compare_keys(ctx, &mut src, None)?;
-    open_or_compare_keys(ctx, &mut tgt, None)?;
+    let ((mut src, src_encrypted), (mut tgt, tgt_encrypted)) = (src?, tgt?);
+    for (l, encrypted) in [(&mut src, src_encrypted), (&mut tgt, tgt_encrypted)] {
+        if encrypted {
+            open_or_compare_keys(ctx, l, None)?;
+        }
+    }
     // Without a config, the default classifier applies; a config's overrides are used when one
     // is found, so masking matches `envault diff`.
     let classifier = ctx.load_config().map(|c| c.classifier).unwrap_or_default();

@@ -351,24 +351,34 @@ fn item_key(item: &Item) -> &str {
 
 impl KeyIndex {
     fn build(items: &[Item]) -> KeyIndex {
-        // Sized for the entries, not every item: a smaller table stays in cache.
-        let entries = items.iter().filter(|i| matches!(i, Item::Entry(_))).count();
-        let mut table = hashbrown::HashTable::with_capacity(entries);
+        let keys: Vec<(u64, u32)> = items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| match item {
+                Item::Entry(e) => Some((key_hash(e.key()), i as u32)),
+                Item::Trivia(_) => None,
+            })
+            .collect();
+        KeyIndex::from_keys(items, &keys)
+    }
+
+    /// The index of `items` from each entry's key hash and position, in file order. The
+    /// parser hashes each key while its bytes are in cache: a second pass over a large file's
+    /// items and text would cost more than the table itself.
+    fn from_keys(items: &[Item], keys: &[(u64, u32)]) -> KeyIndex {
+        let mut table = hashbrown::HashTable::with_capacity(keys.len());
         let mut duplicates = false;
-        for (i, item) in items.iter().enumerate() {
-            let Item::Entry(e) = item else { continue };
-            let key = e.key();
-            match table.entry(
-                key_hash(key),
-                |&j: &u32| item_key(&items[j as usize]) == key,
-                |&j: &u32| key_hash(item_key(&items[j as usize])),
-            ) {
+        let key = |j: u32| item_key(&items[j as usize]);
+        for &(hash, i) in keys {
+            // Keys are compared only when their hashes' tags agree: a duplicate, or rarely
+            // another key; the table never grows past its capacity, so nothing is rehashed.
+            match table.entry(hash, |&j| key(j) == key(i), |&j| key_hash(key(j))) {
                 hashbrown::hash_table::Entry::Occupied(mut o) => {
-                    *o.get_mut() = i as u32;
+                    *o.get_mut() = i;
                     duplicates = true;
                 }
                 hashbrown::hash_table::Entry::Vacant(v) => {
-                    v.insert(i as u32);
+                    v.insert(i);
                 }
             }
         }
@@ -804,8 +814,8 @@ impl Document {
                 continuation: false,
             });
         }
-        let items = parse::parse_items(&Arc::new(Buf(src)), from, None)?;
-        let index = KeyIndex::build(&items);
+        let (items, keys) = parse::parse_items(&Arc::new(Buf(src)), from, None)?;
+        let index = KeyIndex::from_keys(&items, &keys);
         Ok(Document {
             bom,
             items,
@@ -829,8 +839,8 @@ impl Document {
         let bom = src.starts_with(BOM);
         let from = if bom { BOM.len() } else { 0 };
         let mut opaque = Vec::new();
-        let items = parse::parse_items(&Arc::new(Buf(src)), from, Some(&mut opaque))?;
-        let index = KeyIndex::build(&items);
+        let (items, keys) = parse::parse_items(&Arc::new(Buf(src)), from, Some(&mut opaque))?;
+        let index = KeyIndex::from_keys(&items, &keys);
         Ok(Document {
             bom,
             items,
@@ -1462,7 +1472,7 @@ fn eol_of(raw: &str) -> &'static str {
 
 /// Parses the text of one entry; `None` when it is not exactly one entry.
 fn reparse_entry(raw: &str, line: u32) -> Option<Entry> {
-    let mut items = parse::parse_items(&Arc::new(Buf(raw.to_owned())), 0, None).ok()?;
+    let (mut items, _) = parse::parse_items(&Arc::new(Buf(raw.to_owned())), 0, None).ok()?;
     if items.len() != 1 {
         return None;
     }

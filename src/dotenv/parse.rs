@@ -313,18 +313,24 @@ pub(super) fn line_col(src: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// Each entry's key hash and its position among the items, in file order.
+pub(super) type KeyHashes = Vec<(u64, u32)>;
+
 /// Parses `shared` from byte `from` (past a BOM) into items. When `opaque` is given, a line
 /// that does not parse is kept as it is (a trivia item) and recorded there, with its error,
 /// instead of failing the whole text: the first physical line of the entry that fails, so
 /// that the lines after it are read on their own.
+///
+/// Returns the items and, for each entry, its key's hash and position, for the key index.
 pub(super) fn parse_items(
     shared: &Arc<Buf>,
     from: usize,
     mut opaque: Option<&mut Vec<super::Opaque>>,
-) -> Result<Vec<Item>, ParseError> {
+) -> Result<(Vec<Item>, KeyHashes), ParseError> {
     let src: &str = shared;
     let bytes = src.as_bytes();
     let mut items = Vec::with_capacity(src.len() / 40 + 1);
+    let mut keys = Vec::with_capacity(src.len() / 48 + 1);
     let mut pos = from;
     let mut line_no = 1usize;
     while pos < src.len() {
@@ -379,6 +385,9 @@ pub(super) fn parse_items(
         };
         match (parsed, opaque.as_deref_mut()) {
             (Ok(item), _) => {
+                if let Item::Entry(e) = &item {
+                    keys.push((super::key_hash(e.key()), items.len() as u32));
+                }
                 items.push(item);
                 pos = end;
                 line_no = start_line + lines;
@@ -396,7 +405,7 @@ pub(super) fn parse_items(
             (Err(e), None) => return Err(e),
         }
     }
-    Ok(items)
+    Ok((items, keys))
 }
 
 fn unterminated(src: &str, start: usize, end: usize, state: State) -> ParseError {
@@ -496,7 +505,7 @@ fn parse_logical(
 #[cfg(test)]
 pub(super) fn read_value(text: &str) -> Option<String> {
     let src = Arc::new(Buf(format!("K={text}\n")));
-    match parse_items(&src, 0, None).ok()?.as_slice() {
+    match parse_items(&src, 0, None).ok()?.0.as_slice() {
         [Item::Entry(e)] => Some(e.value().to_owned()),
         _ => None,
     }
