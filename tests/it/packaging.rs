@@ -16,9 +16,16 @@ fn the_wheel_installs_envault_into_a_fresh_venv() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let work = tempfile::tempdir().unwrap();
     let wheels = work.path().join("wheels");
-    // The dev profile reuses the test build; `pip install .` builds the same wheel in release.
+    // The dev profile keeps the build quick; `pip install .` builds the same wheel in release.
+    // maturin builds with flags of its own, so it gets a target folder of its own: relinking
+    // the tests' `envault` would pull it from under the tests running beside this one.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("maturin");
     run_ok(
         Command::new(maturin())
+            .env("CARGO_TARGET_DIR", &target)
             .args([
                 "build",
                 "--profile",
