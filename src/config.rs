@@ -61,6 +61,27 @@ pub enum StoreSpec {
         #[serde(default)]
         endpoint_url: Option<String>,
     },
+    /// AWS Secrets Manager: one secret per key under `prefix`, or the whole environment as
+    /// one JSON secret named `secret`.
+    #[serde(alias = "secretsmanager")]
+    AwsSecretsmanager {
+        #[serde(default)]
+        region: Option<String>,
+        /// Secret name prefix, e.g. `production/myapp/`: one secret per key.
+        #[serde(default)]
+        prefix: Option<String>,
+        /// One secret holding every key as a JSON object, e.g. `production/myapp`.
+        #[serde(default)]
+        secret: Option<String>,
+        /// The KMS key secrets are created with (default: AWS's `aws/secretsmanager`).
+        #[serde(default)]
+        kms_key_id: Option<String>,
+        /// Tags set on the secrets envault creates.
+        #[serde(default)]
+        tags: IndexMap<String, String>,
+        #[serde(default)]
+        endpoint_url: Option<String>,
+    },
     Vault {
         /// Defaults to VAULT_ADDR.
         #[serde(default)]
@@ -100,6 +121,7 @@ impl StoreSpec {
     pub fn type_name(&self) -> &'static str {
         match self {
             StoreSpec::AwsSsm { .. } => "aws_ssm",
+            StoreSpec::AwsSecretsmanager { .. } => "aws_secretsmanager",
             StoreSpec::Vault { .. } => "vault",
             StoreSpec::Doppler { .. } => "doppler",
             StoreSpec::Onepassword { .. } => "onepassword",

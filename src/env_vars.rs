@@ -146,10 +146,15 @@ pub const AWS_ENDPOINT_URL_SSM: EnvVar = EnvVar::new(
     Store,
     "the SSM endpoint; other AWS_* variables (AWS_PROFILE, AWS_REGION…) are the AWS SDK's",
 );
+pub const AWS_ENDPOINT_URL_SECRETS_MANAGER: EnvVar = EnvVar::new(
+    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    Store,
+    "the Secrets Manager endpoint",
+);
 pub const AWS_ENDPOINT_URL: EnvVar = EnvVar::new(
     "AWS_ENDPOINT_URL",
     Store,
-    "every AWS service's endpoint, when AWS_ENDPOINT_URL_SSM is not set",
+    "every AWS service's endpoint, when the service's own variable is not set",
 );
 pub const DOPPLER_TOKEN: EnvVar = EnvVar::new("DOPPLER_TOKEN", Store, "Doppler's service token");
 pub const OP_CONNECT_HOST: EnvVar = EnvVar::new(
@@ -181,6 +186,7 @@ pub const ALL: &[&EnvVar] = &[
     &VAULT_TOKEN,
     &VAULT_NAMESPACE,
     &AWS_ENDPOINT_URL_SSM,
+    &AWS_ENDPOINT_URL_SECRETS_MANAGER,
     &AWS_ENDPOINT_URL,
     &DOPPLER_TOKEN,
     &OP_CONNECT_HOST,

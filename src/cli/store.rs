@@ -68,6 +68,10 @@ enum Sub {
         /// The store, as named under `stores:` in .envault.yml (default: the only one).
         #[arg(long, value_name = "STORE")]
         store: Option<String>,
+        /// Write keys that the store's own service rotates (AWS Secrets Manager with rotation
+        /// turned on); without it such keys are refused.
+        #[arg(long)]
+        force: bool,
     },
     /// Delete one key.
     #[command(after_help = "Examples:\n  envault store delete OLD_FLAG --store ssm-prod")]
@@ -88,6 +92,10 @@ enum Sub {
         /// Default: the environment's `store:`.
         #[arg(long, value_name = "STORE")]
         store: Option<String>,
+        /// Write keys that the store's own service rotates (AWS Secrets Manager with rotation
+        /// turned on); without it such keys are refused.
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         plan: PlanArgs,
     },
@@ -130,7 +138,8 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// The endpoint a store's spec names, for `trust` and messages.
 fn endpoint_of(spec: &StoreSpec) -> Option<String> {
     match spec {
-        StoreSpec::AwsSsm { endpoint_url, .. } => endpoint_url.clone(),
+        StoreSpec::AwsSsm { endpoint_url, .. }
+        | StoreSpec::AwsSecretsmanager { endpoint_url, .. } => endpoint_url.clone(),
         StoreSpec::Vault { address, .. } => address.clone(),
         StoreSpec::Doppler { api_url, .. } => api_url.clone(),
         StoreSpec::Onepassword { connect_host, .. } => connect_host.clone(),
@@ -249,13 +258,15 @@ pub(crate) fn pull(
     Ok(ExitStatus::Clean)
 }
 
-/// `store push`: the environment's keys into the store.
+/// `store push`: the environment's keys into the store. Keys the store's service rotates are
+/// refused unless `force`.
 pub(crate) fn push(
     ctx: &Ctx,
     config: &Config,
     env: &str,
     named: Option<&str>,
     plan_args: &PlanArgs,
+    force: bool,
 ) -> anyhow::Result<ExitStatus> {
     let name = store_for_env(config, env, named)?;
     let src = super::crypt::keys(ctx).read(config, env)?;
@@ -270,12 +281,19 @@ pub(crate) fn push(
         if !plan_args.dry_run && plan.changes_target() {
             let public = |k: &str| !config.classifier.is_declared_public(k);
             let (sets, deletes) = plan.writes();
+            let written: Vec<String> = sets
+                .iter()
+                .map(|(k, _)| k.to_string())
+                .chain(deletes.iter().map(|k| k.to_string()))
+                .collect();
+            refuse_rotated(&s, &name, &written, force).await?;
             let spin = super::spinner(&format!(
                 "writing {} keys to store '{name}'",
                 sets.len() + deletes.len()
             ));
             let r = store::push(&s, &plan, &public).await;
             spin.finish_and_clear();
+            tell(&s);
             wrote = Some(format!(
                 "{} key(s) to store '{name}' ({})",
                 r?,
@@ -285,6 +303,33 @@ pub(crate) fn push(
         print_plan(ctx, config, plan_args, &plan, (env, &label), wrote)?;
         anyhow::Ok(ExitStatus::Clean)
     })
+}
+
+/// Refuses to write keys that the store's own service rotates, unless `force`.
+async fn refuse_rotated(s: &Store, name: &str, keys: &[String], force: bool) -> anyhow::Result<()> {
+    if force || keys.is_empty() {
+        return Ok(());
+    }
+    let rotated = s.rotated(keys).await?;
+    if rotated.is_empty() {
+        return Ok(());
+    }
+    Err(hinted(
+        format!(
+            "store '{name}': AWS rotates {} (rotation is turned on); a value written by hand is \
+             replaced at the next rotation and can break it (nothing was written)",
+            rotated.join(", ")
+        ),
+        "change it through its rotation (`aws secretsmanager rotate-secret`), or write it anyway with \
+         `envault store set … --force` / `envault store push … --force`",
+    ))
+}
+
+/// Prints what the store's writes did that the user should know.
+fn tell(s: &Store) {
+    for note in s.notes() {
+        warn(&note);
+    }
 }
 
 fn read_value(value: Option<String>) -> anyhow::Result<String> {
@@ -308,7 +353,12 @@ fn read_value(value: Option<String>) -> anyhow::Result<String> {
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     let config = ctx.load_config()?;
     match args.command {
-        Sub::Push { env, store, plan } => push(ctx, &config, &env, store.as_deref(), &plan),
+        Sub::Push {
+            env,
+            store,
+            force,
+            plan,
+        } => push(ctx, &config, &env, store.as_deref(), &plan, force),
         Sub::Pull { env, store, plan } => pull(ctx, &config, &env, store.as_deref(), &plan),
         Sub::Get { key, store } => {
             let name = only_store(&config, store.as_deref())?;
@@ -327,7 +377,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
                 )),
             }
         }
-        Sub::Set { key, value, store } => {
+        Sub::Set {
+            key,
+            value,
+            store,
+            force,
+        } => {
             let name = only_store(&config, store.as_deref())?;
             if !crate::dotenv::is_valid_key(&key) {
                 return Err(hinted(
@@ -342,8 +397,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
                 .unwrap_or_default();
             runtime()?.block_on(async {
                 let s = open(ctx, &config, &name).await?;
+                refuse_rotated(&s, &name, std::slice::from_ref(&key), force).await?;
                 let public = |k: &str| !config.classifier.is_declared_public(k);
                 s.set_many(&[(key.clone(), value)], &public).await?;
+                tell(&s);
                 super::warn_quoting(&key, &unportable);
                 eprintln!("Set {key} in store '{name}'.");
                 anyhow::Ok(ExitStatus::Clean)
@@ -360,6 +417,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
                     ));
                 }
                 s.delete_many(std::slice::from_ref(&key)).await?;
+                tell(&s);
                 eprintln!("Deleted {key} from store '{name}'.");
                 anyhow::Ok(ExitStatus::Clean)
             })
@@ -410,9 +468,11 @@ fn list(
                 ));
             }
             let entries = s.list(prefix).await?;
-            anyhow::Ok((s.named().endpoint.clone(), entries))
+            let keys: Vec<String> = entries.iter().map(|(k, _)| k.clone()).collect();
+            let rotated = s.rotated(&keys).await?;
+            anyhow::Ok((s.named().endpoint.clone(), entries, rotated))
         });
-        let (endpoint, entries) = match r {
+        let (endpoint, entries, rotated) = match r {
             Ok(x) => x,
             Err(e) => {
                 failed += 1;
@@ -435,18 +495,30 @@ fn list(
         ));
         // One line per key: a value's line breaks and control characters are escaped, so
         // one value cannot look like several entries (JSON keeps the value as it is).
+        let rotates = |k: &String| rotated.contains(k);
         for (k, v) in &entries {
             text.push_str(&format!(
-                "  {}={}\n",
+                "  {}={}{}\n",
                 crate::output::one_line(k),
-                crate::output::one_line(&shown(k, v.expose()))
+                crate::output::one_line(&shown(k, v.expose())),
+                if rotates(k) {
+                    paint.dim("  (rotated by AWS)").into_owned()
+                } else {
+                    String::new()
+                }
             ));
         }
         items.push(json!({
             "store": name,
             "type": kind,
             "endpoint": endpoint,
-            "keys": entries.iter().map(|(k, v)| json!({"key": k, "value": shown(k, v.expose())})).collect::<Vec<_>>(),
+            "keys": entries.iter().map(|(k, v)| {
+                let mut o = json!({"key": k, "value": shown(k, v.expose())});
+                if rotates(k) {
+                    o["rotated_by_service"] = json!(true);
+                }
+                o
+            }).collect::<Vec<_>>(),
         }));
     }
     match format {

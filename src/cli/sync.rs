@@ -40,7 +40,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
             return super::store::pull(ctx, &config, &args.target, Some(&store), &args.plan)
         }
         (_, Spec::Store(store)) => {
-            return super::store::push(ctx, &config, &args.source, Some(&store), &args.plan)
+            return super::store::push(ctx, &config, &args.source, Some(&store), &args.plan, false)
         }
         _ => {}
     }

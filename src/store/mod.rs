@@ -2,10 +2,12 @@
 //! `.envault.yml` (`stores:`); credentials come only from each ecosystem's standard places and
 //! are sent only to endpoints the user trusts (`trust`).
 
+pub mod aws;
 pub mod doppler;
 pub mod file;
 pub mod http;
 pub mod onepassword;
+pub mod secretsmanager;
 pub mod ssm;
 pub mod trust;
 pub mod vault;
@@ -218,11 +220,22 @@ pub trait SecretStore {
         secret: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<(), PartialWrite>;
     async fn delete_many(&self, keys: &[String]) -> Result<(), PartialWrite>;
+    /// The keys among `keys` whose values the store's own service rotates (AWS Secrets
+    /// Manager with rotation turned on): a value written by hand is replaced at the next
+    /// rotation and may break it.
+    async fn rotated(&self, _keys: &[String]) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// What the writes so far did that the user should be told (taken once).
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A configured store of any backend.
 pub enum Store {
     Ssm(ssm::Ssm),
+    SecretsManager(Box<secretsmanager::SecretsManager>),
     Vault(Box<vault::Vault>),
     Doppler(doppler::Doppler),
     OnePassword(onepassword::OnePassword),
@@ -233,6 +246,7 @@ macro_rules! each {
     ($self:ident, $s:ident => $e:expr) => {
         match $self {
             Store::Ssm($s) => $e,
+            Store::SecretsManager($s) => $e,
             Store::Vault($s) => $e,
             Store::Doppler($s) => $e,
             Store::OnePassword($s) => $e,
@@ -264,6 +278,12 @@ impl SecretStore for Store {
     async fn delete_many(&self, keys: &[String]) -> Result<(), PartialWrite> {
         each!(self, s => s.delete_many(keys).await)
     }
+    async fn rotated(&self, keys: &[String]) -> Result<Vec<String>, StoreError> {
+        each!(self, s => s.rotated(keys).await)
+    }
+    fn notes(&self) -> Vec<String> {
+        each!(self, s => s.notes())
+    }
 }
 
 /// What opening a store needs from outside: the trust decisions and, for the file store, the
@@ -293,6 +313,28 @@ pub async fn open(name: &str, spec: &StoreSpec, cx: &Context<'_>) -> Result<Stor
         } => Store::Ssm(
             ssm::Ssm::open(name, region, prefix, kms_key_id, endpoint_url, cx.trust).await?,
         ),
+        StoreSpec::AwsSecretsmanager {
+            region,
+            prefix,
+            secret,
+            kms_key_id,
+            tags,
+            endpoint_url,
+        } => Store::SecretsManager(Box::new(
+            secretsmanager::SecretsManager::open(
+                name,
+                &secretsmanager::Spec {
+                    region,
+                    prefix,
+                    secret,
+                    kms_key_id,
+                    tags,
+                    endpoint_url,
+                },
+                cx.trust,
+            )
+            .await?,
+        )),
         StoreSpec::Vault {
             address,
             mount,

@@ -2,16 +2,13 @@
 //! SecureString (optionally with a KMS key); only keys the project declares public are String.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use aws_sdk_ssm::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ssm::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ssm::types::ParameterType;
 
 use super::trust::Trust;
 use super::{Entries, ErrorKind, Named, PartialWrite, Secret, SecretStore, StoreError};
 
-const AUTH_HINT: &str =
-    "check your AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID, `aws sso login`) and their IAM policy";
 /// Requests in flight at once when writing.
 const CONCURRENCY: usize = 16;
 
@@ -50,42 +47,8 @@ impl Ssm {
                 "start it with `/`, e.g. /production/myapp/",
             ));
         }
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            // Throttling is retried with backoff; an endpoint that refuses connections fails in
-            // about a second rather than after many slow attempts.
-            .retry_config(
-                aws_config::retry::RetryConfig::standard()
-                    .with_max_attempts(4)
-                    .with_initial_backoff(Duration::from_millis(200)),
-            )
-            .timeout_config(
-                aws_config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(5))
-                    .operation_attempt_timeout(Duration::from_secs(30))
-                    .build(),
-            );
-        if let Some(r) = region {
-            loader = loader.region(aws_config::Region::new(r.clone()));
-        }
-        if let Some(url) = endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
-        let conf = loader.load().await;
-        let named = Named {
-            endpoint: match (endpoint_url, conf.region()) {
-                (Some(u), _) => u.clone(),
-                (None, Some(r)) => format!("ssm.{r}.amazonaws.com"),
-                (None, None) => "AWS".into(),
-            },
-            ..named
-        };
-        if conf.region().is_none() {
-            return Err(named.err_hint(
-                ErrorKind::Config,
-                "no AWS region",
-                "set region: in the store, or AWS_REGION / a profile's region",
-            ));
-        }
+        let conf = super::aws::sdk_config(region, endpoint_url).await;
+        let named = super::aws::named_for(named, "ssm", endpoint_url, &conf)?;
         let prefix = if prefix.ends_with('/') {
             prefix.to_owned()
         } else {
@@ -104,89 +67,7 @@ impl Ssm {
         what: &str,
         e: SdkError<E, R>,
     ) -> StoreError {
-        let code = e.code().unwrap_or("").to_owned();
-        let message = e.message().map(str::to_owned).unwrap_or_default();
-        let detail = format!("{}", DisplayErrorContext(&e));
-        let network = matches!(e, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_));
-        let said = |fallback: &str| {
-            if message.is_empty() {
-                fallback.to_owned()
-            } else {
-                message.clone()
-            }
-        };
-        // One line that says what failed and what to do; the SDK's account goes behind
-        // --verbose. Credentials come first: a missing one also fails the dispatch.
-        let (kind, what, hint): (ErrorKind, String, Option<&str>) = match code.as_str() {
-            "ExpiredTokenException" | "RequestExpired" => (
-                ErrorKind::Auth,
-                format!("the AWS credentials have expired ({what})"),
-                Some("renew them (`aws sso login`, or new keys) and try again"),
-            ),
-            "UnrecognizedClientException"
-            | "InvalidClientTokenId"
-            | "InvalidSignatureException"
-            | "SignatureDoesNotMatch"
-            | "IncompleteSignature" => (
-                ErrorKind::Auth,
-                format!(
-                    "AWS did not accept the credentials ({what}): {}",
-                    said(&code)
-                ),
-                Some(AUTH_HINT),
-            ),
-            // AWS's message names the identity, the action and the resource.
-            "AccessDeniedException" => (
-                ErrorKind::Denied,
-                format!("access denied ({what}): {}", said("no detail given")),
-                Some("grant the action on the resource in the identity's IAM policy"),
-            ),
-            "ParameterNotFound" => (
-                ErrorKind::NotFound,
-                format!("{what}: no such parameter"),
-                None,
-            ),
-            "ThrottlingException" | "TooManyUpdates" => (
-                ErrorKind::Unavailable,
-                format!("throttled by AWS ({what})"),
-                Some("throttled after retries; try again later"),
-            ),
-            "ValidationException"
-            | "ParameterMaxVersionLimitExceeded"
-            | "HierarchyLevelLimitExceededException"
-            | "ParameterLimitExceeded" => {
-                (ErrorKind::Invalid, format!("{what}: {}", said(&code)), None)
-            }
-            "" if detail.contains("credentials") || detail.contains("credential provider") => (
-                ErrorKind::Auth,
-                format!("no AWS credentials found ({what})"),
-                Some(AUTH_HINT),
-            ),
-            "" if network => (
-                ErrorKind::Unavailable,
-                format!("cannot reach {} ({what})", self.named.endpoint),
-                Some(
-                    "check the region or endpoint_url and your network (--verbose shows the cause)",
-                ),
-            ),
-            _ => (
-                ErrorKind::Invalid,
-                format!(
-                    "{what}: {}",
-                    said(if code.is_empty() {
-                        "the request failed"
-                    } else {
-                        &code
-                    })
-                ),
-                None,
-            ),
-        };
-        StoreError {
-            hint: hint.map(str::to_owned),
-            detail: Some(Box::new(detail)),
-            ..self.named.err(kind, what)
-        }
+        super::aws::error(&self.named, what, e)
     }
 
     fn name_of(&self, key: &str) -> String {

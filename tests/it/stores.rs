@@ -997,3 +997,359 @@ fn ssm_errors_name_the_cause() {
     );
     assert_eq!(err.lines().count(), 2, "{err}");
 }
+
+/// Runs `code` with boto3's Secrets Manager client `c` on `endpoint` (moto) and returns what it
+/// prints: the independent reader and writer of the Secrets Manager tests.
+fn boto_sm(endpoint: &str, code: &str) -> String {
+    let py = peer("venv/bin/python", "python");
+    run_ok(Command::new(py).args([
+        "-c",
+        &format!(
+            "import boto3,json,sys\nc=boto3.client('secretsmanager',endpoint_url=sys.argv[1],region_name='us-east-1',aws_access_key_id='test',aws_secret_access_key='test')\n{code}"
+        ),
+        endpoint,
+    ]))
+}
+
+/// The tutorial with a Secrets Manager store (`layout`: `prefix: …` or `secret: …`) on moto
+/// as prod's store.
+fn sm_project(url: &str, layout: &str) -> Project {
+    let p = project(&format!(
+        "public_keys: [LOG_LEVEL]\nstores:\n  sm-prod: {{type: aws_secretsmanager, region: us-east-1, {layout}, kms_key_id: alias/myapp, tags: {{team: payments, managed-by: envault}}, endpoint_url: '{url}'}}\n"
+    ));
+    p.write(
+        ".envault.yml",
+        &p.read(".envault.yml").replace(
+            "  prod: .env.prod\n",
+            "  prod: {file: .env.prod, store: sm-prod}\n",
+        ),
+    );
+    p
+}
+
+#[test]
+fn secretsmanager_one_secret_per_key() {
+    let (_server, url) = moto();
+    let p = sm_project(&url, "prefix: production/myapp/");
+    let a = aws(&p).args(["store", "push", "prod"]).assert().success();
+    assert!(
+        stdout(&a).contains("Wrote 6 key(s) to store 'sm-prod'"),
+        "{}",
+        stdout(&a)
+    );
+    // boto3 sees one secret per key, created with the KMS key and the tags.
+    let seen = boto_sm(
+        &url,
+        "for s in sorted(c.list_secrets()['SecretList'],key=lambda s:s['Name']):\n  v=c.get_secret_value(SecretId=s['Name'])['SecretString']\n  t=sorted((x['Key'],x['Value']) for x in s.get('Tags',[]))\n  print(s['Name'],v,s.get('KmsKeyId'),t)",
+    );
+    assert!(
+        seen.contains("production/myapp/DB_PASSWORD prod_password_789 alias/myapp [('managed-by', 'envault'), ('team', 'payments')]\n"),
+        "{seen}"
+    );
+    assert_eq!(seen.lines().count(), 6, "{seen}");
+
+    // A secret another tool wrote under the prefix is read; one outside it is not.
+    boto_sm(
+        &url,
+        "c.create_secret(Name='production/myapp/FROM_CONSOLE',SecretString='console value')\nc.create_secret(Name='production/other/NOT_OURS',SecretString='x')\nc.create_secret(Name='production/myappx/NOT_OURS',SecretString='x')",
+    );
+    let a = aws(&p)
+        .args(["store", "list", "--show-secrets"])
+        .assert()
+        .success();
+    let out = stdout(&a);
+    assert!(
+        out.contains("store 'sm-prod' (aws_secretsmanager, ") && out.contains(": 7 key(s)\n"),
+        "{out}"
+    );
+    assert!(out.contains("  FROM_CONSOLE=console value\n"), "{out}");
+    assert!(!out.contains("NOT_OURS"), "{out}");
+    let a = aws(&p)
+        .args(["store", "get", "DB_PASSWORD", "--store", "sm-prod"])
+        .assert()
+        .success();
+    assert_eq!(stdout(&a), "prod_password_789\n");
+
+    // Set, then diff and sync see the store as a side.
+    aws(&p)
+        .args(["store", "set", "DB_PASSWORD", "-", "--store", "sm-prod"])
+        .write_stdin("rotated-by-hand\n")
+        .assert()
+        .success();
+    let got = boto_sm(
+        &url,
+        "print(c.get_secret_value(SecretId='production/myapp/DB_PASSWORD')['SecretString'])",
+    );
+    assert_eq!(got, "rotated-by-hand\n");
+    aws(&p)
+        .args(["diff", "prod", "store:sm-prod"])
+        .assert()
+        .code(1);
+    aws(&p)
+        .args(["sync", "store:sm-prod", "prod", "--skip", "FROM_CONSOLE"])
+        .assert()
+        .success();
+    assert!(p
+        .read(".env.prod")
+        .contains("DB_PASSWORD=rotated-by-hand\n"));
+
+    // Deleting schedules the secret for deletion (AWS keeps it restorable); writing the key
+    // again restores it with the new value.
+    aws(&p)
+        .args(["store", "delete", "CACHE_TTL", "--store", "sm-prod"])
+        .assert()
+        .success();
+    let state = boto_sm(
+        &url,
+        "print('DeletedDate' in c.describe_secret(SecretId='production/myapp/CACHE_TTL'))",
+    );
+    assert_eq!(state, "True\n");
+    aws(&p)
+        .args(["store", "get", "CACHE_TTL", "--store", "sm-prod"])
+        .assert()
+        .code(2);
+    aws(&p)
+        .args(["store", "set", "CACHE_TTL", "900", "--store", "sm-prod"])
+        .assert()
+        .success();
+    let got = boto_sm(
+        &url,
+        "d=c.describe_secret(SecretId='production/myapp/CACHE_TTL')\nprint('DeletedDate' in d, c.get_secret_value(SecretId='production/myapp/CACHE_TTL')['SecretString'])",
+    );
+    assert_eq!(got, "False 900\n");
+    // A push with --allow-delete removes what the file does not hold.
+    aws(&p)
+        .args(["store", "push", "prod", "--allow-delete"])
+        .assert()
+        .success();
+    let left = boto_sm(
+        &url,
+        "print(sorted(s['Name'] for s in c.list_secrets()['SecretList'] if s['Name'].startswith('production/myapp/')))",
+    );
+    assert!(!left.contains("FROM_CONSOLE"), "{left}");
+    assert!(left.contains("production/myapp/DB_HOST"), "{left}");
+}
+
+#[test]
+fn secretsmanager_one_json_secret() {
+    let (_server, url) = moto();
+    let p = sm_project(&url, "secret: production/myapp");
+    // Another tool's secret: a number and a nested object among the strings.
+    boto_sm(
+        &url,
+        "c.create_secret(Name='production/myapp',SecretString=json.dumps({'DB_PORT':5432,'EXTRA':{'a':1},'DB_PASSWORD':'from-aws'}))",
+    );
+    let a = aws(&p)
+        .args(["store", "list", "--show-secrets"])
+        .assert()
+        .success();
+    let out = stdout(&a);
+    assert!(out.contains("  DB_PORT=5432\n"), "{out}");
+    assert!(out.contains("  EXTRA={\"a\":1}\n"), "{out}");
+    assert!(out.contains("  DB_PASSWORD=from-aws\n"), "{out}");
+
+    aws(&p).args(["store", "push", "prod"]).assert().success();
+    // One secret, its keys in their order, the number still a number; keys envault did not
+    // change keep their values.
+    let body = boto_sm(
+        &url,
+        "print(c.get_secret_value(SecretId='production/myapp')['SecretString'])",
+    );
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["DB_PORT"], json!(5432), "{body}");
+    assert_eq!(v["DB_PASSWORD"], json!("prod_password_789"), "{body}");
+    assert_eq!(v["EXTRA"], json!({"a": 1}), "{body}");
+    assert_eq!(v["LOG_LEVEL"], json!("warn"), "{body}");
+    assert!(body.starts_with("{\"DB_PORT\":5432,\"EXTRA\""), "{body}");
+    let a = aws(&p)
+        .args(["store", "get", "DB_HOST", "--store", "sm-prod"])
+        .assert()
+        .success();
+    assert_eq!(stdout(&a), "prod-db.internal\n");
+
+    // Pull brings a value boto3 changed into the file.
+    boto_sm(
+        &url,
+        "v=json.loads(c.get_secret_value(SecretId='production/myapp')['SecretString'])\nv['DB_NAME']='renamed_db'\nc.put_secret_value(SecretId='production/myapp',SecretString=json.dumps(v))",
+    );
+    aws(&p).args(["store", "pull", "prod"]).assert().success();
+    assert!(p.read(".env.prod").contains("DB_NAME=renamed_db\n"));
+
+    // A secret that is not an object of keys is refused, naming it.
+    boto_sm(
+        &url,
+        "c.put_secret_value(SecretId='production/myapp',SecretString='just-a-password')",
+    );
+    let a = aws(&p)
+        .args(["store", "list", "--store", "sm-prod"])
+        .assert()
+        .code(2);
+    let err = stderr(&a);
+    assert!(
+        err.contains("secret production/myapp is not JSON") && err.contains("hint: "),
+        "{err}"
+    );
+    assert!(!err.contains("just-a-password"), "{err}");
+}
+
+#[test]
+fn secretsmanager_rotation_is_shown_and_guarded() {
+    let (_server, url) = moto();
+    let p = sm_project(&url, "prefix: production/myapp/");
+    aws(&p).args(["store", "push", "prod"]).assert().success();
+    // AWS rotates DB_PASSWORD from now on.
+    boto_sm(
+        &url,
+        "c.rotate_secret(SecretId='production/myapp/DB_PASSWORD',RotationRules={'AutomaticallyAfterDays':30},RotateImmediately=False)",
+    );
+    let a = aws(&p).args(["store", "list"]).assert().success();
+    let out = stdout(&a);
+    assert!(
+        out.contains("  DB_PASSWORD=••••••  (rotated by AWS)\n"),
+        "{out}"
+    );
+    assert!(out.contains("  DB_HOST="), "{out}");
+    assert!(!out.contains("DB_HOST=prod-db.internal  (rotated"), "{out}");
+    let a = aws(&p)
+        .args(["store", "list", "--format", "json"])
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_str(&stdout(&a)).unwrap();
+    let keys = v["stores"][0]["keys"].as_array().unwrap();
+    let pw = keys.iter().find(|k| k["key"] == "DB_PASSWORD").unwrap();
+    assert_eq!(pw["rotated_by_service"], json!(true));
+
+    let before = boto_sm(
+        &url,
+        "print(c.get_secret_value(SecretId='production/myapp/DB_PASSWORD')['SecretString'])",
+    );
+    let a = aws(&p)
+        .args([
+            "store",
+            "set",
+            "DB_PASSWORD",
+            "by-hand",
+            "--store",
+            "sm-prod",
+        ])
+        .assert()
+        .code(2);
+    let err = stderr(&a);
+    assert!(
+        err.contains("AWS rotates DB_PASSWORD") && err.contains("--force"),
+        "{err}"
+    );
+    // A push that would change it is refused whole.
+    p.write(
+        ".env.prod",
+        &p.read(".env.prod")
+            .replace("DB_PASSWORD=prod_password_789", "DB_PASSWORD=changed")
+            .replace("LOG_LEVEL=warn", "LOG_LEVEL=info"),
+    );
+    aws(&p).args(["store", "push", "prod"]).assert().code(2);
+    let after = boto_sm(
+        &url,
+        "print(c.get_secret_value(SecretId='production/myapp/DB_PASSWORD')['SecretString'], c.get_secret_value(SecretId='production/myapp/LOG_LEVEL')['SecretString'])",
+    );
+    assert_eq!(after, format!("{} warn\n", before.trim_end()));
+    aws(&p)
+        .args([
+            "store",
+            "set",
+            "DB_PASSWORD",
+            "by-hand",
+            "--store",
+            "sm-prod",
+            "--force",
+        ])
+        .assert()
+        .success();
+    let forced = boto_sm(
+        &url,
+        "print(c.get_secret_value(SecretId='production/myapp/DB_PASSWORD')['SecretString'])",
+    );
+    assert_eq!(forced, "by-hand\n");
+}
+
+/// A proxy in front of moto that lets another writer change the JSON secret just before
+/// envault's first write lands: the race two pushes into one secret can run.
+fn racing_proxy(moto: &str, secret: &'static str) -> Server {
+    let moto = moto.to_owned();
+    let raced = std::sync::atomic::AtomicBool::new(false);
+    Server::start(move |req: &Request| {
+        let target = req.header("X-Amz-Target").unwrap_or("").to_owned();
+        let forward = |target: &str, body: &str| {
+            call(
+                "POST",
+                &format!("{moto}/"),
+                &[
+                    ("Content-Type", "application/x-amz-json-1.1"),
+                    ("X-Amz-Target", target),
+                    (
+                        "Authorization",
+                        req.header("Authorization").unwrap_or_default(),
+                    ),
+                ],
+                body,
+            )
+        };
+        if target == "secretsmanager.PutSecretValue"
+            && !raced.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            // The other writer: reads the current keys, adds its own, writes.
+            let (_, got) = forward(
+                "secretsmanager.GetSecretValue",
+                &json!({"SecretId": secret}).to_string(),
+            );
+            let got: serde_json::Value = serde_json::from_str(&got).unwrap();
+            let mut keys: serde_json::Value =
+                serde_json::from_str(got["SecretString"].as_str().unwrap()).unwrap();
+            keys["OTHER_WRITER_KEY"] = json!("theirs");
+            let (status, body) = forward(
+                "secretsmanager.PutSecretValue",
+                &json!({"SecretId": secret, "SecretString": keys.to_string()}).to_string(),
+            );
+            assert_eq!(status, 200, "{body}");
+        }
+        let (status, body) = forward(&target, &req.body);
+        Response {
+            status,
+            headers: Vec::new(),
+            body,
+        }
+    })
+}
+
+#[test]
+fn secretsmanager_json_write_keeps_another_writers_keys() {
+    let (_server, url) = moto();
+    boto_sm(
+        &url,
+        "c.create_secret(Name='production/myapp',SecretString=json.dumps({'DB_PASSWORD':'old'}))",
+    );
+    let proxy = racing_proxy(&url, "production/myapp");
+    let p = sm_project(&proxy.url, "secret: production/myapp");
+    let a = aws(&p).args(["store", "push", "prod"]).assert().success();
+    let err = stderr(&a);
+    assert!(
+        err.contains("another writer changed secret production/myapp"),
+        "{err}"
+    );
+    // The other writer's key and every key of the push are there.
+    let body = boto_sm(
+        &url,
+        "print(c.get_secret_value(SecretId='production/myapp')['SecretString'])",
+    );
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["OTHER_WRITER_KEY"], json!("theirs"), "{body}");
+    assert_eq!(v["DB_PASSWORD"], json!("prod_password_789"), "{body}");
+    assert_eq!(v["CACHE_TTL"], json!("1200"), "{body}");
+    // The proxy saw the race happen: envault's first write replaced the other writer's
+    // version, and a second write put its keys back.
+    let puts = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.header("X-Amz-Target") == Some("secretsmanager.PutSecretValue"))
+        .count();
+    assert_eq!(puts, 2);
+}
