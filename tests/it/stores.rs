@@ -1353,3 +1353,118 @@ fn secretsmanager_json_write_keeps_another_writers_keys() {
         .count();
     assert_eq!(puts, 2);
 }
+
+/// An AWS JSON-protocol error, as SSM and Secrets Manager send them.
+fn aws_error(code: &str, message: &str) -> Response {
+    reply(400, json!({"__type": code, "message": message}))
+}
+
+/// An endpoint that answers as AWS does when it refuses: each store's path picks the refusal.
+fn refusing_aws() -> Server {
+    Server::start(|req: &Request| {
+        let body = req.json();
+        let denied = |action: &str, resource: &str| {
+            aws_error(
+                "AccessDeniedException",
+                &format!("User: arn:aws:iam::123456789012:user/ci is not authorized to perform: {action} on resource: {resource} because no identity-based policy allows the {action} action"),
+            )
+        };
+        match req.header("X-Amz-Target").unwrap_or("") {
+            "AmazonSSM.GetParametersByPath" => match body["Path"].as_str().unwrap_or("") {
+                "/denied" => denied(
+                    "ssm:GetParametersByPath",
+                    "arn:aws:ssm:us-east-1:123456789012:parameter/denied",
+                ),
+                "/expired" => aws_error(
+                    "ExpiredTokenException",
+                    "The security token included in the request is expired",
+                ),
+                _ => aws_error("ThrottlingException", "Rate exceeded"),
+            },
+            "secretsmanager.ListSecrets" => {
+                let prefix = body["Filters"][0]["Values"][0].as_str().unwrap_or("");
+                if prefix == "denied/" {
+                    denied(
+                        "secretsmanager:ListSecrets",
+                        "arn:aws:secretsmanager:us-east-1:123456789012:secret:*",
+                    )
+                } else {
+                    reply(
+                        200,
+                        json!({"SecretList": [{"Name": format!("{prefix}DB_PASSWORD"), "ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:x"}]}),
+                    )
+                }
+            }
+            // A batch read answers 200 and names each secret it could not read.
+            "secretsmanager.BatchGetSecretValue" => reply(
+                200,
+                json!({"SecretValues": [], "Errors": [{"SecretId": "batch/DB_PASSWORD", "ErrorCode": "AccessDeniedException", "Message": "not authorized to perform: secretsmanager:GetSecretValue on resource: batch/DB_PASSWORD"}]}),
+            ),
+            "secretsmanager.GetSecretValue" => aws_error(
+                "DecryptionFailure",
+                "Secrets Manager can't decrypt the protected secret text using the provided KMS key.",
+            ),
+            other => panic!("unexpected request {other}"),
+        }
+    })
+}
+
+#[test]
+fn aws_refusals_name_the_cause() {
+    let server = refusing_aws();
+    let url = &server.url;
+    let p = project(&format!(
+        "stores:\n  denied: {{type: aws_ssm, region: us-east-1, prefix: /denied/, endpoint_url: '{url}'}}\n  expired: {{type: aws_ssm, region: us-east-1, prefix: /expired/, endpoint_url: '{url}'}}\n  throttled: {{type: aws_ssm, region: us-east-1, prefix: /throttled/, endpoint_url: '{url}'}}\n  sm-denied: {{type: aws_secretsmanager, region: us-east-1, prefix: denied/, endpoint_url: '{url}'}}\n  sm-batch: {{type: aws_secretsmanager, region: us-east-1, prefix: batch/, endpoint_url: '{url}'}}\n  sm-kms: {{type: aws_secretsmanager, region: us-east-1, secret: kms, endpoint_url: '{url}'}}\n"
+    ));
+    let fails = |store: &str| {
+        let a = aws(&p)
+            .args(["store", "list", "--store", store])
+            .assert()
+            .code(2);
+        stderr(&a)
+    };
+    let err = fails("denied");
+    assert_eq!(
+        err,
+        format!("error: store 'denied' ({url}): access denied (listing /denied): User: arn:aws:iam::123456789012:user/ci is not authorized to perform: ssm:GetParametersByPath on resource: arn:aws:ssm:us-east-1:123456789012:parameter/denied because no identity-based policy allows the ssm:GetParametersByPath action\nhint: grant the action on the resource in the identity's IAM policy\n")
+    );
+    let err = fails("expired");
+    assert_eq!(
+        err,
+        format!("error: store 'expired' ({url}): the AWS credentials have expired (listing /expired)\nhint: renew them (`aws sso login`, or new keys) and try again\n")
+    );
+    let err = fails("throttled");
+    assert!(
+        err.starts_with(&format!(
+            "error: store 'throttled' ({url}): throttled by AWS (listing /throttled)\n"
+        )),
+        "{err}"
+    );
+    // Throttling was retried: four attempts.
+    let throttled = server
+        .requests()
+        .iter()
+        .filter(|r| r.body.contains("/throttled"))
+        .count();
+    assert_eq!(throttled, 4);
+
+    let err = fails("sm-denied");
+    assert!(
+        err.starts_with(&format!("error: store 'sm-denied' ({url}): access denied (listing secrets): User: arn:aws:iam::123456789012:user/ci is not authorized to perform: secretsmanager:ListSecrets")),
+        "{err}"
+    );
+    let err = fails("sm-batch");
+    assert!(
+        err.starts_with(&format!("error: store 'sm-batch' ({url}): access denied (reading batch/DB_PASSWORD): not authorized to perform: secretsmanager:GetSecretValue")),
+        "{err}"
+    );
+    let err = fails("sm-kms");
+    assert!(
+        err.starts_with(&format!("error: store 'sm-kms' ({url}): KMS refused (reading kms): Secrets Manager can't decrypt")),
+        "{err}"
+    );
+    assert!(
+        err.contains("\nhint: the identity needs kms:Decrypt"),
+        "{err}"
+    );
+}
