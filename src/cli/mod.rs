@@ -498,10 +498,15 @@ pub(crate) fn warn_quoting(key: &str, peers: &[crate::dotenv::Peer]) {
     if peers.is_empty() {
         return;
     }
-    let names: Vec<String> = peers.iter().map(ToString::to_string).collect();
+    let mut names: Vec<String> = peers.iter().map(ToString::to_string).collect();
+    let last = names.pop().unwrap_or_default();
+    let names = if names.is_empty() {
+        last
+    } else {
+        format!("{} and {last}", names.join(", "))
+    };
     warn(&format!(
-        "{key}: no quoting reads the same in every dotenv library; written for dotenvy, {} would read it differently (see docs/dotenv-dialect.md)",
-        names.join(" and ")
+        "{key}: no quoting reads the same in every dotenv library; written for dotenvy, {names} would read it differently (see docs/dotenv-dialect.md)"
     ));
 }
 

@@ -96,8 +96,10 @@ fn form(value: &str, style: Style) -> Option<String> {
     }
 }
 
-/// The readers that would not read `value` back from its `style` form.
-fn disagreeing(value: &str, style: Style) -> Vec<Peer> {
+/// The readers that would not read `value` back from `text`, its `style` form: python-dotenv
+/// and node by their rules, phpdotenv and the Ruby gem by reading the line as they do (either
+/// also fails when it refuses the line).
+fn disagreeing(value: &str, style: Style, text: &str) -> Vec<Peer> {
     let mut out = Vec::new();
     // Both normalise line endings (node rewrites CR and CRLF; Python reads in universal newline
     // mode), so a carriage return never survives them.
@@ -128,6 +130,29 @@ fn disagreeing(value: &str, style: Style) -> Vec<Peer> {
     if !node_ok {
         out.push(Peer::NodeDotenv);
     }
+    // The line readers read one line: a value written over several lines, or holding a
+    // carriage return (phpdotenv turns every one into a line feed), is not vouched for.
+    if text.contains(['\n', '\r']) {
+        out.extend([Peer::Php, Peer::Ruby]);
+        return out;
+    }
+    let (readings, refused) = super::read_by_peers(&format!("K={text}"));
+    for (peer, reading) in readings {
+        let read = match (peer, &reading) {
+            (Peer::Php, Some((k, Some(v)))) if k == "K" => v.clone(),
+            // The gem's variable substitution, which apps run, turns `\$` into `$` outside
+            // single quotes (the forms written here hold no other `$`).
+            (Peer::Ruby, Some((k, Some(v)))) if k == "K" && style != Style::Single => {
+                v.replace("\\$", "$")
+            }
+            (Peer::Ruby, Some((k, Some(v)))) if k == "K" => v.clone(),
+            (Peer::Php | Peer::Ruby, _) => String::from("\0(no value)"),
+            _ => continue,
+        };
+        if read != value || refused.contains(&peer) {
+            out.push(peer);
+        }
+    }
     out
 }
 
@@ -141,7 +166,7 @@ pub fn render(value: &str, preferred: Option<Style>) -> Rendered {
     ];
     for style in order.into_iter().flatten() {
         if let Some(text) = form(value, style) {
-            if disagreeing(value, style).is_empty() {
+            if disagreeing(value, style, &text).is_empty() {
                 return Rendered {
                     text,
                     style,
@@ -153,9 +178,9 @@ pub fn render(value: &str, preferred: Option<Style>) -> Rendered {
     // No form reads the same everywhere: write dotenvy's form, which always exists.
     let text = form(value, Style::Double).unwrap_or_default();
     Rendered {
+        disagree: disagreeing(value, Style::Double, &text),
         text,
         style: Style::Double,
-        disagree: disagreeing(value, Style::Double),
     }
 }
 

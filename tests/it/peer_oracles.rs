@@ -60,8 +60,10 @@ fn dotenvy_reads(text: &str) -> Values {
 
 /// Writes every value through `Document::set` (on an entry of `style`) into one file, then
 /// checks each reader against the writer's claim: dotenvy always reads the value back, and
-/// python-dotenv / node dotenv do whenever the writer did not name them. (A named reader may
-/// still happen to agree: some misreadings depend on what follows in the file.)
+/// python-dotenv / node dotenv / phpdotenv / the Ruby gem do whenever the writer did not name
+/// them. (A named reader may still happen to agree: some misreadings depend on what follows in
+/// the file.) phpdotenv and the gem refuse a whole file for one bad line, so each written line
+/// is also read by them in a file of its own.
 fn check_written(values: &[String], style_seed: &str) {
     let mut src = String::new();
     for i in 0..values.len() {
@@ -77,6 +79,12 @@ fn check_written(values: &[String], style_seed: &str) {
     let path = dir.path().join(".env");
     std::fs::write(&path, &text).unwrap();
     let (dotenvy, python, node) = (dotenvy_reads(&text), python_reads(&path), node_reads(&path));
+    let lines: Vec<String> = (0..values.len())
+        .map(|i| doc.entry(&format!("K{i}")).unwrap().raw().to_owned())
+        .collect();
+    let files = line_files(dir.path(), &lines);
+    // The gem as apps run it: variable substitution on (`\$` is an escaped `$`), commands off.
+    let (php, ruby) = php_ruby_read(&files, "[Dotenv::Substitutions::Variable]");
     let mut warned = 0;
     for (i, v) in values.iter().enumerate() {
         let key = format!("K{i}");
@@ -96,6 +104,15 @@ fn check_written(values: &[String], style_seed: &str) {
                 );
             } else {
                 warned += 1;
+            }
+        }
+        for (peer, got) in [(Peer::Php, &php[i]), (Peer::Ruby, &ruby[i])] {
+            if !claims[i].contains(&peer) {
+                assert_eq!(
+                    got.get(&key),
+                    Some(&serde_json::json!(v)),
+                    "{peer}: value {v:?} written as {written}; the writer claimed it reads the same"
+                );
             }
         }
     }
@@ -453,6 +470,14 @@ fn line_readers_match_node_and_python() {
 /// phpdotenv's and the Ruby gem's reading of each file: its entries, or `"refused"` where the
 /// reader throws (the app does not start).
 fn php_ruby_read_each(files: &[PathBuf]) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
+    php_ruby_read(files, "[]")
+}
+
+/// As [`php_ruby_read_each`], with the gem's substitutions given as a Ruby array (`[]`: none).
+fn php_ruby_read(
+    files: &[PathBuf],
+    substitutions: &str,
+) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
     let autoload = "/usr/share/php/Dotenv/autoload.php";
     assert!(
         Path::new(autoload).exists(),
@@ -482,9 +507,9 @@ echo json_encode($out);"#
     let ruby = crate::common::run_ok(
         Command::new("ruby")
             .arg("-e")
-            .arg(
+            .arg(format!(
                 r#"require 'dotenv'; require 'json'
-Dotenv::Parser.instance_variable_set(:@substitutions, [])
+Dotenv::Parser.instance_variable_set(:@substitutions, {substitutions})
 out = ARGV.map do |p|
   begin
     Dotenv::Parser.call(File.open(p, "rb:bom|utf-8", &:read))
@@ -492,8 +517,8 @@ out = ARGV.map do |p|
     "refused"
   end
 end
-print JSON.generate(out)"#,
-            )
+print JSON.generate(out)"#
+            ))
             .args(files),
     );
     (
