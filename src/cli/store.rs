@@ -81,6 +81,10 @@ enum Sub {
         /// The store, as named under `stores:` in .envault.yml (default: the only one).
         #[arg(long, value_name = "STORE")]
         store: Option<String>,
+        /// Write keys that the store's own service rotates (AWS Secrets Manager with rotation
+        /// turned on); without it such keys are refused.
+        #[arg(long)]
+        force: bool,
     },
     /// Write an environment's keys into its store: the same plan as `sync`.
     #[command(
@@ -200,7 +204,9 @@ fn list_store(ctx: &Ctx, config: &Config, name: &str) -> anyhow::Result<Entries>
     let spin = super::spinner(&format!("reading store '{name}'"));
     let r = runtime()?.block_on(async {
         let s = open(ctx, config, name).await?;
-        anyhow::Ok(s.list(None).await?)
+        let entries = s.list(None).await?;
+        tell(&s);
+        anyhow::Ok(entries)
     });
     spin.finish_and_clear();
     r
@@ -275,17 +281,24 @@ pub(crate) fn push(
     rt.block_on(async {
         let s = open(ctx, config, &name).await?;
         let current = s.list(None).await?;
+        tell(&s);
         let tgt_doc = entries_doc(&name, &current)?;
         let plan = make_plan(config, plan_args, true, (env, &src.doc), (env, &tgt_doc));
+        let (sets, deletes) = plan.writes();
+        let written: Vec<String> = sets
+            .iter()
+            .map(|(k, _)| k.to_string())
+            .chain(deletes.iter().map(|k| k.to_string()))
+            .collect();
+        if plan_args.dry_run {
+            // The preview says what the real push would refuse.
+            if let Err(e) = refuse_rotated(&s, &name, &written, force).await {
+                warn(&format!("{e} (the push would stop here)"));
+            }
+        }
         let mut wrote = None;
         if !plan_args.dry_run && plan.changes_target() {
             let public = |k: &str| !config.classifier.is_declared_public(k);
-            let (sets, deletes) = plan.writes();
-            let written: Vec<String> = sets
-                .iter()
-                .map(|(k, _)| k.to_string())
-                .chain(deletes.iter().map(|k| k.to_string()))
-                .collect();
             refuse_rotated(&s, &name, &written, force).await?;
             let spin = super::spinner(&format!(
                 "writing {} keys to store '{name}'",
@@ -406,10 +419,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
                 anyhow::Ok(ExitStatus::Clean)
             })
         }
-        Sub::Delete { key, store } => {
+        Sub::Delete { key, store, force } => {
             let name = only_store(&config, store.as_deref())?;
             runtime()?.block_on(async {
                 let s = open(ctx, &config, &name).await?;
+                refuse_rotated(&s, &name, std::slice::from_ref(&key), force).await?;
                 if s.get(&key).await?.is_none() {
                     return Err(hinted(
                         format!("store '{name}' has no {key}"),
@@ -468,6 +482,7 @@ fn list(
                 ));
             }
             let entries = s.list(prefix).await?;
+            tell(&s);
             let keys: Vec<String> = entries.iter().map(|(k, _)| k.clone()).collect();
             let rotated = s.rotated(&keys).await?;
             anyhow::Ok((s.named().endpoint.clone(), entries, rotated))
@@ -480,8 +495,12 @@ fn list(
                 continue;
             }
         };
+        // Everything a secrets manager holds is a secret unless the project declares it public.
+        let all_secret = matches!(config.stores[name], StoreSpec::AwsSecretsmanager { .. });
         let shown = |k: &str, v: &str| -> String {
-            if !show_secrets && config.classifier.masks(k, &[v]) {
+            let secret = config.classifier.masks(k, &[v])
+                || (all_secret && !config.classifier.is_declared_public(k));
+            if !show_secrets && secret {
                 MASK.to_owned()
             } else {
                 v.to_owned()

@@ -75,7 +75,15 @@ pub fn error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt:
 ) -> StoreError {
     let code = e.code().unwrap_or("").to_owned();
     let message = e.message().map(str::to_owned).unwrap_or_default();
-    let detail = format!("{}", DisplayErrorContext(&e));
+    // An answer that could not be parsed is described without its body: a read's answer holds
+    // the secret values.
+    let detail = match &e {
+        SdkError::ResponseError(_) => {
+            "AWS's answer could not be parsed (its body is not shown: it may hold secret values)"
+                .to_owned()
+        }
+        _ => format!("{}", DisplayErrorContext(&e)),
+    };
     let network = matches!(e, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_));
     classify(named, what, &code, &message, detail, network)
 }

@@ -11,7 +11,7 @@
 //! the version this write was computed from; when another writer's version came between, the
 //! write's own changes are applied again onto the latest version, and the user is told.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
@@ -54,6 +54,8 @@ pub struct SecretsManager {
 struct Listing {
     keys: BTreeSet<String>,
     rotating: BTreeSet<String>,
+    /// The one JSON secret has rotation turned on.
+    whole_rotates: bool,
 }
 
 /// The configuration of a Secrets Manager store, as `.envault.yml` declares it.
@@ -109,11 +111,15 @@ impl SecretsManager {
                 Layout::PerKey { prefix }
             }
             (None, Some(s)) => {
-                if !valid_name(s) {
+                // A name, or the ARN of a secret (another account's, say).
+                let arn = s.starts_with("arn:")
+                    && s.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"/_+=.@-:".contains(&b));
+                if !valid_name(s) && !arn {
                     return Err(named.err_hint(
                         ErrorKind::Config,
                         format!("`{s}` is not a secret name"),
-                        "secret names hold letters, digits and /_+=.@- only, e.g. production/myapp",
+                        "secret names hold letters, digits and /_+=.@- only, e.g. production/myapp (or give the secret's ARN)",
                     ));
                 }
                 Layout::Json { secret: s.clone() }
@@ -199,7 +205,8 @@ impl SecretsManager {
         Ok(out)
     }
 
-    /// The values of `names`, read in batches of twenty.
+    /// The values of `names`, read in batches of twenty. A secret without a value (created
+    /// empty) or with a binary one is left out, with a note.
     async fn values_of(&self, names: &[String]) -> Result<HashMap<String, Secret>, StoreError> {
         let mut out = HashMap::with_capacity(names.len());
         for chunk in names.chunks(BATCH) {
@@ -208,11 +215,29 @@ impl SecretsManager {
                 .batch_get_secret_value()
                 .set_secret_id_list(Some(chunk.to_vec()))
                 .send()
-                .await
-                .map_err(|e| self.error("reading secrets", e))?;
-            // A batch answers for each secret: one it could not read fails the whole listing.
-            if let Some(err) = got.errors().first() {
+                .await;
+            let got = match got {
+                Ok(g) => g,
+                // Some servers fail the whole batch for one secret without a value: read
+                // each on its own.
+                Err(e) if is_code(&e, "ResourceNotFoundException") => {
+                    for name in chunk {
+                        if let Some(v) = self.value_of(name).await? {
+                            out.insert(name.clone(), v);
+                        }
+                    }
+                    continue;
+                }
+                Err(e) => return Err(self.error("reading secrets", e)),
+            };
+            // A batch answers for each secret: one it could not read fails the listing, but
+            // one without a value is only left out.
+            for err in got.errors() {
                 let id = err.secret_id().unwrap_or("a secret");
+                if err.error_code() == Some("ResourceNotFoundException") {
+                    self.note(self.left_out(id, "has no value yet"));
+                    continue;
+                }
                 return Err(super::aws::classify(
                     &self.named,
                     &format!("reading {id}"),
@@ -224,13 +249,37 @@ impl SecretsManager {
             }
             for v in got.secret_values() {
                 let Some(name) = v.name() else { continue };
-                let Some(text) = v.secret_string() else {
-                    return Err(binary(&self.named, name));
-                };
-                out.insert(name.to_owned(), Secret::new(text));
+                match v.secret_string() {
+                    Some(text) => {
+                        out.insert(name.to_owned(), Secret::new(text));
+                    }
+                    None => self.note(self.left_out(name, "holds binary data, not text")),
+                }
             }
         }
         Ok(out)
+    }
+
+    /// One secret's value (`None`, with a note: no value, or a binary one).
+    async fn value_of(&self, name: &str) -> Result<Option<Secret>, StoreError> {
+        match self.client.get_secret_value().secret_id(name).send().await {
+            Ok(out) => match out.secret_string() {
+                Some(s) => Ok(Some(Secret::new(s))),
+                None => {
+                    self.note(self.left_out(name, "holds binary data, not text"));
+                    Ok(None)
+                }
+            },
+            Err(e) if is_code(&e, "ResourceNotFoundException") => {
+                self.note(self.left_out(name, "has no value yet"));
+                Ok(None)
+            }
+            Err(e) => Err(self.error(&format!("reading {name}"), e)),
+        }
+    }
+
+    fn left_out(&self, name: &str, why: &str) -> String {
+        format!("store '{}': secret {name} {why}; left out", self.named.name)
     }
 
     async fn list_per_key(&self, prefix: &str, own: bool) -> Result<Entries, StoreError> {
@@ -271,12 +320,12 @@ impl SecretsManager {
 
     // ---- one JSON secret -------------------------------------------------------------------
 
-    /// The JSON secret's keys and the version they were read from (`None`: no such secret).
+    /// Where the JSON secret stands, and its members (empty unless it holds a version).
     async fn read_json(
         &self,
         secret: &str,
         version: Option<&str>,
-    ) -> Result<(IndexMap<String, serde_json::Value>, Option<String>), StoreError> {
+    ) -> Result<(Members, Base), StoreError> {
         let got = self
             .client
             .get_secret_value()
@@ -286,22 +335,38 @@ impl SecretsManager {
             .await;
         let got = match got {
             Ok(g) => g,
+            // No value: no such secret, or one created without a value (as Terraform does).
             Err(e) if is_code(&e, "ResourceNotFoundException") && version.is_none() => {
-                return Ok((IndexMap::new(), None))
+                let base = match Writer::from(self).state(secret).await? {
+                    State::Missing => Base::Missing,
+                    State::Deleted => Base::Deleted,
+                    State::Live => Base::Empty,
+                };
+                return Ok((Members::default(), base));
+            }
+            Err(e) if is_scheduled_for_deletion(&e) && version.is_none() => {
+                return Ok((Members::default(), Base::Deleted))
             }
             Err(e) => return Err(self.error(&format!("reading {secret}"), e)),
         };
         let Some(text) = got.secret_string() else {
-            return Err(binary(&self.named, secret));
+            return Err(self.named.err_hint(
+                ErrorKind::Invalid,
+                format!("secret {secret} holds binary data, not text"),
+                "a `secret:` store holds one JSON object of keys as text (SecretString)",
+            ));
         };
-        let map = parse_object(text).map_err(|what| {
+        let members = Members::parse(text).map_err(|what| {
             self.named.err_hint(
                 ErrorKind::Invalid,
                 format!("secret {secret} {what}"),
                 "a `secret:` store holds one JSON object of keys; use `prefix:` for one secret per key",
             )
         })?;
-        Ok((map, got.version_id().map(str::to_owned)))
+        let base = got
+            .version_id()
+            .map_or(Base::Empty, |v| Base::Version(v.to_owned()));
+        Ok((members, base))
     }
 
     /// Which version holds each of `AWSCURRENT` and `AWSPREVIOUS`, and whether rotation is on.
@@ -330,74 +395,184 @@ impl SecretsManager {
         ))
     }
 
+    /// Writes `body` as the secret's new version, creating or restoring the secret as `base`
+    /// requires; returns the new version's id.
+    async fn write_json(
+        &self,
+        secret: &str,
+        base: &Base,
+        body: &str,
+    ) -> Result<String, StoreError> {
+        let what = format!("writing {secret}");
+        if body.len() > MAX_SECRET {
+            return Err(self.named.err_hint(
+                ErrorKind::Invalid,
+                format!("{what}: the secret would hold {} bytes; Secrets Manager holds at most {MAX_SECRET}", body.len()),
+                "move some keys to another store, or use `prefix:` for one secret per key",
+            ));
+        }
+        if *base == Base::Deleted {
+            self.client
+                .restore_secret()
+                .secret_id(secret)
+                .send()
+                .await
+                .map_err(|e| self.error(&format!("restoring {secret}"), e))?;
+        }
+        let version = if *base == Base::Missing {
+            self.client
+                .create_secret()
+                .name(secret)
+                .secret_string(body)
+                .set_kms_key_id(self.kms_key_id.clone())
+                .set_tags(self.tags())
+                .send()
+                .await
+                .map_err(|e| self.error(&what, e))?
+                .version_id()
+                .map(str::to_owned)
+        } else {
+            self.client
+                .put_secret_value()
+                .secret_id(secret)
+                .secret_string(body)
+                .send()
+                .await
+                .map_err(|e| self.error(&what, e))?
+                .version_id()
+                .map(str::to_owned)
+        };
+        version.ok_or_else(|| {
+            self.named.err(
+                ErrorKind::Invalid,
+                format!("{what}: AWS returned no version id"),
+            )
+        })
+    }
+
+    /// Every version id the secret has (deprecated ones too); none when it does not exist.
+    async fn version_ids(&self, secret: &str) -> Result<HashSet<String>, StoreError> {
+        let mut out = HashSet::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = match self
+                .client
+                .list_secret_version_ids()
+                .secret_id(secret)
+                .include_deprecated(true)
+                .set_next_token(token.take())
+                .send()
+                .await
+            {
+                Ok(p) => p,
+                Err(e) if is_code(&e, "ResourceNotFoundException") => return Ok(out),
+                Err(e) => return Err(self.error(&format!("listing the versions of {secret}"), e)),
+            };
+            out.extend(
+                page.versions()
+                    .iter()
+                    .filter_map(|v| v.version_id().map(str::to_owned)),
+            );
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
     /// Applies `sets` and `deletes` to the JSON secret, and makes sure that no other writer's
-    /// version was dropped on the way (see the module's documentation).
+    /// version was dropped on the way (see the module's documentation). After a write, the
+    /// version staged `AWSPREVIOUS` must be the one the write was computed from and the one
+    /// staged `AWSCURRENT` the write itself. Otherwise every version another writer made since
+    /// the read is merged: its changes and this write's go onto the current version, and that is
+    /// written again.
     async fn change_json(
         &self,
         secret: &str,
         sets: &[(String, Secret)],
         deletes: &[String],
     ) -> Result<(), PartialWrite> {
-        let (mut base, mut base_version) = self.read_json(secret, None).await?;
+        let changed: Vec<String> = sets
+            .iter()
+            .map(|(k, _)| k.clone())
+            .chain(deletes.iter().cloned())
+            .collect();
+        // The versions before the read: any other one found later was made by another writer.
+        let listed = self.version_ids(secret).await;
+        let (mut base, mut state) = self.read_json(secret, None).await?;
+        if state == Base::Deleted {
+            // Scheduled for deletion: restored with its keys, and this write goes onto them.
+            self.client
+                .restore_secret()
+                .secret_id(secret)
+                .send()
+                .await
+                .map_err(|e| self.error(&format!("restoring {secret}"), e))?;
+            self.note(format!(
+                "store '{}': secret {secret} was scheduled for deletion; restored",
+                self.named.name
+            ));
+            (base, state) = self.read_json(secret, None).await?;
+        }
+        let mut seen = match (listed, &state) {
+            (Ok(ids), _) => ids,
+            (Err(_), Base::Missing) => HashSet::new(),
+            (Err(e), _) => return Err(e.into()),
+        };
         for round in 0..ROUNDS {
-            let body = apply(&base, sets, deletes);
-            let what = format!("writing {secret}");
-            let ours = match &base_version {
-                Some(_) => self
-                    .client
-                    .put_secret_value()
-                    .secret_id(secret)
-                    .secret_string(body.as_str())
-                    .send()
-                    .await
-                    .map(|o| o.version_id().map(str::to_owned))
-                    .map_err(|e| self.error(&what, e))?,
-                None => match self
-                    .client
-                    .create_secret()
-                    .name(secret)
-                    .secret_string(body.as_str())
-                    .set_kms_key_id(self.kms_key_id.clone())
-                    .set_tags(self.tags())
-                    .send()
-                    .await
+            let ours = base.with(sets, deletes);
+            let written = match self.write_json(secret, &state, &ours.body()).await {
+                Ok(v) => v,
+                // Created by another writer in between: start again from theirs.
+                Err(e)
+                    if state == Base::Missing
+                        && round + 1 < ROUNDS
+                        && e.kind == ErrorKind::Invalid =>
                 {
-                    Ok(o) => o.version_id().map(str::to_owned),
-                    // Another writer created it first: start again from theirs.
-                    Err(e) if is_code(&e, "ResourceExistsException") && round + 1 < ROUNDS => {
-                        (base, base_version) = self.read_json(secret, None).await?;
-                        continue;
+                    (base, state) = self.read_json(secret, None).await?;
+                    if state == Base::Missing {
+                        return Err(PartialWrite::from(e));
                     }
-                    Err(e) => return Err(self.error(&what, e).into()),
-                },
+                    continue;
+                }
+                Err(e) if round == 0 => return Err(e.into()),
+                Err(e) => {
+                    return Err(PartialWrite {
+                        written: changed,
+                        error: e,
+                        unknown: Vec::new(),
+                    })
+                }
             };
             let (current, previous, _) = self.stages(secret).await?;
-            let Some(ours) = ours else {
-                return Err(self
-                    .named
-                    .err(
-                        ErrorKind::Invalid,
-                        format!("writing {secret}: AWS returned no version id"),
-                    )
-                    .into());
+            let read = match &state {
+                Base::Version(v) => Some(v.clone()),
+                _ => None,
             };
-            let mut lost = None;
-            if previous != base_version {
-                // Another version came between our read and our write, and ours replaced it
-                // without its changes.
-                lost = previous.clone();
+            if previous == read && current.as_deref() == Some(written.as_str()) {
+                return Ok(());
             }
-            if current.as_deref() != Some(ours.as_str()) {
-                // Another write came after ours: it must hold our changes.
-                let (latest, latest_version) = self.read_json(secret, None).await?;
-                if holds(&latest, sets, deletes) && lost.is_none() {
-                    return Ok(());
-                }
-                (base, base_version) = (latest, latest_version);
-            } else if let Some(theirs) = lost {
-                let (latest, _) = self.read_json(secret, Some(&theirs)).await?;
-                (base, base_version) = (latest, Some(ours));
+            // Other writers' versions since the read: the current one, and any in between.
+            let now = self.version_ids(secret).await?;
+            let current = current.unwrap_or_else(|| written.clone());
+            let between: Vec<String> = now
+                .iter()
+                .filter(|v| !seen.contains(*v) && **v != written && **v != current)
+                .filter(|v| Some(*v) != read.as_ref())
+                .cloned()
+                .collect();
+            seen = now;
+            let mut next = if current == written {
+                ours.clone()
             } else {
+                self.read_json(secret, Some(&current)).await?.0
+            };
+            for v in &between {
+                let (theirs, _) = self.read_json(secret, Some(v)).await?;
+                next.merge_changes(&base, &theirs, &ours);
+            }
+            if between.is_empty() && next.holds(sets, deletes) {
+                // Only a later write, and it kept this write's changes.
                 return Ok(());
             }
             self.note(format!(
@@ -405,15 +580,20 @@ impl SecretsManager {
                  its changes are kept and these were applied again onto them",
                 self.named.name
             ));
+            (base, state) = (next, Base::Version(current));
         }
-        Err(self
-            .named
-            .err_hint(
+        Err(PartialWrite {
+            written: changed,
+            error: self.named.err_hint(
                 ErrorKind::Unavailable,
-                format!("secret {secret} kept changing under this write ({ROUNDS} attempts)"),
-                "another writer is changing it now; compare with `envault store list` and try again",
-            )
-            .into())
+                format!(
+                    "secret {secret} kept changing under this write ({ROUNDS} attempts): its current \
+                     version holds these keys, and another writer's last changes may be missing from it"
+                ),
+                "another writer is changing it now; compare with `envault store list` and push again",
+            ),
+            unknown: Vec::new(),
+        })
     }
 }
 
@@ -432,6 +612,17 @@ enum State {
     /// Scheduled for deletion: restorable until AWS removes it.
     Deleted,
     Missing,
+}
+
+impl From<&SecretsManager> for Writer {
+    fn from(s: &SecretsManager) -> Writer {
+        Writer {
+            named: s.named.clone(),
+            client: s.client.clone(),
+            kms_key_id: s.kms_key_id.clone(),
+            tags: s.tags(),
+        }
+    }
 }
 
 impl Writer {
@@ -540,65 +731,207 @@ fn is_scheduled_for_deletion<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> 
             .is_some_and(|m| m.contains("marked deleted") || m.contains("scheduled for deletion"))
 }
 
-/// The keys of a JSON secret, in its order; anything but an object is refused.
-fn parse_object(text: &str) -> Result<IndexMap<String, serde_json::Value>, &'static str> {
-    if text.trim().is_empty() {
-        return Ok(IndexMap::new());
+/// Where a JSON secret stood when it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Base {
+    /// No such secret.
+    Missing,
+    /// The secret exists without a value (created empty, as Terraform does).
+    Empty,
+    /// Scheduled for deletion: restorable.
+    Deleted,
+    /// The version read.
+    Version(String),
+}
+
+/// The largest SecretString Secrets Manager accepts, in bytes.
+const MAX_SECRET: usize = 65_536;
+
+/// A JSON secret's members in order: each key and its value's JSON text exactly as written,
+/// so that values a write does not change keep every byte (number text, nested key order).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Members(Vec<(String, String)>);
+
+impl Members {
+    /// The members of `text`, a JSON object; anything else is refused, saying what it is
+    /// (never showing it: it may be a secret).
+    fn parse(text: &str) -> Result<Members, String> {
+        let t = text.trim();
+        if t.is_empty() {
+            return Ok(Members::default());
+        }
+        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(t) {
+            return Err(if t.starts_with(['{', '[', '"']) {
+                format!(
+                    "is not valid JSON (line {}, column {})",
+                    e.line(),
+                    e.column()
+                )
+            } else {
+                "holds a plain value, not a JSON object of keys".to_owned()
+            });
+        }
+        if !t.starts_with('{') {
+            return Err("holds JSON that is not an object of keys".to_owned());
+        }
+        let mut out: Vec<(String, String)> = Vec::new();
+        for (raw_key, raw_value) in split_members(&t[1..t.len() - 1]) {
+            let key: String = serde_json::from_str(raw_key).map_err(|_| "is not valid JSON")?;
+            if out.iter().any(|(k, _)| *k == key) {
+                return Err(format!(
+                    "holds the key {key} twice (JSON readers disagree on which one counts)"
+                ));
+            }
+            out.push((key, raw_value.to_owned()));
+        }
+        Ok(Members(out))
     }
-    match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(serde_json::Value::Object(_)) => serde_json::from_str(text).map_err(|_| "is not JSON"),
-        Ok(_) => Err("holds JSON that is not an object of keys"),
-        Err(_) => Err("is not JSON (it holds a plain value)"),
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    /// Each key with its value as an env value: a string's text; other values as their JSON.
+    fn entries(&self) -> impl Iterator<Item = (&String, String)> {
+        self.0.iter().map(|(k, v)| (k, as_text(v)))
+    }
+
+    fn set(&mut self, key: &str, raw: String) {
+        match self.0.iter_mut().find(|(k, _)| k == key) {
+            Some(m) => m.1 = raw,
+            None => self.0.push((key.to_owned(), raw)),
+        }
+    }
+
+    fn remove(&mut self, key: &str) {
+        self.0.retain(|(k, _)| k != key);
+    }
+
+    /// These members with `sets` and `deletes` applied; other members keep their text.
+    fn with(&self, sets: &[(String, Secret)], deletes: &[String]) -> Members {
+        let mut out = self.clone();
+        for (k, v) in sets {
+            let raw = typed(self.get(k), v.expose());
+            out.set(k, raw);
+        }
+        for k in deletes {
+            out.remove(k);
+        }
+        out
+    }
+
+    /// Takes in the changes `theirs` made to `base`, for keys this write (`ours`) had as they
+    /// still are here: a later change to the key wins over the lost version's.
+    fn merge_changes(&mut self, base: &Members, theirs: &Members, ours: &Members) {
+        let keys: Vec<String> = base.keys().chain(theirs.keys()).cloned().collect();
+        for k in keys {
+            let (b, t) = (base.get(&k), theirs.get(&k));
+            if b == t || self.get(&k) != ours.get(&k) {
+                continue;
+            }
+            match t {
+                Some(v) => self.set(&k, v.to_owned()),
+                None => self.remove(&k),
+            }
+        }
+    }
+
+    fn holds(&self, sets: &[(String, Secret)], deletes: &[String]) -> bool {
+        sets.iter()
+            .all(|(k, v)| self.get(k).is_some_and(|x| as_text(x) == v.expose()))
+            && deletes.iter().all(|k| self.get(k).is_none())
+    }
+
+    /// The JSON text of the object (compact; each value's text as it is).
+    fn body(&self) -> zeroize::Zeroizing<String> {
+        let mut out = String::from("{");
+        for (i, (k, v)) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&serde_json::to_string(k).expect("a string serializes"));
+            out.push(':');
+            out.push_str(v);
+        }
+        out.push('}');
+        zeroize::Zeroizing::new(out)
     }
 }
 
-/// A JSON value as an env value: strings as they are, other values as their JSON text.
-fn as_text(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
+/// The members of a JSON object's inside (already checked to be valid JSON): each member's key
+/// text and value text, trimmed.
+fn split_members(inner: &str) -> Vec<(&str, &str)> {
+    let b = inner.as_bytes();
+    let mut out = Vec::new();
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let (mut start, mut colon) = (0usize, None);
+    for (i, &c) in b.iter().enumerate() {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth -= 1,
+            b':' if depth == 0 && colon.is_none() => colon = Some(i),
+            b',' if depth == 0 => {
+                if let Some(c) = colon.take() {
+                    out.push((inner[start..c].trim(), inner[c + 1..i].trim()));
+                }
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if let Some(c) = colon {
+        out.push((inner[start..c].trim(), inner[c + 1..].trim()));
+    }
+    out
+}
+
+/// A JSON value's text as an env value: a string's contents; any other value as written.
+fn as_text(raw: &str) -> String {
+    if raw.starts_with('"') {
+        serde_json::from_str(raw).unwrap_or_default()
+    } else {
+        raw.to_owned()
     }
 }
 
-/// `value` for a key that held `old`: a number or boolean stays one when the new text still
-/// is one, so that a value AWS or another tool wrote as a number keeps its type.
-fn typed(old: Option<&serde_json::Value>, value: &str) -> serde_json::Value {
-    use serde_json::Value;
+/// The JSON text for `value` under a key that held `old`: a value that was not a string (a
+/// number, a boolean, null, an object, an array) stays one of its kind while the new text is
+/// valid JSON of that kind, as another tool or an app reading the secret as JSON expects;
+/// everything else is a string.
+fn typed(old: Option<&str>, value: &str) -> String {
+    let kind = |raw: &str| match raw.as_bytes().first() {
+        Some(b'"') => 's',
+        Some(b'{') => 'o',
+        Some(b'[') => 'a',
+        Some(b't' | b'f') => 'b',
+        Some(b'n') => 'n',
+        Some(_) => '#',
+        None => 's',
+    };
+    let valid = serde_json::from_str::<serde::de::IgnoredAny>(value).is_ok();
     match old {
-        Some(Value::Number(_) | Value::Bool(_)) => match serde_json::from_str::<Value>(value) {
-            Ok(v @ (Value::Number(_) | Value::Bool(_))) if *value == *v.to_string() => v,
-            _ => Value::String(value.to_owned()),
-        },
-        _ => Value::String(value.to_owned()),
+        Some(o) if kind(o) != 's' && valid && value == value.trim() && kind(value) == kind(o) => {
+            value.to_owned()
+        }
+        _ => serde_json::to_string(value).expect("a string serializes"),
     }
-}
-
-/// The JSON text of `base` with `sets` and `deletes` applied; other keys keep their values.
-fn apply(
-    base: &IndexMap<String, serde_json::Value>,
-    sets: &[(String, Secret)],
-    deletes: &[String],
-) -> zeroize::Zeroizing<String> {
-    let mut map = base.clone();
-    for (k, v) in sets {
-        let value = typed(map.get(k), v.expose());
-        map.insert(k.clone(), value);
-    }
-    for k in deletes {
-        map.shift_remove(k);
-    }
-    zeroize::Zeroizing::new(serde_json::to_string(&map).expect("a map of JSON values serializes"))
-}
-
-/// Whether `map` holds every change.
-fn holds(
-    map: &IndexMap<String, serde_json::Value>,
-    sets: &[(String, Secret)],
-    deletes: &[String],
-) -> bool {
-    sets.iter()
-        .all(|(k, v)| map.get(k).is_some_and(|x| as_text(x) == v.expose()))
-        && deletes.iter().all(|k| !map.contains_key(k))
 }
 
 impl SecretStore for SecretsManager {
@@ -622,24 +955,20 @@ impl SecretStore for SecretsManager {
                 None => self.list_per_key(own, true).await,
             },
             Layout::Json { secret } => {
-                let (map, version) = self.read_json(secret, None).await?;
-                let rotates = match version {
-                    Some(_) => self.stages(secret).await?.2,
-                    None => false,
+                let (members, state) = self.read_json(secret, None).await?;
+                let rotates = match state {
+                    Base::Missing | Base::Deleted => false,
+                    Base::Empty | Base::Version(_) => self.stages(secret).await?.2,
                 };
-                let entries: Entries = map
-                    .iter()
+                let entries: Entries = members
+                    .entries()
                     .filter(|(k, _)| prefix.is_none_or(|p| k.starts_with(p)))
-                    .map(|(k, v)| (k.clone(), Secret::new(as_text(v))))
+                    .map(|(k, v)| (k.clone(), Secret::new(v)))
                     .collect();
-                let keys: BTreeSet<String> = map.keys().cloned().collect();
                 self.remember(Listing {
-                    rotating: if rotates {
-                        keys.clone()
-                    } else {
-                        BTreeSet::new()
-                    },
-                    keys,
+                    keys: members.keys().cloned().collect(),
+                    rotating: BTreeSet::new(),
+                    whole_rotates: rotates,
                 });
                 Ok(entries)
             }
@@ -660,8 +989,8 @@ impl SecretStore for SecretsManager {
                 }
             }
             Layout::Json { secret } => {
-                let (map, _) = self.read_json(secret, None).await?;
-                Ok(map.get(key).map(|v| Secret::new(as_text(v))))
+                let (members, _) = self.read_json(secret, None).await?;
+                Ok(members.get(key).map(|v| Secret::new(as_text(v))))
             }
         }
     }
@@ -675,12 +1004,25 @@ impl SecretStore for SecretsManager {
             Layout::Json { secret } => return self.change_json(secret, items, &[]).await,
             Layout::PerKey { prefix } => prefix,
         };
-        let writer = Writer {
-            named: self.named.clone(),
-            client: self.client.clone(),
-            kms_key_id: self.kms_key_id.clone(),
-            tags: self.tags(),
-        };
+        // Secrets Manager holds no empty value, and at most 64 KiB: refused before any write.
+        for (k, v) in items {
+            let why = match v.expose().len() {
+                0 => "an empty value (Secrets Manager holds none)".to_owned(),
+                n if n > MAX_SECRET => {
+                    format!("{n} bytes (Secrets Manager holds at most {MAX_SECRET})")
+                }
+                _ => continue,
+            };
+            return Err(self
+                .named
+                .err_hint(
+                    ErrorKind::Invalid,
+                    format!("{k}: {why}"),
+                    "delete the key instead of emptying it, or keep the environment in one JSON secret (`secret:`)",
+                )
+                .into());
+        }
+        let writer = Writer::from(self);
         let listing = self.listing();
         let limit = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
         let mut tasks = tokio::task::JoinSet::new();
@@ -751,6 +1093,8 @@ impl SecretStore for SecretsManager {
 
     async fn rotated(&self, keys: &[String]) -> Result<Vec<String>, StoreError> {
         let rotating = match (self.listing(), &self.layout) {
+            // Any write to a rotated JSON secret writes the secret its rotation manages.
+            (Some(l), Layout::Json { .. }) if l.whole_rotates => keys.iter().cloned().collect(),
             (Some(l), _) => l.rotating,
             (None, Layout::Json { secret }) => match self.stages(secret).await {
                 Ok((_, _, true)) => keys.iter().cloned().collect(),
@@ -789,35 +1133,80 @@ impl SecretStore for SecretsManager {
 mod tests {
     use super::*;
 
-    fn map(text: &str) -> IndexMap<String, serde_json::Value> {
-        parse_object(text).unwrap()
+    fn members(text: &str) -> Members {
+        Members::parse(text).unwrap()
     }
 
     #[test]
-    fn changes_keep_other_keys_their_order_and_their_types() {
-        let base = map(r#"{"username":"app","port":5432,"debug":false,"password":"old"}"#);
+    fn changes_keep_other_values_to_the_byte_and_types_where_they_fit() {
+        let base = members(
+            r#"{"username": "app", "port": 5432, "debug": false, "ver": 3.10, "big": 123456789012345678901234,
+               "nested": {"zeta": 1, "alpha": [1, 2]}, "opt": null, "password": "old"}"#,
+        );
         let sets = [
-            ("password".to_owned(), Secret::new("new")),
+            ("password".to_owned(), Secret::new("new \"q\"")),
             ("port".to_owned(), Secret::new("6432")),
             ("debug".to_owned(), Secret::new("yes")),
+            ("nested".to_owned(), Secret::new(r#"{"b":2}"#)),
             ("EXTRA".to_owned(), Secret::new("1")),
         ];
-        let out = apply(&base, &sets, &["username".to_owned()]);
+        let out = base.with(&sets, &["username".to_owned()]);
         assert_eq!(
-            out.as_str(),
-            r#"{"port":6432,"debug":"yes","password":"new","EXTRA":"1"}"#
+            out.body().as_str(),
+            r#"{"port":6432,"debug":"yes","ver":3.10,"big":123456789012345678901234,"nested":{"b":2},"opt":null,"password":"new \"q\"","EXTRA":"1"}"#
         );
-        assert!(holds(&map(&out), &sets, &["username".to_owned()]));
-        assert!(!holds(&base, &sets, &[]));
+        assert!(out.holds(&sets, &["username".to_owned()]));
+        assert!(!base.holds(&sets, &[]));
+        // Values read as env values: strings' text, other values as written.
+        let read: Vec<(String, String)> = base.entries().map(|(k, v)| (k.clone(), v)).collect();
+        assert_eq!(read[3], ("ver".to_owned(), "3.10".to_owned()));
+        assert_eq!(
+            read[5],
+            (
+                "nested".to_owned(),
+                r#"{"zeta": 1, "alpha": [1, 2]}"#.to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn another_writers_lost_changes_are_merged_where_no_later_write_touched_them() {
+        let base = members(r#"{"A":"1","B":"1","C":"1"}"#);
+        let theirs = members(r#"{"A":"1","B":"theirs","C":"1","T":"new"}"#);
+        let ours = base.with(&[("A".to_owned(), Secret::new("ours"))], &[]);
+        // A later write changed C after ours.
+        let mut later = members(r#"{"A":"ours","B":"1","C":"later"}"#);
+        later.merge_changes(&base, &theirs, &ours);
+        assert_eq!(
+            later.body().as_str(),
+            r#"{"A":"ours","B":"theirs","C":"later","T":"new"}"#
+        );
     }
 
     #[test]
     fn only_an_object_of_keys_is_a_json_store() {
-        assert!(parse_object("").unwrap().is_empty());
-        assert!(parse_object("plain-password").is_err());
-        assert!(parse_object("[1,2]").is_err());
-        assert!(parse_object("\"text\"").is_err());
-        assert_eq!(as_text(&map(r#"{"a":{"b":1}}"#)["a"]), r#"{"b":1}"#);
+        assert!(Members::parse("").unwrap().0.is_empty());
+        assert_eq!(
+            Members::parse("plain-password").unwrap_err(),
+            "holds a plain value, not a JSON object of keys"
+        );
+        assert!(Members::parse("[1,2]").is_err());
+        assert!(Members::parse("\"text\"").is_err());
+        assert!(Members::parse(r#"{"a": "x"#)
+            .unwrap_err()
+            .starts_with("is not valid JSON (line 1"));
+        assert!(Members::parse(r#"{"DUP":"1","DUP":"2"}"#)
+            .unwrap_err()
+            .contains("DUP twice"));
+        assert_eq!(members(r#"{"big": 1e400}"#).get("big"), Some("1e400"));
+        assert_eq!(members("{}").0.len(), 0);
+        assert_eq!(
+            members(r#"{"a,b": "x:y", "c": {"d": ",:"}}"#).0,
+            vec![
+                ("a,b".to_owned(), r#""x:y""#.to_owned()),
+                ("c".to_owned(), r#"{"d": ",:"}"#.to_owned())
+            ]
+        );
     }
 
     #[test]

@@ -1145,7 +1145,8 @@ fn secretsmanager_one_json_secret() {
         .success();
     let out = stdout(&a);
     assert!(out.contains("  DB_PORT=5432\n"), "{out}");
-    assert!(out.contains("  EXTRA={\"a\":1}\n"), "{out}");
+    // A nested value reads as its JSON text, exactly as written.
+    assert!(out.contains("  EXTRA={\"a\": 1}\n"), "{out}");
     assert!(out.contains("  DB_PASSWORD=from-aws\n"), "{out}");
 
     aws(&p).args(["store", "push", "prod"]).assert().success();
@@ -1186,7 +1187,8 @@ fn secretsmanager_one_json_secret() {
         .code(2);
     let err = stderr(&a);
     assert!(
-        err.contains("secret production/myapp is not JSON") && err.contains("hint: "),
+        err.contains("secret production/myapp holds a plain value, not a JSON object of keys")
+            && err.contains("hint: "),
         "{err}"
     );
     assert!(!err.contains("just-a-password"), "{err}");
@@ -1269,13 +1271,53 @@ fn secretsmanager_rotation_is_shown_and_guarded() {
         "print(c.get_secret_value(SecretId='production/myapp/DB_PASSWORD')['SecretString'])",
     );
     assert_eq!(forced, "by-hand\n");
+
+    // One JSON secret that AWS rotates: any write to it is a write to the rotated secret,
+    // a new key included; the dry run says the push would stop.
+    let p = sm_project(&url, "secret: production/json");
+    aws(&p).args(["store", "push", "prod"]).assert().success();
+    boto_sm(
+        &url,
+        "c.rotate_secret(SecretId='production/json',RotationRules={'AutomaticallyAfterDays':30},RotateImmediately=False)",
+    );
+    p.write(".env.prod", &(p.read(".env.prod") + "NEW_FLAG=1\n"));
+    let a = aws(&p)
+        .args(["store", "push", "prod", "--dry-run"])
+        .assert()
+        .success();
+    assert!(
+        stderr(&a).contains("AWS rotates NEW_FLAG")
+            && stderr(&a).contains("the push would stop here"),
+        "{}",
+        stderr(&a)
+    );
+    aws(&p).args(["store", "push", "prod"]).assert().code(2);
+    assert_eq!(sm_json(&url, "production/json")["NEW_FLAG"], json!(null));
+    aws(&p)
+        .args(["store", "push", "prod", "--force"])
+        .assert()
+        .success();
+    assert_eq!(sm_json(&url, "production/json")["NEW_FLAG"], json!("1"));
 }
 
-/// A proxy in front of moto that lets another writer change the JSON secret just before
-/// envault's first write lands: the race two pushes into one secret can run.
-fn racing_proxy(moto: &str, secret: &'static str) -> Server {
+/// When the other writer of [`racing_proxy`] writes.
+#[derive(Clone, Copy, PartialEq)]
+enum Race {
+    /// Once, just before envault's first write lands.
+    Before,
+    /// Once before envault's first write, and once right after it (from envault's version).
+    Around,
+    /// Before every write of envault's.
+    Always,
+}
+
+/// A proxy in front of moto that lets another writer change the JSON secret around envault's
+/// writes: the races two pushes into one secret can run. The other writer adds a key of its
+/// own (`OTHER_1`, `OTHER_2`…) to whatever version is current.
+fn racing_proxy(moto: &str, secret: &'static str, race: Race) -> Server {
     let moto = moto.to_owned();
-    let raced = std::sync::atomic::AtomicBool::new(false);
+    let writes = std::sync::atomic::AtomicUsize::new(0);
+    let others = std::sync::atomic::AtomicUsize::new(0);
     Server::start(move |req: &Request| {
         let target = req.header("X-Amz-Target").unwrap_or("").to_owned();
         let forward = |target: &str, body: &str| {
@@ -1293,10 +1335,9 @@ fn racing_proxy(moto: &str, secret: &'static str) -> Server {
                 body,
             )
         };
-        if target == "secretsmanager.PutSecretValue"
-            && !raced.swap(true, std::sync::atomic::Ordering::SeqCst)
-        {
-            // The other writer: reads the current keys, adds its own, writes.
+        // The other writer: reads the current keys, adds its own, writes.
+        let other_writes = || {
+            let n = others.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
             let (_, got) = forward(
                 "secretsmanager.GetSecretValue",
                 &json!({"SecretId": secret}).to_string(),
@@ -1304,14 +1345,26 @@ fn racing_proxy(moto: &str, secret: &'static str) -> Server {
             let got: serde_json::Value = serde_json::from_str(&got).unwrap();
             let mut keys: serde_json::Value =
                 serde_json::from_str(got["SecretString"].as_str().unwrap()).unwrap();
-            keys["OTHER_WRITER_KEY"] = json!("theirs");
+            keys[format!("OTHER_{n}")] = json!("theirs");
             let (status, body) = forward(
                 "secretsmanager.PutSecretValue",
                 &json!({"SecretId": secret, "SecretString": keys.to_string()}).to_string(),
             );
             assert_eq!(status, 200, "{body}");
+        };
+        let ours = target == "secretsmanager.PutSecretValue";
+        let nth = if ours {
+            writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        } else {
+            usize::MAX
+        };
+        if ours && (nth == 0 || race == Race::Always) {
+            other_writes();
         }
         let (status, body) = forward(&target, &req.body);
+        if ours && nth == 0 && race == Race::Around {
+            other_writes();
+        }
         Response {
             status,
             headers: Vec::new(),
@@ -1320,40 +1373,173 @@ fn racing_proxy(moto: &str, secret: &'static str) -> Server {
     })
 }
 
+/// The JSON secret as boto3 reads it.
+fn sm_json(url: &str, secret: &str) -> serde_json::Value {
+    let body = boto_sm(
+        url,
+        &format!("print(c.get_secret_value(SecretId='{secret}')['SecretString'])"),
+    );
+    serde_json::from_str(&body).unwrap()
+}
+
 #[test]
 fn secretsmanager_json_write_keeps_another_writers_keys() {
+    for race in [Race::Before, Race::Around] {
+        let (_server, url) = moto();
+        boto_sm(
+            &url,
+            "c.create_secret(Name='production/myapp',SecretString=json.dumps({'DB_PASSWORD':'old'}))",
+        );
+        let proxy = racing_proxy(&url, "production/myapp", race);
+        let p = sm_project(&proxy.url, "secret: production/myapp");
+        let a = aws(&p).args(["store", "push", "prod"]).assert().success();
+        let err = stderr(&a);
+        assert!(
+            err.contains("another writer changed secret production/myapp"),
+            "{err}"
+        );
+        // Every other writer's key and every key of the push are there.
+        let v = sm_json(&url, "production/myapp");
+        assert_eq!(v["OTHER_1"], json!("theirs"), "{v}");
+        if race == Race::Around {
+            assert_eq!(v["OTHER_2"], json!("theirs"), "{v}");
+        }
+        assert_eq!(v["DB_PASSWORD"], json!("prod_password_789"), "{v}");
+        assert_eq!(v["CACHE_TTL"], json!("1200"), "{v}");
+    }
+}
+
+#[test]
+fn secretsmanager_json_write_that_keeps_losing_the_race_says_what_it_wrote() {
     let (_server, url) = moto();
     boto_sm(
         &url,
-        "c.create_secret(Name='production/myapp',SecretString=json.dumps({'DB_PASSWORD':'old'}))",
+        "c.create_secret(Name='production/myapp',SecretString=json.dumps({'A':'1'}))",
     );
-    let proxy = racing_proxy(&url, "production/myapp");
+    let proxy = racing_proxy(&url, "production/myapp", Race::Always);
     let p = sm_project(&proxy.url, "secret: production/myapp");
-    let a = aws(&p).args(["store", "push", "prod"]).assert().success();
+    let a = aws(&p)
+        .args(["store", "set", "MINE", "1", "--store", "sm-prod"])
+        .assert()
+        .code(2);
     let err = stderr(&a);
     assert!(
-        err.contains("another writer changed secret production/myapp"),
+        err.contains("kept changing under this write (5 attempts)")
+            && err.contains("(written before the failure: MINE)"),
         "{err}"
     );
-    // The other writer's key and every key of the push are there.
+    assert!(!err.contains("nothing was written"), "{err}");
+    assert_eq!(sm_json(&url, "production/myapp")["MINE"], json!("1"));
+}
+
+#[test]
+fn secretsmanager_json_values_keep_their_text_and_odd_secrets_are_handled() {
+    let (_server, url) = moto();
+    let p = sm_project(&url, "secret: production/myapp");
+    let raw = r#"{"NESTED": {"zeta": 1, "alpha": 2}, "HUGE": 123456789012345678901234, "VER": 3.10, "K": "v"}"#;
+    boto_sm(
+        &url,
+        &format!("c.create_secret(Name='production/myapp',SecretString='{raw}')"),
+    );
+    aws(&p)
+        .args(["store", "set", "K", "v3", "--store", "sm-prod"])
+        .assert()
+        .success();
+    aws(&p)
+        .args([
+            "store",
+            "set",
+            "NESTED",
+            r#"{"b": [1, 2]}"#,
+            "--store",
+            "sm-prod",
+        ])
+        .assert()
+        .success();
     let body = boto_sm(
         &url,
         "print(c.get_secret_value(SecretId='production/myapp')['SecretString'])",
     );
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(v["OTHER_WRITER_KEY"], json!("theirs"), "{body}");
-    assert_eq!(v["DB_PASSWORD"], json!("prod_password_789"), "{body}");
-    assert_eq!(v["CACHE_TTL"], json!("1200"), "{body}");
-    // The proxy saw the race happen: envault's first write replaced the other writer's
-    // version, and a second write put its keys back.
-    let puts = proxy
-        .requests()
-        .iter()
-        .filter(|r| r.header("X-Amz-Target") == Some("secretsmanager.PutSecretValue"))
-        .count();
-    assert_eq!(puts, 2);
+    assert_eq!(
+        body,
+        "{\"NESTED\":{\"b\": [1, 2]},\"HUGE\":123456789012345678901234,\"VER\":3.10,\"K\":\"v3\"}\n"
+    );
+    let a = aws(&p)
+        .args(["store", "pull", "prod", "--dry-run", "--show-secrets"])
+        .assert()
+        .success();
+    assert!(stdout(&a).contains("VER=3.10"), "{}", stdout(&a));
+
+    // The same key twice: JSON readers disagree on which one counts, so it is refused.
+    boto_sm(
+        &url,
+        r#"c.put_secret_value(SecretId='production/myapp',SecretString='{"DUP": "one", "DUP": "two"}')"#,
+    );
+    let a = aws(&p).args(["store", "list"]).assert().code(2);
+    assert!(
+        stderr(&a).contains("holds the key DUP twice"),
+        "{}",
+        stderr(&a)
+    );
+
+    // Created without a value (as Terraform does): the first write gives it one.
+    let p2 = sm_project(&url, "secret: tf/placeholder");
+    boto_sm(&url, "c.create_secret(Name='tf/placeholder')");
+    let a = aws(&p2).args(["store", "list"]).assert().success();
+    assert!(stdout(&a).contains(": 0 key(s)"), "{}", stdout(&a));
+    aws(&p2)
+        .args(["store", "set", "A", "1", "--store", "sm-prod"])
+        .assert()
+        .success();
+    assert_eq!(sm_json(&url, "tf/placeholder"), json!({"A": "1"}));
+
+    // Scheduled for deletion: reads see nothing, a write restores it.
+    boto_sm(&url, "c.delete_secret(SecretId='tf/placeholder')");
+    let a = aws(&p2).args(["store", "list"]).assert().success();
+    assert!(stdout(&a).contains(": 0 key(s)"), "{}", stdout(&a));
+    aws(&p2)
+        .args(["store", "set", "B", "2", "--store", "sm-prod"])
+        .assert()
+        .success();
+    let state = boto_sm(
+        &url,
+        "d=c.describe_secret(SecretId='tf/placeholder')\nprint('DeletedDate' in d, c.get_secret_value(SecretId='tf/placeholder')['SecretString'])",
+    );
+    assert_eq!(state, "False {\"A\":\"1\",\"B\":\"2\"}\n");
 }
 
+#[test]
+fn secretsmanager_per_key_leaves_out_what_is_not_a_value_and_masks_by_default() {
+    let (_server, url) = moto();
+    let p = sm_project(&url, "prefix: production/myapp/");
+    boto_sm(
+        &url,
+        "c.create_secret(Name='production/myapp/DB_HOST',SecretString='db.internal')\nc.create_secret(Name='production/myapp/LOG_LEVEL',SecretString='warn')\nc.create_secret(Name='production/myapp/RDS',SecretString=json.dumps({'username':'admin','password':'Rds-Pass-77'}))\nc.create_secret(Name='production/myapp/EMPTY')\nc.create_secret(Name='production/myapp/BLOB',SecretBinary=b'\\x00\\x01')",
+    );
+    let a = aws(&p).args(["store", "list"]).assert().success();
+    let (out, err) = (stdout(&a), stderr(&a));
+    // Everything a secrets manager holds is masked unless declared public.
+    assert!(out.contains("  DB_HOST=••••••\n"), "{out}");
+    assert!(out.contains("  RDS=••••••\n"), "{out}");
+    assert!(out.contains("  LOG_LEVEL=warn\n"), "{out}");
+    assert!(!out.contains("Rds-Pass-77"), "{out}");
+    assert!(out.contains(": 3 key(s)"), "{out}");
+    assert!(
+        err.contains("secret production/myapp/EMPTY has no value yet; left out")
+            && err.contains("secret production/myapp/BLOB holds binary data, not text; left out"),
+        "{err}"
+    );
+    // An empty value is refused before anything is written.
+    let a = aws(&p)
+        .args(["store", "set", "NEW_KEY", "", "--store", "sm-prod"])
+        .assert()
+        .code(2);
+    assert!(
+        stderr(&a).contains("NEW_KEY: an empty value (Secrets Manager holds none)"),
+        "{}",
+        stderr(&a)
+    );
+}
 /// An AWS JSON-protocol error, as SSM and Secrets Manager send them.
 fn aws_error(code: &str, message: &str) -> Response {
     reply(400, json!({"__type": code, "message": message}))
@@ -1400,6 +1586,12 @@ fn refusing_aws() -> Server {
                 200,
                 json!({"SecretValues": [], "Errors": [{"SecretId": "batch/DB_PASSWORD", "ErrorCode": "AccessDeniedException", "Message": "not authorized to perform: secretsmanager:GetSecretValue on resource: batch/DB_PASSWORD"}]}),
             ),
+            // An answer cut short, with a secret in what arrived.
+            "secretsmanager.GetSecretValue" if body["SecretId"] == "garbled" => Response {
+                status: 200,
+                headers: Vec::new(),
+                body: r#"{"Name":"garbled","SecretString":"{\"DB_PASSWORD\":\"Very-Secret-Pw-42"#.to_owned(),
+            },
             "secretsmanager.GetSecretValue" => aws_error(
                 "DecryptionFailure",
                 "Secrets Manager can't decrypt the protected secret text using the provided KMS key.",
@@ -1414,7 +1606,7 @@ fn aws_refusals_name_the_cause() {
     let server = refusing_aws();
     let url = &server.url;
     let p = project(&format!(
-        "stores:\n  denied: {{type: aws_ssm, region: us-east-1, prefix: /denied/, endpoint_url: '{url}'}}\n  expired: {{type: aws_ssm, region: us-east-1, prefix: /expired/, endpoint_url: '{url}'}}\n  throttled: {{type: aws_ssm, region: us-east-1, prefix: /throttled/, endpoint_url: '{url}'}}\n  sm-denied: {{type: aws_secretsmanager, region: us-east-1, prefix: denied/, endpoint_url: '{url}'}}\n  sm-batch: {{type: aws_secretsmanager, region: us-east-1, prefix: batch/, endpoint_url: '{url}'}}\n  sm-kms: {{type: aws_secretsmanager, region: us-east-1, secret: kms, endpoint_url: '{url}'}}\n"
+        "stores:\n  denied: {{type: aws_ssm, region: us-east-1, prefix: /denied/, endpoint_url: '{url}'}}\n  expired: {{type: aws_ssm, region: us-east-1, prefix: /expired/, endpoint_url: '{url}'}}\n  throttled: {{type: aws_ssm, region: us-east-1, prefix: /throttled/, endpoint_url: '{url}'}}\n  sm-denied: {{type: aws_secretsmanager, region: us-east-1, prefix: denied/, endpoint_url: '{url}'}}\n  sm-batch: {{type: aws_secretsmanager, region: us-east-1, prefix: batch/, endpoint_url: '{url}'}}\n  sm-kms: {{type: aws_secretsmanager, region: us-east-1, secret: kms, endpoint_url: '{url}'}}\n  sm-garbled: {{type: aws_secretsmanager, region: us-east-1, secret: garbled, endpoint_url: '{url}'}}\n"
     ));
     let fails = |store: &str| {
         let a = aws(&p)
