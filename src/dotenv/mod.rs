@@ -46,6 +46,9 @@ pub struct Opaque {
     /// The line as written: it may hold a secret, so it is shown only through [`Opaque::readings`]
     /// and [`ParseError::masked_line`].
     text: String,
+    /// An `export NAME…` line whose names the file sets above it: the Ruby gem accepts it
+    /// (it refuses one naming a key not set yet).
+    exports_set: bool,
 }
 
 impl fmt::Debug for Opaque {
@@ -317,7 +320,10 @@ impl Opaque {
     /// One line for a warning: what dotenvy says and what the other readers read, every
     /// value masked.
     pub fn describe(&self) -> String {
-        let (readings, refused) = read_by_peers(&self.text);
+        let (readings, mut refused) = read_by_peers(&self.text);
+        if self.exports_set {
+            refused.retain(|p| *p != Peer::Ruby);
+        }
         let read: Vec<String> = readings
             .iter()
             .map(|(peer, r)| reading_words(*peer, r, refused.contains(peer), None))
@@ -327,6 +333,24 @@ impl Opaque {
             self.error.kind,
             read.join(", ")
         )
+    }
+}
+
+/// Marks the `export NAME…` lines kept as they are whose names entries above them set: the
+/// Ruby gem reads those lines as no entry rather than refusing the file.
+fn mark_exports_set(items: &[Item], opaque: &mut [Opaque]) {
+    for o in opaque.iter_mut() {
+        let mut words = o.text.split_whitespace();
+        if words.next() != Some("export") {
+            continue;
+        }
+        let names: Vec<&str> = words.collect();
+        let set_above = |name: &str| {
+            items.iter().any(
+                |i| matches!(i, Item::Entry(e) if (e.line as usize) < o.line && e.key() == name),
+            )
+        };
+        o.exports_set = !names.is_empty() && names.iter().all(|n| set_above(n));
     }
 }
 
@@ -841,6 +865,9 @@ impl Document {
         let mut opaque = Vec::new();
         let (items, keys) = parse::parse_items(&Arc::new(Buf(src)), from, Some(&mut opaque))?;
         let index = KeyIndex::from_keys(&items, &keys);
+        if !opaque.is_empty() {
+            mark_exports_set(&items, &mut opaque);
+        }
         Ok(Document {
             bom,
             items,

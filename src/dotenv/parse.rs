@@ -398,6 +398,7 @@ pub(super) fn parse_items(
                     line: start_line,
                     text: strip_eol(&src[start..first_end]).to_owned(),
                     error: e,
+                    exports_set: false,
                 });
                 pos = first_end;
                 line_no = start_line + 1;

@@ -338,3 +338,15 @@ fn a_lone_carriage_return_splits_the_line_for_other_readers() {
         .collect();
     assert_eq!(flagged, [1]);
 }
+
+/// The Ruby gem refuses `export NAME` only when the file has not set NAME above it.
+#[test]
+fn ruby_refuses_an_export_line_only_for_names_not_set_above() {
+    let doc = Document::read(b"A=1\nexport A\nexport B\nexport A B\n".to_vec()).unwrap();
+    let refuses: Vec<bool> = doc
+        .opaque_lines()
+        .iter()
+        .map(|o| o.describe().contains("ruby dotenv refuses it"))
+        .collect();
+    assert_eq!(refuses, [false, true, true]);
+}
