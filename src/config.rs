@@ -532,6 +532,21 @@ impl Config {
             }
             environments.insert(name, env);
         }
+        for (name, store) in &raw.stores {
+            if let StoreSpec::AwsSecretsmanager { prefix, secret, .. } = store {
+                if prefix.is_some() == secret.is_some() {
+                    return Err(at_key(
+                        path,
+                        text,
+                        name,
+                        format!(
+                            "store '{name}' needs exactly one of `prefix:` (one secret per key, e.g. \
+                             production/myapp/) and `secret:` (the environment as one JSON secret)"
+                        ),
+                    ));
+                }
+            }
+        }
         let project = raw.project.unwrap_or_else(|| {
             dir.file_name()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -898,6 +913,29 @@ mod tests {
         // The tutorial's shape passes.
         parse("environments:\n  prod: {file: .env.prod, encrypted: true, recipients: [a]}\n")
             .unwrap();
+    }
+
+    #[test]
+    fn a_secrets_manager_store_names_one_layout() {
+        let with = |layout: &str| {
+            parse(&format!(
+                "environments:\n  prod: .env.prod\nstores:\n  sm:\n    type: aws_secretsmanager\n{layout}"
+            ))
+        };
+        for layout in ["", "    prefix: a/\n    secret: a\n"] {
+            let e = with(layout).unwrap_err().to_string();
+            assert!(
+                e.starts_with("/p/.envault.yml:4:3: store 'sm' needs exactly one of `prefix:`"),
+                "{e}"
+            );
+        }
+        with("    secret: production/myapp\n").unwrap();
+        with("    prefix: production/myapp/\n").unwrap();
+        // The service's own name for the type works too.
+        parse(
+            "environments:\n  prod: .env.prod\nstores:\n  sm: {type: secretsmanager, secret: a}\n",
+        )
+        .unwrap();
     }
 
     #[test]
