@@ -69,6 +69,8 @@ impl Classification {
 pub struct Classifier {
     secret_keys: GlobSet,
     public_keys: GlobSet,
+    /// Every value is masked unless its key is declared public (values from a secrets manager).
+    secret_unless_public: bool,
 }
 
 impl Classifier {
@@ -76,6 +78,16 @@ impl Classifier {
         Classifier {
             secret_keys: GlobSet::new(secret_keys),
             public_keys: GlobSet::new(public_keys),
+            secret_unless_public: false,
+        }
+    }
+
+    /// This classifier for output that shows values a secrets manager holds: every one is
+    /// masked unless its key is declared public.
+    pub fn secret_unless_public(&self) -> Classifier {
+        Classifier {
+            secret_unless_public: true,
+            ..self.clone()
         }
     }
 
@@ -145,6 +157,9 @@ impl Classifier {
         }
         if self.public_keys.matches(key) {
             return false;
+        }
+        if self.secret_unless_public {
+            return true;
         }
         let (mut all_public, mut secret_token) = (!values.is_empty(), false);
         for v in values {

@@ -71,7 +71,19 @@ pub fn run_envs(ctx: &Ctx, args: EnvArgs) -> anyhow::Result<ExitStatus> {
     let (mut src, mut tgt) = (load(&args.source)?, load(&args.target)?);
     open_or_compare_keys(ctx, &mut src, Some(&config.plaintext_keys))?;
     open_or_compare_keys(ctx, &mut tgt, Some(&config.plaintext_keys))?;
-    let code = report(ctx, &src, &tgt, &config.classifier, &args.common);
+    // A side read from a secrets manager masks every value not declared public.
+    let from_secrets_manager = [&args.source, &args.target].into_iter().any(|side| {
+        matches!(Spec::env_side(side), Spec::Store(s) if matches!(
+            config.stores.get(&s),
+            Some(crate::config::StoreSpec::AwsSecretsmanager { .. })
+        ))
+    });
+    let classifier = if from_secrets_manager {
+        config.classifier.secret_unless_public()
+    } else {
+        config.classifier.clone()
+    };
+    let code = report(ctx, &src, &tgt, &classifier, &args.common);
     exit_soon((src, tgt));
     code
 }

@@ -187,6 +187,19 @@ async fn open(ctx: &Ctx, config: &Config, name: &str) -> anyhow::Result<Store> {
         .await?)
 }
 
+/// `config` as output about store `name` masks with: what a secrets manager holds is secret
+/// unless its key is declared public.
+pub(crate) fn masking<'c>(config: &'c Config, name: &str) -> std::borrow::Cow<'c, Config> {
+    match config.stores.get(name) {
+        Some(StoreSpec::AwsSecretsmanager { .. }) => {
+            let mut c = config.clone();
+            c.classifier = config.classifier.secret_unless_public();
+            std::borrow::Cow::Owned(c)
+        }
+        _ => std::borrow::Cow::Borrowed(config),
+    }
+}
+
 /// The store's entries as an env document (keys that cannot be env keys are left out, with a
 /// warning).
 fn entries_doc(store: &str, entries: &Entries) -> anyhow::Result<Document> {
@@ -260,7 +273,14 @@ pub(crate) fn pull(
     if !plan_args.dry_run && plan.changes_target() {
         wrote = Some(apply_and_write(ctx, config, &plan, &src_doc, &mut tgt)?);
     }
-    print_plan(ctx, config, plan_args, &plan, (&label, env), wrote)?;
+    print_plan(
+        ctx,
+        &masking(config, &name),
+        plan_args,
+        &plan,
+        (&label, env),
+        wrote,
+    )?;
     Ok(ExitStatus::Clean)
 }
 
@@ -313,7 +333,14 @@ pub(crate) fn push(
                 s.named().endpoint
             ));
         }
-        print_plan(ctx, config, plan_args, &plan, (env, &label), wrote)?;
+        print_plan(
+            ctx,
+            &masking(config, &name),
+            plan_args,
+            &plan,
+            (env, &label),
+            wrote,
+        )?;
         anyhow::Ok(ExitStatus::Clean)
     })
 }
@@ -496,11 +523,9 @@ fn list(
             }
         };
         // Everything a secrets manager holds is a secret unless the project declares it public.
-        let all_secret = matches!(config.stores[name], StoreSpec::AwsSecretsmanager { .. });
+        let masking = masking(config, name);
         let shown = |k: &str, v: &str| -> String {
-            let secret = config.classifier.masks(k, &[v])
-                || (all_secret && !config.classifier.is_declared_public(k));
-            if !show_secrets && secret {
+            if !show_secrets && masking.classifier.masks(k, &[v]) {
                 MASK.to_owned()
             } else {
                 v.to_owned()

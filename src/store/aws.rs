@@ -6,7 +6,38 @@ use std::time::Duration;
 // The SDK's error types, which every AWS service client re-exports as the same types.
 use aws_sdk_ssm::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
-use super::{ErrorKind, Named, StoreError};
+use super::{ErrorKind, Named, PartialWrite, Secret, StoreError};
+
+/// Requests in flight at once when writing one item per request.
+pub const CONCURRENCY: usize = 16;
+
+/// Waits for every write of `items` (each task answers with its item's index) and reports
+/// exactly which were written when one failed.
+pub async fn gather(
+    mut tasks: tokio::task::JoinSet<(usize, Result<(), StoreError>)>,
+    items: &[(String, Secret)],
+) -> Result<(), PartialWrite> {
+    let mut done = Vec::new();
+    let mut first_error = None;
+    while let Some(joined) = tasks.join_next().await {
+        let (i, r) = joined.expect("write task");
+        match r {
+            Ok(()) => done.push(i),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    done.sort_unstable();
+    match first_error {
+        None => Ok(()),
+        Some(error) => Err(PartialWrite {
+            written: done.into_iter().map(|i| items[i].0.clone()).collect(),
+            error,
+            unknown: Vec::new(),
+        }),
+    }
+}
 
 pub const AUTH_HINT: &str =
     "check your AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID, `aws sso login`) and their IAM policy";

@@ -21,8 +21,6 @@ use indexmap::IndexMap;
 use super::trust::Trust;
 use super::{Entries, ErrorKind, Named, PartialWrite, Secret, SecretStore, StoreError};
 
-/// Requests in flight at once when writing one secret per key.
-const CONCURRENCY: usize = 16;
 /// Names per BatchGetSecretValue request (the API's limit).
 const BATCH: usize = 20;
 /// Writes of the JSON secret before giving up on a store another writer keeps changing.
@@ -480,6 +478,75 @@ impl SecretsManager {
         }
     }
 
+    /// The JSON secret as a write starts from it, and the versions it had before the read:
+    /// any other one found later was made by another writer.
+    async fn start_json(
+        &self,
+        secret: &str,
+    ) -> Result<(Members, Base, HashSet<String>), StoreError> {
+        // The versions before the read: any other one found later was made by another writer.
+        let listed = self.version_ids(secret).await;
+        let (base, mut state) = self.read_json(secret, None).await?;
+        let mut listed = listed;
+        if state == Base::Deleted {
+            // Scheduled for deletion, so read as empty: restored, it holds only what this
+            // write sets (its earlier version stays in its history).
+            self.client
+                .restore_secret()
+                .secret_id(secret)
+                .send()
+                .await
+                .map_err(|e| self.error(&format!("restoring {secret}"), e))?;
+            self.note(format!(
+                "store '{}': secret {secret} was scheduled for deletion; restored, holding only the keys written now",
+                self.named.name
+            ));
+            let (_, restored) = self.read_json(secret, None).await?;
+            state = restored;
+            listed = self.version_ids(secret).await;
+        }
+        let seen = match (listed, &state) {
+            (Ok(ids), _) => ids,
+            (Err(_), Base::Missing) => HashSet::new(),
+            (Err(e), _) => return Err(e),
+        };
+        Ok((base, state, seen))
+    }
+
+    /// Tells the user that another writer's changes were merged, naming the keys both
+    /// changed (this write's value wins for those).
+    fn note_race(
+        &self,
+        secret: &str,
+        changed: &[String],
+        foreign: &[Members],
+        known: &[Members],
+        ours: &Members,
+    ) {
+        let conflicts: Vec<String> = changed
+            .iter()
+            .filter(|k| {
+                foreign
+                    .iter()
+                    .any(|f| Members::changed_by(f, known, k) && f.get(k) != ours.get(k))
+            })
+            .cloned()
+            .collect();
+        let also = if conflicts.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; it also changed {}, which this write changes: this write's value wins",
+                conflicts.join(", ")
+            )
+        };
+        self.note(format!(
+            "store '{}': another writer changed secret {secret} while this write was made; \
+             its changes are kept and these were applied again onto them{also}",
+            self.named.name
+        ));
+    }
+
     /// Applies `sets` and `deletes` to the JSON secret, and makes sure that no other writer's
     /// version was dropped on the way (see the module's documentation). After a write, the
     /// version staged `AWSPREVIOUS` must be the one the write was computed from and the one
@@ -497,28 +564,9 @@ impl SecretsManager {
             .map(|(k, _)| k.clone())
             .chain(deletes.iter().cloned())
             .collect();
-        // The versions before the read: any other one found later was made by another writer.
-        let listed = self.version_ids(secret).await;
-        let (mut base, mut state) = self.read_json(secret, None).await?;
-        if state == Base::Deleted {
-            // Scheduled for deletion: restored with its keys, and this write goes onto them.
-            self.client
-                .restore_secret()
-                .secret_id(secret)
-                .send()
-                .await
-                .map_err(|e| self.error(&format!("restoring {secret}"), e))?;
-            self.note(format!(
-                "store '{}': secret {secret} was scheduled for deletion; restored",
-                self.named.name
-            ));
-            (base, state) = self.read_json(secret, None).await?;
-        }
-        let mut seen = match (listed, &state) {
-            (Ok(ids), _) => ids,
-            (Err(_), Base::Missing) => HashSet::new(),
-            (Err(e), _) => return Err(e.into()),
-        };
+        let (mut base, mut state, mut seen) = self.start_json(secret).await?;
+        // Every version this write knows: a version another writer made started from one.
+        let mut known = vec![base.clone()];
         for round in 0..ROUNDS {
             let ours = base.with(sets, deletes);
             let written = match self.write_json(secret, &state, &ours.body()).await {
@@ -533,6 +581,7 @@ impl SecretsManager {
                     if state == Base::Missing {
                         return Err(PartialWrite::from(e));
                     }
+                    known.push(base.clone());
                     continue;
                 }
                 Err(e) if round == 0 => return Err(e.into()),
@@ -562,24 +611,26 @@ impl SecretsManager {
                 .cloned()
                 .collect();
             seen = now;
+            known.push(ours.clone());
+            let mut foreign = Vec::new();
             let mut next = if current == written {
                 ours.clone()
             } else {
-                self.read_json(secret, Some(&current)).await?.0
+                let later = self.read_json(secret, Some(&current)).await?.0;
+                foreign.push(later.clone());
+                later
             };
             for v in &between {
                 let (theirs, _) = self.read_json(secret, Some(v)).await?;
-                next.merge_changes(&base, &theirs, &ours);
+                next.merge_changes(&known, &theirs, &ours);
+                foreign.push(theirs);
             }
             if between.is_empty() && next.holds(sets, deletes) {
                 // Only a later write, and it kept this write's changes.
                 return Ok(());
             }
-            self.note(format!(
-                "store '{}': another writer changed secret {secret} while this write was made; \
-                 its changes are kept and these were applied again onto them",
-                self.named.name
-            ));
+            self.note_race(secret, &changed, &foreign, &known, &ours);
+            known.push(next.clone());
             (base, state) = (next, Base::Version(current));
         }
         Err(PartialWrite {
@@ -827,13 +878,25 @@ impl Members {
         out
     }
 
-    /// Takes in the changes `theirs` made to `base`, for keys this write (`ours`) had as they
-    /// still are here: a later change to the key wins over the lost version's.
-    fn merge_changes(&mut self, base: &Members, theirs: &Members, ours: &Members) {
-        let keys: Vec<String> = base.keys().chain(theirs.keys()).cloned().collect();
+    /// Whether `theirs` changed `key`: its value there differs from the value in every version
+    /// this write knows (what it read, what it wrote, what it merged), since another writer's
+    /// version may have started from any of them.
+    fn changed_by(theirs: &Members, known: &[Members], key: &str) -> bool {
+        known.iter().all(|k| k.get(key) != theirs.get(key))
+    }
+
+    /// Takes in the changes `theirs` made, for keys this write (`ours`) had as they still are
+    /// here: a later change to the key wins over the lost version's.
+    fn merge_changes(&mut self, known: &[Members], theirs: &Members, ours: &Members) {
+        let keys: Vec<String> = known
+            .iter()
+            .flat_map(Members::keys)
+            .chain(theirs.keys())
+            .cloned()
+            .collect();
         for k in keys {
-            let (b, t) = (base.get(&k), theirs.get(&k));
-            if b == t || self.get(&k) != ours.get(&k) {
+            let t = theirs.get(&k);
+            if !Members::changed_by(theirs, known, &k) || self.get(&k) != ours.get(&k) {
                 continue;
             }
             match t {
@@ -956,6 +1019,12 @@ impl SecretStore for SecretsManager {
             },
             Layout::Json { secret } => {
                 let (members, state) = self.read_json(secret, None).await?;
+                if state == Base::Deleted {
+                    self.note(format!(
+                        "store '{}': secret {secret} is scheduled for deletion: read as empty (a write restores it with only the keys written)",
+                        self.named.name
+                    ));
+                }
                 let rotates = match state {
                     Base::Missing | Base::Deleted => false,
                     Base::Empty | Base::Version(_) => self.stages(secret).await?.2,
@@ -984,7 +1053,13 @@ impl SecretStore for SecretsManager {
                         Some(s) => Ok(Some(Secret::new(s))),
                         None => Err(binary(&self.named, &name)),
                     },
-                    Err(e) if is_code(&e, "ResourceNotFoundException") => Ok(None),
+                    // No such secret, none with a value, or one scheduled for deletion.
+                    Err(e)
+                        if is_code(&e, "ResourceNotFoundException")
+                            || is_scheduled_for_deletion(&e) =>
+                    {
+                        Ok(None)
+                    }
                     Err(e) => Err(self.error(&format!("reading {name}"), e)),
                 }
             }
@@ -1024,7 +1099,7 @@ impl SecretStore for SecretsManager {
         }
         let writer = Writer::from(self);
         let listing = self.listing();
-        let limit = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
+        let limit = Arc::new(tokio::sync::Semaphore::new(super::aws::CONCURRENCY));
         let mut tasks = tokio::task::JoinSet::new();
         for (i, (k, v)) in items.iter().enumerate() {
             let (writer, limit) = (writer.clone(), limit.clone());
@@ -1035,26 +1110,7 @@ impl SecretStore for SecretsManager {
                 (i, writer.put(name, value, listed).await)
             });
         }
-        let mut done = Vec::new();
-        let mut first_error = None;
-        while let Some(joined) = tasks.join_next().await {
-            let (i, r) = joined.expect("write task");
-            match r {
-                Ok(()) => done.push(i),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        done.sort_unstable();
-        match first_error {
-            None => Ok(()),
-            Some(error) => Err(PartialWrite {
-                written: done.into_iter().map(|i| items[i].0.clone()).collect(),
-                error,
-                unknown: Vec::new(),
-            }),
-        }
+        super::aws::gather(tasks, items).await
     }
 
     async fn delete_many(&self, keys: &[String]) -> Result<(), PartialWrite> {
@@ -1176,10 +1232,26 @@ mod tests {
         let ours = base.with(&[("A".to_owned(), Secret::new("ours"))], &[]);
         // A later write changed C after ours.
         let mut later = members(r#"{"A":"ours","B":"1","C":"later"}"#);
-        later.merge_changes(&base, &theirs, &ours);
+        later.merge_changes(&[base.clone(), ours.clone()], &theirs, &ours);
         assert_eq!(
             later.body().as_str(),
             r#"{"A":"ours","B":"theirs","C":"later","T":"new"}"#
+        );
+    }
+
+    /// A version another writer started from this write's first attempt: what that attempt
+    /// lacked, and a later attempt merged back, is no change of theirs.
+    #[test]
+    fn a_version_started_from_an_earlier_attempt_undoes_nothing() {
+        let read = members(r#"{"A":"1"}"#);
+        let first = members(r#"{"A":"1","NEW":"x"}"#);
+        let merged = members(r#"{"A":"1","NEW":"x","OTHER_1":"o"}"#);
+        let theirs = members(r#"{"A":"1","NEW":"x","OTHER_2":"o"}"#);
+        let mut next = merged.clone();
+        next.merge_changes(&[read, first, merged.clone()], &theirs, &merged);
+        assert_eq!(
+            next.body().as_str(),
+            r#"{"A":"1","NEW":"x","OTHER_1":"o","OTHER_2":"o"}"#
         );
     }
 

@@ -9,9 +9,6 @@ use aws_sdk_ssm::types::ParameterType;
 use super::trust::Trust;
 use super::{Entries, ErrorKind, Named, PartialWrite, Secret, SecretStore, StoreError};
 
-/// Requests in flight at once when writing.
-const CONCURRENCY: usize = 16;
-
 pub struct Ssm {
     named: Named,
     client: aws_sdk_ssm::Client,
@@ -154,10 +151,10 @@ impl SecretStore for Ssm {
         items: &[(String, Secret)],
         secret: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<(), PartialWrite> {
-        let limit = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
+        let limit = Arc::new(tokio::sync::Semaphore::new(super::aws::CONCURRENCY));
         let mut tasks = tokio::task::JoinSet::new();
         for (i, (k, v)) in items.iter().enumerate() {
-            let client = self.client.clone();
+            let (client, named) = (self.client.clone(), self.named.clone());
             let name = self.name_of(k);
             let value = v.clone();
             // A misclassified secret must not land in plain String: only declared public keys are.
@@ -181,32 +178,13 @@ impl SecretStore for Ssm {
                     .overwrite(true)
                     .set_key_id(kms)
                     .send()
-                    .await;
-                (i, name, r)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| super::aws::error(&named, &format!("writing {name}"), e));
+                (i, r)
             });
         }
-        let mut done: Vec<usize> = Vec::new();
-        let mut first_error: Option<StoreError> = None;
-        while let Some(joined) = tasks.join_next().await {
-            let (i, name, r) = joined.expect("write task");
-            match r {
-                Ok(_) => done.push(i),
-                Err(e) => {
-                    if first_error.is_none() {
-                        first_error = Some(self.error(&format!("writing {name}"), e));
-                    }
-                }
-            }
-        }
-        done.sort_unstable();
-        match first_error {
-            None => Ok(()),
-            Some(error) => Err(PartialWrite {
-                written: done.into_iter().map(|i| items[i].0.clone()).collect(),
-                error,
-                unknown: Vec::new(),
-            }),
-        }
+        super::aws::gather(tasks, items).await
     }
 
     async fn delete_many(&self, keys: &[String]) -> Result<(), PartialWrite> {
