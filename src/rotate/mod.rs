@@ -102,14 +102,15 @@ fn random_chars(alphabet: &[u8], n: usize) -> Result<String, RotateError> {
     Ok(out)
 }
 
-/// A password with at least one upper, lower, digit and symbol. Drawing again when a class is
-/// missing keeps every valid password equally likely.
+/// A password with at least one upper, lower, digit and symbol, not starting with `-` (it
+/// would read as an option when passed as a command-line argument). Drawing again when one
+/// of these fails keeps every valid password equally likely.
 fn password(n: usize) -> Result<String, RotateError> {
     loop {
         let p = random_chars(PASSWORD_ALPHABET, n)?;
         let b = p.as_bytes();
         let has = |set: &[u8]| b.iter().any(|c| set.contains(c));
-        if has(UPPER) && has(LOWER) && has(DIGITS) && has(SYMBOLS) {
+        if has(UPPER) && has(LOWER) && has(DIGITS) && has(SYMBOLS) && !p.starts_with('-') {
             return Ok(p);
         }
     }
@@ -594,6 +595,11 @@ mod tests {
             for class in [UPPER, LOWER, DIGITS, SYMBOLS] {
                 assert!(b.iter().any(|c| class.contains(c)), "{p}");
             }
+        }
+        // Never an option-looking first character (1 draw in 64 would start with `-`).
+        for _ in 0..5000 {
+            let p = generate(Format::Password, "", None).unwrap();
+            assert!(!p.starts_with('-'), "{p}");
         }
     }
 
