@@ -1,8 +1,6 @@
 //! `envault store list|get|set|delete|push|pull` and `envault trust`: secret stores declared in
 //! .envault.yml. The tokio runtime exists only while one of these runs.
 
-use std::io::Read;
-
 use serde_json::json;
 
 use super::plan::{apply_and_write, make_plan, print_plan, PlanArgs};
@@ -62,12 +60,15 @@ enum Sub {
     Set {
         /// The key to set (letters, digits, `_` and `.`; not starting with a digit).
         key: String,
-        /// The new value; `-` or nothing reads it from stdin, so it never has to be on a
-        /// command line.
+        /// The new value; `-` or nothing reads it from stdin (on a terminal: asked for, not
+        /// shown), so it never has to be on a command line.
         value: Option<String>,
         /// The store, as named under `stores:` in .envault.yml (default: the only one).
         #[arg(long, value_name = "STORE")]
         store: Option<String>,
+        /// Set an empty value on purpose (refused otherwise: most often a failed pipe).
+        #[arg(long)]
+        allow_empty: bool,
         /// Write keys that the store's own service rotates (AWS Secrets Manager with rotation
         /// turned on); without it such keys are refused.
         #[arg(long)]
@@ -372,24 +373,6 @@ fn tell(s: &Store) {
     }
 }
 
-fn read_value(value: Option<String>) -> anyhow::Result<String> {
-    match value.as_deref() {
-        Some(v) if v != "-" => Ok(v.to_owned()),
-        _ => {
-            let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s)?;
-            // One trailing newline from `echo` or a here-string is not part of the value.
-            if s.ends_with('\n') {
-                s.pop();
-                if s.ends_with('\r') {
-                    s.pop();
-                }
-            }
-            Ok(s)
-        }
-    }
-}
-
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     let config = ctx.load_config()?;
     match args.command {
@@ -422,6 +405,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
             value,
             store,
             force,
+            allow_empty,
         } => {
             let name = only_store(&config, store.as_deref())?;
             if !crate::dotenv::is_valid_key(&key) {
@@ -430,7 +414,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
                     "a key starts with a letter or _ and holds letters, digits, _ and .",
                 ));
             }
-            let value = store::Secret::new(read_value(value)?);
+            let value = store::Secret::new(super::values::read_value(
+                value,
+                &format!("{key} in store '{name}'"),
+                allow_empty,
+            )?);
             // The file store is an env file inside: the same quoting warning as a pull.
             let unportable = matches!(config.stores[&name], StoreSpec::File { .. })
                 .then(|| crate::dotenv::quote::render(value.expose(), None).disagree)

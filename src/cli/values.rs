@@ -24,10 +24,17 @@ pub struct GetArgs {
     after_help = "Examples:\n  envault set LOG_LEVEL info --env prod\n  envault set DB_PASSWORD --env prod < password.txt\n  pbpaste | envault set API_KEY - --env prod"
 )]
 pub struct SetArgs {
+    /// The key to set (letters, digits, `_` and `.`; not starting with a digit).
     key: String,
+    /// The new value; `-` or nothing reads it from stdin (on a terminal: asked for, not shown).
     value: Option<String>,
+    /// The environment whose file is written.
     #[arg(long = "env", value_name = "ENV")]
     env: String,
+    /// Set an empty value on purpose (an empty value is refused otherwise: it is most often
+    /// a failed pipe or an empty file).
+    #[arg(long)]
+    allow_empty: bool,
 }
 
 /// Print an environment's values (decrypted) as dotenv, JSON or shell exports.
@@ -74,19 +81,13 @@ pub fn get(ctx: &Ctx, args: GetArgs) -> anyhow::Result<ExitStatus> {
 }
 
 pub fn set(ctx: &Ctx, args: SetArgs) -> anyhow::Result<ExitStatus> {
-    let value = match args.value.as_deref() {
-        Some(v) if v != "-" => v.to_owned(),
-        _ => {
-            let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s)?;
-            // One trailing line ending is the terminal's or the file's, not the value's.
-            let trimmed = s
-                .strip_suffix('\n')
-                .map(|t| t.strip_suffix('\r').unwrap_or(t));
-            trimmed.unwrap_or(&s).to_owned()
-        }
-    };
     let config = ctx.load_config()?;
+    config.env(&args.env)?;
+    let value = read_value(
+        args.value,
+        &format!("{} in {}", args.key, args.env),
+        args.allow_empty,
+    )?;
     let mut e = super::crypt::keys(ctx).edit(&config, &args.env)?;
     if let Some(s) = e.sealing.as_mut() {
         s.seal_afresh(&args.key);
@@ -108,6 +109,71 @@ pub fn set(ctx: &Ctx, args: SetArgs) -> anyhow::Result<ExitStatus> {
         if e.sealing.is_some() { " (sealed)" } else { "" }
     ))?;
     Ok(ExitStatus::Clean)
+}
+
+/// The value a `set` writes: the argument, or (with `-` or none) standard input; on a
+/// terminal it is asked for with echo off. One trailing line ending is the terminal's or the
+/// file's, not the value's. An empty value is refused unless `allow_empty`: it is most often
+/// a pipe whose first command failed, `< /dev/null`, or Ctrl-D.
+pub(crate) fn read_value(
+    value: Option<String>,
+    what: &str,
+    allow_empty: bool,
+) -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+    let (value, from) = match value {
+        Some(v) if v != "-" => (v, "the command line"),
+        _ if std::io::stdin().is_terminal() => (
+            prompt_hidden(&format!("Value for {what} (not shown): "))?,
+            "the terminal",
+        ),
+        _ => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s)?;
+            (s, "standard input")
+        }
+    };
+    let value = match value.strip_suffix('\n') {
+        Some(t) => t.strip_suffix('\r').unwrap_or(t).to_owned(),
+        None => value,
+    };
+    if value.is_empty() && !allow_empty {
+        return Err(hinted(
+            format!("{what}: the value read from {from} is empty; nothing was written"),
+            "pass --allow-empty to set an empty value on purpose (an empty read is often a failed pipe or an empty file)",
+        ));
+    }
+    Ok(value)
+}
+
+/// Asks for a value on the terminal with echo off. The terminal's settings come back on
+/// every way out, Ctrl-C included.
+fn prompt_hidden(prompt: &str) -> anyhow::Result<String> {
+    use rustix::termios::{tcgetattr, tcsetattr, LocalModes, OptionalActions};
+    use std::io::{BufRead, Write};
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")?;
+    let saved = tcgetattr(&tty)?;
+    let mut hidden = saved.clone();
+    hidden.local_modes.remove(LocalModes::ECHO);
+    // The Enter key still shows as a new line.
+    hidden.local_modes.insert(LocalModes::ECHONL);
+    let restore = (tty.try_clone()?, saved.clone());
+    let _ = ctrlc::set_handler(move || {
+        let _ = tcsetattr(&restore.0, OptionalActions::Now, &restore.1);
+        let _ = (&restore.0).write_all(b"\n");
+        std::process::exit(130);
+    });
+    // Echo goes off before the prompt shows: nothing typed after it is ever echoed.
+    tcsetattr(&tty, OptionalActions::Now, &hidden)?;
+    (&tty).write_all(prompt.as_bytes())?;
+    let mut line = String::new();
+    let read = std::io::BufReader::new(&tty).read_line(&mut line);
+    tcsetattr(&tty, OptionalActions::Now, &saved)?;
+    read?;
+    Ok(line)
 }
 
 /// `'…'` for a POSIX shell: every byte literal, `'` written as `'\''`.

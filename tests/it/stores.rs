@@ -1545,7 +1545,15 @@ fn secretsmanager_per_key_leaves_out_what_is_not_a_value_and_masks_by_default() 
     );
     // An empty value is refused before anything is written.
     let a = aws(&p)
-        .args(["store", "set", "NEW_KEY", "", "--store", "sm-prod"])
+        .args([
+            "store",
+            "set",
+            "NEW_KEY",
+            "",
+            "--store",
+            "sm-prod",
+            "--allow-empty",
+        ])
         .assert()
         .code(2);
     assert!(
