@@ -75,8 +75,10 @@ pub struct Classifier {
 
 impl Classifier {
     pub fn new(secret_keys: Vec<String>, public_keys: Vec<String>) -> Classifier {
+        // A secret-keys pattern ignores case, as names are judged; the public list stays
+        // exact: ignoring case there would quietly unmask more keys.
         Classifier {
-            secret_keys: GlobSet::new(secret_keys),
+            secret_keys: GlobSet::ignoring_case(secret_keys),
             public_keys: GlobSet::new(public_keys),
             secret_unless_public: false,
         }
@@ -430,6 +432,17 @@ pub fn names_a_database(key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `secret_keys:` patterns ignore case; `public_keys:` ones stay exact, so an upgrade never
+    /// unmasks a key.
+    #[test]
+    fn secret_patterns_ignore_case_and_public_ones_do_not() {
+        let c = Classifier::new(vec!["internal_*".into()], vec!["log_*".into()]);
+        assert!(c.is_secret("INTERNAL_FOO", &["plain"]));
+        assert!(c.masks("Internal_Bar", &["plain"]));
+        assert!(c.is_secret("LOG_PASSWORD", &["x"]));
+        assert!(!c.is_secret("log_password", &["x"]));
+    }
 
     fn kind(key: &str) -> Option<SecretKind> {
         Classifier::default().classify(key, None).kind

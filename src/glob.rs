@@ -4,11 +4,24 @@
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GlobSet {
     patterns: Vec<String>,
+    /// Letters match whatever their case (ASCII).
+    ignore_case: bool,
 }
 
 impl GlobSet {
     pub fn new(patterns: Vec<String>) -> GlobSet {
-        GlobSet { patterns }
+        GlobSet {
+            patterns,
+            ignore_case: false,
+        }
+    }
+
+    /// Patterns whose letters match in either case (`internal_*` matches `INTERNAL_FOO`).
+    pub fn ignoring_case(patterns: Vec<String>) -> GlobSet {
+        GlobSet {
+            patterns,
+            ignore_case: true,
+        }
     }
 
     /// Adds patterns (e.g. from `--skip` flags).
@@ -17,7 +30,14 @@ impl GlobSet {
     }
 
     pub fn matches(&self, name: &str) -> bool {
-        self.patterns.iter().any(|p| glob_match(p, name))
+        if self.ignore_case {
+            let name = name.to_ascii_lowercase();
+            self.patterns
+                .iter()
+                .any(|p| glob_match(&p.to_ascii_lowercase(), &name))
+        } else {
+            self.patterns.iter().any(|p| glob_match(p, name))
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -53,6 +73,13 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn case_is_ignored_only_when_asked() {
+        let patterns = vec!["internal_*".to_owned()];
+        assert!(GlobSet::ignoring_case(patterns.clone()).matches("INTERNAL_FOO"));
+        assert!(!GlobSet::new(patterns).matches("INTERNAL_FOO"));
+    }
 
     #[test]
     fn wildcards() {
