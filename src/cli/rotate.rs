@@ -269,27 +269,35 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
         out.push_str(&format!("Previous value kept as {key}_PREVIOUS\n"));
     }
     if c.dry_run {
-        out.push_str("Dry run: nothing written.\n");
+        out.push_str(DRY_RUN);
         emit(&out)?;
         return Ok(ExitStatus::Clean);
     }
+    // The next step is to give the new value to the database or provider: say how to see it.
+    let env = match args.envs.as_slice() {
+        [one] => one.clone(),
+        _ => "<ENV>".to_owned(),
+    };
+    let see = (!c.show).then(|| {
+        format!("The new values are masked: print one with `envault get {key} --env {env}`.\n")
+    });
     commit(
         &config,
         &format!("rotate {key}"),
         &mut targets,
         c.keep_previous,
-        out,
+        (out, see),
     )
 }
 
 /// Saves the backup, writes every target, and prints the report with the backup's path (see
-/// `workspace::commit_rotation`).
+/// `workspace::commit_rotation`), then `see` (how to print masked new values).
 fn commit(
     config: &Config,
     command: &str,
     targets: &mut [RotationTarget],
     keep_previous: bool,
-    mut out: String,
+    (mut out, see): (String, Option<String>),
 ) -> anyhow::Result<ExitStatus> {
     let (backup, warnings) =
         workspace::commit_rotation(command, targets, keep_previous, &config.plaintext_keys)?;
@@ -300,6 +308,7 @@ fn commit(
         "Previous values saved to {} (restore with `envault rotate --undo`)\n",
         home_relative(&backup)
     ));
+    out.push_str(see.as_deref().unwrap_or_default());
     emit(&out)?;
     Ok(ExitStatus::Clean)
 }
@@ -399,11 +408,7 @@ pub fn run_all(ctx: &Ctx, args: AllArgs) -> anyhow::Result<ExitStatus> {
 
     let out = all_report(&args.env, &label, &rotated, &plan, &left, c.show);
     if c.dry_run || rotated.is_empty() {
-        let dry = if c.dry_run {
-            "Dry run: nothing written.\n"
-        } else {
-            ""
-        };
+        let dry = if c.dry_run { DRY_RUN } else { "" };
         emit(&format!("{out}{dry}"))?;
         return Ok(ExitStatus::Clean);
     }
@@ -422,14 +427,23 @@ pub fn run_all(ctx: &Ctx, args: AllArgs) -> anyhow::Result<ExitStatus> {
         ));
     }
     let mut targets = vec![RotationTarget { editing, plan }];
+    let see = (!c.show).then(|| {
+        format!(
+            "The new values are masked: print them with `envault export --env {}`.\n",
+            args.env
+        )
+    });
     commit(
         &config,
         &format!("rotate-all --env {}", args.env),
         &mut targets,
         c.keep_previous,
-        out,
+        (out, see),
     )
 }
+
+/// The last line of a dry run: the values shown are a preview, not the ones a real run writes.
+const DRY_RUN: &str = "Dry run: nothing written. A real run generates its own values, not these.\n";
 
 fn confirm(question: &str) -> anyhow::Result<bool> {
     eprint!("{question} [y/N] ");

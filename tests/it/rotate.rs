@@ -416,3 +416,28 @@ fn rotate_all_asks_on_a_terminal() {
     assert!(!screen.contains("[y/N]"), "{screen}");
     assert_ne!(p.read(".env.prod"), rotated);
 }
+
+/// The step after a rotation is to hand the new value to its database or provider: a masked
+/// report says how to print it; a shown one needs no hint.
+#[test]
+fn a_masked_rotation_says_how_to_see_the_new_value() {
+    let p = Project::tutorial();
+    let a = p.run(&["rotate", "DB_PASSWORD", "--env", "prod"]).success();
+    assert!(
+        stdout(&a).ends_with(
+            "The new values are masked: print one with `envault get DB_PASSWORD --env prod`.\n"
+        ),
+        "{}",
+        stdout(&a)
+    );
+    let a = p
+        .run(&["rotate", "DB_PASSWORD", "--env", "prod", "--show"])
+        .success();
+    assert!(!stdout(&a).contains("are masked"), "{}", stdout(&a));
+    let a = p.run(&["rotate-all", "--env", "prod", "--yes"]).success();
+    assert!(
+        stdout(&a).contains("print them with `envault export --env prod`"),
+        "{}",
+        stdout(&a)
+    );
+}
