@@ -42,7 +42,7 @@ pub struct FileArgs {
 #[derive(Debug, clap::Args)]
 struct Common {
     /// Print secret values instead of masking them.
-    #[arg(long)]
+    #[arg(long, visible_alias = "show")]
     show_secrets: bool,
     /// Output format; JSON is a stable object (see the README).
     #[arg(long, value_enum, default_value_t = Format::Text)]

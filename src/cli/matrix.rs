@@ -27,7 +27,7 @@ pub struct Args {
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
     /// Show secret values instead of masking them.
-    #[arg(long)]
+    #[arg(long, visible_alias = "show")]
     show_secrets: bool,
 }
 

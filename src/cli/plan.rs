@@ -22,7 +22,7 @@ pub struct PlanArgs {
     #[arg(long, value_name = "KEY")]
     skip: Vec<String>,
     /// Print secret values instead of masking them.
-    #[arg(long)]
+    #[arg(long, visible_alias = "show")]
     show_secrets: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]

@@ -68,7 +68,7 @@ struct Common {
     #[arg(long)]
     dry_run: bool,
     /// Print the generated values in clear.
-    #[arg(long)]
+    #[arg(long = "show-secrets", visible_alias = "show")]
     show: bool,
     /// Keep each old value as <KEY>_PREVIOUS, so services can accept both during a changeover.
     #[arg(long)]

@@ -36,7 +36,7 @@ enum Sub {
         #[arg(long)]
         prefix: Option<String>,
         /// Show secret values instead of masking them.
-        #[arg(long)]
+        #[arg(long, visible_alias = "show")]
         show_secrets: bool,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]

@@ -16,7 +16,7 @@ use crate::source;
 pub struct Args {
     file: std::path::PathBuf,
     /// Show decrypted secrets instead of fingerprints.
-    #[arg(long)]
+    #[arg(long, visible_alias = "show")]
     show_secrets: bool,
 }
 

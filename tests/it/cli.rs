@@ -607,3 +607,32 @@ fn a_closed_stderr_does_not_panic() {
         assert!(status.code().is_some(), "{args:?}: killed by a signal");
     }
 }
+
+/// One flag reveals secrets everywhere: `--show-secrets`, with `--show` as its alias.
+#[test]
+fn show_and_show_secrets_are_one_flag() {
+    let p = Project::tutorial();
+    let long = p.run(&["diff", "dev", "prod", "--show-secrets"]).code(1);
+    let short = p.run(&["diff", "dev", "prod", "--show"]).code(1);
+    assert_eq!(stdout(&long), stdout(&short));
+    assert!(
+        stdout(&short).contains("prod_password_789"),
+        "{}",
+        stdout(&short)
+    );
+    let a = p
+        .run(&[
+            "rotate",
+            "DB_PASSWORD",
+            "--env",
+            "prod",
+            "--dry-run",
+            "--show-secrets",
+        ])
+        .success();
+    assert!(!stdout(&a).contains("••••"), "{}", stdout(&a));
+    let a = p
+        .run(&["sync", "dev", "prod", "--dry-run", "--show"])
+        .success();
+    assert!(!stdout(&a).contains("••••"), "{}", stdout(&a));
+}
