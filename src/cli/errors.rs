@@ -44,6 +44,7 @@ macro_rules! hinted_errors {
 
 hinted_errors!(
     crate::error::Hinted,
+    super::Declined,
     crate::audit::AuditError,
     crate::config::ConfigError,
     crate::config::InitError,

@@ -451,10 +451,33 @@ pub fn main() -> ExitCode {
     match result {
         Ok(status) => status.into(),
         Err(e) if is_broken_pipe(&e) => ExitStatus::Clean.into(),
+        // Answering no is a choice, not a failure: said plainly, exit 1.
+        Err(e) if e.downcast_ref::<Declined>().is_some() => {
+            eprintln!("{e}");
+            ExitStatus::Found.into()
+        }
         Err(e) => {
             report(&e);
             ExitStatus::Error.into()
         }
+    }
+}
+
+/// The user answered no to a confirmation: nothing was written.
+#[derive(Debug)]
+pub(crate) struct Declined(pub String);
+
+impl std::fmt::Display for Declined {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}; nothing was written", self.0)
+    }
+}
+
+impl std::error::Error for Declined {}
+
+impl crate::error::Hint for Declined {
+    fn hint(&self) -> Option<String> {
+        None
     }
 }
 

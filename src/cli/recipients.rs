@@ -74,10 +74,7 @@ pub(crate) fn confirm(yes: bool, question: &str) -> anyhow::Result<()> {
     if matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
         Ok(())
     } else {
-        Err(hinted(
-            "cancelled; nothing was written",
-            "pass --yes to skip the question",
-        ))
+        Err(super::Declined("Cancelled".to_owned()).into())
     }
 }
 

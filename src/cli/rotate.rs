@@ -421,10 +421,7 @@ pub fn run_all(ctx: &Ctx, args: AllArgs) -> anyhow::Result<ExitStatus> {
             args.env
         ))?
     {
-        return Err(hinted(
-            "rotation cancelled; nothing was written",
-            "pass --yes to rotate without asking",
-        ));
+        return Err(super::Declined("Rotation cancelled".to_owned()).into());
     }
     let mut targets = vec![RotationTarget { editing, plan }];
     let see = (!c.show).then(|| {

@@ -398,11 +398,13 @@ fn rotate_all_asks_on_a_terminal() {
         screen.contains("Rotate 1 secret in prod (.env.prod)? [y/N]"),
         "{screen}"
     );
-    assert_eq!(code, 2, "{screen}");
+    // Answering no is no error: exit 1, said plainly.
+    assert_eq!(code, 1, "{screen}");
     assert!(
-        screen.contains("rotation cancelled; nothing was written"),
+        screen.contains("Rotation cancelled; nothing was written"),
         "{screen}"
     );
+    assert!(!screen.contains("error:"), "{screen}");
     assert_eq!(p.read(".env.prod"), before);
 
     let (code, _) = on_terminal(&p, "rotate-all --env prod", "y\n");
