@@ -11,12 +11,18 @@ use crate::classify::Classifier;
 use crate::confine::{ConfineError, Root};
 use crate::glob::GlobSet;
 
-/// The file name envault looks for.
+/// The file name envault looks for (and `init` writes).
 pub const FILE_NAME: &str = ".envault.yml";
 
-/// Whether a repository path (`/`-separated) names a configuration file.
+/// Every name a configuration file may have: `.envault.yaml` is found too.
+pub const FILE_NAMES: [&str; 2] = [FILE_NAME, ".envault.yaml"];
+
+/// Whether a repository path (`/`-separated) names a configuration file, under either name:
+/// the hook and the audit judge changes to every file envault would read as its config.
 pub fn is_config_path(path: &str) -> bool {
-    path.rsplit('/').next() == Some(FILE_NAME)
+    path.rsplit('/')
+        .next()
+        .is_some_and(|name| FILE_NAMES.contains(&name))
 }
 
 /// A loaded configuration with paths resolved against its folder.
@@ -202,6 +208,8 @@ pub enum ConfigError {
     },
     #[error("{} is ignored: {why}", .path.display())]
     Untrusted { path: PathBuf, why: String },
+    #[error("both {FILE_NAME} and .envault.yaml are in {}: which one counts is not clear", .dir.display())]
+    Ambiguous { dir: PathBuf },
     #[error("unknown environment '{name}' (known: {})", .known.join(", "))]
     UnknownEnv {
         name: String,
@@ -224,6 +232,9 @@ impl crate::error::Hint for ConfigError {
                 "a configuration is read only when it is a regular file owned by you (or root) that no other user can write; fix its owner and mode, or pass --config"
                     .into(),
             ),
+            ConfigError::Ambiguous { .. } => {
+                Some("keep one of the two files (merge what the other says into it)".into())
+            }
             ConfigError::Invalid { suggestion, .. } => suggestion
                 .as_ref()
                 .map(|s| format!("did you mean '{s}'?")),
@@ -635,16 +646,28 @@ impl Config {
         let mut dir = start;
         let mut skipped = None;
         loop {
-            let candidate = dir.join(FILE_NAME);
-            match trusted_file(&candidate) {
-                Ok(true) => return Ok(candidate),
-                Ok(false) => {}
-                Err(why) => {
-                    skipped.get_or_insert(ConfigError::Untrusted {
-                        path: candidate.clone(),
-                        why,
-                    });
+            let mut found = Vec::new();
+            for candidate in FILE_NAMES.map(|n| dir.join(n)) {
+                match trusted_file(&candidate) {
+                    Ok(true) => found.push(candidate),
+                    Ok(false) => {}
+                    Err(why) => {
+                        skipped.get_or_insert(ConfigError::Untrusted {
+                            path: candidate.clone(),
+                            why,
+                        });
+                    }
                 }
+            }
+            // Two configurations side by side: neither is picked (one could shadow the other
+            // in a pull request).
+            if found.len() > 1 {
+                return Err(ConfigError::Ambiguous {
+                    dir: dir.to_owned(),
+                });
+            }
+            if let Some(found) = found.pop() {
+                return Ok(found);
             }
             let at_repo_root = dir.join(".git").exists();
             let at_home = !in_repo && home.is_some_and(|h| h == dir);
@@ -913,6 +936,15 @@ mod tests {
         // The tutorial's shape passes.
         parse("environments:\n  prod: {file: .env.prod, encrypted: true, recipients: [a]}\n")
             .unwrap();
+    }
+
+    /// The hook and the audit judge every file envault would read as its config.
+    #[test]
+    fn both_config_names_are_config_paths() {
+        assert!(is_config_path(".envault.yml"));
+        assert!(is_config_path("svc/.envault.yaml"));
+        assert!(!is_config_path("svc/envault.yaml"));
+        assert!(!is_config_path(".envault.yml.bak"));
     }
 
     #[test]

@@ -22,8 +22,17 @@ pub struct Args {
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     let path = match &ctx.config_flag {
         Some(p) => ctx.cwd.join(p),
-        None => ctx.cwd.join(FILE_NAME),
+        // An existing `.envault.yaml` is the file (init never writes a second config beside it).
+        None => config::FILE_NAMES
+            .iter()
+            .map(|n| ctx.cwd.join(n))
+            .find(|p| p.exists())
+            .unwrap_or_else(|| ctx.cwd.join(FILE_NAME)),
     };
+    let name = path.file_name().map_or_else(
+        || FILE_NAME.to_owned(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     let (cfg, env_files) = config::init(&path, args.project.as_deref(), args.force)?;
     let names: Vec<&str> = cfg.environments.keys().map(String::as_str).collect();
     let found = if env_files.is_empty() {
@@ -32,7 +41,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
         format!(" (from {})", env_files.join(", "))
     };
     emit(&format!(
-        "Created {FILE_NAME} for project '{}' with environments {}{found}.\nNext: envault diff {} {}\n",
+        "Created {name} for project '{}' with environments {}{found}.\nNext: envault diff {} {}\n",
         cfg.project,
         names.join(", "),
         names.first().unwrap_or(&"dev"),

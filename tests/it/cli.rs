@@ -243,6 +243,34 @@ fn config_is_found_upwards_and_overridable() {
         .args(["diff", "x", "y"])
         .assert()
         .code(0);
+
+    // `.envault.yaml` is found too; both side by side is refused, not guessed at.
+    fs::create_dir(p.path("yaml")).unwrap();
+    p.write(
+        "yaml/.envault.yaml",
+        "environments:\n  x: ../.env.dev\n  y: ../.env.prod\n",
+    );
+    p.cmd()
+        .current_dir(p.path("yaml"))
+        .args(["diff", "x", "y", "-q"])
+        .assert()
+        .code(1);
+    p.write(
+        "yaml/.envault.yml",
+        "environments:\n  x: ../.env.dev\n  y: ../.env.dev\n",
+    );
+    let a = p
+        .cmd()
+        .current_dir(p.path("yaml"))
+        .args(["diff", "x", "y", "-q"])
+        .assert()
+        .code(2);
+    assert!(
+        stderr(&a).contains("both .envault.yml and .envault.yaml are in ")
+            && stderr(&a).contains("hint: keep one of the two files"),
+        "{}",
+        stderr(&a)
+    );
 }
 
 #[test]
