@@ -73,10 +73,7 @@ pub fn run_envs(ctx: &Ctx, args: EnvArgs) -> anyhow::Result<ExitStatus> {
     open_or_compare_keys(ctx, &mut tgt, Some(&config.plaintext_keys))?;
     // A side read from a secrets manager masks every value not declared public.
     let from_secrets_manager = [&args.source, &args.target].into_iter().any(|side| {
-        matches!(Spec::env_side(side), Spec::Store(s) if matches!(
-            config.stores.get(&s),
-            Some(crate::config::StoreSpec::AwsSecretsmanager { .. })
-        ))
+        matches!(Spec::env_side(side), Spec::Store(s) if super::store::holds_only_secrets(&config, &s))
     });
     let classifier = if from_secrets_manager {
         config.classifier.secret_unless_public()

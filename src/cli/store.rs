@@ -188,17 +188,23 @@ async fn open(ctx: &Ctx, config: &Config, name: &str) -> anyhow::Result<Store> {
         .await?)
 }
 
-/// `config` as output about store `name` masks with: what a secrets manager holds is secret
-/// unless its key is declared public.
+/// Whether every value store `name` holds is a secret unless its key is declared public
+/// (a secrets manager's), for output that shows them.
+pub(crate) fn holds_only_secrets(config: &Config, name: &str) -> bool {
+    matches!(
+        config.stores.get(name),
+        Some(StoreSpec::AwsSecretsmanager { .. })
+    )
+}
+
+/// `config` as output about store `name` masks with (see [`holds_only_secrets`]).
 pub(crate) fn masking<'c>(config: &'c Config, name: &str) -> std::borrow::Cow<'c, Config> {
-    match config.stores.get(name) {
-        Some(StoreSpec::AwsSecretsmanager { .. }) => {
-            let mut c = config.clone();
-            c.classifier = config.classifier.secret_unless_public();
-            std::borrow::Cow::Owned(c)
-        }
-        _ => std::borrow::Cow::Borrowed(config),
+    if !holds_only_secrets(config, name) {
+        return std::borrow::Cow::Borrowed(config);
     }
+    let mut c = config.clone();
+    c.classifier = config.classifier.secret_unless_public();
+    std::borrow::Cow::Owned(c)
 }
 
 /// The store's entries as an env document (keys that cannot be env keys are left out, with a

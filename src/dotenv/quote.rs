@@ -138,18 +138,18 @@ fn disagreeing(value: &str, style: Style, text: &str) -> Vec<Peer> {
     }
     let (readings, refused) = super::read_by_peers(&format!("K={text}"));
     for (peer, reading) in readings {
-        let read = match (peer, &reading) {
-            (Peer::Php, Some((k, Some(v)))) if k == "K" => v.clone(),
-            // The gem's variable substitution, which apps run, turns `\$` into `$` outside
-            // single quotes (the forms written here hold no other `$`).
-            (Peer::Ruby, Some((k, Some(v)))) if k == "K" && style != Style::Single => {
-                v.replace("\\$", "$")
-            }
-            (Peer::Ruby, Some((k, Some(v)))) if k == "K" => v.clone(),
-            (Peer::Php | Peer::Ruby, _) => String::from("\0(no value)"),
+        let read = match (peer, reading) {
+            (Peer::Php | Peer::Ruby, Some((k, v))) if k == "K" => v,
+            (Peer::Php | Peer::Ruby, _) => None,
             _ => continue,
         };
-        if read != value || refused.contains(&peer) {
+        // The gem's variable substitution, which apps run, turns `\$` into `$` outside
+        // single quotes (the forms written here hold no other `$`).
+        let read = match read {
+            Some(v) if peer == Peer::Ruby && style != Style::Single => Some(v.replace("\\$", "$")),
+            other => other,
+        };
+        if read.as_deref() != Some(value) || refused.contains(&peer) {
             out.push(peer);
         }
     }

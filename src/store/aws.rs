@@ -42,6 +42,26 @@ pub async fn gather(
 pub const AUTH_HINT: &str =
     "check your AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID, `aws sso login`) and their IAM policy";
 
+/// The store's name and endpoint, once the endpoint the config names (if any) is trusted
+/// with the user's AWS credentials; `service_var` is the service's own endpoint variable
+/// (`AWS_ENDPOINT_URL_SSM`…), which with `AWS_ENDPOINT_URL` counts as the user's own setting.
+pub fn trusted(
+    name: &str,
+    endpoint_url: &Option<String>,
+    service_var: &crate::env_vars::EnvVar,
+    trust: &super::trust::Trust,
+) -> Result<Named, StoreError> {
+    let named = Named {
+        name: name.to_owned(),
+        endpoint: endpoint_url.clone().unwrap_or_else(|| "AWS".to_owned()),
+    };
+    if let Some(url) = endpoint_url {
+        let eco = [service_var.get(), crate::env_vars::AWS_ENDPOINT_URL.get()];
+        trust.check(&named, url, &eco)?;
+    }
+    Ok(named)
+}
+
 /// The SDK's configuration for a store: the credential chain as the AWS CLI has it, the
 /// region and endpoint the store names (else the SDK's own settings), bounded retries.
 pub async fn sdk_config(

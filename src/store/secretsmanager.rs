@@ -36,11 +36,9 @@ enum Layout {
 }
 
 pub struct SecretsManager {
-    named: Named,
-    client: aws_sdk_secretsmanager::Client,
+    /// The client, the store's name and what new secrets are created with.
+    w: Writer,
     layout: Layout,
-    kms_key_id: Option<String>,
-    tags: Vec<(String, String)>,
     /// What the last listing of the store's own keys found.
     listed: Mutex<Option<Listing>>,
     /// What a write did that the user should know (a version re-applied onto another's).
@@ -78,20 +76,12 @@ fn valid_name(name: &str) -> bool {
 
 impl SecretsManager {
     pub async fn open(name: &str, spec: &Spec<'_>, trust: &Trust) -> Result<Self, StoreError> {
-        let named = Named {
-            name: name.to_owned(),
-            endpoint: spec
-                .endpoint_url
-                .clone()
-                .unwrap_or_else(|| "AWS".to_owned()),
-        };
-        if let Some(url) = spec.endpoint_url {
-            let eco = [
-                crate::env_vars::AWS_ENDPOINT_URL_SECRETS_MANAGER.get(),
-                crate::env_vars::AWS_ENDPOINT_URL.get(),
-            ];
-            trust.check(&named, url, &eco)?;
-        }
+        let named = super::aws::trusted(
+            name,
+            spec.endpoint_url,
+            &crate::env_vars::AWS_ENDPOINT_URL_SECRETS_MANAGER,
+            trust,
+        )?;
         let layout = match (spec.prefix, spec.secret) {
             (Some(p), None) => {
                 let prefix = if p.is_empty() || p.ends_with('/') {
@@ -133,27 +123,22 @@ impl SecretsManager {
         };
         let conf = super::aws::sdk_config(spec.region, spec.endpoint_url).await;
         let named = super::aws::named_for(named, "secretsmanager", spec.endpoint_url, &conf)?;
+        let tags: Vec<Tag> = spec
+            .tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect();
         Ok(SecretsManager {
-            named,
-            client: aws_sdk_secretsmanager::Client::new(&conf),
+            w: Writer {
+                named,
+                client: aws_sdk_secretsmanager::Client::new(&conf),
+                kms_key_id: spec.kms_key_id.clone(),
+                tags: (!tags.is_empty()).then_some(tags),
+            },
             layout,
-            kms_key_id: spec.kms_key_id.clone(),
-            tags: spec
-                .tags
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
             listed: Mutex::new(None),
             notes: Mutex::new(Vec::new()),
         })
-    }
-
-    fn error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
-        &self,
-        what: &str,
-        e: SdkError<E, R>,
-    ) -> StoreError {
-        super::aws::error(&self.named, what, e)
     }
 
     fn note(&self, text: String) {
@@ -163,21 +148,13 @@ impl SecretsManager {
             .push(text);
     }
 
-    fn tags(&self) -> Option<Vec<Tag>> {
-        (!self.tags.is_empty()).then(|| {
-            self.tags
-                .iter()
-                .map(|(k, v)| Tag::builder().key(k).value(v).build())
-                .collect()
-        })
-    }
-
     // ---- one secret per key ----------------------------------------------------------------
 
     /// The secrets whose names start with `prefix` (exactly: AWS's filter is a prefix match),
     /// with their rotation state; secrets scheduled for deletion are not listed.
     async fn names_under(&self, prefix: &str) -> Result<Vec<(String, bool)>, StoreError> {
         let mut req = self
+            .w
             .client
             .list_secrets()
             .max_results(100)
@@ -193,7 +170,7 @@ impl SecretsManager {
         let mut pages = req.into_paginator().send();
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.error("listing secrets", e))?;
+            let page = page.map_err(|e| self.w.error("listing secrets", e))?;
             for s in page.secret_list() {
                 if let Some(name) = s.name().filter(|n| n.starts_with(prefix)) {
                     out.push((name.to_owned(), s.rotation_enabled().unwrap_or(false)));
@@ -209,6 +186,7 @@ impl SecretsManager {
         let mut out = HashMap::with_capacity(names.len());
         for chunk in names.chunks(BATCH) {
             let got = self
+                .w
                 .client
                 .batch_get_secret_value()
                 .set_secret_id_list(Some(chunk.to_vec()))
@@ -226,7 +204,7 @@ impl SecretsManager {
                     }
                     continue;
                 }
-                Err(e) => return Err(self.error("reading secrets", e)),
+                Err(e) => return Err(self.w.error("reading secrets", e)),
             };
             // A batch answers for each secret: one it could not read fails the listing, but
             // one without a value is only left out.
@@ -237,7 +215,7 @@ impl SecretsManager {
                     continue;
                 }
                 return Err(super::aws::classify(
-                    &self.named,
+                    &self.w.named,
                     &format!("reading {id}"),
                     err.error_code().unwrap_or(""),
                     err.message().unwrap_or(""),
@@ -260,7 +238,14 @@ impl SecretsManager {
 
     /// One secret's value (`None`, with a note: no value, or a binary one).
     async fn value_of(&self, name: &str) -> Result<Option<Secret>, StoreError> {
-        match self.client.get_secret_value().secret_id(name).send().await {
+        match self
+            .w
+            .client
+            .get_secret_value()
+            .secret_id(name)
+            .send()
+            .await
+        {
             Ok(out) => match out.secret_string() {
                 Some(s) => Ok(Some(Secret::new(s))),
                 None => {
@@ -272,12 +257,15 @@ impl SecretsManager {
                 self.note(self.left_out(name, "has no value yet"));
                 Ok(None)
             }
-            Err(e) => Err(self.error(&format!("reading {name}"), e)),
+            Err(e) => Err(self.w.error(&format!("reading {name}"), e)),
         }
     }
 
     fn left_out(&self, name: &str, why: &str) -> String {
-        format!("store '{}': secret {name} {why}; left out", self.named.name)
+        format!(
+            "store '{}': secret {name} {why}; left out",
+            self.w.named.name
+        )
     }
 
     async fn list_per_key(&self, prefix: &str, own: bool) -> Result<Entries, StoreError> {
@@ -325,6 +313,7 @@ impl SecretsManager {
         version: Option<&str>,
     ) -> Result<(Members, Base), StoreError> {
         let got = self
+            .w
             .client
             .get_secret_value()
             .secret_id(secret)
@@ -335,7 +324,7 @@ impl SecretsManager {
             Ok(g) => g,
             // No value: no such secret, or one created without a value (as Terraform does).
             Err(e) if is_code(&e, "ResourceNotFoundException") && version.is_none() => {
-                let base = match Writer::from(self).state(secret).await? {
+                let base = match self.w.state(secret).await? {
                     State::Missing => Base::Missing,
                     State::Deleted => Base::Deleted,
                     State::Live => Base::Empty,
@@ -345,17 +334,17 @@ impl SecretsManager {
             Err(e) if is_scheduled_for_deletion(&e) && version.is_none() => {
                 return Ok((Members::default(), Base::Deleted))
             }
-            Err(e) => return Err(self.error(&format!("reading {secret}"), e)),
+            Err(e) => return Err(self.w.error(&format!("reading {secret}"), e)),
         };
         let Some(text) = got.secret_string() else {
-            return Err(self.named.err_hint(
+            return Err(self.w.named.err_hint(
                 ErrorKind::Invalid,
                 format!("secret {secret} holds binary data, not text"),
                 "a `secret:` store holds one JSON object of keys as text (SecretString)",
             ));
         };
         let members = Members::parse(text).map_err(|what| {
-            self.named.err_hint(
+            self.w.named.err_hint(
                 ErrorKind::Invalid,
                 format!("secret {secret} {what}"),
                 "a `secret:` store holds one JSON object of keys; use `prefix:` for one secret per key",
@@ -373,12 +362,13 @@ impl SecretsManager {
         secret: &str,
     ) -> Result<(Option<String>, Option<String>, bool), StoreError> {
         let d = self
+            .w
             .client
             .describe_secret()
             .secret_id(secret)
             .send()
             .await
-            .map_err(|e| self.error(&format!("describing {secret}"), e))?;
+            .map_err(|e| self.w.error(&format!("describing {secret}"), e))?;
         let staged = |stage: &str| {
             d.version_ids_to_stages().and_then(|m| {
                 m.iter()
@@ -403,45 +393,42 @@ impl SecretsManager {
     ) -> Result<String, StoreError> {
         let what = format!("writing {secret}");
         if body.len() > MAX_SECRET {
-            return Err(self.named.err_hint(
+            return Err(self.w.named.err_hint(
                 ErrorKind::Invalid,
                 format!("{what}: the secret would hold {} bytes; Secrets Manager holds at most {MAX_SECRET}", body.len()),
                 "move some keys to another store, or use `prefix:` for one secret per key",
             ));
         }
         if *base == Base::Deleted {
-            self.client
-                .restore_secret()
-                .secret_id(secret)
-                .send()
-                .await
-                .map_err(|e| self.error(&format!("restoring {secret}"), e))?;
+            self.w.restore(secret).await?;
         }
         let version = if *base == Base::Missing {
-            self.client
+            self.w
+                .client
                 .create_secret()
                 .name(secret)
                 .secret_string(body)
-                .set_kms_key_id(self.kms_key_id.clone())
-                .set_tags(self.tags())
+                .set_kms_key_id(self.w.kms_key_id.clone())
+                .set_tags(self.w.tags.clone())
                 .send()
                 .await
-                .map_err(|e| self.error(&what, e))?
+                .map_err(|e| self.w.error(&what, e))?
                 .version_id()
                 .map(str::to_owned)
         } else {
-            self.client
+            self.w
+                .client
                 .put_secret_value()
                 .secret_id(secret)
                 .secret_string(body)
                 .send()
                 .await
-                .map_err(|e| self.error(&what, e))?
+                .map_err(|e| self.w.error(&what, e))?
                 .version_id()
                 .map(str::to_owned)
         };
         version.ok_or_else(|| {
-            self.named.err(
+            self.w.named.err(
                 ErrorKind::Invalid,
                 format!("{what}: AWS returned no version id"),
             )
@@ -454,6 +441,7 @@ impl SecretsManager {
         let mut token: Option<String> = None;
         loop {
             let page = match self
+                .w
                 .client
                 .list_secret_version_ids()
                 .secret_id(secret)
@@ -464,7 +452,11 @@ impl SecretsManager {
             {
                 Ok(p) => p,
                 Err(e) if is_code(&e, "ResourceNotFoundException") => return Ok(out),
-                Err(e) => return Err(self.error(&format!("listing the versions of {secret}"), e)),
+                Err(e) => {
+                    return Err(self
+                        .w
+                        .error(&format!("listing the versions of {secret}"), e))
+                }
             };
             out.extend(
                 page.versions()
@@ -485,21 +477,15 @@ impl SecretsManager {
         secret: &str,
     ) -> Result<(Members, Base, HashSet<String>), StoreError> {
         // The versions before the read: any other one found later was made by another writer.
-        let listed = self.version_ids(secret).await;
+        let mut listed = self.version_ids(secret).await;
         let (base, mut state) = self.read_json(secret, None).await?;
-        let mut listed = listed;
         if state == Base::Deleted {
             // Scheduled for deletion, so read as empty: restored, it holds only what this
             // write sets (its earlier version stays in its history).
-            self.client
-                .restore_secret()
-                .secret_id(secret)
-                .send()
-                .await
-                .map_err(|e| self.error(&format!("restoring {secret}"), e))?;
+            self.w.restore(secret).await?;
             self.note(format!(
                 "store '{}': secret {secret} was scheduled for deletion; restored, holding only the keys written now",
-                self.named.name
+                self.w.named.name
             ));
             let (_, restored) = self.read_json(secret, None).await?;
             state = restored;
@@ -543,7 +529,7 @@ impl SecretsManager {
         self.note(format!(
             "store '{}': another writer changed secret {secret} while this write was made; \
              its changes are kept and these were applied again onto them{also}",
-            self.named.name
+            self.w.named.name
         ));
     }
 
@@ -635,7 +621,7 @@ impl SecretsManager {
         }
         Err(PartialWrite {
             written: changed,
-            error: self.named.err_hint(
+            error: self.w.named.err_hint(
                 ErrorKind::Unavailable,
                 format!(
                     "secret {secret} kept changing under this write ({ROUNDS} attempts): its current \
@@ -665,17 +651,6 @@ enum State {
     Missing,
 }
 
-impl From<&SecretsManager> for Writer {
-    fn from(s: &SecretsManager) -> Writer {
-        Writer {
-            named: s.named.clone(),
-            client: s.client.clone(),
-            kms_key_id: s.kms_key_id.clone(),
-            tags: s.tags(),
-        }
-    }
-}
-
 impl Writer {
     fn error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
         &self,
@@ -683,6 +658,17 @@ impl Writer {
         e: SdkError<E, R>,
     ) -> StoreError {
         super::aws::error(&self.named, what, e)
+    }
+
+    /// Takes a secret out of its scheduled deletion.
+    async fn restore(&self, name: &str) -> Result<(), StoreError> {
+        self.client
+            .restore_secret()
+            .secret_id(name)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.error(&format!("restoring {name}"), e))
     }
 
     async fn state(&self, name: &str) -> Result<State, StoreError> {
@@ -742,14 +728,7 @@ impl Writer {
                     format!("{what}: the secret came and went"),
                 ))
             }
-            State::Deleted => {
-                self.client
-                    .restore_secret()
-                    .secret_id(&name)
-                    .send()
-                    .await
-                    .map_err(|e| self.error(&format!("restoring {name}"), e))?;
-            }
+            State::Deleted => self.restore(&name).await?,
             State::Live => {}
         }
         self.client
@@ -999,7 +978,7 @@ fn typed(old: Option<&str>, value: &str) -> String {
 
 impl SecretStore for SecretsManager {
     fn named(&self) -> &Named {
-        &self.named
+        &self.w.named
     }
 
     fn capabilities(&self) -> super::Capabilities {
@@ -1022,7 +1001,7 @@ impl SecretStore for SecretsManager {
                 if state == Base::Deleted {
                     self.note(format!(
                         "store '{}': secret {secret} is scheduled for deletion: read as empty (a write restores it with only the keys written)",
-                        self.named.name
+                        self.w.named.name
                     ));
                 }
                 let rotates = match state {
@@ -1048,10 +1027,17 @@ impl SecretStore for SecretsManager {
         match &self.layout {
             Layout::PerKey { prefix } => {
                 let name = format!("{prefix}{key}");
-                match self.client.get_secret_value().secret_id(&name).send().await {
+                match self
+                    .w
+                    .client
+                    .get_secret_value()
+                    .secret_id(&name)
+                    .send()
+                    .await
+                {
                     Ok(out) => match out.secret_string() {
                         Some(s) => Ok(Some(Secret::new(s))),
-                        None => Err(binary(&self.named, &name)),
+                        None => Err(binary(&self.w.named, &name)),
                     },
                     // No such secret, none with a value, or one scheduled for deletion.
                     Err(e)
@@ -1060,7 +1046,7 @@ impl SecretStore for SecretsManager {
                     {
                         Ok(None)
                     }
-                    Err(e) => Err(self.error(&format!("reading {name}"), e)),
+                    Err(e) => Err(self.w.error(&format!("reading {name}"), e)),
                 }
             }
             Layout::Json { secret } => {
@@ -1089,7 +1075,7 @@ impl SecretStore for SecretsManager {
                 _ => continue,
             };
             return Err(self
-                .named
+                .w.named
                 .err_hint(
                     ErrorKind::Invalid,
                     format!("{k}: {why}"),
@@ -1097,7 +1083,7 @@ impl SecretStore for SecretsManager {
                 )
                 .into());
         }
-        let writer = Writer::from(self);
+        let writer = self.w.clone();
         let listing = self.listing();
         let limit = Arc::new(tokio::sync::Semaphore::new(super::aws::CONCURRENCY));
         let mut tasks = tokio::task::JoinSet::new();
@@ -1123,7 +1109,7 @@ impl SecretStore for SecretsManager {
             let name = format!("{prefix}{k}");
             // AWS keeps a deleted secret for 30 days (restorable); writing the key again
             // restores it.
-            match self.client.delete_secret().secret_id(&name).send().await {
+            match self.w.client.delete_secret().secret_id(&name).send().await {
                 Ok(_) => {
                     if let Some(l) = self
                         .listed
@@ -1138,7 +1124,7 @@ impl SecretStore for SecretsManager {
                 Err(e) => {
                     return Err(PartialWrite {
                         written,
-                        error: self.error(&format!("deleting {name}"), e),
+                        error: self.w.error(&format!("deleting {name}"), e),
                         unknown: Vec::new(),
                     })
                 }

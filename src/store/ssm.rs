@@ -25,18 +25,12 @@ impl Ssm {
         endpoint_url: &Option<String>,
         trust: &Trust,
     ) -> Result<Ssm, StoreError> {
-        let endpoint = endpoint_url.clone().unwrap_or_else(|| "AWS".to_owned());
-        let named = Named {
-            name: name.to_owned(),
-            endpoint,
-        };
-        if let Some(url) = endpoint_url {
-            let eco = [
-                crate::env_vars::AWS_ENDPOINT_URL_SSM.get(),
-                crate::env_vars::AWS_ENDPOINT_URL.get(),
-            ];
-            trust.check(&named, url, &eco)?;
-        }
+        let named = super::aws::trusted(
+            name,
+            endpoint_url,
+            &crate::env_vars::AWS_ENDPOINT_URL_SSM,
+            trust,
+        )?;
         if !prefix.starts_with('/') {
             return Err(named.err_hint(
                 ErrorKind::Config,
