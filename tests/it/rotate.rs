@@ -360,20 +360,8 @@ fn rotate_all_rotates_secrets_only() {
 /// Runs `envault ARGS` on a pseudo-terminal (util-linux `script`), typing `input`.
 fn on_terminal(p: &Project, args: &str, input: &str) -> (i32, String) {
     use std::io::Write;
-    let bin = assert_cmd::cargo::cargo_bin("envault");
-    let mut child = std::process::Command::new("script")
-        // No echo of the typed answer, so it cannot interleave with the prompt.
-        .args([
-            "-qec",
-            &format!("stty -echo; {} {args}", bin.display()),
-            "/dev/null",
-        ])
-        .current_dir(p.dir.path())
-        .env("HOME", p.path("home"))
-        .env("XDG_STATE_HOME", p.path("state"))
-        .env_remove("ENVAULT_CONFIG")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
+    // No echo of the typed answer, so it cannot interleave with the prompt.
+    let mut child = crate::common::on_pty(p, &format!("stty -echo; \"$ENVAULT\" {args}"))
         .spawn()
         .expect("util-linux `script` runs");
     child

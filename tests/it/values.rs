@@ -122,15 +122,7 @@ fn set_refuses_an_empty_value_unless_asked() {
 /// the screen, and returns the exit code and the screen.
 fn type_after_prompt(p: &Project, args: &str, prompt: &str, typed: &str) -> (i32, String) {
     use std::io::{Read, Write};
-    let bin = assert_cmd::cargo::cargo_bin("envault");
-    let mut child = std::process::Command::new("script")
-        .args(["-qec", &format!("{} {args}", bin.display()), "/dev/null"])
-        .current_dir(p.dir.path())
-        .env("HOME", p.path("home"))
-        .env("XDG_STATE_HOME", p.path("state"))
-        .env_remove("ENVAULT_CONFIG")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
+    let mut child = crate::common::on_pty(p, &format!("\"$ENVAULT\" {args}"))
         .spawn()
         .expect("util-linux `script` runs");
     let mut out = child.stdout.take().unwrap();

@@ -181,6 +181,21 @@ impl Project {
 }
 
 /// The folder `scripts/install-peers` installs the peers into.
+/// `sh -c SCRIPT` on a pseudo-terminal (util-linux `script`) in the project, `$ENVAULT` the
+/// built binary; stdin and stdout piped (what is typed, and the screen).
+pub fn on_pty(p: &Project, script: &str) -> std::process::Command {
+    let mut c = std::process::Command::new("script");
+    c.args(["-qec", script, "/dev/null"])
+        .current_dir(p.dir.path())
+        .env("ENVAULT", assert_cmd::cargo::cargo_bin("envault"))
+        .env("HOME", p.path("home"))
+        .env("XDG_STATE_HOME", p.path("state"))
+        .env_remove("ENVAULT_CONFIG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    c
+}
+
 pub fn peers_dir() -> PathBuf {
     std::env::var_os("ENVAULT_PEERS_DIR")
         .map(PathBuf::from)
