@@ -55,7 +55,7 @@ enum Sub {
     },
     /// Set one value; read from stdin when VALUE is `-` or omitted.
     #[command(
-        after_help = "Examples:\n  envault store set DB_PASSWORD new_value --store my-vault\n  printf %s \"$NEW\" | envault store set DB_PASSWORD --store my-vault"
+        after_help = "Examples:\n  envault store set DB_PASSWORD new_value --store my-vault\n  printf %s \"$NEW\" | envault store set DB_PASSWORD --store my-vault\n  envault store set DB_PASSWORD --store sm-prod --force     (a secret AWS rotates)"
     )]
     Set {
         /// The key to set (letters, digits, `_` and `.`; not starting with a digit).
@@ -75,7 +75,9 @@ enum Sub {
         force: bool,
     },
     /// Delete one key.
-    #[command(after_help = "Examples:\n  envault store delete OLD_FLAG --store ssm-prod")]
+    #[command(
+        after_help = "Examples:\n  envault store delete OLD_FLAG --store ssm-prod\n  envault store delete DB_PASSWORD --store sm-prod --force     (a secret AWS rotates)"
+    )]
     Delete {
         /// The key to delete.
         key: String,
@@ -89,7 +91,7 @@ enum Sub {
     },
     /// Write an environment's keys into its store: the same plan as `sync`.
     #[command(
-        after_help = "Examples:\n  envault store push prod --dry-run\n  envault store push prod --store ssm-prod --allow-delete"
+        after_help = "Examples:\n  envault store push prod --dry-run\n  envault store push prod --store ssm-prod --allow-delete\n  envault store push prod --store sm-prod --force     (also writes secrets AWS rotates)"
     )]
     Push {
         /// The environment whose keys are written (a name under `environments:`).

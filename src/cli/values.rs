@@ -21,7 +21,7 @@ pub struct GetArgs {
 /// appear on a command line or in shell history.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  envault set LOG_LEVEL info --env prod\n  envault set DB_PASSWORD --env prod < password.txt\n  pbpaste | envault set API_KEY - --env prod"
+    after_help = "Examples:\n  envault set LOG_LEVEL info --env prod\n  envault set DB_PASSWORD --env prod < password.txt\n  pbpaste | envault set API_KEY - --env prod\n  envault set FEATURE_FLAG \"\" --allow-empty --env dev"
 )]
 pub struct SetArgs {
     /// The key to set (letters, digits, `_` and `.`; not starting with a digit).
