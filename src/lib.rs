@@ -4,6 +4,15 @@
 //! and return values and never print, exit or read the process environment; `cli` is the only
 //! edge that talks to the terminal.
 
+// Linux is built and tested, macOS is built by the release workflow; Windows lacks what envault
+// relies on, so a build there stops here with the reason rather than deep in a dependency.
+#[cfg(not(unix))]
+compile_error!(
+    "envault supports Unix systems only (Linux; macOS untested): it relies on Unix file modes \
+     (0600 identities and backups), rename over open files, and POSIX terminals (hidden \
+     prompts). On Windows, build and run it under WSL."
+);
+
 pub mod audit;
 pub mod catalogue;
 pub mod check;

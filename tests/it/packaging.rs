@@ -46,7 +46,10 @@ fn the_wheel_installs_envault_into_a_fresh_venv() {
         .file_name()
         .unwrap()
         .to_string_lossy()
-        .starts_with(&format!("envault-{}-py3-none-", env!("CARGO_PKG_VERSION"))));
+        .starts_with(&format!(
+            "envault_rs-{}-py3-none-",
+            env!("CARGO_PKG_VERSION")
+        )));
     let venv = work.path().join("venv");
     run_ok(Command::new("python3").args(["-m", "venv"]).arg(&venv));
     run_ok(
@@ -77,10 +80,86 @@ fn man_pages() {
     let page = stdout(&a);
     assert!(page.contains(".TH envault 1"), "{page}");
     assert!(page.contains("envault\\-scan"), "commands are listed");
+    assert!(page.contains(".SH \"EXIT STATUS\""), "{page}");
     p.run(&["man", "--dir", "man1"]).success();
     let scan = p.read("man1/envault-scan.1");
     assert!(scan.contains(".TH envault-scan 1"), "{scan}");
     assert!(scan.contains("\\-\\-staged"));
+    // Nested commands have pages of their own; synopses read as users type the command; every
+    // page has the global options and the ENVIRONMENT and EXIT STATUS sections.
+    for (file, typed) in [
+        ("envault-store-push.1", "envault store push"),
+        ("envault-git-install.1", "envault git install"),
+        ("envault-recipients-add.1", "envault recipients add"),
+        ("envault-diff.1", "envault diff"),
+    ] {
+        let page = p.read(&format!("man1/{file}"));
+        let synopsis = &page[page.find(".SH SYNOPSIS").expect("a synopsis")..];
+        let synopsis = &synopsis[..synopsis[1..].find(".SH").unwrap_or(synopsis.len())];
+        assert!(
+            synopsis.contains(&format!("\\fB{}\\fR", typed.replace('-', "\\-"))),
+            "{file}: {synopsis}"
+        );
+        for part in [
+            "\\-\\-identity",
+            ".SH ENVIRONMENT",
+            ".SH \"EXIT STATUS\"",
+            "ENVAULT_IDENTITY_KEY",
+        ] {
+            assert!(page.contains(part), "{file} lacks {part}");
+        }
+    }
+}
+
+/// `scripts/lint-workflows` (actionlint and shellcheck, run by the test command) passes on the
+/// repository's workflows and action, and fails on the mistakes it exists to catch.
+#[test]
+fn workflows_and_action_pass_actionlint_which_catches_mistakes() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lint = || {
+        let mut c = Command::new(root.join("scripts/lint-workflows"));
+        c.current_dir(root);
+        c
+    };
+    let out = lint().output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains(" file(s), 0 problem(s)"));
+    let work = tempfile::tempdir().unwrap();
+    // A workflow: a pull request's title in a script, a step that does not exist, an unknown
+    // runner, and a script with an unquoted variable.
+    let workflow = work.path().join("bad.yml");
+    std::fs::write(
+        &workflow,
+        "on: pull_request\njobs:\n  a:\n    runs-on: ubuntu-lastest\n    steps:\n      \
+         - run: echo \"${{ github.event.pull_request.title }}\"\n      \
+         - run: echo \"${{ steps.nope.outputs.x }}\"\n      - run: cd $DIR\n",
+    )
+    .unwrap();
+    // An action whose step reads an input it does not declare.
+    let action = work.path().join("action.yml");
+    std::fs::write(
+        &action,
+        "name: a\ndescription: d\ninputs:\n  x: {description: x}\nruns:\n  using: composite\n  \
+         steps:\n    - shell: bash\n      run: echo \"${{ inputs.y }}\"\n",
+    )
+    .unwrap();
+    let out = lint().arg(&workflow).arg(&action).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for expected in [
+        "\"github.event.pull_request.title\" is potentially untrusted",
+        "property \"nope\" is not defined",
+        "label \"ubuntu-lastest\" is unknown",
+        "SC2086",
+        "property \"y\" is not defined",
+    ] {
+        assert!(text.contains(expected), "{expected} in:\n{text}");
+    }
 }
 
 /// The registry packages named `envault` (PyPI, crates.io) belong to other projects: no page,
