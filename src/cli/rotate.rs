@@ -2,7 +2,7 @@
 //! replaced values for `--undo`.
 
 use std::io::{IsTerminal, Write as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{emit, hinted, Ctx, ExitStatus};
 use crate::classify::{provider_format, url_password, Classification, Reason, SecretKind};
@@ -21,7 +21,7 @@ const LENGTH_HELP: &str = "Length of the new value: characters for passwords, UR
 /// backup file for `envault rotate --undo`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  envault rotate DB_PASSWORD\n  envault rotate API_KEY --env prod\n  envault rotate JWT_SECRET --dry-run --show\n  envault rotate WEBHOOK_SECRET --length 64     (64 random bytes: 128 hex characters)\n  envault rotate DB_PASSWORD --keep-previous\n  envault rotate --undo"
+    after_help = "Examples:\n  envault rotate DB_PASSWORD\n  envault rotate API_KEY --env prod\n  envault rotate JWT_SECRET --dry-run --show\n  envault rotate WEBHOOK_SECRET --length 64     (64 random bytes: 128 hex characters)\n  envault rotate DB_PASSWORD --keep-previous\n  envault rotate --undo --list\n  envault rotate --undo"
 )]
 pub struct Args {
     /// The key to rotate.
@@ -35,9 +35,14 @@ pub struct Args {
     /// Write one value into every environment instead of a value each.
     #[arg(long)]
     same_value: bool,
-    /// Restore the values replaced by the last rotation.
+    /// Restore the values replaced by the last rotation made in this project (its git
+    /// repository, or its config's folder); backups are kept 30 days.
     #[arg(long, conflicts_with_all = ["key", "envs", "same_value"])]
     undo: bool,
+    /// With --undo: list the rotations of this project that can be undone, newest first, and
+    /// change nothing.
+    #[arg(long, requires = "undo")]
+    list: bool,
 }
 
 /// Rotate every secret of one environment.
@@ -195,6 +200,9 @@ fn generated_lines(labels: &[String], news: &[String], show: bool) -> String {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
+    if args.undo && args.list {
+        return list_undoable(ctx);
+    }
     if args.undo {
         return undo(ctx, args.common.force);
     }
@@ -242,35 +250,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     } else {
         out.push_str(&generated_lines(&labels, &news, c.show));
     }
-    let added: Vec<&str> = targets
-        .iter()
-        .zip(&labels)
-        .filter(|(t, _)| t.plan.rotated[0].old.is_none())
-        .map(|(_, l)| l.as_str())
-        .collect();
-    let verb = if c.dry_run {
-        "Would update in"
-    } else {
-        "Updated in"
-    };
-    out.push_str(&format!("{verb}: {}\n", labels.join(", ")));
-    if !added.is_empty() {
-        out.push_str(&format!("Added to: {}\n", added.join(", ")));
-    }
-    let also: Vec<String> = targets
-        .iter()
-        .zip(&labels)
-        .flat_map(|(t, l)| t.plan.also.iter().map(move |a| format!("{} ({l})", a.key)))
-        .collect();
-    if !also.is_empty() {
-        out.push_str(&format!("Also updated: {}\n", also.join(", ")));
-    }
-    if c.keep_previous {
-        out.push_str(&format!("Previous value kept as {key}_PREVIOUS\n"));
-    }
+    out.push_str(&written_lines(key, &targets, &labels, c));
     if c.dry_run {
         out.push_str(DRY_RUN);
-        emit(&out)?;
+        super::emit_masked(&out)?;
         return Ok(ExitStatus::Clean);
     }
     // The next step is to give the new value to the database or provider: say how to see it.
@@ -299,8 +282,12 @@ fn commit(
     keep_previous: bool,
     (mut out, see): (String, Option<String>),
 ) -> anyhow::Result<ExitStatus> {
-    let (backup, warnings) =
-        workspace::commit_rotation(command, targets, keep_previous, &config.plaintext_keys)?;
+    let (backup, warnings) = workspace::commit_rotation(
+        (command, &project_of(Some(config), &config.path)),
+        targets,
+        keep_previous,
+        &config.plaintext_keys,
+    )?;
     for w in warnings {
         super::warn_quoting(&w.key, &w.peers);
     }
@@ -322,6 +309,48 @@ fn home_relative(path: &Path) -> String {
     }
 }
 
+/// The report's lines on where the rotation writes: in the conditional for a dry run.
+fn written_lines(key: &str, targets: &[RotationTarget], labels: &[String], c: &Common) -> String {
+    let say = |done: &'static str, would: &'static str| if c.dry_run { would } else { done };
+    let mut out = format!(
+        "{}: {}\n",
+        say("Updated in", "Would update in"),
+        labels.join(", ")
+    );
+    let added: Vec<&str> = targets
+        .iter()
+        .zip(labels)
+        .filter(|(t, _)| t.plan.rotated[0].old.is_none())
+        .map(|(_, l)| l.as_str())
+        .collect();
+    if !added.is_empty() {
+        out.push_str(&format!(
+            "{}: {}\n",
+            say("Added to", "Would add to"),
+            added.join(", ")
+        ));
+    }
+    let also: Vec<String> = targets
+        .iter()
+        .zip(labels)
+        .flat_map(|(t, l)| t.plan.also.iter().map(move |a| format!("{} ({l})", a.key)))
+        .collect();
+    if !also.is_empty() {
+        out.push_str(&format!(
+            "{}: {}\n",
+            say("Also updated", "Would also update"),
+            also.join(", ")
+        ));
+    }
+    if c.keep_previous {
+        out.push_str(&format!(
+            "{} {key}_PREVIOUS\n",
+            say("Previous value kept as", "Would keep the previous value as")
+        ));
+    }
+    out
+}
+
 /// rotate-all's report: what was rotated (masked unless shown), what follows, what is left
 /// alone and why.
 fn all_report(
@@ -330,9 +359,13 @@ fn all_report(
     rotated: &[(String, String, String)],
     plan: &DocPlan,
     left: &[(String, String)],
-    show: bool,
+    (show, dry_run): (bool, bool),
 ) -> String {
-    let mut out = format!("Rotated in {env} ({label}):\n");
+    let mut out = if dry_run {
+        format!("Would rotate in {env} ({label}):\n")
+    } else {
+        format!("Rotated in {env} ({label}):\n")
+    };
     if rotated.is_empty() {
         out.push_str("  (none)\n");
     }
@@ -349,7 +382,11 @@ fn all_report(
         ));
     }
     if !plan.also.is_empty() {
-        out.push_str("Also updated (they embed a rotated value):\n");
+        out.push_str(if dry_run {
+            "Would also update (they embed a rotated value):\n"
+        } else {
+            "Also updated (they embed a rotated value):\n"
+        });
         for a in &plan.also {
             out.push_str(&format!("  {}\n", a.key));
         }
@@ -406,10 +443,17 @@ pub fn run_all(ctx: &Ctx, args: AllArgs) -> anyhow::Result<ExitStatus> {
     let plan = rotate::plan_doc(&loaded.doc, &news);
     drop(map);
 
-    let out = all_report(&args.env, &label, &rotated, &plan, &left, c.show);
+    let out = all_report(
+        &args.env,
+        &label,
+        &rotated,
+        &plan,
+        &left,
+        (c.show, c.dry_run),
+    );
     if c.dry_run || rotated.is_empty() {
         let dry = if c.dry_run { DRY_RUN } else { "" };
-        emit(&format!("{out}{dry}"))?;
+        super::emit_masked(&format!("{out}{dry}"))?;
         return Ok(ExitStatus::Clean);
     }
     if !args.yes
@@ -450,9 +494,78 @@ fn confirm(question: &str) -> anyhow::Result<bool> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
 }
 
-/// Restores the values of the newest rotation backup.
+/// The project rotations are kept for: the git repository holding the config (or, without a
+/// config, the current folder), else the config's folder (or the current folder).
+fn project_of(config: Option<&Config>, fallback: &Path) -> PathBuf {
+    let dir = match config {
+        Some(c) => c.path.parent().unwrap_or(Path::new("/")).to_owned(),
+        None => fallback.to_owned(),
+    };
+    let dir = std::path::absolute(&dir).unwrap_or(dir);
+    let dir = dir.canonicalize().unwrap_or(dir);
+    crate::git::Repo::discover(&dir).map_or(dir, |r| r.root().to_owned())
+}
+
+/// The project of the current folder (see [`project_of`]).
+fn current_project(ctx: &Ctx) -> PathBuf {
+    project_of(ctx.load_config().ok().as_ref(), &ctx.cwd)
+}
+
+/// `rotate --undo --list`: the rotations of this project an undo can restore, newest first.
+fn list_undoable(ctx: &Ctx) -> anyhow::Result<ExitStatus> {
+    let project = current_project(ctx);
+    let saved = workspace::rotations(&project)?;
+    let mut out = format!(
+        "Rotations that can be undone in {}:\n",
+        home_relative(&project)
+    );
+    if saved.is_empty() {
+        out.push_str(&format!(
+            "  (none in the last {} days)\n",
+            crate::rotate::KEEP_DAYS
+        ));
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    for (i, s) in saved.iter().enumerate() {
+        let files: Vec<String> = s
+            .backup
+            .files()
+            .iter()
+            .map(|f| ctx.display_path(f))
+            .collect();
+        out.push_str(&format!(
+            "  {}  {:<14}  envault {}  ({} value(s) in {})\n",
+            if i == 0 { "next" } else { "    " },
+            ago(now.saturating_sub(s.saved_at)),
+            s.backup.command,
+            s.backup.changes.len(),
+            files.join(", ")
+        ));
+    }
+    if !saved.is_empty() {
+        out.push_str("`envault rotate --undo` restores the one marked next; run it again for the one below.\n");
+    }
+    emit(&out)?;
+    Ok(ExitStatus::Clean)
+}
+
+/// An age in words: "just now", "5 min ago", "3 h ago", "2 days ago".
+fn ago(secs: u64) -> String {
+    match secs {
+        0..=59 => "just now".to_owned(),
+        60..=3599 => format!("{} min ago", secs / 60),
+        3600..=86_399 => format!("{} h ago", secs / 3600),
+        _ => format!("{} days ago", secs / 86_400),
+    }
+}
+
+/// Restores the values of the newest rotation backup of this project.
 fn undo(ctx: &Ctx, force: bool) -> anyhow::Result<ExitStatus> {
-    let undone = super::crypt::keys(ctx).undo_rotation(force, &|p| ctx.display_path(p))?;
+    let undone = super::crypt::keys(ctx)
+        .undo_rotation(&current_project(ctx), force, &|p| ctx.display_path(p))?;
     let names: Vec<String> = undone.files.iter().map(|f| ctx.display_path(f)).collect();
     emit(&format!(
         "Undid `envault {}`: restored {} value(s) in {}\n",

@@ -1,6 +1,11 @@
 //! Rotation backups: the values a rotation replaced, kept in the user's state folder so that
 //! `envault rotate --undo` can put them back, and the undo itself (with its check that
 //! nothing changed since).
+//!
+//! Each project (a git repository, or the folder of a config outside any) has a folder of its
+//! own under `rotations/`, named by a hash of the project's path: an undo in one project never
+//! sees another's rotations. Files are 0600 in a 0700 folder, and backups older than
+//! [`KEEP_DAYS`] days are removed whenever a rotation saves a new one.
 
 use std::path::{Path, PathBuf};
 
@@ -10,13 +15,68 @@ use super::DocPlan;
 use crate::dotenv::{Document, Edit, EditError};
 use crate::fsutil::{self, FsError, Snapshot};
 
+/// How long a backup is kept: removed when a rotation older than this many days is found as a
+/// new one is saved (a rotation's undo is meant for the minutes after it, not for months).
+pub const KEEP_DAYS: u64 = 30;
+
 /// The replaced values of one rotation.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Backup {
     pub version: u32,
     /// The command that rotated, as the user typed it after `envault`.
     pub command: String,
+    /// The project the rotation was made in (absent in backups of earlier versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<PathBuf>,
     pub changes: Vec<BackupChange>,
+}
+
+/// A backup found on disk: where, when (seconds since the epoch, from its name), and what.
+pub struct Saved {
+    pub path: PathBuf,
+    pub saved_at: u64,
+    pub backup: Backup,
+}
+
+/// The folder under `rotations` holding the backups of `project`: its last component (for a
+/// reader of the folder) and a hash of its whole path (so two projects never share one).
+pub fn project_folder(rotations: &Path, project: &Path) -> PathBuf {
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(project.as_os_str().as_encoded_bytes());
+    let name: String = project
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(40)
+        .collect();
+    rotations.join(format!(
+        "{}-{}",
+        name.trim_start_matches('.'),
+        &hex::encode(hash)[..16]
+    ))
+}
+
+/// When the backup at `path` was saved: its name is the time in nanoseconds.
+fn saved_at(path: &Path) -> Option<u64> {
+    let stem = path.file_stem()?.to_str()?;
+    stem.parse::<u128>()
+        .ok()
+        .map(|ns| (ns / 1_000_000_000) as u64)
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
 }
 
 /// One value a rotation wrote.
@@ -40,7 +100,7 @@ pub enum BackupError {
         path: PathBuf,
         why: String,
     },
-    #[error("no rotation to undo (looked in {})", .0.display())]
+    #[error("no rotation to undo in {}", .0.display())]
     Nothing(PathBuf),
     #[error("{file}: {key} changed after the rotation; undoing would overwrite that change")]
     ChangedSince { file: String, key: String },
@@ -51,9 +111,10 @@ pub enum BackupError {
 impl crate::error::Hint for BackupError {
     fn hint(&self) -> Option<String> {
         match self {
-            BackupError::Nothing(_) => {
-                Some("backups are written by `envault rotate` and `envault rotate-all`".to_owned())
-            }
+            BackupError::Nothing(_) => Some(format!(
+                "an undo restores a rotation made in this project (its git repository, or its \
+                 config's folder) by `envault rotate` or `envault rotate-all` in the last {KEEP_DAYS} days"
+            )),
             BackupError::ChangedSince { .. } => {
                 Some("pass --force to restore the old values anyway".to_owned())
             }
@@ -100,30 +161,57 @@ impl Backup {
         let path = dir.join(format!("{stamp}.json"));
         let body = serde_json::to_vec_pretty(self).expect("a backup serialises");
         fsutil::write_atomic(&Snapshot::new(&path, None), &body)?;
+        prune(dir, now_secs().saturating_sub(KEEP_DAYS * 24 * 3600));
         Ok(path)
     }
 
-    /// The newest backup in `dir` not undone yet, with its path.
-    pub fn newest(dir: &Path) -> Result<(PathBuf, Backup), BackupError> {
-        let mut backups: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map(|rd| {
-                rd.filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|x| x == "json"))
-                    .collect()
-            })
-            .unwrap_or_default();
-        backups.sort();
-        let path = backups
-            .pop()
-            .ok_or_else(|| BackupError::Nothing(dir.to_owned()))?;
-        let unreadable = |why: String| BackupError::Unreadable {
-            what: "read",
-            path: path.clone(),
-            why,
+    /// The backups in `dir` not undone yet, newest first. With `legacy` (the `rotations`
+    /// folder itself, where earlier versions saved every project's backups), its backups
+    /// whose files all lie inside `project` count too.
+    pub fn list(dir: &Path, legacy: Option<(&Path, &Path)>) -> Result<Vec<Saved>, BackupError> {
+        let json_in = |d: &Path| -> Vec<PathBuf> {
+            std::fs::read_dir(d)
+                .map(|rd| {
+                    rd.filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "json"))
+                        .collect()
+                })
+                .unwrap_or_default()
         };
-        let bytes = std::fs::read(&path).map_err(|e| unreadable(e.to_string()))?;
-        let backup = serde_json::from_slice(&bytes).map_err(|e| unreadable(e.to_string()))?;
-        Ok((path, backup))
+        let mut found = Vec::new();
+        for path in json_in(dir) {
+            found.push(Saved::read(path)?);
+        }
+        if let Some((rotations, project)) = legacy {
+            for path in json_in(rotations) {
+                let saved = Saved::read(path)?;
+                if saved.backup.project.is_none()
+                    && !saved.backup.changes.is_empty()
+                    && saved
+                        .backup
+                        .changes
+                        .iter()
+                        .all(|c| c.file.starts_with(project))
+                {
+                    found.push(saved);
+                }
+            }
+        }
+        found.sort_by(|a, b| (b.saved_at, &b.path).cmp(&(a.saved_at, &a.path)));
+        Ok(found)
+    }
+
+    /// The newest backup [`Backup::list`] finds; `project` names the project in the error
+    /// when there is none.
+    pub fn newest(
+        dir: &Path,
+        legacy: Option<(&Path, &Path)>,
+        project: &Path,
+    ) -> Result<Saved, BackupError> {
+        Backup::list(dir, legacy)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| BackupError::Nothing(project.to_owned()))
     }
 
     /// The files the backup changed, each once.
@@ -167,6 +255,10 @@ impl Backup {
     /// undo). Best effort: a backup left behind only offers an undo that changes nothing.
     pub fn discard(path: &Path) {
         let _ = std::fs::remove_file(path);
+        // The project's folder goes too when this was its only backup (fails when it is not).
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
     }
 
     /// Marks the backup at `path` undone (it is kept, as `.undone`).
@@ -179,14 +271,48 @@ impl Backup {
     }
 }
 
+impl Saved {
+    fn read(path: PathBuf) -> Result<Saved, BackupError> {
+        let unreadable = |why: String| BackupError::Unreadable {
+            what: "read",
+            path: path.clone(),
+            why,
+        };
+        let bytes = std::fs::read(&path).map_err(|e| unreadable(e.to_string()))?;
+        let backup = serde_json::from_slice(&bytes).map_err(|e| unreadable(e.to_string()))?;
+        Ok(Saved {
+            saved_at: saved_at(&path).unwrap_or_default(),
+            path,
+            backup,
+        })
+    }
+}
+
+/// Removes the backups in `dir` (undone or not) saved before `cutoff` (seconds since the
+/// epoch). Best effort: a backup left behind is removed by a later rotation.
+fn prune(dir: &Path, cutoff: u64) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+        let ours = path
+            .extension()
+            .is_some_and(|x| x == "json" || x == "undone");
+        if ours && saved_at(&path).is_some_and(|t| t < cutoff) {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn backup(old: Option<&str>) -> Backup {
         Backup {
-            version: 1,
+            version: 2,
             command: "rotate API_TOKEN".into(),
+            project: Some("/p".into()),
             changes: vec![BackupChange {
                 file: "/p/.env".into(),
                 key: "API_TOKEN".into(),
@@ -227,17 +353,76 @@ mod tests {
     fn the_newest_backup_is_found_and_marked_undone() {
         let dir = tempfile::tempdir().unwrap();
         let store = dir.path().join("rotations");
+        let p = Path::new("/p");
         assert!(matches!(
-            Backup::newest(&store),
+            Backup::newest(&store, None, p),
             Err(BackupError::Nothing(_))
         ));
         let first = backup(Some("a")).save(&store).unwrap();
         let second = backup(Some("b")).save(&store).unwrap();
         assert_ne!(first, second);
-        let (path, b) = Backup::newest(&store).unwrap();
-        assert_eq!(path, second);
-        assert_eq!(b.changes[0].old.as_deref(), Some("b"));
-        Backup::mark_undone(&path).unwrap();
-        assert_eq!(Backup::newest(&store).unwrap().0, first);
+        let newest = Backup::newest(&store, None, p).unwrap();
+        assert_eq!(newest.path, second);
+        assert_eq!(newest.backup.changes[0].old.as_deref(), Some("b"));
+        Backup::mark_undone(&newest.path).unwrap();
+        assert_eq!(Backup::newest(&store, None, p).unwrap().path, first);
+        assert_eq!(Backup::list(&store, None).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn each_project_has_a_folder_of_its_own() {
+        let r = Path::new("/state/rotations");
+        let a = project_folder(r, Path::new("/work/app"));
+        let b = project_folder(r, Path::new("/other/app"));
+        assert_ne!(a, b, "same last name, other paths");
+        assert!(a.starts_with(r));
+        assert!(a.file_name().unwrap().to_str().unwrap().starts_with("app-"));
+        // A name that is not a plain word cannot climb out of the folder.
+        let odd = project_folder(r, Path::new("/x/../.."));
+        assert_eq!(odd.parent(), Some(r));
+        assert_eq!(project_folder(r, Path::new("/work/app")), a, "stable");
+    }
+
+    #[test]
+    fn earlier_flat_backups_count_only_for_the_project_holding_their_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let rotations = dir.path().join("rotations");
+        let mut old = backup(Some("a"));
+        old.project = None;
+        old.save(&rotations).unwrap();
+        let mine = project_folder(&rotations, Path::new("/p"));
+        let theirs = project_folder(&rotations, Path::new("/q"));
+        let found = |folder: &Path, project: &str| {
+            Backup::list(folder, Some((&rotations, Path::new(project))))
+                .unwrap()
+                .len()
+        };
+        assert_eq!(found(&mine, "/p"), 1);
+        assert_eq!(found(&theirs, "/q"), 0);
+    }
+
+    #[test]
+    fn old_backups_are_pruned_when_a_new_one_is_saved() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("rotations");
+        std::fs::create_dir_all(&store).unwrap();
+        let day = 24 * 3600 * 1_000_000_000u128;
+        let now = u128::from(now_secs()) * 1_000_000_000;
+        let stale = now - (u128::from(KEEP_DAYS) + 1) * day;
+        let recent = now - day;
+        for (stamp, ext) in [(stale, "json"), (stale, "undone"), (recent, "json")] {
+            std::fs::write(store.join(format!("{stamp}.{ext}")), "{}").unwrap();
+        }
+        let saved = backup(Some("a")).save(&store).unwrap();
+        let mode = std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let mut left: Vec<String> = std::fs::read_dir(&store)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left.len(), 2, "{left:?}");
+        assert!(left.contains(&format!("{recent}.json")));
     }
 }

@@ -21,7 +21,7 @@ mod identities;
 mod merge_driver;
 mod rotation;
 pub use merge_driver::{MergeFiles, MergeOutcome, Refusal};
-pub use rotation::{commit_rotation, RotationTarget, Undone};
+pub use rotation::{commit_rotation, rotations, RotationTarget, Undone};
 mod scratch;
 pub use identities::{create_identity, default_identity, load_identities, own_recipients};
 pub use scratch::Scratch;

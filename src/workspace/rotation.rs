@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::{commit_all, seal_for_writing, Editing, Keys, Result, WorkspaceError};
 use crate::dotenv::QuoteWarning;
 use crate::glob::GlobSet;
-use crate::rotate::{self, Backup, DocPlan};
+use crate::rotate::{self, Backup, DocPlan, Saved};
 
 /// One environment a rotation writes: opened for editing (its plaintext, when encrypted), and
 /// the plan made on it.
@@ -15,7 +15,8 @@ pub struct RotationTarget {
     pub plan: DocPlan,
 }
 
-/// Where rotation backups live: `rotations/` in the user's state folder.
+/// Where rotation backups live: `rotations/` in the user's state folder (a folder in it per
+/// project: [`rotate::project_folder`]).
 fn rotations_dir() -> Result<PathBuf> {
     crate::env_vars::folders()
         .state
@@ -24,18 +25,29 @@ fn rotations_dir() -> Result<PathBuf> {
         .ok_or(WorkspaceError::NoStateFolder)
 }
 
-/// Saves the backup of what `targets` replace (named by `command`), applies every plan, seals
-/// encrypted files again and writes them all together. When the write fails the backup is
-/// removed again. Returns the backup's path and the quoting warnings of the values written.
+/// The rotations made in `project` that can be undone, newest first.
+pub fn rotations(project: &Path) -> Result<Vec<Saved>> {
+    let all = rotations_dir()?;
+    Ok(Backup::list(
+        &rotate::project_folder(&all, project),
+        Some((&all, project)),
+    )?)
+}
+
+/// Saves the backup of what `targets` replace (named by `command`, made in `project`), applies
+/// every plan, seals encrypted files again and writes them all together. When the write fails
+/// the backup is removed again. Returns the backup's path and the quoting warnings of the
+/// values written.
 pub fn commit_rotation(
-    command: &str,
+    (command, project): (&str, &Path),
     targets: &mut [RotationTarget],
     keep_previous: bool,
     plaintext_keys: &GlobSet,
 ) -> Result<(PathBuf, Vec<QuoteWarning>)> {
     let mut backup = Backup {
-        version: 1,
+        version: 2,
         command: command.to_owned(),
+        project: Some(project.to_owned()),
         changes: Vec::new(),
     };
     for t in targets.iter() {
@@ -43,7 +55,7 @@ pub fn commit_rotation(
         let file = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
         backup.record(&file, &t.editing.loaded.doc, &t.plan, keep_previous);
     }
-    let path = backup.save(&rotations_dir()?)?;
+    let path = backup.save(&rotate::project_folder(&rotations_dir()?, project))?;
     let written = apply_and_write(targets, keep_previous, plaintext_keys);
     if written.is_err() {
         Backup::discard(&path);
@@ -77,12 +89,22 @@ pub struct Undone {
 }
 
 impl Keys<'_> {
-    /// Restores the values of the newest rotation backup in every file it changed (sealed
-    /// again when encrypted), all together, and marks the backup undone. Unless `force`,
-    /// refuses when a value is no longer the one the rotation wrote. `label` names a file in
-    /// errors.
-    pub fn undo_rotation(&self, force: bool, label: &dyn Fn(&Path) -> String) -> Result<Undone> {
-        let (path, backup) = Backup::newest(&rotations_dir()?)?;
+    /// Restores the values of the newest rotation made in `project` in every file it changed
+    /// (sealed again when encrypted), all together, and marks the backup undone. Unless
+    /// `force`, refuses when a value is no longer the one the rotation wrote. `label` names a
+    /// file in errors.
+    pub fn undo_rotation(
+        &self,
+        project: &Path,
+        force: bool,
+        label: &dyn Fn(&Path) -> String,
+    ) -> Result<Undone> {
+        let all = rotations_dir()?;
+        let Saved { path, backup, .. } = Backup::newest(
+            &rotate::project_folder(&all, project),
+            Some((&all, project)),
+            project,
+        )?;
         let mut loaded = Vec::new();
         for file in backup.files() {
             let mut l = crate::source::load_path(&file, file.display().to_string(), false)?;

@@ -66,10 +66,13 @@ fn tutorial_rotation_gives_each_environment_its_own_value() {
             "{f}: only that line"
         );
     }
-    // The backup is private and holds the old values for --undo.
-    let backups: Vec<_> = fs::read_dir(p.path("state/envault/rotations"))
+    // The backup is private, in the project's own folder, and holds the old values for --undo.
+    let folders: Vec<_> = fs::read_dir(p.path("state/envault/rotations"))
         .unwrap()
+        .map(|e| e.unwrap().path())
         .collect();
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    let backups: Vec<_> = fs::read_dir(&folders[0]).unwrap().collect();
     assert_eq!(backups.len(), 1);
     let backup = backups[0].as_ref().unwrap().path();
     use std::os::unix::fs::PermissionsExt;
@@ -93,6 +96,39 @@ fn tutorial_rotation_gives_each_environment_its_own_value() {
     p.run(&["rotate", "--undo"])
         .code(2)
         .stderr(predicates::str::contains("no rotation to undo"));
+}
+
+/// Two projects share one user (one state folder): an undo in one never restores the other's
+/// rotation, `--undo --list` shows only the project's own, and the project's undo still works.
+#[test]
+fn undo_belongs_to_the_project_it_was_made_in() {
+    let a = Project::tutorial();
+    let b = Project::tutorial();
+    let state = a.path("state");
+    let in_b = |args: &[&str]| b.cmd().env("XDG_STATE_HOME", &state).args(args).assert();
+    let a_before = a.read(".env.prod");
+    a.run(&["rotate", "DB_PASSWORD", "--env", "prod"]).success();
+    let a_rotated = a.read(".env.prod");
+    assert_ne!(a_rotated, a_before);
+
+    let e = in_b(&["rotate", "--undo"]).code(2);
+    let err = stderr(&e);
+    assert!(err.contains("no rotation to undo in"), "{err}");
+    assert_eq!(a.read(".env.prod"), a_rotated, "project A untouched");
+    let listed = stdout(&in_b(&["rotate", "--undo", "--list"]).success());
+    assert!(listed.contains("(none in the last 30 days)"), "{listed}");
+
+    let listed = stdout(&a.run(&["rotate", "--undo", "--list"]).success());
+    assert!(
+        listed.contains("next  just now") && listed.contains("envault rotate DB_PASSWORD"),
+        "{listed}"
+    );
+    assert!(listed.contains("1 value(s) in .env.prod"), "{listed}");
+    assert_eq!(a.read(".env.prod"), a_rotated, "--list changes nothing");
+    a.run(&["rotate", "--undo"]).success();
+    assert_eq!(a.read(".env.prod"), a_before);
+    // --list without --undo is a usage error.
+    a.run(&["rotate", "--list"]).code(2);
 }
 
 #[test]

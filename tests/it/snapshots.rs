@@ -25,20 +25,26 @@ fn transcript(p: &Project, args: &[&str]) -> String {
     )
 }
 
-/// A rotation's backup file is named by its time: `rotations/<digits>.json` → `rotations/[ID].json`.
+/// A rotation's backup file is in its project's folder (`<name>-<16 hex>`), named by its time:
+/// `rotations/<folder>/<digits>.json` → `rotations/[PROJECT-FOLDER]/[ID].json`.
 fn scrub_rotation_ids(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find("rotations/") {
         let (head, tail) = rest.split_at(at + "rotations/".len());
         out.push_str(head);
-        let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
-        if digits > 0 && tail[digits..].starts_with(".json") {
-            out.push_str("[ID]");
+        let folder = tail.find('/').map(|i| &tail[..i]).filter(|f| {
+            f.rsplit_once('-')
+                .is_some_and(|(_, h)| h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        });
+        let file = folder.map_or(tail, |f| &tail[f.len() + 1..]);
+        let digits = file.bytes().take_while(u8::is_ascii_digit).count();
+        if folder.is_some() && digits > 0 && file[digits..].starts_with(".json") {
+            out.push_str("[PROJECT-FOLDER]/[ID]");
+            rest = &file[digits..];
         } else {
-            out.push_str(&tail[..digits]);
+            rest = tail;
         }
-        rest = &tail[digits..];
     }
     out.push_str(rest);
     out
