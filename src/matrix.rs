@@ -36,6 +36,15 @@ pub struct Cell {
     pub state: State,
     /// The value as shown (masked for secrets unless asked); `None` when missing.
     pub shown: Option<String>,
+    /// Which of the row's values this is (0 for the first distinct value met, 1 for the next…),
+    /// when the row holds more than one: cells with the same number agree. `None` when the row
+    /// has one value only, or the cell is missing or sealed.
+    pub value_group: Option<usize>,
+}
+
+/// The letter naming value group `n` in the terminal and HTML: `A`, `B`…, then `Z`.
+pub fn group_letter(n: usize) -> char {
+    char::from(b'A' + u8::try_from(n.min(25)).unwrap_or(25))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,16 +97,30 @@ pub fn build(envs: &[(&str, &Document)], classifier: &Classifier, show_secrets: 
             let values: Vec<Option<&str>> = maps.iter().map(|m| m.get(k).copied()).collect();
             let present: Vec<&str> = values.iter().flatten().copied().collect();
             let secret = classifier.masks(k, &present);
+            // The row's distinct values (sealed ones are not compared), in order of appearance.
+            let mut distinct: Vec<&str> = Vec::new();
+            for v in present.iter().filter(|v| !crate::crypt::is_sealed(v)) {
+                if !distinct.contains(v) {
+                    distinct.push(v);
+                }
+            }
+            let group_of_value = |v: &str| {
+                (distinct.len() > 1)
+                    .then(|| distinct.iter().position(|d| *d == v))
+                    .flatten()
+            };
             let cells: Vec<Cell> = values
                 .iter()
                 .map(|v| match v {
                     None => Cell {
                         state: State::Missing,
                         shown: None,
+                        value_group: None,
                     },
                     Some(v) if crate::crypt::is_sealed(v) => Cell {
                         state: State::Sealed,
                         shown: Some("(encrypted)".to_owned()),
+                        value_group: None,
                     },
                     Some(v) => {
                         let others = values.iter().flatten().filter(|o| *o == v).count();
@@ -116,13 +139,17 @@ pub fn build(envs: &[(&str, &Document)], classifier: &Classifier, show_secrets: 
                         Cell {
                             state,
                             shown: Some(shown),
+                            value_group: group_of_value(v),
                         }
                     }
                 })
                 .collect();
-            let drift = cells
-                .iter()
-                .any(|c| matches!(c.state, State::Missing | State::Differs | State::Only));
+            // Two groups that agree within themselves (dev = test, prod = prod-eu) are drift
+            // too, though every cell equals another.
+            let drift = distinct.len() > 1
+                || cells
+                    .iter()
+                    .any(|c| matches!(c.state, State::Missing | State::Differs | State::Only));
             rows.push(Row {
                 key: (*k).to_owned(),
                 group: g.clone(),
@@ -174,5 +201,40 @@ mod tests {
             ["DB_HOST", "DB_PASSWORD", "DB_PORT", "LOG_LEVEL", "X"]
         );
         assert!(row("DB_HOST").drift);
+        assert_eq!(
+            row("LOG_LEVEL")
+                .cells
+                .iter()
+                .map(|c| c.value_group)
+                .collect::<Vec<_>>(),
+            [Some(0), Some(0), Some(1)]
+        );
+    }
+
+    /// dev = test and prod = prod-eu: every cell equals another, yet the row drifts, and the
+    /// cells say which agree with which.
+    #[test]
+    fn two_agreeing_groups_are_drift() {
+        let docs: Vec<Document> = ["A=1\nB=x\n", "A=1\nB=x\n", "A=2\nB=x\n", "A=2\nB=x\n"]
+            .iter()
+            .map(|t| Document::parse(t).unwrap())
+            .collect();
+        let envs: Vec<(&str, &Document)> = ["dev", "test", "prod", "prod-eu"]
+            .into_iter()
+            .zip(&docs)
+            .collect();
+        let m = build(&envs, &Classifier::default(), false);
+        let a = &m.rows[0];
+        assert!(a.drift);
+        assert!(a.cells.iter().all(|c| c.state == State::Same));
+        let groups: Vec<_> = a.cells.iter().map(|c| c.value_group).collect();
+        assert_eq!(groups, [Some(0), Some(0), Some(1), Some(1)]);
+        let b = &m.rows[1];
+        assert!(!b.drift);
+        assert!(b.cells.iter().all(|c| c.value_group.is_none()));
+        assert_eq!(
+            (group_letter(0), group_letter(1), group_letter(40)),
+            ('A', 'B', 'Z')
+        );
     }
 }

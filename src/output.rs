@@ -68,6 +68,13 @@ impl Paint {
     pub fn dim<'a>(&self, s: &'a str) -> Cow<'a, str> {
         self.wrap("2", s)
     }
+    pub fn cyan<'a>(&self, s: &'a str) -> Cow<'a, str> {
+        self.wrap("36", s)
+    }
+    /// Bold red on a terminal: what must not be missed (a key missing from an environment).
+    pub fn red_bold<'a>(&self, s: &'a str) -> Cow<'a, str> {
+        self.wrap("1;31", s)
+    }
 }
 
 /// Decides which values are shown and which are masked.
@@ -375,6 +382,13 @@ pub fn plan_text(
                 paint.dim(&format!("({})", keep_note(&k.reason)))
             );
         }
+        if !target_wins {
+            let _ = writeln!(
+                out,
+                "  {}",
+                paint.dim("(to copy these too, add --include-env-specific)")
+            );
+        }
         out.push('\n');
     }
     if !p.delete.is_empty() {
@@ -609,7 +623,15 @@ pub fn sarif(items: &[Annotation]) -> serde_json::Value {
 // ---- matrix --------------------------------------------------------------------------------
 
 const MATRIX_LEGEND: &str =
-    "= same as another environment   ≠ differs from every other   · only here   — missing   ? encrypted, not compared";
+    "= same as another environment (=A, =B: cells with the same letter agree)   ≠ differs from every other   · only here   — missing   ? encrypted, not compared";
+
+/// A cell's mark: its state, and for agreeing cells in a row of several values, which group.
+fn cell_mark_of(c: &crate::matrix::Cell) -> String {
+    match (c.state, c.value_group) {
+        (crate::matrix::State::Same, Some(g)) => format!("={}", crate::matrix::group_letter(g)),
+        (state, _) => cell_mark(state).to_owned(),
+    }
+}
 
 fn cell_mark(s: crate::matrix::State) -> &'static str {
     use crate::matrix::State;
@@ -633,10 +655,16 @@ fn fit(v: &str, width: usize) -> String {
     }
 }
 
-/// The keys × environments table for a terminal, grouped by key prefix, with a legend.
-pub fn matrix_text(m: &crate::matrix::Matrix, only_drift: bool, paint: Paint) -> String {
+/// The keys × environments table for a terminal, grouped by key prefix, with a legend. With a
+/// `width` (a terminal's), values are shortened with `…`, down to the marks alone, and then
+/// environment names too, until a line fits.
+pub fn matrix_text(
+    m: &crate::matrix::Matrix,
+    only_drift: bool,
+    paint: Paint,
+    width: Option<usize>,
+) -> String {
     use crate::matrix::State;
-    const VALUE_WIDTH: usize = 18;
     let rows: Vec<&crate::matrix::Row> = m.rows.iter().filter(|r| !only_drift || r.drift).collect();
     let key_w = rows
         .iter()
@@ -644,28 +672,45 @@ pub fn matrix_text(m: &crate::matrix::Matrix, only_drift: bool, paint: Paint) ->
         .max()
         .unwrap_or(3)
         .max(3);
-    let cell_text = |c: &crate::matrix::Cell| match &c.shown {
-        Some(v) => format!("{} {}", cell_mark(c.state), fit(v, VALUE_WIDTH)),
-        None => cell_mark(c.state).to_owned(),
+    let cell_text = |c: &crate::matrix::Cell, value_w: usize| match &c.shown {
+        Some(v) if value_w > 0 => format!("{} {}", cell_mark_of(c), fit(v, value_w)),
+        _ => cell_mark_of(c),
     };
-    let widths: Vec<usize> = m
-        .envs
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            rows.iter()
-                .map(|r| cell_text(&r.cells[i]).chars().count())
-                .chain([e.chars().count()])
-                .max()
-                .unwrap_or(1)
-        })
-        .collect();
+    let layout = |value_w: usize, name_w: usize| -> Vec<usize> {
+        m.envs
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                rows.iter()
+                    .map(|r| cell_text(&r.cells[i], value_w).chars().count())
+                    .chain([e.chars().count().min(name_w)])
+                    .max()
+                    .unwrap_or(1)
+            })
+            .collect()
+    };
+    let line_w = |widths: &[usize]| key_w + widths.iter().map(|w| w + 2).sum::<usize>();
+    // Shorten values first, then names, until the widest line fits the terminal.
+    let (mut value_w, mut name_w) = (18, usize::MAX);
+    let mut widths = layout(value_w, name_w);
+    if let Some(max) = width {
+        while line_w(&widths) > max && value_w > 0 {
+            value_w = if value_w > 4 { value_w - 1 } else { 0 };
+            widths = layout(value_w, name_w);
+        }
+        let longest = m.envs.iter().map(|e| e.chars().count()).max().unwrap_or(0);
+        name_w = longest;
+        while line_w(&widths) > max && name_w > 3 {
+            name_w -= 1;
+            widths = layout(value_w, name_w);
+        }
+    }
     let pad = |s: &str, w: usize| format!("{s}{}", " ".repeat(w.saturating_sub(s.chars().count())));
     let mut out = String::new();
     let mut header = pad("KEY", key_w);
     for (e, w) in m.envs.iter().zip(&widths) {
         header.push_str("  ");
-        header.push_str(&pad(e, *w));
+        header.push_str(&pad(&fit(e, name_w), *w));
     }
     let _ = writeln!(out, "{}", paint.bold(header.trim_end()));
     let mut group = None;
@@ -677,25 +722,36 @@ pub fn matrix_text(m: &crate::matrix::Matrix, only_drift: bool, paint: Paint) ->
         let mut line = pad(&r.key, key_w);
         for (c, w) in r.cells.iter().zip(&widths) {
             line.push_str("  ");
-            let text = pad(&cell_text(c), *w);
-            let styled = match c.state {
-                State::Same => paint.green(&text).into_owned(),
-                State::Differs | State::Only => paint.yellow(&text).into_owned(),
-                State::Missing => paint.red(&text).into_owned(),
-                State::Sealed => text,
+            let text = pad(&cell_text(c, value_w), *w);
+            let styled = match (c.state, c.value_group) {
+                // Agreeing cells of a row with several values: one colour per value.
+                (State::Same, Some(g)) if g % 2 == 1 => paint.cyan(&text).into_owned(),
+                (State::Same, _) => paint.green(&text).into_owned(),
+                (State::Differs | State::Only, _) => paint.yellow(&text).into_owned(),
+                (State::Missing, _) => paint.red_bold(&text).into_owned(),
+                (State::Sealed, _) => text,
             };
             line.push_str(&styled);
         }
         let _ = writeln!(out, "{}", line.trim_end());
     }
     let drift = m.rows.iter().filter(|r| r.drift).count();
+    let legend = match width {
+        Some(max) if MATRIX_LEGEND.chars().count() > max => MATRIX_LEGEND.replace("   ", "\n"),
+        _ => MATRIX_LEGEND.to_owned(),
+    };
     let _ = writeln!(
         out,
-        "\n{MATRIX_LEGEND}\n{} keys, {drift} with drift, across {} environments{}",
+        "\n{legend}\n{} keys, {drift} with drift, across {} environments{}{}",
         m.rows.len(),
         m.envs.len(),
         if only_drift {
             " (keys identical everywhere hidden)"
+        } else {
+            ""
+        },
+        if value_w < 18 {
+            " (values shortened to fit the terminal: --format json or --format html show them whole)"
         } else {
             ""
         }
@@ -743,22 +799,24 @@ const MATRIX_CSS: &str = ".warning{color:#b00020}body{font:14px system-ui,sans-s
 table{border-collapse:collapse}th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;font-family:ui-monospace,monospace;font-size:13px}\
 th{background:#f4f4f4;cursor:pointer;user-select:none}th.sorted-asc::after{content:' ▲'}th.sorted-desc::after{content:' ▼'}\
 tr.group td{background:#fafafa;font-weight:bold;font-family:system-ui,sans-serif}\
-td.same{background:#e8f5e9}td.differs,td.only{background:#fff8e1}td.missing{background:#ffebee;color:#999}td.encrypted{color:#777}\
-.controls{margin:1em 0}.controls label{margin-left:1em}.legend span{margin-right:1.2em}";
+.same{background:#e8f5e9}.differs,.only{background:#fff3c4}.missing{background:#ef9a9a;color:#7f0000;font-weight:bold}.encrypted{color:#555}\
+.g0{background:#c8e6c9}.g1{background:#bbdefb}.g2{background:#e1bee7}.g3{background:#ffe0b2}.g4{background:#b2dfdb}.g5{background:#f0f4c3}\
+tr[data-drift=\"1\"] td:first-child{font-weight:bold}\
+.controls{margin:1em 0}.controls label{margin-left:1em}.legend span{margin-right:1.2em;padding:1px 4px;display:inline-block;white-space:nowrap}";
 
 const MATRIX_JS: &str = r#"(function(){
 var q=document.getElementById('filter'),d=document.getElementById('drift'),t=document.getElementById('matrix');
-function apply(){var f=q.value.toLowerCase(),only=d.checked,shown=0;
+function apply(){var f=q.value.toLowerCase(),only=d.checked,shown=0,sorted=t.dataset.sorted==='1';
 t.querySelectorAll('tbody tr.key').forEach(function(r){var ok=r.dataset.key.toLowerCase().indexOf(f)>=0&&(!only||r.dataset.drift==='1');r.hidden=!ok;if(ok)shown++;});
-t.querySelectorAll('tbody tr.group').forEach(function(g){var any=false;t.querySelectorAll('tbody tr.key[data-group="'+g.dataset.group+'"]').forEach(function(r){if(!r.hidden)any=true;});g.hidden=!any;});
+t.querySelectorAll('tbody tr.group').forEach(function(g){var any=false;t.querySelectorAll('tbody tr.key[data-group="'+g.dataset.group+'"]').forEach(function(r){if(!r.hidden)any=true;});g.hidden=sorted||!any;});
 document.getElementById('count').textContent=shown;}
 function sort(col,th){var body=t.tBodies[0],rows=Array.prototype.slice.call(body.querySelectorAll('tr.key')),asc=!th.classList.contains('sorted-asc');
 t.querySelectorAll('th').forEach(function(h){h.classList.remove('sorted-asc','sorted-desc');});th.classList.add(asc?'sorted-asc':'sorted-desc');
 rows.sort(function(a,b){var x=a.children[col].dataset.sort,y=b.children[col].dataset.sort;return (x<y?-1:x>y?1:0)*(asc?1:-1);});
-body.querySelectorAll('tr.group').forEach(function(g){g.hidden=true;g.dataset.sorted='1';});rows.forEach(function(r){body.appendChild(r);});}
+t.dataset.sorted='1';body.querySelectorAll('tr.group').forEach(function(g){g.hidden=true;});rows.forEach(function(r){body.appendChild(r);});apply();}
 t.querySelectorAll('th').forEach(function(th,i){th.addEventListener('click',function(){sort(i,th);});});
 q.addEventListener('input',apply);d.addEventListener('change',apply);
-var h=new URLSearchParams(location.hash.slice(1));if(h.has('filter'))q.value=h.get('filter');if(h.get('drift')==='1')d.checked=true;
+var h=new URLSearchParams(location.hash.slice(1));if(h.has('filter'))q.value=h.get('filter');if(h.get('drift')==='1')d.checked=true;if(h.get('drift')==='0')d.checked=false;
 if(h.has('sort')){var c=parseInt(h.get('sort'),10),th=t.querySelectorAll('th')[c];if(th)sort(c,th);}
 apply();document.body.dataset.ready='1';})();"#;
 
@@ -766,8 +824,14 @@ apply();document.body.dataset.ready='1';})();"#;
 /// same table, sortable by any column and filterable by key and drift. `#filter=DB_&drift=1`
 /// in the URL presets the filters.
 /// The self-contained HTML report; `shows_secrets` when secret values are in it (the page then
-/// says so instead of claiming they are masked).
-pub fn matrix_html(m: &crate::matrix::Matrix, title: &str, shows_secrets: bool) -> String {
+/// says so instead of claiming they are masked); `only_drift` starts with only the keys that
+/// drift shown (the box can be unticked).
+pub fn matrix_html(
+    m: &crate::matrix::Matrix,
+    title: &str,
+    shows_secrets: bool,
+    only_drift: bool,
+) -> String {
     let masking = if shows_secrets {
         "<strong class=\"warning\">This page shows secret values in clear: keep it private, never publish it as a CI artifact.</strong>"
     } else {
@@ -790,16 +854,31 @@ pub fn matrix_html(m: &crate::matrix::Matrix, title: &str, shows_secrets: bool) 
             "<tr class=\"key\" data-key=\"{k}\" data-group=\"{g}\" data-drift=\"{d}\"><td data-sort=\"{k}\">{k}</td>",
             k = html_escape(&r.key),
             g = html_escape(&r.group),
-            d = u8::from(r.drift)
+            d = u8::from(r.drift),
         );
-        for c in &r.cells {
+        for (c, env) in r.cells.iter().zip(&m.envs) {
             let text = match &c.shown {
-                Some(v) => format!("{} {}", cell_mark(c.state), html_escape(v)),
-                None => cell_mark(c.state).to_owned(),
+                Some(v) => format!("{} {}", cell_mark_of(c), html_escape(v)),
+                None => format!("{} missing", cell_mark_of(c)),
+            };
+            let (class, title) = match (c.state, c.value_group) {
+                // Agreeing cells of a row with several values: one colour per value.
+                (crate::matrix::State::Same, Some(g)) => (
+                    format!("{} g{}", c.state.as_str(), g.min(5)),
+                    format!(
+                        "{}: same as the other cells marked {}",
+                        html_escape(env),
+                        cell_mark_of(c)
+                    ),
+                ),
+                _ => (
+                    c.state.as_str().to_owned(),
+                    format!("{}: {}", html_escape(env), c.state.as_str()),
+                ),
             };
             let _ = write!(
                 rows,
-                "<td class=\"{s}\" data-sort=\"{s}\" title=\"{s}\">{text}</td>",
+                "<td class=\"{class}\" data-sort=\"{s}\" title=\"{title}\">{text}</td>",
                 s = c.state.as_str()
             );
         }
@@ -816,12 +895,13 @@ pub fn matrix_html(m: &crate::matrix::Matrix, title: &str, shows_secrets: bool) 
 <meta name=\"viewport\" content=\"width=device-width\"><style>{MATRIX_CSS}</style></head><body>\n\
 <h1>{t}</h1>\n<p>{n} keys, {drift} with drift, across {e} environments. {masking}</p>\n\
 <div class=\"controls\"><input id=\"filter\" type=\"search\" placeholder=\"Filter keys\" aria-label=\"Filter keys\">\
-<label><input id=\"drift\" type=\"checkbox\"> only keys with drift</label> <span id=\"count\">{n}</span> shown</div>\n\
-<p class=\"legend\"><span>= same as another environment</span><span>≠ differs from every other</span><span>· only here</span><span>— missing</span><span>? encrypted, not compared</span></p>\n\
+<label><input id=\"drift\" type=\"checkbox\"{checked}> only keys with drift</label> <label><span id=\"count\">{n}</span> of {n} keys shown</label></div>\n\
+<p class=\"legend\"><span class=\"same\">= same as another environment</span><span class=\"g0\">=A</span><span class=\"g1\">=B cells with the same letter agree</span><span class=\"differs\">≠ differs from every other</span><span class=\"only\">· only here</span><span class=\"missing\">— missing</span><span>? encrypted, not compared</span></p>\n\
 <table id=\"matrix\"><thead><tr><th>key</th>{heads}</tr></thead><tbody>\n{rows}</tbody></table>\n\
 <script>{MATRIX_JS}</script>\n</body></html>\n",
         t = html_escape(title),
         n = m.rows.len(),
         e = m.envs.len(),
+        checked = if only_drift { " checked" } else { "" },
     )
 }

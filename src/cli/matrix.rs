@@ -21,6 +21,8 @@ pub struct Args {
     /// Hide keys that are identical everywhere.
     #[arg(long)]
     only_drift: bool,
+    /// Output format: a table for the terminal, one self-contained HTML page (with --output),
+    /// or JSON.
     #[arg(long, value_enum, default_value_t = MatrixFormat::Text)]
     format: MatrixFormat,
     /// Write to this file instead of stdout.
@@ -57,13 +59,18 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
             } else {
                 ctx.paint(super::Format::Text)
             };
-            output::matrix_text(&m, args.only_drift, paint)
+            // On a terminal, the table fits its width; in a file or a pipe it is whole.
+            let width = (args.output.is_none() && ctx.stdout_tty)
+                .then(|| terminal_size::terminal_size().map(|(w, _)| usize::from(w.0)))
+                .flatten();
+            output::matrix_text(&m, args.only_drift, paint, width)
         }
         MatrixFormat::Json => output::matrix_json(&m, args.only_drift),
         MatrixFormat::Html => output::matrix_html(
             &m,
             &format!("envault matrix: {}", config.project),
             args.show_secrets,
+            args.only_drift,
         ),
     };
     match &args.output {
@@ -81,6 +88,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
                 eprintln!("Wrote {}.", ctx.display_path(&path));
             }
         }
+        None if args.format == MatrixFormat::Text => super::emit_masked(&text)?,
         None => emit(&text)?,
     }
     Ok(ExitStatus::Clean)

@@ -93,6 +93,148 @@ fn html_report_sorts_by_a_column_in_chromium() {
     assert!(dom.contains("class=\"sorted-asc\""), "{dom}");
 }
 
+#[test]
+fn html_report_keeps_only_drift_and_sorted_rows_without_stray_group_headers() {
+    let p = Project::tutorial();
+    p.run(&[
+        "matrix",
+        "--format",
+        "html",
+        "--only-drift",
+        "--output",
+        "report.html",
+    ])
+    .success();
+    // --only-drift: the box starts ticked, so keys identical everywhere are hidden.
+    let dom = render(&p, "");
+    assert!(
+        dom.contains("id=\"drift\" type=\"checkbox\" checked=\"\""),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("data-key=\"DB_PORT\" data-group=\"DB\" data-drift=\"0\" hidden=\"\""),
+        "{dom}"
+    );
+    // Sorted, then filtered: no group header is left standing above the sorted rows.
+    let dom = render(&p, "sort=1&filter=DB_");
+    let headers_shown = dom
+        .split("<tr class=\"group\"")
+        .skip(1)
+        .filter(|g| !g.split('>').next().unwrap().contains("hidden"))
+        .count();
+    assert_eq!(headers_shown, 0, "{dom}");
+    assert!(dom.contains("<span id=\"count\">3</span>"), "{dom}");
+}
+
+/// dev = test and prod = prod-eu: the drift shows in the terminal, in JSON-free HTML colours
+/// and letters, and in a screenshot: missing cells and the two agreeing groups stand out.
+#[test]
+fn agreeing_groups_and_missing_keys_are_seen_at_a_glance() {
+    let p = Project::empty();
+    p.write(
+        ".envault.yml",
+        "environments:\n  dev: .env.dev\n  test: .env.test\n  prod: .env.prod\n  prod-eu: .env.prod-eu\n",
+    );
+    for (f, region, extra) in [
+        (".env.dev", "local", "DEBUG_TOOLBAR=on\n"),
+        (".env.test", "local", "DEBUG_TOOLBAR=on\n"),
+        (".env.prod", "eu-west-1", ""),
+        (".env.prod-eu", "eu-west-1", ""),
+    ] {
+        p.write(f, &format!("APP_REGION={region}\nAPP_NAME=shop\n{extra}"));
+    }
+    let out = stdout(&p.run(&["matrix"]).success());
+    assert!(
+        out.contains("APP_REGION     =A local  =A local  =B eu-west-1  =B eu-west-1\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("APP_NAME       = shop    = shop    = shop"),
+        "{out}"
+    );
+    assert!(out.contains("3 keys, 2 with drift"), "{out}");
+
+    p.run(&["matrix", "--format", "html", "--output", "report.html"])
+        .success();
+    let html = p.read("report.html");
+    assert!(html.contains("class=\"same g0\""), "{html}");
+    assert!(html.contains("class=\"same g1\""), "{html}");
+    let png = screenshot(&p);
+    let count = |rgb: [u8; 3]| png.chunks_exact(3).filter(|px| *px == rgb).count();
+    // The missing cells' red, and the two groups' green and blue, each cover whole cells.
+    for (what, rgb) in [
+        ("missing", [0xef, 0x9a, 0x9a]),
+        ("group A", [0xc8, 0xe6, 0xc9]),
+        ("group B", [0xbb, 0xde, 0xfb]),
+    ] {
+        assert!(count(rgb) > 500, "{what}: {} pixels", count(rgb));
+    }
+}
+
+#[test]
+fn terminal_table_fits_a_narrow_terminal() {
+    let p = Project::tutorial();
+    let wide = stdout(&p.run(&["matrix"]).success());
+    let widest = |s: &str| s.lines().map(|l| l.chars().count()).max().unwrap();
+    assert!(widest(&wide) > 60);
+    // A pseudo-terminal 60 columns wide: every line fits, values are cut with `…`.
+    let out = crate::common::on_pty(
+        &p,
+        "stty rows 40 cols 60; \"$ENVAULT\" matrix --color never",
+    )
+    .output()
+    .unwrap();
+    let out = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
+    let table: String = out
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(widest(&table) <= 60, "{out}");
+    assert!(out.contains('…'), "{out}");
+    assert!(
+        out.contains("values shortened to fit the terminal"),
+        "{out}"
+    );
+}
+
+/// A screenshot of the report in headless Chromium, as RGB bytes.
+fn screenshot(p: &Project) -> Vec<u8> {
+    let chromium = which("chromium")
+        .expect("chromium is not installed: run scripts/install-peers (scripts/test does)");
+    let shot = p.path("shot.png");
+    let url = format!("file://{}", p.path("report.html").display());
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--hide-scrollbars",
+            "--window-size=1000,700",
+        ])
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(&url)
+        .env("HOME", p.path("home"))
+        .output()
+        .unwrap();
+    assert!(shot.exists(), "{}", String::from_utf8_lossy(&out.stderr));
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let bytes = &buf[..info.buffer_size()];
+    match info.color_type {
+        png::ColorType::Rgb => bytes.to_vec(),
+        png::ColorType::Rgba => bytes
+            .chunks_exact(4)
+            .flat_map(|px| [px[0], px[1], px[2]])
+            .collect(),
+        other => panic!("unexpected screenshot colour type {other:?}"),
+    }
+}
+
 /// The report's DOM after its script ran in headless Chromium, with `hash` in the URL.
 fn render(p: &Project, hash: &str) -> String {
     let chromium = which("chromium")
