@@ -197,7 +197,8 @@ pub enum ConfigError {
         line: usize,
         column: usize,
         msg: String,
-        suggestion: Option<String>,
+        /// What to write instead: a likely spelling, or the YAML that says it.
+        hint: Option<String>,
     },
     #[error("{}: {what}", .path.display())]
     Confined {
@@ -235,9 +236,7 @@ impl crate::error::Hint for ConfigError {
             ConfigError::Ambiguous { .. } => {
                 Some("keep one of the two files (merge what the other says into it)".into())
             }
-            ConfigError::Invalid { suggestion, .. } => suggestion
-                .as_ref()
-                .map(|s| format!("did you mean '{s}'?")),
+            ConfigError::Invalid { hint, .. } => hint.clone(),
             ConfigError::UnknownEnv {
                 suggestion, known, ..
             } => Some(match suggestion {
@@ -415,7 +414,7 @@ fn check_shape(text: &str, path: &Path) -> Result<(), ConfigError> {
         line,
         column,
         msg,
-        suggestion: None,
+        hint: None,
     };
     if text.len() > MAX_CONFIG_BYTES {
         return Err(err(
@@ -723,25 +722,94 @@ fn invalid(path: &Path, text: &str, e: &serde_yaml_ng::Error) -> ConfigError {
             (line, column) = pos;
         }
     }
-    let suggestion = unknown_field(&msg).and_then(|(field, expected)| {
-        let fields: &[&str] = if expected.contains(&"file") {
-            ENV_FIELDS
-        } else if expected.contains(&"kind") {
-            ROTATION_FIELDS
-        } else if expected.contains(&"environments") {
-            TOP_FIELDS
-        } else {
-            &expected
-        };
-        suggest(field, fields.iter().copied())
-    });
+    let hint = unknown_field(&msg)
+        .and_then(|(field, expected)| {
+            let top = expected.contains(&"environments");
+            if top && ENV_FIELDS.contains(&field) {
+                return Some(env_field_at_top(field));
+            }
+            let fields: &[&str] = if expected.contains(&"file") {
+                ENV_FIELDS
+            } else if expected.contains(&"kind") {
+                ROTATION_FIELDS
+            } else if top {
+                TOP_FIELDS
+            } else {
+                &expected
+            };
+            match suggest(field, fields.iter().copied()) {
+                Some(s) => Some(format!("did you mean '{s}'?")),
+                // A bare environment name at the top: it belongs under `environments:`.
+                None if top && is_env_name(field) => Some(format!(
+                    "environments are listed under `environments:`, for example:\n  \
+                     environments:\n    {field}: .env.{field}"
+                )),
+                None => None,
+            }
+        })
+        .or_else(|| indentation_hint(&msg));
     ConfigError::Invalid {
         path: path.to_owned(),
         line,
         column,
         msg,
-        suggestion,
+        hint,
     }
+}
+
+/// The hint for an environment's field (`encrypted`, `file`…) written at the top level, where
+/// it means nothing: the YAML that puts it on an environment.
+fn env_field_at_top(field: &str) -> String {
+    let example = match field {
+        "encrypted" => "dev: {file: .env.dev, encrypted: false}".to_owned(),
+        "file" => "dev: {file: .env.dev}".to_owned(),
+        "recipients" => "prod: {file: .env.prod, recipients: [age1…]}".to_owned(),
+        "dialect" => "dev: {file: .env.dev, dialect: node}".to_owned(),
+        other => format!("dev: {{file: .env.dev, {other}: …}}"),
+    };
+    format!(
+        "`{field}` is set per environment, under `environments:`, for example:\n  \
+         environments:\n    {example}"
+    )
+}
+
+/// Whether `word` reads like an environment's name rather than a setting.
+fn is_env_name(word: &str) -> bool {
+    const COMMON: &[&str] = &[
+        "dev",
+        "development",
+        "local",
+        "test",
+        "testing",
+        "ci",
+        "qa",
+        "staging",
+        "stage",
+        "preprod",
+        "uat",
+        "prod",
+        "production",
+        "live",
+    ];
+    COMMON.contains(&word.to_ascii_lowercase().as_str())
+}
+
+/// What YAML's own indentation errors mean for this file, with the shape to write.
+fn indentation_hint(msg: &str) -> Option<String> {
+    const SIGNS: &[&str] = &[
+        "mapping values are not allowed",
+        "did not find expected key",
+        "did not find expected '-' indicator",
+        "while parsing a block mapping",
+        "found character that cannot start any token",
+        "block sequence entries are not allowed",
+    ];
+    SIGNS.iter().any(|s| msg.contains(s)).then(|| {
+        "check the indentation: keys under a key are indented further, all by the same number \
+         of spaces (never tabs), and a value with `: ` in it is quoted. For example:\n  \
+         environments:\n    dev:\n      file: .env.dev\n      encrypted: false"
+            .to_owned()
+    })
 }
 
 /// Splits serde's "unknown field `x`, expected one of `a`, `b`" (or "unknown variant …")
@@ -764,7 +832,7 @@ fn at_key(path: &Path, text: &str, key: &str, msg: String) -> ConfigError {
         line,
         column,
         msg,
-        suggestion: None,
+        hint: None,
     }
 }
 
@@ -780,7 +848,13 @@ fn key_lines<'a>(text: &'a str, key: &'a str) -> impl Iterator<Item = (usize, us
 // ---- init --------------------------------------------------------------------------------
 
 /// File names that look like env files but hold no environment.
-const NOT_ENVIRONMENTS: &[&str] = &["example", "sample", "template", "dist", "defaults", "bak"];
+/// `.env.<word>` files that are not an environment: templates, backups, and dotenvx's and
+/// dotenv-vault's own files (`.env.keys` holds private keys, `.env.vault` an encrypted bundle,
+/// `.env.me` a login token).
+const NOT_ENVIRONMENTS: &[&str] = &[
+    "example", "examples", "sample", "template", "tmpl", "tpl", "dist", "defaults", "default",
+    "schema", "bak", "backup", "old", "orig", "previous", "swp", "tmp", "keys", "vault", "me",
+];
 
 /// The environment a file such as `.env.production` stands for, if any.
 pub fn env_name_of_file(file_name: &str) -> Option<&str> {
@@ -789,8 +863,29 @@ pub fn env_name_of_file(file_name: &str) -> Option<&str> {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        && !NOT_ENVIRONMENTS.contains(&name);
+        && !NOT_ENVIRONMENTS.contains(&name.to_ascii_lowercase().as_str());
     ok.then_some(name)
+}
+
+/// The environments `envault init` declares for the env files found (names sorted): each
+/// `.env.<name>` as `<name>`, and a plain `.env` as `dev` (or, when a `.env.dev` or
+/// `.env.development` is there, `local`; or `default`).
+pub fn environments_of_files(env_files: &[String]) -> Vec<(String, String)> {
+    let mut envs: Vec<(String, String)> = env_files
+        .iter()
+        .filter_map(|f| env_name_of_file(f).map(|n| (n.to_owned(), f.clone())))
+        .collect();
+    if env_files.iter().any(|f| f == ".env") {
+        let taken = |names: &[&str]| {
+            envs.iter()
+                .any(|(e, _)| names.iter().any(|n| e.eq_ignore_ascii_case(n)))
+        };
+        let choices: [&[&str]; 3] = [&["dev", "development"], &["local"], &["default"]];
+        if let Some(names) = choices.into_iter().find(|names| !taken(names)) {
+            envs.push((names[0].to_owned(), ".env".to_owned()));
+        }
+    }
+    envs
 }
 
 /// Orders environment names the way teams promote: dev-like, test-like, staging-like, prod-like.
@@ -855,7 +950,7 @@ pub fn init(
         .filter_map(|e| e.ok())
         .filter(|e| e.file_type().is_ok_and(|t| t.is_file() || t.is_symlink()))
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| env_name_of_file(n).is_some())
+        .filter(|n| n == ".env" || env_name_of_file(n).is_some())
         .collect();
     env_files.sort();
     let project = project.map(str::to_owned).unwrap_or_else(|| {
@@ -872,18 +967,17 @@ pub fn init(
 
 /// The text `envault init` writes. `env_files` are file names found beside it (may be empty).
 pub fn init_text(project: &str, env_files: &[String]) -> String {
-    let mut envs: Vec<(&str, &str)> = env_files
-        .iter()
-        .filter_map(|f| env_name_of_file(f).map(|n| (n, f.as_str())))
-        .collect();
+    let mut envs = environments_of_files(env_files);
     if envs.is_empty() {
-        envs = vec![
+        envs = [
             ("dev", ".env.dev"),
             ("staging", ".env.staging"),
             ("prod", ".env.prod"),
-        ];
+        ]
+        .map(|(n, f)| (n.to_owned(), f.to_owned()))
+        .to_vec();
     }
-    envs.sort_by(|a, b| (promotion_rank(a.0), a.0).cmp(&(promotion_rank(b.0), b.0)));
+    envs.sort_by(|a, b| (promotion_rank(&a.0), &a.0).cmp(&(promotion_rank(&b.0), &b.0)));
     let mut out = format!("project: {}\nenvironments:\n", yaml_scalar(project));
     for (name, file) in envs {
         out.push_str(&format!("  {name}: {file}\n"));
@@ -993,7 +1087,7 @@ mod tests {
         .map(String::from);
         let text = init_text("x", &files);
         assert!(text.contains(
-            "environments:\n  local: .env.local\n  staging: .env.staging\n  production: .env.production\n"
+            "environments:\n  local: .env.local\n  dev: .env\n  staging: .env.staging\n  production: .env.production\n"
         ), "{text}");
     }
 
@@ -1021,14 +1115,11 @@ mod tests {
     #[test]
     fn unknown_fields_get_position_and_suggestion() {
         let e = parse("project: x\nenviroments:\n  dev: .env.dev\n").unwrap_err();
-        let ConfigError::Invalid {
-            line, suggestion, ..
-        } = &e
-        else {
+        let ConfigError::Invalid { line, .. } = &e else {
             panic!("{e}")
         };
         assert_eq!(*line, 2);
-        assert_eq!(suggestion.as_deref(), Some("environments"));
+        assert_eq!(e.hint().as_deref(), Some("did you mean 'environments'?"));
         assert!(
             e.to_string()
                 .starts_with("/p/.envault.yml:2:1: unknown field `enviroments`"),
@@ -1037,6 +1128,27 @@ mod tests {
 
         let e = parse("environments:\n  dev: {fiel: .env.dev}\n").unwrap_err();
         assert_eq!(e.hint().as_deref(), Some("did you mean 'file'?"));
+    }
+
+    /// The common wrong guesses get the YAML to write, not a pointer to the README.
+    #[test]
+    fn wrong_guesses_are_answered_with_the_yaml_to_write() {
+        let hint = |text: &str| parse(text).unwrap_err().hint().unwrap_or_default();
+        let h = hint("encrypted: false\nenvironments:\n  dev: .env.dev\n");
+        assert!(
+            h.contains("per environment") && h.contains("dev: {file: .env.dev, encrypted: false}"),
+            "{h}"
+        );
+        let h = hint("environments:\n  dev: .env.dev\nprod: .env.prod\n");
+        assert!(h.contains("environments:\n    prod: .env.prod"), "{h}");
+        // A nested key indented less than its siblings, and a tab.
+        for text in [
+            "environments:\n  dev:\n      file: .env.dev\n    encrypted: false\n",
+            "environments:\n  dev: .env.dev\n prod: .env.prod\n",
+        ] {
+            let h = hint(text);
+            assert!(h.starts_with("check the indentation"), "{text:?}: {h}");
+        }
     }
 
     #[test]

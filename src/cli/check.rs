@@ -28,6 +28,8 @@ pub struct Args {
     /// Never invents values and never grants a recipient access.
     #[arg(long)]
     fix: bool,
+    /// Output format: text for people, github for pull-request annotations, sarif for code
+    /// scanning, json for scripts.
     #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
     format: CheckFormat,
 }

@@ -46,6 +46,7 @@ pub struct EncryptArgs {
     after_help = "Examples:\n  envault decrypt prod --stdout\n  envault decrypt prod --in-place --yes   (puts plaintext back into the file)"
 )]
 pub struct DecryptArgs {
+    /// The encrypted environment to decrypt.
     env: String,
     /// Print the plaintext file on stdout.
     #[arg(long, conflicts_with = "in_place")]

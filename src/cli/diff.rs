@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::{emit, warn_duplicates, Ctx, ExitStatus, Format};
+use super::{emit, emit_masked, warn_duplicates, Ctx, ExitStatus, Format};
 use crate::classify::Classifier;
 use crate::diff::diff_documents;
 use crate::output::{self, Masker};
@@ -33,7 +33,9 @@ pub struct EnvArgs {
     after_help = "Examples:\n  envault diff-files .env.dev .env.prod\n  envault diff-files a.env b.env --show-secrets"
 )]
 pub struct FileArgs {
+    /// The first file (the source): a path, or `REV:PATH` for the file at a git revision.
     file1: PathBuf,
+    /// The second file (the target), compared against the first.
     file2: PathBuf,
     #[command(flatten)]
     common: Common,
@@ -56,6 +58,7 @@ struct Common {
 }
 
 pub fn run_envs(ctx: &Ctx, args: EnvArgs) -> anyhow::Result<ExitStatus> {
+    let _warnings = super::warnings_after_report();
     let config = ctx.load_config()?;
     let load = |arg: &str| -> anyhow::Result<Loaded> {
         let spec = Spec::env_side(arg);
@@ -96,6 +99,7 @@ fn warn_if_absent(l: &Loaded) {
 }
 
 pub fn run_files(ctx: &Ctx, args: FileArgs) -> anyhow::Result<ExitStatus> {
+    let _warnings = super::warnings_after_report();
     // Only the folder crosses to the loading thread.
     let cwd = &ctx.cwd;
     // Whether a file is encrypted is a pass over all of it: each thread looks at its own.
@@ -194,10 +198,15 @@ fn report(
         classifier,
         show_secrets: c.show_secrets,
     };
-    let text = match c.format {
-        Format::Text => output::diff_text(&d, &src.label, &tgt.label, masker, ctx.paint(c.format)),
-        Format::Json => output::diff_json(&d, &src.label, &tgt.label, masker),
-    };
-    emit(&text)?;
+    match c.format {
+        Format::Text => emit_masked(&output::diff_text(
+            &d,
+            &src.label,
+            &tgt.label,
+            masker,
+            ctx.paint(c.format),
+        ))?,
+        Format::Json => emit(&output::diff_json(&d, &src.label, &tgt.label, masker))?,
+    }
     Ok(code)
 }

@@ -14,6 +14,7 @@ use crate::dotenv::Document;
     after_help = "Examples:\n  envault edit prod\n  EDITOR='code --wait' envault edit staging"
 )]
 pub struct Args {
+    /// The environment to edit (decrypted for the editor, sealed again on save).
     env: String,
 }
 

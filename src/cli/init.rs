@@ -6,7 +6,8 @@ use crate::config::{self, FILE_NAME};
 /// Create .envault.yml in the current folder.
 ///
 /// Environments are taken from the .env.* files already there (.env.production becomes
-/// `production`); with none, dev / staging / prod are declared.
+/// `production`, a plain .env `dev`); templates (.env.example…) and dotenvx's .env.keys and
+/// .env.vault are never environments. With none, dev / staging / prod are declared.
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Examples:\n  envault init my-project\n  envault init --force          replace an existing .envault.yml"
@@ -40,12 +41,31 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     } else {
         format!(" (from {})", env_files.join(", "))
     };
+    // The next step must work as it stands: a diff needs two environments whose files exist.
+    let (first, last) = (
+        names.first().copied().unwrap_or("dev"),
+        names.last().copied().unwrap_or("prod"),
+    );
+    let next = match env_files.len() {
+        0 => {
+            let files: Vec<String> = cfg
+                .environments
+                .values()
+                .map(|e| ctx.display_path(&e.file))
+                .collect();
+            format!(
+                "Next: put each environment's variables in {}, then run `envault diff {first} {last}`",
+                files.join(", ")
+            )
+        }
+        1 => "Next: `envault check` reads it; add another environment's file (.env.prod) and run `envault init --force` to compare them"
+            .to_owned(),
+        _ => format!("Next: envault diff {first} {last}"),
+    };
     emit(&format!(
-        "Created {name} for project '{}' with environments {}{found}.\nNext: envault diff {} {}\n",
+        "Created {name} for project '{}' with environments {}{found}.\n{next}\n",
         cfg.project,
         names.join(", "),
-        names.first().unwrap_or(&"dev"),
-        names.last().unwrap_or(&"prod"),
     ))?;
     Ok(ExitStatus::Clean)
 }

@@ -12,6 +12,7 @@ use crate::source::{self, LoadError, Loaded};
     after_help = "Examples:\n  envault log prod\n  envault log prod -n 5\n  envault log prod --rev feature"
 )]
 pub struct Args {
+    /// The environment whose history is shown.
     env: String,
     /// Show at most N commits.
     #[arg(short = 'n', value_name = "N")]

@@ -80,26 +80,29 @@ const VERSION: &str = concat!(
 )]
 pub struct Cli {
     /// Use this .envault.yml instead of searching from the current folder upwards.
-    #[arg(long, global = true, env = crate::env_vars::ENVAULT_CONFIG.name, value_name = "PATH")]
+    #[arg(long, global = true, env = crate::env_vars::ENVAULT_CONFIG.name, value_name = "PATH", help_heading = GLOBAL)]
     config: Option<PathBuf>,
 
     /// An age identity file (or unencrypted ssh key) to decrypt with, before ENVAULT_IDENTITY,
     /// ENVAULT_IDENTITY_KEY, ~/.config/envault/identity.txt and ~/.ssh keys.
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", help_heading = GLOBAL)]
     identity: Option<PathBuf>,
 
     /// When to colour output: auto colours a terminal unless NO_COLOR is set or TERM=dumb.
-    #[arg(long, global = true, value_enum, default_value_t = ColorArg::Auto, value_name = "WHEN")]
+    #[arg(long, global = true, value_enum, default_value_t = ColorArg::Auto, value_name = "WHEN", help_heading = GLOBAL)]
     color: ColorArg,
 
     /// On a failure, also print the underlying library's account of it (a store client's
     /// error chain); never values.
-    #[arg(long, short = 'v', global = true)]
+    #[arg(long, short = 'v', global = true, help_heading = GLOBAL)]
     verbose: bool,
 
     #[command(subcommand)]
     command: Command,
 }
+
+/// The heading of the options every command takes, listed apart from a command's own.
+const GLOBAL: &str = "Global options";
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum ColorArg {
@@ -160,32 +163,60 @@ struct ManArgs {
 
 fn man(args: ManArgs) -> anyhow::Result<ExitStatus> {
     // The variables get a section of their own (ENVIRONMENT), not the plain text of --help.
-    let cmd = Cli::command().after_long_help(EXAMPLES);
-    let render = |c: clap::Command| -> anyhow::Result<Vec<u8>> {
+    let mut cmd = Cli::command().after_long_help(EXAMPLES);
+    // Building names every command as users type it (`envault store push`, the synopsis) and
+    // as its page is called (`envault-store-push`), and gives each the global options.
+    cmd.build();
+    let render = |c: &clap::Command| -> anyhow::Result<(String, Vec<u8>)> {
+        let man = clap_mangen::Man::new(c.clone());
         let mut out = Vec::new();
-        clap_mangen::Man::new(c).render(&mut out)?;
-        // ENVIRONMENT goes before VERSION, as man-pages(7) orders sections.
+        man.render(&mut out)?;
+        // ENVIRONMENT and EXIT STATUS go before VERSION, as man-pages(7) orders sections.
         let mut page = String::from_utf8(out)?;
         let at = page.find("\n.SH VERSION").map_or(page.len(), |i| i + 1);
-        page.insert_str(at, &man_environment());
-        Ok(page.into_bytes())
+        page.insert_str(at, &format!("{}{MAN_EXIT_STATUS}", man_environment()));
+        Ok((man.get_filename(), page.into_bytes()))
     };
     match args.dir {
         None => {
-            io::stdout().write_all(&render(cmd)?)?;
+            io::stdout().write_all(&render(&cmd)?.1)?;
         }
         Some(dir) => {
-            let mut pages = vec![("envault.1".to_owned(), render(cmd.clone())?)];
-            for sub in cmd.get_subcommands() {
-                let name = format!("envault-{}", sub.get_name());
-                pages.push((format!("{name}.1"), render(sub.clone().name(name))?));
+            let mut pages = Vec::new();
+            let mut stack = vec![&cmd];
+            while let Some(c) = stack.pop() {
+                if c.is_hide_set() || c.get_name() == "help" {
+                    continue;
+                }
+                pages.push(render(c)?);
+                stack.extend(c.get_subcommands());
             }
+            pages.sort();
             crate::fsutil::write_files_in(&dir, &pages)?;
-            eprintln!("Wrote the man pages to {}.", dir.display());
+            eprintln!(
+                "Wrote {} man pages to {} (`man envault`, `man envault-store-push`…).",
+                pages.len(),
+                dir.display()
+            );
         }
     }
     Ok(ExitStatus::Clean)
 }
+
+/// Every page's EXIT STATUS section (roff).
+const MAN_EXIT_STATUS: &str = ".SH \"EXIT STATUS\"
+.TP
+\\fB0\\fR
+Success: nothing to report (no differences, no findings), or the change was written.
+.TP
+\\fB1\\fR
+Something to report: differences (diff, diff\\-files), problems (check), findings (scan), or a
+confirmation answered no. Nothing was written.
+.TP
+\\fB2\\fR
+An error: bad input, a file that could not be read or written, a store that refused. The
+message says where (file:line:column, the key, the store) and what to do; nothing was written.
+";
 
 /// The man page's ENVIRONMENT section (roff), from `env_vars::ALL`.
 fn man_environment() -> String {
@@ -215,6 +246,7 @@ fn man_environment() -> String {
     after_help = "Examples:\n  envault completions bash > ~/.local/share/bash-completion/completions/envault\n  envault completions zsh > ~/.zfunc/_envault\n  envault completions fish > ~/.config/fish/completions/envault.fish"
 )]
 struct CompletionsArgs {
+    /// The shell to complete for.
     shell: clap_complete::Shell,
 }
 
@@ -353,7 +385,73 @@ impl From<ExitStatus> for ExitCode {
 }
 
 fn warn(msg: &str) {
-    eprintln!("warning: {msg}");
+    let mut held = HELD
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match held.as_mut() {
+        Some(h) => h.lines.push(format!("warning: {msg}")),
+        None => eprintln!("warning: {msg}"),
+    }
+}
+
+/// What stderr holds back while a report is being made (see [`warnings_after_report`]):
+/// warnings, and the note on masked values, which comes last.
+struct Held {
+    lines: Vec<String>,
+    note: Option<String>,
+}
+
+static HELD: std::sync::Mutex<Option<Held>> = std::sync::Mutex::new(None);
+
+/// Holds warnings back until it is dropped, then prints them: a command whose output is a
+/// report (diff, sync) prints its warnings after it, where they stay in view, and before any
+/// error the command ends with.
+#[must_use]
+pub(crate) struct WarningsAfterReport(());
+
+pub(crate) fn warnings_after_report() -> WarningsAfterReport {
+    let mut held = HELD
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    held.get_or_insert_with(|| Held {
+        lines: Vec::new(),
+        note: None,
+    });
+    WarningsAfterReport(())
+}
+
+impl Drop for WarningsAfterReport {
+    fn drop(&mut self) {
+        let held = HELD
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(h) = held {
+            for line in h.lines.iter().chain(&h.note) {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+/// Prints `text` (a report in which values may be masked), then, when a value was masked,
+/// one line on stderr saying how to see it (after any warnings held back).
+fn emit_masked(text: &str) -> io::Result<()> {
+    emit(text)?;
+    if text.contains(crate::dotenv::MASK) {
+        let note = format!(
+            "note: values shown as {} are masked; add --show-secrets (or --show) to print them",
+            crate::dotenv::MASK
+        );
+        let mut held = HELD
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match held.as_mut() {
+            Some(h) => h.note = Some(note),
+            None => eprintln!("{note}"),
+        }
+    }
+    Ok(())
 }
 
 /// Runs the command line and returns the process exit code.
@@ -553,5 +651,48 @@ fn warn_duplicates(l: &crate::source::Loaded) {
             lines.join(", "),
             d.lines.last().copied().unwrap_or_default()
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every argument and option of every command, nested ones included, says what it is.
+    #[test]
+    fn every_argument_and_option_has_a_description() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for a in cmd.get_arguments() {
+                let builtin = matches!(a.get_id().as_str(), "help" | "version");
+                if !a.is_hide_set() && !builtin && a.get_help().is_none() {
+                    missing.push(format!("{path}: {}", a.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "envault", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "no description:\n{}",
+            missing.join("\n")
+        );
+    }
+
+    /// The global options are under their own heading in every command's help.
+    #[test]
+    fn global_options_are_listed_apart() {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let diff = cmd.find_subcommand_mut("diff").expect("diff");
+        let help = diff.render_help().to_string();
+        let global = help.find("Global options:").expect("a heading");
+        assert!(
+            help.find("--show-secrets").is_some_and(|i| i < global),
+            "{help}"
+        );
+        assert!(help[global..].contains("--identity"), "{help}");
     }
 }

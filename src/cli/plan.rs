@@ -1,7 +1,7 @@
 //! What `sync`, `store push` and `store pull` share: the plan options, making a plan from the
 //! config and the flags, printing it, and applying it to an env file.
 
-use super::{emit, warn, Ctx, Format};
+use super::{emit, emit_masked, warn, Ctx, Format};
 use crate::config::{Config, Strategy};
 use crate::output::{self, Masker};
 use crate::sync::{self, Options, Plan};
@@ -90,7 +90,7 @@ pub(crate) fn print_plan(
         classifier: &config.classifier,
         show_secrets: args.show_secrets,
     };
-    let text = match args.format {
+    match args.format {
         Format::Text => {
             let mut t = output::plan_text(
                 plan,
@@ -103,11 +103,16 @@ pub(crate) fn print_plan(
             if let Some(w) = wrote {
                 t.push_str(&format!("Wrote {w}.\n"));
             }
-            t
+            emit_masked(&t)?;
         }
-        Format::Json => output::plan_json(plan, source, target, args.dry_run, masker),
-    };
-    emit(&text)?;
+        Format::Json => emit(&output::plan_json(
+            plan,
+            source,
+            target,
+            args.dry_run,
+            masker,
+        ))?,
+    }
     Ok(())
 }
 

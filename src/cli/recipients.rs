@@ -21,13 +21,21 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 enum Action {
     /// Show who can open the environment (from its header), and the config's list.
+    #[command(after_help = "Examples:\n  envault recipients list --env prod")]
     List {
+        /// The encrypted environment whose recipients are listed.
         #[arg(long = "env", value_name = "ENV")]
         env: String,
     },
     /// Give a recipient access: the data key is wrapped to it too (only the header changes).
+    #[command(
+        after_help = "Examples:\n  envault recipients add age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p --env prod\n  envault recipients add \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI… alice@laptop\" --env staging\n  envault recipients add age1ql3z… --env prod --yes     (no question asked: in a script)\n\nA teammate prints their recipient with `envault keygen` (the last line) or sends an ssh\npublic key (~/.ssh/id_ed25519.pub)."
+    )]
     Add {
+        /// The recipient to add: an age public key (age1…) or an ssh public key
+        /// ("ssh-ed25519 AAAA…", "ssh-rsa AAAA…").
         recipient: String,
+        /// The encrypted environment to give access to.
         #[arg(long = "env", value_name = "ENV")]
         env: String,
         /// Do not ask for confirmation on a terminal.
@@ -35,8 +43,13 @@ enum Action {
         yes: bool,
     },
     /// Take a recipient's access away: a new data key, every value sealed again.
+    #[command(
+        after_help = "Examples:\n  envault recipients remove age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p --env prod\n  envault recipients remove age1ql3z… --env prod --yes\n\nRemoving a recipient re-encrypts every value under a new data key; values they could read\nbefore may still be in their copies and in git history: rotate them (envault rotate-all)."
+    )]
     Remove {
+        /// The recipient to remove, as `recipients list` shows it.
         recipient: String,
+        /// The encrypted environment to take access away from.
         #[arg(long = "env", value_name = "ENV")]
         env: String,
         /// Do not ask for confirmation on a terminal.

@@ -53,6 +53,8 @@ pub struct Args {
     /// it leaves alone), then exit.
     #[arg(long, conflicts_with_all = ["paths", "staged", "range"])]
     rules: bool,
+    /// Output format: text for people, github for pull-request annotations, sarif for code
+    /// scanning, json for scripts.
     #[arg(long, value_enum, default_value_t = ScanFormat::Text)]
     format: ScanFormat,
 }

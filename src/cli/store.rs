@@ -562,7 +562,7 @@ fn list(
         }));
     }
     match format {
-        Format::Text => emit(&text)?,
+        Format::Text => super::emit_masked(&text)?,
         Format::Json => emit(&(serde_json::to_string_pretty(&json!({"stores": items}))? + "\n"))?,
     }
     Ok(if failed > 0 {

@@ -28,6 +28,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
+    let _warnings = super::warnings_after_report();
     let config = ctx.load_config()?;
     match (Spec::env_side(&args.source), Spec::env_side(&args.target)) {
         (Spec::Store(_), Spec::Store(_)) => {

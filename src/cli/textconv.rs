@@ -14,6 +14,7 @@ use crate::source;
     after_help = "Examples:\n  git config diff.envault.textconv 'envault textconv'\n  envault textconv .env.prod\n  envault textconv .env.prod --show-secrets"
 )]
 pub struct Args {
+    /// The env file git hands over (a temporary copy of one side of the diff).
     file: std::path::PathBuf,
     /// Show decrypted secrets instead of fingerprints.
     #[arg(long, visible_alias = "show")]

@@ -12,7 +12,9 @@ use crate::dotenv::Document;
     after_help = "Examples:\n  envault get DB_PASSWORD --env prod\n  export PGPASSWORD=\"$(envault get DB_PASSWORD --env prod)\""
 )]
 pub struct GetArgs {
+    /// The key whose value is printed.
     key: String,
+    /// The environment to read it from.
     #[arg(long = "env", value_name = "ENV")]
     env: String,
 }

@@ -24,14 +24,27 @@ impl crate::error::Hint for GitError {
     fn hint(&self) -> Option<String> {
         match self {
             GitError::NotARepo { .. } => Some(
-                "`NAME@REV` and `REV:PATH` read files from git; run inside a repository".into(),
+                "this needs a git working tree: run it inside one (`git init` makes one)".into(),
             ),
-            GitError::BadRevision { .. } => {
-                Some("use a branch, tag, commit or an expression such as HEAD~3".into())
-            }
+            GitError::BadRevision { rev, .. } => Some(revision_hint(rev)),
             GitError::Confined(e) => e.hint(),
             _ => None,
         }
+    }
+}
+
+/// What to do about a revision git does not know, shaped by what was asked for.
+fn revision_hint(rev: &str) -> String {
+    let relative = rev.contains('~') || rev.contains('^');
+    if relative {
+        format!(
+            "`{rev}` counts back past the first commit of this history: `git log --oneline` lists \
+             the commits there are (a shallow clone, as CI makes, has few: `git fetch --unshallow`)"
+        )
+    } else {
+        "`git log --oneline`, `git branch -a` and `git tag` list the revisions there are: use \
+         one of them, a commit (3f9c0a1) or `HEAD~1` for the commit before this one"
+            .to_owned()
     }
 }
 

@@ -62,10 +62,40 @@ fn init_takes_environments_from_existing_files() {
     ] {
         p.write(f, "A=1\n");
     }
-    p.run(&["init", "shop"]).success();
+    // dotenvx's private keys and encrypted bundle, and templates, are never environments.
+    for f in [".env.keys", ".env.vault", ".env.sample", ".env.Example"] {
+        p.write(f, "A=1\n");
+    }
+    let a = p.run(&["init", "shop"]).success();
     assert_eq!(
         p.read(".envault.yml"),
-        "project: shop\nenvironments:\n  development: .env.development\n  production: .env.production\nconflict_strategy: source_wins\nskip_keys:\n  - COMMIT_SHA\n  - BUILD_NUMBER\n"
+        "project: shop\nenvironments:\n  local: .env\n  development: .env.development\n  production: .env.production\nconflict_strategy: source_wins\nskip_keys:\n  - COMMIT_SHA\n  - BUILD_NUMBER\n"
+    );
+    // The next step it names works now.
+    let next = stdout(&a);
+    let next = next.lines().last().unwrap().strip_prefix("Next: ").unwrap();
+    assert_eq!(next, "envault diff local production");
+    let args: Vec<&str> = next.split(' ').skip(1).collect();
+    p.run(&args).code(predicates::ord::lt(2));
+}
+
+/// A project with only a plain `.env` gets it as `dev`, and a next step that works with one
+/// environment; with no env files at all, the next step says which files to create first.
+#[test]
+fn init_with_one_env_file_or_none() {
+    let p = Project::empty();
+    p.write(".env", "A=1\n");
+    let a = p.run(&["init", "solo"]).success();
+    assert!(p.read(".envault.yml").contains("  dev: .env\n"));
+    let out = stdout(&a);
+    assert!(out.contains("Next: `envault check` reads it"), "{out}");
+    p.run(&["check"]).code(predicates::ord::lt(2));
+
+    let p = Project::empty();
+    let out = stdout(&p.run(&["init", "new"]).success());
+    assert!(
+        out.contains("Next: put each environment's variables in .env.dev, .env.staging, .env.prod, then run `envault diff dev prod`\n"),
+        "{out}"
     );
 }
 
@@ -95,6 +125,11 @@ fn diff_dev_prod_matches_the_tutorial_with_secrets_masked() {
     let p = Project::tutorial();
     let a = p.run(&["diff", "dev", "prod"]).code(1);
     assert_eq!(stdout(&a), TUTORIAL_DIFF);
+    assert_eq!(stderr(&a), UNMASK_NOTE);
+    // Nothing masked, no note.
+    let a = p.run(&["diff", "dev", "prod", "--show"]).code(1);
+    assert_eq!(stderr(&a), "");
+    let a = p.run(&["diff", "dev", "prod", "--format", "json"]).code(1);
     assert_eq!(stderr(&a), "");
 }
 
@@ -373,9 +408,14 @@ Kept (environment-specific):
   DB_HOST: prod-db.internal (prod's value names 'prod')
   DB_NAME: myapp_prod (dev's value names 'dev')
   DB_PASSWORD: •••••• (secret)
+  (to copy these too, add --include-env-specific)
 
 Dry run: 3 added, 2 updated, 3 kept, 0 deleted; nothing written.
 ";
+
+/// The one line masked output ends with, on stderr.
+const UNMASK_NOTE: &str =
+    "note: values shown as •••••• are masked; add --show-secrets (or --show) to print them\n";
 
 #[test]
 fn sync_dry_run_shows_the_plan_and_changes_nothing() {
@@ -387,9 +427,10 @@ fn sync_dry_run_shows_the_plan_and_changes_nothing() {
         .unwrap();
     let a = p.run(&["sync", "dev", "prod", "--dry-run"]).success();
     assert_eq!(stdout(&a), TUTORIAL_DRY_RUN);
+    // Warnings come after the report (held back while it is made), then the unmask note.
     assert_eq!(
         stderr(&a),
-        "warning: API_KEY: the value added to prod names 'dev', the source environment; check that it belongs in prod\n"
+        format!("warning: API_KEY: the value added to prod names 'dev', the source environment; check that it belongs in prod\n{UNMASK_NOTE}")
     );
     assert_eq!(fs::read(p.path(".env.prod")).unwrap(), before);
     assert_eq!(

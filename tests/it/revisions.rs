@@ -72,6 +72,33 @@ fn files_at_revisions_and_absent_files() {
         "{}",
         stderr(&a)
     );
+    assert!(stderr(&a).contains("git branch -a"), "{}", stderr(&a));
+    // Counting back past the first commit: the hint names that, not the very form that failed.
+    let a = p.run(&["diff", "prod@HEAD~40", "prod"]).code(2);
+    let err = stderr(&a);
+    assert!(
+        err.contains("`HEAD~40` counts back past the first commit"),
+        "{err}"
+    );
+    assert!(!err.contains("such as HEAD~"), "{err}");
+}
+
+/// Outside a repository, commands that need one say so without talking about revisions.
+#[test]
+fn outside_a_repository_the_hint_fits_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = crate::common::Project::empty();
+    for args in [&["git", "install"][..], &["log", "prod"][..]] {
+        let a = p
+            .cmd()
+            .current_dir(dir.path())
+            .env("GIT_CEILING_DIRECTORIES", dir.path().parent().unwrap())
+            .args(args)
+            .assert()
+            .code(2);
+        let err = stderr(&a);
+        assert!(!err.contains("NAME@REV"), "{args:?}: {err}");
+    }
 }
 
 #[test]
