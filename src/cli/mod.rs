@@ -168,11 +168,13 @@ fn man(args: ManArgs) -> anyhow::Result<ExitStatus> {
     // as its page is called (`envault-store-push`), and gives each the global options.
     cmd.build();
     let render = |c: &clap::Command| -> anyhow::Result<(String, Vec<u8>)> {
-        let man = clap_mangen::Man::new(c.clone());
+        // The footer shows the version on every page, nested commands' too.
+        let man = clap_mangen::Man::new(c.clone().version(VERSION));
         let mut out = Vec::new();
         man.render(&mut out)?;
         // ENVIRONMENT and EXIT STATUS go before VERSION, as man-pages(7) orders sections.
-        let mut page = String::from_utf8(out)?;
+        // clap_mangen puts a command's examples (after_help) under EXTRA.
+        let mut page = String::from_utf8(out)?.replace("\n.SH EXTRA\n", "\n.SH EXAMPLES\n");
         let at = page.find("\n.SH VERSION").map_or(page.len(), |i| i + 1);
         page.insert_str(at, &format!("{}{MAN_EXIT_STATUS}", man_environment()));
         Ok((man.get_filename(), page.into_bytes()))
@@ -194,9 +196,11 @@ fn man(args: ManArgs) -> anyhow::Result<ExitStatus> {
             pages.sort();
             crate::fsutil::write_files_in(&dir, &pages)?;
             eprintln!(
-                "Wrote {} man pages to {} (`man envault`, `man envault-store-push`…).",
+                "Wrote {} man pages to {}; read one with `man -l {}`, or put the folder in a man1/ \
+                 folder on MANPATH for `man envault-diff`.",
                 pages.len(),
-                dir.display()
+                dir.display(),
+                dir.join("envault.1").display()
             );
         }
     }
@@ -302,9 +306,7 @@ impl Ctx {
     /// data folder (`$XDG_DATA_HOME/envault`, for `file` stores), and the folders the user
     /// allowed in their own config (`allowed-paths`, one absolute folder a line).
     fn load_config_at(&self, path: &std::path::Path) -> Result<Config, ConfigError> {
-        let mut allowed = crate::settings::allowed_paths();
-        allowed.extend(crate::env_vars::folders().data.clone());
-        let mut config = Config::load_allowing(path, &allowed)?;
+        let mut config = Config::load_allowing(path, &allowed_outside())?;
         // Name env files as users see them from here (`.env.prod`, not an absolute path).
         for env in config.environments.values_mut() {
             if let Ok(rel) = env.file.strip_prefix(&self.cwd) {
@@ -432,6 +434,14 @@ impl Drop for WarningsAfterReport {
             }
         }
     }
+}
+
+/// The folders outside a project its files may be in: the user's allowances and envault's
+/// data folder.
+pub(crate) fn allowed_outside() -> Vec<PathBuf> {
+    let mut allowed = crate::settings::allowed_paths();
+    allowed.extend(crate::env_vars::folders().data.clone());
+    allowed
 }
 
 /// Prints `text` (a report in which values may be masked), then, when a value was masked,

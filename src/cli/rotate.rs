@@ -283,7 +283,10 @@ fn commit(
     (mut out, see): (String, Option<String>),
 ) -> anyhow::Result<ExitStatus> {
     let (backup, warnings) = workspace::commit_rotation(
-        (command, &project_of(Some(config), &config.path)),
+        (
+            command,
+            crate::confine::Root::new(&project_of(Some(config), &config.path)).dir(),
+        ),
         targets,
         keep_previous,
         &config.plaintext_keys,
@@ -506,18 +509,29 @@ fn project_of(config: Option<&Config>, fallback: &Path) -> PathBuf {
     crate::git::Repo::discover(&dir).map_or(dir, |r| r.root().to_owned())
 }
 
-/// The project of the current folder (see [`project_of`]).
-fn current_project(ctx: &Ctx) -> PathBuf {
-    project_of(ctx.load_config().ok().as_ref(), &ctx.cwd)
+/// The project of the current folder (see [`project_of`]) as the root its files must stay
+/// in. A config that exists but does not load is an error, not a reason to look elsewhere.
+fn current_project(ctx: &Ctx) -> anyhow::Result<crate::confine::Root> {
+    let config = match ctx.load_config() {
+        Ok(c) => Some(c),
+        Err(crate::config::ConfigError::NotFound { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let project = project_of(config.as_ref(), &ctx.cwd);
+    Ok(crate::confine::Root::new(&project).allowing(&super::allowed_outside()))
 }
 
 /// `rotate --undo --list`: the rotations of this project an undo can restore, newest first.
 fn list_undoable(ctx: &Ctx) -> anyhow::Result<ExitStatus> {
-    let project = current_project(ctx);
-    let saved = workspace::rotations(&project)?;
+    let root = current_project(ctx)?;
+    let listed = workspace::rotations(&root)?;
+    for w in &listed.skipped {
+        super::warn(w);
+    }
+    let saved = listed.backups;
     let mut out = format!(
         "Rotations that can be undone in {}:\n",
-        home_relative(&project)
+        home_relative(root.dir())
     );
     if saved.is_empty() {
         out.push_str(&format!(
@@ -536,13 +550,14 @@ fn list_undoable(ctx: &Ctx) -> anyhow::Result<ExitStatus> {
             .iter()
             .map(|f| ctx.display_path(f))
             .collect();
+        // The command is text from a file: control characters are shown escaped.
         out.push_str(&format!(
             "  {}  {:<14}  envault {}  ({} value(s) in {})\n",
             if i == 0 { "next" } else { "    " },
             ago(now.saturating_sub(s.saved_at)),
-            s.backup.command,
+            crate::output::one_line(&s.backup.command),
             s.backup.changes.len(),
-            files.join(", ")
+            crate::output::one_line(&files.join(", "))
         ));
     }
     if !saved.is_empty() {
@@ -564,12 +579,16 @@ fn ago(secs: u64) -> String {
 
 /// Restores the values of the newest rotation backup of this project.
 fn undo(ctx: &Ctx, force: bool) -> anyhow::Result<ExitStatus> {
-    let undone = super::crypt::keys(ctx)
-        .undo_rotation(&current_project(ctx), force, &|p| ctx.display_path(p))?;
+    let root = current_project(ctx)?;
+    let (undone, skipped) =
+        super::crypt::keys(ctx).undo_rotation(&root, force, &|p| ctx.display_path(p))?;
+    for w in &skipped {
+        super::warn(w);
+    }
     let names: Vec<String> = undone.files.iter().map(|f| ctx.display_path(f)).collect();
     emit(&format!(
         "Undid `envault {}`: restored {} value(s) in {}\n",
-        undone.command,
+        crate::output::one_line(&undone.command),
         undone.values,
         names.join(", ")
     ))?;

@@ -38,6 +38,33 @@ pub struct Saved {
     pub backup: Backup,
 }
 
+/// What [`Backup::list`] found: the backups an undo may use, newest first, and a warning for
+/// each one left out.
+#[derive(Default)]
+pub struct Listed {
+    pub backups: Vec<Saved>,
+    pub skipped: Vec<String>,
+}
+
+/// `Err(why)` unless `path` is the user's own and no one else may write it (not a symlink).
+fn private(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(path).map_err(|e| e.to_string())?;
+    if meta.file_type().is_symlink() {
+        return Err("it is a symlink".to_owned());
+    }
+    if meta.uid() != rustix::process::geteuid().as_raw() {
+        return Err(format!("it is owned by another user (uid {})", meta.uid()));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "other users may write it (mode {:o})",
+            meta.mode() & 0o777
+        ));
+    }
+    Ok(())
+}
+
 /// The folder under `rotations` holding the backups of `project`: its last component (for a
 /// reader of the folder) and a hash of its whole path (so two projects never share one).
 pub fn project_folder(rotations: &Path, project: &Path) -> PathBuf {
@@ -102,6 +129,8 @@ pub enum BackupError {
     },
     #[error("no rotation to undo in {}", .0.display())]
     Nothing(PathBuf),
+    #[error("rotation backups in {} are not private: {why}", .path.display())]
+    NotPrivate { path: PathBuf, why: String },
     #[error("{file}: {key} changed after the rotation; undoing would overwrite that change")]
     ChangedSince { file: String, key: String },
     #[error(transparent)]
@@ -118,6 +147,11 @@ impl crate::error::Hint for BackupError {
             BackupError::ChangedSince { .. } => {
                 Some("pass --force to restore the old values anyway".to_owned())
             }
+            BackupError::NotPrivate { path, .. } => Some(format!(
+                "backups hold old secret values and say which files an undo writes: only you may \
+                 own and write them (chown to yourself, then chmod 700 {})",
+                path.display()
+            )),
             BackupError::Fs(e) => e.hint(),
             _ => None,
         }
@@ -161,57 +195,71 @@ impl Backup {
         let path = dir.join(format!("{stamp}.json"));
         let body = serde_json::to_vec_pretty(self).expect("a backup serialises");
         fsutil::write_atomic(&Snapshot::new(&path, None), &body)?;
-        prune(dir, now_secs().saturating_sub(KEEP_DAYS * 24 * 3600));
+        let cutoff = now_secs().saturating_sub(KEEP_DAYS * 24 * 3600);
+        prune(dir, cutoff);
+        // Earlier versions kept every project's backups in the folder above.
+        if let Some(parent) = dir.parent() {
+            prune(parent, cutoff);
+        }
         Ok(path)
     }
 
-    /// The backups in `dir` not undone yet, newest first. With `legacy` (the `rotations`
-    /// folder itself, where earlier versions saved every project's backups), its backups
-    /// whose files all lie inside `project` count too.
-    pub fn list(dir: &Path, legacy: Option<(&Path, &Path)>) -> Result<Vec<Saved>, BackupError> {
-        let json_in = |d: &Path| -> Vec<PathBuf> {
-            std::fs::read_dir(d)
-                .map(|rd| {
-                    rd.filter_map(|e| e.ok().map(|e| e.path()))
-                        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "json"))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let mut found = Vec::new();
-        for path in json_in(dir) {
-            found.push(Saved::read(path)?);
-        }
-        if let Some((rotations, project)) = legacy {
-            for path in json_in(rotations) {
-                let saved = Saved::read(path)?;
-                if saved.backup.project.is_none()
-                    && !saved.backup.changes.is_empty()
-                    && saved
-                        .backup
-                        .changes
-                        .iter()
-                        .all(|c| c.file.starts_with(project))
-                {
-                    found.push(saved);
+    /// The backups of the project `root` in `dir` that an undo may use, newest first, and why
+    /// others were left out. With `legacy` (the `rotations` folder itself, where earlier
+    /// versions saved every project's backups), its backups whose files all lie inside the
+    /// project count too. A backup is left out when it cannot be read, is not private, was made
+    /// for another project, names a file that resolves outside `root` (the project and the
+    /// folders the user allowed), or is dated in the future. A folder that others may write is
+    /// an error: nothing in it can be trusted.
+    pub fn list(
+        dir: &Path,
+        legacy: Option<&Path>,
+        root: &crate::confine::Root,
+    ) -> Result<Listed, BackupError> {
+        let mut listed = Listed::default();
+        for (folder, is_legacy) in [(Some(dir), false), (legacy, true)] {
+            let Some(folder) = folder else { continue };
+            let Ok(entries) = std::fs::read_dir(folder) else {
+                continue;
+            };
+            private(folder).map_err(|why| BackupError::NotPrivate {
+                path: folder.to_owned(),
+                why,
+            })?;
+            let mut paths: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect();
+            paths.sort();
+            for path in paths {
+                match Saved::usable(path, root, is_legacy) {
+                    Ok(Some(saved)) => listed.backups.push(saved),
+                    Ok(None) => {}
+                    Err(why) => listed.skipped.push(why),
                 }
             }
         }
-        found.sort_by(|a, b| (b.saved_at, &b.path).cmp(&(a.saved_at, &a.path)));
-        Ok(found)
+        listed
+            .backups
+            .sort_by(|a, b| (b.saved_at, &b.path).cmp(&(a.saved_at, &a.path)));
+        Ok(listed)
     }
 
-    /// The newest backup [`Backup::list`] finds; `project` names the project in the error
-    /// when there is none.
+    /// The newest backup [`Backup::list`] finds, and the others' warnings; `Nothing` names the
+    /// project when there is none.
     pub fn newest(
         dir: &Path,
-        legacy: Option<(&Path, &Path)>,
-        project: &Path,
-    ) -> Result<Saved, BackupError> {
-        Backup::list(dir, legacy)?
+        legacy: Option<&Path>,
+        root: &crate::confine::Root,
+    ) -> Result<(Saved, Vec<String>), BackupError> {
+        let listed = Backup::list(dir, legacy, root)?;
+        let skipped = listed.skipped;
+        listed
+            .backups
             .into_iter()
             .next()
-            .ok_or_else(|| BackupError::Nothing(project.to_owned()))
+            .map(|s| (s, skipped))
+            .ok_or_else(|| BackupError::Nothing(root.dir().to_owned()))
     }
 
     /// The files the backup changed, each once.
@@ -272,6 +320,46 @@ impl Backup {
 }
 
 impl Saved {
+    /// The backup at `path` when an undo in the project `root` may use it, `None` when it is
+    /// another project's (a legacy one: see [`Backup::list`]), `Err(warning)` when it is left
+    /// out for a reason the user should hear.
+    fn usable(
+        path: PathBuf,
+        root: &crate::confine::Root,
+        is_legacy: bool,
+    ) -> Result<Option<Saved>, String> {
+        let shown = path.display().to_string();
+        let saved = private(&path)
+            .and_then(|()| Saved::read(path).map_err(|e| e.to_string()))
+            .map_err(|why| format!("{shown}: {why}; left alone"))?;
+        let b = &saved.backup;
+        match (&b.project, is_legacy) {
+            (Some(p), false) if p == root.dir() => {}
+            (None, true) => {}
+            (_, true) => return Ok(None),
+            _ => return Err(format!("{shown}: made for another project; left alone")),
+        }
+        // Every file must resolve inside the project now, symlinks followed, as every other
+        // command requires: a backup names the files an undo writes.
+        if let Some(c) = b.changes.iter().find(|c| root.confine(&c.file).is_err()) {
+            return if is_legacy {
+                Ok(None)
+            } else {
+                Err(format!(
+                    "{shown}: {} resolves outside this project; left alone",
+                    c.file.display()
+                ))
+            };
+        }
+        if b.changes.is_empty() {
+            return Ok(None);
+        }
+        if saved.saved_at > now_secs() + 60 {
+            return Err(format!("{shown}: dated in the future; left alone"));
+        }
+        Ok(Some(saved))
+    }
+
     fn read(path: PathBuf) -> Result<Saved, BackupError> {
         let unreadable = |why: String| BackupError::Unreadable {
             what: "read",
@@ -353,20 +441,30 @@ mod tests {
     fn the_newest_backup_is_found_and_marked_undone() {
         let dir = tempfile::tempdir().unwrap();
         let store = dir.path().join("rotations");
-        let p = Path::new("/p");
+        let root = crate::confine::Root::lexical(Path::new("/p"));
         assert!(matches!(
-            Backup::newest(&store, None, p),
+            Backup::newest(&store, None, &root),
             Err(BackupError::Nothing(_))
         ));
         let first = backup(Some("a")).save(&store).unwrap();
         let second = backup(Some("b")).save(&store).unwrap();
         assert_ne!(first, second);
-        let newest = Backup::newest(&store, None, p).unwrap();
+        let (newest, skipped) = Backup::newest(&store, None, &root).unwrap();
+        assert!(skipped.is_empty(), "{skipped:?}");
         assert_eq!(newest.path, second);
         assert_eq!(newest.backup.changes[0].old.as_deref(), Some("b"));
         Backup::mark_undone(&newest.path).unwrap();
-        assert_eq!(Backup::newest(&store, None, p).unwrap().path, first);
-        assert_eq!(Backup::list(&store, None).unwrap().len(), 1);
+        assert_eq!(Backup::newest(&store, None, &root).unwrap().0.path, first);
+        assert_eq!(Backup::list(&store, None, &root).unwrap().backups.len(), 1);
+        // Another project's root finds nothing usable here, and says why.
+        let other = crate::confine::Root::lexical(Path::new("/q"));
+        let listed = Backup::list(&store, None, &other).unwrap();
+        assert!(listed.backups.is_empty());
+        assert!(
+            listed.skipped[0].contains("made for another project"),
+            "{:?}",
+            listed.skipped
+        );
     }
 
     #[test]
@@ -390,15 +488,21 @@ mod tests {
         let mut old = backup(Some("a"));
         old.project = None;
         old.save(&rotations).unwrap();
-        let mine = project_folder(&rotations, Path::new("/p"));
-        let theirs = project_folder(&rotations, Path::new("/q"));
-        let found = |folder: &Path, project: &str| {
-            Backup::list(folder, Some((&rotations, Path::new(project))))
+        let mut climbing = backup(Some("a"));
+        climbing.project = None;
+        climbing.changes[0].file = "/p/../q/.env".into();
+        climbing.save(&rotations).unwrap();
+        let found = |project: &str| {
+            let root = crate::confine::Root::lexical(Path::new(project));
+            let folder = project_folder(&rotations, Path::new(project));
+            Backup::list(&folder, Some(&rotations), &root)
                 .unwrap()
+                .backups
                 .len()
         };
-        assert_eq!(found(&mine, "/p"), 1);
-        assert_eq!(found(&theirs, "/q"), 0);
+        assert_eq!(found("/p"), 1, "`/p/../q` is not inside /p");
+        assert_eq!(found("/q"), 1);
+        assert_eq!(found("/r"), 0);
     }
 
     #[test]

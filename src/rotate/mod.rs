@@ -11,7 +11,7 @@ use crate::classify::url_password;
 
 mod backup;
 use crate::dotenv::{Document, Edit, EditError, QuoteWarning};
-pub use backup::{project_folder, Backup, BackupChange, BackupError, Saved, KEEP_DAYS};
+pub use backup::{project_folder, Backup, BackupChange, BackupError, Listed, Saved, KEEP_DAYS};
 
 pub use crate::classify::Format;
 

@@ -25,12 +25,14 @@ fn rotations_dir() -> Result<PathBuf> {
         .ok_or(WorkspaceError::NoStateFolder)
 }
 
-/// The rotations made in `project` that can be undone, newest first.
-pub fn rotations(project: &Path) -> Result<Vec<Saved>> {
+/// The rotations made in the project `root` that can be undone, newest first, and why others
+/// were left out (see [`Backup::list`]).
+pub fn rotations(root: &crate::confine::Root) -> Result<rotate::Listed> {
     let all = rotations_dir()?;
     Ok(Backup::list(
-        &rotate::project_folder(&all, project),
-        Some((&all, project)),
+        &rotate::project_folder(&all, root.dir()),
+        Some(&all),
+        root,
     )?)
 }
 
@@ -52,7 +54,8 @@ pub fn commit_rotation(
     };
     for t in targets.iter() {
         let path = t.editing.loaded.path();
-        let file = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        // The file itself, symlinks resolved: what an undo checks and writes later.
+        let file = crate::confine::resolve(path).unwrap_or_else(|_| path.to_owned());
         backup.record(&file, &t.editing.loaded.doc, &t.plan, keep_previous);
     }
     let path = backup.save(&rotate::project_folder(&rotations_dir()?, project))?;
@@ -89,25 +92,27 @@ pub struct Undone {
 }
 
 impl Keys<'_> {
-    /// Restores the values of the newest rotation made in `project` in every file it changed
-    /// (sealed again when encrypted), all together, and marks the backup undone. Unless
-    /// `force`, refuses when a value is no longer the one the rotation wrote. `label` names a
-    /// file in errors.
+    /// Restores the values of the newest rotation made in the project `root` in every file it
+    /// changed (sealed again when encrypted), all together, and marks the backup undone.
+    /// Unless `force`, refuses when a value is no longer the one the rotation wrote. `label`
+    /// names a file in errors. Returns what was restored and the warnings about backups left
+    /// out.
     pub fn undo_rotation(
         &self,
-        project: &Path,
+        root: &crate::confine::Root,
         force: bool,
         label: &dyn Fn(&Path) -> String,
-    ) -> Result<Undone> {
+    ) -> Result<(Undone, Vec<String>)> {
         let all = rotations_dir()?;
-        let Saved { path, backup, .. } = Backup::newest(
-            &rotate::project_folder(&all, project),
-            Some((&all, project)),
-            project,
-        )?;
+        let (Saved { path, backup, .. }, skipped) =
+            Backup::newest(&rotate::project_folder(&all, root.dir()), Some(&all), root)?;
         let mut loaded = Vec::new();
         for file in backup.files() {
-            let mut l = crate::source::load_path(&file, file.display().to_string(), false)?;
+            // Checked again as it is opened: the path must still resolve inside the project.
+            let real = root
+                .confine(&file)
+                .map_err(|e| crate::source::LoadError::from(crate::git::GitError::from(e)))?;
+            let mut l = crate::source::load_path(&real, file.display().to_string(), false)?;
             let sealing = self.open_file_for_writing(&mut l)?;
             backup.undo_in((&file, &label(&file)), &mut l.doc, force)?;
             if let Some((s, clear)) = &sealing {
@@ -117,10 +122,11 @@ impl Keys<'_> {
         }
         commit_all(loaded.iter())?;
         Backup::mark_undone(&path)?;
-        Ok(Undone {
+        let undone = Undone {
             command: backup.command,
             values: backup.changes.len(),
             files: loaded.iter().map(|l| l.path().to_owned()).collect(),
-        })
+        };
+        Ok((undone, skipped))
     }
 }

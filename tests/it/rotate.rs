@@ -131,6 +131,79 @@ fn undo_belongs_to_the_project_it_was_made_in() {
     a.run(&["rotate", "--list"]).code(2);
 }
 
+/// An undo writes only files inside its project, as every other command: not through a file
+/// replaced by a symlink since the rotation, not where a planted backup points, and not from a
+/// folder others may write. A backup it cannot read is skipped with a warning.
+#[test]
+fn undo_never_writes_outside_the_project() {
+    use std::os::unix::fs::PermissionsExt;
+    let p = Project::tutorial();
+    let outside = tempfile::tempdir().unwrap();
+    let victim = outside.path().join("victim.env");
+    fs::write(&victim, "USER=me\n").unwrap();
+    p.run(&["rotate", "DB_PASSWORD", "--env", "prod"]).success();
+    let folder = fs::read_dir(p.path("state/envault/rotations"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|f| f.is_dir())
+        .unwrap();
+
+    // The env file swapped for a symlink to a file outside: refused, --force too.
+    let prod = fs::read(p.path(".env.prod")).unwrap();
+    fs::remove_file(p.path(".env.prod")).unwrap();
+    std::os::unix::fs::symlink(&victim, p.path(".env.prod")).unwrap();
+    for args in [
+        &["rotate", "--undo"][..],
+        &["rotate", "--undo", "--force"][..],
+    ] {
+        let e = p.run(args).code(2);
+        assert!(stderr(&e).contains("outside"), "{}", stderr(&e));
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "USER=me\n");
+    }
+    fs::remove_file(p.path(".env.prod")).unwrap();
+    fs::write(p.path(".env.prod"), &prod).unwrap();
+
+    // A planted backup naming a file outside, newer than the real one, and an unreadable one.
+    let planted = format!(
+        r#"{{"version":2,"command":"rotate X\u001b[31m","project":{},"changes":[{{"file":{},"key":"USER","old":"evil","new":"me"}}]}}"#,
+        serde_json::to_string(&folder_project(&p)).unwrap(),
+        serde_json::to_string(&victim).unwrap()
+    );
+    fs::write(folder.join("99999999999999999.json"), planted).unwrap();
+    fs::write(
+        p.path("state/envault/rotations/1700000000000000000.json"),
+        "{not json",
+    )
+    .unwrap();
+    fs::set_permissions(
+        folder.join("99999999999999999.json"),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let a = p.run(&["rotate", "--undo", "--list"]).success();
+    let (out, err) = (stdout(&a), stderr(&a));
+    assert!(out.contains("envault rotate DB_PASSWORD"), "{out}");
+    assert!(!out.contains("rotate X"), "{out}");
+    assert!(
+        err.contains("victim.env resolves outside this project; left alone"),
+        "{err}"
+    );
+    assert!(err.contains("1700000000000000000.json"), "{err}");
+    p.run(&["rotate", "--undo", "--force"]).success();
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "USER=me\n");
+
+    // A project folder others may write: nothing in it is trusted.
+    fs::set_permissions(&folder, fs::Permissions::from_mode(0o777)).unwrap();
+    let e = p.run(&["rotate", "--undo", "--list"]).code(2);
+    assert!(stderr(&e).contains("are not private"), "{}", stderr(&e));
+    assert!(stderr(&e).contains("chmod 700"), "{}", stderr(&e));
+}
+
+/// The project folder as envault records it (symlinks resolved).
+fn folder_project(p: &Project) -> std::path::PathBuf {
+    fs::canonicalize(p.dir.path()).unwrap()
+}
+
 #[test]
 fn same_value_dry_run_and_show() {
     let p = Project::tutorial();
