@@ -1,43 +1,55 @@
 //! Key-name patterns from the config (`skip_keys`, `secret_keys`, …): `*` and `?` wildcards.
 
-/// A list of key patterns; a name matches when any pattern does.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A list of key patterns; a name matches when any pattern does. Matching is the `globset`
+/// crate's, with every character but `*` and `?` taken literally (`[`, `{` and `\` included:
+/// key patterns have no classes or alternatives), so any pattern is valid.
+#[derive(Debug, Clone, Default)]
 pub struct GlobSet {
     patterns: Vec<String>,
-    /// Letters match whatever their case (ASCII).
+    /// Letters match whatever their case.
     ignore_case: bool,
+    compiled: globset::GlobSet,
 }
+
+impl PartialEq for GlobSet {
+    fn eq(&self, other: &GlobSet) -> bool {
+        self.patterns == other.patterns && self.ignore_case == other.ignore_case
+    }
+}
+
+impl Eq for GlobSet {}
 
 impl GlobSet {
     pub fn new(patterns: Vec<String>) -> GlobSet {
-        GlobSet {
-            patterns,
-            ignore_case: false,
-        }
+        GlobSet::build(patterns, false)
     }
 
     /// Patterns whose letters match in either case (`internal_*` matches `INTERNAL_FOO`).
     pub fn ignoring_case(patterns: Vec<String>) -> GlobSet {
+        GlobSet::build(patterns, true)
+    }
+
+    fn build(patterns: Vec<String>, ignore_case: bool) -> GlobSet {
+        let mut set = globset::GlobSetBuilder::new();
+        for p in &patterns {
+            set.add(glob(p, ignore_case));
+        }
         GlobSet {
+            compiled: set.build().expect("escaped patterns always compile"),
             patterns,
-            ignore_case: true,
+            ignore_case,
         }
     }
 
     /// Adds patterns (e.g. from `--skip` flags).
     pub fn extend(&mut self, more: impl IntoIterator<Item = String>) {
-        self.patterns.extend(more);
+        let mut patterns = std::mem::take(&mut self.patterns);
+        patterns.extend(more);
+        *self = GlobSet::build(patterns, self.ignore_case);
     }
 
     pub fn matches(&self, name: &str) -> bool {
-        if self.ignore_case {
-            let name = name.to_ascii_lowercase();
-            self.patterns
-                .iter()
-                .any(|p| glob_match(&p.to_ascii_lowercase(), &name))
-        } else {
-            self.patterns.iter().any(|p| glob_match(p, name))
-        }
+        self.compiled.is_match(name)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -45,29 +57,26 @@ impl GlobSet {
     }
 }
 
-/// Matches `name` against `pattern`, where `*` is any run and `?` any one character.
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    let (mut pi, mut ni) = (0, 0);
-    // Position of the last `*` and the name index it was tried at, for backtracking.
-    let mut star: Option<(usize, usize)> = None;
-    while ni < n.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
-            pi += 1;
-            ni += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ni));
-            pi += 1;
-        } else if let Some((sp, sn)) = star {
-            pi = sp + 1;
-            ni = sn + 1;
-            star = Some((sp, sn + 1));
-        } else {
-            return false;
+/// `pattern` as a glob where only `*` (any run) and `?` (any one character) are wildcards.
+fn glob(pattern: &str, ignore_case: bool) -> globset::Glob {
+    let mut escaped = String::with_capacity(pattern.len() + 8);
+    for c in pattern.chars() {
+        match c {
+            '*' | '?' => escaped.push(c),
+            c => escaped.push_str(&globset::escape(c.encode_utf8(&mut [0; 4]))),
         }
     }
-    p[pi..].iter().all(|&c| c == '*')
+    globset::GlobBuilder::new(&escaped)
+        .case_insensitive(ignore_case)
+        .literal_separator(false)
+        .backslash_escape(false)
+        .build()
+        .expect("escaped patterns always compile")
+}
+
+/// Matches `name` against `pattern`, where `*` is any run and `?` any one character.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    glob(pattern, false).compile_matcher().is_match(name)
 }
 
 #[cfg(test)]
@@ -92,5 +101,27 @@ mod tests {
         assert!(glob_match("*A*B*", "xxAyyBzz"));
         assert!(!glob_match("*A*B", "xxAyyBzz"));
         assert!(!glob_match("FEATURE_*", "FEATURES"));
+        assert!(glob_match("A.B", "A.B"));
+        assert!(!glob_match("A.B", "AxB"));
+    }
+
+    /// Only `*` and `?` are wildcards: a pattern with glob syntax of other kinds is literal,
+    /// never an error and never wider than written.
+    #[test]
+    fn other_glob_syntax_is_literal() {
+        for (pattern, literal, not) in [
+            ("KEY[0-9]", "KEY[0-9]", "KEY1"),
+            ("{A,B}_URL", "{A,B}_URL", "A_URL"),
+            ("A\\*", "A\\xyz", "Axyz"),
+            ("**", "ANY_KEY", ""),
+        ] {
+            assert!(glob_match(pattern, literal), "{pattern} vs {literal}");
+            if !not.is_empty() {
+                assert!(!glob_match(pattern, not), "{pattern} vs {not}");
+            }
+        }
+        let mut set = GlobSet::new(vec!["LOG_*".into()]);
+        set.extend(["*_URL".to_owned()]);
+        assert!(set.matches("LOG_LEVEL") && set.matches("REDIS_URL") && !set.matches("X"));
     }
 }

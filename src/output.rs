@@ -644,15 +644,28 @@ fn cell_mark(s: crate::matrix::State) -> &'static str {
     }
 }
 
-/// Shortens a value to `width` characters.
+/// How many terminal columns `s` takes (wide characters two, combining marks none).
+fn columns(s: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(s)
+}
+
+/// Shortens `v` to at most `width` terminal columns, ending it with `…` when cut.
 fn fit(v: &str, width: usize) -> String {
-    if v.chars().count() <= width {
-        v.to_owned()
-    } else {
-        let mut s: String = v.chars().take(width.saturating_sub(1)).collect();
-        s.push('…');
-        s
+    if columns(v) <= width {
+        return v.to_owned();
     }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in v.chars() {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    out.push('…');
+    out
 }
 
 /// The keys × environments table for a terminal, grouped by key prefix, with a legend. With a
@@ -666,14 +679,15 @@ pub fn matrix_text(
 ) -> String {
     use crate::matrix::State;
     let rows: Vec<&crate::matrix::Row> = m.rows.iter().filter(|r| !only_drift || r.drift).collect();
-    let key_w = rows
+    let mut key_w = rows
         .iter()
-        .map(|r| r.key.chars().count())
+        .map(|r| columns(&r.key))
         .max()
         .unwrap_or(3)
         .max(3);
+    // Values are text from files: control characters are shown escaped, never sent.
     let cell_text = |c: &crate::matrix::Cell, value_w: usize| match &c.shown {
-        Some(v) if value_w > 0 => format!("{} {}", cell_mark_of(c), fit(v, value_w)),
+        Some(v) if value_w > 0 => format!("{} {}", cell_mark_of(c), fit(&one_line(v), value_w)),
         _ => cell_mark_of(c),
     };
     let layout = |value_w: usize, name_w: usize| -> Vec<usize> {
@@ -682,30 +696,35 @@ pub fn matrix_text(
             .enumerate()
             .map(|(i, e)| {
                 rows.iter()
-                    .map(|r| cell_text(&r.cells[i], value_w).chars().count())
-                    .chain([e.chars().count().min(name_w)])
+                    .map(|r| columns(&cell_text(&r.cells[i], value_w)))
+                    .chain([columns(e).min(name_w)])
                     .max()
                     .unwrap_or(1)
             })
             .collect()
     };
-    let line_w = |widths: &[usize]| key_w + widths.iter().map(|w| w + 2).sum::<usize>();
+    let line_w =
+        |key_w: usize, widths: &[usize]| key_w + widths.iter().map(|w| w + 2).sum::<usize>();
     // Shorten values first, then names, until the widest line fits the terminal.
     let (mut value_w, mut name_w) = (18, usize::MAX);
     let mut widths = layout(value_w, name_w);
     if let Some(max) = width {
-        while line_w(&widths) > max && value_w > 0 {
+        while line_w(key_w, &widths) > max && value_w > 0 {
             value_w = if value_w > 4 { value_w - 1 } else { 0 };
             widths = layout(value_w, name_w);
         }
-        let longest = m.envs.iter().map(|e| e.chars().count()).max().unwrap_or(0);
+        let longest = m.envs.iter().map(|e| columns(e)).max().unwrap_or(0);
         name_w = longest;
-        while line_w(&widths) > max && name_w > 3 {
+        while line_w(key_w, &widths) > max && name_w > 3 {
             name_w -= 1;
             widths = layout(value_w, name_w);
         }
+        // Then long key names, down to 12 columns.
+        while line_w(key_w, &widths) > max && key_w > 12 {
+            key_w -= 1;
+        }
     }
-    let pad = |s: &str, w: usize| format!("{s}{}", " ".repeat(w.saturating_sub(s.chars().count())));
+    let pad = |s: &str, w: usize| format!("{s}{}", " ".repeat(w.saturating_sub(columns(s))));
     let mut out = String::new();
     let mut header = pad("KEY", key_w);
     for (e, w) in m.envs.iter().zip(&widths) {
@@ -719,7 +738,7 @@ pub fn matrix_text(
             let _ = writeln!(out, "{}", paint.bold(&format!("[{}]", r.group)));
             group = Some(&r.group);
         }
-        let mut line = pad(&r.key, key_w);
+        let mut line = pad(&fit(&r.key, key_w), key_w);
         for (c, w) in r.cells.iter().zip(&widths) {
             line.push_str("  ");
             let text = pad(&cell_text(c, value_w), *w);
@@ -737,7 +756,7 @@ pub fn matrix_text(
     }
     let drift = m.rows.iter().filter(|r| r.drift).count();
     let legend = match width {
-        Some(max) if MATRIX_LEGEND.chars().count() > max => MATRIX_LEGEND.replace("   ", "\n"),
+        Some(max) if columns(MATRIX_LEGEND) > max => MATRIX_LEGEND.replace("   ", "\n"),
         _ => MATRIX_LEGEND.to_owned(),
     };
     let _ = writeln!(
@@ -851,14 +870,16 @@ pub fn matrix_html(
         }
         let _ = write!(
             rows,
-            "<tr class=\"key\" data-key=\"{k}\" data-group=\"{g}\" data-drift=\"{d}\"><td data-sort=\"{k}\">{k}</td>",
+            "<tr class=\"key\" data-key=\"{k}\" data-group=\"{g}\" data-drift=\"{d}\"{hidden}><td data-sort=\"{k}\">{k}</td>",
             k = html_escape(&r.key),
             g = html_escape(&r.group),
             d = u8::from(r.drift),
+            // With --only-drift, rows without drift start hidden (the box can show them).
+            hidden = if only_drift && !r.drift { " hidden" } else { "" },
         );
         for (c, env) in r.cells.iter().zip(&m.envs) {
             let text = match &c.shown {
-                Some(v) => format!("{} {}", cell_mark_of(c), html_escape(v)),
+                Some(v) => format!("{} {}", cell_mark_of(c), html_escape(&one_line(v))),
                 None => format!("{} missing", cell_mark_of(c)),
             };
             let (class, title) = match (c.state, c.value_group) {

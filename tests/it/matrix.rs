@@ -200,25 +200,16 @@ fn terminal_table_fits_a_narrow_terminal() {
 
 /// A screenshot of the report in headless Chromium, as RGB bytes.
 fn screenshot(p: &Project) -> Vec<u8> {
-    let chromium = which("chromium")
-        .expect("chromium is not installed: run scripts/install-peers (scripts/test does)");
     let shot = p.path("shot.png");
-    let url = format!("file://{}", p.path("report.html").display());
-    let out = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
+    let out = chromium(
+        p,
+        "",
+        &[
             "--hide-scrollbars",
             "--window-size=1000,700",
-        ])
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(&url)
-        .env("HOME", p.path("home"))
-        .output()
-        .unwrap();
+            &format!("--screenshot={}", shot.display()),
+        ],
+    );
     assert!(shot.exists(), "{}", String::from_utf8_lossy(&out.stderr));
     let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
     let mut reader = decoder.read_info().unwrap();
@@ -237,28 +228,32 @@ fn screenshot(p: &Project) -> Vec<u8> {
 
 /// The report's DOM after its script ran in headless Chromium, with `hash` in the URL.
 fn render(p: &Project, hash: &str) -> String {
-    let chromium = which("chromium")
-        .expect("chromium is not installed: run scripts/install-peers (scripts/test does)");
-    let url = format!("file://{}#{hash}", p.path("report.html").display());
-    let out = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--dump-dom",
-            &url,
-        ])
-        .env("HOME", p.path("home"))
-        .output()
-        .unwrap();
+    let out = chromium(p, hash, &["--dump-dom"]);
     let dom = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         dom.contains("<body data-ready=\"1\">"),
         "the script ran: {dom}"
     );
     dom
+}
+
+/// Runs headless Chromium with `extra` options on the project's report.html, `hash` in the URL.
+fn chromium(p: &Project, hash: &str, extra: &[&str]) -> std::process::Output {
+    let bin = which("chromium")
+        .expect("chromium is not installed: run scripts/install-peers (scripts/test does)");
+    Command::new(bin)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+        ])
+        .args(extra)
+        .arg(format!("file://{}#{hash}", p.path("report.html").display()))
+        .env("HOME", p.path("home"))
+        .output()
+        .unwrap()
 }
 
 fn which(name: &str) -> Option<std::path::PathBuf> {
