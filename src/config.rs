@@ -726,7 +726,14 @@ fn invalid(path: &Path, text: &str, e: &serde_yaml_ng::Error) -> ConfigError {
         .and_then(|(field, expected)| {
             let top = expected.contains(&"environments");
             if top && ENV_FIELDS.contains(&field) {
-                return Some(env_field_at_top(field));
+                // The value as written on that line, so the example keeps what was meant.
+                let written = text
+                    .lines()
+                    .nth(line.saturating_sub(1))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, v)| v.trim())
+                    .filter(|v| !v.is_empty() && !v.starts_with('#'));
+                return Some(env_field_at_top(field, written));
             }
             let fields: &[&str] = if expected.contains(&"file") {
                 ENV_FIELDS
@@ -759,9 +766,16 @@ fn invalid(path: &Path, text: &str, e: &serde_yaml_ng::Error) -> ConfigError {
 
 /// The hint for an environment's field (`encrypted`, `file`…) written at the top level, where
 /// it means nothing: the YAML that puts it on an environment.
-fn env_field_at_top(field: &str) -> String {
+fn env_field_at_top(field: &str, written: Option<&str>) -> String {
     let example = match field {
-        "encrypted" => "dev: {file: .env.dev, encrypted: false}".to_owned(),
+        "encrypted" => format!(
+            "dev: {{file: .env.dev, encrypted: {}}}",
+            if written == Some("false") {
+                "false"
+            } else {
+                "true"
+            }
+        ),
         "file" => "dev: {file: .env.dev}".to_owned(),
         "recipients" => "prod: {file: .env.prod, recipients: [age1…]}".to_owned(),
         "dialect" => "dev: {file: .env.dev, dialect: node}".to_owned(),
@@ -803,6 +817,8 @@ fn indentation_hint(msg: &str) -> Option<String> {
         "while parsing a block mapping",
         "found character that cannot start any token",
         "block sequence entries are not allowed",
+        // `prod:` with its fields not indented under it reads as an empty value.
+        "invalid type: unit value",
     ];
     SIGNS.iter().any(|s| msg.contains(s)).then(|| {
         "check the indentation: keys under a key are indented further, all by the same number \
@@ -860,6 +876,7 @@ const NOT_ENVIRONMENTS: &[&str] = &[
 pub fn env_name_of_file(file_name: &str) -> Option<&str> {
     let name = file_name.strip_prefix(".env.")?;
     let ok = !name.is_empty()
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -1139,6 +1156,11 @@ mod tests {
             h.contains("per environment") && h.contains("dev: {file: .env.dev, encrypted: false}"),
             "{h}"
         );
+        // The example keeps the value written: copying it never turns encryption off.
+        let h = hint("environments:\n  dev: .env.dev\nencrypted: true\n");
+        assert!(h.contains("encrypted: true}"), "{h}");
+        let h = hint("environments:\n  prod:\n  file: .env.prod\n");
+        assert!(h.starts_with("check the indentation"), "{h}");
         let h = hint("environments:\n  dev: .env.dev\nprod: .env.prod\n");
         assert!(h.contains("environments:\n    prod: .env.prod"), "{h}");
         // A nested key indented less than its siblings, and a tab.
