@@ -169,7 +169,10 @@ fn man(args: ManArgs) -> anyhow::Result<ExitStatus> {
     cmd.build();
     let render = |c: &clap::Command| -> anyhow::Result<(String, Vec<u8>)> {
         // The footer shows the version on every page, nested commands' too.
-        let man = clap_mangen::Man::new(c.clone().version(VERSION));
+        // The footer names the page (`envault-store-push 0.1.0`), not the bare `push`; the
+        // synopsis keeps the name as typed (its bin name, set by the build).
+        let page_name = c.get_display_name().unwrap_or(c.get_name()).to_owned();
+        let man = clap_mangen::Man::new(c.clone().name(page_name).version(VERSION));
         let mut out = Vec::new();
         man.render(&mut out)?;
         // ENVIRONMENT and EXIT STATUS go before VERSION, as man-pages(7) orders sections.

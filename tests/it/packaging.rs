@@ -104,10 +104,18 @@ fn man_pages() {
             "\\-\\-identity",
             ".SH ENVIRONMENT",
             ".SH \"EXIT STATUS\"",
+            ".SH EXAMPLES",
             "ENVAULT_IDENTITY_KEY",
         ] {
             assert!(page.contains(part), "{file} lacks {part}");
         }
+        // The footer names the page and the version, not the bare subcommand.
+        let footer = format!(
+            "\"{} {}",
+            file.trim_end_matches(".1"),
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(page.contains(&footer), "{file}: {footer}");
     }
 }
 
