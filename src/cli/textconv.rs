@@ -62,7 +62,19 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
             out.push_str("# (no identity opens this file: sealed values are fingerprinted)\n");
         }
     }
-    render(&l.doc, &mut out, |key, value| {
+    // A line kept as written (readers disagree on it) may hold a secret: shown masked, with a
+    // fingerprint so that a change to it still shows as a changed line.
+    let opaque = |line: &str| -> Option<String> {
+        let o = l.doc.opaque_lines().iter().find(|o| o.is_line(line))?;
+        (!args.show_secrets).then(|| {
+            format!(
+                "{} fp:{} (kept as written: dotenv readers disagree on this line)",
+                o.error.masked_line(),
+                fingerprint(&fp_key, "", line)
+            )
+        })
+    };
+    render(&l.doc, &mut out, &opaque, |key, value| {
         if crypt::is_sealed(value) {
             format!("(encrypted) fp:{}", fingerprint(&fp_key, key, value))
         } else if !args.show_secrets && classifier.masks(key, &[value]) {
@@ -75,12 +87,24 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Clean)
 }
 
-/// Comments and blank lines as they are, entries as `KEY=shown`; the header is left out.
-fn render(doc: &Document, out: &mut String, show: impl Fn(&str, &str) -> String) {
+/// Comments and blank lines as they are (lines kept as written as `opaque` shows them), entries
+/// as `KEY=shown`; the header is left out.
+fn render(
+    doc: &Document,
+    out: &mut String,
+    opaque: &dyn Fn(&str) -> Option<String>,
+    show: impl Fn(&str, &str) -> String,
+) {
     for item in doc.items() {
         match item {
             Item::Trivia(t) if t.starts_with(HEADER_PREFIX) => {}
-            Item::Trivia(t) => out.push_str(t.trim_end_matches(['\n', '\r'])),
+            Item::Trivia(t) => {
+                let line = t.trim_end_matches(['\n', '\r']);
+                match opaque(line) {
+                    Some(shown) => out.push_str(&shown),
+                    None => out.push_str(line),
+                }
+            }
             Item::Entry(e) => {
                 let prefix = if e.is_exported() { "export " } else { "" };
                 out.push_str(&format!("{prefix}{}={}", e.key(), show(e.key(), e.value())));

@@ -311,6 +311,11 @@ impl Disagreement {
 }
 
 impl Opaque {
+    /// Whether this is the line `text` (as written, without its line ending).
+    pub fn is_line(&self, text: &str) -> bool {
+        self.text == text
+    }
+
     /// How the other readers read the line: the key and value each finds, if any
     /// (python-dotenv and phpdotenv read a bare key as a key without a value).
     pub fn readings(&self) -> [(Peer, Reading); 4] {

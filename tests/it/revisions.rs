@@ -150,6 +150,28 @@ fn textconv_shows_keys_and_masks_secrets_with_fingerprints() {
         .run(&["textconv", ".env.prod", "--show-secrets"])
         .success();
     assert!(stdout(&a).contains("DB_PASSWORD=rotated_password_1\n"));
+
+    // A line dotenv readers disagree on (kept as written) is masked too, and still shows a
+    // change as a changed line.
+    let line = "DJANGO_SECRET_KEY=change me to s3cret words";
+    p.write(".env.dev", &format!("{}{line}\n", p.read(".env.dev")));
+    let shown = |p: &Project| {
+        let out = stdout(&p.run(&["textconv", ".env.dev"]).success());
+        out.lines()
+            .find(|l| l.starts_with("DJANGO_SECRET_KEY"))
+            .unwrap()
+            .to_owned()
+    };
+    let before = shown(&p);
+    assert!(!before.contains("s3cret"), "{before}");
+    assert!(
+        before.contains("fp:") && before.contains("kept as written"),
+        "{before}"
+    );
+    p.write(".env.dev", &p.read(".env.dev").replace("s3cret", "0ther"));
+    assert_ne!(shown(&p), before);
+    let a = p.run(&["textconv", ".env.dev", "--show-secrets"]).success();
+    assert!(stdout(&a).contains(&line.replace("s3cret", "0ther")));
 }
 
 #[test]
