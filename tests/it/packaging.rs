@@ -170,6 +170,69 @@ fn workflows_and_action_pass_actionlint_which_catches_mistakes() {
     }
 }
 
+/// The action's own shell steps, run here as a runner would (scripts/run-action; the cache
+/// reports a hit for the built binary): check's and scan's annotations, the SARIF file for the
+/// upload, the statuses as outputs, and a failing job on findings; a clean project passes.
+#[test]
+fn the_action_checks_scans_and_fails_on_findings() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bin = assert_cmd::cargo::cargo_bin("envault");
+    let run = |p: &crate::common::Project, inputs: &[&str]| {
+        let out = Command::new(root.join("scripts/run-action"))
+            .arg(p.dir.path())
+            .args(inputs)
+            .env("ENVAULT_BIN_DIR", bin.parent().unwrap())
+            .env("ENVAULT_PEERS_DIR", crate::common::peers_dir())
+            .env("HOME", p.path("home"))
+            .env("XDG_STATE_HOME", p.path("state"))
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let p = crate::common::Project::tutorial_git();
+    crate::common::git(&p, &["add", "-A"]);
+    crate::common::git(&p, &["commit", "-qm", "tutorial"]);
+    p.write(
+        "billing.txt",
+        "STRIPE_KEY=sk_live_9xQ2mVb7Lr4Tz8Kd1Wp6Hs3NcY\n",
+    );
+    crate::common::git(&p, &["add", "billing.txt"]);
+    crate::common::git(&p, &["commit", "-qm", "billing"]);
+    let (code, out) = run(&p, &["scan-range=HEAD~1..HEAD", "sarif=true"]);
+    assert_eq!(code, Some(1), "{out}");
+    for expected in [
+        "cache hit",
+        "::error file=.env.prod,line=1,title=envault check missing-key::API_KEY is missing",
+        "::error file=billing.txt,line=1,col=12,title=envault stripe-key::",
+        "would run github/codeql-action/upload-sarif",
+        "::error title=envault check::envault check exited 1",
+        "::: output check-status=1",
+        "::: output scan-status=1",
+    ] {
+        assert!(out.contains(expected), "{expected}\n{out}");
+    }
+    assert!(
+        !out.contains("sk_live_9xQ2"),
+        "the key itself never reaches the log"
+    );
+
+    // A project without drift or secrets in clear, nothing to scan: the job passes.
+    let clean = crate::common::Project::empty();
+    clean.write(
+        ".envault.yml",
+        "environments:\n  dev: {file: .env.dev, encrypted: false}\n  prod: {file: .env.prod, encrypted: false}\n",
+    );
+    clean.write(".env.dev", "LOG_LEVEL=debug\n");
+    clean.write(".env.prod", "LOG_LEVEL=warn\n");
+    let (code, out) = run(&clean, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("::: output check-status=0"), "{out}");
+    assert!(out.contains("nothing scanned"), "{out}");
+}
+
 /// The registry packages named `envault` (PyPI, crates.io) belong to other projects: no page,
 /// hook or help text may tell anyone to install them, only warn against it.
 #[test]
