@@ -497,8 +497,9 @@ fn confirm(question: &str) -> anyhow::Result<bool> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
 }
 
-/// The project rotations are kept for: the git repository holding the config (or, without a
-/// config, the current folder), else the config's folder (or the current folder).
+/// The project rotations are kept for: the repository (the folder holding `.git`) holding the
+/// config (or, without a config, the current folder), else the config's folder (or the
+/// current folder).
 fn project_of(config: Option<&Config>, fallback: &Path) -> PathBuf {
     let dir = match config {
         Some(c) => c.path.parent().unwrap_or(Path::new("/")).to_owned(),
@@ -506,7 +507,9 @@ fn project_of(config: Option<&Config>, fallback: &Path) -> PathBuf {
     };
     let dir = std::path::absolute(&dir).unwrap_or(dir);
     let dir = dir.canonicalize().unwrap_or(dir);
-    crate::git::Repo::discover(&dir).map_or(dir, |r| r.root().to_owned())
+    // The folder holding `.git`, as config discovery finds it: never a work tree that the
+    // repository's own config (core.worktree) names elsewhere.
+    crate::config::repository_root(&dir).map_or_else(|| dir.clone(), Path::to_owned)
 }
 
 /// The project of the current folder (see [`project_of`]) as the root its files must stay

@@ -28,6 +28,10 @@ pub struct Backup {
     /// The project the rotation was made in (absent in backups of earlier versions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project: Option<PathBuf>,
+    /// The files that were encrypted when rotated: an undo never writes their old values in
+    /// clear.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub encrypted: Vec<PathBuf>,
     pub changes: Vec<BackupChange>,
 }
 
@@ -131,6 +135,10 @@ pub enum BackupError {
     Nothing(PathBuf),
     #[error("rotation backups in {} are not private: {why}", .path.display())]
     NotPrivate { path: PathBuf, why: String },
+    #[error("{} is not the file the rotation wrote any more: it now leads to {}", .file.display(), .now.display())]
+    Moved { file: PathBuf, now: PathBuf },
+    #[error("{} was encrypted when it was rotated and is not now: undoing would write its old secret values in clear", .0.display())]
+    NoLongerEncrypted(PathBuf),
     #[error("{file}: {key} changed after the rotation; undoing would overwrite that change")]
     ChangedSince { file: String, key: String },
     #[error(transparent)]
@@ -152,6 +160,14 @@ impl crate::error::Hint for BackupError {
                  own and write them (chown to yourself, then chmod 700 {})",
                 path.display()
             )),
+            BackupError::Moved { .. } => Some(
+                "put the file back where it was (not a link to another file); --force does not override this"
+                    .to_owned(),
+            ),
+            BackupError::NoLongerEncrypted(_) => Some(
+                "encrypt it again first (`envault encrypt <env>`), then undo; --force does not override this"
+                    .to_owned(),
+            ),
             BackupError::Fs(e) => e.hint(),
             _ => None,
         }
@@ -188,6 +204,11 @@ impl Backup {
     /// Saves the backup in `dir` (made private, 0700), named by the time; returns its path.
     pub fn save(&self, dir: &Path) -> Result<PathBuf, BackupError> {
         fsutil::create_private_dir(dir)?;
+        // Never add old secrets to a folder others may write (or that is not the user's).
+        private(dir).map_err(|why| BackupError::NotPrivate {
+            path: dir.to_owned(),
+            why,
+        })?;
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
@@ -329,6 +350,11 @@ impl Saved {
         is_legacy: bool,
     ) -> Result<Option<Saved>, String> {
         let shown = path.display().to_string();
+        // Only regular files are read (a FIFO would block the read forever).
+        let regular = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
+        if !regular && !path.is_symlink() {
+            return Err(format!("{shown}: not a regular file; left alone"));
+        }
         let saved = private(&path)
             .and_then(|()| Saved::read(path).map_err(|e| e.to_string()))
             .map_err(|why| format!("{shown}: {why}; left alone"))?;
@@ -401,6 +427,7 @@ mod tests {
             version: 2,
             command: "rotate API_TOKEN".into(),
             project: Some("/p".into()),
+            encrypted: Vec::new(),
             changes: vec![BackupChange {
                 file: "/p/.env".into(),
                 key: "API_TOKEN".into(),

@@ -46,10 +46,12 @@ pub fn commit_rotation(
     keep_previous: bool,
     plaintext_keys: &GlobSet,
 ) -> Result<(PathBuf, Vec<QuoteWarning>)> {
+    // Version 3: files recorded with links resolved, and which were encrypted.
     let mut backup = Backup {
-        version: 2,
+        version: 3,
         command: command.to_owned(),
         project: Some(project.to_owned()),
+        encrypted: Vec::new(),
         changes: Vec::new(),
     };
     for t in targets.iter() {
@@ -57,6 +59,9 @@ pub fn commit_rotation(
         // The file itself, symlinks resolved: what an undo checks and writes later.
         let file = crate::confine::resolve(path).unwrap_or_else(|_| path.to_owned());
         backup.record(&file, &t.editing.loaded.doc, &t.plan, keep_previous);
+        if t.editing.sealing.is_some() {
+            backup.encrypted.push(file);
+        }
     }
     let path = backup.save(&rotate::project_folder(&rotations_dir()?, project))?;
     let written = apply_and_write(targets, keep_previous, plaintext_keys);
@@ -112,8 +117,16 @@ impl Keys<'_> {
             let real = root
                 .confine(&file)
                 .map_err(|e| crate::source::LoadError::from(crate::git::GitError::from(e)))?;
+            // Backups record files with links resolved: one that resolves elsewhere now was
+            // replaced by a link (to another env file, say) since the rotation.
+            if backup.version >= 3 && real != file {
+                return Err(rotate::BackupError::Moved { file, now: real }.into());
+            }
             let mut l = crate::source::load_path(&real, file.display().to_string(), false)?;
             let sealing = self.open_file_for_writing(&mut l)?;
+            if sealing.is_none() && backup.encrypted.contains(&file) {
+                return Err(rotate::BackupError::NoLongerEncrypted(file).into());
+            }
             backup.undo_in((&file, &label(&file)), &mut l.doc, force)?;
             if let Some((s, clear)) = &sealing {
                 seal_for_writing(Some(s), clear, &mut l)?;

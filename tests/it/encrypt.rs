@@ -235,6 +235,50 @@ fn sync_and_rotate_write_sealed_values_with_stable_ciphertext() {
     assert!(!stdout(&a).contains("prod_password_789"));
 }
 
+/// An undo never writes an encrypted environment's old values in clear: not into a plaintext
+/// file swapped in for it, and not through a link to another env file; --force neither.
+#[test]
+fn undo_never_writes_an_encrypted_files_old_values_in_clear() {
+    let (p, _) = project_with_identity("");
+    p.run(&["encrypt", "prod"]).success();
+    p.run(&["rotate", "DB_PASSWORD", "--env", "prod"]).success();
+    let sealed = p.read(".env.prod");
+    let dev = p.read(".env.dev");
+
+    // .env.prod now a link to the plaintext .env.dev.
+    fs::remove_file(p.path(".env.prod")).unwrap();
+    std::os::unix::fs::symlink(".env.dev", p.path(".env.prod")).unwrap();
+    for args in [
+        &["rotate", "--undo"][..],
+        &["rotate", "--undo", "--force"][..],
+    ] {
+        let e = p.run(args).code(2);
+        assert!(
+            stderr(&e).contains("is not the file the rotation wrote any more"),
+            "{}",
+            stderr(&e)
+        );
+    }
+    assert_eq!(p.read(".env.dev"), dev);
+
+    // .env.prod replaced by a plaintext file.
+    fs::remove_file(p.path(".env.prod")).unwrap();
+    fs::write(p.path(".env.prod"), "DB_HOST=x\nDB_PASSWORD=attacker\n").unwrap();
+    let e = p.run(&["rotate", "--undo", "--force"]).code(2);
+    assert!(
+        stderr(&e).contains("was encrypted when it was rotated and is not now"),
+        "{}",
+        stderr(&e)
+    );
+    assert!(!p.read(".env.prod").contains("prod_password_789"));
+
+    // Put back, the undo works.
+    fs::write(p.path(".env.prod"), &sealed).unwrap();
+    p.run(&["rotate", "--undo"]).success();
+    let a = p.run(&["decrypt", "prod", "--stdout"]).success();
+    assert!(stdout(&a).contains("DB_PASSWORD=prod_password_789\n"));
+}
+
 #[test]
 fn writing_an_encrypted_file_needs_an_identity() {
     let (p, _) = project_with_identity("");
