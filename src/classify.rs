@@ -183,6 +183,30 @@ impl Classifier {
         secret_token
             || kind_from_name(key).is_some()
             || values.iter().any(|v| url_password(v).is_some())
+            || values.iter().any(|v| self.embeds_secret_entry(v))
+    }
+
+    /// Whether a line inside `value` (after a line feed, or a lone carriage return that other
+    /// readers take as a line end) reads as an entry of a secret key: the Ruby gem and others
+    /// read `A='x\nDB_PASSWORD=…'` or `A=1\rDB_PASSWORD=…` as two entries.
+    fn embeds_secret_entry(&self, value: &str) -> bool {
+        if memchr::memchr2(b'\n', b'\r', value.as_bytes()).is_none() {
+            return false;
+        }
+        value.split(['\n', '\r']).skip(1).any(|line| {
+            let line = line.trim_start();
+            let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
+            let Some((key, _)) = line.split_once('=') else {
+                return false;
+            };
+            let key = key.trim_end();
+            !key.is_empty()
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+                && !self.public_keys.matches(key)
+                && (self.secret_keys.matches(key) || kind_from_name(key).is_some())
+        })
     }
 }
 
@@ -224,8 +248,28 @@ fn last_segments(key: &str) -> (Option<&str>, Option<&str>, bool) {
     (segs[0], segs[1], more)
 }
 
+/// `key` without a trailing number or version: `DB_PASSWORD2`, `MYAPP_PASSWORD_V2` and
+/// `API_KEY_1` name the same kind of value as `DB_PASSWORD`, `MYAPP_PASSWORD` and `API_KEY`.
+fn unnumbered(key: &str) -> &str {
+    let k = key.trim_end_matches(|c: char| c.is_ascii_digit());
+    if k.len() == key.len() {
+        return key;
+    }
+    let k = k
+        .strip_suffix("_V")
+        .or_else(|| k.strip_suffix("_v"))
+        .unwrap_or(k)
+        .trim_end_matches(['_', '.']);
+    if k.is_empty() {
+        key
+    } else {
+        k
+    }
+}
+
 /// The kind implied by the key name alone.
 pub fn kind_from_name(key: &str) -> Option<SecretKind> {
+    let key = unnumbered(key);
     let (last, prev, more) = last_segments(key);
     let last = last?;
     let is = |seg: &str, word: &str| seg.eq_ignore_ascii_case(word);
@@ -446,6 +490,42 @@ mod tests {
 
     fn kind(key: &str) -> Option<SecretKind> {
         Classifier::default().classify(key, None).kind
+    }
+
+    /// Numbered and versioned names are the kind of the name without the number.
+    #[test]
+    fn numbered_names_keep_their_kind() {
+        use SecretKind::*;
+        for (key, want) in [
+            ("DB_PASSWORD2", Some(Password)),
+            ("MYAPP_PASSWORD_V2", Some(Password)),
+            ("SECRET2", Some(Generic)),
+            ("STRIPE_API_KEY_1", Some(ApiKey)),
+            ("REDIS_DB_0", None),
+            ("OAUTH2", None),
+            ("PASSWORD_LENGTH_12", None),
+            ("2", None),
+        ] {
+            assert_eq!(kind(key), want, "{key}");
+        }
+    }
+
+    /// A value holding a line that other readers read as a secret entry is masked.
+    #[test]
+    fn values_that_embed_a_secret_entry_are_masked() {
+        let c = Classifier::default();
+        for v in [
+            "1\rDB_PASSWORD=crsecret2",
+            "x\nDB_PASSWORD=sq1\n",
+            "x\n  export API_TOKEN=abc",
+        ] {
+            assert!(c.masks("A", &[v]), "{v:?}");
+        }
+        for v in ["line one\nline two", "a\nLOG_LEVEL=debug", "x\n=y"] {
+            assert!(!c.masks("A", &[v]), "{v:?}");
+        }
+        let public = Classifier::new(vec![], vec!["DB_PASSWORD".into()]);
+        assert!(!public.masks("A", &["x\nDB_PASSWORD=shown"]));
     }
 
     #[test]

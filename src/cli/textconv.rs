@@ -64,13 +64,27 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
     }
     // A line kept as written (readers disagree on it) may hold a secret: shown masked, with a
     // fingerprint so that a change to it still shows as a changed line.
+    // A commented-out entry of a secret key (`# DB_PASSWORD=old`) is masked as the entry is.
     let opaque = |line: &str| -> Option<String> {
-        let o = l.doc.opaque_lines().iter().find(|o| o.is_line(line))?;
-        (!args.show_secrets).then(|| {
-            format!(
+        if args.show_secrets {
+            return None;
+        }
+        if let Some(o) = l.doc.opaque_lines().iter().find(|o| o.is_line(line)) {
+            return Some(format!(
                 "{} fp:{} (kept as written: dotenv readers disagree on this line)",
                 o.error.masked_line(),
                 fingerprint(&fp_key, "", line)
+            ));
+        }
+        let body = line.trim_start().strip_prefix('#')?;
+        let entry = Document::parse(body.trim_start()).ok()?;
+        let e = entry.entries().next()?;
+        classifier.masks(e.key(), &[e.value()]).then(|| {
+            let indent = &line[..line.len() - line.trim_start().len()];
+            format!(
+                "{indent}# {}={MASK} fp:{}",
+                e.key(),
+                fingerprint(&fp_key, e.key(), e.value())
             )
         })
     };

@@ -172,6 +172,22 @@ fn textconv_shows_keys_and_masks_secrets_with_fingerprints() {
     assert_ne!(shown(&p), before);
     let a = p.run(&["textconv", ".env.dev", "--show-secrets"]).success();
     assert!(stdout(&a).contains(&line.replace("s3cret", "0ther")));
+
+    // A commented-out secret entry, and a secret entry other readers find inside a value
+    // (after a lone carriage return, or on a line of a quoted value).
+    p.write(
+        ".env.dev",
+        "# DB_PASSWORD=hunter2commented\nA=1\rDB_PASSWORD=crsecret2\nB='x\nAPI_TOKEN=sq1secret\n'\n",
+    );
+    let out = stdout(&p.run(&["textconv", ".env.dev"]).success());
+    for secret in ["hunter2commented", "crsecret2", "sq1secret"] {
+        assert!(!out.contains(secret), "{secret} in:\n{out}");
+    }
+    assert!(out.starts_with("# DB_PASSWORD=•••••• fp:"), "{out}");
+    let a = p.run(&["diff-files", ".env.dev", ".env.prod"]).code(1);
+    for secret in ["crsecret2", "sq1secret"] {
+        assert!(!stdout(&a).contains(secret), "{secret} in:\n{}", stdout(&a));
+    }
 }
 
 #[test]
