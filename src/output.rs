@@ -677,7 +677,6 @@ pub fn matrix_text(
     paint: Paint,
     width: Option<usize>,
 ) -> String {
-    use crate::matrix::State;
     let rows: Vec<&crate::matrix::Row> = m.rows.iter().filter(|r| !only_drift || r.drift).collect();
     let mut key_w = rows
         .iter()
@@ -705,63 +704,67 @@ pub fn matrix_text(
     };
     let line_w =
         |key_w: usize, widths: &[usize]| key_w + widths.iter().map(|w| w + 2).sum::<usize>();
-    // Shorten values first, then names, until the widest line fits the terminal.
+    // Shorten values first (to 8 columns), then wrap the table, until every line fits.
     let (mut value_w, mut name_w) = (18, usize::MAX);
     let mut widths = layout(value_w, name_w);
     if let Some(max) = width {
-        while line_w(key_w, &widths) > max && value_w > 0 {
+        // Values down to 8 columns while the whole table is too wide.
+        while line_w(key_w, &widths) > max && value_w > 8 {
+            value_w -= 1;
+            widths = layout(value_w, name_w);
+        }
+        // Then the table wraps (below); only when one environment's column does not fit
+        // beside the keys are long names, then long keys, shortened.
+        let widest = |key_w: usize, widths: &[usize]| key_w + 2 + widths.iter().max().unwrap_or(&0);
+        while widest(key_w, &widths) > max && value_w > 0 {
             value_w = if value_w > 4 { value_w - 1 } else { 0 };
             widths = layout(value_w, name_w);
         }
-        let longest = m.envs.iter().map(|e| columns(e)).max().unwrap_or(0);
-        name_w = longest;
-        while line_w(key_w, &widths) > max && name_w > 3 {
+        name_w = m.envs.iter().map(|e| columns(e)).max().unwrap_or(0);
+        while widest(key_w, &widths) > max && name_w > 3 {
             name_w -= 1;
             widths = layout(value_w, name_w);
         }
-        // Then long key names, down to 12 columns.
-        while line_w(key_w, &widths) > max && key_w > 12 {
+        while widest(key_w, &widths) > max && key_w > 12 {
             key_w -= 1;
         }
     }
-    let pad = |s: &str, w: usize| format!("{s}{}", " ".repeat(w.saturating_sub(columns(s))));
-    let mut out = String::new();
-    let mut header = pad("KEY", key_w);
-    for (e, w) in m.envs.iter().zip(&widths) {
-        header.push_str("  ");
-        header.push_str(&pad(&fit(e, name_w), *w));
+    // Still too wide (many environments): the table wraps, a few environments at a time.
+    let mut chunks: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut start = 0;
+    let mut used = key_w;
+    for (i, w) in widths.iter().enumerate() {
+        if width.is_some_and(|max| used + w + 2 > max) && i > start {
+            chunks.push(start..i);
+            (start, used) = (i, key_w);
+        }
+        used += w + 2;
     }
-    let _ = writeln!(out, "{}", paint.bold(header.trim_end()));
-    let mut group = None;
-    for r in &rows {
-        if group != Some(&r.group) {
-            let _ = writeln!(out, "{}", paint.bold(&format!("[{}]", r.group)));
-            group = Some(&r.group);
+    chunks.push(start..widths.len());
+    let mut out = String::new();
+    for (n, envs) in chunks.into_iter().enumerate() {
+        if n > 0 {
+            out.push('\n');
         }
-        let mut line = pad(&fit(&r.key, key_w), key_w);
-        for (c, w) in r.cells.iter().zip(&widths) {
-            line.push_str("  ");
-            let text = pad(&cell_text(c, value_w), *w);
-            let styled = match (c.state, c.value_group) {
-                // Agreeing cells of a row with several values: one colour per value.
-                (State::Same, Some(g)) if g % 2 == 1 => paint.cyan(&text).into_owned(),
-                (State::Same, _) => paint.green(&text).into_owned(),
-                (State::Differs | State::Only, _) => paint.yellow(&text).into_owned(),
-                (State::Missing, _) => paint.red_bold(&text).into_owned(),
-                (State::Sealed, _) => text,
-            };
-            line.push_str(&styled);
-        }
-        let _ = writeln!(out, "{}", line.trim_end());
+        let layout = Layout {
+            key_w,
+            value_w,
+            name_w,
+            widths: &widths,
+        };
+        matrix_block(&mut out, m, &rows, envs, &layout, &cell_text, paint);
     }
     let drift = m.rows.iter().filter(|r| r.drift).count();
     let legend = match width {
-        Some(max) if columns(MATRIX_LEGEND) > max => MATRIX_LEGEND.replace("   ", "\n"),
+        Some(max) if columns(MATRIX_LEGEND) > max => MATRIX_LEGEND
+            .split("   ")
+            .map(|item| wrap(item, max))
+            .collect::<Vec<_>>()
+            .join("\n"),
         _ => MATRIX_LEGEND.to_owned(),
     };
-    let _ = writeln!(
-        out,
-        "\n{legend}\n{} keys, {drift} with drift, across {} environments{}{}",
+    let summary = format!(
+        "{} keys, {drift} with drift, across {} environments{}{}",
         m.rows.len(),
         m.envs.len(),
         if only_drift {
@@ -775,6 +778,78 @@ pub fn matrix_text(
             ""
         }
     );
+    let summary = width.map_or_else(|| summary.clone(), |max| wrap(&summary, max));
+    let _ = writeln!(out, "\n{legend}\n{summary}");
+    out
+}
+
+/// Column widths of the terminal matrix.
+struct Layout<'a> {
+    key_w: usize,
+    value_w: usize,
+    name_w: usize,
+    widths: &'a [usize],
+}
+
+/// One table of the terminal matrix: the KEY column and the environments `envs`.
+fn matrix_block(
+    out: &mut String,
+    m: &crate::matrix::Matrix,
+    rows: &[&crate::matrix::Row],
+    envs: std::ops::Range<usize>,
+    l: &Layout,
+    cell_text: &dyn Fn(&crate::matrix::Cell, usize) -> String,
+    paint: Paint,
+) {
+    use crate::matrix::State;
+    let pad = |s: &str, w: usize| format!("{s}{}", " ".repeat(w.saturating_sub(columns(s))));
+    let mut header = pad("KEY", l.key_w);
+    for i in envs.clone() {
+        header.push_str("  ");
+        header.push_str(&pad(&fit(&m.envs[i], l.name_w), l.widths[i]));
+    }
+    let _ = writeln!(out, "{}", paint.bold(header.trim_end()));
+    let mut group = None;
+    for r in rows {
+        if group != Some(&r.group) {
+            let _ = writeln!(out, "{}", paint.bold(&format!("[{}]", r.group)));
+            group = Some(&r.group);
+        }
+        let mut line = pad(&fit(&r.key, l.key_w), l.key_w);
+        for i in envs.clone() {
+            let c = &r.cells[i];
+            line.push_str("  ");
+            let text = pad(&cell_text(c, l.value_w), l.widths[i]);
+            let styled = match (c.state, c.value_group) {
+                // Agreeing cells of a row with several values: one colour per value.
+                (State::Same, Some(g)) if g % 2 == 1 => paint.cyan(&text).into_owned(),
+                (State::Same, _) => paint.green(&text).into_owned(),
+                (State::Differs | State::Only, _) => paint.yellow(&text).into_owned(),
+                (State::Missing, _) => paint.red_bold(&text).into_owned(),
+                (State::Sealed, _) => text,
+            };
+            line.push_str(&styled);
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+}
+
+/// `text` broken into lines of at most `width` columns at spaces.
+fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = 0;
+    for word in text.split(' ') {
+        let w = columns(word);
+        if line > 0 && line + 1 + w > width {
+            out.push('\n');
+            line = 0;
+        } else if line > 0 {
+            out.push(' ');
+            line += 1;
+        }
+        out.push_str(word);
+        line += w;
+    }
     out
 }
 

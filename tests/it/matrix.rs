@@ -192,10 +192,56 @@ fn terminal_table_fits_a_narrow_terminal() {
         .collect();
     assert!(widest(&table) <= 60, "{out}");
     assert!(out.contains('…'), "{out}");
+    let words = out.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
-        out.contains("values shortened to fit the terminal"),
+        words.contains("values shortened to fit the terminal"),
         "{out}"
     );
+    // Every line of the report fits (the note on stderr is the terminal's to wrap).
+    assert!(
+        out.lines()
+            .filter(|l| !l.starts_with("note: "))
+            .all(|l| l.chars().count() <= 60),
+        "{out}"
+    );
+}
+
+/// Twelve environments in 50 columns: the table wraps into blocks that each fit, and every
+/// environment keeps its whole name.
+#[test]
+fn terminal_table_wraps_many_environments() {
+    let p = Project::empty();
+    let mut config = String::from("environments:\n");
+    for i in 1..=12 {
+        config.push_str(&format!(
+            "  environment{i}: {{file: .env.{i}, encrypted: false}}\n"
+        ));
+        p.write(
+            &format!(".env.{i}"),
+            &format!("APP_NAME=shop\nAPP_REGION=region-{}\n", i % 3),
+        );
+    }
+    p.write(".envault.yml", &config);
+    let out = crate::common::on_pty(
+        &p,
+        "stty rows 40 cols 50; \"$ENVAULT\" matrix --color never",
+    )
+    .output()
+    .unwrap();
+    let out = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
+    assert!(
+        out.lines()
+            .filter(|l| !l.starts_with("note: "))
+            .all(|l| l.chars().count() <= 50),
+        "{out}"
+    );
+    for i in 1..=12 {
+        assert!(
+            out.contains(&format!("environment{i} ")) || out.contains(&format!("environment{i}\n")),
+            "environment{i}:\n{out}"
+        );
+    }
+    assert!(out.matches("KEY ").count() > 1, "{out}");
 }
 
 /// A screenshot of the report in headless Chromium, as RGB bytes.
