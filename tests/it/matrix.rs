@@ -178,13 +178,7 @@ fn terminal_table_fits_a_narrow_terminal() {
     let widest = |s: &str| s.lines().map(|l| l.chars().count()).max().unwrap();
     assert!(widest(&wide) > 60);
     // A pseudo-terminal 60 columns wide: every line fits, values are cut with `…`.
-    let out = crate::common::on_pty(
-        &p,
-        "stty rows 40 cols 60; \"$ENVAULT\" matrix --color never",
-    )
-    .output()
-    .unwrap();
-    let out = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
+    let out = matrix_on_terminal(&p, 60);
     let table: String = out
         .lines()
         .take_while(|l| !l.is_empty())
@@ -222,13 +216,7 @@ fn terminal_table_wraps_many_environments() {
         );
     }
     p.write(".envault.yml", &config);
-    let out = crate::common::on_pty(
-        &p,
-        "stty rows 40 cols 50; \"$ENVAULT\" matrix --color never",
-    )
-    .output()
-    .unwrap();
-    let out = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
+    let out = matrix_on_terminal(&p, 50);
     assert!(
         out.lines()
             .filter(|l| !l.starts_with("note: "))
@@ -242,6 +230,14 @@ fn terminal_table_wraps_many_environments() {
         );
     }
     assert!(out.matches("KEY ").count() > 1, "{out}");
+}
+
+/// `envault matrix` on a pseudo-terminal `cols` columns wide: what the screen shows, with the
+/// note on stderr and without colour.
+fn matrix_on_terminal(p: &Project, cols: usize) -> String {
+    let script = format!("stty rows 40 cols {cols}; \"$ENVAULT\" matrix --color never");
+    let out = crate::common::on_pty(p, &script).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n")
 }
 
 /// A screenshot of the report in headless Chromium, as RGB bytes.
