@@ -477,7 +477,6 @@ pub fn repository_root(dir: &Path) -> Option<&Path> {
 /// Whether `path` is a configuration envault may read: `Ok(false)` when there is none,
 /// `Err(why)` when there is one that another user could have planted or changed.
 fn trusted_file(path: &Path) -> Result<bool, String> {
-    use std::os::unix::fs::MetadataExt;
     let Ok(meta) = std::fs::symlink_metadata(path) else {
         return Ok(false);
     };
@@ -487,13 +486,7 @@ fn trusted_file(path: &Path) -> Result<bool, String> {
     if !meta.is_file() {
         return Ok(false);
     }
-    let me = rustix::process::geteuid().as_raw();
-    if meta.uid() != me && meta.uid() != 0 {
-        return Err(format!("it is owned by another user (uid {})", meta.uid()));
-    }
-    if meta.mode() & 0o022 != 0 {
-        return Err("other users may write it".into());
-    }
+    crate::fsutil::only_owner_writes(&meta, true)?;
     Ok(true)
 }
 

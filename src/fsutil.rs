@@ -48,6 +48,22 @@ impl crate::error::Hint for FsError {
 
 /// Creates `dir` and its missing parents, new folders private to the user (0700): where the
 /// user's keys, records and backups live.
+/// `Err(why)` unless `meta` belongs to this user (or, with `root_too`, to root) and no other
+/// user may write it: the test for files and folders envault trusts what they say.
+pub fn only_owner_writes(meta: &fs::Metadata, root_too: bool) -> Result<(), String> {
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me && !(root_too && meta.uid() == 0) {
+        return Err(format!("it is owned by another user (uid {})", meta.uid()));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "other users may write it (mode {:o})",
+            meta.mode() & 0o777
+        ));
+    }
+    Ok(())
+}
+
 pub fn create_private_dir(dir: &Path) -> Result<(), FsError> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()

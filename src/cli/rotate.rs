@@ -2,7 +2,7 @@
 //! replaced values for `--undo`.
 
 use std::io::{IsTerminal, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::{emit, hinted, Ctx, ExitStatus};
 use crate::classify::{provider_format, url_password, Classification, Reason, SecretKind};
@@ -283,10 +283,7 @@ fn commit(
     (mut out, see): (String, Option<String>),
 ) -> anyhow::Result<ExitStatus> {
     let (backup, warnings) = workspace::commit_rotation(
-        (
-            command,
-            crate::confine::Root::new(&project_of(Some(config), &config.path)).dir(),
-        ),
+        (command, project_of(Some(config), &config.path).dir()),
         targets,
         keep_previous,
         &config.plaintext_keys,
@@ -497,31 +494,28 @@ fn confirm(question: &str) -> anyhow::Result<bool> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
 }
 
-/// The project rotations are kept for: the repository (the folder holding `.git`) holding the
-/// config (or, without a config, the current folder), else the config's folder (or the
-/// current folder).
-fn project_of(config: Option<&Config>, fallback: &Path) -> PathBuf {
-    let dir = match config {
-        Some(c) => c.path.parent().unwrap_or(Path::new("/")).to_owned(),
-        None => fallback.to_owned(),
-    };
-    let dir = std::path::absolute(&dir).unwrap_or(dir);
+/// The project rotations are kept for, as the root its files must stay in: the repository
+/// (the folder holding `.git`) holding the config (without a config, the current folder),
+/// else the config's folder (or the current folder).
+fn project_of(config: Option<&Config>, cwd: &Path) -> crate::confine::Root {
+    let dir = config.map_or(cwd, |c| c.path.parent().unwrap_or(Path::new("/")));
+    let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
     let dir = dir.canonicalize().unwrap_or(dir);
     // The folder holding `.git`, as config discovery finds it: never a work tree that the
     // repository's own config (core.worktree) names elsewhere.
-    crate::config::repository_root(&dir).map_or_else(|| dir.clone(), Path::to_owned)
+    let project = crate::config::repository_root(&dir).unwrap_or(&dir);
+    crate::confine::Root::new(project).allowing(&super::allowed_outside())
 }
 
-/// The project of the current folder (see [`project_of`]) as the root its files must stay
-/// in. A config that exists but does not load is an error, not a reason to look elsewhere.
+/// The project of the current folder (see [`project_of`]). A config that exists but does not
+/// load is an error, not a reason to look elsewhere.
 fn current_project(ctx: &Ctx) -> anyhow::Result<crate::confine::Root> {
     let config = match ctx.load_config() {
         Ok(c) => Some(c),
         Err(crate::config::ConfigError::NotFound { .. }) => None,
         Err(e) => return Err(e.into()),
     };
-    let project = project_of(config.as_ref(), &ctx.cwd);
-    Ok(crate::confine::Root::new(&project).allowing(&super::allowed_outside()))
+    Ok(project_of(config.as_ref(), &ctx.cwd))
 }
 
 /// `rotate --undo --list`: the rotations of this project an undo can restore, newest first.
@@ -542,10 +536,6 @@ fn list_undoable(ctx: &Ctx) -> anyhow::Result<ExitStatus> {
             crate::rotate::KEEP_DAYS
         ));
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
     for (i, s) in saved.iter().enumerate() {
         let files: Vec<String> = s
             .backup
@@ -557,7 +547,7 @@ fn list_undoable(ctx: &Ctx) -> anyhow::Result<ExitStatus> {
         out.push_str(&format!(
             "  {}  {:<14}  envault {}  ({} value(s) in {})\n",
             if i == 0 { "next" } else { "    " },
-            ago(now.saturating_sub(s.saved_at)),
+            ago(s.age_secs()),
             crate::output::one_line(&s.backup.command),
             s.backup.changes.len(),
             crate::output::one_line(&files.join(", "))

@@ -52,21 +52,11 @@ pub struct Listed {
 
 /// `Err(why)` unless `path` is the user's own and no one else may write it (not a symlink).
 fn private(path: &Path) -> Result<(), String> {
-    use std::os::unix::fs::MetadataExt;
     let meta = std::fs::symlink_metadata(path).map_err(|e| e.to_string())?;
     if meta.file_type().is_symlink() {
         return Err("it is a symlink".to_owned());
     }
-    if meta.uid() != rustix::process::geteuid().as_raw() {
-        return Err(format!("it is owned by another user (uid {})", meta.uid()));
-    }
-    if meta.mode() & 0o022 != 0 {
-        return Err(format!(
-            "other users may write it (mode {:o})",
-            meta.mode() & 0o777
-        ));
-    }
-    Ok(())
+    fsutil::only_owner_writes(&meta, false)
 }
 
 /// The folder under `rotations` holding the backups of `project`: its last component (for a
@@ -103,11 +93,15 @@ fn saved_at(path: &Path) -> Option<u64> {
         .map(|ns| (ns / 1_000_000_000) as u64)
 }
 
-fn now_secs() -> u64 {
+/// The time since the epoch (zero on a clock set before it).
+fn now() -> std::time::Duration {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
         .unwrap_or_default()
+}
+
+fn now_secs() -> u64 {
+    now().as_secs()
 }
 
 /// One value a rotation wrote.
@@ -209,10 +203,7 @@ impl Backup {
             path: dir.to_owned(),
             why,
         })?;
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
+        let stamp = now().as_nanos();
         let path = dir.join(format!("{stamp}.json"));
         let body = serde_json::to_vec_pretty(self).expect("a backup serialises");
         fsutil::write_atomic(&Snapshot::new(&path, None), &body)?;
@@ -264,23 +255,6 @@ impl Backup {
             .backups
             .sort_by(|a, b| (b.saved_at, &b.path).cmp(&(a.saved_at, &a.path)));
         Ok(listed)
-    }
-
-    /// The newest backup [`Backup::list`] finds, and the others' warnings; `Nothing` names the
-    /// project when there is none.
-    pub fn newest(
-        dir: &Path,
-        legacy: Option<&Path>,
-        root: &crate::confine::Root,
-    ) -> Result<(Saved, Vec<String>), BackupError> {
-        let listed = Backup::list(dir, legacy, root)?;
-        let skipped = listed.skipped;
-        listed
-            .backups
-            .into_iter()
-            .next()
-            .map(|s| (s, skipped))
-            .ok_or_else(|| BackupError::Nothing(root.dir().to_owned()))
     }
 
     /// The files the backup changed, each once.
@@ -341,6 +315,11 @@ impl Backup {
 }
 
 impl Saved {
+    /// How long ago it was saved, in seconds.
+    pub fn age_secs(&self) -> u64 {
+        now_secs().saturating_sub(self.saved_at)
+    }
+
     /// The backup at `path` when an undo in the project `root` may use it, `None` when it is
     /// another project's (a legacy one: see [`Backup::list`]), `Err(warning)` when it is left
     /// out for a reason the user should hear.
@@ -469,23 +448,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = dir.path().join("rotations");
         let root = crate::confine::Root::lexical(Path::new("/p"));
-        assert!(matches!(
-            Backup::newest(&store, None, &root),
-            Err(BackupError::Nothing(_))
-        ));
+        let newest = |root: &crate::confine::Root| Backup::list(&store, None, root).unwrap();
+        assert!(newest(&root).backups.is_empty());
         let first = backup(Some("a")).save(&store).unwrap();
         let second = backup(Some("b")).save(&store).unwrap();
         assert_ne!(first, second);
-        let (newest, skipped) = Backup::newest(&store, None, &root).unwrap();
-        assert!(skipped.is_empty(), "{skipped:?}");
-        assert_eq!(newest.path, second);
-        assert_eq!(newest.backup.changes[0].old.as_deref(), Some("b"));
-        Backup::mark_undone(&newest.path).unwrap();
-        assert_eq!(Backup::newest(&store, None, &root).unwrap().0.path, first);
-        assert_eq!(Backup::list(&store, None, &root).unwrap().backups.len(), 1);
+        let listed = newest(&root);
+        assert!(listed.skipped.is_empty(), "{:?}", listed.skipped);
+        assert_eq!(listed.backups[0].path, second);
+        assert_eq!(
+            listed.backups[0].backup.changes[0].old.as_deref(),
+            Some("b")
+        );
+        Backup::mark_undone(&second).unwrap();
+        let listed = newest(&root);
+        assert_eq!(listed.backups.len(), 1);
+        assert_eq!(listed.backups[0].path, first);
         // Another project's root finds nothing usable here, and says why.
         let other = crate::confine::Root::lexical(Path::new("/q"));
-        let listed = Backup::list(&store, None, &other).unwrap();
+        let listed = newest(&other);
         assert!(listed.backups.is_empty());
         assert!(
             listed.skipped[0].contains("made for another project"),

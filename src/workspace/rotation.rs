@@ -108,9 +108,13 @@ impl Keys<'_> {
         force: bool,
         label: &dyn Fn(&Path) -> String,
     ) -> Result<(Undone, Vec<String>)> {
-        let all = rotations_dir()?;
-        let (Saved { path, backup, .. }, skipped) =
-            Backup::newest(&rotate::project_folder(&all, root.dir()), Some(&all), root)?;
+        let listed = rotations(root)?;
+        let Saved { path, backup, .. } = listed
+            .backups
+            .into_iter()
+            .next()
+            .ok_or_else(|| rotate::BackupError::Nothing(root.dir().to_owned()))?;
+        let skipped = listed.skipped;
         let mut loaded = Vec::new();
         for file in backup.files() {
             // Checked again as it is opened: the path must still resolve inside the project.
