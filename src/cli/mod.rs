@@ -168,9 +168,9 @@ fn man(args: ManArgs) -> anyhow::Result<ExitStatus> {
     // as its page is called (`envault-store-push`), and gives each the global options.
     cmd.build();
     let render = |c: &clap::Command| -> anyhow::Result<(String, Vec<u8>)> {
-        // The footer shows the version on every page, nested commands' too.
         // The footer names the page (`envault-store-push 0.1.0`), not the bare `push`; the
-        // synopsis keeps the name as typed (its bin name, set by the build).
+        // synopsis keeps the name as typed (its bin name, set by the build); every page shows
+        // the version.
         let page_name = c.get_display_name().unwrap_or(c.get_name()).to_owned();
         let man = clap_mangen::Man::new(c.clone().name(page_name).version(VERSION));
         let mut out = Vec::new();
@@ -390,10 +390,7 @@ impl From<ExitStatus> for ExitCode {
 }
 
 fn warn(msg: &str) {
-    let mut held = HELD
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    match held.as_mut() {
+    match held().as_mut() {
         Some(h) => h.lines.push(format!("warning: {msg}")),
         None => eprintln!("warning: {msg}"),
     }
@@ -408,6 +405,12 @@ struct Held {
 
 static HELD: std::sync::Mutex<Option<Held>> = std::sync::Mutex::new(None);
 
+/// What is held now (a panic elsewhere while holding the lock leaves the list usable).
+fn held() -> std::sync::MutexGuard<'static, Option<Held>> {
+    HELD.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Holds warnings back until it is dropped, then prints them: a command whose output is a
 /// report (diff, sync) prints its warnings after it, where they stay in view, and before any
 /// error the command ends with.
@@ -415,10 +418,7 @@ static HELD: std::sync::Mutex<Option<Held>> = std::sync::Mutex::new(None);
 pub(crate) struct WarningsAfterReport(());
 
 pub(crate) fn warnings_after_report() -> WarningsAfterReport {
-    let mut held = HELD
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    held.get_or_insert_with(|| Held {
+    held().get_or_insert_with(|| Held {
         lines: Vec::new(),
         note: None,
     });
@@ -427,11 +427,7 @@ pub(crate) fn warnings_after_report() -> WarningsAfterReport {
 
 impl Drop for WarningsAfterReport {
     fn drop(&mut self) {
-        let held = HELD
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(h) = held {
+        if let Some(h) = held().take() {
             for line in h.lines.iter().chain(&h.note) {
                 eprintln!("{line}");
             }
@@ -456,10 +452,7 @@ fn emit_masked(text: &str) -> io::Result<()> {
             "note: values shown as {} are masked; add --show-secrets (or --show) to print them",
             crate::dotenv::MASK
         );
-        let mut held = HELD
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match held.as_mut() {
+        match held().as_mut() {
             Some(h) => h.note = Some(note),
             None => eprintln!("{note}"),
         }
