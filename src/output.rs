@@ -622,8 +622,17 @@ pub fn sarif(items: &[Annotation]) -> serde_json::Value {
 
 // ---- matrix --------------------------------------------------------------------------------
 
-const MATRIX_LEGEND: &str =
-    "= same as another environment (=A, =B: cells with the same letter agree)   ≠ differs from every other   · only here   — missing   ? encrypted, not compared";
+/// The columns a value gets in the terminal matrix when the terminal has room.
+const VALUE_WIDTH: usize = 18;
+
+/// The terminal matrix's legend, one item per mark.
+const MATRIX_LEGEND: [&str; 5] = [
+    "= same as another environment (=A, =B: cells with the same letter agree)",
+    "≠ differs from every other",
+    "· only here",
+    "— missing",
+    "? encrypted, not compared",
+];
 
 /// A cell's mark: its state, and for agreeing cells in a row of several values, which group.
 fn cell_mark_of(c: &crate::matrix::Cell) -> String {
@@ -705,7 +714,7 @@ pub fn matrix_text(
     let line_w =
         |key_w: usize, widths: &[usize]| key_w + widths.iter().map(|w| w + 2).sum::<usize>();
     // Shorten values first (to 8 columns), then wrap the table, until every line fits.
-    let (mut value_w, mut name_w) = (18, usize::MAX);
+    let (mut value_w, mut name_w) = (VALUE_WIDTH, usize::MAX);
     let mut widths = layout(value_w, name_w);
     if let Some(max) = width {
         // Values down to 8 columns while the whole table is too wide.
@@ -725,9 +734,8 @@ pub fn matrix_text(
             name_w -= 1;
             widths = layout(value_w, name_w);
         }
-        while widest(key_w, &widths) > max && key_w > 12 {
-            key_w -= 1;
-        }
+        let room = max.saturating_sub(widest(0, &widths));
+        key_w = key_w.min(room.max(12));
     }
     // Still too wide (many environments): the table wraps, a few environments at a time.
     let mut chunks: Vec<std::ops::Range<usize>> = Vec::new();
@@ -741,27 +749,40 @@ pub fn matrix_text(
         used += w + 2;
     }
     chunks.push(start..widths.len());
+    let layout = Layout {
+        key_w,
+        value_w,
+        name_w,
+        widths: &widths,
+    };
     let mut out = String::new();
     for (n, envs) in chunks.into_iter().enumerate() {
         if n > 0 {
             out.push('\n');
         }
-        let layout = Layout {
-            key_w,
-            value_w,
-            name_w,
-            widths: &widths,
-        };
         matrix_block(&mut out, m, &rows, envs, &layout, &cell_text, paint);
     }
+    out.push_str(&matrix_footer(m, only_drift, value_w < VALUE_WIDTH, width));
+    out
+}
+
+/// The terminal matrix's legend and summary, fitted to `width` when there is one.
+fn matrix_footer(
+    m: &crate::matrix::Matrix,
+    only_drift: bool,
+    shortened: bool,
+    width: Option<usize>,
+) -> String {
     let drift = m.rows.iter().filter(|r| r.drift).count();
+    // On one line when it fits, else one item a line.
+    let legend = MATRIX_LEGEND.join("   ");
     let legend = match width {
-        Some(max) if columns(MATRIX_LEGEND) > max => MATRIX_LEGEND
-            .split("   ")
+        Some(max) if columns(&legend) > max => MATRIX_LEGEND
+            .iter()
             .map(|item| wrap(item, max))
             .collect::<Vec<_>>()
             .join("\n"),
-        _ => MATRIX_LEGEND.to_owned(),
+        _ => legend,
     };
     let summary = format!(
         "{} keys, {drift} with drift, across {} environments{}{}",
@@ -772,15 +793,17 @@ pub fn matrix_text(
         } else {
             ""
         },
-        if value_w < 18 {
+        if shortened {
             " (values shortened to fit the terminal: --format json or --format html show them whole)"
         } else {
             ""
         }
     );
-    let summary = width.map_or_else(|| summary.clone(), |max| wrap(&summary, max));
-    let _ = writeln!(out, "\n{legend}\n{summary}");
-    out
+    let summary = match width {
+        Some(max) => wrap(&summary, max),
+        None => summary,
+    };
+    format!("\n{legend}\n{summary}\n")
 }
 
 /// Column widths of the terminal matrix.
