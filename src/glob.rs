@@ -74,14 +74,14 @@ fn glob(pattern: &str, ignore_case: bool) -> globset::Glob {
         .expect("escaped patterns always compile")
 }
 
-/// Matches `name` against `pattern`, where `*` is any run and `?` any one character.
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    glob(pattern, false).compile_matcher().is_match(name)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `name` against the one pattern `pattern`, as a config's list matches it.
+    fn glob_match(pattern: &str, name: &str) -> bool {
+        GlobSet::new(vec![pattern.to_owned()]).matches(name)
+    }
 
     #[test]
     fn case_is_ignored_only_when_asked() {
