@@ -780,25 +780,10 @@ fn env_field_at_top(field: &str, written: Option<&str>) -> String {
     )
 }
 
-/// Whether `word` reads like an environment's name rather than a setting.
+/// Whether `word` reads like an environment's name rather than a setting: one of the names
+/// [`promotion_rank`] orders.
 fn is_env_name(word: &str) -> bool {
-    const COMMON: &[&str] = &[
-        "dev",
-        "development",
-        "local",
-        "test",
-        "testing",
-        "ci",
-        "qa",
-        "staging",
-        "stage",
-        "preprod",
-        "uat",
-        "prod",
-        "production",
-        "live",
-    ];
-    COMMON.contains(&word.to_ascii_lowercase().as_str())
+    promotion_rank(word) != UNRANKED
 }
 
 /// What YAML's own indentation errors mean for this file, with the shape to write.
@@ -898,6 +883,9 @@ pub fn environments_of_files(env_files: &[String]) -> Vec<(String, String)> {
     envs
 }
 
+/// The rank of a name [`promotion_rank`] does not know: between staging and prod.
+const UNRANKED: u8 = 5;
+
 /// Orders environment names the way teams promote: dev-like, test-like, staging-like, prod-like.
 fn promotion_rank(name: &str) -> u8 {
     match name.to_ascii_lowercase().as_str() {
@@ -907,7 +895,7 @@ fn promotion_rank(name: &str) -> u8 {
         "qa" | "uat" => 3,
         "staging" | "stage" | "stg" | "preprod" => 4,
         "prod" | "production" | "prd" | "live" => 6,
-        _ => 5,
+        _ => UNRANKED,
     }
 }
 
