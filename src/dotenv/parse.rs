@@ -272,7 +272,7 @@ fn is_key_start(c: char) -> bool {
     c.is_ascii_alphabetic() || c == '_'
 }
 
-fn is_key_char(b: u8) -> bool {
+const fn is_key_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'.'
 }
 
@@ -316,6 +316,144 @@ pub(super) fn line_col(src: &str, offset: usize) -> (usize, usize) {
 /// Each entry's key hash and its position among the items, in file order.
 pub(super) type KeyHashes = Vec<(u64, u32)>;
 
+/// Bytes that end an unquoted value on the fast path: blanks, quotes, backslashes, line
+/// endings and every non-ASCII byte (a non-ASCII blank can start a comment).
+const UNQUOTED_STOPS: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0x80;
+    while i < 256 {
+        t[i] = true;
+        i += 1;
+    }
+    let stops = [b' ', b'\t', b'\\', b'"', b'\'', b'\n', b'\r', 0x0b, 0x0c];
+    let mut j = 0;
+    while j < stops.len() {
+        t[stops[j] as usize] = true;
+        j += 1;
+    }
+    t
+};
+
+/// Bytes of a key: ASCII letters, digits, `_` and `.`.
+const KEY_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = is_key_char(i as u8);
+        i += 1;
+    }
+    t
+};
+
+/// The end of a key starting at `i` (its first byte already known to be a letter or `_`).
+fn fast_key_end(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && KEY_BYTES[b[i] as usize] {
+        i += 1;
+    }
+    i
+}
+
+/// Where a one-line value's tail, starting at `i`, ends the line: at once (`\n`, `\r\n` or the
+/// end of input), or after blanks and a `#` comment that the line splitter ends the line at. Returns the end of the line (past its
+/// line ending), or `None` for any other tail.
+fn fast_tail(b: &[u8], i: usize) -> Option<usize> {
+    match b.get(i) {
+        None => Some(i),
+        Some(b'\n') => Some(i + 1),
+        Some(b'\r') if b.get(i + 1) == Some(&b'\n') => Some(i + 2),
+        Some(b' ' | b'\t') => {
+            let mut j = i + 1;
+            while j < b.len() && matches!(b[j], b' ' | b'\t') {
+                j += 1;
+            }
+            if b.get(j) != Some(&b'#') {
+                return None;
+            }
+            // dotenvy's splitter flips between its blank and plain states on each blank, so
+            // a `#` after an even number of blanks does not end the line for it: a quote or
+            // backslash in such a comment would join lines. The value reads the same.
+            let end = line_end(b, j);
+            let odd = (j - i) % 2 == 1;
+            (odd || memchr::memchr3(b'\\', b'"', b'\'', &b[j..end]).is_none()).then_some(end)
+        }
+        _ => None,
+    }
+}
+
+/// The lines most files are made of, read in one pass: a blank line, a comment line, or
+/// `[export ]KEY=value[ # comment]` on one line, the value unquoted without blanks or
+/// backslashes, or quoted without escapes. Gives the item and the end of its line, or `None`
+/// when the line is anything else: the full grammar then reads it, with the same result.
+fn fast_line(shared: &Arc<Buf>, b: &[u8], start: usize) -> Option<(Item, usize)> {
+    let first = *b.get(start)?;
+    if first == b'#' {
+        let end = line_end(b, start);
+        return Some((Item::Trivia(Text::span(shared, start, end)), end));
+    }
+    if first == b'\n' {
+        return Some((
+            Item::Trivia(Text::span(shared, start, start + 1)),
+            start + 1,
+        ));
+    }
+    if !(first.is_ascii_alphabetic() || first == b'_') {
+        return None;
+    }
+    let mut key_start = start;
+    let mut key_end = fast_key_end(b, start + 1);
+    let mut export = false;
+    if b.get(key_end) == Some(&b' ') && &b[start..key_end] == b"export" {
+        let mut j = key_end + 1;
+        while b.get(j) == Some(&b' ') {
+            j += 1;
+        }
+        if !b
+            .get(j)
+            .is_some_and(|&c| c.is_ascii_alphabetic() || c == b'_')
+        {
+            return None;
+        }
+        export = true;
+        key_start = j;
+        key_end = fast_key_end(b, j + 1);
+    }
+    if b.get(key_end) != Some(&b'=') {
+        return None;
+    }
+    let value_start = key_end + 1;
+    let (value_end, unescaped) = match b.get(value_start) {
+        None | Some(b'\n' | b'\r') => (value_start, Unescaped::Raw),
+        Some(&q @ (b'\'' | b'"')) => {
+            let close = value_start + 1 + memchr::memchr3(q, b'\\', b'\n', &b[value_start + 1..])?;
+            if b[close] != q {
+                return None;
+            }
+            (close + 1, Unescaped::InsideQuotes)
+        }
+        Some(b'#' | b' ' | b'\t') => return None,
+        Some(_) => {
+            let mut i = value_start;
+            while i < b.len() && !UNQUOTED_STOPS[b[i] as usize] {
+                i += 1;
+            }
+            (i, Unescaped::Raw)
+        }
+    };
+    let end = fast_tail(b, value_end)?;
+    let rel = |i: usize| (i - start) as u32;
+    let entry = Entry {
+        raw: Text::span(shared, start, end),
+        key_start: rel(key_start),
+        key_end: rel(key_end),
+        value_start: rel(value_start),
+        value_end: rel(value_end),
+        value: unescaped,
+        export,
+        line: 0,
+    };
+    Some((Item::Entry(entry), end))
+}
+
 /// Parses `shared` from byte `from` (past a BOM) into items. When `opaque` is given, a line
 /// that does not parse is kept as it is (a trivia item) and recorded there, with its error,
 /// instead of failing the whole text: the first physical line of the entry that fails, so
@@ -325,7 +463,17 @@ pub(super) type KeyHashes = Vec<(u64, u32)>;
 pub(super) fn parse_items(
     shared: &Arc<Buf>,
     from: usize,
+    opaque: Option<&mut Vec<super::Opaque>>,
+) -> Result<(Vec<Item>, KeyHashes), ParseError> {
+    parse_items_with(shared, from, opaque, true)
+}
+
+/// `parse_items`, with the fast path for common lines (`fast`) or the full grammar only.
+fn parse_items_with(
+    shared: &Arc<Buf>,
+    from: usize,
     mut opaque: Option<&mut Vec<super::Opaque>>,
+    fast: bool,
 ) -> Result<(Vec<Item>, KeyHashes), ParseError> {
     let src: &str = shared;
     let bytes = src.as_bytes();
@@ -336,6 +484,16 @@ pub(super) fn parse_items(
     while pos < src.len() {
         let start = pos;
         let start_line = line_no;
+        if let Some((mut item, end)) = fast.then(|| fast_line(shared, bytes, start)).flatten() {
+            if let Item::Entry(e) = &mut item {
+                e.line = start_line as u32;
+                keys.push((super::key_hash(e.key()), items.len() as u32));
+            }
+            items.push(item);
+            pos = end;
+            line_no += 1;
+            continue;
+        }
         if is_comment_line(src, start) {
             let end = line_end(bytes, start);
             items.push(Item::Trivia(Text::span(shared, start, end)));
@@ -509,5 +667,130 @@ pub(super) fn read_value(text: &str) -> Option<String> {
     match parse_items(&src, 0, None).ok()?.0.as_slice() {
         [Item::Entry(e)] => Some(e.value().to_owned()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+
+    /// Everything a parse gives, as plain data: per item its text and, for an entry, its
+    /// offsets, the kind of its value, the value, `export` and its line; or the error.
+    fn outcome(src: &str, fast: bool) -> String {
+        let shared = Arc::new(Buf(src.to_owned()));
+        let from = if src.starts_with('\u{feff}') { 3 } else { 0 };
+        let mut opaque = Vec::new();
+        let parsed = parse_items_with(&shared, from, Some(&mut opaque), fast);
+        let strict = parse_items_with(&shared, from, None, fast).map(|(_, k)| k);
+        let (items, keys) = match parsed {
+            Ok(p) => p,
+            Err(e) => return format!("error {e:?}"),
+        };
+        let mut out = format!("keys {keys:?} strict {strict:?}\n");
+        for item in &items {
+            match item {
+                Item::Trivia(t) => out += &format!("trivia {:?}\n", t.as_str()),
+                Item::Entry(e) => {
+                    let kind = match &e.value {
+                        Unescaped::Raw => "raw",
+                        Unescaped::InsideQuotes => "quoted",
+                        Unescaped::Owned(_) => "owned",
+                    };
+                    out += &format!(
+                        "entry {:?} {}..{} {}..{} {kind} {:?} export={} line={}\n",
+                        e.raw.as_str(),
+                        e.key_start,
+                        e.key_end,
+                        e.value_start,
+                        e.value_end,
+                        e.value(),
+                        e.export,
+                        e.line
+                    );
+                }
+            }
+        }
+        for o in &opaque {
+            out += &format!("opaque {} {:?} {:?}\n", o.line, o.text, o.error);
+        }
+        out
+    }
+
+    /// The fast path reads every line exactly as the full grammar does: lines built from the
+    /// pieces real files use, alone and followed by each other, each with every line ending.
+    #[test]
+    fn the_fast_path_reads_every_line_as_the_full_grammar() {
+        let keys = [
+            "A",
+            "_a.b9",
+            "export",
+            "export A",
+            "export  B",
+            "export\tA",
+            "A B",
+            "9A",
+            "é",
+        ];
+        let seps = ["=", " =", "= ", ":"];
+        let values = [
+            "",
+            "v",
+            "v#x",
+            "#x",
+            "a=b$c`d",
+            "'q'",
+            "'q\\'",
+            "'a\"b'",
+            "\"q\"",
+            "\"a'b\"",
+            "\"a\\nb\"",
+            "\"open",
+            "'open",
+            "a b",
+            "é",
+            "a\u{a0}#b",
+            "a\\ b",
+            "'x'y",
+            "\"x\"'y'",
+            "\u{b}x",
+            "x\u{c}",
+        ];
+        let tails = [
+            "",
+            " # c",
+            "  #c 'x\"",
+            "   #c 'x",
+            "  # c \\",
+            "\t# c",
+            " x",
+            " ",
+            " #",
+            "\u{a0}# c",
+            "#c",
+        ];
+        let eols = ["\n", "\r\n", "", "\r", "\n\n", "\n# note\n", "\n\"\n"];
+        let mut lines = Vec::new();
+        for k in keys {
+            for s in seps {
+                for v in values {
+                    for t in tails {
+                        lines.push(format!("{k}{s}{v}{t}"));
+                    }
+                }
+            }
+        }
+        lines.extend(["#c", "  # c", "", " ", "\u{feff}A=1", "\u{a0}"].map(String::from));
+        let mut checked = 0;
+        for (n, line) in lines.iter().enumerate() {
+            for eol in eols {
+                // Each line, then followed by another (so quotes left open span lines).
+                let next = &lines[(n * 7919) % lines.len()];
+                for src in [format!("{line}{eol}"), format!("{line}{eol}{next}\n")] {
+                    assert_eq!(outcome(&src, true), outcome(&src, false), "{src:?}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 50_000, "{checked}");
     }
 }
