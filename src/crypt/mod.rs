@@ -908,6 +908,10 @@ pub fn reseal_document(
 /// plaintext, and write new secrets in clear).
 pub fn header_of(doc: &crate::dotenv::Document) -> Result<Option<Header>, CryptError> {
     use crate::dotenv::Item;
+    // Most files are plaintext: one search of their text rules out every case below.
+    if !doc.mentions(&[HEADER_PREFIX, VALUE_PREFIX]) {
+        return Ok(None);
+    }
     let leading = doc.leading_lines(HEADER_PREFIX);
     let items = doc.items();
     let below = items.iter().enumerate().skip(leading.len()).find(|(_, item)| {

@@ -415,6 +415,25 @@ impl KeyIndex {
     }
 }
 
+/// Whether `text` holds one of `needles`. The needles' last bytes are searched for, and each
+/// place checked: faster than a substring search per needle when those bytes are rarer in the
+/// text than their first ones (the `:` of `#envault:` and `enc:v1:`).
+fn text_mentions(text: &[u8], needles: &[&[u8]]) -> bool {
+    let mut last: Vec<u8> = needles.iter().filter_map(|n| n.last().copied()).collect();
+    last.sort_unstable();
+    last.dedup();
+    let at = |i: usize| needles.iter().any(|n| text[..=i].ends_with(n));
+    match *last.as_slice() {
+        [] => !needles.is_empty(),
+        [a] => memchr::memchr_iter(a, text).any(at),
+        [a, b] => memchr::memchr2_iter(a, b, text).any(at),
+        [a, b, c] => memchr::memchr3_iter(a, b, c, text).any(at),
+        _ => needles
+            .iter()
+            .any(|n| memchr::memmem::find(text, n).is_some()),
+    }
+}
+
 /// A run of the file: a `KEY=value` entry, or trivia (blank lines, comments).
 #[derive(Clone)]
 pub enum Item {
@@ -1157,6 +1176,36 @@ impl Document {
             }
         }
         "\n"
+    }
+
+    /// Whether the text of any item holds one of `needles`: a quick test before a closer
+    /// look, which may also find a needle across two items.
+    pub fn mentions(&self, needles: &[&str]) -> bool {
+        let needles: Vec<&[u8]> = needles.iter().map(|n| n.as_bytes()).collect();
+        let hit = |(src, start, end): (&Arc<Buf>, u32, u32)| {
+            text_mentions(&src.as_bytes()[start as usize..end as usize], &needles)
+        };
+        // The items read from one text follow each other in it: each run of them is searched
+        // at once.
+        let mut run: Option<(&Arc<Buf>, u32, u32)> = None;
+        for item in &self.items {
+            let t = match item {
+                Item::Entry(e) => &e.raw,
+                Item::Trivia(t) => t,
+            };
+            match &mut run {
+                Some((src, _, end)) if Arc::ptr_eq(src, &t.src) && *end == t.start => {
+                    *end = t.end;
+                }
+                _ => {
+                    if run.is_some_and(hit) {
+                        return true;
+                    }
+                    run = Some((&t.src, t.start, t.end));
+                }
+            }
+        }
+        run.is_some_and(hit)
     }
 
     /// The leading comment lines that start with `prefix` (e.g. an encryption header), without

@@ -350,3 +350,36 @@ fn ruby_refuses_an_export_line_only_for_names_not_set_above() {
         .collect();
     assert_eq!(refuses, [false, true, true]);
 }
+
+#[test]
+fn mentions_finds_a_needle_in_read_and_in_edited_items() {
+    let mut doc = Document::parse("A=1\n# about B\nB=enc:v1\n").unwrap();
+    assert!(!doc.mentions(&["enc:v1:", "#envault:"]));
+    assert!(doc.mentions(&["enc:v1:", "about"]));
+    // Edited items hold their own text, between runs of the file's.
+    doc.set("A", "enc:v1:xyz").unwrap();
+    assert!(doc.mentions(&["enc:v1:"]));
+    let mut doc = Document::parse("A=1\nB=2\n").unwrap();
+    doc.set_leading_lines("#envault:", &["#envault:v1".to_owned()]);
+    assert!(doc.mentions(&["#envault:"]));
+    doc.set("C", "new").unwrap();
+    assert!(doc.mentions(&["C=new"]) && !doc.mentions(&["B=3"]));
+    assert!(!Document::parse("").unwrap().mentions(&["x"]));
+}
+
+#[test]
+fn text_mentions_finds_every_needle_whatever_its_last_byte() {
+    let text = b"A=1\nB=enc:v1:xyz\n# about C\n";
+    for needles in [
+        &[&b"enc:v1:"[..]][..],
+        &[b"zzz:", b"enc:v1:"],
+        &[b"about", b"q", b"r:"],
+        &[b"w", b"x", b"y", b"about C"],
+        &[b""],
+    ] {
+        assert!(text_mentions(text, needles), "{needles:?}");
+    }
+    for needles in [&[&b"enc:v2:"[..]][..], &[b"W", b"X", b"Y", b"ZZ"], &[]] {
+        assert!(!text_mentions(text, needles), "{needles:?}");
+    }
+}
