@@ -415,6 +415,57 @@ impl KeyIndex {
     }
 }
 
+/// The physical lines of `raw`, each with its line ending: `\r\n`, `\n` or a lone `\r`, which
+/// every other reader takes for a line end.
+fn line_segments(raw: &Text) -> Vec<Text> {
+    let b = raw.as_bytes();
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < b.len() {
+        let end = match b[i] {
+            b'\n' => i + 1,
+            b'\r' if b.get(i + 1) == Some(&b'\n') => i + 2,
+            b'\r' => i + 1,
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        out.push(raw.sub(start, end));
+        start = end;
+        i = end;
+    }
+    if start < b.len() {
+        out.push(raw.sub(start, b.len()));
+    }
+    out
+}
+
+/// One physical line of an entry that spans lines, read on its own: an entry where dotenvy
+/// reads one there, else a line that is not an entry unless `dialect`'s reader reads a key and
+/// a value on it.
+fn line_alone(line: Text, number: usize, dialect: Dialect) -> Item {
+    let alone = Arc::new(Buf(line.as_str().to_owned()));
+    if let Ok((items, _)) = parse::parse_items(&alone, 0, None) {
+        if let [Item::Entry(e)] = items.as_slice() {
+            return Item::Entry(Entry {
+                raw: line,
+                line: number as u32,
+                ..e.clone()
+            });
+        }
+    }
+    let text = line.trim_end_matches(['\n', '\r']).to_owned();
+    match dialect.reading(&text) {
+        Some(Some((k, Some(v)))) => match Entry::from_reading(line.clone(), &k, v, number) {
+            Some(e) => Item::Entry(e),
+            None => Item::Trivia(line),
+        },
+        _ => Item::Trivia(line),
+    }
+}
+
 /// Whether `text` holds one of `needles`. The needles' last bytes are searched for, and each
 /// place checked: faster than a substring search per needle when those bytes are rarer in the
 /// text than their first ones (the `:` of `#envault:` and `enc:v1:`).
@@ -474,6 +525,15 @@ impl Text {
             src: Arc::clone(src),
             start: start as u32,
             end: end as u32,
+        }
+    }
+
+    /// The part of this text from byte `start` to `end` (offsets within it).
+    fn sub(&self, start: usize, end: usize) -> Text {
+        Text {
+            src: Arc::clone(&self.src),
+            start: self.start + start as u32,
+            end: self.start + end as u32,
         }
     }
 
@@ -901,6 +961,71 @@ impl Document {
         })
     }
 
+    /// Entries whose value spans lines, as `dialect`'s reader reads their lines: one entry with
+    /// the value it reads, or each line on its own (the gem reads no multi-line values; node's
+    /// dotenv and python-dotenv read the first line alone when the quote does not close for
+    /// them), when it reads them otherwise than dotenvy.
+    fn read_multiline_entries(&mut self, dialect: Dialect) {
+        let spans = |e: &Entry| parse::strip_eol(e.raw()).contains(['\n', '\r']);
+        if !self.entries().any(spans) {
+            return;
+        }
+        let mut items = Vec::with_capacity(self.items.len());
+        for item in std::mem::take(&mut self.items) {
+            let mut e = match item {
+                Item::Entry(e) if spans(&e) => e,
+                other => {
+                    items.push(other);
+                    continue;
+                }
+            };
+            let segments = line_segments(&e.raw);
+            let lines: Vec<&str> = segments
+                .iter()
+                .map(|t| t.trim_end_matches(['\n', '\r']))
+                .collect();
+            let joined = || lines.join("\n");
+            let reading = match dialect {
+                Dialect::Dotenvy => continue,
+                Dialect::Ruby => None,
+                // Only a quoted value spans lines for node; else it reads the lines apart.
+                Dialect::Node => readers::node_line(&joined())
+                    .filter(|(_, v)| v.contains('\n'))
+                    .map(|(k, v)| Some((k, Some(v)))),
+                Dialect::PythonDotenv => match readers::python_lines(&joined()) {
+                    readers::PythonLines::Joined(r) => Some(r),
+                    readers::PythonLines::Apart => None,
+                    readers::PythonLines::Skipped => {
+                        items.extend(segments.into_iter().map(Item::Trivia));
+                        continue;
+                    }
+                },
+                // phpdotenv refuses the file when it does not join these lines: dotenvy's
+                // reading stays (the app does not start).
+                Dialect::Php => Some(readers::php_lines(&lines).flatten()),
+            };
+            match reading {
+                Some(Some((k, Some(v)))) if k == e.key() => {
+                    if v != e.value() {
+                        e.value = Unescaped::Owned(zeroize::Zeroizing::new(v));
+                    }
+                    items.push(Item::Entry(e));
+                }
+                Some(_) => items.push(Item::Entry(e)),
+                None => {
+                    let first = e.line as usize;
+                    items.extend(
+                        segments
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, t)| line_alone(t, first + i, dialect)),
+                    );
+                }
+            }
+        }
+        self.items = items;
+    }
+
     /// The reader the values were read for (`None`: dotenvy's, no `dialect:`).
     pub fn dialect(&self) -> Option<Dialect> {
         self.dialect
@@ -913,12 +1038,14 @@ impl Document {
 
     /// Reads the document as `dialect`'s reader does: a one-line entry gets the value that
     /// reader reads there, and a line kept as it is becomes an entry when that reader reads a
-    /// key and a value on it. Entries that span lines keep dotenvy's reading.
+    /// key and a value on it. Entries that span lines are read as that reader reads their
+    /// lines (see `read_multiline_entries`).
     pub fn apply_dialect(&mut self, dialect: Dialect) {
         self.dialect = Some(dialect);
         if dialect == Dialect::Dotenvy {
             return;
         }
+        self.read_multiline_entries(dialect);
         for item in &mut self.items {
             let Item::Entry(e) = item else { continue };
             let line = parse::strip_eol(e.raw());

@@ -88,7 +88,8 @@ fn node_value(v: &str) -> Option<&str> {
             }
         }
     }
-    let unquoted = &v[..v.find('#').unwrap_or(v.len())];
+    // `[^#\r\n]+`: an unquoted value ends at its line's end (`$` holds there).
+    let unquoted = &v[..v.find(['#', '\r', '\n']).unwrap_or(v.len())];
     if unquoted.is_empty() {
         return node_tail(v).then_some("");
     }
@@ -98,6 +99,35 @@ fn node_value(v: &str) -> Option<&str> {
 /// python-dotenv's parser on one line: `None` when it skips the line (an error, a comment, a
 /// blank line); a bare key reads as the key without a value.
 pub fn python_line(line: &str) -> Option<(String, Option<String>)> {
+    python_statement(line).ok()
+}
+
+/// How python-dotenv reads the physical lines of one entry whose value spans them (`text`:
+/// the lines joined by `\n`).
+pub enum PythonLines {
+    /// One statement over all the lines (or none: skipped), read as [`python_line`].
+    Joined(Option<(String, Option<String>)>),
+    /// A quoted value closed on a later line and something other than a comment followed it:
+    /// python-dotenv skips the whole statement, every line of it.
+    Skipped,
+    /// The first line is a statement (or an error) of its own; the lines after it are read
+    /// afresh.
+    Apart,
+}
+
+/// python-dotenv on the lines of one entry whose value spans them, joined by `\n`.
+pub fn python_lines(text: &str) -> PythonLines {
+    let first_line = text.find('\n').unwrap_or(text.len());
+    match python_statement(text) {
+        Ok(r) => PythonLines::Joined(Some(r)),
+        Err(Some(end)) if end > first_line => PythonLines::Skipped,
+        Err(_) => PythonLines::Apart,
+    }
+}
+
+/// python-dotenv's parser on one statement; the error is `Some(end)` when it comes after a
+/// quoted value that closed at byte `end` (the parser then skips the rest of that line).
+fn python_statement(line: &str) -> Result<(String, Option<String>), Option<usize>> {
     let blank = |c: char| c.is_whitespace() && c != '\n' && c != '\r';
     let s = line.trim_start();
     let s = match s.strip_prefix("export") {
@@ -105,68 +135,76 @@ pub fn python_line(line: &str) -> Option<(String, Option<String>)> {
         _ => s,
     };
     let (key, rest) = if let Some(q) = s.strip_prefix('\'') {
-        let end = q.find('\'').filter(|e| *e > 0)?;
+        let end = q.find('\'').filter(|e| *e > 0).ok_or(None)?;
         (&q[..end], &q[end + 1..])
     } else if s.starts_with('#') || s.is_empty() {
-        return None;
+        return Err(None);
     } else {
         let end = s
             .find(|c: char| c == '=' || c == '#' || c.is_whitespace())
             .unwrap_or(s.len());
         if end == 0 {
-            return None;
+            return Err(None);
         }
         s.split_at(end)
     };
     let rest = rest.trim_start_matches(blank);
+    let mut quoted = false;
     let (value, rest) = match rest.strip_prefix('=') {
         None => (None, rest),
         Some(v) => {
             let v = v.trim_start_matches(blank);
-            let (value, rest) = python_value(v)?;
+            quoted = v.starts_with(['\'', '"']);
+            let (value, rest) = python_value(v).ok_or(None)?;
             (Some(value), rest)
         }
     };
     // A comment, then the end of the line; anything else is an error and the line is skipped.
     let rest = rest.trim_start_matches(blank);
     if !(rest.is_empty() || rest.starts_with('#')) {
-        return None;
+        return Err(quoted.then(|| line.len() - rest.len()));
     }
-    Some((key.to_owned(), value))
+    Ok((key.to_owned(), value))
 }
 
 /// A value as python-dotenv reads it, and what follows it on the line.
 fn python_value(v: &str) -> Option<(String, &str)> {
     match v.chars().next() {
         Some(q @ ('\'' | '"')) => {
+            // `'((?:\\'|[^'])*)'`: greedy, it stops at the first quote not after a backslash;
+            // without one, it backtracks to the last escaped quote, which then closes.
             let bytes = v.as_bytes();
-            let mut i = 1;
+            let (mut i, mut close, mut last_escaped) = (1, None, None);
             while i < bytes.len() {
                 if bytes[i] == b'\\' && bytes.get(i + 1) == Some(&(q as u8)) {
+                    last_escaped = Some(i + 1);
                     i += 2;
                     continue;
                 }
                 if bytes[i] == q as u8 {
-                    let inner = &v[1..i];
-                    let escapes: &[char] = if q == '\'' {
-                        &['\\', '\'']
-                    } else {
-                        &['\\', '\'', '"', 'a', 'b', 'f', 'n', 'r', 't', 'v']
-                    };
-                    return Some((decode_escapes(inner, escapes), &v[i + 1..]));
+                    close = Some(i);
+                    break;
                 }
                 i += 1;
             }
-            None
+            let end = close.or(last_escaped)?;
+            let escapes: &[char] = if q == '\'' {
+                &['\\', '\'']
+            } else {
+                &['\\', '\'', '"', 'a', 'b', 'f', 'n', 'r', 't', 'v']
+            };
+            Some((decode_escapes(&v[1..end], escapes), &v[end + 1..]))
         }
         None => Some((String::new(), "")),
         Some(_) => {
             // The rest of the line, without a comment that follows a blank, right-trimmed.
+            let line_end = v.find(['\r', '\n']).unwrap_or(v.len());
+            let (v, after) = v.split_at(line_end);
             let cut = v
                 .char_indices()
                 .find(|&(i, c)| c == '#' && i > 0 && v[..i].ends_with(char::is_whitespace))
                 .map_or(v.len(), |(i, _)| i);
-            Some((v[..cut].trim_end().to_owned(), ""))
+            Some((v[..cut].trim_end().to_owned(), after))
         }
     }
 }
@@ -253,6 +291,19 @@ pub fn php_line(line: &str) -> Result<Option<(String, Option<String>)>, Refused>
         Some(v) => Some(php_value(v)?.0),
     };
     Ok(Some((name.to_owned(), value)))
+}
+
+/// phpdotenv on the physical lines of one entry whose value spans them: `None` unless it joins
+/// exactly these lines into one entry (it joins from a line holding `="` that does not close to
+/// the next line that closes the quote) and reads them without throwing; then its reading of
+/// them, as [`php_line`].
+pub fn php_lines(lines: &[&str]) -> Option<Option<(String, Option<String>)>> {
+    let (first, rest) = lines.split_first()?;
+    let (last, middle) = rest.split_last()?;
+    let joined = php_starts_multiline(first)
+        && !middle.iter().any(|l| php_stops_multiline(l, false))
+        && php_stops_multiline(last, false);
+    joined.then(|| php_line(&lines.join("\n")).ok()).flatten()
 }
 
 /// The name and value text of a line with `=`, as phpdotenv splits it: at the first `=`,
