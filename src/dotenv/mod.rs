@@ -528,6 +528,18 @@ impl Text {
         }
     }
 
+    /// One text of `parts` that follow each other in the same source, or `None`.
+    fn joined<'a>(mut parts: impl Iterator<Item = &'a Text>) -> Option<Text> {
+        let mut out = parts.next()?.clone();
+        for t in parts {
+            if !Arc::ptr_eq(&out.src, &t.src) || t.start != out.end {
+                return None;
+            }
+            out.end = t.end;
+        }
+        Some(out)
+    }
+
     /// The part of this text from byte `start` to `end` (offsets within it).
     fn sub(&self, start: usize, end: usize) -> Text {
         Text {
@@ -966,6 +978,9 @@ impl Document {
     /// dotenv and python-dotenv read the first line alone when the quote does not close for
     /// them), when it reads them otherwise than dotenvy.
     fn read_multiline_entries(&mut self, dialect: Dialect) {
+        if dialect == Dialect::Php && self.regroup_as_php() {
+            return;
+        }
         let spans = |e: &Entry| parse::strip_eol(e.raw()).contains(['\n', '\r']);
         if !self.entries().any(spans) {
             return;
@@ -1024,6 +1039,77 @@ impl Document {
             }
         }
         self.items = items;
+    }
+
+    /// Where phpdotenv joins other lines than dotenvy (it counts quotes line by line, and a
+    /// value it never sees closing runs on to the end of the file, which it then drops), the
+    /// items become its logical lines: each an entry where it reads a key and a value, else a
+    /// line that is not an entry. Returns whether it did; not when the lines are grouped alike,
+    /// when phpdotenv refuses the file (the app does not start), or when the items are not
+    /// one text (an edited document).
+    fn regroup_as_php(&mut self) -> bool {
+        let mut segments: Vec<(Text, usize)> = Vec::new();
+        for (i, item) in self.items.iter().enumerate() {
+            let text = match item {
+                Item::Entry(e) => &e.raw,
+                Item::Trivia(t) => t,
+            };
+            segments.extend(line_segments(text).into_iter().map(|t| (t, i)));
+        }
+        let lines: Vec<&str> = segments
+            .iter()
+            .map(|(t, _)| t.trim_end_matches(['\n', '\r']))
+            .collect();
+        let groups = readers::php_groups(&lines);
+        // Alike: each group is all the lines of one entry, and each entry's lines one group.
+        let item_of = |r: &std::ops::Range<usize>| {
+            let i = segments[r.start].1;
+            segments[r.clone()].iter().all(|s| s.1 == i).then_some(i)
+        };
+        let mut lines_of = vec![0; self.items.len()];
+        for s in &segments {
+            lines_of[s.1] += 1;
+        }
+        let mut covered = vec![false; self.items.len()];
+        let alike = groups.iter().all(|g| match item_of(g) {
+            Some(i) if !covered[i] && lines_of[i] == g.len() => {
+                covered[i] = true;
+                true
+            }
+            _ => false,
+        }) && (self.items.iter().zip(&covered))
+            .all(|(it, &c)| c || matches!(it, Item::Trivia(_)));
+        if alike {
+            return false;
+        }
+        let mut readings = Vec::with_capacity(groups.len());
+        for g in &groups {
+            match readers::php_line(&lines[g.clone()].join("\n")) {
+                Ok(r) => readings.push(r),
+                Err(_) => return false,
+            }
+        }
+        let mut items = Vec::with_capacity(segments.len());
+        let mut next = groups.iter().zip(readings).peekable();
+        let mut i = 0;
+        while i < segments.len() {
+            let Some((g, reading)) = next.next_if(|(g, _)| g.start == i) else {
+                items.push(Item::Trivia(segments[i].0.clone()));
+                i += 1;
+                continue;
+            };
+            let Some(text) = Text::joined(segments[g.clone()].iter().map(|s| &s.0)) else {
+                return false;
+            };
+            let entry = match reading {
+                Some((k, Some(v))) => Entry::from_reading(text.clone(), &k, v, g.start + 1),
+                _ => None,
+            };
+            items.push(entry.map_or(Item::Trivia(text), Item::Entry));
+            i = g.end;
+        }
+        self.items = items;
+        true
     }
 
     /// The reader the values were read for (`None`: dotenvy's, no `dialect:`).

@@ -306,6 +306,33 @@ pub fn php_lines(lines: &[&str]) -> Option<Option<(String, Option<String>)>> {
     joined.then(|| php_line(&lines.join("\n")).ok()).flatten()
 }
 
+/// How phpdotenv groups a file's physical lines (split at `\r\n`, `\n` and `\r`, without
+/// their line endings) into the logical lines it reads: the ranges of lines it joins with `\n`,
+/// in order. Blank and comment lines are in none, and neither are the lines of a double-quoted
+/// value it never sees closing: it drops them at the end of the file.
+pub fn php_groups(lines: &[&str]) -> Vec<std::ops::Range<usize>> {
+    let mut groups = Vec::new();
+    let mut open: Option<usize> = None;
+    for (i, line) in lines.iter().enumerate() {
+        let started = php_starts_multiline(line);
+        if started && open.is_none() {
+            open = Some(i);
+        }
+        if let Some(first) = open {
+            if php_stops_multiline(line, started) {
+                groups.push(first..i + 1);
+                open = None;
+            }
+            continue;
+        }
+        let trimmed = line.trim_matches(PHP_TRIM);
+        if !(trimmed.is_empty() || trimmed.starts_with('#')) {
+            groups.push(i..i + 1);
+        }
+    }
+    groups
+}
+
 /// The name and value text of a line with `=`, as phpdotenv splits it: at the first `=`,
 /// each side trimmed.
 pub fn php_split(line: &str) -> Option<(&str, &str)> {

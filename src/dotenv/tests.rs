@@ -383,3 +383,33 @@ fn text_mentions_finds_every_needle_whatever_its_last_byte() {
         assert!(!text_mentions(text, needles), "{needles:?}");
     }
 }
+
+#[test]
+fn dialects_regroup_lines_without_losing_a_byte() {
+    // phpdotenv runs on from `B="x` (it does not count the quote that starts `"y`) to the end;
+    // the gem reads each line of `D`'s value on its own.
+    let src = "A=1\r\nD=\"v\nE=2\n\"\nB=\"x\n\"y\nC=2\n";
+    for (dialect, keys) in [
+        (Dialect::Php, vec!["A", "D"]),
+        (Dialect::Ruby, vec!["A", "B", "C", "D", "E"]),
+        (Dialect::Node, vec!["A", "B", "C", "D"]),
+    ] {
+        let mut doc = Document::read(src.as_bytes().to_vec()).unwrap();
+        doc.apply_dialect(dialect);
+        assert_eq!(doc.render(), src, "{dialect}");
+        let mut read: Vec<&str> = doc.entries().map(Entry::key).collect();
+        read.sort_unstable();
+        assert_eq!(read, keys, "{dialect}");
+        // Each entry's value lies inside its own text.
+        for e in doc.entries() {
+            assert!(e.raw().contains(e.key()), "{dialect}: {}", e.key());
+        }
+    }
+    // An edited document (items of several texts) keeps every byte too.
+    let mut doc = Document::read(src.as_bytes().to_vec()).unwrap();
+    doc.set("C", "3").unwrap();
+    doc.set("E", "4").unwrap();
+    let edited = doc.render();
+    doc.apply_dialect(Dialect::Php);
+    assert_eq!(doc.render(), edited);
+}
