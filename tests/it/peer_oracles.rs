@@ -374,8 +374,7 @@ fn generated_lines(n: usize) -> Vec<String> {
         value,
     )
         .prop_map(|(pre, k, sep, v)| format!("{pre}{k}{sep}{v}"));
-    let mut runner = TestRunner::deterministic();
-    let mut lines: Vec<String> = [
+    let seeds = [
         "OIDC_DISPLAY_NAME=OpenID Connect",
         "// Vite reads VITE_ variables",
         "FEATURE_FLAG",
@@ -386,14 +385,22 @@ fn generated_lines(n: usize) -> Vec<String> {
         "export DB=1",
         r#"MAIL_FROM_NAME="${APP_NAME}""#,
         "SMTP_HOST: mail.example.com",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
+    ];
+    seeds_then_generated(&seeds, line, n)
+}
+
+/// `seeds`, then `n` values of `strategy`, drawn the same way on every run.
+fn seeds_then_generated(
+    seeds: &[&str],
+    strategy: impl Strategy<Value = String>,
+    n: usize,
+) -> Vec<String> {
+    let mut runner = TestRunner::deterministic();
+    let mut out: Vec<String> = seeds.iter().map(|s| (*s).to_owned()).collect();
     for _ in 0..n {
-        lines.push(line.new_tree(&mut runner).unwrap().current());
+        out.push(strategy.new_tree(&mut runner).unwrap().current());
     }
-    lines
+    out
 }
 
 /// Each line in a file of its own.
@@ -703,21 +710,14 @@ fn multiline_files(n: usize) -> Vec<String> {
             };
             format!("FIRST=1{eol}{pre}MULTI={q}{body}{q}{tail}{eol}LAST=2{eol}")
         });
-    let mut runner = TestRunner::deterministic();
-    let mut files: Vec<String> = [
+    let seeds = [
         "A=\"\nB=2\n\"\nC=3\n",
         "A='line1\nline2'\nB=2\n",
         "A=\"x\r\ny\"\r\nB=2\r\n",
         "A=\"x\\\"\ny\"\nB=2\n",
         "A=\"x\n# not a comment\ny\" # a comment\nB=2\n",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
-    for _ in 0..n {
-        files.push(file.new_tree(&mut runner).unwrap().current());
-    }
-    files
+    ];
+    seeds_then_generated(&seeds, file, n)
 }
 
 /// Under `dialect:`, a value that spans lines is what that reader reads, wherever dotenvy
