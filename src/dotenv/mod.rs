@@ -32,6 +32,9 @@ pub struct Document {
     /// The reader whose reading the values are ([`Document::apply_dialect`]); dotenvy's when
     /// `None`.
     dialect: Option<Dialect>,
+    /// The items as dotenvy reads them, kept when the dialect's reader groups lines otherwise
+    /// (for [`Document::hidden_readings`], which says where dotenvy's reading hides a line).
+    dotenvy_items: Option<Vec<Item>>,
 }
 
 /// A line that dotenvy refuses but other readers read (an unquoted value with spaces, a `//`
@@ -415,6 +418,13 @@ impl KeyIndex {
     }
 }
 
+fn item_text(item: &Item) -> &Text {
+    match item {
+        Item::Entry(e) => &e.raw,
+        Item::Trivia(t) => t,
+    }
+}
+
 /// The physical lines of `raw`, each with its line ending: `\r\n`, `\n` or a lone `\r`, which
 /// every other reader takes for a line end.
 fn line_segments(raw: &Text) -> Vec<Text> {
@@ -440,6 +450,21 @@ fn line_segments(raw: &Text) -> Vec<Text> {
         out.push(raw.sub(start, b.len()));
     }
     out
+}
+
+/// Each physical line of `text` (its first is line `first`) read on its own, as
+/// [`line_alone`]; a lone CR ends a line for the other readers, not in envault's count.
+fn lines_alone(text: &Text, first: usize, dialect: Dialect) -> Vec<Item> {
+    let mut number = first;
+    line_segments(text)
+        .into_iter()
+        .map(|s| {
+            let ends_line = s.ends_with('\n');
+            let item = line_alone(s, number, dialect);
+            number += usize::from(ends_line);
+            item
+        })
+        .collect()
 }
 
 /// One physical line of an entry that spans lines, read on its own: an entry where dotenvy
@@ -942,6 +967,7 @@ impl Document {
             index,
             opaque: Vec::new(),
             dialect: None,
+            dotenvy_items: None,
         })
     }
 
@@ -970,6 +996,7 @@ impl Document {
             index,
             opaque,
             dialect: None,
+            dotenvy_items: None,
         })
     }
 
@@ -982,13 +1009,28 @@ impl Document {
             return;
         }
         let spans = |e: &Entry| parse::strip_eol(e.raw()).contains(['\n', '\r']);
-        if !self.entries().any(spans) {
+        // A lone CR ends a line for every other reader: in a comment or a line dotenvy
+        // refuses, the text after it is a line of its own for them.
+        let lone_cr = |t: &Text| parse::strip_eol(t).contains('\r');
+        let splits = |item: &Item| match item {
+            Item::Entry(e) => spans(e),
+            Item::Trivia(t) => lone_cr(t),
+        };
+        if !self.items.iter().any(splits) {
             return;
         }
+        self.dotenvy_items = Some(self.items.clone());
         let mut items = Vec::with_capacity(self.items.len());
+        let mut line = 1;
         for item in std::mem::take(&mut self.items) {
+            let first = line;
+            line += memchr::memchr_iter(b'\n', item_text(&item).as_bytes()).count();
             let mut e = match item {
                 Item::Entry(e) if spans(&e) => e,
+                Item::Trivia(t) if lone_cr(&t) => {
+                    items.extend(lines_alone(&t, first, dialect));
+                    continue;
+                }
                 other => {
                     items.push(other);
                     continue;
@@ -1004,9 +1046,7 @@ impl Document {
                 Dialect::Dotenvy => continue,
                 Dialect::Ruby => None,
                 // Only a quoted value spans lines for node; else it reads the lines apart.
-                Dialect::Node => readers::node_line(&joined())
-                    .filter(|(_, v)| v.contains('\n'))
-                    .map(|(k, v)| Some((k, Some(v)))),
+                Dialect::Node => readers::node_lines(&joined()).map(|(k, v)| Some((k, Some(v)))),
                 Dialect::PythonDotenv => match readers::python_lines(&joined()) {
                     readers::PythonLines::Joined(r) => Some(r),
                     readers::PythonLines::Apart => None,
@@ -1027,15 +1067,7 @@ impl Document {
                     items.push(Item::Entry(e));
                 }
                 Some(_) => items.push(Item::Entry(e)),
-                None => {
-                    let first = e.line as usize;
-                    items.extend(
-                        segments
-                            .into_iter()
-                            .enumerate()
-                            .map(|(i, t)| line_alone(t, first + i, dialect)),
-                    );
-                }
+                None => items.extend(lines_alone(&e.raw, e.line as usize, dialect)),
             }
         }
         self.items = items;
@@ -1050,11 +1082,7 @@ impl Document {
     fn regroup_as_php(&mut self) -> bool {
         let mut segments: Vec<(Text, usize)> = Vec::new();
         for (i, item) in self.items.iter().enumerate() {
-            let text = match item {
-                Item::Entry(e) => &e.raw,
-                Item::Trivia(t) => t,
-            };
-            segments.extend(line_segments(text).into_iter().map(|t| (t, i)));
+            segments.extend(line_segments(item_text(item)).into_iter().map(|t| (t, i)));
         }
         let lines: Vec<&str> = segments
             .iter()
@@ -1108,7 +1136,7 @@ impl Document {
             items.push(entry.map_or(Item::Trivia(text), Item::Entry));
             i = g.end;
         }
-        self.items = items;
+        self.dotenvy_items = Some(std::mem::replace(&mut self.items, items));
         true
     }
 
@@ -1210,7 +1238,7 @@ impl Document {
     pub fn hidden_readings(&self) -> Vec<Hidden> {
         let mut out = Vec::new();
         let mut line = 1usize;
-        for item in &self.items {
+        for item in self.dotenvy_items.as_ref().unwrap_or(&self.items) {
             match item {
                 Item::Trivia(t) => {
                     let text = parse::strip_eol(t);

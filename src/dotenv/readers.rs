@@ -7,6 +7,18 @@
 /// then trims the value, strips one pair of matching quotes, and in a double-quoted value
 /// turns `\n` and `\r` into line endings. A line it cannot match is skipped (`None`).
 pub fn node_line(line: &str) -> Option<(String, String)> {
+    node_match(line).map(|(k, v)| (k.to_owned(), node_unquote(v)))
+}
+
+/// node's dotenv on the lines of one entry, joined by `\n`: its reading when its expression
+/// matches one quoted value across them (else it reads the first line on its own).
+pub fn node_lines(text: &str) -> Option<(String, String)> {
+    let (k, v) = node_match(text)?;
+    v.contains('\n').then(|| (k.to_owned(), node_unquote(v)))
+}
+
+/// The key and the value text node's expression captures on `line`.
+fn node_match(line: &str) -> Option<(&str, &str)> {
     let s = line.trim_start();
     let s = match s.strip_prefix("export") {
         Some(rest) if rest.starts_with(char::is_whitespace) => rest.trim_start(),
@@ -33,7 +45,12 @@ pub fn node_line(line: &str) -> Option<(String, String)> {
             return None;
         }
     };
-    let value = node_value(value_part)?;
+    Some((key, node_value(value_part)?))
+}
+
+/// The value from the text node's expression captured: trimmed, one pair of matching quotes
+/// taken off, and in double quotes `\n` and `\r` turned into line endings.
+fn node_unquote(value: &str) -> String {
     let value = value.trim();
     let first = value.chars().next();
     let mut out = match first {
@@ -45,12 +62,13 @@ pub fn node_line(line: &str) -> Option<(String, String)> {
     if first == Some('"') {
         out = out.replace("\\n", "\n").replace("\\r", "\r");
     }
-    Some((key.to_owned(), out))
+    out
 }
 
 /// Whether `rest` is what the expression allows after a value: blanks, then maybe a comment.
 fn node_tail(rest: &str) -> bool {
-    let rest = rest.trim_start();
+    // `$` holds at the end of any line: only the rest of this one counts.
+    let rest = rest[..rest.find('\n').unwrap_or(rest.len())].trim_start();
     rest.is_empty() || rest.starts_with('#')
 }
 
@@ -88,8 +106,9 @@ fn node_value(v: &str) -> Option<&str> {
             }
         }
     }
-    // `[^#\r\n]+`: an unquoted value ends at its line's end (`$` holds there).
-    let unquoted = &v[..v.find(['#', '\r', '\n']).unwrap_or(v.len())];
+    // `[^#\r\n]+`: an unquoted value ends at its line's end (`$` holds there). Lines are
+    // split at every line ending before they get here; a `\n` is one that joined lines hold.
+    let unquoted = &v[..v.find(['#', '\n']).unwrap_or(v.len())];
     if unquoted.is_empty() {
         return node_tail(v).then_some("");
     }
@@ -198,7 +217,7 @@ fn python_value(v: &str) -> Option<(String, &str)> {
         None => Some((String::new(), "")),
         Some(_) => {
             // The rest of the line, without a comment that follows a blank, right-trimmed.
-            let line_end = v.find(['\r', '\n']).unwrap_or(v.len());
+            let line_end = v.find('\n').unwrap_or(v.len());
             let (v, after) = v.split_at(line_end);
             let cut = v
                 .char_indices()

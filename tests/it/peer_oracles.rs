@@ -693,6 +693,8 @@ fn multiline_files(n: usize) -> Vec<String> {
         "\"",
         "\\C",
         "é",
+        "\r",
+        "\rD=4",
     ]);
     let body = prop::collection::vec(piece, 1..6).prop_map(|p| p.concat());
     let file = (
@@ -716,6 +718,11 @@ fn multiline_files(n: usize) -> Vec<String> {
         "A=\"x\r\ny\"\r\nB=2\r\n",
         "A=\"x\\\"\ny\"\nB=2\n",
         "A=\"x\n# not a comment\ny\" # a comment\nB=2\n",
+        // A lone CR ends a line for every other reader.
+        "B=x y\rC=2\n",
+        "export A=1\rexport B=2\n",
+        "#\rA=1\n",
+        "A=1\rB=2\n",
     ];
     seeds_then_generated(&seeds, file, n)
 }
@@ -750,14 +757,11 @@ fn multiline_values_read_as_each_dialects_reader() {
     );
     let (php, ruby) = php_ruby_read_each(&files);
     let refused = serde_json::Value::from("refused");
-    let mut compared = 0;
+    let (mut compared, mut refused_around) = (0, 0);
     for (i, text) in texts.iter().enumerate() {
         let Ok(doc) = Document::read(text.clone().into_bytes()) else {
             continue;
         };
-        if !doc.opaque_lines().is_empty() {
-            continue;
-        }
         let theirs = [
             (Dialect::Node, serde_json::json!(node[i])),
             (Dialect::PythonDotenv, serde_json::json!(python[i])),
@@ -766,6 +770,13 @@ fn multiline_values_read_as_each_dialects_reader() {
         ];
         for (dialect, theirs) in theirs {
             if theirs == refused {
+                continue;
+            }
+            // A known gap (docs/dotenv-dialect.md): around a line dotenvy refuses, node's
+            // dotenv and python-dotenv may read a quoted value over other lines than dotenvy's.
+            let whole_text = matches!(dialect, Dialect::Node | Dialect::PythonDotenv);
+            if whole_text && !doc.opaque_lines().is_empty() {
+                refused_around += 1;
                 continue;
             }
             let theirs: Values = serde_json::from_value(theirs).unwrap();
@@ -784,5 +795,8 @@ fn multiline_values_read_as_each_dialects_reader() {
             compared += 1;
         }
     }
-    assert!(compared > 600, "{compared} readings compared");
+    assert!(
+        compared > 600 && refused_around < compared / 4,
+        "{compared} readings compared, {refused_around} left out"
+    );
 }
