@@ -941,12 +941,13 @@ pub fn header_of(doc: &crate::dotenv::Document) -> Result<Option<Header>, CryptE
             if sealed.is_none() && is_sealed(raw) {
                 sealed = Some(e);
             }
-            // Only a value that spans lines can wrap header lines.
-            if memchr::memchr(b'\n', raw.as_bytes()).is_some()
-                && raw
-                    .lines()
-                    .skip(1)
-                    .any(|l| l.trim_start().starts_with(HEADER_PREFIX))
+            // Only an entry that spans lines can wrap header lines: in its value, or in a
+            // comment after it that the splitter does not end the line at (a `#` after an
+            // even number of blanks, followed by a quote), so its whole text is looked at.
+            if e.raw()
+                .lines()
+                .skip(1)
+                .any(|l| l.trim_start().starts_with(HEADER_PREFIX))
             {
                 wrapped = Some(e);
                 break;
@@ -956,7 +957,7 @@ pub fn header_of(doc: &crate::dotenv::Document) -> Result<Option<Header>, CryptE
             return Err(CryptError::Damaged {
                 line: e.line(),
                 what: format!(
-                    "the value of {} holds `#envault:` header lines (a header wrapped in a quoted value)",
+                    "the entry {} holds `#envault:` header lines (a header wrapped in a quoted value, or in a comment with a quote that dotenvy joins to the next lines)",
                     e.key()
                 ),
             });

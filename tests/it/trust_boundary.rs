@@ -646,6 +646,11 @@ fn a_header_pushed_down_is_damage_not_plaintext() {
         format!("{sealed}#envault:recipient age1x\n"),
         no_header,
         format!("JUNK=\"\n{sealed}\"\n"),
+        // A review found these: after an even number of blanks a `#` does not end the line
+        // for dotenvy's splitter, so the quote in this "comment" swallows the header into an
+        // entry whose value is only `x`.
+        format!("A=x  #\"\n{sealed}\"\n"),
+        format!("A='x'  # '\n{sealed}'\n"),
     ] {
         p.write(".env.prod", &text);
         p.run(&["get", "--env", "prod", "DB_PASSWORD"]).code(2);
