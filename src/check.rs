@@ -179,8 +179,8 @@ fn dotenvy_expansion(e: &EnvRead, d: &Document, out: &mut Vec<Problem>) {
 fn named_key(readings: &[(crate::dotenv::Peer, crate::dotenv::Reading)]) -> Option<String> {
     readings
         .iter()
-        .find_map(|(_, r)| r.as_ref().map(|(k, _)| k.as_str()))
-        .and_then(crate::dotenv::shown_key)
+        .find_map(|(_, r)| r.as_ref())
+        .and_then(crate::dotenv::shown_reading_key)
         .map(str::to_owned)
 }
 

@@ -129,6 +129,29 @@ pub fn shown_key(key: &str) -> Option<&str> {
     .then_some(key)
 }
 
+/// A key that a reader reads without a value (a line without `=`), as a warning may name it:
+/// only when it is written as env names conventionally are (no lowercase letters), since a
+/// word alone on a line may be a password, such as a line of a value that spans lines.
+pub fn shown_bare_key(key: &str) -> Option<&str> {
+    shown_key(key).filter(|k| !k.bytes().any(|b| b.is_ascii_lowercase()))
+}
+
+/// The key of a reading as a warning may name it ([`shown_key`], or [`shown_bare_key`] for a
+/// key without a value).
+pub fn shown_reading_key(reading: &(String, Option<String>)) -> Option<&str> {
+    match reading.1 {
+        Some(_) => shown_key(&reading.0),
+        None => shown_bare_key(&reading.0),
+    }
+}
+
+fn bare_key_words(key: &str) -> String {
+    shown_bare_key(key).map_or_else(
+        || format!("a key of {} characters", key.chars().count()),
+        str::to_owned,
+    )
+}
+
 fn key_words(key: &str) -> String {
     shown_key(key).map_or_else(
         || format!("a key of {} characters", key.chars().count()),
@@ -197,7 +220,7 @@ fn reading_words(peer: Peer, reading: &Reading, refused: bool, line_key: Option<
             format!("{peer} reads {}", value_size(v))
         }
         Some((k, Some(v))) => format!("{peer} reads {} with {}", key_words(k), value_size(v)),
-        Some((k, None)) => format!("{peer} reads {} without a value", key_words(k)),
+        Some((k, None)) => format!("{peer} reads {} without a value", bare_key_words(k)),
         None if refused => format!("{peer} refuses it and fails the whole file"),
         None => format!("{peer} skips it"),
     }
@@ -878,6 +901,11 @@ impl ParseError {
             } else {
                 MASK.to_owned()
             };
+        }
+        let after = t[i + key_len..].trim_start();
+        if !after.starts_with(['=', ':']) && shown_bare_key(&t[i..i + key_len]).is_none() {
+            // A word without `=` may be a secret on a line of its own.
+            return MASK.to_owned();
         }
         let mut end = i + key_len;
         end = t.len() - t[end..].trim_start().len();

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::process::Stdio;
 
-use crate::common::{mode_of, stderr, stdout, Project, TUTORIAL_CONFIG};
+use crate::common::{git, mode_of, stderr, stdout, Project, TUTORIAL_CONFIG};
 use predicates::prelude::*;
 
 const SECRETS: &[&str] = &[
@@ -349,6 +349,40 @@ fn lines_dotenvy_refuses_are_kept_and_named_with_the_value_masked() {
         p.read(".env.prod"),
         "DB_HOST=prod-db.internal\nDB_PASSWORD=super secret value\n",
         "kept byte for byte"
+    );
+}
+
+/// A word alone on a line, such as a line of a value that spans lines which dotenvy refuses,
+/// may be a password: warnings, `check` and `textconv` never name it as a key, unless it is
+/// written as env names are (upper case).
+#[test]
+fn a_word_alone_on_a_line_is_never_shown_as_a_key() {
+    let p = Project::tutorial();
+    git(&p, &["init", "-q"]);
+    for (text, secret) in [
+        ("K=\"x\nP4ssw0rd\n\\q\"\nB=2\n", "P4ssw0rd"),
+        ("A=\n\"hunter2\"\nB=2\n", "hunter2"),
+        ("A=1\ncorrect-horse\n", "correct-horse"),
+    ] {
+        p.write(".env.dev", text);
+        for args in [
+            &["export", "--env", "dev", "--format", "json"][..],
+            &["diff-files", ".env.dev", ".env.prod"],
+            &["check"],
+            &["textconv", ".env.dev"],
+        ] {
+            let a = p.run(args);
+            let out = format!("{}{}", stdout(&a), stderr(&a));
+            assert!(!out.contains(secret), "{args:?} on {text:?}: {out}");
+        }
+    }
+    // A conventional name without `=` is still named.
+    p.write(".env.dev", "A=1\nFEATURE_FLAG\n");
+    let a = p.run(&["export", "--env", "dev"]);
+    assert!(
+        stderr(&a).contains("reads FEATURE_FLAG without a value"),
+        "{}",
+        stderr(&a)
     );
 }
 
