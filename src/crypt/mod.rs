@@ -932,45 +932,37 @@ pub fn header_of(doc: &crate::dotenv::Document) -> Result<Option<Header>, CryptE
             what: "an `#envault:` line below the header (header lines come first, together, at the top of the file)".to_owned(),
         });
     }
-    if leading.is_empty() {
-        // A header and sealed values wrapped inside a quoted value read as one plaintext value;
-        // a sealed value needs a header. One pass over the entries (this runs on every read).
-        let (mut wrapped, mut sealed) = (None, None);
-        for e in doc.entries() {
-            let raw = e.raw_value();
-            if sealed.is_none() && is_sealed(raw) {
-                sealed = Some(e);
-            }
-            // Only an entry that spans lines can wrap header lines: in its value, or in a
-            // comment after it that the splitter does not end the line at (a `#` after an
-            // even number of blanks, followed by a quote), so its whole text is looked at.
-            if e.raw()
-                .lines()
-                .skip(1)
-                .any(|l| l.trim_start().starts_with(HEADER_PREFIX))
-            {
-                wrapped = Some(e);
-                break;
-            }
-        }
-        if let Some(e) = wrapped {
+    // Header lines and sealed values stand on lines of their own. A header line inside an
+    // entry's text (a quoted value, or a comment whose quote dotenvy joins to the next lines),
+    // a sealed value on a later line of an entry, or a sealed value anywhere in a file without a
+    // header, quoted or commented out, means the file was damaged or made to hide them: read
+    // as plaintext, it would get new secrets written in clear. One pass over the items.
+    let mut line = 1;
+    for item in items {
+        let (text, key) = match item {
+            Item::Trivia(t) => (t.as_str(), None),
+            Item::Entry(e) => (e.raw(), Some(e.key())),
+        };
+        for (i, l) in text.lines().enumerate() {
+            let inner = i > 0 && key.is_some();
+            let what = if inner && l.trim_start().starts_with(HEADER_PREFIX) {
+                "`#envault:` header lines (a header wrapped in a quoted value, or in a comment with a quote that dotenvy joins to the next lines)"
+            } else if inner && l.contains(VALUE_PREFIX) {
+                "a sealed value on a line of its text after the first (sealed values stand on lines of their own)"
+            } else if leading.is_empty() && l.contains(VALUE_PREFIX) {
+                "a sealed value (`enc:v1:`), but the file has no `#envault:` header at its top"
+            } else {
+                continue;
+            };
             return Err(CryptError::Damaged {
-                line: e.line(),
-                what: format!(
-                    "the entry {} holds `#envault:` header lines (a header wrapped in a quoted value, or in a comment with a quote that dotenvy joins to the next lines)",
-                    e.key()
-                ),
+                line: line + i,
+                what: match key {
+                    Some(k) if inner => format!("the entry {k} holds {what}"),
+                    _ => format!("this line holds {what}"),
+                },
             });
         }
-        if let Some(e) = sealed {
-            return Err(CryptError::Damaged {
-                line: e.line(),
-                what: format!(
-                    "{} holds a sealed value, but the file has no `#envault:` header at its top",
-                    e.key()
-                ),
-            });
-        }
+        line += memchr::memchr_iter(b'\n', text.as_bytes()).count();
     }
     Header::parse(&leading.join("\n"))
 }

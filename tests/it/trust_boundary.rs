@@ -642,15 +642,32 @@ fn a_header_pushed_down_is_damage_not_plaintext() {
         .filter(|l| !l.starts_with("#envault:"))
         .map(|l| format!("{l}\n"))
         .collect();
+    let header: String = sealed
+        .lines()
+        .filter(|l| l.starts_with("#envault:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let sealed_entry = no_header
+        .lines()
+        .find(|l| l.contains("=enc:v1:"))
+        .expect("a sealed entry")
+        .to_owned();
     for text in [
         format!("{sealed}#envault:recipient age1x\n"),
-        no_header,
+        no_header.clone(),
         format!("JUNK=\"\n{sealed}\"\n"),
         // A review found these: after an even number of blanks a `#` does not end the line
         // for dotenvy's splitter, so the quote in this "comment" swallows the header into an
         // entry whose value is only `x`.
         format!("A=x  #\"\n{sealed}\"\n"),
         format!("A='x'  # '\n{sealed}'\n"),
+        // A second review: sealed values quoted or commented out in a file without a header,
+        // and sealed lines swallowed into an entry below an intact header.
+        format!("{}\"\n", sealed_entry.replacen('=', "=\"", 1)),
+        format!("{}'\n", sealed_entry.replacen('=', "='", 1)),
+        format!("# {sealed_entry}\n"),
+        format!("{header}A=x  #\"\n{no_header}\"\n"),
+        format!("{header}A=\"x\n{sealed_entry}\ny\"\n"),
     ] {
         p.write(".env.prod", &text);
         p.run(&["get", "--env", "prod", "DB_PASSWORD"]).code(2);
