@@ -76,6 +76,22 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
                 fingerprint(&fp_key, "", line)
             ));
         }
+        // Every other reader ends the line at a lone CR: the text after it is a line of its
+        // own for them, which may be a secret; and so may any line that is neither blank, a
+        // comment nor an entry (under a dialect, a line such a CR split off).
+        let body = line.trim_start();
+        if line.contains('\r') || !(body.is_empty() || body.starts_with('#')) {
+            let indent = &line[..line.len() - line.trim_start().len()];
+            let hash = if line.trim_start().starts_with('#') {
+                "# "
+            } else {
+                ""
+            };
+            return Some(format!(
+                "{indent}{hash}{MASK} fp:{} (kept as written: a carriage return ends this line for other readers)",
+                fingerprint(&fp_key, "", line)
+            ));
+        }
         let body = line.trim_start().strip_prefix('#')?;
         let entry = Document::parse(body.trim_start()).ok()?;
         let e = entry.entries().next()?;

@@ -1056,6 +1056,8 @@ impl Document {
             let mut e = match item {
                 Item::Entry(e) if spans(&e) => e,
                 Item::Trivia(t) if lone_cr(&t) => {
+                    // The dialect's reader reads its lines: no longer a line left out.
+                    self.opaque.retain(|o| !o.is_line(parse::strip_eol(&t)));
                     items.extend(lines_alone(&t, first, dialect));
                     continue;
                 }
@@ -1190,7 +1192,9 @@ impl Document {
         self.read_multiline_entries(dialect);
         for item in &mut self.items {
             let Item::Entry(e) = item else { continue };
+            // A line split at a lone CR ends with it: that CR is its line ending.
             let line = parse::strip_eol(e.raw());
+            let line = line.strip_suffix('\r').unwrap_or(line);
             if line.contains(['\n', '\r']) {
                 continue;
             }

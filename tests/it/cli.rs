@@ -363,6 +363,8 @@ fn a_word_alone_on_a_line_is_never_shown_as_a_key() {
         ("K=\"x\nP4ssw0rd\n\\q\"\nB=2\n", "P4ssw0rd"),
         ("A=\n\"hunter2\"\nB=2\n", "hunter2"),
         ("A=1\ncorrect-horse\n", "correct-horse"),
+        // Every other reader ends the comment at the lone CR.
+        ("# note\rcrword55\nA=1\n", "crword55"),
     ] {
         p.write(".env.dev", text);
         for args in [

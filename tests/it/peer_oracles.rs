@@ -723,6 +723,7 @@ fn multiline_files(n: usize) -> Vec<String> {
         "export A=1\rexport B=2\n",
         "#\rA=1\n",
         "A=1\rB=2\n",
+        "B= #\rZ=9\n",
     ];
     seeds_then_generated(&seeds, file, n)
 }
