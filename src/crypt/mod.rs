@@ -755,6 +755,13 @@ fn refuse_opaque(doc: &crate::dotenv::Document) -> Result<(), DocError> {
             why: o.error.kind.to_string(),
         });
     }
+    if let Some(line) = doc.entry_left_out() {
+        return Err(DocError::Opaque {
+            line,
+            why: "dotenvy reads an entry there that the environment's dialect reads as none"
+                .to_owned(),
+        });
+    }
     match doc
         .disagreements()
         .into_iter()

@@ -1033,7 +1033,7 @@ impl Document {
     /// dotenv and python-dotenv read the first line alone when the quote does not close for
     /// them), when it reads them otherwise than dotenvy.
     fn read_multiline_entries(&mut self, dialect: Dialect) {
-        if dialect == Dialect::Php && self.regroup_as_php() {
+        if self.regroup(dialect) {
             return;
         }
         let spans = |e: &Entry| parse::strip_eol(e.raw()).contains(['\n', '\r']);
@@ -1109,7 +1109,10 @@ impl Document {
     /// line that is not an entry. Returns whether it did; not when the lines are grouped alike,
     /// when phpdotenv refuses the file (the app does not start), or when the items are not
     /// one text (an edited document).
-    fn regroup_as_php(&mut self) -> bool {
+    fn regroup(&mut self, dialect: Dialect) -> bool {
+        if !matches!(dialect, Dialect::Php | Dialect::PythonDotenv) {
+            return false;
+        }
         let mut segments: Vec<(Text, usize)> = Vec::new();
         for (i, item) in self.items.iter().enumerate() {
             segments.extend(line_segments(item_text(item)).into_iter().map(|t| (t, i)));
@@ -1118,8 +1121,20 @@ impl Document {
             .iter()
             .map(|(t, _)| t.trim_end_matches(['\n', '\r']))
             .collect();
-        let groups = readers::php_groups(&lines);
-        // Alike: each group is all the lines of one entry, and each entry's lines one group.
+        let statements: Vec<readers::PythonStatement> = if dialect == Dialect::Php {
+            let mut statements = Vec::new();
+            for g in readers::php_groups(&lines) {
+                match readers::php_line(&lines[g.clone()].join("\n")) {
+                    Ok(r) => statements.push((g, r)),
+                    Err(_) => return false,
+                }
+            }
+            statements
+        } else {
+            readers::python_statements(&lines)
+        };
+        // Alike: each group is all the lines of one item, each entry's lines one group, and
+        // the reader reads a key and a value on each entry.
         let item_of = |r: &std::ops::Range<usize>| {
             let i = segments[r.start].1;
             segments[r.clone()].iter().all(|s| s.1 == i).then_some(i)
@@ -1129,10 +1144,10 @@ impl Document {
             lines_of[s.1] += 1;
         }
         let mut covered = vec![false; self.items.len()];
-        let alike = groups.iter().all(|g| match item_of(g) {
+        let alike = statements.iter().all(|(g, reading)| match item_of(g) {
             Some(i) if !covered[i] && lines_of[i] == g.len() => {
                 covered[i] = true;
-                true
+                matches!(reading, Some((_, Some(_)))) || matches!(self.items[i], Item::Trivia(_))
             }
             _ => false,
         }) && (self.items.iter().zip(&covered))
@@ -1140,15 +1155,8 @@ impl Document {
         if alike {
             return false;
         }
-        let mut readings = Vec::with_capacity(groups.len());
-        for g in &groups {
-            match readers::php_line(&lines[g.clone()].join("\n")) {
-                Ok(r) => readings.push(r),
-                Err(_) => return false,
-            }
-        }
         let mut items = Vec::with_capacity(segments.len());
-        let mut next = groups.iter().zip(readings).peekable();
+        let mut next = statements.into_iter().peekable();
         let mut i = 0;
         while i < segments.len() {
             let Some((g, reading)) = next.next_if(|(g, _)| g.start == i) else {
@@ -1168,6 +1176,45 @@ impl Document {
         }
         self.dotenvy_items = Some(std::mem::replace(&mut self.items, items));
         true
+    }
+
+    /// Where the dialect's reader groups lines otherwise than dotenvy: the line of the first
+    /// entry dotenvy reads whose text is in no entry of this reading (a line phpdotenv drops,
+    /// or one python-dotenv skips). Sealing this document would leave that text in clear.
+    pub fn entry_left_out(&self) -> Option<usize> {
+        let dotenvy = self.dotenvy_items.as_ref()?;
+        let spans: Vec<&Text> = self
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Entry(e) => Some(&e.raw),
+                Item::Trivia(_) => None,
+            })
+            .collect();
+        // Both are in file order: one walk finds, for each of dotenvy's entries, the entries
+        // of this reading that end after it starts.
+        let mut j = 0;
+        for e in dotenvy.iter().filter_map(|i| match i {
+            Item::Entry(e) => Some(e),
+            Item::Trivia(_) => None,
+        }) {
+            let t = &e.raw;
+            while spans
+                .get(j)
+                .is_some_and(|s| Arc::ptr_eq(&s.src, &t.src) && s.end <= t.start)
+            {
+                j += 1;
+            }
+            // An entry edited since (its text is new) still holds its key.
+            let covered = spans
+                .get(j)
+                .is_some_and(|s| Arc::ptr_eq(&s.src, &t.src) && s.start < t.end)
+                || self.index_of(e.key()).is_some();
+            if !covered {
+                return Some(e.line as usize);
+            }
+        }
+        None
     }
 
     /// The reader the values were read for (`None`: dotenvy's, no `dialect:`).

@@ -118,7 +118,7 @@ fn node_value(v: &str) -> Option<&str> {
 /// python-dotenv's parser on one line: `None` when it skips the line (an error, a comment, a
 /// blank line); a bare key reads as the key without a value.
 pub fn python_line(line: &str) -> Option<(String, Option<String>)> {
-    python_statement(line).ok()
+    python_statement(line).ok().map(|(r, _)| r)
 }
 
 /// How python-dotenv reads the physical lines of one entry whose value spans them (`text`:
@@ -138,52 +138,96 @@ pub enum PythonLines {
 pub fn python_lines(text: &str) -> PythonLines {
     let first_line = text.find('\n').unwrap_or(text.len());
     match python_statement(text) {
-        Ok(r) => PythonLines::Joined(Some(r)),
-        Err(Some(end)) if end > first_line => PythonLines::Skipped,
-        Err(_) => PythonLines::Apart,
+        Ok((r, used)) if used >= text.len() => PythonLines::Joined(Some(r)),
+        Err(at) if at > first_line => PythonLines::Skipped,
+        _ => PythonLines::Apart,
     }
 }
 
-/// python-dotenv's parser on one statement; the error is `Some(end)` when it comes after a
-/// quoted value that closed at byte `end` (the parser then skips the rest of that line).
-fn python_statement(line: &str) -> Result<(String, Option<String>), Option<usize>> {
+/// A statement python-dotenv reads: its line range in the file and what it reads there
+/// (`None`: an error, which it skips to the end of the line where it happened).
+pub type PythonStatement = (std::ops::Range<usize>, Option<(String, Option<String>)>);
+
+/// How python-dotenv reads a file's physical lines (split at every line ending, given without
+/// them): its statements in order. Blank and comment lines are in none.
+pub fn python_statements(lines: &[&str]) -> Vec<PythonStatement> {
+    let text = lines.join("\n");
+    let mut starts = Vec::with_capacity(lines.len());
+    let mut at = 0;
+    for l in lines {
+        starts.push(at);
+        at += l.len() + 1;
+    }
+    let line_of = |offset: usize| starts.partition_point(|&s| s <= offset).saturating_sub(1);
+    let next_line = |offset: usize| {
+        text[offset..]
+            .find('\n')
+            .map_or(text.len(), |i| offset + i + 1)
+    };
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < text.len() {
+        let rest = &text[pos..];
+        pos += rest.len() - rest.trim_start().len();
+        if pos >= text.len() {
+            break;
+        }
+        if text[pos..].starts_with('#') {
+            pos = next_line(pos);
+            continue;
+        }
+        let (reading, end) = match python_statement(&text[pos..]) {
+            Ok((r, used)) => (Some(r), pos + used),
+            Err(at) => (None, next_line(pos + at)),
+        };
+        out.push((line_of(pos)..line_of(end.max(pos + 1) - 1) + 1, reading));
+        pos = end;
+    }
+    out
+}
+
+/// python-dotenv's parser on the statement at the start of `text` (which may go on with more
+/// lines): what it reads and how many bytes it takes, to the end of the line where it ends; or
+/// the offset of the error (the parser then skips the rest of that line).
+fn python_statement(text: &str) -> Result<((String, Option<String>), usize), usize> {
     let blank = |c: char| c.is_whitespace() && c != '\n' && c != '\r';
-    let s = line.trim_start();
+    let s = text.trim_start();
     let s = match s.strip_prefix("export") {
         Some(rest) if rest.starts_with(blank) => rest.trim_start_matches(blank),
         _ => s,
     };
+    let at = |rest: &str| text.len() - rest.len();
     let (key, rest) = if let Some(q) = s.strip_prefix('\'') {
-        let end = q.find('\'').filter(|e| *e > 0).ok_or(None)?;
+        let end = q.find('\'').filter(|e| *e > 0).ok_or(at(s))?;
         (&q[..end], &q[end + 1..])
     } else if s.starts_with('#') || s.is_empty() {
-        return Err(None);
+        return Err(at(s));
     } else {
         let end = s
             .find(|c: char| c == '=' || c == '#' || c.is_whitespace())
             .unwrap_or(s.len());
         if end == 0 {
-            return Err(None);
+            return Err(at(s));
         }
         s.split_at(end)
     };
     let rest = rest.trim_start_matches(blank);
-    let mut quoted = false;
     let (value, rest) = match rest.strip_prefix('=') {
         None => (None, rest),
         Some(v) => {
             let v = v.trim_start_matches(blank);
-            quoted = v.starts_with(['\'', '"']);
-            let (value, rest) = python_value(v).ok_or(None)?;
+            let (value, rest) = python_value(v).ok_or(at(v))?;
             (Some(value), rest)
         }
     };
     // A comment, then the end of the line; anything else is an error and the line is skipped.
     let rest = rest.trim_start_matches(blank);
-    if !(rest.is_empty() || rest.starts_with('#')) {
-        return Err(quoted.then(|| line.len() - rest.len()));
+    let line_end = rest.find('\n').unwrap_or(rest.len());
+    if !(line_end == 0 || rest.starts_with('#')) {
+        return Err(at(rest));
     }
-    Ok((key.to_owned(), value))
+    let used = (at(rest) + line_end + 1).min(text.len());
+    Ok(((key.to_owned(), value), used))
 }
 
 /// A value as python-dotenv reads it, and what follows it on the line.

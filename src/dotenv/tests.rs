@@ -413,3 +413,22 @@ fn dialects_regroup_lines_without_losing_a_byte() {
     doc.apply_dialect(Dialect::Php);
     assert_eq!(doc.render(), edited);
 }
+
+#[test]
+fn entries_left_out_by_a_dialect_are_found_and_edits_are_not_among_them() {
+    let src = "A=1\nM=\"x\nB=2\n\"\nC=\"y\n\"z\nD=secret\n";
+    let mut php = Document::read(src.as_bytes().to_vec()).unwrap();
+    php.apply_dialect(Dialect::Php);
+    // phpdotenv runs on from `C="y` to the end: C and D are in none of its entries.
+    assert_eq!(php.entry_left_out(), Some(5));
+    let mut ruby = Document::read(src.as_bytes().to_vec()).unwrap();
+    ruby.apply_dialect(Dialect::Ruby);
+    assert_eq!(ruby.entry_left_out(), None);
+    ruby.set("A", "changed").unwrap();
+    ruby.set("M", "changed").unwrap();
+    assert_eq!(ruby.entry_left_out(), None);
+    let mut plain = Document::read(src.as_bytes().to_vec()).unwrap();
+    assert_eq!(plain.entry_left_out(), None);
+    plain.apply_dialect(Dialect::Node);
+    assert_eq!(plain.entry_left_out(), None);
+}

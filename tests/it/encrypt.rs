@@ -593,6 +593,39 @@ fn copies_of_one_encrypted_file_compare_by_ciphertext() {
     assert!(!out.contains("Not compared"), "{out}");
 }
 
+/// Under a `dialect:` whose reader groups lines otherwise than dotenvy, an entry dotenvy reads
+/// may be part of no entry of that reading (phpdotenv runs on from an unclosed `="` to the end
+/// of the file; python-dotenv skips a statement with text after its closing quote): sealing
+/// would leave it in clear, so encrypt refuses, and the file stays as it was.
+#[test]
+fn entries_a_dialect_reads_as_none_are_never_left_in_clear() {
+    for (dialect, text) in [
+        ("php", "A=\"x\n\"y\nDB_PASSWORD=hunter2-in-clear\n"),
+        (
+            "python-dotenv",
+            "A=\"x\ny\"z\nDB_PASSWORD=\"hunter2-in-clear\"x\nB=1\n",
+        ),
+    ] {
+        let (p, _) = project_with_identity("");
+        p.write(
+            ".envault.yml",
+            &p.read(".envault.yml").replace(
+                "  prod: .env.prod",
+                &format!("  prod: {{file: .env.prod, dialect: {dialect}}}"),
+            ),
+        );
+        p.write(".env.prod", text);
+        let a = p.run(&["encrypt", "prod"]).code(2);
+        assert!(
+            stderr(&a).contains("the environment's dialect reads as none"),
+            "{dialect}: {}",
+            stderr(&a)
+        );
+        assert!(!stderr(&a).contains("hunter2"), "{}", stderr(&a));
+        assert_eq!(p.read(".env.prod"), text, "{dialect}: untouched");
+    }
+}
+
 /// A line that is not an entry (dotenvy refuses it; other readers read a key and a value)
 /// would stay in clear in an encrypted file: encrypt, set and the merge driver refuse it and
 /// leave every file as it was.

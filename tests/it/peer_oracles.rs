@@ -774,9 +774,8 @@ fn multiline_values_read_as_each_dialects_reader() {
                 continue;
             }
             // A known gap (docs/dotenv-dialect.md): around a line dotenvy refuses, node's
-            // dotenv and python-dotenv may read a quoted value over other lines than dotenvy's.
-            let whole_text = matches!(dialect, Dialect::Node | Dialect::PythonDotenv);
-            if whole_text && !doc.opaque_lines().is_empty() {
+            // dotenv may read a quoted value over other lines than dotenvy's.
+            if dialect == Dialect::Node && !doc.opaque_lines().is_empty() {
                 refused_around += 1;
                 continue;
             }
