@@ -755,11 +755,22 @@ fn refuse_opaque(doc: &crate::dotenv::Document) -> Result<(), DocError> {
             why: o.error.kind.to_string(),
         });
     }
-    if let Some(line) = doc.entry_left_out() {
+    if let Some(line) = doc.dialect_regrouped_at() {
         return Err(DocError::Opaque {
             line,
-            why: "dotenvy reads an entry there that the environment's dialect reads as none"
+            why: "the environment's dialect reads the lines from here otherwise than dotenvy"
                 .to_owned(),
+        });
+    }
+    // Key names stay in clear: a key that reads as a credential (a token pasted as a name, or
+    // a line of a value another reader joins) would be left readable.
+    if let Some(e) = doc
+        .entries()
+        .find(|e| crate::dotenv::shown_key(e.key()).is_none())
+    {
+        return Err(DocError::Opaque {
+            line: e.line(),
+            why: "its key looks like a credential, and key names stay in clear".to_owned(),
         });
     }
     match doc

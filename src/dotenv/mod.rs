@@ -441,6 +441,10 @@ impl KeyIndex {
     }
 }
 
+fn same_span(a: &Text, b: &Text) -> bool {
+    Arc::ptr_eq(&a.src, &b.src) && a.start == b.start && a.end == b.end
+}
+
 fn item_text(item: &Item) -> &Text {
     match item {
         Item::Entry(e) => &e.raw,
@@ -1178,41 +1182,24 @@ impl Document {
         true
     }
 
-    /// Where the dialect's reader groups lines otherwise than dotenvy: the line of the first
-    /// entry dotenvy reads whose text is in no entry of this reading (a line phpdotenv drops,
-    /// or one python-dotenv skips). Sealing this document would leave that text in clear.
-    pub fn entry_left_out(&self) -> Option<usize> {
+    /// Where the dialect's reader groups the lines otherwise than dotenvy (it splits a value
+    /// that spans lines, joins entries, or reads a line dotenvy reads as an entry as none):
+    /// the first line where the two readings part. Sealing such a document could leave text in
+    /// clear (a line of a value read apart, an entry inside another that stays in clear), or
+    /// fold entries into one sealed value that other readers then lose.
+    pub fn dialect_regrouped_at(&self) -> Option<usize> {
         let dotenvy = self.dotenvy_items.as_ref()?;
-        let spans: Vec<&Text> = self
-            .items
-            .iter()
-            .filter_map(|i| match i {
-                Item::Entry(e) => Some(&e.raw),
-                Item::Trivia(_) => None,
-            })
-            .collect();
-        // Both are in file order: one walk finds, for each of dotenvy's entries, the entries
-        // of this reading that end after it starts.
-        let mut j = 0;
-        for e in dotenvy.iter().filter_map(|i| match i {
-            Item::Entry(e) => Some(e),
-            Item::Trivia(_) => None,
-        }) {
-            let t = &e.raw;
-            while spans
-                .get(j)
-                .is_some_and(|s| Arc::ptr_eq(&s.src, &t.src) && s.end <= t.start)
-            {
-                j += 1;
+        let mut line = 1;
+        for (i, item) in dotenvy.iter().enumerate() {
+            let same = match (item, self.items.get(i)) {
+                (Item::Entry(a), Some(Item::Entry(b))) => same_span(&a.raw, &b.raw),
+                (Item::Trivia(a), Some(Item::Trivia(b))) => same_span(a, b),
+                _ => false,
+            };
+            if !same {
+                return Some(line);
             }
-            // An entry edited since (its text is new) still holds its key.
-            let covered = spans
-                .get(j)
-                .is_some_and(|s| Arc::ptr_eq(&s.src, &t.src) && s.start < t.end)
-                || self.index_of(e.key()).is_some();
-            if !covered {
-                return Some(e.line as usize);
-            }
+            line += memchr::memchr_iter(b'\n', item_text(item).as_bytes()).count();
         }
         None
     }

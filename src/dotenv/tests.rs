@@ -415,20 +415,25 @@ fn dialects_regroup_lines_without_losing_a_byte() {
 }
 
 #[test]
-fn entries_left_out_by_a_dialect_are_found_and_edits_are_not_among_them() {
-    let src = "A=1\nM=\"x\nB=2\n\"\nC=\"y\n\"z\nD=secret\n";
-    let mut php = Document::read(src.as_bytes().to_vec()).unwrap();
+fn a_dialect_that_groups_lines_otherwise_is_found_where_it_parts() {
+    let src = "A=1\nM=\"x\nB=2\n\"\nC=3\n";
+    for (dialect, at) in [
+        (Dialect::Php, None),
+        (Dialect::Ruby, Some(2)),
+        (Dialect::Node, None),
+    ] {
+        let mut doc = Document::read(src.as_bytes().to_vec()).unwrap();
+        doc.apply_dialect(dialect);
+        assert_eq!(doc.dialect_regrouped_at(), at, "{dialect}");
+    }
+    // phpdotenv runs on from `C="y` to the end.
+    let mut php = Document::read(b"A=1\nC=\"y\n\"z\nD=secret\n".to_vec()).unwrap();
     php.apply_dialect(Dialect::Php);
-    // phpdotenv runs on from `C="y` to the end: C and D are in none of its entries.
-    assert_eq!(php.entry_left_out(), Some(5));
-    let mut ruby = Document::read(src.as_bytes().to_vec()).unwrap();
-    ruby.apply_dialect(Dialect::Ruby);
-    assert_eq!(ruby.entry_left_out(), None);
-    ruby.set("A", "changed").unwrap();
-    ruby.set("M", "changed").unwrap();
-    assert_eq!(ruby.entry_left_out(), None);
-    let mut plain = Document::read(src.as_bytes().to_vec()).unwrap();
-    assert_eq!(plain.entry_left_out(), None);
-    plain.apply_dialect(Dialect::Node);
-    assert_eq!(plain.entry_left_out(), None);
+    assert_eq!(php.dialect_regrouped_at(), Some(2));
+    assert_eq!(
+        Document::read(src.as_bytes().to_vec())
+            .unwrap()
+            .dialect_regrouped_at(),
+        None
+    );
 }

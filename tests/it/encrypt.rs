@@ -593,20 +593,35 @@ fn copies_of_one_encrypted_file_compare_by_ciphertext() {
     assert!(!out.contains("Not compared"), "{out}");
 }
 
-/// Under a `dialect:` whose reader groups lines otherwise than dotenvy, an entry dotenvy reads
-/// may be part of no entry of that reading (phpdotenv runs on from an unclosed `="` to the end
-/// of the file; python-dotenv skips a statement with text after its closing quote): sealing
-/// would leave it in clear, so encrypt refuses, and the file stays as it was.
+/// Under a `dialect:` whose reader groups lines otherwise than dotenvy, sealing could leave
+/// text in clear: an entry in none of the reader's entries (phpdotenv runs on from an unclosed
+/// `="` to the end of the file; python-dotenv skips a statement with text after its closing
+/// quote), the inner lines of a value the Ruby gem reads apart (a private key's body), an entry
+/// inside another that is a plaintext key. And key names stay in clear, so a key that reads as a
+/// token (a line of node's backtick value) would too. Found by reviews; encrypt refuses each,
+/// and the file stays as it was.
 #[test]
-fn entries_a_dialect_reads_as_none_are_never_left_in_clear() {
-    for (dialect, text) in [
-        ("php", "A=\"x\n\"y\nDB_PASSWORD=hunter2-in-clear\n"),
+fn encrypt_never_leaves_text_in_clear_where_readers_group_lines_otherwise() {
+    let regrouped = "the environment's dialect reads the lines from here otherwise than dotenvy";
+    let cases = [
+        ("php", "", "A=\"x\n\"y\nDB_PASSWORD=hunter2-in-clear\n", regrouped),
+        ("python-dotenv", "", "A=\"x\ny\"z\nDB_PASSWORD=\"hunter2-in-clear\"x\nB=1\n", regrouped),
         (
-            "python-dotenv",
-            "A=\"x\ny\"z\nDB_PASSWORD=\"hunter2-in-clear\"x\nB=1\n",
+            "ruby",
+            "",
+            "TLS_KEY=\"-----BEGIN PRIVATE KEY-----\nMIIEvhunter2-in-clear\n-----END PRIVATE KEY-----\"\n",
+            regrouped,
         ),
-    ] {
-        let (p, _) = project_with_identity("");
+        ("php", "plaintext_keys: [A]\n", "A=\"x\n\"#c\nB=hunter2-in-clear\nC=\"y\"\n", regrouped),
+        (
+            "node",
+            "",
+            "GH_TOKEN=`\nghp_R3alTok3nhunter2inclear0123456789abcd=\n# `\n",
+            "its key looks like a credential",
+        ),
+    ];
+    for (dialect, extra, text, why) in cases {
+        let (p, _) = project_with_identity(extra);
         p.write(
             ".envault.yml",
             &p.read(".envault.yml").replace(
@@ -616,11 +631,7 @@ fn entries_a_dialect_reads_as_none_are_never_left_in_clear() {
         );
         p.write(".env.prod", text);
         let a = p.run(&["encrypt", "prod"]).code(2);
-        assert!(
-            stderr(&a).contains("the environment's dialect reads as none"),
-            "{dialect}: {}",
-            stderr(&a)
-        );
+        assert!(stderr(&a).contains(why), "{dialect}: {}", stderr(&a));
         assert!(!stderr(&a).contains("hunter2"), "{}", stderr(&a));
         assert_eq!(p.read(".env.prod"), text, "{dialect}: untouched");
     }
