@@ -444,16 +444,7 @@ fn line_readers_match_node_and_python() {
     let dir = tempfile::tempdir().unwrap();
     let lines = generated_lines(400);
     let files = line_files(dir.path(), &lines);
-    let python = peer_reads_each(
-        "python",
-        "import json, sys, logging\nlogging.disable(logging.CRITICAL)\nfrom dotenv import dotenv_values\nprint(json.dumps([dotenv_values(p, interpolate=False) for p in sys.argv[1:]]))",
-        &files,
-    );
-    let node = peer_reads_each(
-        "node",
-        "const d = require(process.argv[1]); const fs = require('fs'); process.stdout.write(JSON.stringify(process.argv.slice(2).map(p => d.parse(fs.readFileSync(p)))))",
-        &files,
-    );
+    let (python, node) = python_node_read_each(&files);
     for (i, l) in lines.iter().enumerate() {
         let ours_node: Values = node_line(l)
             .into_iter()
@@ -472,6 +463,22 @@ fn line_readers_match_node_and_python() {
             assert_eq!(ours, theirs, "dialect {dialect} reading {l:?}");
         }
     }
+}
+
+/// python-dotenv's (`dotenv_values`, without interpolation) and node's dotenv's (`parse`)
+/// reading of each file.
+fn python_node_read_each(files: &[PathBuf]) -> (Vec<Values>, Vec<Values>) {
+    let python = peer_reads_each(
+        "python",
+        "import json, sys, logging\nlogging.disable(logging.CRITICAL)\nfrom dotenv import dotenv_values\nprint(json.dumps([dotenv_values(p, interpolate=False) for p in sys.argv[1:]]))",
+        files,
+    );
+    let node = peer_reads_each(
+        "node",
+        "const d = require(process.argv[1]); const fs = require('fs'); process.stdout.write(JSON.stringify(process.argv.slice(2).map(p => d.parse(fs.readFileSync(p)))))",
+        files,
+    );
+    (python, node)
 }
 
 /// phpdotenv's and the Ruby gem's reading of each file: its entries, or `"refused"` where the
@@ -746,16 +753,7 @@ fn multiline_values_read_as_each_dialects_reader() {
             p
         })
         .collect();
-    let python = peer_reads_each(
-        "python",
-        "import json, sys, logging\nlogging.disable(logging.CRITICAL)\nfrom dotenv import dotenv_values\nprint(json.dumps([dotenv_values(p, interpolate=False) for p in sys.argv[1:]]))",
-        &files,
-    );
-    let node = peer_reads_each(
-        "node",
-        "const d = require(process.argv[1]); const fs = require('fs'); process.stdout.write(JSON.stringify(process.argv.slice(2).map(p => d.parse(fs.readFileSync(p)))))",
-        &files,
-    );
+    let (python, node) = python_node_read_each(&files);
     let (php, ruby) = php_ruby_read_each(&files);
     let refused = serde_json::Value::from("refused");
     let (mut compared, mut refused_around) = (0, 0);
