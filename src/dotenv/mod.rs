@@ -1114,7 +1114,10 @@ impl Document {
     /// when phpdotenv refuses the file (the app does not start), or when the items are not
     /// one text (an edited document).
     fn regroup(&mut self, dialect: Dialect) -> bool {
-        if !matches!(dialect, Dialect::Php | Dialect::PythonDotenv) {
+        if !matches!(
+            dialect,
+            Dialect::Php | Dialect::PythonDotenv | Dialect::Node
+        ) {
             return false;
         }
         let mut segments: Vec<(Text, usize)> = Vec::new();
@@ -1134,6 +1137,8 @@ impl Document {
                 }
             }
             statements
+        } else if dialect == Dialect::Node {
+            readers::node_statements(&lines)
         } else {
             readers::python_statements(&lines)
         };

@@ -17,6 +17,38 @@ pub fn node_lines(text: &str) -> Option<(String, String)> {
     v.contains('\n').then(|| (k.to_owned(), node_unquote(v)))
 }
 
+/// How node's dotenv reads a file's physical lines (split at every line ending, given without
+/// them): its expression, applied over the whole text, matches at one line start after
+/// another, and a quoted value may run over lines. Each match's lines and reading, in order.
+pub fn node_statements(lines: &[&str]) -> Vec<PythonStatement> {
+    let text = lines.join("\n");
+    let mut starts = Vec::with_capacity(lines.len());
+    let mut at = 0;
+    for l in lines {
+        starts.push(at);
+        at += l.len() + 1;
+    }
+    let line_of = |offset: usize| starts.partition_point(|&s| s <= offset).saturating_sub(1);
+    let offset_in = |part: &str| part.as_ptr() as usize - text.as_ptr() as usize;
+    let mut out = Vec::new();
+    let mut line = 0;
+    while line < lines.len() {
+        let rest = &text[starts[line]..];
+        let Some((key, value)) = node_match(rest) else {
+            line += 1;
+            continue;
+        };
+        let first = line_of(offset_in(key));
+        let last = line_of(offset_in(value) + value.len().saturating_sub(1)).max(first);
+        out.push((
+            first..last + 1,
+            Some((key.to_owned(), Some(node_unquote(value)))),
+        ));
+        line = last + 1;
+    }
+    out
+}
+
 /// The key and the value text node's expression captures on `line`.
 fn node_match(line: &str) -> Option<(&str, &str)> {
     let s = line.trim_start();
@@ -110,7 +142,7 @@ fn node_value(v: &str) -> Option<&str> {
     // split at every line ending before they get here; a `\n` is one that joined lines hold.
     let unquoted = &v[..v.find(['#', '\n']).unwrap_or(v.len())];
     if unquoted.is_empty() {
-        return node_tail(v).then_some("");
+        return node_tail(v).then_some(&v[..0]);
     }
     Some(unquoted)
 }

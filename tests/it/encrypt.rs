@@ -597,8 +597,8 @@ fn copies_of_one_encrypted_file_compare_by_ciphertext() {
 /// text in clear: an entry in none of the reader's entries (phpdotenv runs on from an unclosed
 /// `="` to the end of the file; python-dotenv skips a statement with text after its closing
 /// quote), the inner lines of a value the Ruby gem reads apart (a private key's body), an entry
-/// inside another that is a plaintext key. And key names stay in clear, so a key that reads as a
-/// token (a line of node's backtick value) would too. Found by reviews; encrypt refuses each,
+/// inside another that is a plaintext key, node's backtick value over lines. And key names stay
+/// in clear, so a key that reads as a token (a line of such a value, for dotenvy) would too. Found by reviews; encrypt refuses each,
 /// and the file stays as it was.
 #[test]
 fn encrypt_never_leaves_text_in_clear_where_readers_group_lines_otherwise() {
@@ -615,6 +615,12 @@ fn encrypt_never_leaves_text_in_clear_where_readers_group_lines_otherwise() {
         ("php", "plaintext_keys: [A]\n", "A=\"x\n\"#c\nB=hunter2-in-clear\nC=\"y\"\n", regrouped),
         (
             "node",
+            "",
+            "GH_TOKEN=`\nghp_R3alTok3nhunter2inclear0123456789abcd=\n# `\n",
+            regrouped,
+        ),
+        (
+            "dotenvy",
             "",
             "GH_TOKEN=`\nghp_R3alTok3nhunter2inclear0123456789abcd=\n# `\n",
             "its key looks like a credential",
