@@ -1184,6 +1184,18 @@ impl Document {
             i = g.end;
         }
         self.dotenvy_items = Some(std::mem::replace(&mut self.items, items));
+        // A line dotenvy refuses that is now part of the reader's entry is no longer left out.
+        let mut in_entries = Vec::new();
+        let mut line = 1;
+        for item in &self.items {
+            let lines = memchr::memchr_iter(b'\n', item_text(item).as_bytes()).count();
+            if matches!(item, Item::Entry(_)) {
+                in_entries.push(line..line + lines.max(1));
+            }
+            line += lines;
+        }
+        self.opaque
+            .retain(|o| !in_entries.iter().any(|r| r.contains(&o.line)));
         true
     }
 

@@ -437,3 +437,19 @@ fn a_dialect_that_groups_lines_otherwise_is_found_where_it_parts() {
         None
     );
 }
+
+#[test]
+fn a_line_a_dialect_reads_into_an_entry_is_no_longer_left_out() {
+    let src = b"GH=`\nx=1\n`\nB=2\n".to_vec();
+    let mut doc = Document::read(src.clone()).unwrap();
+    assert_eq!(
+        doc.opaque_lines().len(),
+        1,
+        "dotenvy refuses the closing backtick"
+    );
+    doc.apply_dialect(Dialect::Node);
+    assert_eq!(doc.get("GH"), Some("\nx=1\n"));
+    assert!(doc.opaque_lines().is_empty());
+    // Sealing still refuses: node groups these lines otherwise than dotenvy.
+    assert_eq!(doc.dialect_regrouped_at(), Some(1));
+}
