@@ -1128,7 +1128,7 @@ impl Document {
             .iter()
             .map(|(t, _)| t.trim_end_matches(['\n', '\r']))
             .collect();
-        let statements: Vec<readers::PythonStatement> = if dialect == Dialect::Php {
+        let statements: Vec<readers::Statement> = if dialect == Dialect::Php {
             let mut statements = Vec::new();
             for g in readers::php_groups(&lines) {
                 match readers::php_line(&lines[g.clone()].join("\n")) {

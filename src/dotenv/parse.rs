@@ -32,22 +32,25 @@ fn utf8_len(lead: u8) -> usize {
     }
 }
 
-/// Bytes that can change the splitter's Complete state or end a line.
-const COMPLETE_STOPS: [bool; 256] = {
+/// A table of the bytes that stop a scan: every non-ASCII byte, and `stops`.
+const fn stop_table(stops: &[u8]) -> [bool; 256] {
     let mut t = [false; 256];
     let mut i = 0x80;
     while i < 256 {
         t[i] = true;
         i += 1;
     }
-    let stops = [b'\\', b'"', b'\'', b' ', b'\t', 0x0b, 0x0c, b'\n'];
     let mut j = 0;
     while j < stops.len() {
         t[stops[j] as usize] = true;
         j += 1;
     }
     t
-};
+}
+
+/// Bytes that can change the splitter's Complete state or end a line.
+const COMPLETE_STOPS: [bool; 256] =
+    stop_table(&[b'\\', b'"', b'\'', b' ', b'\t', 0x0b, 0x0c, b'\n']);
 
 /// Runs the line splitter over the physical line starting at `from`. Returns the state at the
 /// line's end, or `Err(pos)` when an unquoted `#` after whitespace starts a comment at `pos`,
@@ -318,21 +321,8 @@ pub(super) type KeyHashes = Vec<(u64, u32)>;
 
 /// Bytes that end an unquoted value on the fast path: blanks, quotes, backslashes, line
 /// endings and every non-ASCII byte (a non-ASCII blank can start a comment).
-const UNQUOTED_STOPS: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0x80;
-    while i < 256 {
-        t[i] = true;
-        i += 1;
-    }
-    let stops = [b' ', b'\t', b'\\', b'"', b'\'', b'\n', b'\r', 0x0b, 0x0c];
-    let mut j = 0;
-    while j < stops.len() {
-        t[stops[j] as usize] = true;
-        j += 1;
-    }
-    t
-};
+const UNQUOTED_STOPS: [bool; 256] =
+    stop_table(&[b' ', b'\t', b'\\', b'"', b'\'', b'\n', b'\r', 0x0b, 0x0c]);
 
 /// Bytes of a key: ASCII letters, digits, `_` and `.`.
 const KEY_BYTES: [bool; 256] = {

@@ -20,20 +20,14 @@ pub fn node_lines(text: &str) -> Option<(String, String)> {
 /// How node's dotenv reads a file's physical lines (split at every line ending, given without
 /// them): its expression, applied over the whole text, matches at one line start after
 /// another, and a quoted value may run over lines. Each match's lines and reading, in order.
-pub fn node_statements(lines: &[&str]) -> Vec<PythonStatement> {
-    let text = lines.join("\n");
-    let mut starts = Vec::with_capacity(lines.len());
-    let mut at = 0;
-    for l in lines {
-        starts.push(at);
-        at += l.len() + 1;
-    }
-    let line_of = |offset: usize| starts.partition_point(|&s| s <= offset).saturating_sub(1);
+pub fn node_statements(lines: &[&str]) -> Vec<Statement> {
+    let joined = Joined::new(lines);
+    let (text, line_of) = (joined.text.as_str(), |offset| joined.line_of(offset));
     let offset_in = |part: &str| part.as_ptr() as usize - text.as_ptr() as usize;
     let mut out = Vec::new();
     let mut line = 0;
     while line < lines.len() {
-        let rest = &text[starts[line]..];
+        let rest = &text[joined.starts[line]..];
         let Some((key, value)) = node_match(rest) else {
             line += 1;
             continue;
@@ -176,21 +170,44 @@ pub fn python_lines(text: &str) -> PythonLines {
     }
 }
 
-/// A statement python-dotenv reads: its line range in the file and what it reads there
-/// (`None`: an error, which it skips to the end of the line where it happened).
-pub type PythonStatement = (std::ops::Range<usize>, Option<(String, Option<String>)>);
+/// A statement a reader reads over a whole file: its line range and what it reads there
+/// (`None`: nothing, such as python-dotenv's error, which it skips to the end of that line).
+pub type Statement = (std::ops::Range<usize>, Option<(String, Option<String>)>);
+
+/// A file's physical lines joined by `\n`, for the readers that read the whole text.
+struct Joined {
+    text: String,
+    /// Where each line starts in `text`.
+    starts: Vec<usize>,
+}
+
+impl Joined {
+    fn new(lines: &[&str]) -> Joined {
+        let mut starts = Vec::with_capacity(lines.len());
+        let mut at = 0;
+        for l in lines {
+            starts.push(at);
+            at += l.len() + 1;
+        }
+        Joined {
+            text: lines.join("\n"),
+            starts,
+        }
+    }
+
+    /// The line holding byte `offset` of the text.
+    fn line_of(&self, offset: usize) -> usize {
+        self.starts
+            .partition_point(|&s| s <= offset)
+            .saturating_sub(1)
+    }
+}
 
 /// How python-dotenv reads a file's physical lines (split at every line ending, given without
 /// them): its statements in order. Blank and comment lines are in none.
-pub fn python_statements(lines: &[&str]) -> Vec<PythonStatement> {
-    let text = lines.join("\n");
-    let mut starts = Vec::with_capacity(lines.len());
-    let mut at = 0;
-    for l in lines {
-        starts.push(at);
-        at += l.len() + 1;
-    }
-    let line_of = |offset: usize| starts.partition_point(|&s| s <= offset).saturating_sub(1);
+pub fn python_statements(lines: &[&str]) -> Vec<Statement> {
+    let joined = Joined::new(lines);
+    let (text, line_of) = (joined.text.as_str(), |offset| joined.line_of(offset));
     let next_line = |offset: usize| {
         text[offset..]
             .find('\n')
