@@ -108,6 +108,17 @@ impl Dialect {
         }
     }
 
+    /// Whether `peer` is this dialect's reader.
+    fn is_peer(self, peer: Peer) -> bool {
+        matches!(
+            (self, peer),
+            (Dialect::Node, Peer::NodeDotenv)
+                | (Dialect::PythonDotenv, Peer::PythonDotenv)
+                | (Dialect::Php, Peer::Php)
+                | (Dialect::Ruby, Peer::Ruby)
+        )
+    }
+
     /// How the dialect's reader expands `$` in `envault run`.
     pub fn expansion(self) -> expand::Style {
         match self {
@@ -209,6 +220,60 @@ fn read_by_peers(line: &str) -> ([(Peer, Reading); 4], Vec<Peer>) {
     )
 }
 
+/// How the other readers read the pieces of one line that a lone carriage return splits (each
+/// a line to them), each reading them as it reads a whole file: node's dotenv, python-dotenv
+/// and phpdotenv carry a quoted value on over the pieces, the Ruby gem reads each apart. Every
+/// reading of each reader in order (`None` alone where it reads nothing, and last where it
+/// fails the whole file), and the readers that fail the whole file on them. A reader that
+/// fails keeps the readings of the lines it read before: the hook judges those too.
+fn read_pieces_by_peers(pieces: &[&str]) -> (Vec<(Peer, Reading)>, Vec<Peer>) {
+    let mut refused = Vec::new();
+    let mut php = Vec::new();
+    for g in readers::php_groups(pieces) {
+        match readers::php_line(&pieces[g].join("\n")) {
+            Ok(r) => php.push(r),
+            Err(_) => {
+                refused.push(Peer::Php);
+                break;
+            }
+        }
+    }
+    let mut ruby = Vec::new();
+    for piece in pieces {
+        match readers::ruby_line(piece) {
+            Ok(r) => ruby.push(ruby_of(Ok(r))),
+            Err(_) => {
+                refused.push(Peer::Ruby);
+                break;
+            }
+        }
+    }
+    let statements = |s: Vec<readers::Statement>| s.into_iter().map(|(_, r)| r).collect();
+    let mut out = Vec::new();
+    for (peer, readings) in [
+        (
+            Peer::NodeDotenv,
+            statements(readers::node_statements(pieces)),
+        ),
+        (
+            Peer::PythonDotenv,
+            statements(readers::python_statements(pieces)),
+        ),
+        (Peer::Php, php),
+        (Peer::Ruby, ruby),
+    ] {
+        let readings: Vec<Reading> = readings;
+        let read: Vec<Reading> = readings.into_iter().filter(Option::is_some).collect();
+        let fails = refused.contains(&peer);
+        let nothing = read.is_empty();
+        out.extend(read.into_iter().map(|r| (peer, r)));
+        if nothing || fails {
+            out.push((peer, None));
+        }
+    }
+    (out, refused)
+}
+
 /// How a warning says what `peer` reads (`None`: it reads no entry on the line).
 fn reading_words(peer: Peer, reading: &Reading, refused: bool, line_key: Option<&str>) -> String {
     match reading {
@@ -224,6 +289,30 @@ fn reading_words(peer: Peer, reading: &Reading, refused: bool, line_key: Option<
         None if refused => format!("{peer} refuses it and fails the whole file"),
         None => format!("{peer} skips it"),
     }
+}
+
+/// What each reader reads, for a warning: one part per reader, its readings in order
+/// (`node dotenv reads a value of 1 character and B with a value of 1 character`).
+fn readings_words(
+    readings: &[(Peer, Reading)],
+    refused: &[Peer],
+    line_key: Option<&str>,
+) -> Vec<String> {
+    let mut parts: Vec<String> = Vec::new();
+    let mut last: Option<Peer> = None;
+    for (peer, r) in readings {
+        let words = reading_words(*peer, r, refused.contains(peer), line_key);
+        let prefix = format!("{peer} reads ");
+        match (parts.last_mut(), words.strip_prefix(&prefix)) {
+            (Some(part), Some(rest)) if last == Some(*peer) => {
+                part.push_str(" and ");
+                part.push_str(rest);
+            }
+            _ => parts.push(words),
+        }
+        last = Some(*peer);
+    }
+    parts
 }
 
 /// A value described by its length only.
@@ -286,11 +375,7 @@ impl fmt::Debug for Hidden {
 impl Hidden {
     /// One line for a warning, every value masked.
     pub fn describe(&self) -> String {
-        let read: Vec<String> = self
-            .readings
-            .iter()
-            .map(|(peer, r)| reading_words(*peer, r, false, None))
-            .collect();
+        let read = readings_words(&self.readings, &[], None);
         match &self.within {
             None => format!(
                 "dotenvy reads a comment, but a lone carriage return ends the line for other readers: {}",
@@ -320,14 +405,7 @@ impl Disagreement {
     /// One line for a warning, values described by their length only.
     pub fn describe(&self) -> String {
         let mut parts = vec![format!("{} reads {}", self.reader, value_size(&self.value))];
-        for (peer, reading) in &self.others {
-            parts.push(reading_words(
-                *peer,
-                reading,
-                self.refused.contains(peer),
-                Some(&self.key),
-            ));
-        }
+        parts.extend(readings_words(&self.others, &self.refused, Some(&self.key)));
         format!(
             "{} is read differently: {}",
             key_words(&self.key),
@@ -355,10 +433,7 @@ impl Opaque {
         if self.exports_set {
             refused.retain(|p| *p != Peer::Ruby);
         }
-        let read: Vec<String> = readings
-            .iter()
-            .map(|(peer, r)| reading_words(*peer, r, refused.contains(peer), None))
-            .collect();
+        let read = readings_words(&readings, &refused, None);
         format!(
             "dotenvy refuses it ({}); read on its own, {}; envault keeps the line as written and leaves it out of diff and sync",
             self.error.kind,
@@ -1164,6 +1239,14 @@ impl Document {
         if alike {
             return false;
         }
+        // The line number of each segment: a lone CR ends a line for the reader, not in
+        // envault's count.
+        let mut numbers = Vec::with_capacity(segments.len());
+        let mut number = 1;
+        for (t, _) in &segments {
+            numbers.push(number);
+            number += usize::from(t.ends_with('\n'));
+        }
         let mut items = Vec::with_capacity(segments.len());
         let mut next = statements.into_iter().peekable();
         let mut i = 0;
@@ -1177,7 +1260,7 @@ impl Document {
                 return false;
             };
             let entry = match reading {
-                Some((k, Some(v))) => Entry::from_reading(text.clone(), &k, v, g.start + 1),
+                Some((k, Some(v))) => Entry::from_reading(text.clone(), &k, v, numbers[g.start]),
                 _ => None,
             };
             items.push(entry.map_or(Item::Trivia(text), Item::Entry));
@@ -1286,24 +1369,36 @@ impl Document {
             if line.contains('\n') {
                 continue;
             }
-            // node's dotenv and python-dotenv end a line at a lone carriage return too, where
-            // dotenvy reads on: each piece is a line for them.
+            // Every other reader ends a line at a lone carriage return too, where dotenvy
+            // reads on: each piece is a line for them (a dialect split the entry at the last).
             let same = Some((e.key().to_owned(), Some(e.value().to_owned())));
-            let (mut others, mut refused) = (Vec::new(), Vec::new());
-            for piece in line.split('\r') {
-                let (readings, refusing) = read_by_peers(piece);
-                others.extend(readings.into_iter().filter(|(_, r)| *r != same));
-                refused.extend(refusing);
-            }
+            let pieces: Vec<&str> = line
+                .strip_suffix('\r')
+                .unwrap_or(line)
+                .split('\r')
+                .collect();
+            let (readings, refused) = if pieces.len() == 1 {
+                let (readings, refused) = read_by_peers(pieces[0]);
+                (readings.to_vec(), refused)
+            } else {
+                read_pieces_by_peers(&pieces)
+            };
+            // The held value is the dialect's where its reader read this entry so.
+            let reader = self
+                .dialect
+                .filter(|&d| {
+                    let mut of_dialect = readings.iter().filter(|(p, _)| d.is_peer(*p));
+                    of_dialect.next().is_some_and(|(_, r)| *r == same)
+                        && of_dialect.next().is_none()
+                })
+                .unwrap_or(Dialect::Dotenvy);
+            let others: Vec<(Peer, Reading)> =
+                readings.into_iter().filter(|(_, r)| *r != same).collect();
             if !others.is_empty() {
                 out.push(Disagreement {
                     line: e.line(),
                     key: e.key().to_owned(),
-                    // The held value is the dialect's where its reader read this entry.
-                    reader: self
-                        .dialect
-                        .filter(|d| d.reading(line) == Some(same.clone()))
-                        .unwrap_or(Dialect::Dotenvy),
+                    reader,
                     value: e.value().to_owned(),
                     after_value: line[(e.value_end as usize).min(line.len())..].to_owned(),
                     others,
@@ -1326,10 +1421,10 @@ impl Document {
                 Item::Trivia(t) => {
                     let text = parse::strip_eol(t);
                     if text.contains('\r') {
-                        let readings: Vec<(Peer, Reading)> = text
-                            .split('\r')
-                            .skip(1)
-                            .flat_map(peer_readings)
+                        let pieces: Vec<&str> = text.split('\r').skip(1).collect();
+                        let readings: Vec<(Peer, Reading)> = read_pieces_by_peers(&pieces)
+                            .0
+                            .into_iter()
                             .filter(|(_, r)| matches!(r, Some((_, Some(_)))))
                             .collect();
                         if !readings.is_empty() {

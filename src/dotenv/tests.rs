@@ -339,6 +339,77 @@ fn a_lone_carriage_return_splits_the_line_for_other_readers() {
     assert_eq!(flagged, [1]);
 }
 
+/// A quote carries a value on over a lone carriage return for node's dotenv, python-dotenv and
+/// phpdotenv, as their whole-file readers do; the Ruby gem reads each piece apart. Found in
+/// review: the pieces were read one at a time, so the warning said they read `"x` and `B`.
+#[test]
+fn readers_carry_a_quoted_value_over_a_lone_carriage_return() {
+    let reads = |doc: &Document| -> Vec<(Peer, Reading)> {
+        let d = doc.disagreements();
+        assert!(d.len() <= 1, "{d:?}");
+        d.into_iter().flat_map(|d| d.others).collect()
+    };
+    let of = |k: &str, v: &str| Some((k.to_owned(), Some(v.to_owned())));
+    let doc = Document::parse("A=\"x\rB=2\"\nC=1\n").unwrap();
+    assert_eq!(
+        reads(&doc),
+        [
+            (Peer::NodeDotenv, of("A", "x\nB=2")),
+            (Peer::PythonDotenv, of("A", "x\nB=2")),
+            (Peer::Php, of("A", "x\nB=2")),
+            (Peer::Ruby, of("A", "\"x")),
+            (Peer::Ruby, of("B", "2\"")),
+        ]
+    );
+    // Under a dialect that splits the line at the lone CR, each piece is one line: the
+    // reader agrees with itself, and no other reader "skips" the empty rest.
+    for dialect in [
+        Dialect::Node,
+        Dialect::PythonDotenv,
+        Dialect::Php,
+        Dialect::Ruby,
+    ] {
+        let mut doc = Document::read(b"A=1\rB=2\n".to_vec()).unwrap();
+        doc.apply_dialect(dialect);
+        assert_eq!(reads(&doc), [], "{dialect}");
+    }
+    let mut doc = Document::read(b"A=\"x\rB=2\"\nC=1\n".to_vec()).unwrap();
+    doc.apply_dialect(Dialect::Node);
+    let d = doc.disagreements();
+    assert_eq!(d.len(), 1);
+    assert_eq!(
+        d[0].describe(),
+        "A is read differently: node reads a value of 5 characters, \
+         ruby dotenv reads a value of 2 characters and B with a value of 2 characters"
+    );
+}
+
+/// A lone CR ends a line for a dialect's reader, not in envault's line count: an entry it
+/// reads after one is on the line the file shows.
+#[test]
+fn entries_a_dialect_reads_after_a_lone_carriage_return_keep_the_files_line_numbers() {
+    for dialect in [
+        Dialect::Node,
+        Dialect::PythonDotenv,
+        Dialect::Php,
+        Dialect::Ruby,
+    ] {
+        let mut doc = Document::read(b"# c\rA=\"x\rB=2\"\nC=1\n".to_vec()).unwrap();
+        doc.apply_dialect(dialect);
+        let lines: Vec<(String, usize)> = doc
+            .entries()
+            .map(|e| (e.key().to_owned(), e.line()))
+            .collect();
+        let want: &[(&str, usize)] = if dialect == Dialect::Ruby {
+            &[("A", 1), ("B", 1), ("C", 2)]
+        } else {
+            &[("A", 1), ("C", 2)]
+        };
+        let want: Vec<(String, usize)> = want.iter().map(|(k, l)| ((*k).to_owned(), *l)).collect();
+        assert_eq!(lines, want, "{dialect}");
+    }
+}
+
 /// The Ruby gem refuses `export NAME` only when the file has not set NAME above it.
 #[test]
 fn ruby_refuses_an_export_line_only_for_names_not_set_above() {
