@@ -108,6 +108,18 @@ impl Dialect {
         }
     }
 
+    /// Whether the dialect's reader reads no entry on `line` and goes on with the file (it
+    /// neither reads a key nor fails the file there).
+    fn skips(self, line: &str) -> bool {
+        match self {
+            Dialect::Dotenvy => false,
+            Dialect::Node => readers::node_line(line).is_none(),
+            Dialect::PythonDotenv => readers::python_line(line).is_none(),
+            Dialect::Php => matches!(readers::php_line(line), Ok(None)),
+            Dialect::Ruby => matches!(readers::ruby_line(line), Ok(None)),
+        }
+    }
+
     /// Whether `peer` is this dialect's reader.
     fn is_peer(self, peer: Peer) -> bool {
         matches!(
@@ -1324,7 +1336,45 @@ impl Document {
             return;
         }
         self.read_multiline_entries(dialect);
-        for item in &mut self.items {
+        let mut skipped = self.read_one_line_entries(dialect);
+        let cleared = self.read_opaque_lines(dialect);
+        // A bare key after the last entry of its key clears that key for python-dotenv and
+        // phpdotenv: the app gets no value from those entries.
+        for (key, at) in cleared {
+            let entries = || {
+                self.items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, it)| match it {
+                        Item::Entry(e) if e.key() == key => Some((i, e.line())),
+                        _ => None,
+                    })
+            };
+            if entries().all(|(_, line)| line < at) {
+                skipped.extend(entries().map(|(i, _)| i).collect::<Vec<_>>());
+            }
+        }
+        if !skipped.is_empty() {
+            // Kept apart as dotenvy reads them: sealing refuses such a document, since the
+            // lines would stay in clear.
+            if self.dotenvy_items.is_none() {
+                self.dotenvy_items = Some(self.items.clone());
+            }
+            for i in skipped {
+                if let Item::Entry(e) = &self.items[i] {
+                    self.items[i] = Item::Trivia(e.raw.clone());
+                }
+            }
+        }
+        self.index = KeyIndex::build(&self.items);
+    }
+
+    /// Gives each one-line entry the value `dialect`'s reader reads there. Returns the entries
+    /// on lines the reader skips (reads no entry, without failing the file), such as a line
+    /// the Ruby gem does not match.
+    fn read_one_line_entries(&mut self, dialect: Dialect) -> Vec<usize> {
+        let mut skipped = Vec::new();
+        for (i, item) in self.items.iter_mut().enumerate() {
             let Item::Entry(e) = item else { continue };
             // A line split at a lone CR ends with it: that CR is its line ending.
             let line = parse::strip_eol(e.raw());
@@ -1332,17 +1382,34 @@ impl Document {
             if line.contains(['\n', '\r']) {
                 continue;
             }
-            if let Some(Some((k, Some(v)))) = dialect.reading(line) {
-                if k == e.key() && v != e.value() {
+            match dialect.reading(line) {
+                Some(Some((k, Some(v)))) if k == e.key() && v != e.value() => {
                     e.value = Unescaped::Owned(zeroize::Zeroizing::new(v));
                 }
+                Some(None) if dialect.skips(line) => skipped.push(i),
+                _ => {}
             }
         }
+        skipped
+    }
+
+    /// Makes each line kept as it is an entry where `dialect`'s reader reads a key and a value
+    /// on it. Returns the bare keys it reads (a key without `=`), with their lines.
+    fn read_opaque_lines(&mut self, dialect: Dialect) -> Vec<(String, usize)> {
+        let mut bare = Vec::new();
         let opaque = std::mem::take(&mut self.opaque);
         for o in opaque {
-            let Some(Some((k, Some(v)))) = dialect.reading(&o.text) else {
-                self.opaque.push(o);
-                continue;
+            let (k, v) = match dialect.reading(&o.text) {
+                Some(Some((k, Some(v)))) => (k, v),
+                Some(Some((k, None))) => {
+                    bare.push((k, o.line));
+                    self.opaque.push(o);
+                    continue;
+                }
+                _ => {
+                    self.opaque.push(o);
+                    continue;
+                }
             };
             let at = self
                 .items
@@ -1357,7 +1424,7 @@ impl Document {
                 _ => self.opaque.push(o),
             }
         }
-        self.index = KeyIndex::build(&self.items);
+        bare
     }
 
     /// The one-line entries that node's dotenv or python-dotenv reads differently from

@@ -385,6 +385,8 @@ fn generated_lines(n: usize) -> Vec<String> {
         "export DB=1",
         r#"MAIL_FROM_NAME="${APP_NAME}""#,
         "SMTP_HOST: mail.example.com",
+        "\u{a0}NBSP_INDENTED=1",
+        "\u{a0}\u{a0}export NBSP_EXPORTED=1",
     ];
     seeds_then_generated(&seeds, line, n)
 }
@@ -731,6 +733,14 @@ fn multiline_files(n: usize) -> Vec<String> {
         "#\rA=1\n",
         "A=1\rB=2\n",
         "B= #\rZ=9\n",
+        // A bare key clears the key for python-dotenv and phpdotenv, unless set again below.
+        "A=1\nA\nB=2\n",
+        "A=1\nexport A\nB=2\n",
+        "A=1\nA\nA=3\n",
+        "A=1\nB\nB=2\nB\n",
+        // The Ruby gem skips a line indented with a no-break space; phpdotenv refuses it.
+        "\u{a0}A=1\nB=2\n",
+        "A=0\n\u{a0}A=1\nB=2\n",
     ];
     seeds_then_generated(&seeds, file, n)
 }
