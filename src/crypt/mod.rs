@@ -743,6 +743,10 @@ pub enum DocError {
     Duplicate { key: String, lines: String },
     #[error("line {line} is not an entry every reader agrees on ({why}); it would stay in clear")]
     Opaque { line: usize, why: String },
+    #[error(
+        "line {line}: the environment's dialect reads the value of {key} otherwise than dotenvy, and a sealed value is read back as dotenvy reads it; sealing would change it"
+    )]
+    DialectValue { line: usize, key: String },
 }
 
 /// Refuses a document with lines that are not entries, or with a value that another reader
@@ -759,6 +763,14 @@ fn refuse_opaque(doc: &crate::dotenv::Document) -> Result<(), DocError> {
         return Err(DocError::Opaque {
             line,
             why: "the environment's dialect reads the lines from here otherwise than dotenvy"
+                .to_owned(),
+        });
+    }
+    if let Some((line, key)) = doc.dialect_value_differs_at() {
+        return Err(DocError::DialectValue {
+            line,
+            key: crate::dotenv::shown_key(key)
+                .unwrap_or("its entry")
                 .to_owned(),
         });
     }
@@ -808,6 +820,10 @@ impl crate::error::Hint for DocError {
             }
             DocError::Opaque { .. } => Some(
                 "write the line as KEY=value (quote a value with spaces: KEY=\"a b\"), or make it a `#` comment, then run the command again"
+                    .to_owned(),
+            ),
+            DocError::DialectValue { .. } => Some(
+                "write the value the dialect's reader reads in double quotes, with `\\\"` for a quote and `\\\\` for a backslash, which dotenvy reads alike, then run the command again"
                     .to_owned(),
             ),
         }
@@ -930,8 +946,10 @@ pub fn header_of(doc: &crate::dotenv::Document) -> Result<Option<Header>, CryptE
     if !doc.mentions(&[HEADER_PREFIX, VALUE_PREFIX]) {
         return Ok(None);
     }
-    let leading = doc.leading_lines(HEADER_PREFIX);
-    let items = doc.items();
+    // Judged as dotenvy groups the lines, whatever the dialect: a dialect's reader that ends a
+    // line at a lone CR would otherwise split a header line from the entry it hides.
+    let items = doc.dotenvy_items();
+    let leading = crate::dotenv::leading_lines_of(items, HEADER_PREFIX);
     let below = items.iter().enumerate().skip(leading.len()).find(|(_, item)| {
         matches!(item, Item::Trivia(t) if t.as_str().trim_start().starts_with(HEADER_PREFIX))
     });

@@ -350,6 +350,8 @@ pub struct Disagreement {
     pub others: Vec<(Peer, Reading)>,
     /// The line after the value's text (a comment, for dotenvy).
     pub after_value: String,
+    /// The value's text as written (quotes and escapes included).
+    pub value_text: String,
     /// The readers among `others` that fail the whole file on the line.
     pub refused: Vec<Peer>,
 }
@@ -357,9 +359,16 @@ pub struct Disagreement {
 impl Disagreement {
     /// Whether another reader reads a value in what dotenvy takes for a comment: sealing the
     /// value would leave that one in clear.
+    /// A reader whose value holds more `#` than the value's text reads on into the comment
+    /// (`PASS='it\' #1 tail'`, which node's dotenv reads whole): a reader may drop characters
+    /// from the text (quotes, escapes), never add a `#`.
     pub fn value_in_comment(&self) -> bool {
+        let in_text = self.value_text.matches('#').count();
+        let comment = self.after_value.contains('#');
         self.others.iter().any(|(_, r)| {
-            matches!(r, Some((_, Some(v))) if !v.is_empty() && self.after_value.contains(v.as_str()))
+            matches!(r, Some((_, Some(v))) if !v.is_empty()
+                && (self.after_value.contains(v.as_str())
+                    || (comment && v.matches('#').count() > in_text)))
         })
     }
 }
@@ -603,6 +612,17 @@ fn line_alone(line: Text, number: usize, dialect: Dialect) -> Item {
         },
         _ => Item::Trivia(line),
     }
+}
+
+/// The leading comment lines of `items` that start with `prefix`, without line endings.
+pub fn leading_lines_of<'a>(items: &'a [Item], prefix: &str) -> Vec<&'a str> {
+    items
+        .iter()
+        .map_while(|i| match i {
+            Item::Trivia(t) if t.starts_with(prefix) => Some(t.trim_end_matches(['\n', '\r'])),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Whether `text` holds one of `needles`. The needles' last bytes are searched for, and each
@@ -1123,9 +1143,9 @@ impl Document {
     /// the value it reads, or each line on its own (the gem reads no multi-line values; node's
     /// dotenv and python-dotenv read the first line alone when the quote does not close for
     /// them), when it reads them otherwise than dotenvy.
-    fn read_multiline_entries(&mut self, dialect: Dialect) {
-        if self.regroup(dialect) {
-            return;
+    fn read_multiline_entries(&mut self, dialect: Dialect) -> Option<Vec<(String, usize)>> {
+        if let Some(bare) = self.regroup(dialect) {
+            return Some(bare);
         }
         let spans = |e: &Entry| parse::strip_eol(e.raw()).contains(['\n', '\r']);
         // A lone CR ends a line for every other reader: in a comment or a line dotenvy
@@ -1136,7 +1156,7 @@ impl Document {
             Item::Trivia(t) => lone_cr(t),
         };
         if !self.items.iter().any(splits) {
-            return;
+            return None;
         }
         self.dotenvy_items = Some(self.items.clone());
         let mut items = Vec::with_capacity(self.items.len());
@@ -1192,20 +1212,21 @@ impl Document {
             }
         }
         self.items = items;
+        None
     }
 
     /// Where phpdotenv joins other lines than dotenvy (it counts quotes line by line, and a
     /// value it never sees closing runs on to the end of the file, which it then drops), the
     /// items become its logical lines: each an entry where it reads a key and a value, else a
-    /// line that is not an entry. Returns whether it did; not when the lines are grouped alike,
-    /// when phpdotenv refuses the file (the app does not start), or when the items are not
-    /// one text (an edited document).
-    fn regroup(&mut self, dialect: Dialect) -> bool {
+    /// line that is not an entry. Returns the bare keys it reads (key, line) when it did; not
+    /// when the lines are grouped alike, when phpdotenv refuses the file (the app does not
+    /// start), or when the items are not one text (an edited document).
+    fn regroup(&mut self, dialect: Dialect) -> Option<Vec<(String, usize)>> {
         if !matches!(
             dialect,
             Dialect::Php | Dialect::PythonDotenv | Dialect::Node
         ) {
-            return false;
+            return None;
         }
         let mut segments: Vec<(Text, usize)> = Vec::new();
         for (i, item) in self.items.iter().enumerate() {
@@ -1220,7 +1241,7 @@ impl Document {
             for g in readers::php_groups(&lines) {
                 match readers::php_line(&lines[g.clone()].join("\n")) {
                     Ok(r) => statements.push((g, r)),
-                    Err(_) => return false,
+                    Err(_) => return None,
                 }
             }
             statements
@@ -1246,10 +1267,16 @@ impl Document {
                 matches!(reading, Some((_, Some(_)))) || matches!(self.items[i], Item::Trivia(_))
             }
             _ => false,
-        }) && (self.items.iter().zip(&covered))
-            .all(|(it, &c)| c || matches!(it, Item::Trivia(_)));
+        }) && (self.items.iter().zip(&covered)).all(|(it, &c)| {
+            // A line dotenvy refuses that no statement covers (inside a value phpdotenv never
+            // sees closing) is not read on its own either.
+            c || matches!(it, Item::Trivia(t) if !self.opaque.iter().any(|o| {
+                o.is_line(parse::strip_eol(t))
+                    && matches!(dialect.reading(&o.text), Some(Some((_, Some(_)))))
+            }))
+        });
         if alike {
-            return false;
+            return None;
         }
         // The line number of each segment: a lone CR ends a line for the reader, not in
         // envault's count.
@@ -1260,6 +1287,7 @@ impl Document {
             number += usize::from(t.ends_with('\n'));
         }
         let mut items = Vec::with_capacity(segments.len());
+        let mut bare = Vec::new();
         let mut next = statements.into_iter().peekable();
         let mut i = 0;
         while i < segments.len() {
@@ -1268,12 +1296,14 @@ impl Document {
                 i += 1;
                 continue;
             };
-            let Some(text) = Text::joined(segments[g.clone()].iter().map(|s| &s.0)) else {
-                return false;
-            };
+            let text = Text::joined(segments[g.clone()].iter().map(|s| &s.0))?;
             let entry = match reading {
                 Some((k, Some(v))) => Entry::from_reading(text.clone(), &k, v, numbers[g.start]),
-                _ => None,
+                Some((k, None)) => {
+                    bare.push((k, numbers[g.start]));
+                    None
+                }
+                None => None,
             };
             items.push(entry.map_or(Item::Trivia(text), Item::Entry));
             i = g.end;
@@ -1291,7 +1321,7 @@ impl Document {
         }
         self.opaque
             .retain(|o| !in_entries.iter().any(|r| r.contains(&o.line)));
-        true
+        Some(bare)
     }
 
     /// Where the dialect's reader groups the lines otherwise than dotenvy (it splits a value
@@ -1316,6 +1346,29 @@ impl Document {
         None
     }
 
+    /// Under a `dialect:`, the first entry (its line and key) whose value the dialect's reader
+    /// reads otherwise than dotenvy reads the entry's text, or that dotenvy does not read as an
+    /// entry at all. Sealing keeps a value's text as written, and a sealed value is read back
+    /// as dotenvy reads that text: sealing such an entry would change what the app gets (or
+    /// seal dotenvy's empty value, leaving the reader's value in what dotenvy calls a comment).
+    pub fn dialect_value_differs_at(&self) -> Option<(usize, &str)> {
+        self.dialect.filter(|d| *d != Dialect::Dotenvy)?;
+        self.entries()
+            .find(|e| {
+                let text = parse::strip_eol(e.raw());
+                let text = text.strip_suffix('\r').unwrap_or(text);
+                let alone = Arc::new(Buf(text.to_owned()));
+                !matches!(
+                    parse::parse_items(&alone, 0, None),
+                    Ok((items, _)) if matches!(
+                        items.as_slice(),
+                        [Item::Entry(d)] if d.key() == e.key() && d.value() == e.value()
+                    )
+                )
+            })
+            .map(|e| (e.line(), e.key()))
+    }
+
     /// The reader the values were read for (`None`: dotenvy's, no `dialect:`).
     pub fn dialect(&self) -> Option<Dialect> {
         self.dialect
@@ -1335,9 +1388,14 @@ impl Document {
         if dialect == Dialect::Dotenvy {
             return;
         }
-        self.read_multiline_entries(dialect);
+        let regrouped = self.read_multiline_entries(dialect);
         let mut skipped = self.read_one_line_entries(dialect);
-        let cleared = self.read_opaque_lines(dialect);
+        // Where the reader's statements became the items, every line it reads is an entry
+        // already: the lines left as written are lines it does not read.
+        let cleared = match regrouped {
+            Some(bare) => bare,
+            None => self.read_opaque_lines(dialect),
+        };
         // A bare key after the last entry of its key clears that key for python-dotenv and
         // phpdotenv: the app gets no value from those entries.
         for (key, at) in cleared {
@@ -1468,6 +1526,7 @@ impl Document {
                     reader,
                     value: e.value().to_owned(),
                     after_value: line[(e.value_end as usize).min(line.len())..].to_owned(),
+                    value_text: e.raw_value().to_owned(),
                     others,
                     refused,
                 });
@@ -1697,13 +1756,14 @@ impl Document {
     /// The leading comment lines that start with `prefix` (e.g. an encryption header), without
     /// line endings.
     pub fn leading_lines(&self, prefix: &str) -> Vec<&str> {
-        self.items
-            .iter()
-            .map_while(|i| match i {
-                Item::Trivia(t) if t.starts_with(prefix) => Some(t.trim_end_matches(['\n', '\r'])),
-                _ => None,
-            })
-            .collect()
+        leading_lines_of(&self.items, prefix)
+    }
+
+    /// The items as dotenvy reads the file, whatever the dialect: where the dialect's reader
+    /// groups lines otherwise, the items before its reading. Header lines are judged on these,
+    /// as every reader without the dialect sees them.
+    pub fn dotenvy_items(&self) -> &[Item] {
+        self.dotenvy_items.as_deref().unwrap_or(&self.items)
     }
 
     /// Replaces the leading comment lines that start with `prefix` by `lines` (none removes

@@ -645,6 +645,118 @@ fn encrypt_never_leaves_text_in_clear_where_readers_group_lines_otherwise() {
     }
 }
 
+/// `prod` read under `dialect`.
+fn with_dialect(p: &Project, dialect: &str) {
+    p.write(
+        ".envault.yml",
+        &p.read(".envault.yml").replace(
+            "  prod: .env.prod",
+            &format!("  prod: {{file: .env.prod, dialect: {dialect}}}"),
+        ),
+    );
+}
+
+/// Sealing keeps a value's text as written and reads it back as dotenvy does. Found by a
+/// review: under a dialect whose reader reads the text otherwise, encrypt sealed dotenvy's
+/// reading, so python-dotenv's value after `=` stayed in clear in what dotenvy calls a comment
+/// (`KEY=#value`), node's value changed (`a#b`), and a line dotenvy refuses was sealed into a
+/// value nothing could read back. And an escaped quote before ` #` let node's dotenv read on
+/// into the comment, which stayed in clear, without any dialect. encrypt refuses each; the
+/// file stays as it was, and a value every reader reads alike still seals and reads back.
+#[test]
+fn sealing_never_changes_or_leaves_what_the_apps_reader_reads() {
+    let differs = "reads the value of";
+    let cases = [
+        ("python-dotenv", "DB_PASSWORD=#hunter2horse\n", differs),
+        ("python-dotenv", "DB_PASSWORD= #hunter2horse\n", differs),
+        ("node", "PASS='it\\' #1 hunter2 tail'\n", differs),
+        (
+            "dotenvy",
+            "PASS='it\\' #1 hunter2 tail'\n",
+            "in what dotenvy takes for a comment",
+        ),
+        (
+            "dotenvy",
+            "PASS=\"C:\\\\\" #hunter2 tail\"\n",
+            "in what dotenvy takes for a comment",
+        ),
+        ("node", "NAME=OpenID hunter2\nB=2\n", differs),
+        ("ruby", "NAME=OpenID hunter2\nB=2\n", differs),
+        ("node", "A=a#hunter2\n", differs),
+        ("node", "A=`hunter2`\n", differs),
+        ("python-dotenv", "A='a\\\\hunter2'\n", differs),
+        ("php", "A=\"x\r\nhunter2\"\r\n", differs),
+    ];
+    for (dialect, text, why) in cases {
+        let (p, _) = project_with_identity("");
+        with_dialect(&p, dialect);
+        p.write(".env.prod", text);
+        let a = p.run(&["encrypt", "prod"]).code(2);
+        assert!(
+            stderr(&a).contains(why),
+            "{dialect} {text:?}: {}",
+            stderr(&a)
+        );
+        assert!(!stderr(&a).contains("hunter2"), "{}", stderr(&a));
+        assert_eq!(p.read(".env.prod"), text, "{dialect}: untouched");
+    }
+    // Quoted so that every reader reads it alike, it seals and reads back as before.
+    let (p, _) = project_with_identity("");
+    with_dialect(&p, "node");
+    p.write(".env.prod", "NAME=\"OpenID hunter2\"\nA=\"a\"\n");
+    let before = stdout(
+        &p.run(&["export", "--env", "prod", "--format", "json"])
+            .success(),
+    );
+    p.run(&["encrypt", "prod"]).success();
+    assert!(!p.read(".env.prod").contains("hunter2"));
+    let after = stdout(
+        &p.run(&["export", "--env", "prod", "--format", "json"])
+            .success(),
+    );
+    assert_eq!(after, before);
+}
+
+/// Found by a review: a reader that ends a line at a lone CR split a header line from an entry
+/// written after it (`#envault:mac …␍PLAIN=…`), and under a dialect the file read as encrypted
+/// with that entry in clear. Header lines are judged as dotenvy groups the lines, whatever
+/// the dialect: the header is damaged, and nothing is read or written.
+#[test]
+fn a_header_line_never_hides_an_entry_behind_a_lone_carriage_return() {
+    for dialect in ["dotenvy", "node", "python-dotenv", "php", "ruby"] {
+        let (p, _) = project_with_identity("");
+        with_dialect(&p, dialect);
+        p.run(&["encrypt", "prod"]).success();
+        let sealed = p.read(".env.prod");
+        let tampered: String = sealed
+            .lines()
+            .map(|l| {
+                if l.starts_with("#envault:mac") {
+                    format!("{l}\rPLAIN=hunter2-in-clear\n")
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        assert_ne!(tampered, sealed);
+        p.write(".env.prod", &tampered);
+        for args in [
+            &["export", "--env", "prod", "--format", "json"][..],
+            &["get", "--env", "prod", "PLAIN"],
+            &["set", "--env", "prod", "X", "y"],
+        ] {
+            let a = p.run(args).code(2);
+            assert!(
+                stderr(&a).contains("header"),
+                "{dialect} {args:?}: {}",
+                stderr(&a)
+            );
+            assert!(!stdout(&a).contains("hunter2"), "{dialect} {args:?}");
+        }
+        assert_eq!(p.read(".env.prod"), tampered, "{dialect}: untouched");
+    }
+}
+
 /// A line that is not an entry (dotenvy refuses it; other readers read a key and a value)
 /// would stay in clear in an encrypted file: encrypt, set and the merge driver refuse it and
 /// leave every file as it was.

@@ -741,6 +741,9 @@ fn multiline_files(n: usize) -> Vec<String> {
         // The Ruby gem skips a line indented with a no-break space; phpdotenv refuses it.
         "\u{a0}A=1\nB=2\n",
         "A=0\n\u{a0}A=1\nB=2\n",
+        // phpdotenv drops a line dotenvy refuses inside a value it never sees closing.
+        "Q=\"\nA=C:\\temp\n",
+        "A=1\nB=\"x\ny\"z\nA\n",
     ];
     seeds_then_generated(&seeds, file, n)
 }
