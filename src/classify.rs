@@ -184,6 +184,51 @@ impl Classifier {
             || kind_from_name(key).is_some()
             || values.iter().any(|v| url_password(v).is_some())
             || values.iter().any(|v| self.embeds_secret_entry(v))
+            || (anywhere && values.iter().any(|v| self.embeds_secret_field(v)))
+    }
+
+    /// Whether `value` holds a field named as a secret, with a value: `Password=…;` in a
+    /// connection string, `password=…` in a query, `"password": "…"` in JSON, `pwd: …`.
+    fn embeds_secret_field(&self, value: &str) -> bool {
+        let b = value.as_bytes();
+        let name_byte = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-' | b' ');
+        memchr::memchr2_iter(b'=', b':', b).any(|i| {
+            let mut j = i;
+            while j > 0 && b[j - 1] == b' ' {
+                j -= 1;
+            }
+            if j > 0 && matches!(b[j - 1], b'"' | b'\'') {
+                j -= 1;
+            }
+            let end = j;
+            while j > 0 && name_byte(b[j - 1]) {
+                j -= 1;
+            }
+            let name = value[j..end].trim();
+            let rest = value[i + 1..].trim_start();
+            // `scheme://` is a URL (its password is judged as one).
+            if name.is_empty() || (b[i] == b':' && rest.starts_with("//")) {
+                return false;
+            }
+            let field = rest
+                .trim_start_matches(['"', '\''])
+                .split([';', '&', ',', '"', '\'', '}', ' '])
+                .next()
+                .unwrap_or("");
+            // An empty field, or a reference to another variable, holds no secret.
+            if field.is_empty() || field.starts_with('$') {
+                return false;
+            }
+            let name: String = name
+                .chars()
+                .map(|c| match c {
+                    ' ' | '-' | '.' => '_',
+                    c => c.to_ascii_uppercase(),
+                })
+                .collect();
+            !self.public_keys.matches(&name)
+                && (self.secret_keys.matches(&name) || kind_from_name(&name).is_some())
+        })
     }
 
     /// Whether a line inside `value` (after a line feed, or a lone carriage return that other
@@ -526,6 +571,36 @@ mod tests {
         }
         let public = Classifier::new(vec![], vec!["DB_PASSWORD".into()]);
         assert!(!public.masks("A", &["x\nDB_PASSWORD=shown"]));
+    }
+
+    /// Found by a review: a connection string or a JSON value holding a password was shown by
+    /// `diff` and `textconv` under a name that is not secret.
+    #[test]
+    fn values_that_hold_a_secret_field_are_masked() {
+        let c = Classifier::new(vec![], vec![]);
+        for v in [
+            "Server=db;User Id=sa;Password=MyP4ssw0rd!;",
+            "Data Source=db; Pwd = s3cr3t-42",
+            "{\"user\":\"app\",\"password\":\"zzTopSecret9\"}",
+            "{'api_key': 'k-7f3a9c'}",
+            "host=db sslmode=require password=Xk9pL2mQ",
+            "https://api.example.com/v1?client_secret=Xk9pL2mQ&x=1",
+        ] {
+            assert!(c.masks("CONN", &[v]), "{v}");
+        }
+        for v in [
+            "Server=db;User Id=sa;Password=;",
+            "Server=db;Password=${DB_PASSWORD}",
+            "https://example.com:8443/path",
+            "{\"password_min_length\": 12, \"timeout\": 30}",
+            "Note: the token rotates daily",
+            "12:30",
+        ] {
+            assert!(!c.masks("CONN", &[v]), "{v}");
+        }
+        // Declared public, the field is shown.
+        let public = Classifier::new(vec![], vec!["PASSWORD".into()]);
+        assert!(!public.masks("CONN", &["Server=db;Password=shown"]));
     }
 
     #[test]
