@@ -62,7 +62,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
         line_merge_only: crate::env_vars::ENVAULT_MERGE_DISABLE.is("1"),
     };
     match super::crypt::keys(ctx).merge_files(&files)? {
-        MergeOutcome::Clean => Ok(ExitStatus::Clean),
+        MergeOutcome::Clean => {
+            warn_lines_left_out(&args.ours, given(&args.path));
+            Ok(ExitStatus::Clean)
+        }
         MergeOutcome::Conflicts(keys) => {
             eprintln!(
                 "envault merge: {}: conflicts in {}",
@@ -80,5 +83,25 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
             }
             Ok(ExitStatus::Found)
         }
+    }
+}
+
+/// Warns about the lines of a clean merge that are not entries (a quote one side left open,
+/// a line dotenvy refuses): git reports the merge clean, and the next command would warn
+/// about them anyway. Values are masked.
+fn warn_lines_left_out(merged: &std::path::Path, path: Option<&str>) {
+    let Ok(bytes) = std::fs::read(merged) else {
+        return;
+    };
+    let Ok(doc) = crate::dotenv::Document::read(bytes) else {
+        return;
+    };
+    for o in doc.opaque_lines() {
+        eprintln!(
+            "envault merge: warning: {}:{}: {}",
+            path.unwrap_or("the env file"),
+            o.line,
+            o.describe()
+        );
     }
 }

@@ -365,10 +365,27 @@ merge_cases!(
         trailing_comment_edit_from_theirs,
         trailing_comment_of_a_rewritten_entry,
         trailing_comment_without_final_newline,
-        unchanged_both;
+        unchanged_both,
+        unterminated_quote_on_one_side;
     failing:
         lines_of_one_multiline_value,
 );
+
+/// A quote one side left open merges as a line merge does, and the driver says so: the line
+/// is not an entry (git calls the merge clean), and the warning masks the value.
+#[test]
+fn a_clean_merge_warns_about_a_line_that_is_not_an_entry() {
+    let (merged, code, stderr) = merge_fixture(&fixtures().join("unterminated-quote-on-one-side"));
+    assert_eq!(code, 0);
+    assert_eq!(merged, "A=\"x-hunter2\nB=2\nC=4\n");
+    assert!(
+        stderr.contains(
+            "envault merge: warning: .env:1: dotenvy refuses it (unterminated double-quoted value"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
 
 /// A pull request that appends a line in clear to an encrypted file, written so that dotenvy
 /// refuses it (other readers read a key and its value there), is refused by the driver rather
