@@ -307,28 +307,33 @@ fn expand_as_reader(
 }
 
 /// phpdotenv: each `$` its reader marked starts a reference if `{NAME}` follows and NAME is
-/// known; anything else stays as read.
+/// known; anything else stays as read. Its resolver takes the marks from the last to the first,
+/// each on the text as the later ones left it, so `${${B}}` reads `B` first, then the name
+/// that gives.
 fn expand_php(line: &str, sink: &mut Sink<'_>) -> Option<()> {
     let (_, v) = super::readers::php_split(line)?;
-    let (chars, vars) = super::readers::php_value(v).ok()?;
-    let mut at = 0;
+    let (mut text, mut vars) = super::readers::php_value(v).ok()?;
+    vars.sort_unstable_by(|a, b| b.cmp(a));
     for start in vars {
-        let name = chars[start..].strip_prefix("${").and_then(|r| {
+        let name = text[start..].strip_prefix("${").and_then(|r| {
             let n = r
                 .bytes()
                 .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'.')
                 .count();
-            (n > 0 && r[n..].starts_with('}')).then(|| &r[..n])
+            (n > 0 && r[n..].starts_with('}')).then(|| r[..n].to_owned())
         });
         let Some(name) = name else { continue };
-        let Some(value) = (sink.lookup)(name) else {
+        let Some(value) = (sink.lookup)(&name) else {
             continue;
         };
-        sink.push(&chars[at..start]);
-        sink.push(&value);
-        at = start + name.len() + 3;
+        let end = start + name.len() + 3;
+        if text.len() - (end - start) + value.len() > sink.cap {
+            sink.over = true;
+            return Some(());
+        }
+        text.replace_range(start..end, &value);
     }
-    sink.push(&chars[at..]);
+    sink.push(&text);
     Some(())
 }
 

@@ -602,6 +602,9 @@ fn run_expands_as_php_and_ruby() {
         1 => name().prop_map(|n| format!("\\${{{n}}}")),
         1 => name().prop_map(|n| format!("\\${n}")),
         1 => prop::sample::select(vec!["$", "${", "}", "$}", "${}"]).prop_map(str::to_owned),
+        // A reference whose name is another's value: phpdotenv resolves the inner one first.
+        1 => name().prop_map(|n| format!("${{${{{n}}}}}")),
+        1 => name().prop_map(str::to_owned),
     ];
     let value = prop::collection::vec(piece, 1..5).prop_map(|p| p.concat());
     let line = (
@@ -614,8 +617,15 @@ fn run_expands_as_php_and_ruby() {
     let env = process_env();
     let dir = tempfile::tempdir().unwrap();
     let mut runner = TestRunner::deterministic();
-    let texts: Vec<String> = (0..300)
-        .map(|_| file.new_tree(&mut runner).unwrap().current())
+    let seeds = [
+        "B1=A\nA=x\nDB_USER=${${B1}}\nA_B=\"${${B1}}-${B1}\"\n",
+        "B1=UNSET\nA=${${B1}}\n",
+        "B1=A_B\nA_B=${HOME}\nA=\"${${B1}}${${B1}}\"\n",
+    ];
+    let texts: Vec<String> = seeds
+        .iter()
+        .map(|s| (*s).to_owned())
+        .chain((0..300).map(|_| file.new_tree(&mut runner).unwrap().current()))
         .collect();
     let files = line_files(dir.path(), &texts);
     let php: Vec<serde_json::Value> = serde_json::from_str(&crate::common::run_ok(
