@@ -148,8 +148,18 @@ impl Dialect {
 pub fn shown_key(key: &str) -> Option<&str> {
     (is_valid_key(key)
         && crate::catalogue::identify(key).is_none()
-        && !crate::catalogue::looks_random(key))
+        && (written_as_words(key) || !crate::catalogue::looks_random(key)))
     .then_some(key)
+}
+
+/// Whether `key` is written as names are, in words: each part between `_` and `.` is letters
+/// of one case, with digits only at its start or end (`SERVICE_102_SECRET`, `OAUTH2_CLIENT`,
+/// `s3_bucket`, `2FA_CODE`). A random string of mixed classes is not.
+fn written_as_words(key: &str) -> bool {
+    key.split(['_', '.']).all(|part| {
+        let letters = part.trim_matches(|c: char| c.is_ascii_digit()).as_bytes();
+        letters.iter().all(u8::is_ascii_uppercase) || letters.iter().all(u8::is_ascii_lowercase)
+    })
 }
 
 /// A key that a reader reads without a value (a line without `=`), as a warning may name it:

@@ -524,3 +524,28 @@ fn a_line_a_dialect_reads_into_an_entry_is_no_longer_left_out() {
     // Sealing still refuses: node groups these lines otherwise than dotenvy.
     assert_eq!(doc.dialect_regrouped_at(), Some(1));
 }
+
+/// Found when a benchmark's encrypt refused a file of 1,000 keys: `SERVICE_102_SECRET` read as
+/// a random string (upper case, digits and `_`), so sealing took it for a credential pasted as
+/// a key, and warnings hid it. Names written in words are shown; tokens still are not.
+#[test]
+fn names_written_in_words_are_shown_and_tokens_are_not() {
+    for key in [
+        "SERVICE_102_SECRET",
+        "SERVICE_9_DATABASE_HOST_2024",
+        "OAUTH2_CLIENT_SECRET_V2",
+        "AWS_S3_BUCKET_EU_WEST_1",
+        "app.db.password_2",
+        "FEATURE_FLAG",
+    ] {
+        assert_eq!(shown_key(key), Some(key), "{key}");
+    }
+    for token in [
+        "Xk9pL2mQ7vR4zT8wBn3",
+        "ghp_R3alTok3nhunter2inclear0123456789abcd",
+        "AKIAQ3EGT5YZPL7NRW2X",
+        "Qm9vX2Jhcl9iYXpfcXV4X3dpdGhfZGF0YQ",
+    ] {
+        assert_eq!(shown_key(token), None, "{token}");
+    }
+}
