@@ -76,11 +76,14 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitStatus> {
                 fingerprint(&fp_key, "", line)
             ));
         }
-        // Every other reader ends the line at a lone CR: the text after it is a line of its
-        // own for them, which may be a secret; and so may any line that is neither blank, a
-        // comment nor an entry (under a dialect, a line such a CR split off).
+        // Every other reader ends the line at a lone CR (node's dotenv also at U+2028 and
+        // U+2029 in a comment): the text after it is a line of its own for them, which may be
+        // a secret; and so may any line that is neither blank, a comment nor an entry (under a
+        // dialect, a line such a CR split off).
         let body = line.trim_start();
-        if line.contains('\r') || !(body.is_empty() || body.starts_with('#')) {
+        if line.contains(['\r', '\u{2028}', '\u{2029}'])
+            || !(body.is_empty() || body.starts_with('#'))
+        {
             let indent = &line[..line.len() - line.trim_start().len()];
             let hash = if line.trim_start().starts_with('#') {
                 "# "

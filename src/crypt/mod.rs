@@ -802,8 +802,10 @@ fn refuse_opaque(doc: &crate::dotenv::Document) -> Result<(), DocError> {
         {
             Some(h) => Err(DocError::Opaque {
                 line: h.line,
-                why: "a lone carriage return in a comment starts a line other readers read"
-                    .to_owned(),
+                why: format!(
+                    "{} in a comment starts a line other readers read",
+                    h.separator
+                ),
             }),
             None => Ok(()),
         },

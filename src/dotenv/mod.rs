@@ -248,7 +248,7 @@ fn read_by_peers(line: &str) -> ([(Peer, Reading); 4], Vec<Peer>) {
 /// reading of each reader in order (`None` alone where it reads nothing, and last where it
 /// fails the whole file), and the readers that fail the whole file on them. A reader that
 /// fails keeps the readings of the lines it read before: the hook judges those too.
-fn read_pieces_by_peers(pieces: &[&str]) -> (Vec<(Peer, Reading)>, Vec<Peer>) {
+fn read_pieces_by_peers(node: &[&str], pieces: &[&str]) -> (Vec<(Peer, Reading)>, Vec<Peer>) {
     let mut refused = Vec::new();
     let mut php = Vec::new();
     for g in readers::php_groups(pieces) {
@@ -273,10 +273,7 @@ fn read_pieces_by_peers(pieces: &[&str]) -> (Vec<(Peer, Reading)>, Vec<Peer>) {
     let statements = |s: Vec<readers::Statement>| s.into_iter().map(|(_, r)| r).collect();
     let mut out = Vec::new();
     for (peer, readings) in [
-        (
-            Peer::NodeDotenv,
-            statements(readers::node_statements(pieces)),
-        ),
+        (Peer::NodeDotenv, statements(readers::node_statements(node))),
         (
             Peer::PythonDotenv,
             statements(readers::python_statements(pieces)),
@@ -294,6 +291,29 @@ fn read_pieces_by_peers(pieces: &[&str]) -> (Vec<(Peer, Reading)>, Vec<Peer>) {
         }
     }
     (out, refused)
+}
+
+/// The lines other readers read in `text`, one line to dotenvy: (node's dotenv's, the others').
+/// Every reader ends a line at a lone CR. Node's also ends one at U+2028 and U+2029 where its
+/// expression reads a comment (`.` stops at them, and `^` matches after them): from byte
+/// `comment_from` on.
+fn reader_lines(text: &str, comment_from: usize) -> (Vec<&str>, Vec<&str>) {
+    let others: Vec<&str> = text.split('\r').collect();
+    let mut node = Vec::new();
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        if c == '\r' || (i >= comment_from && matches!(c, '\u{2028}' | '\u{2029}')) {
+            node.push(&text[start..i]);
+            start = i + c.len_utf8();
+        }
+    }
+    node.push(&text[start..]);
+    (node, others)
+}
+
+/// Whether `text` holds a character that ends a line for another reader and not for dotenvy.
+fn breaks_for_others(text: &str) -> bool {
+    text.contains(['\r', '\u{2028}', '\u{2029}'])
 }
 
 /// How a warning says what `peer` reads (`None`: it reads no entry on the line).
@@ -372,13 +392,17 @@ impl Disagreement {
     /// A reader whose value holds more `#` than the value's text reads on into the comment
     /// (`PASS='it\' #1 tail'`, which node's dotenv reads whole): a reader may drop characters
     /// from the text (quotes, escapes), never add a `#`.
+    /// And where the comment holds a line break for another reader (a lone CR, or U+2028 for
+    /// node's dotenv), any other key it reads with a value is a line in the comment.
     pub fn value_in_comment(&self) -> bool {
         let in_text = self.value_text.matches('#').count();
         let comment = self.after_value.contains('#');
+        let breaks = breaks_for_others(&self.after_value);
         self.others.iter().any(|(_, r)| {
-            matches!(r, Some((_, Some(v))) if !v.is_empty()
+            matches!(r, Some((k, Some(v))) if !v.is_empty()
                 && (self.after_value.contains(v.as_str())
-                    || (comment && v.matches('#').count() > in_text)))
+                    || (comment && v.matches('#').count() > in_text)
+                    || (breaks && *k != self.key)))
         })
     }
 }
@@ -391,6 +415,9 @@ pub struct Hidden {
     pub line: usize,
     pub within: Option<String>,
     pub readings: Vec<(Peer, Reading)>,
+    /// In a comment: what ends the line there for the readers (a lone CR, or a line separator
+    /// U+2028 or U+2029 that only node's dotenv ends a line at).
+    pub separator: &'static str,
 }
 
 impl fmt::Debug for Hidden {
@@ -409,7 +436,8 @@ impl Hidden {
         let read = readings_words(&self.readings, &[], None);
         match &self.within {
             None => format!(
-                "dotenvy reads a comment, but a lone carriage return ends the line for other readers: {}",
+                "dotenvy reads a comment, but {} ends the line for other readers: {}",
+                self.separator,
                 read.join(", ")
             ),
             Some(k) => format!(
@@ -1507,16 +1535,13 @@ impl Document {
             // Every other reader ends a line at a lone carriage return too, where dotenvy
             // reads on: each piece is a line for them (a dialect split the entry at the last).
             let same = Some((e.key().to_owned(), Some(e.value().to_owned())));
-            let pieces: Vec<&str> = line
-                .strip_suffix('\r')
-                .unwrap_or(line)
-                .split('\r')
-                .collect();
-            let (readings, refused) = if pieces.len() == 1 {
-                let (readings, refused) = read_by_peers(pieces[0]);
-                (readings.to_vec(), refused)
+            let body = line.strip_suffix('\r').unwrap_or(line);
+            let (readings, refused) = if breaks_for_others(body) {
+                let (node, pieces) = reader_lines(body, e.value_end as usize);
+                read_pieces_by_peers(&node, &pieces)
             } else {
-                read_pieces_by_peers(&pieces)
+                let (readings, refused) = read_by_peers(body);
+                (readings.to_vec(), refused)
             };
             // The held value is the dialect's where its reader read this entry so.
             let reader = self
@@ -1556,18 +1581,28 @@ impl Document {
             match item {
                 Item::Trivia(t) => {
                     let text = parse::strip_eol(t);
-                    if text.contains('\r') {
-                        let pieces: Vec<&str> = text.split('\r').skip(1).collect();
-                        let readings: Vec<(Peer, Reading)> = read_pieces_by_peers(&pieces)
-                            .0
-                            .into_iter()
-                            .filter(|(_, r)| matches!(r, Some((_, Some(_)))))
-                            .collect();
+                    if breaks_for_others(text) {
+                        // The text before the first break is dotenvy's comment; in a line
+                        // dotenvy refuses, node reads on over U+2028.
+                        let comment = text.trim_start().starts_with('#');
+                        let (node, pieces) =
+                            reader_lines(text, if comment { 0 } else { text.len() });
+                        let readings: Vec<(Peer, Reading)> =
+                            read_pieces_by_peers(&node[1..], &pieces[1..])
+                                .0
+                                .into_iter()
+                                .filter(|(_, r)| matches!(r, Some((_, Some(_)))))
+                                .collect();
                         if !readings.is_empty() {
                             out.push(Hidden {
                                 line,
                                 within: None,
                                 readings,
+                                separator: if text.contains('\r') {
+                                    "a lone carriage return"
+                                } else {
+                                    "a line separator (U+2028 or U+2029, for node's dotenv)"
+                                },
                             });
                         }
                     }
@@ -1586,6 +1621,7 @@ impl Document {
                                 line: line + i,
                                 within: Some(e.key().to_owned()),
                                 readings,
+                                separator: "a line feed",
                             });
                         }
                     }

@@ -577,7 +577,12 @@ fn unterminated(src: &str, start: usize, end: usize, state: State) -> ParseError
 fn error_at(src: &str, entry_start: usize, offset: usize, kind: ParseErrorKind) -> ParseError {
     // Positions count from after a byte-order mark.
     let (src, offset, entry_start) = match src.strip_prefix('\u{feff}') {
-        Some(rest) => (rest, offset - 3, entry_start.saturating_sub(3)),
+        // An error on the mark itself (text read without skipping it) is at the start.
+        Some(rest) => (
+            rest,
+            offset.saturating_sub(3),
+            entry_start.saturating_sub(3),
+        ),
         None => (src, offset, entry_start),
     };
     let (line, column) = line_col(src, offset);

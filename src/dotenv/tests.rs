@@ -549,3 +549,36 @@ fn names_written_in_words_are_shown_and_tokens_are_not() {
         assert_eq!(shown_key(token), None, "{token}");
     }
 }
+
+/// Node's expression runs with the `m` flag: `^` matches after U+2028 and U+2029, and `.` stops
+/// at them, so in a comment they start a line it reads; in an unquoted value its `[^#\r\n]+`
+/// runs on over them. Found by a review: sealing left such a line in clear, unseen.
+#[test]
+fn node_reads_a_line_after_a_line_separator_in_a_comment() {
+    let doc = Document::parse("A=x\n# rotated\u{2028}DB_PASSWORD=hunter2\n").unwrap();
+    let hidden = doc.hidden_readings();
+    assert_eq!(hidden.len(), 1, "{hidden:?}");
+    assert_eq!(
+        hidden[0].readings,
+        [(
+            Peer::NodeDotenv,
+            Some(("DB_PASSWORD".to_owned(), Some("hunter2".to_owned())))
+        )]
+    );
+    assert!(
+        hidden[0].describe().contains("U+2028"),
+        "{}",
+        hidden[0].describe()
+    );
+    let doc = Document::parse("A=x #c\u{2028}B=hunter2\n").unwrap();
+    let d = doc.disagreements();
+    assert!(d.len() == 1 && d[0].value_in_comment(), "{d:?}");
+    // Inside an unquoted value node reads on: no line of its own.
+    let doc = Document::parse("A=x\u{2028}B=2\n").unwrap();
+    assert_eq!(doc.disagreements(), []);
+    assert_eq!(doc.hidden_readings(), []);
+    // After a lone CR in a comment, another key's value is a value in the comment.
+    let doc = Document::parse("A=x #c\rB=\"sec\\nret\"\n").unwrap();
+    let d = doc.disagreements();
+    assert!(d.len() == 1 && d[0].value_in_comment(), "{d:?}");
+}

@@ -365,6 +365,8 @@ fn a_word_alone_on_a_line_is_never_shown_as_a_key() {
         ("A=1\ncorrect-horse\n", "correct-horse"),
         // Every other reader ends the comment at the lone CR.
         ("# note\rcrword55\nA=1\n", "crword55"),
+        // node's dotenv ends a comment at U+2028 (found by a review: textconv showed it).
+        ("# note\u{2028}DB_PASSWORD=lsword77\nA=1\n", "lsword77"),
     ] {
         p.write(".env.dev", text);
         for args in [

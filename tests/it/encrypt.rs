@@ -686,6 +686,28 @@ fn sealing_never_changes_or_leaves_what_the_apps_reader_reads() {
         ("node", "A=`hunter2`\n", differs),
         ("python-dotenv", "A='a\\\\hunter2'\n", differs),
         ("php", "A=\"x\r\nhunter2\"\r\n", differs),
+        // A second review: node's expression ends a line at U+2028 in a comment, and a line
+        // after a lone CR in a comment may hold a value no `#` or substring test finds.
+        (
+            "dotenvy",
+            "A=x\n# rotated\u{2028}DB_PASSWORD=hunter2secret\n",
+            "a line separator",
+        ),
+        (
+            "node",
+            "A=x\n# rotated\u{2029}DB_PASSWORD=hunter2secret\n",
+            "a line separator",
+        ),
+        (
+            "dotenvy",
+            "A=x #c\u{2028}B=hunter2\n",
+            "in what dotenvy takes for a comment",
+        ),
+        (
+            "dotenvy",
+            "APP_ENV=prod # ops\rPRIVATE_KEY=\"-----BEGIN-----\\nhunter2\\n-----END-----\"\n",
+            "in what dotenvy takes for a comment",
+        ),
     ];
     for (dialect, text, why) in cases {
         let (p, _) = project_with_identity("");
