@@ -187,12 +187,14 @@ impl Classifier {
             || (anywhere && values.iter().any(|v| self.embeds_secret_field(v)))
     }
 
-    /// Whether `value` holds a field named as a secret, with a value: `Password=…;` in a
-    /// connection string, `password=…` in a query, `"password": "…"` in JSON, `pwd: …`.
+    /// Whether `value` holds a field named as a secret, with a value: `Password=…;` or
+    /// `AccountKey=…;` in a connection string, `password=…` or `sig=…` in a query,
+    /// `"clientSecret": "…"` in JSON, `--requirepass …` on a command line, or a credential
+    /// after `Basic ` or `Bearer `.
     fn embeds_secret_field(&self, value: &str) -> bool {
         let b = value.as_bytes();
         let name_byte = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-' | b' ');
-        memchr::memchr2_iter(b'=', b':', b).any(|i| {
+        let by_separator = memchr::memchr2_iter(b'=', b':', b).any(|i| {
             let mut j = i;
             while j > 0 && b[j - 1] == b' ' {
                 j -= 1;
@@ -204,31 +206,35 @@ impl Classifier {
             while j > 0 && name_byte(b[j - 1]) {
                 j -= 1;
             }
-            let name = value[j..end].trim();
             let rest = value[i + 1..].trim_start();
             // `scheme://` is a URL (its password is judged as one).
-            if name.is_empty() || (b[i] == b':' && rest.starts_with("//")) {
-                return false;
-            }
-            let field = rest
-                .trim_start_matches(['"', '\''])
-                .split([';', '&', ',', '"', '\'', '}', ' '])
-                .next()
-                .unwrap_or("");
-            // An empty field, or a reference to another variable, holds no secret.
-            if field.is_empty() || field.starts_with('$') {
-                return false;
-            }
-            let name: String = name
-                .chars()
-                .map(|c| match c {
-                    ' ' | '-' | '.' => '_',
-                    c => c.to_ascii_uppercase(),
+            !(b[i] == b':' && rest.starts_with("//"))
+                && self.secret_field(value[j..end].trim(), rest.trim_start_matches(['"', '\'']))
+        });
+        by_separator
+            || memchr::memmem::find_iter(b, b"--").any(|i| {
+                let rest = &value[i + 2..];
+                let n = rest
+                    .bytes()
+                    .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_'))
+                    .count();
+                rest[n..].starts_with(' ')
+                    && !rest[n..].trim_start().starts_with('-')
+                    && self.secret_field(&rest[..n], rest[n..].trim_start())
+            })
+            || ["requirepass ", "masterauth "].iter().any(|word| {
+                // Redis configuration, as a value of its own lines or arguments.
+                value.split(word).skip(1).any(|rest| {
+                    let v = rest.trim_start();
+                    !v.starts_with('-') && self.secret_field(word.trim_end(), v)
                 })
-                .collect();
-            !self.public_keys.matches(&name)
-                && (self.secret_keys.matches(&name) || kind_from_name(&name).is_some())
-        })
+            })
+            || ["Basic ", "Bearer "].iter().any(|scheme| {
+                value.split(scheme).skip(1).any(|rest| {
+                    let token = rest.split([' ', '"', '\'', ';', ',']).next().unwrap_or("");
+                    token.len() >= 8 && !token.starts_with('$')
+                })
+            })
     }
 
     /// Whether a line inside `value` (after a line feed, or a lone carriage return that other
@@ -252,6 +258,52 @@ impl Classifier {
                 && !self.public_keys.matches(key)
                 && (self.secret_keys.matches(key) || kind_from_name(key).is_some())
         })
+    }
+
+    /// Whether a field `name` (as written: `Password`, `clientSecret`, `_authToken`) holds a
+    /// secret in `rest`, the text after its separator: a value that is not empty, a
+    /// reference to a variable, a number or a word such as `true`.
+    fn secret_field(&self, name: &str, rest: &str) -> bool {
+        let field = rest
+            .split([';', '&', ',', '"', '\'', '}', ' '])
+            .next()
+            .unwrap_or("");
+        let reference = field.starts_with("${")
+            || field.strip_prefix('$').is_some_and(|n| {
+                n.starts_with(|c: char| c.is_ascii_uppercase() || c == '_')
+                    && n.bytes()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_')
+            });
+        let plain = field.bytes().all(|c| c.is_ascii_digit())
+            || ["true", "false", "null", "none", "yes", "no"]
+                .iter()
+                .any(|w| field.eq_ignore_ascii_case(w));
+        if name.is_empty() || reference || plain {
+            return false;
+        }
+        // Words apart: `clientSecret` is CLIENT_SECRET, `--requirepass` is __REQUIREPASS.
+        let mut words = String::with_capacity(name.len() + 4);
+        let mut prev_lower = false;
+        for c in name.chars() {
+            if c.is_ascii_uppercase() && prev_lower {
+                words.push('_');
+            }
+            prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+            words.push(match c {
+                ' ' | '-' => '_',
+                c => c.to_ascii_uppercase(),
+            });
+        }
+        if self.public_keys.matches(&words) {
+            return false;
+        }
+        let (last, prev, _) = last_segments(unnumbered(&words));
+        let field_word = match (prev, last) {
+            (Some("ACCOUNT"), Some("KEY")) => true,
+            (_, Some(w)) => ["SIG", "AUTH", "REQUIREPASS", "MASTERAUTH"].contains(&w),
+            _ => false,
+        };
+        field_word || self.secret_keys.matches(&words) || kind_from_name(&words).is_some()
     }
 }
 
@@ -585,6 +637,17 @@ mod tests {
             "{'api_key': 'k-7f3a9c'}",
             "host=db sslmode=require password=Xk9pL2mQ",
             "https://api.example.com/v1?client_secret=Xk9pL2mQ&x=1",
+            "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=q0ZxkW9vTm3sPl2Y7rB4cN8dHj6==;EndpointSuffix=core.windows.net",
+            "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey=Zk3mQ9pL2vR7xT4w=",
+            "{\"clientId\":\"c-1\",\"clientSecret\":\"Vq8~rT2pLm5sKx9\"}",
+            "-Djavax.net.ssl.keyStorePassword=Kx9pL2mQ -Dother=1",
+            "//registry.npmjs.org/:_authToken=npm_Zk3mQ9pL2vR7xT4wYb6n",
+            "redis-server --requirepass Kx9pL2mQ7v --port 6380",
+            "requirepass Kx9pL2mQ7v",
+            "Server=db;Password=$ecretPassw0rd;",
+            "SharedAccessSignature sr=ns&sig=Zk3mQ9pL2vR7xT4w%3D&se=1893456000",
+            "Basic YWRtaW46S3g5cEwybVE=",
+            "{\"auths\":{\"registry.example.com\":{\"auth\":\"YWRtaW46S3g5cEwybVE=\"}}}",
         ] {
             assert!(c.masks("CONN", &[v]), "{v}");
         }
@@ -595,6 +658,10 @@ mod tests {
             "{\"password_min_length\": 12, \"timeout\": 30}",
             "Note: the token rotates daily",
             "12:30",
+            "SharedAccessKeyName=send;Endpoint=sb://ns/",
+            "{\"auth\": false, \"token_ttl\": 3600}",
+            "--password-file /run/secrets/db --port 5432",
+            "Bearer ${API_TOKEN}",
         ] {
             assert!(!c.masks("CONN", &[v]), "{v}");
         }
