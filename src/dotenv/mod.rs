@@ -1256,7 +1256,7 @@ impl Document {
     /// Where phpdotenv joins other lines than dotenvy (it counts quotes line by line, and a
     /// value it never sees closing runs on to the end of the file, which it then drops), the
     /// items become its logical lines: each an entry where it reads a key and a value, else a
-    /// line that is not an entry. Returns the bare keys it reads (key, line) when it did; not
+    /// line that is not an entry. Returns the bare keys it reads (key, item) when it did; not
     /// when the lines are grouped alike, when phpdotenv refuses the file (the app does not
     /// start), or when the items are not one text (an edited document).
     fn regroup(&mut self, dialect: Dialect) -> Option<Vec<(String, usize)>> {
@@ -1338,7 +1338,7 @@ impl Document {
             let entry = match reading {
                 Some((k, Some(v))) => Entry::from_reading(text.clone(), &k, v, numbers[g.start]),
                 Some((k, None)) => {
-                    bare.push((k, numbers[g.start]));
+                    bare.push((k, items.len()));
                     None
                 }
                 None => None,
@@ -1442,12 +1442,13 @@ impl Document {
                     .iter()
                     .enumerate()
                     .filter_map(|(i, it)| match it {
-                        Item::Entry(e) if e.key() == key => Some((i, e.line())),
+                        Item::Entry(e) if e.key() == key => Some(i),
                         _ => None,
                     })
             };
-            if entries().all(|(_, line)| line < at) {
-                skipped.extend(entries().map(|(i, _)| i).collect::<Vec<_>>());
+            // Items, not line numbers: a lone CR ends a line for these readers.
+            if entries().all(|i| i < at) {
+                skipped.extend(entries().collect::<Vec<_>>());
             }
         }
         if !skipped.is_empty() {
@@ -1490,7 +1491,7 @@ impl Document {
     }
 
     /// Makes each line kept as it is an entry where `dialect`'s reader reads a key and a value
-    /// on it. Returns the bare keys it reads (a key without `=`), with their lines.
+    /// on it. Returns the bare keys it reads (a key without `=`), with their items' places.
     fn read_opaque_lines(&mut self, dialect: Dialect) -> Vec<(String, usize)> {
         let mut bare = Vec::new();
         let opaque = std::mem::take(&mut self.opaque);
@@ -1498,7 +1499,15 @@ impl Document {
             let (k, v) = match dialect.reading(&o.text) {
                 Some(Some((k, Some(v)))) => (k, v),
                 Some(Some((k, None))) => {
-                    bare.push((k, o.line));
+                    // The item on the line (lines of the same text may repeat).
+                    let mut line = 1;
+                    let at = self.items.iter().position(|it| {
+                        let here = line;
+                        line += memchr::memchr_iter(b'\n', item_text(it).as_bytes()).count();
+                        here == o.line
+                            && matches!(it, Item::Trivia(t) if parse::strip_eol(t) == o.text)
+                    });
+                    bare.extend(at.map(|i| (k, i)));
                     self.opaque.push(o);
                     continue;
                 }

@@ -754,6 +754,9 @@ fn multiline_files(n: usize) -> Vec<String> {
         // phpdotenv drops a line dotenvy refuses inside a value it never sees closing.
         "Q=\"\nA=C:\\temp\n",
         "A=1\nB=\"x\ny\"z\nA\n",
+        // With lone-CR line endings the bare key still clears the key.
+        "A=old\rA\rB=2\r",
+        "A=1\r\nA\r\nB=2\r\n",
     ];
     seeds_then_generated(&seeds, file, n)
 }
