@@ -156,10 +156,12 @@ pub fn shown_key(key: &str) -> Option<&str> {
 /// of one case, with digits only at its start or end (`SERVICE_102_SECRET`, `OAUTH2_CLIENT`,
 /// `s3_bucket`, `2FA_CODE`). A random string of mixed classes is not.
 fn written_as_words(key: &str) -> bool {
-    key.split(['_', '.']).all(|part| {
-        let letters = part.trim_matches(|c: char| c.is_ascii_digit()).as_bytes();
-        letters.iter().all(u8::is_ascii_uppercase) || letters.iter().all(u8::is_ascii_lowercase)
-    })
+    // One word alone may be a token of one case (`xkqmvbwtzrhpnfdl73`).
+    key.contains(['_', '.'])
+        && key.split(['_', '.']).all(|part| {
+            let letters = part.trim_matches(|c: char| c.is_ascii_digit()).as_bytes();
+            letters.iter().all(u8::is_ascii_uppercase) || letters.iter().all(u8::is_ascii_lowercase)
+        })
 }
 
 /// A key that a reader reads without a value (a line without `=`), as a warning may name it:
@@ -393,16 +395,17 @@ impl Disagreement {
     /// (`PASS='it\' #1 tail'`, which node's dotenv reads whole): a reader may drop characters
     /// from the text (quotes, escapes), never add a `#`.
     /// And where the comment holds a line break for another reader (a lone CR, or U+2028 for
-    /// node's dotenv), any other key it reads with a value is a line in the comment.
+    /// node's dotenv), anything another reader reads otherwise with a value is taken for a line
+    /// in the comment, the same key included (`A=x #c␍A="…"` sets `A` again for them).
     pub fn value_in_comment(&self) -> bool {
         let in_text = self.value_text.matches('#').count();
         let comment = self.after_value.contains('#');
         let breaks = breaks_for_others(&self.after_value);
         self.others.iter().any(|(_, r)| {
-            matches!(r, Some((k, Some(v))) if !v.is_empty()
+            matches!(r, Some((_, Some(v))) if !v.is_empty()
                 && (self.after_value.contains(v.as_str())
                     || (comment && v.matches('#').count() > in_text)
-                    || (breaks && *k != self.key)))
+                    || breaks))
         })
     }
 }

@@ -708,6 +708,17 @@ fn sealing_never_changes_or_leaves_what_the_apps_reader_reads() {
             "APP_ENV=prod # ops\rPRIVATE_KEY=\"-----BEGIN-----\\nhunter2\\n-----END-----\"\n",
             "in what dotenvy takes for a comment",
         ),
+        // A third review: the same key set again after the break.
+        (
+            "dotenvy",
+            "GITHUB_TOKEN=changeme #old:\rGITHUB_TOKEN=\"hunter2\\n\"\n",
+            "in what dotenvy takes for a comment",
+        ),
+        (
+            "node",
+            "A=x #c\u{2028}A=\"hunter2\\nx\"\n",
+            "in what dotenvy takes for a comment",
+        ),
     ];
     for (dialect, text, why) in cases {
         let (p, _) = project_with_identity("");
