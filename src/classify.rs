@@ -193,7 +193,13 @@ impl Classifier {
     /// after `Basic ` or `Bearer `.
     fn embeds_secret_field(&self, value: &str) -> bool {
         let b = value.as_bytes();
-        let name_byte = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-' | b' ');
+        // A name of words (`User Id=`) is a connection string's; before `:` a name is one word,
+        // else any phrase would be one (`Invalid password: try again`).
+        let name_byte = |c: u8, sep: u8| {
+            c.is_ascii_alphanumeric()
+                || matches!(c, b'_' | b'.' | b'-')
+                || (c == b' ' && sep == b'=')
+        };
         let by_separator = memchr::memchr2_iter(b'=', b':', b).any(|i| {
             let mut j = i;
             while j > 0 && b[j - 1] == b' ' {
@@ -203,12 +209,19 @@ impl Classifier {
                 j -= 1;
             }
             let end = j;
-            while j > 0 && name_byte(b[j - 1]) {
+            while j > 0 && name_byte(b[j - 1], b[i]) {
                 j -= 1;
             }
             let rest = value[i + 1..].trim_start();
+            // Before `:`, a field starts the text, an object, a list or a quote, or follows a
+            // separator (not a word of a sentence: `Invalid password: try again`).
+            let starts_field = value[..j]
+                .trim_end_matches(' ')
+                .bytes()
+                .last()
+                .is_none_or(|c| b"{[(,;&?\n\"'".contains(&c));
             // `scheme://` is a URL (its password is judged as one).
-            !(b[i] == b':' && rest.starts_with("//"))
+            !(b[i] == b':' && (rest.starts_with("//") || !starts_field))
                 && self.secret_field(value[j..end].trim(), rest.trim_start_matches(['"', '\'']))
         });
         by_separator
@@ -232,7 +245,16 @@ impl Classifier {
             || ["Basic ", "Bearer "].iter().any(|scheme| {
                 value.split(scheme).skip(1).any(|rest| {
                     let token = rest.split([' ', '"', '\'', ';', ',']).next().unwrap_or("");
-                    token.len() >= 8 && !token.starts_with('$')
+                    // Base64 of `user:password`, or a bearer token: not a word (`Basic Plan`)
+                    // nor a `realm=` parameter.
+                    let b64 = |c: u8| {
+                        c.is_ascii_alphanumeric()
+                            || matches!(c, b'+' | b'/' | b'=' | b'-' | b'_' | b'.' | b'~')
+                    };
+                    token.len() >= 12
+                        && token.bytes().all(b64)
+                        && token.bytes().any(|c| c.is_ascii_digit() || c == b'=')
+                        && !token.contains("realm=")
                 })
             })
     }
@@ -274,11 +296,21 @@ impl Classifier {
                     && n.bytes()
                         .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_')
             });
-        let plain = field.bytes().all(|c| c.is_ascii_digit())
-            || ["true", "false", "null", "none", "yes", "no"]
-                .iter()
-                .any(|w| field.eq_ignore_ascii_case(w));
-        if name.is_empty() || reference || plain {
+        let switch = [
+            "true", "false", "null", "none", "yes", "no", "on", "off", "enabled", "disabled",
+            "required", "optional",
+        ]
+        .iter()
+        .any(|w| field.eq_ignore_ascii_case(w));
+        // A number (`100`, `30s`, `100/min`) is a setting, except under a password's name.
+        let unit = field.trim_start_matches(|c: char| c.is_ascii_digit());
+        let unit = unit.strip_prefix('/').unwrap_or(unit);
+        let number = unit.len() < field.len()
+            && unit.len() <= 4
+            && unit.bytes().all(|c| c.is_ascii_lowercase());
+        // A nested object or list (`"auth": {"provider": …}`) is judged by its own fields.
+        let nested = rest.starts_with(['{', '[']);
+        if name.is_empty() || field.is_empty() || reference || switch || nested {
             return false;
         }
         // Words apart: `clientSecret` is CLIENT_SECRET, `--requirepass` is __REQUIREPASS.
@@ -300,14 +332,28 @@ impl Classifier {
         let (last, prev, _) = last_segments(unnumbered(&words));
         let field_word = match (prev, last) {
             (Some("ACCOUNT"), Some("KEY")) => true,
-            (_, Some(w)) => ["SIG", "AUTH", "REQUIREPASS", "MASTERAUTH"].contains(&w),
+            // Docker's `"auth"` holds base64 of `user:password`, not a word (`?auth=jwt`).
+            (_, Some("AUTH")) => field.len() >= 12,
+            (_, Some(w)) => ["SIG", "REQUIREPASS", "MASTERAUTH"].contains(&w),
             _ => false,
         };
-        field_word || self.secret_keys.matches(&words) || kind_from_name(&words).is_some()
+        let kind = kind_from_name(&words);
+        if number && kind != Some(SecretKind::Password) {
+            return false;
+        }
+        field_word || self.secret_keys.matches(&words) || kind.is_some()
     }
 }
 
-const PASSWORD_WORDS: &[&str] = &["PASSWORD", "PASSWD", "PASS", "PWD", "PASSPHRASE"];
+const PASSWORD_WORDS: &[&str] = &[
+    "PASSWORD",
+    "PASSWD",
+    "PASS",
+    "PWD",
+    "PASSPHRASE",
+    // libpq's environment variable, also written before commands (`PGPASSWORD=… pg_dump`).
+    "PGPASSWORD",
+];
 const GENERIC_WORDS: &[&str] = &["SECRET", "TOKEN", "CREDENTIALS", "CREDENTIAL"];
 /// Words that make a trailing `KEY` a secret; an unqualified `KEY` is not one.
 const KEY_QUALIFIERS: &[(&str, SecretKind)] = &[
@@ -318,6 +364,7 @@ const KEY_QUALIFIERS: &[(&str, SecretKind)] = &[
     ("SIGNING", SecretKind::SigningSecret),
     ("ENCRYPTION", SecretKind::Generic),
     ("MASTER", SecretKind::Generic),
+    ("ADMIN", SecretKind::ApiKey),
 ];
 
 /// The last two non-empty `_`/`.`-separated segments of `key`, and whether there are more.
@@ -644,6 +691,9 @@ mod tests {
             "//registry.npmjs.org/:_authToken=npm_Zk3mQ9pL2vR7xT4wYb6n",
             "redis-server --requirepass Kx9pL2mQ7v --port 6380",
             "requirepass Kx9pL2mQ7v",
+            "PGPASSWORD=Xk29vLqTz81w pg_dump -h db app",
+            "{\"appId\":\"ABC123\",\"adminKey\":\"6be0576ff61c053d5f9a3225e2a90f76\"}",
+            "Server=db;User Id=sa;Password=20241987;",
             "Server=db;Password=$ecretPassw0rd;",
             "SharedAccessSignature sr=ns&sig=Zk3mQ9pL2vR7xT4w%3D&se=1893456000",
             "Basic YWRtaW46S3g5cEwybVE=",
@@ -662,6 +712,16 @@ mod tests {
             "{\"auth\": false, \"token_ttl\": 3600}",
             "--password-file /run/secrets/db --port 5432",
             "Bearer ${API_TOKEN}",
+            // Found by the third review: settings, words and phrases that are no secrets.
+            "{\"auth\":{\"provider\":\"google\"}}",
+            "{\"token\":{\"expiresIn\":3600}}",
+            "wss://stream.example.com/socket?auth=jwt",
+            "--auth sasl",
+            "Basic Personal",
+            "Basic realm=Restricted",
+            "show_password:on,dark_mode:off",
+            "api_key:100/min",
+            "Invalid password: please try again",
         ] {
             assert!(!c.masks("CONN", &[v]), "{v}");
         }
