@@ -866,7 +866,45 @@ pub fn encrypt_document(
     if doc.leading_lines(HEADER_PREFIX) != header.lines() {
         doc.set_leading_lines(HEADER_PREFIX, &header.lines());
     }
+    left_nothing_in_clear(doc, plaintext_keys)?;
     Ok(sealed.len())
+}
+
+/// The last check of sealing, whatever the checks before it missed: every value that any
+/// reader (node's dotenv, python-dotenv, phpdotenv, the Ruby gem) reads in the sealed text is
+/// a sealed value, empty, or under a key of `plaintext_keys`, and every key it reads is shown
+/// as a name. Else the document is refused (the caller writes nothing).
+fn left_nothing_in_clear(
+    doc: &crate::dotenv::Document,
+    plaintext_keys: &crate::glob::GlobSet,
+) -> Result<(), DocError> {
+    let sealed_token = |v: &str| {
+        v.strip_prefix(VALUE_PREFIX).is_some_and(|t| {
+            !t.is_empty()
+                && t.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        })
+    };
+    for (line, peer, key, value) in doc.peer_readings() {
+        let Some(shown) = crate::dotenv::shown_key(&key) else {
+            return Err(DocError::Opaque {
+                line,
+                why: format!(
+                    "{peer} would read a key that looks like a credential there, and key names stay in clear"
+                ),
+            });
+        };
+        let clear = value
+            .as_deref()
+            .is_some_and(|v| !v.is_empty() && !sealed_token(v));
+        if clear && !plaintext_keys.matches(shown) {
+            return Err(DocError::Opaque {
+                line,
+                why: format!("after sealing, {peer} would still read {shown} in clear there"),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The plaintext document: every sealed value opened to the text it was sealed from, and the

@@ -1410,6 +1410,51 @@ impl Document {
             .map(|e| (e.line(), e.key()))
     }
 
+    /// What each other reader reads in the whole file as it would be written: (line, reader,
+    /// key, value), for every statement that reads a key. The line endings are theirs (a lone
+    /// CR ends a line); phpdotenv's lines it fails on are read on their own.
+    pub fn peer_readings(&self) -> Vec<(usize, Peer, String, Option<String>)> {
+        let text = self.render();
+        let buf = Text::owned(text);
+        let segments = line_segments(&buf);
+        let lines: Vec<&str> = segments
+            .iter()
+            .map(|t| t.trim_end_matches(['\n', '\r']))
+            .collect();
+        let mut numbers = Vec::with_capacity(lines.len());
+        let mut number = 1;
+        for t in &segments {
+            numbers.push(number);
+            number += usize::from(t.ends_with('\n'));
+        }
+        let mut out = Vec::new();
+        let mut push = |first: usize, peer: Peer, r: Reading| {
+            if let Some((k, v)) = r {
+                out.push((numbers.get(first).copied().unwrap_or(1), peer, k, v));
+            }
+        };
+        for (g, r) in readers::node_statements(&lines) {
+            push(g.start, Peer::NodeDotenv, r);
+        }
+        for (g, r) in readers::python_statements(&lines) {
+            push(g.start, Peer::PythonDotenv, r);
+        }
+        for g in readers::php_groups(&lines) {
+            match readers::php_line(&lines[g.clone()].join("\n")) {
+                Ok(r) => push(g.start, Peer::Php, r),
+                Err(_) => {
+                    for i in g {
+                        push(i, Peer::Php, php_reading(lines[i]));
+                    }
+                }
+            }
+        }
+        for (i, line) in lines.iter().enumerate() {
+            push(i, Peer::Ruby, ruby_reading(line));
+        }
+        out
+    }
+
     /// The reader the values were read for (`None`: dotenvy's, no `dialect:`).
     pub fn dialect(&self) -> Option<Dialect> {
         self.dialect
