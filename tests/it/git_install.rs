@@ -126,13 +126,24 @@ fn the_hook_fails_closed_when_envault_is_gone() {
     let copy = p.path("home/bin/envault");
     std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
     std::fs::copy(assert_cmd::cargo::cargo_bin("envault"), &copy).unwrap();
-    let out = std::process::Command::new(&copy)
-        .args(["git", "install"])
-        .current_dir(p.dir.path())
-        .env("HOME", p.path("home"))
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .output()
-        .unwrap();
+    // Running a file just written can fail with ETXTBSY while another test thread forks with
+    // the copy's write handle still open in the child; it clears once that child execs.
+    let mut tries = 0;
+    let out = loop {
+        let run = std::process::Command::new(&copy)
+            .args(["git", "install"])
+            .current_dir(p.dir.path())
+            .env("HOME", p.path("home"))
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output();
+        match run {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => break other.unwrap(),
+        }
+    };
     assert!(out.status.success());
     std::fs::remove_file(&copy).unwrap();
     p.write("README.md", "hello\n");
