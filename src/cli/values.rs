@@ -108,7 +108,11 @@ pub fn set(ctx: &Ctx, args: SetArgs) -> anyhow::Result<ExitStatus> {
         if existed { "Updated" } else { "Added" },
         args.key,
         ctx.display_path(e.loaded.path()),
-        if e.sealing.is_some() { " (sealed)" } else { "" }
+        if e.sealing.is_some() && !config.plaintext_keys.matches(&args.key) {
+            " (sealed)"
+        } else {
+            ""
+        }
     ))?;
     Ok(ExitStatus::Clean)
 }

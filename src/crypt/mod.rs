@@ -863,20 +863,27 @@ pub fn encrypt_document(
         .map(|(k, raw)| crate::dotenv::Edit::SetRaw { key: k, raw })
         .collect();
     doc.edit(&edits)?;
+    let before = doc.leading_lines(HEADER_PREFIX).len();
     if doc.leading_lines(HEADER_PREFIX) != header.lines() {
         doc.set_leading_lines(HEADER_PREFIX, &header.lines());
     }
-    left_nothing_in_clear(doc, plaintext_keys)?;
+    left_nothing_in_clear(
+        doc,
+        plaintext_keys,
+        header.lines().len().saturating_sub(before),
+    )?;
     Ok(sealed.len())
 }
 
 /// The last check of sealing, whatever the checks before it missed: every value that any
 /// reader (node's dotenv, python-dotenv, phpdotenv, the Ruby gem) reads in the sealed text is
 /// a sealed value, empty, or under a key of `plaintext_keys`, and every key it reads is shown
-/// as a name. Else the document is refused (the caller writes nothing).
+/// as a name. Else the document is refused (the caller writes nothing). Lines are told as in
+/// the file before sealing, without the `added` header lines.
 fn left_nothing_in_clear(
     doc: &crate::dotenv::Document,
     plaintext_keys: &crate::glob::GlobSet,
+    added: usize,
 ) -> Result<(), DocError> {
     let sealed_token = |v: &str| {
         v.strip_prefix(VALUE_PREFIX).is_some_and(|t| {
@@ -886,6 +893,7 @@ fn left_nothing_in_clear(
         })
     };
     for (line, peer, key, value) in doc.peer_readings() {
+        let line = line.saturating_sub(added).max(1);
         let Some(shown) = crate::dotenv::shown_key(&key) else {
             return Err(DocError::Opaque {
                 line,
@@ -970,8 +978,13 @@ pub fn reseal_document(
         .map(|(k, raw)| crate::dotenv::Edit::SetRaw { key: k, raw })
         .collect();
     new_plain.edit(&edits)?;
+    let before = new_plain.leading_lines(HEADER_PREFIX).len();
     new_plain.set_leading_lines(HEADER_PREFIX, &header.lines());
-    Ok(())
+    left_nothing_in_clear(
+        new_plain,
+        plaintext_keys,
+        header.lines().len().saturating_sub(before),
+    )
 }
 
 /// The header of `doc`, read from its leading `#envault:` lines; `None` when it has none.

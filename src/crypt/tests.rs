@@ -370,6 +370,7 @@ fn sealing_refuses_whatever_a_reader_would_still_read_in_clear() {
         left_nothing_in_clear(
             &doc,
             &GlobSet::new(clear.iter().map(|s| (*s).to_owned()).collect()),
+            0,
         )
     };
     // Sealed values, empty ones, and plaintext keys pass.

@@ -156,12 +156,31 @@ pub fn shown_key(key: &str) -> Option<&str> {
 /// of one case, with digits only at its start or end (`SERVICE_102_SECRET`, `OAUTH2_CLIENT`,
 /// `s3_bucket`, `2FA_CODE`). A random string of mixed classes is not.
 fn written_as_words(key: &str) -> bool {
-    // One word alone may be a token of one case (`xkqmvbwtzrhpnfdl73`).
-    key.contains(['_', '.'])
-        && key.split(['_', '.']).all(|part| {
-            let letters = part.trim_matches(|c: char| c.is_ascii_digit()).as_bytes();
-            letters.iter().all(u8::is_ascii_uppercase) || letters.iter().all(u8::is_ascii_lowercase)
-        })
+    if !key.contains(['_', '.']) {
+        return camel_case_words(key);
+    }
+    key.split(['_', '.']).all(|part| {
+        let letters = part.trim_matches(|c: char| c.is_ascii_digit()).as_bytes();
+        letters.iter().all(u8::is_ascii_uppercase) || letters.iter().all(u8::is_ascii_lowercase)
+    })
+}
+
+/// Whether `key` is words in camel case (`OAuth2ClientSecret`, `dbPassword`): each word
+/// capitals then small letters and digits (the first may start small), at least two words of
+/// four characters on average, and few digits. A random mixed-case string has short "words"
+/// and many digits (`Xk9pL2mQ7vR4zT8wBn3`).
+fn camel_case_words(key: &str) -> bool {
+    let b = key.as_bytes();
+    let mut words = 1;
+    for i in 1..b.len() {
+        if b[i].is_ascii_uppercase() && (b[i - 1].is_ascii_lowercase() || b[i - 1].is_ascii_digit())
+        {
+            words += 1;
+        }
+    }
+    let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
+    let alphanumeric = b.iter().all(u8::is_ascii_alphanumeric);
+    alphanumeric && words >= 2 && b.len() >= 4 * words && digits * 4 <= b.len()
 }
 
 /// A key that a reader reads without a value (a line without `=`), as a warning may name it:

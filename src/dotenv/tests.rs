@@ -537,6 +537,10 @@ fn names_written_in_words_are_shown_and_tokens_are_not() {
         "AWS_S3_BUCKET_EU_WEST_1",
         "app.db.password_2",
         "FEATURE_FLAG",
+        // Camel case (found by a review: encrypt refused these as credentials).
+        "OAuth2ClientSecret",
+        "AzureAdB2cTenant",
+        "dbPassword",
     ] {
         assert_eq!(shown_key(key), Some(key), "{key}");
     }

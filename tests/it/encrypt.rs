@@ -850,3 +850,29 @@ fn a_value_only_another_reader_sees_is_never_left_in_clear() {
     assert!(!stderr(&a).contains("Xk9pL2"), "{}", stderr(&a));
     assert_eq!(p.read(".env.prod"), prod, "untouched");
 }
+
+/// Found by a review: the last check of sealing ran in `encrypt` only. `set` of a plaintext
+/// key whose value holds a lone CR wrote a line the Ruby gem reads as a second key in clear,
+/// shadowing a sealed one. `set` now refuses as encrypt does, and writes nothing; and a plain
+/// value of a plaintext key is not announced as sealed.
+#[test]
+fn set_refuses_a_plaintext_value_that_a_reader_reads_as_another_key() {
+    let (p, _) = project_with_identity("plaintext_keys: [LOG_*]\n");
+    p.run(&["encrypt", "prod"]).success();
+    let sealed = p.read(".env.prod");
+    let a = p
+        .cmd()
+        .args(["set", "--env", "prod", "LOG_Z", "-"])
+        .write_stdin("x\rDB_PASSWORD=hunter2")
+        .assert()
+        .code(2);
+    let err = stderr(&a);
+    assert!(
+        err.contains("would still read DB_PASSWORD in clear"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+    assert_eq!(p.read(".env.prod"), sealed, "untouched");
+    let a = p.run(&["set", "--env", "prod", "LOG_Z", "debug"]).success();
+    assert!(!stdout(&a).contains("(sealed)"), "{}", stdout(&a));
+}
