@@ -272,8 +272,8 @@ fn read_by_peers(line: &str) -> ([(Peer, Reading); 4], Vec<Peer>) {
 fn read_pieces_by_peers(node: &[&str], pieces: &[&str]) -> (Vec<(Peer, Reading)>, Vec<Peer>) {
     let mut refused = Vec::new();
     let mut php = Vec::new();
-    for g in readers::php_groups(pieces) {
-        match readers::php_line(&pieces[g].join("\n")) {
+    for (_, r) in readers::php_statements(pieces) {
+        match r {
             Ok(r) => php.push(r),
             Err(_) => {
                 refused.push(Peer::Php);
@@ -635,18 +635,41 @@ fn line_segments(raw: &Text) -> Vec<Text> {
     out
 }
 
+/// dotenvy's reading of `text` on its own: the entry, when it reads exactly one.
+fn dotenvy_entry_alone(text: &str) -> Option<Entry> {
+    let alone = Arc::new(Buf(text.to_owned()));
+    match parse::parse_items(&alone, 0, None) {
+        Ok((items, _)) => match <[Item; 1]>::try_from(items) {
+            Ok([Item::Entry(e)]) => Some(e),
+            _ => None,
+        },
+        Err(_) => None,
+    }
+}
+
+/// The line number of each of `segments` (physical lines, each with its line ending), the
+/// first being line 1: a lone CR ends a line for the other readers, not in envault's count.
+fn segment_numbers<'a>(segments: impl IntoIterator<Item = &'a Text>) -> Vec<usize> {
+    let mut number = 1;
+    segments
+        .into_iter()
+        .map(|t| {
+            let here = number;
+            number += usize::from(t.ends_with('\n'));
+            here
+        })
+        .collect()
+}
+
 /// Each physical line of `text` (its first is line `first`) read on its own, as
 /// [`line_alone`]; a lone CR ends a line for the other readers, not in envault's count.
 fn lines_alone(text: &Text, first: usize, dialect: Dialect) -> Vec<Item> {
-    let mut number = first;
-    line_segments(text)
+    let segments = line_segments(text);
+    let numbers = segment_numbers(&segments);
+    segments
         .into_iter()
-        .map(|s| {
-            let ends_line = s.ends_with('\n');
-            let item = line_alone(s, number, dialect);
-            number += usize::from(ends_line);
-            item
-        })
+        .zip(numbers)
+        .map(|(s, n)| line_alone(s, first + n - 1, dialect))
         .collect()
 }
 
@@ -654,15 +677,12 @@ fn lines_alone(text: &Text, first: usize, dialect: Dialect) -> Vec<Item> {
 /// reads one there, else a line that is not an entry unless `dialect`'s reader reads a key and
 /// a value on it.
 fn line_alone(line: Text, number: usize, dialect: Dialect) -> Item {
-    let alone = Arc::new(Buf(line.as_str().to_owned()));
-    if let Ok((items, _)) = parse::parse_items(&alone, 0, None) {
-        if let [Item::Entry(e)] = items.as_slice() {
-            return Item::Entry(Entry {
-                raw: line,
-                line: number as u32,
-                ..e.clone()
-            });
-        }
+    if let Some(e) = dotenvy_entry_alone(&line) {
+        return Item::Entry(Entry {
+            raw: line,
+            line: number as u32,
+            ..e
+        });
     }
     let text = line.trim_end_matches(['\n', '\r']).to_owned();
     match dialect.reading(&text) {
@@ -1298,11 +1318,8 @@ impl Document {
             .collect();
         let statements: Vec<readers::Statement> = if dialect == Dialect::Php {
             let mut statements = Vec::new();
-            for g in readers::php_groups(&lines) {
-                match readers::php_line(&lines[g.clone()].join("\n")) {
-                    Ok(r) => statements.push((g, r)),
-                    Err(_) => return None,
-                }
+            for (g, r) in readers::php_statements(&lines) {
+                statements.push((g, r.ok()?));
             }
             statements
         } else if dialect == Dialect::Node {
@@ -1338,14 +1355,7 @@ impl Document {
         if alike {
             return None;
         }
-        // The line number of each segment: a lone CR ends a line for the reader, not in
-        // envault's count.
-        let mut numbers = Vec::with_capacity(segments.len());
-        let mut number = 1;
-        for (t, _) in &segments {
-            numbers.push(number);
-            number += usize::from(t.ends_with('\n'));
-        }
+        let numbers = segment_numbers(segments.iter().map(|(t, _)| t));
         let mut items = Vec::with_capacity(segments.len());
         let mut bare = Vec::new();
         let mut next = statements.into_iter().peekable();
@@ -1417,14 +1427,8 @@ impl Document {
             .find(|e| {
                 let text = parse::strip_eol(e.raw());
                 let text = text.strip_suffix('\r').unwrap_or(text);
-                let alone = Arc::new(Buf(text.to_owned()));
-                !matches!(
-                    parse::parse_items(&alone, 0, None),
-                    Ok((items, _)) if matches!(
-                        items.as_slice(),
-                        [Item::Entry(d)] if d.key() == e.key() && d.value() == e.value()
-                    )
-                )
+                !dotenvy_entry_alone(text)
+                    .is_some_and(|d| d.key() == e.key() && d.value() == e.value())
             })
             .map(|e| (e.line(), e.key()))
     }
@@ -1440,12 +1444,7 @@ impl Document {
             .iter()
             .map(|t| t.trim_end_matches(['\n', '\r']))
             .collect();
-        let mut numbers = Vec::with_capacity(lines.len());
-        let mut number = 1;
-        for t in &segments {
-            numbers.push(number);
-            number += usize::from(t.ends_with('\n'));
-        }
+        let numbers = segment_numbers(&segments);
         let mut out = Vec::new();
         let mut push = |first: usize, peer: Peer, r: Reading| {
             if let Some((k, v)) = r {
@@ -1458,8 +1457,8 @@ impl Document {
         for (g, r) in readers::python_statements(&lines) {
             push(g.start, Peer::PythonDotenv, r);
         }
-        for g in readers::php_groups(&lines) {
-            match readers::php_line(&lines[g.clone()].join("\n")) {
+        for (g, r) in readers::php_statements(&lines) {
+            match r {
                 Ok(r) => push(g.start, Peer::Php, r),
                 Err(_) => {
                     for i in g {

@@ -445,6 +445,25 @@ pub fn php_groups(lines: &[&str]) -> Vec<std::ops::Range<usize>> {
     groups
 }
 
+/// A logical line phpdotenv reads: its physical lines and its reading, or `Err` where it
+/// throws.
+pub type PhpStatement = (
+    std::ops::Range<usize>,
+    Result<Option<(String, Option<String>)>, Refused>,
+);
+
+/// How phpdotenv reads a file's physical lines: each logical line of [`php_groups`] with its
+/// reading, or `Err` where it throws (which fails the whole file).
+pub fn php_statements(lines: &[&str]) -> Vec<PhpStatement> {
+    php_groups(lines)
+        .into_iter()
+        .map(|g| {
+            let r = php_line(&lines[g.clone()].join("\n"));
+            (g, r)
+        })
+        .collect()
+}
+
 /// The name and value text of a line with `=`, as phpdotenv splits it: at the first `=`,
 /// each side trimmed.
 pub fn php_split(line: &str) -> Option<(&str, &str)> {
