@@ -863,16 +863,23 @@ pub fn encrypt_document(
         .map(|(k, raw)| crate::dotenv::Edit::SetRaw { key: k, raw })
         .collect();
     doc.edit(&edits)?;
-    let before = doc.leading_lines(HEADER_PREFIX).len();
-    if doc.leading_lines(HEADER_PREFIX) != header.lines() {
-        doc.set_leading_lines(HEADER_PREFIX, &header.lines());
-    }
-    left_nothing_in_clear(
-        doc,
-        plaintext_keys,
-        header.lines().len().saturating_sub(before),
-    )?;
+    finish_sealing(doc, header, plaintext_keys)?;
     Ok(sealed.len())
+}
+
+/// Puts `header` at the top of a document whose values were just sealed, then makes the last
+/// check ([`left_nothing_in_clear`]).
+fn finish_sealing(
+    doc: &mut crate::dotenv::Document,
+    header: &Header,
+    plaintext_keys: &crate::glob::GlobSet,
+) -> Result<(), DocError> {
+    let lines = header.lines();
+    let before = doc.leading_lines(HEADER_PREFIX).len();
+    if doc.leading_lines(HEADER_PREFIX) != lines {
+        doc.set_leading_lines(HEADER_PREFIX, &lines);
+    }
+    left_nothing_in_clear(doc, plaintext_keys, lines.len().saturating_sub(before))
 }
 
 /// The last check of sealing, whatever the checks before it missed: every value that any
@@ -978,13 +985,7 @@ pub fn reseal_document(
         .map(|(k, raw)| crate::dotenv::Edit::SetRaw { key: k, raw })
         .collect();
     new_plain.edit(&edits)?;
-    let before = new_plain.leading_lines(HEADER_PREFIX).len();
-    new_plain.set_leading_lines(HEADER_PREFIX, &header.lines());
-    left_nothing_in_clear(
-        new_plain,
-        plaintext_keys,
-        header.lines().len().saturating_sub(before),
-    )
+    finish_sealing(new_plain, header, plaintext_keys)
 }
 
 /// The header of `doc`, read from its leading `#envault:` lines; `None` when it has none.
